@@ -1,0 +1,5 @@
+"""`python -m runbook` runs the CLI."""
+
+from runbook.cli.main import main
+
+main()

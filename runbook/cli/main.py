@@ -1,0 +1,58 @@
+"""`runbook` entry point: a click group whose subcommands are imported only when invoked.
+
+Lazy loading keeps `runbook --help` and `runbook validate` fast and free of asyncssh.
+Each subcommand lives in its own module under `runbook.cli` and exposes a click command.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+# name -> (module, attribute, one-line help shown by `runbook --help` without importing it)
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "apply": ("runbook.cli.apply_cmd", "apply_command", "Run a runbook across the lab."),
+    "plan": ("runbook.cli.apply_cmd", "plan_command", "Show what a runbook would do, without connecting."),
+    "validate": ("runbook.cli.validate_cmd", "validate_command", "Check runbooks and labs."),
+    "schema": ("runbook.cli.validate_cmd", "schema_command", "Print the JSON Schema of a runbook or lab."),
+    "hosts": ("runbook.cli.validate_cmd", "hosts_command", "List the hosts of a lab."),
+    "power": ("runbook.cli.power_cmd", "power_command", "Power hosts on, off, cycle them or show status."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = SUBCOMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, attr, _ = entry
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUBCOMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="runbook")
+def cli() -> None:
+    """runbook: declarative runbooks for lab automation.
+
+    \b
+    Exit codes: 0 success; 1 a host failed or was unreachable, or a file is invalid
+    (validate); 2 invalid input or usage; 130 interrupted.
+    """
+
+
+def main(*args: Any, **kwargs: Any) -> Any:
+    """Console-script entry point."""
+    return cli(*args, **kwargs)

@@ -1,0 +1,100 @@
+"""`Host`: the contract every host honours (local machine, SSH host).
+
+A host runs commands in one persistent shell (`run`), in fresh processes (`oneshot`), and moves
+files (`put` / `get`). Power goes through the host's `power_control`, never through the host.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from runbook.results import CommandStatus, RunResult, Status
+
+if TYPE_CHECKING:
+    from runbook.lab import Lab
+    from runbook.power import PowerController, PowerState
+
+PathLike = str | Path
+
+
+class Host(ABC):
+    """Base of `LocalHost` and `RemoteHost`.
+
+    `id` is the lab key; `address`, `port` and `user` describe how it is reached (shown in
+    templates as `host.address` ...); `vars` are the lab's per-host variables; `lab` is the
+    back-reference set by `Lab` so power controllers can find their controller host.
+    """
+
+    id: str
+    address: str
+    port: int | None
+    user: str | None
+
+    def __init__(self, id: str, *, vars: dict[str, Any] | None = None,
+                 power_control: PowerController | None = None) -> None:
+        self.id = id
+        self.vars: dict[str, Any] = dict(vars or {})
+        self.power_control = power_control
+        self.lab: Lab | None = None
+
+    # -- commands -------------------------------------------------------------------------
+    @abstractmethod
+    async def run(self, cmds: str | Sequence[str], timeout: float | None = None) -> RunResult:
+        """Run command(s) in this host's persistent shell; a list stops at the first failure."""
+
+    @abstractmethod
+    async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus:
+        """Run one command in a fresh process; safe to call concurrently."""
+
+    @abstractmethod
+    async def put(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike,
+                  mode: int | None = None) -> tuple[Status, str]:
+        """Copy local files or folders into the folder `dest_dir` on this host (created if missing)."""
+
+    @abstractmethod
+    async def get(self, src_files: PathLike | Sequence[PathLike],
+                  dest_dir: PathLike) -> tuple[Status, str]:
+        """Copy files or folders of this host into the local folder `dest_dir` (created if missing)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop the shell and every process started here; drop the connection."""
+
+    async def reset_connection(self) -> None:
+        """Forget the cached connection and shell so the next command reconnects (after power changes)."""
+        await self.close()
+
+    async def __aenter__(self) -> Host:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    # -- power (implemented with the power issue) -------------------------------------------
+    async def power(self, action: str) -> tuple[Status, str]:
+        """Run `on`, `off` or `cycle` through this host's power controller."""
+        raise NotImplementedError
+
+    async def power_status(self) -> PowerState | None:
+        """Ask the power controller for the host's power state."""
+        raise NotImplementedError
+
+    async def is_reachable(self) -> bool:
+        """True when a trivial command succeeds on the host right now."""
+        raise NotImplementedError
+
+    async def wait_until_up(self, timeout: float) -> bool:
+        """Poll until the host is reachable; False when `timeout` seconds pass first."""
+        raise NotImplementedError
+
+    async def wait_until_down(self, timeout: float) -> bool:
+        """Poll until the host stops answering; False when `timeout` seconds pass first."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={self.id!r})"

@@ -1,0 +1,118 @@
+"""The runbook as data: what the loader produces and the planner consumes.
+
+Strings that may hold Jinja templates are kept raw here; they are rendered per host at plan
+or run time. Every node keeps the `Location` it was read from so errors can point at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a node was read from: file path and 1-based line and column."""
+
+    file: str
+    line: int
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class RunAction:
+    """Commands run one after another in the host's persistent shell."""
+
+    commands: tuple[str, ...]
+    kind: Literal["run"] = "run"
+
+
+@dataclass(frozen=True)
+class OneshotAction:
+    """Commands each run in a fresh process (SSH exec channel)."""
+
+    commands: tuple[str, ...]
+    kind: Literal["oneshot"] = "oneshot"
+
+
+@dataclass(frozen=True)
+class PutAction:
+    """Upload `src` (local, relative to the runbook) into the remote folder `dest`."""
+
+    src: str
+    dest: str
+    mode: int | None = None
+    template: bool = False
+    kind: Literal["put"] = "put"
+
+
+@dataclass(frozen=True)
+class GetAction:
+    """Download remote `src` into the local folder `dest`/<host id>/."""
+
+    src: str
+    dest: str
+    kind: Literal["get"] = "get"
+
+
+PowerVerb = Literal["on", "off", "cycle", "status"]
+
+
+@dataclass(frozen=True)
+class PowerAction:
+    """Drive the host's power controller; optionally wait for it to come up or go down."""
+
+    action: PowerVerb
+    wait_up: float | None = None
+    wait_down: float | None = None
+    kind: Literal["power"] = "power"
+
+
+Action = RunAction | OneshotAction | PutAction | GetAction | PowerAction
+
+
+@dataclass(frozen=True)
+class Expect:
+    """Checks on a step's result: allowed exit codes and output regexes."""
+
+    rc: tuple[int, ...] | None = None
+    output: str | None = None
+    not_output: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a runbook: an action on the hosts whose id matches `hosts`."""
+
+    index: int
+    name: str
+    hosts: tuple[str, ...]
+    action: Action
+    location: Location
+    when: str | None = None
+    register: str | None = None
+    timeout: float | None = None
+    concurrent: bool | int = True
+    ignore_errors: bool = False
+    retries: int = 0
+    delay: float = 0.0
+    until: str | None = None
+    expect: Expect | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Runbook:
+    """A loaded runbook file. `lab` is resolved relative to the runbook's folder."""
+
+    path: Path
+    name: str
+    steps: tuple[Step, ...]
+    description: str = ""
+    lab: Path | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    fail_fast: bool = False
