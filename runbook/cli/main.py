@@ -14,11 +14,11 @@ import click
 # name -> (module, attribute, one-line help shown by `runbook --help` without importing it)
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "apply": ("runbook.cli.apply_cmd", "apply_command", "Run a runbook across the lab."),
-    "plan": ("runbook.cli.apply_cmd", "plan_command", "Show what a runbook would do, without connecting."),
+    "plan": ("runbook.cli.apply_cmd", "plan_command", "Show what a runbook would do (no connecting)."),
     "validate": ("runbook.cli.validate_cmd", "validate_command", "Check runbooks and labs."),
-    "schema": ("runbook.cli.validate_cmd", "schema_command", "Print the JSON Schema of a runbook or lab."),
+    "schema": ("runbook.cli.validate_cmd", "schema_command", "Print a JSON Schema (runbook, lab, report)."),
     "hosts": ("runbook.cli.validate_cmd", "hosts_command", "List the hosts of a lab."),
-    "power": ("runbook.cli.power_cmd", "power_command", "Power hosts on, off, cycle them or show status."),
+    "power": ("runbook.cli.power_cmd", "power_command", "Power hosts on / off / cycle, or show status."),
 }
 
 

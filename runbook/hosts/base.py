@@ -6,19 +6,20 @@ files (`put` / `get`). Power goes through the host's `power_control`, never thro
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from runbook.hosts.shell import PersistentShell, ShellChannel
 from runbook.results import CommandStatus, RunResult, Status
 
 if TYPE_CHECKING:
     from runbook.lab import Lab
     from runbook.power import PowerController, PowerState
 
-PathLike = str | Path
+from runbook.hosts.transfer import PathLike
 
 
 class Host(ABC):
@@ -40,11 +41,48 @@ class Host(ABC):
         self.vars: dict[str, Any] = dict(vars or {})
         self.power_control = power_control
         self.lab: Lab | None = None
+        self._shell: PersistentShell | None = None
+        self._run_lock = asyncio.Lock()
 
     # -- commands -------------------------------------------------------------------------
-    @abstractmethod
     async def run(self, cmds: str | Sequence[str], timeout: float | None = None) -> RunResult:
-        """Run command(s) in this host's persistent shell; a list stops at the first failure."""
+        """Run command(s) in this host's persistent shell; a list stops at the first failure.
+
+        cwd, exported and shell variables carry over between calls. Concurrent calls are
+        serialized. `timeout` bounds each command; the commands after a failed one are Skipped.
+        """
+        commands = [cmds] if isinstance(cmds, str) else list(cmds)
+        statuses: list[CommandStatus] = []
+        async with self._run_lock:
+            for command in commands:
+                if statuses and not statuses[-1].status.is_ok:
+                    statuses.append(CommandStatus(command, "", Status.Skipped, None))
+                    continue
+                shell = await self._get_shell()
+                result = await shell.execute(command, timeout)
+                if not shell.alive:
+                    await self._drop_shell()
+                statuses.append(result)
+        return RunResult.from_statuses(statuses)
+
+    async def _get_shell(self) -> PersistentShell:
+        if self._shell is None or not self._shell.alive:
+            channel = await self._open_shell_channel()
+            self._shell = await PersistentShell.start(channel, self._signal_group)
+        return self._shell
+
+    async def _drop_shell(self) -> None:
+        shell, self._shell = self._shell, None
+        if shell is not None:
+            await shell.close()
+
+    @abstractmethod
+    async def _open_shell_channel(self) -> ShellChannel:
+        """Start a new shell process (`shell.SHELL_COMMAND`) and return its channel."""
+
+    @abstractmethod
+    async def _signal_group(self, pgid: int, signal: str) -> None:
+        """Send `signal` ("TERM", "KILL") to the process group `pgid` on this host."""
 
     @abstractmethod
     async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus:
@@ -53,19 +91,19 @@ class Host(ABC):
     @abstractmethod
     async def put(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike,
                   mode: int | None = None) -> tuple[Status, str]:
-        """Copy local files or folders into the folder `dest_dir` on this host (created if missing)."""
+        """Copy local files or folders into the folder `dest_dir` here (created if missing)."""
 
     @abstractmethod
     async def get(self, src_files: PathLike | Sequence[PathLike],
                   dest_dir: PathLike) -> tuple[Status, str]:
-        """Copy files or folders of this host into the local folder `dest_dir` (created if missing)."""
+        """Copy files or folders of this host into the local folder `dest_dir` (made if missing)."""
 
     @abstractmethod
     async def close(self) -> None:
         """Stop the shell and every process started here; drop the connection."""
 
     async def reset_connection(self) -> None:
-        """Forget the cached connection and shell so the next command reconnects (after power changes)."""
+        """Drop the cached connection and shell so the next command reconnects (after power changes)."""
         await self.close()
 
     async def __aenter__(self) -> Host:

@@ -1,0 +1,1 @@
+"""Hosts: the machines runbook drives (this machine, SSH hosts)."""

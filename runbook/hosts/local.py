@@ -1,0 +1,144 @@
+"""`LocalHost`: this machine, no network. Same contract as an SSH host."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from runbook.hosts.base import Host
+from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND
+from runbook.hosts.transfer import PathLike, as_paths, missing_sources
+from runbook.results import CommandStatus, Status
+
+
+class _ProcessChannel:
+    """A local subprocess as a `ShellChannel`."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+
+    def write(self, data: bytes) -> None:
+        assert self._process.stdin is not None
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
+            self._process.stdin.write(data)
+
+    async def read(self) -> bytes:
+        assert self._process.stdout is not None
+        return await self._process.stdout.read(65536)
+
+    async def exit_status(self) -> int | None:
+        return await self._process.wait()
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        if self._process.returncode is None:
+            _killpg(self._process.pid, signal.SIGKILL)
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+class LocalHost(Host):
+    """The machine runbook runs on. Commands run in new process groups so they can be stopped."""
+
+    def __init__(self, id: str = "local", **kwargs: Any) -> None:
+        super().__init__(id, **kwargs)
+        self.address = "localhost"
+        self.port = None
+        self.user = os.environ.get("USER") or os.environ.get("LOGNAME")
+        self._oneshot_pgids: set[int] = set()
+
+    async def _open_shell_channel(self) -> _ProcessChannel:
+        process = await asyncio.create_subprocess_exec(
+            "/bin/sh", "-c", SHELL_COMMAND,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+        )
+        return _ProcessChannel(process)
+
+    async def _signal_group(self, pgid: int, signal_name: str) -> None:
+        _killpg(pgid, getattr(signal, f"SIG{signal_name}"))
+
+    async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus:
+        """Run `cmd` with /bin/sh in a fresh process group; stdin is /dev/null."""
+        process = await asyncio.create_subprocess_exec(
+            "/bin/sh", "-c", cmd,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+        )
+        self._oneshot_pgids.add(process.pid)
+        assert process.stdout is not None
+        chunks: list[bytes] = []
+
+        async def collect() -> int:
+            assert process.stdout is not None
+            while chunk := await process.stdout.read(65536):
+                chunks.append(chunk)
+            return await process.wait()
+
+        try:
+            rc = await asyncio.wait_for(collect(), timeout)
+        except TimeoutError:
+            _killpg(process.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), INTERRUPT_GRACE)
+            except TimeoutError:
+                _killpg(process.pid, signal.SIGKILL)
+                await process.wait()
+            output = b"".join(chunks).decode(errors="replace")
+            note = f"runbook: command timed out after {timeout:g} s and was killed"
+            sep = "" if not output or output.endswith("\n") else "\n"
+            return CommandStatus(cmd, f"{output}{sep}{note}\n", Status.Error, None)
+        except asyncio.CancelledError:
+            _killpg(process.pid, signal.SIGKILL)
+            raise
+        finally:
+            self._oneshot_pgids.discard(process.pid)
+        output = b"".join(chunks).decode(errors="replace")
+        return CommandStatus(cmd, output, Status.Success if rc == 0 else Status.Failed, rc)
+
+    async def put(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike,
+                  mode: int | None = None) -> tuple[Status, str]:
+        """Copy files or folders into `dest_dir` (created if missing)."""
+        sources = as_paths(src_files)
+        if problem := missing_sources(sources):
+            return Status.Error, problem
+        return await asyncio.to_thread(_copy_into, sources, Path(dest_dir), mode)
+
+    async def get(self, src_files: PathLike | Sequence[PathLike],
+                  dest_dir: PathLike) -> tuple[Status, str]:
+        """Same as `put` on the local machine."""
+        return await self.put(src_files, dest_dir)
+
+    async def close(self) -> None:
+        """Kill the shell and any oneshot still running."""
+        await self._drop_shell()
+        for pgid in list(self._oneshot_pgids):
+            _killpg(pgid, signal.SIGKILL)
+
+
+def _copy_into(sources: list[Path], dest: Path, mode: int | None) -> tuple[Status, str]:
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        copied = []
+        for src in sources:
+            target = dest / src.name
+            if src.is_dir():
+                shutil.copytree(src, target, dirs_exist_ok=True)
+            else:
+                shutil.copy2(src, target)
+            if mode is not None:
+                target.chmod(mode)
+            copied.append(str(target))
+    except OSError as exc:
+        return Status.Error, f"copy to {dest} failed: {exc}"
+    return Status.Success, f"copied {len(copied)} item(s) to {dest}"

@@ -1,0 +1,209 @@
+"""The persistent shell behind `Host.run`, shared by local and SSH hosts.
+
+One long-lived `bash --noprofile --norc` (or `sh`) per host reads commands on stdin. Each
+command is sent as
+
+    __runbook_cmd='<command>'
+    __runbook_run </dev/null; printf '<marker>:%d:\\n' "$?"
+
+where `__runbook_run() { eval "$__runbook_cmd"; }` is defined once at start-up, so that cwd,
+exported and shell variables persist (a function runs in the current shell); stdin of the
+command is /dev/null (it cannot swallow the shell's input); stderr was merged into stdout once
+at start-up (`exec 2>&1`), so the output keeps the order the command wrote it in; and the random
+per-shell marker tells where the output ends and carries the real exit status. No tty is used:
+nothing is echoed, no prompt.
+
+A timeout sends SIGTERM to the shell's process group. The shell traps TERM with `return 143`
+(the trap is reset in its children): the running program dies, the shell leaves the function,
+so the rest of the command list is abandoned, and the marker arrives with the shell state
+intact. If the marker does not come within a grace period the group is killed and the next
+command starts a new shell; the result says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from runbook.results import CommandStatus, Status
+
+#: Seconds to wait for the marker after interrupting a timed-out command.
+INTERRUPT_GRACE = 3.0
+#: Seconds allowed for a new shell to start and answer.
+START_TIMEOUT = 15.0
+
+SHELL_COMMAND = "command -v bash >/dev/null 2>&1 && exec bash --noprofile --norc; exec sh"
+
+
+class ShellChannel(Protocol):
+    """A running shell process: bytes in, merged bytes out, and its exit status."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def read(self) -> bytes:
+        """Next chunk of output; b'' at end of file."""
+        ...
+
+    async def exit_status(self) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
+#: Sends a signal name ("TERM", "KILL") to a process group on the host.
+GroupSignaller = Callable[[int, str], Awaitable[None]]
+
+
+def quote(text: str) -> str:
+    """Quote `text` as one single-quoted POSIX shell word."""
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+@dataclass
+class _Outcome:
+    output: bytes
+    retcode: int | None
+    exited: bool
+
+
+class ShellDied(Exception):
+    """The shell ended while a command ran (internal; turned into a result)."""
+
+
+class MarkerReader:
+    """Reads a channel until `<marker>:<number>:\\n` appears; keeps what follows for next time."""
+
+    def __init__(self, channel: ShellChannel, marker: bytes) -> None:
+        self._channel = channel
+        self._pattern = re.compile(re.escape(marker) + rb":(-?\d+):\n")
+        self._buffer = bytearray()
+        self._scan_from = 0
+
+    @property
+    def pending(self) -> bytes:
+        """Output read so far that belongs to the command still running."""
+        return bytes(self._buffer)
+
+    async def until_marker(self) -> tuple[bytes, int]:
+        """Output up to the marker and the number the marker carries; ShellDied at EOF."""
+        while True:
+            match = self._pattern.search(self._buffer, self._scan_from)
+            if match:
+                output, number = bytes(self._buffer[: match.start()]), int(match.group(1))
+                del self._buffer[: match.end()]
+                self._scan_from = 0
+                return output, number
+            # The marker may straddle two chunks: rescan the tail next time.
+            self._scan_from = max(0, len(self._buffer) - len(self._pattern.pattern) - 24)
+            chunk = await self._channel.read()
+            if not chunk:
+                raise ShellDied
+            self._buffer += chunk
+
+    def take_pending(self) -> bytes:
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        self._scan_from = 0
+        return data
+
+
+class PersistentShell:
+    """One shell process and the protocol that runs commands in it, one at a time."""
+
+    def __init__(self, channel: ShellChannel, signal_group: GroupSignaller) -> None:
+        self._channel = channel
+        self._signal_group = signal_group
+        self._marker = f"__runbook_{secrets.token_hex(8)}__"
+        self._reader = MarkerReader(channel, self._marker.encode())
+        self.pgid: int | None = None
+        self.alive = True
+
+    @classmethod
+    async def start(cls, channel: ShellChannel, signal_group: GroupSignaller) -> PersistentShell:
+        """Initialise the shell (merge stderr, trap TERM) and learn its process group id."""
+        shell = cls(channel, signal_group)
+        init = (
+            "exec 2>&1\n"
+            "__runbook_run() { eval \"$__runbook_cmd\"; }\n"
+            "trap 'return 143' TERM\n"
+            f"printf '%s:%d:\\n' {quote(shell._marker)} \"$$\"\n"
+        )
+        channel.write(init.encode())
+        try:
+            _, pid = await asyncio.wait_for(shell._reader.until_marker(), START_TIMEOUT)
+        except (ShellDied, TimeoutError):
+            channel.close()
+            raise
+        shell.pgid = pid
+        return shell
+
+    async def execute(self, command: str, timeout: float | None) -> CommandStatus:
+        """Run one command; on timeout interrupt it and keep the shell if it recovers."""
+        wrapped = (
+            f"__runbook_cmd={quote(command)}\n"
+            f"__runbook_run </dev/null; printf '%s:%d:\\n' {quote(self._marker)} \"$?\"\n"
+        )
+        self._channel.write(wrapped.encode())
+        try:
+            outcome = await asyncio.wait_for(self._collect(), timeout)
+        except TimeoutError:
+            return await self._interrupt(command, timeout)
+        except asyncio.CancelledError:
+            await self.kill()
+            raise
+        output = outcome.output.decode(errors="replace")
+        status = Status.Success if outcome.retcode == 0 else Status.Failed
+        if outcome.exited:
+            self.alive = False
+        return CommandStatus(command, output, status, outcome.retcode)
+
+    async def _collect(self) -> _Outcome:
+        try:
+            output, rc = await self._reader.until_marker()
+        except ShellDied:
+            rc_exit = await self._channel.exit_status()
+            return _Outcome(self._reader.take_pending(), rc_exit, exited=True)
+        return _Outcome(output, rc, exited=False)
+
+    async def _interrupt(self, command: str, timeout: float | None) -> CommandStatus:
+        """Stop a timed-out command: TERM the group, wait for the marker, else kill the shell."""
+        note = f"runbook: command timed out after {timeout:g} s"
+        if self.pgid is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._signal_group(self.pgid, "TERM"), INTERRUPT_GRACE)
+        try:
+            outcome = await asyncio.wait_for(self._collect(), INTERRUPT_GRACE)
+        except TimeoutError:
+            partial = self._reader.take_pending().decode(errors="replace")
+            await self.kill()
+            note += (" and did not stop; the shell was restarted, "
+                     "so shell state (cwd, variables) was reset")
+            return CommandStatus(command, _with_note(partial, note), Status.Error, None)
+        partial = outcome.output.decode(errors="replace")
+        if outcome.exited:
+            self.alive = False
+            note += "; the shell ended, so shell state (cwd, variables) was reset"
+        else:
+            note += "; it was interrupted and the shell state was kept"
+        return CommandStatus(command, _with_note(partial, note), Status.Error, outcome.retcode)
+
+    async def kill(self) -> None:
+        """Kill the shell and everything it started; bounded in time."""
+        self.alive = False
+        if self.pgid is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._signal_group(self.pgid, "KILL"), INTERRUPT_GRACE)
+        self._channel.close()
+
+    async def close(self) -> None:
+        """End the shell: kill its process group (commands still running die with it)."""
+        await self.kill()
+
+
+def _with_note(output: str, note: str) -> str:
+    sep = "" if not output or output.endswith("\n") else "\n"
+    return f"{output}{sep}{note}\n"

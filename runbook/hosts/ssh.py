@@ -1,0 +1,336 @@
+"""`RemoteHost`: a host reached over SSH with asyncssh.
+
+asyncssh is imported only when a connection is opened, so commands that never connect
+(`runbook validate`, `runbook --help`) stay fast.
+
+One connection per host, opened lazily, reused, re-opened when it died. On it: one persistent
+shell channel for `run`, one SFTP channel for `put` / `get`, and exec channels for `oneshot`.
+OpenSSH allows 10 sessions per connection (MaxSessions), so exec channels queue on a semaphore
+instead of failing. Every remote command runs in its own process group (sshd calls setsid for
+each session), which runbook records so timeouts, cancellation and `close()` can kill it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runbook.errors import HostUnreachableError
+from runbook.hosts.base import Host
+from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, MarkerReader, ShellDied, quote
+from runbook.hosts.transfer import PathLike, as_paths, missing_sources
+from runbook.results import CommandStatus, Status
+
+if TYPE_CHECKING:
+    import asyncssh
+
+    from runbook.power import PowerController
+
+#: Sessions OpenSSH allows per connection by default (sshd_config MaxSessions).
+DEFAULT_MAX_SESSIONS = 10
+
+
+class _SSHChannel:
+    """An asyncssh process as a `ShellChannel` (bytes, stderr merged by the shell)."""
+
+    def __init__(self, process: asyncssh.SSHClientProcess[bytes]) -> None:
+        self._process = process
+
+    def write(self, data: bytes) -> None:
+        with contextlib.suppress(Exception):
+            self._process.stdin.write(data)
+
+    async def read(self) -> bytes:
+        try:
+            return await self._process.stdout.read(65536)
+        except Exception:  # connection lost: same as end of file for the shell protocol
+            return b""
+
+    async def exit_status(self) -> int | None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._process.wait_closed(), INTERRUPT_GRACE)
+        return self._process.returncode
+
+    def close(self) -> None:
+        self._process.close()
+
+
+class RemoteHost(Host):
+    """A lab host reached over SSH. Keyword names match the lab file's host fields."""
+
+    def __init__(
+        self,
+        id: str,
+        address: str,
+        *,
+        port: int = 22,
+        user: str | None = None,
+        password: str | None = None,
+        key: str | Path | Sequence[str | Path] | None = None,
+        hop: RemoteHost | None = None,
+        connect_timeout: float = 10.0,
+        host_key_checking: bool = True,
+        known_hosts: str | Path | None = None,
+        keepalive: float = 30.0,
+        agent: bool = True,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+        vars: dict[str, Any] | None = None,
+        power_control: PowerController | None = None,
+    ) -> None:
+        super().__init__(id, vars=vars, power_control=power_control)
+        self.address = address
+        self.port = port
+        self.user = user
+        self.password = password
+        keys = [key] if isinstance(key, str | Path) else list(key or [])
+        self.keys = [Path(k).expanduser() for k in keys]
+        self.hop = hop
+        self.connect_timeout = connect_timeout
+        self.host_key_checking = host_key_checking
+        self.known_hosts = Path(known_hosts).expanduser() if known_hosts else None
+        self.keepalive = keepalive
+        self.agent = agent
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._connect_lock = asyncio.Lock()
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._sftp_lock = asyncio.Lock()
+        # One session each is kept for the shell, the SFTP channel and kill commands.
+        self._exec_slots = asyncio.Semaphore(max(1, max_sessions - 3))
+        self._kill_slot = asyncio.Semaphore(1)
+        self._running_pgids: set[int] = set()
+
+    # -- connection ---------------------------------------------------------------------
+    async def connection(self) -> asyncssh.SSHClientConnection:
+        """The cached connection, opened (or re-opened when it died) on demand."""
+        conn = self._conn
+        if conn is not None and not conn.is_closed():
+            return conn
+        async with self._connect_lock:
+            if self._conn is None or self._conn.is_closed():
+                self._forget_connection()
+                self._conn = await self._connect()
+            return self._conn
+
+    async def _connect(self) -> asyncssh.SSHClientConnection:
+        import asyncssh
+
+        options: dict[str, Any] = {
+            "port": self.port,
+            "connect_timeout": self.connect_timeout,
+            "keepalive_interval": self.keepalive,
+            "keepalive_count_max": 3,
+        }
+        if self.user:
+            options["username"] = self.user
+        if self.password is not None:
+            options["password"] = self.password
+        if self.keys:
+            options["client_keys"] = [str(k) for k in self.keys]
+        if not self.agent:
+            options["agent_path"] = None
+        if not self.host_key_checking:
+            options["known_hosts"] = None
+        elif self.known_hosts is not None:
+            options["known_hosts"] = str(self.known_hosts)
+        try:
+            if self.hop is not None:
+                options["tunnel"] = await self.hop.connection()
+            # asyncssh's connect_timeout covers TCP, key exchange and auth; the outer bound
+            # guards against anything it does not cover.
+            return await asyncio.wait_for(
+                asyncssh.connect(self.address, **options), self.connect_timeout + 1
+            )
+        except HostUnreachableError as exc:
+            raise HostUnreachableError(self.id, self.address, f"jump host {exc}") from exc
+        except TimeoutError as exc:
+            raise HostUnreachableError(
+                self.id, self.address, f"no answer within {self.connect_timeout:g} s"
+            ) from exc
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise HostUnreachableError(
+                self.id, self.address,
+                f"host key not verified ({exc.reason}); add it to known_hosts, or set "
+                "host_key_checking: false in the lab to skip the check",
+            ) from exc
+        except asyncssh.PermissionDenied as exc:
+            raise HostUnreachableError(
+                self.id, self.address, f"authentication failed for user {self.user!r}: {exc.reason}"
+            ) from exc
+        except (OSError, asyncssh.Error) as exc:
+            raise HostUnreachableError(self.id, self.address, _describe(exc)) from exc
+
+    def _forget_connection(self) -> None:
+        self._conn = None
+        self._sftp = None
+        self._shell = None
+
+    async def _open_channel(self, command: str) -> asyncssh.SSHClientProcess[bytes]:
+        """Open an exec channel, reconnecting once if the cached connection has died."""
+        import asyncssh
+
+        for attempt in range(2):
+            conn = await self.connection()
+            try:
+                return await conn.create_process(command, encoding=None)
+            except (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError,
+                    ConnectionResetError) as exc:
+                conn.abort()
+                self._forget_connection()
+                if attempt:
+                    raise HostUnreachableError(self.id, self.address, _describe(exc)) from exc
+            except asyncssh.ChannelOpenError as exc:
+                raise HostUnreachableError(
+                    self.id, self.address, f"could not open a session: {exc.reason}"
+                ) from exc
+        raise AssertionError("unreachable")
+
+    # -- shell --------------------------------------------------------------------------
+    async def _open_shell_channel(self) -> _SSHChannel:
+        return _SSHChannel(await self._open_channel(SHELL_COMMAND))
+
+    async def _signal_group(self, pgid: int, signal_name: str) -> None:
+        await self._kill_groups([pgid], signal_name)
+
+    async def _kill_groups(self, pgids: Sequence[int], signal_name: str) -> None:
+        """Signal remote process groups with one short exec channel."""
+        conn = self._conn
+        if not pgids or conn is None or conn.is_closed():
+            return
+        targets = " ".join(f"-{pgid}" for pgid in pgids)
+        async with self._kill_slot:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    conn.run(f"kill -{signal_name} -- {targets} 2>/dev/null"), INTERRUPT_GRACE
+                )
+
+    # -- oneshot ------------------------------------------------------------------------
+    async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus:
+        """Run `cmd` in a fresh exec channel (stdin /dev/null, stderr merged into output)."""
+        marker = f"__runbook_{secrets.token_hex(6)}__"
+        wrapped = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; exec 2>&1 </dev/null; "
+                   f"eval {quote(cmd)}")
+        async with self._exec_slots:
+            process = await self._open_channel(wrapped)
+            channel = _SSHChannel(process)
+            reader = MarkerReader(channel, marker.encode())
+            pgid: int | None = None
+            chunks: list[bytes] = []
+
+            async def collect() -> None:
+                nonlocal pgid
+                try:
+                    _, pgid = await reader.until_marker()
+                except ShellDied:
+                    return
+                self._running_pgids.add(pgid)
+                chunks.append(reader.take_pending())
+                while chunk := await channel.read():
+                    chunks.append(chunk)
+
+            try:
+                await asyncio.wait_for(collect(), timeout)
+            except TimeoutError:
+                if pgid is not None:
+                    await self._kill_groups([pgid], "KILL")
+                channel.close()
+                output = b"".join(chunks).decode(errors="replace")
+                note = f"runbook: command timed out after {timeout:g} s and was killed"
+                sep = "" if not output or output.endswith("\n") else "\n"
+                return CommandStatus(cmd, f"{output}{sep}{note}\n", Status.Error, None)
+            except asyncio.CancelledError:
+                if pgid is not None:
+                    await asyncio.shield(self._kill_groups([pgid], "KILL"))
+                channel.close()
+                raise
+            finally:
+                if pgid is not None:
+                    self._running_pgids.discard(pgid)
+            rc = await channel.exit_status()
+        output = b"".join(chunks).decode(errors="replace")
+        return CommandStatus(cmd, output, Status.Success if rc == 0 else Status.Failed, rc)
+
+    # -- files --------------------------------------------------------------------------
+    async def _sftp_client(self) -> asyncssh.SFTPClient:
+        async with self._sftp_lock:
+            conn = await self.connection()
+            if self._sftp is None:
+                self._sftp = await conn.start_sftp_client()
+            return self._sftp
+
+    async def put(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike,
+                  mode: int | None = None) -> tuple[Status, str]:
+        """Upload files or folders into the remote folder `dest_dir` (created if missing)."""
+        import asyncssh
+
+        sources = as_paths(src_files)
+        if problem := missing_sources(sources):
+            return Status.Error, problem
+        dest = _remote_path(dest_dir)
+        try:
+            sftp = await self._sftp_client()
+            await sftp.makedirs(dest, exist_ok=True)
+            await sftp.put([str(s) for s in sources], dest, recurse=True)
+            if mode is not None:
+                for src in sources:
+                    await sftp.chmod(f"{dest.rstrip('/')}/{src.name}", mode)
+        except (OSError, asyncssh.Error) as exc:
+            return Status.Error, f"upload to {self.id}:{dest} failed: {_describe(exc)}"
+        return Status.Success, f"uploaded {len(sources)} item(s) to {self.id}:{dest}"
+
+    async def get(self, src_files: PathLike | Sequence[PathLike],
+                  dest_dir: PathLike) -> tuple[Status, str]:
+        """Download remote files or folders into the local folder `dest_dir` (made if missing)."""
+        import asyncssh
+
+        items = [src_files] if isinstance(src_files, str | Path) else list(src_files)
+        remote = [_remote_path(item) for item in items]
+        dest = Path(dest_dir)
+        try:
+            await asyncio.to_thread(_make_local_dir, dest)
+            sftp = await self._sftp_client()
+            await sftp.get(remote, str(dest), recurse=True)
+        except (OSError, asyncssh.Error) as exc:
+            where = f"{self.id}:{', '.join(remote)}"
+            return Status.Error, f"download from {where} failed: {_describe(exc)}"
+        return Status.Success, f"downloaded {len(remote)} item(s) from {self.id} to {dest}"
+
+    # -- lifetime -----------------------------------------------------------------------
+    async def close(self) -> None:
+        """Kill the shell and running oneshots (their whole process groups), then disconnect."""
+        conn = self._conn
+        if conn is None:
+            return
+        pgids = list(self._running_pgids)
+        if self._shell is not None and self._shell.pgid is not None:
+            pgids.append(self._shell.pgid)
+        await self._kill_groups(pgids, "KILL")
+        if self._shell is not None:
+            self._shell.alive = False
+        self._forget_connection()
+        conn.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(conn.wait_closed(), INTERRUPT_GRACE)
+
+
+def _make_local_dir(path: Path) -> None:
+    path.expanduser().mkdir(parents=True, exist_ok=True)
+
+
+def _remote_path(path: PathLike) -> str:
+    """SFTP paths are relative to the login folder: `~/x` becomes `x`."""
+    text = str(path)
+    if text == "~":
+        return "."
+    return text[2:] if text.startswith("~/") else text
+
+
+def _describe(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    text = reason or str(exc) or type(exc).__name__
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return str(text)

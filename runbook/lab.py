@@ -1,0 +1,69 @@
+"""`Lab`: the hosts of a lab, by id, in lab order."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from runbook.errors import ConfigError
+from runbook.hosts.base import Host
+from runbook.hosts.local import LocalHost
+
+Pattern = re.Pattern[str] | str | Sequence[re.Pattern[str] | str] | None
+
+
+class Lab:
+    """Hosts held by id in the order given; each host's `lab` points back here."""
+
+    def __init__(self, hosts: Iterable[Host], *, vars: dict[str, Any] | None = None,
+                 path: Path | None = None) -> None:
+        self._hosts: dict[str, Host] = {}
+        for host in hosts:
+            if host.id in self._hosts:
+                raise ConfigError(f"duplicate host id {host.id!r} in the lab")
+            self._hosts[host.id] = host
+            host.lab = self
+        self.vars: dict[str, Any] = dict(vars or {})
+        self.path = path
+
+    @classmethod
+    def default(cls) -> Lab:
+        """The lab used when none is given: just this machine, as host `local`."""
+        return cls([LocalHost("local")])
+
+    @property
+    def hosts(self) -> list[Host]:
+        return list(self._hosts.values())
+
+    def __getitem__(self, host_id: str) -> Host:
+        try:
+            return self._hosts[host_id]
+        except KeyError:
+            raise KeyError(f"no host {host_id!r} in the lab") from None
+
+    def __contains__(self, host_id: object) -> bool:
+        return host_id in self._hosts
+
+    def __iter__(self) -> Iterator[Host]:
+        return iter(self._hosts.values())
+
+    def __len__(self) -> int:
+        return len(self._hosts)
+
+    def select(self, pattern: Pattern = None) -> list[Host]:
+        """Hosts whose id the regex (or any of the regexes) is *searched* in, in lab order."""
+        if pattern is None:
+            return self.hosts
+        patterns = [pattern] if isinstance(pattern, str | re.Pattern) else list(pattern)
+        compiled = [re.compile(p) if isinstance(p, str) else p for p in patterns]
+        return [h for h in self._hosts.values() if any(p.search(h.id) for p in compiled)]
+
+    async def close(self) -> None:
+        """Close every host: kill what runs there and drop connections."""
+        await asyncio.gather(*(h.close() for h in self._hosts.values()), return_exceptions=True)
+
+    def __repr__(self) -> str:
+        return f"Lab({list(self._hosts)!r})"
