@@ -1,0 +1,113 @@
+"""Shared fixtures: the real-OpenSSH lab (`sshd_lab`) and a factory of RemoteHosts on it.
+
+Tests that use `sshd_lab` or `ssh_host_factory` get the `sshd` marker automatically, so
+``pytest -m "not sshd"`` runs everything that needs no sshd.  Without /usr/sbin/sshd those tests
+are skipped with an install hint, except under CI (env ``CI`` set), where they fail: CI must never
+silently skip the SSH contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+# Test modules import helpers as `tests.sshlab`; plain `pytest` (unlike `python -m pytest`) does
+# not put the repository root on sys.path.
+_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)
+
+from tests.sshlab import SSHD, SshdLab, sshd_available  # noqa: E402
+
+if TYPE_CHECKING:
+    from runbook.hosts.ssh import RemoteHost
+
+#: Hosts in the session lab; tests pick them by index (0 -> h01 at 127.0.0.2).
+LAB_HOSTS = 24
+INSTALL_HINT = (
+    "OpenSSH server not installed (/usr/sbin/sshd); run scripts/install-test-deps.sh"
+    " or `apt-get install openssh-server`"
+)
+_SSHD_FIXTURES = frozenset({"sshd_binary", "sshd_lab", "ssh_host_factory"})
+
+RemoteHostFactory = Callable[..., "RemoteHost"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that (directly or through another fixture) needs the sshd lab."""
+    for item in items:
+        if _SSHD_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.sshd)
+
+
+def _require_sshd() -> None:
+    if sshd_available():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but {INSTALL_HINT}", pytrace=False)
+    pytest.skip(INSTALL_HINT)
+
+
+@pytest.fixture(scope="session")
+def sshd_binary() -> Path:
+    """Path of sshd; for tests that build their own ``SshdLab`` (skip/fail as documented)."""
+    _require_sshd()
+    return SSHD
+
+
+@pytest.fixture(scope="session")
+def sshd_lab(sshd_binary: Path) -> Iterator[SshdLab]:
+    """A running SshdLab with 24 loopback hosts, shared by the whole test session.
+
+    Tests that stop or restart it must leave it running (``restart()`` does).
+    """
+    with SshdLab(n_hosts=LAB_HOSTS) as lab:
+        yield lab
+
+
+@pytest.fixture
+def ssh_host_factory(sshd_lab: SshdLab) -> Iterator[RemoteHostFactory]:
+    """``make(index=0, **overrides) -> RemoteHost`` for lab host ``index`` (h01 = index 0).
+
+    Defaults: id ``h01``.., address, port, user, key, known_hosts from the lab, host key
+    checking on, ``connect_timeout=5``; any keyword overrides them.  Hosts are closed at
+    teardown; close them inside your own ``asyncio.run`` when you can, since asyncssh
+    connections belong to the loop that opened them.
+    """
+    made: list[RemoteHost] = []
+
+    def make(index: int = 0, **overrides: Any) -> RemoteHost:
+        from runbook.hosts.ssh import RemoteHost
+
+        settings: dict[str, Any] = {
+            "port": sshd_lab.port,
+            "user": sshd_lab.user,
+            "key": sshd_lab.client_key,
+            "known_hosts": sshd_lab.known_hosts,
+            "connect_timeout": 5.0,
+        }
+        settings.update(overrides)
+        host_id = settings.pop("id", sshd_lab.host_ids[index])
+        address = settings.pop("address", sshd_lab.addresses[index])
+        host = RemoteHost(host_id, address, **settings)
+        made.append(host)
+        return host
+
+    yield make
+    for host in made:
+        _close_quietly_if_loop_gone(host)
+
+
+def _close_quietly_if_loop_gone(host: RemoteHost) -> None:
+    """Close ``host`` in a fresh loop; a connection whose loop already ended is just dropped."""
+    try:
+        asyncio.run(host.close())
+    except RuntimeError as exc:
+        if "Event loop is closed" not in str(exc) and "attached to a different loop" not in str(exc):
+            raise

@@ -1,0 +1,193 @@
+"""The SSH test lab itself: real OpenSSH client and asyncssh reach it with host keys checked."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+from pathlib import Path
+
+import asyncssh
+import pytest
+import yaml
+
+from tests.sshlab import SshdLab, SshdLabError
+
+
+def _ssh_argv(lab: SshdLab, address: str, known_hosts: Path | None = None) -> list[str]:
+    """OpenSSH client argv: batch mode, strict host key checking, only the lab's key."""
+    return [
+        "ssh",
+        "-F", "/dev/null",
+        "-i", str(lab.client_key),
+        "-o", "BatchMode=yes",
+        "-o", "IdentitiesOnly=yes",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={known_hosts or lab.known_hosts}",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "ConnectTimeout=5",
+        "-p", str(lab.port),
+        f"{lab.user}@{address}",
+    ]  # fmt: skip
+
+
+def _ssh(lab: SshdLab, address: str, command: str, **kw: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_ssh_argv(lab, address, **kw), command],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+async def _asyncssh_connect(lab: SshdLab, address: str) -> asyncssh.SSHClientConnection:
+    return await asyncssh.connect(
+        address,
+        port=lab.port,
+        username=lab.user,
+        client_keys=[str(lab.client_key)],
+        known_hosts=str(lab.known_hosts),
+        agent_path=None,
+        config=None,
+        connect_timeout=5,
+    )
+
+
+def test_openssh_client_runs_command_with_strict_host_key_checking(sshd_lab: SshdLab) -> None:
+    result = _ssh(sshd_lab, "127.0.0.5", "echo ok")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "ok\n"
+
+
+def test_openssh_client_rejects_lab_without_known_host_entry(sshd_lab: SshdLab, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    result = _ssh(sshd_lab, sshd_lab.addresses[0], "echo ok", known_hosts=empty)
+    assert result.returncode == 255
+    assert "Host key verification failed" in result.stderr
+
+
+def test_three_addresses_answer_as_themselves(sshd_lab: SshdLab) -> None:
+    async def server_addresses() -> list[str]:
+        answers = []
+        for address in sshd_lab.addresses[:3]:
+            async with await _asyncssh_connect(sshd_lab, address) as conn:
+                done = await conn.run("echo $SSH_CONNECTION", check=True, timeout=10)
+                answers.append(str(done.stdout).split()[2])
+        return answers
+
+    assert asyncio.run(server_addresses()) == ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+
+
+def test_every_address_is_in_known_hosts(sshd_lab: SshdLab) -> None:
+    entries = sshd_lab.known_hosts.read_text().splitlines()
+    assert [line.split()[0] for line in entries] == [
+        f"[{address}]:{sshd_lab.port}" for address in sshd_lab.addresses
+    ]
+
+
+def test_channels_beyond_maxsessions_10_are_refused(sshd_lab: SshdLab) -> None:
+    async def open_sessions() -> tuple[int, bool]:
+        async with await _asyncssh_connect(sshd_lab, sshd_lab.addresses[1]) as conn:
+            procs = []
+            for _ in range(10):
+                procs.append(await conn.create_process("sleep 30"))
+            try:
+                await conn.create_process("true")
+            except asyncssh.ChannelOpenError:
+                refused = True
+            else:
+                refused = False
+            for proc in procs:
+                proc.close()
+            return len(procs), refused
+
+    assert asyncio.run(open_sessions()) == (10, True)
+
+
+def test_many_concurrent_connections_to_one_address_are_accepted(sshd_lab: SshdLab) -> None:
+    async def connect_many(count: int) -> list[str]:
+        async def one() -> str:
+            async with await _asyncssh_connect(sshd_lab, sshd_lab.addresses[2]) as conn:
+                return str((await conn.run("echo up", check=True, timeout=20)).stdout)
+
+        return await asyncio.gather(*(one() for _ in range(count)))
+
+    assert asyncio.run(connect_many(60)) == ["up\n"] * 60
+
+
+def test_lab_yaml_lists_hosts_and_connection_defaults(sshd_lab: SshdLab, tmp_path: Path) -> None:
+    path = sshd_lab.lab_yaml(tmp_path / "lab.yaml")
+    doc = yaml.safe_load(path.read_text())
+    assert doc["defaults"] == {
+        "user": sshd_lab.user,
+        "port": sshd_lab.port,
+        "key": str(sshd_lab.client_key),
+        "known_hosts": str(sshd_lab.known_hosts),
+        "connect_timeout": 5,
+    }
+    assert list(doc["hosts"]) == [f"h{i:02d}" for i in range(1, 25)]
+    assert doc["hosts"]["h01"] == {"address": "127.0.0.2"}
+    assert doc["hosts"]["h24"] == {"address": "127.0.0.25"}
+
+
+def test_lab_yaml_subset_and_extra_are_merged(sshd_lab: SshdLab, tmp_path: Path) -> None:
+    extra = {"vars": {"site": "x"}, "hosts": {"h03": {"vars": {"role": "db"}}}}
+    path = sshd_lab.lab_yaml(tmp_path / "lab.yaml", host_ids=["h03", "h01"], extra=extra)
+    doc = yaml.safe_load(path.read_text())
+    assert doc["vars"] == {"site": "x"}
+    assert doc["hosts"] == {
+        "h03": {"address": "127.0.0.4", "vars": {"role": "db"}},
+        "h01": {"address": "127.0.0.2"},
+    }
+    with pytest.raises(KeyError, match="h99"):
+        sshd_lab.lab_yaml(tmp_path / "bad.yaml", host_ids=["h99"])
+
+
+def test_restart_drops_sessions_and_serves_again_on_same_port_and_key(sshd_binary: Path) -> None:
+    with SshdLab(n_hosts=2) as lab:
+        port = lab.port
+
+        async def session_dies_on_stop() -> str:
+            async with await _asyncssh_connect(lab, lab.addresses[0]) as conn:
+                proc = await conn.create_process("echo started; sleep 60")
+                assert await proc.stdout.readline() == "started\n"
+                lab.stop()
+                assert not lab.running
+                with pytest.raises(OSError):
+                    socket.create_connection((lab.addresses[0], port), timeout=2).close()
+                await asyncio.wait_for(proc.wait_closed(), 10)
+                return "closed"
+
+        assert asyncio.run(session_dies_on_stop()) == "closed"
+        lab.start()
+        assert lab.port == port
+        result = _ssh(lab, lab.addresses[1], "echo back")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "back\n"
+        lab.restart()
+        assert _ssh(lab, lab.addresses[0], "echo again").stdout == "again\n"
+
+
+def test_lab_beyond_16_addresses_spans_several_sshd_processes(sshd_binary: Path) -> None:
+    with SshdLab(n_hosts=40) as lab:
+        assert lab.host_ids[-1] == "h40"
+        for address in (lab.addresses[0], lab.addresses[16], lab.addresses[39]):
+            result = _ssh(lab, address, "echo $SSH_CONNECTION")
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.split()[2] == address
+
+
+def test_start_failure_raises_with_sshd_log(sshd_binary: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.2", 0))
+        blocker.listen()
+        lab = SshdLab(n_hosts=1, port=blocker.getsockname()[1])
+        try:
+            with pytest.raises(SshdLabError, match="sshd exited") as failure:
+                lab.start()
+            assert "Address already in use" in str(failure.value)
+        finally:
+            lab.close()
