@@ -1,0 +1,131 @@
+"""The power-control contract: `PowerState`, `PowerController` and `PowerSpecError`.
+
+Powering a host on cannot run on the host (it is off), so a controller says where and how
+it happens: a command on a hypervisor or jump host, a BMC over IPMI or Redfish, a PDU plugin.
+Controllers are built from lab data by `runbook.power.registry.power_control_from_spec`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from enum import Enum
+from typing import TYPE_CHECKING, ClassVar
+
+from runbook.errors import ConfigError
+from runbook.results import Status
+
+if TYPE_CHECKING:
+    from runbook.hosts.base import Host
+
+POWER_ACTIONS = ("on", "off", "cycle")
+
+
+class PowerState(Enum):
+    """A host's power state as reported by a controller."""
+
+    ON = "on"
+    OFF = "off"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PowerSpecError(ConfigError):
+    """A `power_control` entry of a lab is invalid.
+
+    `key` is the offending key of the spec mapping (`'type'` for a bad or unknown type, a field
+    name for an unknown or mistyped field) or None when the problem is the value as a whole
+    (a missing field, a spec that is not a mapping). The language layer maps `key` to a line.
+    `host_id` names the lab host the spec belongs to, when known; `detail` is the bare reason.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        key: str | None = None,
+        host_id: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        self.detail = detail
+        self.key = key
+        self.host_id = host_id
+        where = f"host {host_id!r}: " if host_id is not None else ""
+        field = "power_control" + (f".{key}" if key else "")
+        super().__init__(f"{where}{field}: {detail}", file=file, line=line, column=column)
+
+    def for_host(self, host_id: str | None) -> PowerSpecError:
+        """The same error, naming `host_id` (used when a spec is read for a given lab host)."""
+        if host_id is None or self.host_id is not None:
+            return self
+        return PowerSpecError(self.detail, key=self.key, host_id=host_id, file=self.file,
+                              line=self.line, column=self.column)
+
+
+class PowerController(ABC):
+    """How to power a host on and off from somewhere that still works when the host is down.
+
+    Subclasses set `type_name` (the `type:` string in a lab file), implement `on` and `off`,
+    and usually `status` and `describe`. `on`/`off`/`cycle` report failures as a non-ok
+    `Status` with a message; `status` raises `PowerError` when it cannot tell, because a
+    guessed ON or OFF is worse than no answer.
+    """
+
+    type_name: ClassVar[str]
+    cycle_delay: float = 2.0
+
+    def __init__(self, *, cycle_delay: float = 2.0) -> None:
+        self.cycle_delay = check_non_negative("cycle_delay", cycle_delay)
+
+    @abstractmethod
+    async def on(self, host: Host) -> tuple[Status, str]:
+        """Power `host` on."""
+
+    @abstractmethod
+    async def off(self, host: Host) -> tuple[Status, str]:
+        """Power `host` off (hard: this is a power switch, not a shutdown)."""
+
+    async def cycle(self, host: Host) -> tuple[Status, str]:
+        """Power-cycle `host`: off, wait `cycle_delay` seconds, on. Stops if `off` fails.
+
+        Override for a native reset. The pause lets supplies drain so the host really resets.
+        """
+        status, message = await self.off(host)
+        if not status.is_ok:
+            return status, f"cycle stopped, off failed: {message}"
+        await asyncio.sleep(self.cycle_delay)
+        status, on_message = await self.on(host)
+        if not status.is_ok:
+            return status, f"off done ({message}), then on failed: {on_message}"
+        return status, f"off: {message}; on: {on_message}"
+
+    async def status(self, host: Host) -> PowerState | None:
+        """The current power state of `host`, or None when this controller cannot report it."""
+        return None
+
+    def describe(self, host: Host, action: str) -> str:
+        """Human text of what `action` would do for `host`, for dry runs (`--check`)."""
+        if action == "cycle":
+            return (f"{self.describe(host, 'off')}; wait {self.cycle_delay:g}s; "
+                    f"{self.describe(host, 'on')}")
+        return f"{self.type_name} controller: power {action} {host.id}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def check_non_negative(key: str, value: float) -> float:
+    """`value` as a float when it is a number >= 0, else a PowerSpecError on `key`."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise PowerSpecError(f"must be a number >= 0, got {value!r}", key=key)
+    return float(value)
+
+
+def check_positive(key: str, value: float) -> float:
+    """`value` as a float when it is a number > 0, else a PowerSpecError on `key`."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise PowerSpecError(f"must be a number > 0, got {value!r}", key=key)
+    return float(value)
