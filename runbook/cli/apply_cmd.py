@@ -1,0 +1,263 @@
+"""`runbook apply` and `runbook plan`: load, validate, compile, execute (or show), report.
+
+The thin layer between click and the engine: it turns library errors into messages and exit
+codes (0 ok, 1 a host failed or was unreachable, 2 invalid input or usage, 130 interrupted),
+installs the SIGINT/SIGTERM handlers that cancel the run, and always writes the reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from runbook.errors import ConfigError, RunbookError
+
+if TYPE_CHECKING:
+    from runbook.cli.console import Console
+    from runbook.engine.executor import Executor
+    from runbook.engine.results import RunOutcome
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+# Past this many seconds after the first Ctrl-C, exit even if cleanup has not finished.
+INTERRUPT_DEADLINE = 4.5
+
+
+@dataclass
+class Options:
+    """Everything `apply` and `plan` take from the command line."""
+
+    runbook: Path
+    lab: Path | None
+    limit: str | None
+    extra_vars: Sequence[str]
+    forks: int | None
+    check: bool
+    fail_fast: bool
+    secrets: Path | None
+    report_json: Path | None
+    junit: Path | None
+    verbose: int
+
+
+def _fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def _findings_text(findings: Sequence[Any]) -> str:
+    lines = []
+    for f in findings:
+        where = ":".join(str(p) for p in (f.file, f.line, f.column) if p is not None)
+        lines.append(f"{where}: {f.message}" if where else str(f.message))
+    return "\n".join(lines)
+
+
+def _config_error(exc: ConfigError) -> NoReturn:
+    findings = getattr(exc, "findings", None)
+    _fail(_findings_text(findings) if findings else str(exc))
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft open-files limit to the hard one (fan-out needs fds); return the soft."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
+    """Load, validate and compile; exits 2 with FILE:LINE:COL messages on any bad input."""
+    from runbook.cli.console import Console
+    from runbook.engine.events import EventBus
+    from runbook.engine.executor import Executor, choose_forks
+    from runbook.lab import Lab
+    from runbook.labfile import load_lab
+    from runbook.plan import compile_plan
+    from runbook.runbookfile import load_runbook
+    from runbook.secrets import SecretStore
+    from runbook.templating import Templater
+    from runbook.validate import check_runbook
+    from runbook.varsfile import parse_extra_vars
+
+    try:
+        secrets = SecretStore(secrets_file=opts.secrets)
+        extra = parse_extra_vars(list(opts.extra_vars))
+        runbook = load_runbook(opts.runbook)
+        lab_path = opts.lab if opts.lab is not None else runbook.lab
+        lab = load_lab(lab_path, secrets=secrets) if lab_path is not None else Lab.default()
+        findings = check_runbook(runbook, lab, extra_vars=extra)
+        if findings:
+            _fail(_findings_text(findings))
+        templater = Templater(secrets)
+        plan = compile_plan(runbook, lab, templater, extra_vars=extra, limit=opts.limit,
+                            fail_fast=opts.fail_fast)
+    except ConfigError as exc:
+        _config_error(exc)
+    except RunbookError as exc:
+        _fail(str(exc))
+    if opts.limit is not None and not plan.hosts:
+        _fail(f"--limit {opts.limit!r} matches no host the runbook targets")
+    forks = choose_forks(opts.forks, raise_fd_limit())
+    console = Console(verbose=opts.verbose, mask=secrets.mask)
+    executor = Executor(plan, forks=forks, bus=EventBus([console]), mask=secrets.mask)
+    return executor, console, secrets.mask
+
+
+def write_reports(outcome: RunOutcome, opts: Options) -> bool:
+    """Write the requested reports; False (after saying why on stderr) if one could not be."""
+    from runbook.report import write_json_report, write_junit
+
+    ok = True
+    for path, writer in ((opts.report_json, write_json_report), (opts.junit, write_junit)):
+        if path is None:
+            continue
+        try:
+            writer(outcome, path)
+        except OSError as exc:
+            click.echo(f"cannot write report {path}: {exc.strerror or exc}", err=True)
+            ok = False
+    return ok
+
+
+def exit_code(outcome: RunOutcome) -> int:
+    """0 success, 1 failed, 130 interrupted; a dry run with template errors is invalid input."""
+    from runbook.engine.results import RunStatus
+
+    if outcome.status is RunStatus.INTERRUPTED:
+        return EXIT_INTERRUPTED
+    if outcome.status is RunStatus.SUCCESS:
+        return EXIT_OK
+    return EXIT_INVALID if outcome.check else EXIT_FAILED
+
+
+async def _run(executor: Executor, console: Console, opts: Options) -> None:
+    """Run the executor as a task that SIGINT/SIGTERM cancel; a second signal exits at once."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(executor.run())
+    signals = 0
+    deadline: asyncio.TimerHandle | None = None
+
+    def force_exit() -> None:
+        from runbook.engine.results import RunStatus
+
+        executor.outcome.status = RunStatus.INTERRUPTED
+        write_reports(executor.outcome, opts)
+        console.note("interrupted again: exiting now")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+    def on_signal(signame: str) -> None:
+        nonlocal signals, deadline
+        signals += 1
+        if signals > 1:
+            force_exit()
+        console.note(f"{signame}: stopping, closing hosts (again to exit at once)")
+        task.cancel()
+        deadline = loop.call_later(INTERRUPT_DEADLINE, force_exit)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    finally:
+        if deadline is not None:
+            deadline.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def run_apply(opts: Options) -> NoReturn:
+    """The whole `apply` (or `plan`) command; never returns, exits with the documented code."""
+    executor, console, _mask = prepare(opts)
+    if opts.check:
+        outcome = executor.check()
+        write_reports(outcome, opts)
+        sys.exit(exit_code(outcome))
+    code = EXIT_FAILED
+    try:
+        asyncio.run(_run(executor, console, opts))
+        code = exit_code(executor.outcome)
+    except KeyboardInterrupt:  # a signal before the handlers were installed
+        code = EXIT_INTERRUPTED
+    except Exception as exc:  # an engine bug: still report what happened, and say so
+        click.echo(f"runbook: internal error: {type(exc).__name__}: {exc}", err=True)
+        if opts.verbose:
+            import traceback
+
+            traceback.print_exc()
+        code = EXIT_FAILED
+    finally:
+        if not write_reports(executor.outcome, opts) and code == EXIT_OK:
+            code = EXIT_FAILED
+        sys.stdout.flush()
+    sys.exit(code)
+
+
+def _common(func: Callable[..., Any]) -> Callable[..., Any]:
+    path = click.Path(dir_okay=False, path_type=Path)
+    options = [
+        click.argument("runbook", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+        click.option("--lab", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Lab file (overrides the runbook's `lab:`; default: local host only)."),
+        click.option("--limit", metavar="REGEX",
+                     help="Only hosts whose id this regex is found in."),
+        click.option("-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE|@FILE",
+                     help="Extra variables (highest precedence); repeatable."),
+        click.option("--secrets", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="YAML file of secrets (NAME: value)."),
+        click.option("--report-json", type=path, help="Write the JSON report here."),
+        click.option("--junit", type=path, help="Write a JUnit XML report here."),
+        click.option("-v", "--verbose", count=True, help="Show every command's output."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.command("apply")
+@_common
+@click.option("--forks", type=click.IntRange(min=1), default=None,
+              help="Hosts worked on at once per step (default 500, clamped by open-file limit).")
+@click.option("--check", is_flag=True, help="Dry run: show what would run; connect nothing.")
+@click.option("--fail-fast", is_flag=True, help="Stop everything at the first failure.")
+def apply_command(**kwargs: Any) -> None:
+    """Run RUNBOOK across the lab.
+
+    \b
+    Exit codes: 0 all hosts ok; 1 a host failed or was unreachable;
+    2 invalid input or usage; 130 interrupted (Ctrl-C / SIGTERM).
+    """
+    run_apply(Options(**kwargs))
+
+
+@click.command("plan")
+@_common
+def plan_command(**kwargs: Any) -> None:
+    """Show what RUNBOOK would do per step and host, without connecting (= apply --check).
+
+    \b
+    Exit codes: 0 the plan is valid; 2 invalid input (or a template fails for a host).
+    """
+    run_apply(Options(forks=None, check=True, fail_fast=False, **kwargs))

@@ -1,0 +1,175 @@
+"""Execute one concrete action on one host and say how it went.
+
+Every exception a host raises is turned into an `ActionResult` here (unreachable, timeout,
+error), so one host's trouble never escapes into the scheduler and never touches other hosts.
+Cancellation is the only thing that propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runbook.engine.results import HostStatus
+from runbook.errors import CommandTimeoutError, HostUnreachableError, RunbookError
+from runbook.results import Status
+
+if TYPE_CHECKING:
+    from runbook.hosts.base import Host
+    from runbook.plan import ConcreteAction
+
+# Extra seconds the outer safety timeout allows past the host's own `timeout` handling, so the
+# host gets the first chance to stop its command cleanly.
+TIMEOUT_GRACE = 5.0
+
+_STATUS = {
+    Status.Success: HostStatus.SUCCESS,
+    Status.Failed: HostStatus.FAILED,
+    Status.Error: HostStatus.ERROR,
+    Status.Skipped: HostStatus.SUCCESS,
+    Status.NotRun: HostStatus.ERROR,
+}
+
+
+@dataclass(slots=True)
+class ActionResult:
+    """Raw outcome of an action (output not yet masked); `state` for `power: status`."""
+
+    status: HostStatus
+    rc: int | None = None
+    output: str = ""
+    message: str = ""
+    state: str | None = None
+    timed_out: bool = False
+
+
+async def execute(action: ConcreteAction, host: Host, *, timeout: float | None = None) -> ActionResult:
+    """Run `action` on `host`, bounded by `timeout` seconds; never raises except on cancel."""
+    try:
+        if timeout is None:
+            return await _dispatch(action, host, timeout)
+        async with asyncio.timeout(timeout + (TIMEOUT_GRACE if action.kind in ("run", "oneshot")
+                                              else 0.0)):
+            return await _dispatch(action, host, timeout)
+    except HostUnreachableError as exc:
+        return ActionResult(HostStatus.UNREACHABLE, None, "", exc.cause or str(exc))
+    except CommandTimeoutError as exc:
+        return ActionResult(HostStatus.FAILED, None, "", str(exc) or "timed out", timed_out=True)
+    except TimeoutError:
+        await _reset_quietly(host)
+        return ActionResult(HostStatus.FAILED, None, "",
+                            f"timed out after {timeout or 0:g}s", timed_out=True)
+    except RunbookError as exc:
+        return ActionResult(HostStatus.ERROR, None, "", str(exc))
+    except NotImplementedError:
+        return ActionResult(HostStatus.ERROR, None, "",
+                            f"host {host.id!r} does not support {action.kind!r}")
+    except (OSError, ValueError) as exc:
+        return ActionResult(HostStatus.ERROR, None, "", f"{type(exc).__name__}: {exc}")
+
+
+async def _reset_quietly(host: Host) -> None:
+    """After a hard timeout the shell may be mid-command: drop it so the next use starts clean."""
+    try:
+        async with asyncio.timeout(5.0):
+            await host.reset_connection()
+    except (Exception, TimeoutError):  # best effort; the step already failed
+        pass
+
+
+async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None) -> ActionResult:
+    kind = action.kind
+    if kind == "run":
+        result = await host.run(list(action.commands), timeout=timeout)
+        return ActionResult(_STATUS[result.status], result.retcode, result.output)
+    if kind == "oneshot":
+        return await _oneshot(action, host, timeout)
+    if kind == "put":
+        return await _put(action, host)
+    if kind == "get":
+        status, message = await host.get(list(action.sources), action.dest)
+        return _transfer(status, message)
+    return await _power(action, host)
+
+
+async def _oneshot(action: ConcreteAction, host: Host, timeout: float | None) -> ActionResult:
+    """Each command in a fresh process, one after another, stopping at the first failure."""
+    outputs: list[str] = []
+    rc: int | None = None
+    status = HostStatus.SUCCESS
+    for command in action.commands:
+        cs = await host.oneshot(command, timeout=timeout)
+        outputs.append(cs.output)
+        rc = cs.retcode
+        status = _STATUS[cs.status]
+        if status is not HostStatus.SUCCESS:
+            break
+    return ActionResult(status, rc, "".join(outputs))
+
+
+def _transfer(status: Status, message: str) -> ActionResult:
+    mapped = _STATUS[status]
+    return ActionResult(mapped, None, message if mapped is HostStatus.SUCCESS else "",
+                        "" if mapped is HostStatus.SUCCESS else message)
+
+
+async def _put(action: ConcreteAction, host: Host) -> ActionResult:
+    if action.content is None:
+        status, message = await host.put(list(action.sources), action.dest, mode=action.mode)
+        return _transfer(status, message)
+    # A rendered template: write this host's text under the source's name, upload, clean up.
+    name = Path(action.sources[0]).name
+    with tempfile.TemporaryDirectory(prefix="runbook-put-") as tmp:
+        local = Path(tmp) / name
+        local.write_text(action.content, encoding="utf-8")
+        status, message = await host.put([local], action.dest, mode=action.mode)
+    return _transfer(status, message)
+
+
+async def _power(action: ConcreteAction, host: Host) -> ActionResult:
+    if host.power_control is None:
+        return ActionResult(HostStatus.ERROR, None, "",
+                            f"host {host.id!r} has no power_control in the lab")
+    if action.verb == "status":
+        state = await host.power_status()
+        value = None if state is None else str(getattr(state, "value", state))
+        if value is None:
+            return ActionResult(HostStatus.FAILED, None, "",
+                                "the power controller could not report a state", state=None)
+        return ActionResult(HostStatus.SUCCESS, 0, f"power: {value}\n", state=value)
+    status, message = await host.power(action.verb)
+    mapped = _STATUS[status]
+    lines = [message] if message else []
+    if mapped is not HostStatus.SUCCESS:
+        return ActionResult(mapped, None, "\n".join(lines), message or f"power {action.verb} failed")
+    if action.wait_down is not None:
+        if not await host.wait_until_down(action.wait_down):
+            return ActionResult(HostStatus.FAILED, None, "\n".join(lines),
+                                f"still answering {action.wait_down:g}s after power {action.verb}")
+        lines.append("down")
+    if action.wait_up is not None:
+        if not await host.wait_until_up(action.wait_up):
+            return ActionResult(HostStatus.FAILED, None, "\n".join(lines),
+                                f"not up {action.wait_up:g}s after power {action.verb}")
+        lines.append("up")
+    return ActionResult(HostStatus.SUCCESS, 0, "\n".join(lines) + ("\n" if lines else ""))
+
+
+def describe_power(action: ConcreteAction, host: Host) -> list[str]:
+    """Dry-run lines of a power action, using the controller's own description when it has one."""
+    control = host.power_control
+    if control is None:
+        return [f"power {action.verb}: ERROR host {host.id!r} has no power_control"]
+    try:
+        text = control.describe(host, action.verb)
+    except (RunbookError, NotImplementedError, AttributeError) as exc:
+        text = f"power {action.verb} ({exc})"
+    lines = [text]
+    if action.wait_down is not None:
+        lines.append(f"wait until down ({action.wait_down:g}s)")
+    if action.wait_up is not None:
+        lines.append(f"wait until up ({action.wait_up:g}s)")
+    return lines

@@ -1,0 +1,107 @@
+"""Events the engine emits while it runs; subscribers (console, tests) turn them into output.
+
+The engine never prints. Events are small frozen objects built once per fact, so a subscriber
+that ignores them costs next to nothing even at 500 hosts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from runbook.engine.results import HostStepResult, RunOutcome, StepOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    """The run begins: runbook name, how many steps and hosts, whether this is a dry run."""
+
+    runbook: str
+    steps: int
+    hosts: tuple[str, ...]
+    started: float
+    check: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StepStarted:
+    """A step begins on `total` hosts (its targets still active); `limit` is its concurrency.
+
+    `skipped` counts the targets sitting out because they failed or were unreachable earlier.
+    """
+
+    index: int
+    name: str
+    action: str
+    total: int
+    limit: int
+    skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HostResult:
+    """One host finished (or skipped) a step."""
+
+    step_index: int
+    step_name: str
+    result: HostStepResult
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """`done` of `total` hosts have finished the current step (emitted after each result)."""
+
+    step_index: int
+    step_name: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepFinished:
+    """A step ended on all its targets."""
+
+    outcome: StepOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedHost:
+    """Dry run: what one host would do in one step (rendered text, one line per action)."""
+
+    step_index: int
+    step_name: str
+    host_id: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    """The run ended (success, failure or interruption); `outcome` is final."""
+
+    outcome: RunOutcome
+
+
+Event = RunStarted | StepStarted | HostResult | Progress | StepFinished | PlannedHost | RunFinished
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Fans events out to subscribers in order; a failing subscriber never stops the run."""
+
+    __slots__ = ("_subscribers", "errors")
+
+    def __init__(self, subscribers: list[Subscriber] | None = None) -> None:
+        self._subscribers: list[Subscriber] = list(subscribers or [])
+        self.errors: list[BaseException] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Add a subscriber; it gets every later event."""
+        self._subscribers.append(subscriber)
+
+    def emit(self, event: Event) -> None:
+        """Deliver `event` to every subscriber; errors are collected in `errors`, not raised."""
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception as exc:  # output must never kill the run
+                self.errors.append(exc)

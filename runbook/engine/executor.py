@@ -1,0 +1,386 @@
+"""The runner: execute a compiled `Plan` step by step and report through events.
+
+Steps are barriers. Within a step, a small pool of workers (at most `min(forks, concurrent N,
+targets)`) takes hosts in lab order; `concurrent: false` is one worker, so hosts never
+overlap. A host that fails, errors or is unreachable sits out the later steps; fail_fast
+cancels what runs and starts nothing new. On cancellation (Ctrl-C) the executor records what
+was running as interrupted, closes the hosts within a bounded time and re-raises;
+`executor.outcome` is always the full, final record for the reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from runbook.engine.actions import ActionResult, describe_power, execute
+from runbook.engine.events import (
+    EventBus,
+    HostResult,
+    PlannedHost,
+    Progress,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+)
+from runbook.engine.results import (
+    HostStatus,
+    HostStepResult,
+    RunOutcome,
+    RunStatus,
+    StepOutcome,
+)
+from runbook.errors import RunbookError
+from runbook.model import Step
+
+if TYPE_CHECKING:
+    from runbook.hosts.base import Host
+    from runbook.plan import ConcreteAction, Plan, PlannedStep
+
+# Default hosts worked on at once: a lab of 500 hosts in one wave. An SSH host costs one TCP
+# connection plus a few channels multiplexed on it; the real limit is open file descriptors.
+DEFAULT_FORKS = 500
+# File descriptors one host may need while it works (SSH: the socket; local: shell and
+# oneshot pipes), and how many to keep free for the process itself (logs, reports, stdio).
+FDS_PER_HOST = 4
+FDS_RESERVED = 64
+
+# Seconds allowed for closing every host at the end (and after Ctrl-C, inside the 5 s promise).
+CLOSE_TIMEOUT = 3.0
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def choose_forks(requested: int | None, fd_limit: int) -> int:
+    """`requested` (or DEFAULT_FORKS), clamped so the open-file limit cannot be exhausted."""
+    budget = max(1, (fd_limit - FDS_RESERVED) // FDS_PER_HOST)
+    return max(1, min(requested or DEFAULT_FORKS, budget))
+
+
+class Executor:
+    """Runs one plan once. Build it, `await run()` (or `check()`), then read `outcome`."""
+
+    def __init__(self, plan: Plan, *, forks: int, bus: EventBus | None = None,
+                 mask: Callable[[str], str] | None = None,
+                 close_timeout: float = CLOSE_TIMEOUT) -> None:
+        self.plan = plan
+        self.forks = max(1, forks)
+        self.bus = bus or EventBus()
+        self.mask = mask or _identity
+        self.close_timeout = close_timeout
+        self.registered: dict[str, dict[str, Any]] = {h.id: {} for h in plan.hosts}
+        self.dropped: dict[str, str] = {}
+        self.halted: str | None = None
+        self._inflight: dict[str, asyncio.Task[HostStepResult]] = {}
+        self._running_since: dict[str, float] = {}
+        self._current: StepOutcome | None = None
+        runbook = plan.runbook
+        self.outcome = RunOutcome(
+            runbook=runbook.name, runbook_path=str(runbook.path),
+            lab_path=str(plan.lab.path) if getattr(plan.lab, "path", None) else None,
+            hosts=[h.id for h in plan.hosts],
+            steps=[StepOutcome(p.step.index, p.step.name, p.step.action.kind, str(p.step.location))
+                   for p in plan.steps],
+            started=time.time())
+
+    # -- run ------------------------------------------------------------------------------
+    async def run(self) -> RunOutcome:
+        """Execute every step; returns the outcome, re-raises cancellation after cleanup."""
+        self.outcome.started = time.time()
+        self.bus.emit(RunStarted(self.outcome.runbook, len(self.plan.steps),
+                                 tuple(self.outcome.hosts), self.outcome.started))
+        try:
+            for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
+                if self.halted is not None:
+                    self._skip_all(planned, outcome, f"not run: {self.halted}")
+                    continue
+                await self._run_step(planned, outcome)
+        except asyncio.CancelledError:
+            self._interrupt()
+            await self._close_hosts()
+            self._finish(RunStatus.INTERRUPTED)
+            raise
+        except BaseException as exc:
+            self.outcome.error = f"{type(exc).__name__}: {exc}"
+            self._interrupt(reason=f"internal error: {exc}")
+            await self._close_hosts()
+            self._finish(RunStatus.FAILED)
+            raise
+        await self._close_hosts()
+        self._finish(RunStatus.FAILED if self.outcome.any_failed() else RunStatus.SUCCESS)
+        return self.outcome
+
+    def _finish(self, status: RunStatus) -> None:
+        self.outcome.status = status
+        self.outcome.ended = time.time()
+        self.bus.emit(RunFinished(self.outcome))
+
+    async def _close_hosts(self) -> None:
+        hosts = self.plan.hosts
+        if not hosts:
+            return
+        try:
+            async with asyncio.timeout(self.close_timeout):
+                await asyncio.gather(*(h.close() for h in hosts), return_exceptions=True)
+        except TimeoutError:
+            pass  # a host that will not close in time must not hold the run hostage
+
+    def _interrupt(self, reason: str = "interrupted") -> None:
+        """Record running hosts as interrupted and everything not started as not run."""
+        now = time.time()
+        current = self._current
+        if current is not None:
+            for host_id, since in self._running_since.items():
+                if host_id not in current.results:
+                    current.results[host_id] = HostStepResult(
+                        host_id, HostStatus.ERROR, None, "", since, now, message=reason)
+        self.halted = self.halted or reason
+        for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
+            if outcome.ended is None:
+                self._skip_all(planned, outcome, f"not run: {reason}", emit=False)
+
+    def _skip_all(self, planned: PlannedStep, outcome: StepOutcome, message: str,
+                  emit: bool = True) -> None:
+        now = time.time()
+        for host in planned.targets:
+            if host.id not in outcome.results:
+                outcome.results[host.id] = HostStepResult(host.id, HostStatus.SKIPPED,
+                                                          started=now, ended=now, message=message)
+        outcome.results = {h.id: outcome.results[h.id] for h in planned.targets}
+        outcome.started = outcome.started or now
+        outcome.ended = now
+        if emit:
+            self.bus.emit(StepFinished(outcome))
+
+    # -- one step -------------------------------------------------------------------------
+    async def _run_step(self, planned: PlannedStep, outcome: StepOutcome) -> None:
+        step = planned.step
+        self._current = outcome
+        outcome.started = time.time()
+        active: list[Host] = []
+        for host in planned.targets:
+            reason = self.dropped.get(host.id)
+            if reason is None:
+                active.append(host)
+            else:
+                outcome.results[host.id] = HostStepResult(
+                    host.id, HostStatus.SKIPPED, started=outcome.started,
+                    ended=outcome.started, message=f"skipped: {reason}")
+                self._register(step, host, HostStatus.SKIPPED, None, "")
+        limit = min(self.forks, planned.limit or self.forks, max(1, len(active)))
+        self.bus.emit(StepStarted(step.index, step.name, step.action.kind, len(active), limit,
+                                  skipped=len(planned.targets) - len(active)))
+        for result in outcome.results.values():
+            self.bus.emit(HostResult(step.index, step.name, result))
+        if active:
+            done = [0]
+            queue = iter(active)
+
+            async def worker() -> None:
+                for host in queue:
+                    if self.halted is not None:
+                        return
+                    result = await self._host_task(planned, host)
+                    self._record(planned, outcome, result)
+                    done[0] += 1
+                    self.bus.emit(Progress(step.index, step.name, done[0], len(active)))
+
+            if limit == 1:
+                await worker()
+            else:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(limit):
+                        group.create_task(worker())
+        if self.halted is not None:
+            self._skip_all(planned, outcome, f"not run: {self.halted}")
+        else:
+            self._close_step(planned, outcome)
+        self._current = None
+
+    def _close_step(self, planned: PlannedStep, outcome: StepOutcome) -> None:
+        outcome.results = {h.id: outcome.results[h.id] for h in planned.targets
+                           if h.id in outcome.results}
+        outcome.ended = time.time()
+        self.bus.emit(StepFinished(outcome))
+
+    async def _host_task(self, planned: PlannedStep, host: Host) -> HostStepResult:
+        """Run one host's step in its own task so fail_fast can cancel just that work."""
+        self._running_since[host.id] = time.time()
+        task = asyncio.create_task(self._run_host(planned, host))
+        self._inflight[host.id] = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if me is not None and me.cancelling():
+                raise  # the run itself is being cancelled (Ctrl-C)
+            now = time.time()
+            return HostStepResult(host.id, HostStatus.ERROR, None, "",
+                                  self._running_since.get(host.id, now), now,
+                                  message=f"cancelled: {self.halted or 'fail_fast'}")
+        finally:
+            self._inflight.pop(host.id, None)
+            self._running_since.pop(host.id, None)
+
+    def _record(self, planned: PlannedStep, outcome: StepOutcome, result: HostStepResult) -> None:
+        step = planned.step
+        outcome.results[result.host_id] = result
+        if not result.status.is_ok:
+            if step.ignore_errors and result.status is not HostStatus.UNREACHABLE:
+                result.ignored = True
+            else:
+                self.dropped[result.host_id] = f"failed in step {step.name!r}" if (
+                    result.status is not HostStatus.UNREACHABLE) else "unreachable"
+                if self.plan.fail_fast and self.halted is None:
+                    self.halted = f"fail_fast after {result.host_id!r} failed step {step.name!r}"
+                    for host_id, task in list(self._inflight.items()):
+                        if host_id != result.host_id:
+                            task.cancel()
+        self.bus.emit(HostResult(step.index, step.name, result))
+
+    async def _run_host(self, planned: PlannedStep, host: Host) -> HostStepResult:
+        step = planned.step
+        started = time.time()
+        templater = self.plan.templater
+        if step.when is not None:
+            try:
+                ctx = self.plan.context(step, host, self.registered)
+                go = bool(templater.evaluate(step.when, ctx, location=step.location))
+            except RunbookError as exc:
+                return self._fail_template(step, host, exc, started)
+            if not go:
+                self._register(step, host, HostStatus.SKIPPED, None, "")
+                return HostStepResult(host.id, HostStatus.SKIPPED, started=started,
+                                      ended=time.time(), message=f"skipped: when {step.when!r}")
+        try:
+            action = self.plan.action_for(planned, host, self.registered)
+        except RunbookError as exc:
+            return self._fail_template(step, host, exc, started)
+        attempts = step.retries + 1
+        attempt = 1
+        while True:
+            raw = _apply_expect(step, await execute(action, host, timeout=step.timeout))
+            value = self._register(step, host, raw.status, raw.rc, raw.output, state=raw.state)
+            if step.until is not None:
+                try:
+                    ctx = self.plan.context(step, host, self.registered)
+                    ctx["result"] = value
+                    held = bool(templater.evaluate(step.until, ctx, location=step.location))
+                except RunbookError as exc:
+                    return self._fail_template(step, host, exc, started)
+                if held and raw.status is not HostStatus.UNREACHABLE:
+                    raw.status, raw.message = HostStatus.SUCCESS, ""
+                elif raw.status is HostStatus.SUCCESS or raw.status is HostStatus.FAILED:
+                    raw.status = HostStatus.FAILED
+                    raw.message = raw.message or f"until {step.until!r} is still false"
+                done = held
+            else:
+                done = raw.status is HostStatus.SUCCESS
+            if done or attempt >= attempts:
+                break
+            attempt += 1
+            if step.delay > 0:
+                await asyncio.sleep(step.delay)
+        if raw.status is HostStatus.FAILED and not raw.message and raw.rc is not None:
+            raw.message = f"exit status {raw.rc}"
+        if not done and attempts > 1:
+            raw.message = f"{raw.message} (after {attempts} attempts)"
+        return HostStepResult(host.id, raw.status, raw.rc, self.mask(raw.output), started,
+                              time.time(), message=self.mask(raw.message), attempts=attempt,
+                              state=raw.state)
+
+    def _fail_template(self, step: Step, host: Host, exc: BaseException,
+                       started: float) -> HostStepResult:
+        message = self.mask(self.plan.template_message(step, host, exc))
+        self._register(step, host, HostStatus.FAILED, None, "")
+        return HostStepResult(host.id, HostStatus.FAILED, None, "", started, time.time(),
+                              message=message)
+
+    def _register(self, step: Step, host: Host, status: HostStatus, rc: int | None = None,
+                  output: str = "", *, state: str | None = None) -> dict[str, Any]:
+        value: dict[str, Any] = {"output": output, "rc": rc, "status": status.value}
+        if step.action.kind == "power":
+            value["state"] = state
+        if step.register:
+            self.registered.setdefault(host.id, {})[step.register] = value
+        return value
+
+    # -- dry run --------------------------------------------------------------------------
+    def check(self) -> RunOutcome:
+        """Emit, per step and host, the rendered actions; connects nothing. Template errors fail."""
+        self.outcome.check = True
+        self.outcome.started = time.time()
+        self.bus.emit(RunStarted(self.outcome.runbook, len(self.plan.steps),
+                                 tuple(self.outcome.hosts), self.outcome.started, check=True))
+        placeholders = self._placeholders()
+        for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
+            step = planned.step
+            self.bus.emit(StepStarted(step.index, step.name, step.action.kind,
+                                      len(planned.targets), planned.limit or self.forks))
+            for host in planned.targets:
+                now = time.time()
+                lines, error = self._describe(planned, host, placeholders)
+                if step.when is not None:
+                    lines.insert(0, f"when: {step.when}")
+                self.bus.emit(PlannedHost(step.index, step.name, host.id,
+                                          tuple(self.mask(t) for t in lines)))
+                outcome.results[host.id] = HostStepResult(
+                    host.id, HostStatus.FAILED if error else HostStatus.SKIPPED,
+                    started=now, ended=now, message=self.mask(error or "check: not run"))
+            outcome.started = outcome.ended = time.time()
+        self._finish(RunStatus.FAILED if self.outcome.any_failed() else RunStatus.SUCCESS)
+        return self.outcome
+
+    def _placeholders(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for planned in self.plan.steps:
+            name = planned.step.register
+            if name:
+                values[name] = {"output": f"<output of step {planned.step.name!r}>", "rc": 0,
+                                "status": "success", "state": None}
+        return {h.id: dict(values) for h in self.plan.hosts}
+
+    def _describe(self, planned: PlannedStep, host: Host,
+                  placeholders: dict[str, Any]) -> tuple[list[str], str | None]:
+        step = planned.step
+        if host.id in planned.errors:
+            return [f"ERROR {planned.errors[host.id]}"], planned.errors[host.id]
+        try:
+            action: ConcreteAction = self.plan.action_for(planned, host, placeholders)
+        except RunbookError as exc:
+            if planned.runtime_render:
+                return [f"{step.action.kind}: (rendered at run time: {exc})"], None
+            message = self.plan.template_message(step, host, exc)
+            return [f"ERROR {message}"], message
+        if action.kind == "power":
+            return describe_power(action, host), None
+        return action.describe(), None
+
+
+def _apply_expect(step: Step, raw: ActionResult) -> ActionResult:
+    """Judge a run/oneshot result by `expect`: allowed exit codes and output regexes."""
+    expect = step.expect
+    if step.action.kind not in ("run", "oneshot") or raw.status not in (
+            HostStatus.SUCCESS, HostStatus.FAILED) or raw.timed_out:
+        return raw
+    if expect is None:
+        return raw
+    if expect.rc is not None and raw.rc is not None:
+        raw.status = HostStatus.SUCCESS if raw.rc in expect.rc else HostStatus.FAILED
+        if raw.status is HostStatus.FAILED:
+            raw.message = f"exit status {raw.rc}, expected {', '.join(map(str, expect.rc))}"
+    if raw.status is HostStatus.SUCCESS and expect.output is not None and not re.search(
+            expect.output, raw.output, re.MULTILINE):
+        raw.status = HostStatus.FAILED
+        raw.message = f"output does not match {expect.output!r}"
+    if raw.status is HostStatus.SUCCESS and expect.not_output is not None and re.search(
+            expect.not_output, raw.output, re.MULTILINE):
+        raw.status = HostStatus.FAILED
+        raw.message = f"output matches {expect.not_output!r}"
+    return raw

@@ -1,0 +1,136 @@
+"""Per-host step results and their aggregates: what the engine records and the reports print.
+
+Layers (as in nornir): one host's step (`HostStepResult`), one step across hosts
+(`StepOutcome`), the whole run (`RunOutcome`). One host's exception ends up in that host's
+result as status `error` or `unreachable`; it never aborts the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class HostStatus(StrEnum):
+    """Outcome of one step on one host, as written in reports."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+    UNREACHABLE = "unreachable"
+
+    @property
+    def is_ok(self) -> bool:
+        """True for success and skipped: the host may take part in later steps."""
+        return self is HostStatus.SUCCESS or self is HostStatus.SKIPPED
+
+
+class RunStatus(StrEnum):
+    """Outcome of a whole run."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(slots=True)
+class HostStepResult:
+    """One step on one host.
+
+    `output` is already masked (safe to print); `message` explains an error, a skip or an
+    ignored failure in one line; `started`/`ended` are epoch seconds (equal for a skip).
+    `state` is the power state for `power: status`; `attempts` counts retries + 1.
+    """
+
+    host_id: str
+    status: HostStatus
+    rc: int | None = None
+    output: str = ""
+    started: float = 0.0
+    ended: float = 0.0
+    message: str = ""
+    ignored: bool = False
+    attempts: int = 1
+    state: str | None = None
+
+    @property
+    def duration(self) -> float:
+        """Seconds the step took on this host."""
+        return max(0.0, self.ended - self.started)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report form: always `status`, `rc`, `output`, `started`, `ended`; extras if set."""
+        data: dict[str, Any] = {
+            "status": self.status.value,
+            "rc": self.rc,
+            "output": self.output,
+            "started": round(self.started, 6),
+            "ended": round(self.ended, 6),
+        }
+        if self.message:
+            data["message"] = self.message
+        if self.ignored:
+            data["ignored"] = True
+        if self.attempts != 1:
+            data["attempts"] = self.attempts
+        if self.state is not None:
+            data["state"] = self.state
+        return data
+
+
+@dataclass(slots=True)
+class StepOutcome:
+    """One step across its target hosts; `results` keeps the lab order of the targets."""
+
+    index: int
+    name: str
+    action: str
+    location: str
+    results: dict[str, HostStepResult] = field(default_factory=dict)
+    started: float | None = None
+    ended: float | None = None
+
+    def count(self, status: HostStatus) -> int:
+        """How many hosts ended this step with `status`."""
+        return sum(1 for r in self.results.values() if r.status is status)
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """A whole run: per-step outcomes in runbook order, the run status and its time span."""
+
+    runbook: str
+    runbook_path: str
+    lab_path: str | None
+    hosts: list[str]
+    steps: list[StepOutcome]
+    started: float
+    ended: float | None = None
+    status: RunStatus = RunStatus.SUCCESS
+    check: bool = False
+    error: str | None = None
+
+    @property
+    def duration(self) -> float:
+        """Seconds from start to end (to now's last known end while running)."""
+        return max(0.0, (self.ended or self.started) - self.started)
+
+    def host_counts(self) -> dict[str, dict[HostStatus, int]]:
+        """Per host (lab order), how many steps ended with each status: the recap table."""
+        counts: dict[str, dict[HostStatus, int]] = {
+            h: dict.fromkeys(HostStatus, 0) for h in self.hosts
+        }
+        for step in self.steps:
+            for host_id, result in step.results.items():
+                counts.setdefault(host_id, dict.fromkeys(HostStatus, 0))[result.status] += 1
+        return counts
+
+    def any_failed(self) -> bool:
+        """True when a host failed (not ignored), errored or was unreachable in any step."""
+        return any(
+            not r.status.is_ok and not r.ignored
+            for step in self.steps
+            for r in step.results.values()
+        )
