@@ -9,6 +9,7 @@ silently skip the SSH contract.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ INSTALL_HINT = (
     "OpenSSH server not installed (/usr/sbin/sshd); run scripts/install-test-deps.sh"
     " or `apt-get install openssh-server`"
 )
+TEARDOWN_CLOSE_TIMEOUT = 10.0
 _SSHD_FIXTURES = frozenset({"sshd_binary", "sshd_lab", "ssh_host_factory"})
 
 RemoteHostFactory = Callable[..., "RemoteHost"]
@@ -76,7 +78,8 @@ def ssh_host_factory(sshd_lab: SshdLab) -> Iterator[RemoteHostFactory]:
     """``make(index=0, **overrides) -> RemoteHost`` for lab host ``index`` (h01 = index 0).
 
     Defaults: id ``h01``.., address, port, user, key, known_hosts from the lab, host key
-    checking on, ``connect_timeout=5``; any keyword overrides them.  Hosts are closed at
+    checking on, ``connect_timeout=5``, no ssh-agent (tests stay hermetic); any keyword
+    overrides them.  Hosts are closed at
     teardown; close them inside your own ``asyncio.run`` when you can, since asyncssh
     connections belong to the loop that opened them.
     """
@@ -92,6 +95,8 @@ def ssh_host_factory(sshd_lab: SshdLab) -> Iterator[RemoteHostFactory]:
             "known_hosts": sshd_lab.known_hosts,
             "connect_timeout": 5.0,
         }
+        if "agent" in inspect.signature(RemoteHost).parameters:
+            settings["agent"] = False
         settings.update(overrides)
         host_id = settings.pop("id", sshd_lab.host_ids[index])
         address = settings.pop("address", sshd_lab.addresses[index])
@@ -105,9 +110,19 @@ def ssh_host_factory(sshd_lab: SshdLab) -> Iterator[RemoteHostFactory]:
 
 
 def _close_quietly_if_loop_gone(host: RemoteHost) -> None:
-    """Close ``host`` in a fresh loop; a connection whose loop already ended is just dropped."""
+    """Close ``host`` in a fresh loop, bounded in time.
+
+    A connection opened in a test's own (now finished) ``asyncio.run`` cannot be driven from
+    another loop; such a host is dropped rather than letting teardown fail or hang.
+    """
+
+    async def bounded_close() -> None:
+        await asyncio.wait_for(host.close(), TEARDOWN_CLOSE_TIMEOUT)
+
     try:
-        asyncio.run(host.close())
+        asyncio.run(bounded_close())
+    except TimeoutError:
+        pass
     except RuntimeError as exc:
-        if "Event loop is closed" not in str(exc) and "attached to a different loop" not in str(exc):
+        if "Event loop is closed" not in str(exc) and "different loop" not in str(exc):
             raise

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
@@ -191,3 +193,23 @@ def test_start_failure_raises_with_sshd_log(sshd_binary: Path) -> None:
             assert "Address already in use" in str(failure.value)
         finally:
             lab.close()
+
+
+def test_ssh_host_factory_makes_remote_hosts_on_lab_addresses(
+    ssh_host_factory: Callable[..., Any],
+) -> None:
+    first, fifth = ssh_host_factory(), ssh_host_factory(4)
+    assert (first.id, first.address, fifth.id, fifth.address) == (
+        "h01",
+        "127.0.0.2",
+        "h05",
+        "127.0.0.6",
+    )
+
+    async def server_address(host: Any) -> str:
+        try:
+            return str((await host.oneshot("echo $SSH_CONNECTION")).output).split()[2]
+        finally:
+            await host.close()
+
+    assert asyncio.run(server_address(fifth)) == "127.0.0.6"
