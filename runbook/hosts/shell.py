@@ -198,6 +198,8 @@ class PersistentShell:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._signal_group(self.pgid, "KILL"), INTERRUPT_GRACE)
         self._channel.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._channel.exit_status(), INTERRUPT_GRACE)
 
     async def close(self) -> None:
         """End the shell: kill its process group (commands still running die with it)."""

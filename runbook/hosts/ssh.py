@@ -263,7 +263,10 @@ class RemoteHost(Host):
 
     async def put(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike,
                   mode: int | None = None) -> tuple[Status, str]:
-        """Upload files or folders into the remote folder `dest_dir` (created if missing)."""
+        """Upload files or folders into the remote folder `dest_dir` (created if missing).
+
+        An unreachable host raises HostUnreachableError, like `run` and `oneshot`.
+        """
         import asyncssh
 
         sources = as_paths(src_files)
@@ -277,6 +280,8 @@ class RemoteHost(Host):
             if mode is not None:
                 for src in sources:
                     await sftp.chmod(f"{dest.rstrip('/')}/{src.name}", mode)
+        except HostUnreachableError:
+            raise
         except (OSError, asyncssh.Error) as exc:
             return Status.Error, f"upload to {self.id}:{dest} failed: {_describe(exc)}"
         return Status.Success, f"uploaded {len(sources)} item(s) to {self.id}:{dest}"
@@ -293,6 +298,8 @@ class RemoteHost(Host):
             await asyncio.to_thread(_make_local_dir, dest)
             sftp = await self._sftp_client()
             await sftp.get(remote, str(dest), recurse=True)
+        except HostUnreachableError:
+            raise
         except (OSError, asyncssh.Error) as exc:
             where = f"{self.id}:{', '.join(remote)}"
             return Status.Error, f"download from {where} failed: {_describe(exc)}"

@@ -1,0 +1,155 @@
+"""SSH specifics of RemoteHost against the real sshd lab: connection failures, jump host, reuse."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from runbook import HostUnreachableError, RemoteHost, Status
+
+Factory = Callable[..., RemoteHost]
+
+
+def unreachable(host: RemoteHost) -> HostUnreachableError:
+    """Run a command on `host`, expecting HostUnreachableError; return it."""
+
+    async def attempt() -> None:
+        try:
+            await host.run("true")
+        finally:
+            await host.close()
+
+    with pytest.raises(HostUnreachableError) as caught:
+        asyncio.run(attempt())
+    err = caught.value
+    assert err.host_id == host.id
+    assert err.address == host.address
+    assert host.id in str(err)
+    assert host.address in str(err)
+    return err
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_connection_refused() -> None:
+    err = unreachable(RemoteHost("gone", "127.0.0.1", port=free_port(), connect_timeout=3))
+    assert "connection refused" in err.cause
+
+
+def test_unknown_host_name() -> None:
+    err = unreachable(RemoteHost("dns", "no-such-host.invalid", connect_timeout=3))
+    assert err.cause
+
+
+def test_wrong_key_is_an_auth_failure(ssh_host_factory: Factory, tmp_path: Any) -> None:
+    other_key = tmp_path / "other"
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True)
+    err = unreachable(ssh_host_factory(1, key=other_key, agent=False))
+    assert "authentication failed" in err.cause
+
+
+def test_unknown_host_key_is_refused_unless_checking_is_off(
+    ssh_host_factory: Factory, tmp_path: Any
+) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    err = unreachable(ssh_host_factory(2, known_hosts=empty))
+    assert "host_key_checking: false" in err.cause
+
+    async def opted_out() -> str:
+        host = ssh_host_factory(2, known_hosts=empty, host_key_checking=False)
+        try:
+            return (await host.oneshot("echo trusted")).output
+        finally:
+            await host.close()
+
+    assert asyncio.run(opted_out()) == "trusted\n"
+
+
+def test_silent_server_times_out_within_connect_timeout() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # accepts in the kernel backlog, never speaks SSH
+        port = listener.getsockname()[1]
+        started = time.monotonic()
+        err = unreachable(RemoteHost("mute", "127.0.0.1", port=port, connect_timeout=1))
+        elapsed = time.monotonic() - started
+    assert "1 s" in err.cause or "timed out" in err.cause.lower(), err.cause
+    assert elapsed < 10, "a silent server must not hang the caller"
+
+
+def test_jump_host(ssh_host_factory: Factory) -> None:
+    async def scenario() -> str:
+        jump = ssh_host_factory(3)
+        target = ssh_host_factory(4, hop=jump)
+        try:
+            result = await target.oneshot("echo $SSH_CONNECTION")
+            assert result.status is Status.Success
+            return result.output
+        finally:
+            await target.close()
+            await jump.close()
+
+    client_ip, _, server_ip, _ = asyncio.run(scenario()).split()
+    assert server_ip == "127.0.0.6"  # host index 4
+    assert client_ip == "127.0.0.1"  # the tunnel leaves from the jump host's sshd
+
+
+def test_unreachable_jump_host_names_both(ssh_host_factory: Factory) -> None:
+    jump = RemoteHost("jump", "127.0.0.1", port=free_port(), connect_timeout=2)
+    err = unreachable(ssh_host_factory(4, hop=jump))
+    assert "jump" in err.cause
+
+
+def test_dead_connection_is_reopened(ssh_host_factory: Factory) -> None:
+    async def scenario() -> None:
+        host = ssh_host_factory(5)
+        try:
+            await host.run("cd /tmp")
+            first = await host.connection()
+            first.abort()
+            await asyncio.sleep(0.1)
+            result = await host.oneshot("echo again")
+            assert result.output == "again\n"
+            assert await host.connection() is not first
+            assert (await host.run("pwd")).only.status is Status.Success
+        finally:
+            await host.close()
+
+    asyncio.run(scenario())
+
+
+def test_connection_is_reused(ssh_host_factory: Factory) -> None:
+    async def scenario() -> None:
+        host = ssh_host_factory(6)
+        try:
+            await host.oneshot("true")
+            conn = await host.connection()
+            await host.run("true")
+            await host.put(sys.executable, "/tmp/runbook-reuse-test")
+            assert await host.connection() is conn
+        finally:
+            await host.close()
+
+    asyncio.run(scenario())
+
+
+def test_importing_runbook_does_not_import_asyncssh() -> None:
+    import subprocess
+
+    code = "import sys, runbook; print('asyncssh' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
