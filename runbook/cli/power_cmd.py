@@ -1,0 +1,155 @@
+"""`runbook power PATTERN on|off|cycle|status`: drive lab hosts' power controllers ad hoc.
+
+Thin layer: loads the lab, selects hosts, runs the Host power API concurrently and prints one
+line per host as each finishes. Exit codes match `apply`: 0 all ok, 1 a host failed or did
+not come up/go down in time, 2 invalid input or usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from runbook.errors import ConfigError, RunbookError
+
+if TYPE_CHECKING:
+    from runbook.hosts.base import Host
+    from runbook.lab import Lab
+
+LAB_ENV = "RUNBOOK_LAB"
+DEFAULT_LAB_FILES = ("lab.yml", "lab.yaml")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@click.command("power")
+@click.argument("pattern")
+@click.argument("action", type=click.Choice(["on", "off", "cycle", "status"]))
+@click.option("--lab", "lab_path", type=click.Path(path_type=Path, dir_okay=False),
+              envvar=LAB_ENV, show_envvar=True,
+              help="Lab file. Default: $RUNBOOK_LAB, else lab.yml or lab.yaml here.")
+@click.option("--wait", "wait", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="After on/cycle wait until each host answers SSH; after off until it "
+                   "stops answering. A host that does not in time fails.")
+@click.option("--check", is_flag=True,
+              help="Print what each controller would do (commands, requests); change nothing.")
+def power_command(pattern: str, action: str, lab_path: Path | None, wait: float | None,
+                  check: bool) -> None:
+    """Power hosts whose id matches the regex PATTERN on, off, cycle them, or show status.
+
+    \b
+    Examples:
+      runbook power 'web' status --lab lab.yml
+      runbook power '^node[0-9]+$' cycle --wait 300
+    One line per host: HOST ACTION ok|FAILED MESSAGE.
+    Exit codes: 0 all ok; 1 a host failed; 2 invalid input or usage; 130 interrupted.
+    """
+    if wait is not None and action == "status":
+        raise click.UsageError("--wait applies to on, off and cycle, not status")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise click.UsageError(f"PATTERN {pattern!r} is not a valid regex: {exc}") from None
+    path = _lab_file(lab_path)
+    try:
+        lab = _load_lab(path)
+    except (ConfigError, RunbookError) as exc:
+        text = str(exc) if str(path) in str(exc) else f"invalid lab {path}: {exc}"
+        raise _fail(text) from None
+    hosts = lab.select(compiled)
+    if not hosts:
+        ids = ", ".join(h.id for h in lab.hosts) or "none"
+        raise _fail(f"no host in {path} matches {pattern!r} (hosts: {ids})")
+    if check:
+        for host in hosts:
+            click.echo(_describe(host, action, wait))
+        raise SystemExit(EXIT_OK)
+    try:
+        ok = asyncio.run(_power_all(lab, hosts, action, wait))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    raise SystemExit(EXIT_OK if ok else EXIT_FAILED)
+
+
+def _lab_file(lab_path: Path | None) -> Path:
+    if lab_path is not None:
+        if not lab_path.is_file():
+            raise _fail(f"lab file {lab_path} does not exist"
+                  + (f" (from ${LAB_ENV})" if os.environ.get(LAB_ENV) == str(lab_path) else ""))
+        return lab_path
+    for name in DEFAULT_LAB_FILES:
+        candidate = Path(name)
+        if candidate.is_file():
+            return candidate
+    raise _fail(f"no lab: pass --lab FILE, set ${LAB_ENV}, or run where lab.yml is")
+
+
+def _load_lab(path: Path) -> Lab:
+    from runbook.labfile import load_lab
+
+    return load_lab(path)
+
+
+def _fail(message: str) -> SystemExit:
+    """Print `message` to stderr and return the usage exit to raise."""
+    click.echo(f"runbook power: {message}", err=True)
+    return SystemExit(EXIT_USAGE)
+
+
+def _describe(host: Host, action: str, wait: float | None) -> str:
+    controller = host.power_control
+    if controller is None:
+        return f"{host.id}  {action}  FAILED  no power_control in the lab for this host"
+    text = controller.describe(host, action)
+    if wait is not None:
+        text += f"; then wait up to {wait:g}s for it to go {'down' if action == 'off' else 'up'}"
+    return f"{host.id}  {action}  would: {text}"
+
+
+async def _power_all(lab: Lab, hosts: list[Host], action: str, wait: float | None) -> bool:
+    width = max(len(h.id) for h in hosts)
+    results: list[bool] = []
+
+    async def one(host: Host) -> None:
+        ok, message = await _power_one(host, action, wait)
+        results.append(ok)
+        word = "ok" if ok else "FAILED"
+        click.echo(f"{host.id:<{width}}  {action:<6}  {word:<6}  {message}")
+
+    try:
+        await asyncio.gather(*(one(h) for h in hosts))
+    finally:
+        await lab.close()
+    return all(results)
+
+
+async def _power_one(host: Host, action: str, wait: float | None) -> tuple[bool, str]:
+    """One host's outcome as (ok, one-line message); errors never escape."""
+    try:
+        if action == "status":
+            state = await host.power_status()
+            return True, str(state) if state is not None else "unknown (controller has no status)"
+        status, message = await host.power(action)
+        if not status.is_ok:
+            return False, _one_line(message)
+        if wait is not None:
+            came = (await host.wait_until_down(wait) if action == "off"
+                    else await host.wait_until_up(wait))
+            if not came:
+                state = "go down" if action == "off" else "answer"
+                return False, f"{_one_line(message)}; did not {state} within {wait:g}s"
+            message += "; down" if action == "off" else "; up"
+        return True, _one_line(message)
+    except RunbookError as exc:
+        return False, _one_line(str(exc))
+    except Exception as exc:
+        return False, f"internal error: {type(exc).__name__}: {_one_line(str(exc))}"
+
+
+def _one_line(text: str) -> str:
+    return " | ".join(line.strip() for line in text.strip().splitlines() if line.strip())
