@@ -141,8 +141,8 @@ async def _power_one(host: Host, action: str, wait: float | None) -> tuple[bool,
             came = (await host.wait_until_down(wait) if action == "off"
                     else await host.wait_until_up(wait))
             if not came:
-                state = "go down" if action == "off" else "answer"
-                return False, f"{_one_line(message)}; did not {state} within {wait:g}s"
+                verb = "go down" if action == "off" else "answer"
+                return False, f"{_one_line(message)}; did not {verb} within {wait:g}s"
             message += "; down" if action == "off" else "; up"
         return True, _one_line(message)
     except RunbookError as exc:
