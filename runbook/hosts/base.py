@@ -1,7 +1,8 @@
 """`Host`: the contract every host honours (local machine, SSH host).
 
 A host runs commands in one persistent shell (`run`), in fresh processes (`oneshot`), and moves
-files (`put` / `get`). Power goes through the host's `power_control`, never through the host.
+files (`put` / `get`). Power goes through the host's `power_control`, never through the host
+(`PowerMixin`: `power`, `power_status`, `is_reachable`, `wait_until_up`, `wait_until_down`).
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from runbook.hosts.power_mixin import PowerMixin
 from runbook.hosts.shell import PersistentShell, ShellChannel
 from runbook.results import CommandStatus, RunResult, Status
 
 if TYPE_CHECKING:
     from runbook.lab import Lab
-    from runbook.power import PowerController, PowerState
+    from runbook.power import PowerController
 
 from runbook.hosts.transfer import PathLike
 
 
-class Host(ABC):
+class Host(PowerMixin, ABC):
     """Base of `LocalHost` and `RemoteHost`.
 
     `id` is the lab key; `address`, `port` and `user` describe how it is reached (shown in
@@ -112,27 +114,6 @@ class Host(ABC):
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.close()
-
-    # -- power (implemented with the power issue) -------------------------------------------
-    async def power(self, action: str) -> tuple[Status, str]:
-        """Run `on`, `off` or `cycle` through this host's power controller."""
-        raise NotImplementedError
-
-    async def power_status(self) -> PowerState | None:
-        """Ask the power controller for the host's power state."""
-        raise NotImplementedError
-
-    async def is_reachable(self) -> bool:
-        """True when a trivial command succeeds on the host right now."""
-        raise NotImplementedError
-
-    async def wait_until_up(self, timeout: float) -> bool:
-        """Poll until the host is reachable; False when `timeout` seconds pass first."""
-        raise NotImplementedError
-
-    async def wait_until_down(self, timeout: float) -> bool:
-        """Poll until the host stops answering; False when `timeout` seconds pass first."""
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r})"

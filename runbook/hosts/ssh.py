@@ -306,6 +306,13 @@ class RemoteHost(Host):
         return Status.Success, f"downloaded {len(remote)} item(s) from {self.id} to {dest}"
 
     # -- lifetime -----------------------------------------------------------------------
+    async def reset_connection(self) -> None:
+        """Drop the connection without killing remote processes (the host may be powered off)."""
+        conn = self._conn
+        self._forget_connection()
+        if conn is not None:
+            conn.abort()
+
     async def close(self) -> None:
         """Kill the shell and running oneshots (their whole process groups), then disconnect."""
         conn = self._conn
