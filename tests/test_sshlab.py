@@ -13,6 +13,7 @@ import asyncssh
 import pytest
 import yaml
 
+from tests.faults import FaultSshServer, SilentTcpServer, drop_when_input_contains, hang_forever, run_locally
 from tests.sshlab import SshdLab, SshdLabError
 
 
@@ -213,3 +214,78 @@ def test_ssh_host_factory_makes_remote_hosts_on_lab_addresses(
             await host.close()
 
     assert asyncio.run(server_address(fifth)) == "127.0.0.6"
+
+
+# --------------------------------------------------------------------------- fault servers
+async def _fault_connect(server: FaultSshServer, **options: Any) -> asyncssh.SSHClientConnection:
+    settings: dict[str, Any] = {
+        "port": server.port,
+        "username": server.user,
+        "client_keys": [str(server.client_key)],
+        "known_hosts": str(server.known_hosts),
+        "agent_path": None,
+        "config": None,
+        "connect_timeout": 5,
+    }
+    settings.update(options)
+    return await asyncssh.connect(server.address, **settings)
+
+
+def test_silent_tcp_server_makes_ssh_connect_time_out() -> None:
+    async def connect(port: int) -> None:
+        await asyncssh.connect("127.0.0.1", port=port, known_hosts=None, config=None, connect_timeout=0.5)
+
+    with SilentTcpServer() as silent:
+        with pytest.raises(asyncio.TimeoutError):
+            asyncio.run(connect(silent.port))
+        assert silent.accepted == 1
+
+
+def test_fault_server_runs_commands_locally_with_checked_host_key() -> None:
+    async def scenario() -> tuple[str, int | None]:
+        async with FaultSshServer(run_locally) as server, await _fault_connect(server) as conn:
+            done = await conn.run("echo hi; exit 3", timeout=10)
+            return str(done.stdout), done.exit_status
+
+    assert asyncio.run(scenario()) == ("hi\n", 3)
+
+
+def test_fault_server_with_authorized_key_refuses_other_keys(tmp_path: Path) -> None:
+    other = asyncssh.generate_private_key("ssh-ed25519")
+    other.write_private_key(str(tmp_path / "other"))
+
+    async def scenario() -> None:
+        allowed = asyncssh.generate_private_key("ssh-ed25519")
+        allowed.write_public_key(str(tmp_path / "allowed.pub"))
+        async with FaultSshServer(run_locally, authorized_key=tmp_path / "allowed.pub") as server:
+            with pytest.raises(asyncssh.PermissionDenied):
+                await _fault_connect(server, client_keys=[str(tmp_path / "other")])
+            with pytest.raises(asyncssh.PermissionDenied):
+                await _fault_connect(server)  # the server's own generated client key
+
+    asyncio.run(scenario())
+
+
+def test_drop_handler_answers_first_command_then_cuts_connection() -> None:
+    async def scenario() -> bytes:
+        handler = drop_when_input_contains(b"sleep 30")
+        async with FaultSshServer(handler) as server, await _fault_connect(server) as conn:
+            shell = await conn.create_process(encoding=None)
+            shell.stdin.write(b"echo one\n")
+            first = await asyncio.wait_for(shell.stdout.readline(), 10)
+            shell.stdin.write(b"sleep 30; echo two\n")
+            with pytest.raises(asyncssh.ConnectionLost):
+                await asyncio.wait_for(shell.stdout.read(), 10)
+            await asyncio.wait_for(conn.wait_closed(), 10)
+            return first
+
+    assert asyncio.run(scenario()) == b"one\n"
+
+
+def test_hang_handler_never_answers() -> None:
+    async def scenario() -> None:
+        async with FaultSshServer(hang_forever) as server, await _fault_connect(server) as conn:
+            with pytest.raises(asyncssh.TimeoutError):
+                await conn.run("echo never", timeout=0.3)
+
+    asyncio.run(scenario())
