@@ -218,9 +218,14 @@ class Executor:
             return await task
         except asyncio.CancelledError:
             me = asyncio.current_task()
-            if me is not None and me.cancelling():
-                raise  # the run itself is being cancelled (Ctrl-C)
             now = time.time()
+            if me is not None and me.cancelling():
+                # the run itself is being cancelled (Ctrl-C): record this host as interrupted
+                if self._current is not None:
+                    self._current.results.setdefault(host.id, HostStepResult(
+                        host.id, HostStatus.ERROR, None, "",
+                        self._running_since.get(host.id, now), now, message="interrupted"))
+                raise
             return HostStepResult(host.id, HostStatus.ERROR, None, "",
                                   self._running_since.get(host.id, now), now,
                                   message=f"cancelled: {self.halted or 'fail_fast'}")

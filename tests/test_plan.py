@@ -1,0 +1,88 @@
+"""Compiling a runbook into a plan: targets, limit, what renders when, errors before connecting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runbook.errors import ConfigError
+from runbook.model import GetAction, PowerAction, PutAction
+from runbook.plan import compile_plan
+from runbook.templating import Templater
+from tests.engine.fakes import fake_lab, runbook, step
+
+
+def test_targets_follow_lab_order_and_regexes() -> None:
+    lab = fake_lab(5)
+    plan = compile_plan(runbook(step(0, "s", "x", hosts=("f05", "f0[13]"))), lab, Templater())
+    assert [h.id for h in plan.steps[0].targets] == ["f01", "f03", "f05"]
+    assert [h.id for h in plan.hosts] == ["f01", "f03", "f05"]
+
+
+def test_limit_intersects_and_bad_limit_is_config_error() -> None:
+    lab = fake_lab(4)
+    plan = compile_plan(runbook(step(0, "s", "x", hosts=("f0[123]",))), lab, Templater(),
+                        limit="f0[34]")
+    assert [h.id for h in plan.steps[0].targets] == ["f03"]
+    with pytest.raises(ConfigError, match="--limit"):
+        compile_plan(runbook(step(0, "s", "x")), lab, Templater(), limit="(")
+
+
+def test_static_actions_are_shared_and_templates_rendered_once_per_host() -> None:
+    lab = fake_lab(3)
+    book = runbook(step(0, "static", "echo hi"), step(1, "templated", "echo {{ host.id }}"))
+    plan = compile_plan(book, lab, Templater())
+    assert plan.steps[0].static is not None and not plan.steps[0].rendered
+    assert plan.steps[1].rendered["f02"].commands == ("echo f02",)
+
+
+def test_registered_names_render_at_run_time() -> None:
+    book = runbook(step(0, "a", "x", register="out"), step(1, "b", "echo {{ out.rc }}"),
+                   step(2, "c", "echo {{ outside }}", vars={"outside": 1}))
+    plan = compile_plan(book, fake_lab(1), Templater())
+    assert plan.steps[1].runtime_render and not plan.steps[1].rendered
+    assert not plan.steps[2].runtime_render
+    assert plan.steps[2].rendered["f01"].commands == ("echo 1",)
+
+
+def test_template_errors_are_found_before_running_per_host() -> None:
+    book = runbook(step(0, "s", "echo {{ host.vars.port }}"))
+    lab = fake_lab(2)
+    lab.hosts[0].vars["port"] = 22
+    plan = compile_plan(book, lab, Templater())
+    assert plan.steps[0].rendered["f01"].commands == ("echo 22",)
+    message = plan.steps[0].errors["f02"]
+    assert message.startswith("step 's' on host 'f02': book.yml:3:5")
+
+
+def test_extra_vars_win(tmp_path: Path) -> None:
+    book = runbook(step(0, "s", "echo {{ v }}"), vars={"v": "book"})
+    plan = compile_plan(book, fake_lab(1), Templater(), extra_vars={"v": "cli"})
+    assert plan.steps[0].rendered["f01"].commands == ("echo cli",)
+
+
+def test_paths_resolve_against_the_runbook_folder(tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("x")
+    book = runbook(step(0, "put", PutAction("f.txt", "/tmp/dest")),
+                   step(1, "get", GetAction("/var/log/syslog", "logs")),
+                   path=tmp_path / "book.yml")
+    plan = compile_plan(book, fake_lab(2), Templater())
+    assert plan.steps[0].static is not None
+    assert plan.steps[0].static.sources == (str(tmp_path / "f.txt"),)
+    assert plan.steps[1].rendered["f02"].dest == str(tmp_path / "logs" / "f02")
+
+
+def test_unreadable_template_file_is_config_error(tmp_path: Path) -> None:
+    book = runbook(step(0, "put", PutAction("missing.j2", "/tmp", template=True)),
+                   path=tmp_path / "book.yml")
+    with pytest.raises(ConfigError, match=r"missing\.j2"):
+        compile_plan(book, fake_lab(1), Templater())
+
+
+def test_describe_lines() -> None:
+    plan = compile_plan(runbook(step(0, "p", PowerAction("cycle", wait_up=30))), fake_lab(1),
+                        Templater())
+    assert plan.steps[0].static is not None
+    assert plan.steps[0].static.describe() == ["power cycle, then wait until up (30s)"]
+    assert plan.steps[0].limit is None and not plan.steps[0].serial
