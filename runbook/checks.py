@@ -1,0 +1,218 @@
+"""Semantic checks of a runbook against a lab (what the JSON Schema cannot express).
+
+Regexes compile; a step's `hosts` matches some host; Jinja templates and expressions parse;
+every name a template uses is defined somewhere (lab vars, runbook vars, host vars, step vars,
+extra vars, results registered by earlier steps, built-ins; `until` also sees the step's own
+register); power steps target hosts with power control; `put` sources exist.
+Entry point: `runbook.validate.check_runbook`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runbook.model import Location, PowerAction, PutAction, Runbook, Step
+from runbook.suggest import did_you_mean
+from runbook.templating import Templater, has_markup
+from runbook.validate import Finding
+
+if TYPE_CHECKING:
+    from runbook.hosts.base import Host
+    from runbook.lab import Lab
+
+Field = tuple[str | int, ...]
+
+
+class RunbookChecker:
+    """Runs every semantic check of one runbook; `run()` returns the findings."""
+
+    def __init__(self, runbook: Runbook, lab: Lab | None, *,
+                 extra_vars: Mapping[str, Any] | None = None,
+                 lost_registers: set[str] | None = None) -> None:
+        self.runbook = runbook
+        self.lab = lab
+        self.extra = dict(extra_vars or {})
+        self.templater = Templater()
+        self.findings: list[Finding] = []
+        self.registered: set[str] = set(lost_registers or ())
+        self.document = getattr(runbook, "document", None)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def loc(self, step: Step | None, field: Field) -> Location:
+        if self.document is not None:
+            prefix: Field = ("steps", step.index) if step is not None else ()
+            return self.document.location((*prefix, *field))  # type: ignore[no-any-return]
+        if step is not None:
+            return step.location
+        return Location(str(self.runbook.path), 1, 1)
+
+    def add(self, step: Step | None, field: Field, message: str, line_offset: int = 0) -> None:
+        loc = self.loc(step, field)
+        owner = ""
+        if step is not None:
+            explicit = self.document is None or "name" in self._raw_step(step)
+            owner = f"step {step.index + 1}" + (f" ({step.name!r})" if explicit else "") + ": "
+        self.findings.append(Finding(loc.file, loc.line + line_offset, loc.column,
+                                     owner + message))
+
+    def _raw_step(self, step: Step) -> Mapping[str, Any]:
+        data = getattr(self.document, "data", None)
+        try:
+            raw = data["steps"][step.index]  # type: ignore[index]
+        except (TypeError, KeyError, IndexError):
+            return {}
+        return raw if isinstance(raw, dict) else {}
+
+    # -- the checks ---------------------------------------------------------------------------
+    def run(self) -> list[Finding]:
+        base_known = (self.templater.builtin_names | set(self.runbook.vars) | set(self.extra)
+                      | set(self.lab.vars if self.lab is not None else {}))
+        all_host_vars = {n for h in (self.lab or []) for n in h.vars}
+        all_registers = self.registered | {s.register for s in self.runbook.steps if s.register}
+        for name, value in _strings(self.runbook.vars, ("vars",)):
+            self.check_template(None, name, value, base_known | all_host_vars | all_registers, [])
+        for step in self.runbook.steps:
+            self.check_step(step, base_known)
+            if step.register:
+                self.registered.add(step.register)
+        return sorted(self.findings, key=lambda f: (f.file, f.line, f.column))
+
+    def check_step(self, step: Step, base_known: set[str] | frozenset[str]) -> None:
+        hosts = self.check_hosts(step)
+        known = set(base_known) | self.registered | set(step.vars)
+        action = step.action
+        for field, text in _action_templates(step):
+            self.check_template(step, field, text, known, hosts)
+        for field, text in _strings(step.vars, ("vars",)):
+            self.check_template(step, field, text, known, hosts)
+        if step.when is not None:
+            self.check_template(step, ("when",), step.when, known, hosts, expression=True)
+        if step.until is not None:
+            own = known | ({step.register} if step.register else set())
+            self.check_template(step, ("until",), step.until, own, hosts, expression=True)
+        if step.expect is not None:
+            for name in ("output", "not_output"):
+                pattern = getattr(step.expect, name)
+                if pattern is not None:
+                    self.check_regex(step, ("expect", name), pattern)
+        if isinstance(action, PowerAction) and hosts:
+            missing = [h.id for h in hosts if h.power_control is None]
+            if missing:
+                self.add(step, ("power",), f"power {action.action} needs power_control, which "
+                         f"host(s) {', '.join(missing)} do not have: add power_control to them "
+                         "in the lab file, or narrow `hosts`")
+        if isinstance(action, PutAction):
+            self.check_put(step, action, known, hosts)
+
+    def check_regex(self, step: Step, field: Field, pattern: str) -> re.Pattern[str] | None:
+        try:
+            return re.compile(pattern)
+        except re.error as exc:
+            self.add(step, field, f"invalid regular expression {pattern!r}: {exc}")
+            return None
+
+    def check_hosts(self, step: Step) -> list[Host]:
+        many = len(step.hosts) > 1
+        compiled = [self.check_regex(step, ("hosts", i) if many else ("hosts",), p)
+                    for i, p in enumerate(step.hosts)]
+        if self.lab is None or any(c is None for c in compiled):
+            return []
+        selected = self.lab.select([c for c in compiled if c is not None])
+        if not selected:
+            ids = [h.id for h in self.lab]
+            suggestion = did_you_mean(step.hosts[0], ids)
+            shown = step.hosts[0] if not many else list(step.hosts)
+            self.add(step, ("hosts",), f"hosts {shown!r} matches no host of the lab "
+                     f"(hosts: {', '.join(ids)})" + (f"; {suggestion}" if suggestion else ""))
+        return selected
+
+    def check_template(self, step: Step | None, field: Field, text: str,
+                       known: set[str] | frozenset[str], hosts: list[Host], *,
+                       expression: bool = False) -> None:
+        what = _field_text(field)
+        if expression and text.strip().startswith("{{"):
+            self.add(step, field, f"{what} is a Jinja expression: drop the {{{{ }}}} "
+                     f"(write {text.strip()[2:-2].strip()!r})")
+            return
+        problem = self.templater.syntax_error(text, expression=expression)
+        if problem is not None:
+            self.add(step, field, f"Jinja syntax error in {what}: {problem[1]}",
+                     line_offset=problem[0] - 1 if not expression else 0)
+            return
+        names = (self.templater.expression_names(text) if expression
+                 else self.templater.referenced_names(text))
+        for name in sorted(names - known):
+            self.undefined(step, field, name, known=known, hosts=hosts)
+
+    def undefined(self, step: Step | None, field: Field, name: str, *,
+                  known: set[str] | frozenset[str], hosts: list[Host]) -> None:
+        what = _field_text(field)
+        having = [h.id for h in hosts if name in h.vars]
+        if having:
+            lacking = [h.id for h in hosts if name not in h.vars]
+            if lacking:
+                self.add(step, field, f"variable {name!r} used in {what} is undefined on "
+                         f"host(s) {', '.join(lacking)} (only the vars of {', '.join(having)} "
+                         "define it)")
+            return
+        if step is None and self.lab is not None and any(name in h.vars for h in self.lab):
+            return
+        pool = set(known) | {n for h in hosts for n in h.vars}
+        suggestion = did_you_mean(name, pool)
+        self.add(step, field, f"undefined variable {name!r} in {what}: define it in vars (lab, "
+                 "runbook, host or step), pass -e, or register it in an earlier step"
+                 + (f"; {suggestion}" if suggestion else ""))
+
+    def check_put(self, step: Step, action: PutAction, known: set[str] | frozenset[str],
+                  hosts: list[Host]) -> None:
+        if has_markup(action.src):
+            return
+        src = Path(action.src).expanduser()
+        src = src if src.is_absolute() else self.runbook.path.parent / src
+        if not src.exists():
+            self.add(step, ("put", "src"), f"put.src {action.src!r} does not exist (paths are "
+                     "relative to the runbook's folder)")
+            return
+        if action.template and src.is_file():
+            try:
+                text = src.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                self.add(step, ("put", "src"), f"put.src {action.src!r} cannot be read as a "
+                         f"text template: {exc}")
+                return
+            self.check_template(step, ("put", "src"), text, known, hosts)
+
+
+def _field_text(field: Field) -> str:
+    text = ""
+    for part in field:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _strings(value: Any, prefix: Field) -> Iterator[tuple[Field, str]]:
+    """(path, text) of every string inside `value` that holds Jinja markup."""
+    if isinstance(value, str):
+        if has_markup(value):
+            yield prefix, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(item, (*prefix, str(key)))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _strings(item, (*prefix, i))
+
+
+def _action_templates(step: Step) -> Iterator[tuple[Field, str]]:
+    action = step.action
+    kind = action.kind
+    if kind in ("run", "oneshot"):
+        commands: tuple[str, ...] = action.commands  # type: ignore[union-attr]
+        for i, command in enumerate(commands):
+            yield ((kind, i) if len(commands) > 1 else (kind,)), command
+    elif kind in ("put", "get"):
+        yield (kind, "src"), action.src  # type: ignore[union-attr]
+        yield (kind, "dest"), action.dest  # type: ignore[union-attr]

@@ -1,0 +1,255 @@
+"""Read a lab file (YAML or JSON) into a `runbook.lab.Lab`.
+
+Steps: parse with positions, check `schemas/lab.schema.json`, then what the schema cannot
+say: a `hop` or power `controller` naming no host, hop cycles, power_control specs (checked by
+`runbook.power.power_control_from_spec`, their errors mapped to the offending key's line).
+
+Choices: `defaults` apply to every host (their `vars` are merged, the host's win); a `hop`
+inherited from defaults is ignored on the hop host itself; `address` defaults to the host id;
+`~` in key / known_hosts paths is expanded and relative paths are relative to the lab file;
+`local` (this machine) is added last unless the lab defines it. Strings in `address`, `user`,
+`password` and `power_control` may use Jinja (`{{ secret('BMC_PASSWORD') }}`, lab vars,
+`host.id`); they are rendered when the lab is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runbook import schema
+from runbook.errors import ConfigError, TemplateError
+from runbook.secrets import SecretStore
+from runbook.suggest import did_you_mean
+from runbook.validate import Finding, ValidationFailed, finding_from_error
+from runbook.yamlload import Document, JsonPath, YamlSyntaxError, load_file
+
+if TYPE_CHECKING:
+    from runbook.hosts.base import Host
+    from runbook.lab import Lab
+
+LOCAL_ID = "local"
+TEMPLATED_FIELDS = ("address", "user", "password")
+_PATH_FIELDS = ("key", "known_hosts")
+
+
+def load_lab(path: Path, *, secrets: SecretStore | None = None) -> Lab:
+    """Load a lab file; `ValidationFailed` lists every problem found."""
+    try:
+        doc = load_file(path)
+    except YamlSyntaxError as exc:
+        raise ValidationFailed([finding_from_error(exc)]) from None
+    lab, findings = read_lab(doc, path, secrets=secrets if secrets is not None else SecretStore())
+    findings = [finding_from_error(p) for p in doc.problems] + findings
+    if findings or lab is None:
+        raise ValidationFailed(findings)
+    return lab
+
+
+class _LabReader:
+    """Collects findings while merging defaults and checking references of one lab document."""
+
+    def __init__(self, doc: Document, path: Path) -> None:
+        self.doc = doc
+        self.path = path
+        self.findings: list[Finding] = []
+
+    def add(self, where: JsonPath, message: str, *, key: bool = False) -> None:
+        loc = self.doc.location(where, key=key)
+        self.findings.append(Finding(loc.file, loc.line, loc.column, message))
+
+    def origin(self, host_id: str, name: str) -> JsonPath:
+        """Path of field `name` for a host: its own entry, or `defaults` when inherited."""
+        own = self.doc.data["hosts"].get(host_id)
+        if isinstance(own, dict) and name in own:
+            return ("hosts", host_id, name)
+        return ("defaults", name)
+
+
+def merged_hosts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each host's fields with `defaults` applied (vars merged; own values win)."""
+    defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
+    hosts: dict[str, Any] = data["hosts"] if isinstance(data.get("hosts"), dict) else {}
+    result: dict[str, dict[str, Any]] = {}
+    for host_id, entry in hosts.items():
+        own: dict[str, Any] = entry if isinstance(entry, dict) else {}
+        fields = {**defaults, **own}
+        fields["vars"] = {**(defaults.get("vars") or {}), **(own.get("vars") or {})}
+        if "hop" not in own and fields.get("hop") == host_id:
+            fields["hop"] = None
+        result[host_id] = fields
+    return result
+
+
+def read_lab(doc: Document, path: Path, *, secrets: SecretStore | None = None,
+             build: bool = True) -> tuple[Lab | None, list[Finding]]:
+    """Check `doc` as a lab and build it (unless `build=False` or it has errors).
+
+    With `secrets=None`, templated strings are only syntax-checked, not rendered (validation).
+    """
+    checked = schema.check_paths(doc, "lab")
+    reader = _LabReader(doc, path)
+    reader.findings.extend(f for _, f in checked)
+    data = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("hosts"), dict):
+        return None, reader.findings
+    bad = {p[:3] for p, _ in checked}
+    hosts = merged_hosts(data)
+    ids = [*hosts, *([] if LOCAL_ID in hosts else [LOCAL_ID])]
+    _check_hops(reader, hosts, ids)
+    _check_templates(reader, hosts)
+    specs: dict[str, Any] = {}
+    for host_id, fields in hosts.items():
+        spec = fields.get("power_control")
+        where = reader.origin(host_id, "power_control")
+        if spec is None or any(b[:len(where)] == where for b in bad):
+            continue
+        if isinstance(spec, dict):
+            controller = spec.get("controller")
+            if isinstance(controller, str) and controller not in ids:
+                suggestion = did_you_mean(controller, ids)
+                reader.add((*where, "controller"),
+                           f"host {host_id!r}: power_control.controller {controller!r} names no "
+                           f"host of the lab" + (f"; {suggestion}" if suggestion else ""))
+        specs[host_id] = spec
+    controllers = _power_controllers(reader, specs, data, secrets)
+    if reader.findings or not build:
+        return None, reader.findings
+    try:
+        lab = _build_lab(data, hosts, controllers, path, secrets)
+    except (ConfigError, TemplateError) as exc:
+        reader.add((), str(exc))
+        return None, reader.findings
+    return lab, reader.findings
+
+
+def _check_hops(reader: _LabReader, hosts: dict[str, dict[str, Any]], ids: list[str]) -> None:
+    for host_id, fields in hosts.items():
+        hop = fields.get("hop")
+        if not isinstance(hop, str):
+            continue
+        where = reader.origin(host_id, "hop")
+        if hop == LOCAL_ID and LOCAL_ID not in hosts:
+            reader.add(where, f"host {host_id!r}: hop 'local' is this machine, not an SSH host; "
+                              "remove the hop to connect directly")
+        elif hop not in hosts:
+            suggestion = did_you_mean(hop, ids)
+            reader.add(where, f"host {host_id!r}: hop {hop!r} names no host of the lab"
+                              + (f"; {suggestion}" if suggestion else ""))
+    reported: set[str] = set()
+    for start, fields in hosts.items():
+        chain = [start]
+        current = fields.get("hop")
+        while isinstance(current, str) and current in hosts and current not in chain:
+            chain.append(current)
+            current = hosts[current].get("hop")
+        if isinstance(current, str) and current in chain:
+            cycle = chain[chain.index(current):]
+            if not reported.intersection(cycle):
+                reported.update(cycle)
+                first = min(cycle, key=lambda h: reader.doc.location(("hosts", h)).line)
+                loop = cycle[cycle.index(first):] + cycle[:cycle.index(first)] + [first]
+                reader.add(reader.origin(first, "hop"),
+                           f"host {first!r}: hop cycle {' -> '.join(loop)}: a host cannot "
+                           "(indirectly) tunnel through itself")
+
+
+def _check_templates(reader: _LabReader, hosts: dict[str, dict[str, Any]]) -> None:
+    from runbook.templating import Templater
+
+    templater = Templater()
+    for host_id, fields in hosts.items():
+        for name, value in _templated_strings(fields):
+            problem = templater.syntax_error(value)
+            if problem is not None:
+                where = reader.origin(host_id, name[0])
+                reader.add((*where, *name[1:]), f"host {host_id!r}: Jinja syntax error in "
+                           f"{'.'.join(name)}: {problem[1]}")
+
+
+def _templated_strings(fields: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    found: list[tuple[tuple[str, ...], str]] = [
+        ((n,), fields[n]) for n in TEMPLATED_FIELDS if isinstance(fields.get(n), str)]
+    spec = fields.get("power_control")
+    if isinstance(spec, dict):
+        found += [(("power_control", k), v) for k, v in spec.items() if isinstance(v, str)]
+    return found
+
+
+def _render(value: Any, host_id: str, data: dict[str, Any], secrets: SecretStore | None) -> Any:
+    """Render a lab string (or the strings of a power spec) for `host_id`."""
+    if secrets is None:
+        return value
+    from runbook.templating import Templater, has_markup
+
+    if isinstance(value, dict):
+        return {k: _render(v, host_id, data, secrets) for k, v in value.items()}
+    if not isinstance(value, str) or not has_markup(value):
+        return value
+    context = {**(data.get("vars") or {}), "host": {"id": host_id}}
+    return Templater(secrets).render(value, context, what=f"lab host {host_id!r}")
+
+
+def _power_controllers(reader: _LabReader, specs: dict[str, Any], data: dict[str, Any],
+                       secrets: SecretStore | None) -> dict[str, Any]:
+    """Build each power spec; errors become findings at the offending key."""
+    try:
+        from runbook.power import PowerSpecError, power_control_from_spec
+    except ImportError:  # pragma: no cover - the power package is part of runbook
+        return {}
+    built: dict[str, Any] = {}
+    for host_id, spec in specs.items():
+        where = reader.origin(host_id, "power_control")
+        try:
+            built[host_id] = power_control_from_spec(_render(spec, host_id, data, secrets),
+                                                     host_id=host_id)
+        except PowerSpecError as exc:
+            key = exc.key if isinstance(spec, dict) and exc.key in spec else None
+            reader.add((*where, key) if key else where, exc.message)
+        except TemplateError as exc:
+            reader.add(where, str(exc))
+    return built
+
+
+def _key_path(value: str, base: Path) -> str:
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+def _build_lab(data: dict[str, Any], hosts: dict[str, dict[str, Any]],
+               controllers: dict[str, Any], path: Path, secrets: SecretStore | None) -> Lab:
+    from runbook.hosts.local import LocalHost
+    from runbook.hosts.ssh import RemoteHost
+    from runbook.lab import Lab
+
+    base = path.parent
+    built: dict[str, Host] = {}
+
+    def make(host_id: str) -> Host:
+        if host_id in built:
+            return built[host_id]
+        fields = dict(hosts[host_id])
+        hop_id = fields.pop("hop", None)
+        hop = make(hop_id) if isinstance(hop_id, str) else None
+        for name in TEMPLATED_FIELDS:
+            if name in fields:
+                fields[name] = _render(fields[name], host_id, data, secrets)
+        key = fields.pop("key", None)
+        if key is not None:
+            fields["key"] = [_key_path(k, base) for k in ([key] if isinstance(key, str) else key)]
+        if fields.get("known_hosts"):
+            fields["known_hosts"] = _key_path(fields["known_hosts"], base)
+        fields.pop("power_control", None)
+        address = fields.pop("address", host_id)
+        host = RemoteHost(host_id, address, hop=hop if isinstance(hop, RemoteHost) else None,
+                          power_control=controllers.get(host_id), **fields)
+        built[host_id] = host
+        return host
+
+    for host_id in hosts:
+        make(host_id)
+    ordered: list[Host] = [built[h] for h in hosts]
+    if LOCAL_ID not in hosts:
+        ordered.append(LocalHost(LOCAL_ID))
+    lab_vars = data.get("vars") if isinstance(data.get("vars"), dict) else {}
+    return Lab(ordered, vars=dict(lab_vars or {}), path=path)

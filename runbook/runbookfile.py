@@ -1,0 +1,199 @@
+"""Read a runbook file into the `runbook.model` dataclasses.
+
+`load_runbook(path)` parses (with positions), checks the file against
+`schemas/runbook.schema.json` and builds a `Runbook`; any problem raises `ValidationFailed`
+with every finding. Semantic checks against a lab (hosts that match nothing, undefined
+variables, ...) are `runbook.validate.check_runbook`.
+
+Defaults decided here: a step without `name` is named after its action and first command;
+`until` without `retries` / `delay` means 3 retries, 5 seconds apart; `power: {wait_up: true}`
+waits 300 seconds; `lab` is relative to the runbook's folder.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runbook import schema
+from runbook.model import (
+    Action,
+    Expect,
+    GetAction,
+    OneshotAction,
+    PowerAction,
+    PutAction,
+    RunAction,
+    Runbook,
+    Step,
+)
+from runbook.validate import Finding, ValidationFailed, finding_from_error
+from runbook.yamlload import Document, JsonPath, YamlSyntaxError, load_file
+
+DEFAULT_WAIT = 300.0
+UNTIL_RETRIES = 3
+UNTIL_DELAY = 5.0
+_OCTAL = re.compile(r"^(?:0o|0)?([0-7]{1,4})$")
+
+
+@dataclass(frozen=True)
+class LoadedRunbook(Runbook):
+    """A `Runbook` read from a file; `document` keeps every node's position for messages."""
+
+    document: Document | None = field(default=None, compare=False, repr=False)
+
+    def location_of(self, step: Step | None, *parts: str | int) -> Any:
+        """Location of a node of `step` (or of the runbook when None), e.g. ("put", "src")."""
+        if self.document is None:
+            return step.location if step is not None else None
+        prefix: JsonPath = ("steps", step.index) if step is not None else ()
+        return self.document.location((*prefix, *parts))
+
+
+def load_runbook(path: Path) -> LoadedRunbook:
+    """Load and schema-check a runbook; `ValidationFailed` lists every problem found."""
+    try:
+        doc = load_file(path)
+    except YamlSyntaxError as exc:
+        raise ValidationFailed([finding_from_error(exc)]) from None
+    runbook, findings, _ = read_runbook(doc, path)
+    findings = [finding_from_error(p) for p in doc.problems] + findings
+    if findings or runbook is None:
+        raise ValidationFailed(findings)
+    return runbook
+
+
+def read_runbook(doc: Document, path: Path) -> tuple[LoadedRunbook | None, list[Finding], set[str]]:
+    """Build what can be built from `doc`.
+
+    Returns the runbook (steps with schema errors left out; None when the file is unusable),
+    the findings, and the `register` names of the left-out steps (so later checks do not call
+    their uses undefined).
+    """
+    checked = schema.check_paths(doc, "runbook")
+    findings = [f for _, f in checked]
+    data = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+        return None, findings, set()
+    bad_steps = {p[1] for p, _ in checked if len(p) >= 2 and p[0] == "steps"}
+    steps: list[Step] = []
+    lost_registers: set[str] = set()
+    for index, raw in enumerate(data["steps"]):
+        built = None
+        if index not in bad_steps and isinstance(raw, dict):
+            built, problems = _build_step(index, raw, doc)
+            findings.extend(problems)
+        if built is None:
+            register = raw.get("register") if isinstance(raw, dict) else None
+            if isinstance(register, str):
+                lost_registers.add(register)
+        else:
+            steps.append(built)
+    lab = data.get("lab")
+    runbook = LoadedRunbook(
+        path=path, name=data["name"] if isinstance(data.get("name"), str) else path.stem, steps=tuple(steps),
+        description=str(data.get("description") or ""),
+        lab=(path.parent / Path(lab).expanduser()) if isinstance(lab, str) else None,
+        vars=dict(data["vars"]) if isinstance(data.get("vars"), dict) else {},
+        fail_fast=data.get("fail_fast") is True, document=doc)
+    return runbook, findings, lost_registers
+
+
+def _build_step(index: int, raw: dict[str, Any], doc: Document) -> tuple[Step | None, list[Finding]]:
+    """One schema-valid step as a `Step` (None plus findings when a value is unusable)."""
+    findings: list[Finding] = []
+    owner, _ = schema.owner_of("runbook", doc.data, ("steps", index))
+    action = _build_action(index, raw, doc, owner, findings)
+    if action is None:
+        return None, findings
+    hosts = raw["hosts"]
+    until = raw.get("until")
+    when = raw.get("when")
+    if isinstance(when, bool):
+        when = "true" if when else "false"
+    expect = None
+    if isinstance(raw.get("expect"), dict):
+        spec = raw["expect"]
+        rc = spec.get("rc")
+        expect = Expect(rc=None if rc is None else tuple(rc if isinstance(rc, list) else [rc]),
+                        output=spec.get("output"), not_output=spec.get("not_output"))
+    step = Step(
+        index=index, name=raw.get("name") or default_name(action),
+        hosts=(hosts,) if isinstance(hosts, str) else tuple(hosts), action=action,
+        location=doc.location(("steps", index)), when=when, register=raw.get("register"),
+        timeout=float(raw["timeout"]) if "timeout" in raw else None,
+        concurrent=raw.get("concurrent", True), ignore_errors=raw.get("ignore_errors", False),
+        retries=raw.get("retries", UNTIL_RETRIES if until else 0),
+        delay=float(raw.get("delay", UNTIL_DELAY if until else 0.0)), until=until,
+        expect=expect, vars=dict(raw.get("vars") or {}))
+    return step, findings
+
+
+def _build_action(index: int, raw: dict[str, Any], doc: Document, owner: str,
+                  findings: list[Finding]) -> Action | None:
+    if "run" in raw or "oneshot" in raw:
+        kind = "run" if "run" in raw else "oneshot"
+        value = raw[kind]
+        commands = (value,) if isinstance(value, str) else tuple(value)
+        return RunAction(commands) if kind == "run" else OneshotAction(commands)
+    if "put" in raw:
+        put = raw["put"]
+        mode = _mode(put.get("mode"), doc, ("steps", index, "put", "mode"), owner, findings)
+        if "mode" in put and mode is None:
+            return None
+        return PutAction(src=put["src"], dest=put["dest"], mode=mode,
+                         template=put.get("template", False))
+    if "get" in raw:
+        return GetAction(src=raw["get"]["src"], dest=raw["get"]["dest"])
+    power = raw["power"]
+    if isinstance(power, str):
+        return PowerAction(action=power)  # type: ignore[arg-type]
+    return PowerAction(action=power["action"], wait_up=_wait(power.get("wait_up")),
+                       wait_down=_wait(power.get("wait_down")))
+
+
+def _wait(value: Any) -> float | None:
+    if value is True:
+        return DEFAULT_WAIT
+    if value is None or value is False:
+        return None
+    return float(value)
+
+
+def _mode(value: Any, doc: Document, path: JsonPath, owner: str,
+          findings: list[Finding]) -> int | None:
+    """An octal file mode from '0644', 0644 (YAML octal) or 0o644; decimal ints are refused."""
+    if value is None:
+        return None
+    loc = doc.location(path)
+    raw = doc.raw(path) or str(value)
+    if isinstance(value, str):
+        match = _OCTAL.match(value.strip())
+        if match:
+            return int(match.group(1), 8)
+        message = f"put.mode {value!r} is not an octal file mode (write it like '0644')"
+    elif raw.startswith("0") and 0 <= value <= 0o7777:
+        return int(value)
+    elif re.fullmatch(r"[0-7]{3,4}", raw):
+        message = (f"put.mode {raw} is read as the decimal number {raw}; "
+                   f"write the octal mode quoted: '0{raw}'")
+    else:
+        message = f"put.mode {raw} is not an octal file mode (write it like '0644')"
+    findings.append(Finding(loc.file, loc.line, loc.column, f"{owner}: {message}"))
+    return None
+
+
+def default_name(action: Action) -> str:
+    """A step name from its action: `run: systemctl restart ntp`, `put files/a -> /etc`."""
+    if isinstance(action, RunAction | OneshotAction):
+        first = action.commands[0].strip().splitlines()[0] if action.commands[0].strip() else ""
+        text = f"{action.kind}: {first}" + (" ..." if len(action.commands) > 1 else "")
+    elif isinstance(action, PutAction):
+        text = f"put {action.src} -> {action.dest}"
+    elif isinstance(action, GetAction):
+        text = f"get {action.src} -> {action.dest}"
+    else:
+        text = f"power {action.action}"
+    return text if len(text) <= 60 else text[:57] + "..."

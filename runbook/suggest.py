@@ -1,0 +1,39 @@
+"""Did-you-mean hints for misspelled keys, names and choices.
+
+Every "unknown X" message in runbook ends with the same kind of hint, so it lives here:
+`did_you_mean("onshot", ["run", "oneshot"])` -> "did you mean 'oneshot'?".
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+def closest(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The candidate most similar to `word` (case-insensitive), or None when nothing is close."""
+    pool = sorted({c for c in candidates if isinstance(c, str)})
+    lowered = {c.lower(): c for c in pool}
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    matches = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)
+    return lowered[matches[0]] if matches else None
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """`"did you mean 'x'?"` for the closest candidate, or None when nothing is close."""
+    match = closest(word, candidates)
+    return f"did you mean {match!r}?" if match is not None and match != word else None
+
+
+def one_of(candidates: Iterable[str], *, limit: int = 12) -> str:
+    """`"expected one of a, b, c"` (sorted; long lists are cut with an ellipsis)."""
+    pool = sorted({str(c) for c in candidates})
+    shown = ", ".join(pool[:limit]) + (", ..." if len(pool) > limit else "")
+    return f"expected one of {shown}" if pool else "nothing is allowed here"
+
+
+def hint(word: str, candidates: Iterable[str]) -> str:
+    """The did-you-mean hint when something is close, otherwise the list of choices."""
+    pool = list(candidates)
+    return did_you_mean(word, pool) or one_of(pool)

@@ -1,0 +1,253 @@
+"""Jinja2 templating of runbook strings, per host, with StrictUndefined.
+
+One `Templater` renders every string of a run. Compiled templates and expressions are cached
+by their source text (a step rendered for 500 hosts compiles once), and strings without any
+Jinja markup skip Jinja entirely.
+
+Variables whose value is itself a template (`url: "http://{{ host.address }}/"`) are rendered
+lazily when used, against the same context; a variable that refers to itself is an error.
+
+Context precedence, highest first (see `host_context`): extra vars (`-e`), registered results,
+step vars, host vars, runbook vars, lab vars. `host` (id, address, port, user, vars) and the
+function `secret(name)` are always there.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+import shlex
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+import jinja2.meta
+from jinja2 import nodes
+from jinja2.runtime import Context, Undefined
+
+from runbook.errors import TemplateError
+from runbook.model import Location
+from runbook.secrets import SecretStore
+from runbook.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from runbook.hosts.base import Host
+
+_MARKUP = ("{{", "{%", "{#")
+RESERVED_NAMES = frozenset({"host", "secret"})
+_resolving: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "runbook_resolving", default=())
+
+
+class TemplateRenderError(TemplateError):
+    """A template failed: carries where (`location`), for what, and the undefined name."""
+
+    def __init__(self, message: str, *, location: Location | None = None, what: str = "",
+                 undefined: str | None = None) -> None:
+        self.location = location
+        self.what = what
+        self.undefined = undefined
+        self.problem = message
+        prefix = f"{location}: " if location is not None else ""
+        super().__init__(prefix + (f"{what}: " if what else "") + message)
+
+
+def has_markup(text: str) -> bool:
+    """True when `text` holds Jinja markup and must be rendered."""
+    return any(m in text for m in _MARKUP)
+
+
+def quote(value: Any) -> str:
+    """The `quote` filter: shell-quote a value (`shlex.quote` of its string form)."""
+    return shlex.quote(str(value))
+
+
+class _LazyContext(Context):
+    """A Jinja context that renders string variables holding templates when they are used."""
+
+    def resolve_or_missing(self, key: str) -> Any:
+        value = super().resolve_or_missing(key)
+        if (isinstance(value, str) and key not in self.vars and has_markup(value)
+                and isinstance(self.environment, _Environment)):
+            stack = _resolving.get()
+            if key in stack:
+                chain = " -> ".join((*stack[stack.index(key):], key))
+                raise TemplateRenderError(f"variable {key!r} refers to itself ({chain})")
+            token = _resolving.set((*stack, key))
+            try:
+                template = self.environment.templater.compile(value)
+                return template.render(self.parent)
+            finally:
+                _resolving.reset(token)
+        return value
+
+
+class _Environment(jinja2.Environment):
+    """The environment of one `Templater` (it knows its templater for lazy variables)."""
+
+    templater: Templater
+
+
+def _undefined_name(message: str) -> str | None:
+    match = re.match(r"'([^']+)' is undefined", message)
+    return match.group(1) if match else None
+
+
+class Templater:
+    """Renders runbook strings and evaluates `when` / `until` expressions."""
+
+    def __init__(self, secrets: SecretStore | None = None) -> None:
+        self.secrets = secrets if secrets is not None else SecretStore()
+        env = _Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                           autoescape=False)
+        env.context_class = _LazyContext
+        env.templater = self
+        env.filters["quote"] = quote
+        env.globals["secret"] = self.secrets.get
+        self.env = env
+        self._templates: dict[str, jinja2.Template] = {}
+        self._expressions: dict[str, Any] = {}
+
+    @property
+    def builtin_names(self) -> frozenset[str]:
+        """Names every template can use without defining them (`host`, `secret`, `range`, ...)."""
+        return frozenset(self.env.globals) | RESERVED_NAMES
+
+    # -- compiling ------------------------------------------------------------------------
+    def compile(self, text: str) -> jinja2.Template:
+        """The compiled template for `text` (cached); raises jinja2.TemplateSyntaxError."""
+        template = self._templates.get(text)
+        if template is None:
+            template = self.env.from_string(text)
+            self._templates[text] = template
+        return template
+
+    def compile_expression(self, expr: str) -> Any:
+        """The compiled expression for `expr` (cached); raises jinja2.TemplateSyntaxError."""
+        compiled = self._expressions.get(expr)
+        if compiled is None:
+            compiled = self.env.compile_expression(expr, undefined_to_none=False)
+            self._expressions[expr] = compiled
+        return compiled
+
+    # -- rendering ------------------------------------------------------------------------
+    def render(self, text: str, context: Mapping[str, Any], *,
+               location: Location | None = None, what: str = "") -> str:
+        """Render `text` against `context`; `TemplateRenderError` names location, what, name."""
+        if not has_markup(text):
+            return text
+        try:
+            return self.compile(text).render(context)
+        except Exception as exc:
+            raise self._error(exc, context, location, what) from None
+
+    def render_value(self, value: Any, context: Mapping[str, Any], *,
+                     location: Location | None = None, what: str = "") -> Any:
+        """Render every string inside `value` (lists and mappings recursively)."""
+        if isinstance(value, str):
+            return self.render(value, context, location=location, what=what)
+        if isinstance(value, list | tuple):
+            return [self.render_value(v, context, location=location, what=what) for v in value]
+        if isinstance(value, Mapping):
+            return {k: self.render_value(v, context, location=location, what=what)
+                    for k, v in value.items()}
+        return value
+
+    def evaluate(self, expr: str, context: Mapping[str, Any], *,
+                 location: Location | None = None, what: str = "") -> Any:
+        """Evaluate a Jinja expression (no `{{ }}`), e.g. `rc == 0 and 'up' in out.output`."""
+        try:
+            result = self.compile_expression(expr)(dict(context))
+            if isinstance(result, Undefined):
+                result._fail_with_undefined_error()
+            return result
+        except Exception as exc:
+            raise self._error(exc, context, location, what) from None
+
+    def _error(self, exc: Exception, context: Mapping[str, Any], location: Location | None,
+               what: str) -> TemplateRenderError:
+        if isinstance(exc, TemplateRenderError):
+            return TemplateRenderError(exc.problem, location=location, what=what,
+                                       undefined=exc.undefined)
+        if isinstance(exc, jinja2.UndefinedError):
+            message = exc.message or str(exc)
+            name = _undefined_name(message)
+            if name is not None:
+                message = f"undefined variable {name!r}"
+                suggestion = did_you_mean(name, [*context, *self.builtin_names])
+                if suggestion:
+                    message += f"; {suggestion}"
+            return TemplateRenderError(message, location=location, what=what, undefined=name)
+        if isinstance(exc, jinja2.TemplateSyntaxError):
+            return TemplateRenderError(f"Jinja syntax error: {exc.message}", location=location,
+                                       what=what)
+        if isinstance(exc, TemplateError):
+            return TemplateRenderError(str(exc), location=location, what=what)
+        return TemplateRenderError(f"{type(exc).__name__}: {exc}", location=location, what=what)
+
+    # -- static analysis (validation) -------------------------------------------------------
+    def syntax_error(self, text: str, *, expression: bool = False) -> tuple[int, str] | None:
+        """(line within the text, message) of a syntax error in a template/expression, or None."""
+        try:
+            if expression:
+                self.compile_expression(expr=text)
+            elif has_markup(text):
+                self.compile(text)
+        except jinja2.TemplateSyntaxError as exc:
+            return (exc.lineno or 1), exc.message or str(exc)
+        return None
+
+    def referenced_names(self, text: str) -> set[str]:
+        """Top-level names `text` needs defined (names only tested with `is defined` or given
+        a `default` are left out). Raises jinja2.TemplateSyntaxError."""
+        if not has_markup(text):
+            return set()
+        return _needed_names(self.env.parse(text))
+
+    def expression_names(self, expr: str) -> set[str]:
+        """Like `referenced_names`, for a bare expression (`when`, `until`)."""
+        self.compile_expression(expr)
+        return _needed_names(self.env.parse("{{ (" + expr + "\n) }}"))
+
+
+def _root_name(node: nodes.Node) -> str | None:
+    while isinstance(node, nodes.Getattr | nodes.Getitem):
+        node = node.node
+    return node.name if isinstance(node, nodes.Name) else None
+
+
+def _needed_names(ast: nodes.Template) -> set[str]:
+    names = set(jinja2.meta.find_undeclared_variables(ast))
+    guarded: set[str] = set()
+    for test in ast.find_all(nodes.Test):
+        if test.name in ("defined", "undefined"):
+            guarded.add(_root_name(test.node) or "")
+    for flt in ast.find_all(nodes.Filter):
+        if flt.name in ("default", "d") and flt.node is not None:
+            guarded.add(_root_name(flt.node) or "")
+    return names - guarded
+
+
+def host_fields(host: Host) -> dict[str, Any]:
+    """What templates see as `host`: id, address, port, user and the host's vars."""
+    return {"id": host.id, "address": getattr(host, "address", None),
+            "port": getattr(host, "port", None), "user": getattr(host, "user", None),
+            "vars": dict(host.vars)}
+
+
+def host_context(host: Host, *, lab_vars: Mapping[str, Any] | None = None,
+                 runbook_vars: Mapping[str, Any] | None = None,
+                 step_vars: Mapping[str, Any] | None = None,
+                 extra_vars: Mapping[str, Any] | None = None,
+                 registered: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The variables a template sees on `host`.
+
+    Later layers win: lab vars < runbook vars < host vars < step vars < registered results
+    < extra vars. `host` is always the host's own fields and cannot be overridden.
+    """
+    context: dict[str, Any] = {}
+    for layer in (lab_vars, runbook_vars, host.vars, step_vars, registered, extra_vars):
+        if layer:
+            context.update(layer)
+    context["host"] = host_fields(host)
+    return context

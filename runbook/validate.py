@@ -1,0 +1,199 @@
+"""Validation of runbooks and labs: every problem of every file, each with file:line:col.
+
+`validate_paths` is `runbook validate`: it tells a runbook (has `steps`) from a lab, checks
+the schema, then the semantics the schema cannot express. `check_runbook` runs the semantic
+checks on already-loaded objects; the scheduler calls it before a run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from runbook.errors import ConfigError
+
+if TYPE_CHECKING:
+    from runbook.lab import Lab
+    from runbook.model import Runbook
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem in one file, at 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (`runbook validate --format json`)."""
+        return asdict(self)
+
+
+class ValidationFailed(ConfigError):
+    """A runbook or lab is invalid; `findings` holds every problem (one per line of message)."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = list(findings)
+        text = "\n".join(str(f) for f in self.findings) or "invalid input"
+        first = self.findings[0] if self.findings else None
+        super().__init__(text)
+        # `where()` stays empty: every finding already carries its own position.
+        self.file = first.file if first else None
+
+
+def finding_from_error(error: ConfigError) -> Finding:
+    """A ConfigError (syntax error, duplicate key, ...) as a Finding."""
+    return Finding(error.file or "<input>", error.line or 1, error.column or 1, error.message)
+
+
+FileKind = Literal["runbook", "lab", "unreadable"]
+
+
+@dataclass
+class ValidationReport:
+    """Result of validating files: findings and what each file turned out to be."""
+
+    findings: list[Finding] = field(default_factory=list)
+    files: dict[str, FileKind] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def invalid_files(self) -> set[str]:
+        return {f.file for f in self.findings}
+
+    def to_json(self) -> str:
+        """The `--format json` document."""
+        bad = self.invalid_files()
+        return json.dumps({
+            "valid": self.ok,
+            "files": [{"file": name, "kind": kind, "valid": name not in bad}
+                      for name, kind in self.files.items()],
+            "findings": [f.as_dict() for f in self.findings],
+        }, indent=2)
+
+
+def is_runbook_data(data: Any) -> bool:
+    """A runbook is a mapping with `steps`; anything else is treated as a lab."""
+    return isinstance(data, dict) and "steps" in data
+
+
+def validate_paths(paths: list[Path], *, lab: Path | None = None,
+                   extra_vars: Mapping[str, Any] | None = None) -> list[Finding]:
+    """Every finding of every file in `paths` (runbooks are checked against `lab`, else the
+    lab they name, else the default lab of just `local`)."""
+    return validate_files(paths, lab=lab, extra_vars=extra_vars).findings
+
+
+def validate_files(paths: list[Path], *, lab: Path | None = None,
+                   extra_vars: Mapping[str, Any] | None = None) -> ValidationReport:
+    """Like `validate_paths`, also telling which files are runbooks and which are labs."""
+    return _FileValidator(extra_vars).run(paths, lab=lab)
+
+
+def check_runbook(runbook: Runbook, lab: Lab, *,
+                  extra_vars: Mapping[str, Any] | None = None) -> list[Finding]:
+    """Semantic checks of a loaded runbook against a loaded lab (the scheduler runs these
+    before `apply`): regexes compile, hosts match, templates parse and use defined names,
+    power steps have power control, put sources exist."""
+    from runbook.checks import RunbookChecker
+
+    return RunbookChecker(runbook, lab, extra_vars=extra_vars).run()
+
+
+class _FileValidator:
+    """Validates files one by one; each lab file is read (and reported) once."""
+
+    def __init__(self, extra_vars: Mapping[str, Any] | None) -> None:
+        self.extra = dict(extra_vars or {})
+        self.report = ValidationReport()
+        self.labs: dict[Path, Lab | None] = {}
+
+    def add(self, findings: list[Finding]) -> None:
+        for finding in findings:
+            if finding not in self.report.findings:
+                self.report.findings.append(finding)
+
+    def run(self, paths: list[Path], *, lab: Path | None) -> ValidationReport:
+        if lab is not None:
+            self.lab(lab)
+        for path in paths:
+            if path.resolve() in self.labs:
+                continue
+            self.file(path, lab)
+        order = {name: i for i, name in enumerate(self.report.files)}
+        self.report.findings.sort(key=lambda f: (order.get(f.file, len(order)), f.line, f.column))
+        return self.report
+
+    def load(self, path: Path) -> Any:
+        """The parsed document of `path`, or None after recording why it cannot be read."""
+        from runbook.yamlload import YamlSyntaxError, display_name, load_file
+
+        try:
+            doc = load_file(path)
+        except YamlSyntaxError as exc:
+            self.report.files[display_name(path)] = "unreadable"
+            self.add([finding_from_error(exc)])
+            return None
+        self.add([finding_from_error(p) for p in doc.problems])
+        return doc
+
+    def lab(self, path: Path) -> Lab | None:
+        """The lab at `path`, built once; None when invalid (its findings are recorded)."""
+        from runbook.labfile import read_lab
+
+        key = path.resolve()
+        if key not in self.labs:
+            self.labs[key] = None
+            doc = self.load(path)
+            if doc is not None:
+                self.report.files[doc.file] = "lab"
+                built, findings = read_lab(doc, path, secrets=None)
+                self.add(findings)
+                self.labs[key] = built
+        return self.labs[key]
+
+    def file(self, path: Path, lab: Path | None) -> None:
+        from runbook.checks import RunbookChecker
+        from runbook.lab import Lab
+        from runbook.runbookfile import read_runbook
+
+        doc = self.load(path)
+        if doc is None:
+            return
+        if not is_runbook_data(doc.data):
+            self.labs[path.resolve()] = None
+            self.report.files[doc.file] = "lab"
+            from runbook.labfile import read_lab
+
+            built, findings = read_lab(doc, path, secrets=None)
+            self.add(findings)
+            self.labs[path.resolve()] = built
+            return
+        self.report.files[doc.file] = "runbook"
+        runbook, findings, lost = read_runbook(doc, path)
+        self.add(findings)
+        if runbook is None:
+            return
+        lab_path = lab or runbook.lab
+        lab_obj: Lab | None = Lab.default()
+        if lab_path is not None:
+            if not lab_path.exists():
+                loc = doc.location(("lab",))
+                self.add([Finding(loc.file, loc.line, loc.column,
+                                  f"lab file {str(lab_path)!r} does not exist (a runbook's lab "
+                                  "is relative to the runbook's folder)")])
+                lab_obj = None
+            else:
+                lab_obj = self.lab(lab_path)
+        checker = RunbookChecker(runbook, lab_obj, extra_vars=self.extra, lost_registers=lost)
+        self.add(checker.run())

@@ -1,0 +1,248 @@
+"""Load YAML (and JSON) keeping the line and column of every node.
+
+PyYAML throws positions away and silently keeps the last of two equal mapping keys. Here the
+node tree is composed first and converted by hand, so that
+
+* every value and every mapping key has a `Location` (looked up by its JSON path, e.g.
+  `("steps", 2, "run")`), used to point errors at the offending line;
+* duplicate keys are reported (as `Document.problems`, so all of them show up in one run);
+* syntax errors become a `YamlSyntaxError` with file, line and column.
+
+Booleans follow YAML 1.2: only `true` / `false` are booleans, so `power: on` stays the
+string "on" (YAML 1.1 would read it as True). Integers keep YAML 1.1 rules (`0644` is octal).
+JSON files are parsed by the same code (JSON is YAML), after a strict `json` check.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from runbook.errors import ConfigError
+from runbook.model import Location
+
+JsonPath = tuple[str | int, ...]
+
+# A document that expands to more nodes than this is an alias bomb, not a runbook.
+MAX_NODES = 1_000_000
+
+_BOOL = "tag:yaml.org,2002:bool"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class YamlSyntaxError(ConfigError):
+    """The file is not well-formed YAML/JSON (or cannot be read)."""
+
+
+def _yaml12_bools(resolvers: dict[Any, list[tuple[str, Any]]]) -> dict[Any, list[tuple[str, Any]]]:
+    """A copy of PyYAML's implicit resolvers where only true/false resolve to booleans."""
+    table = {k: [(tag, rx) for tag, rx in v if tag != _BOOL] for k, v in resolvers.items()}
+    bool_rx = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+    for first in "tTfF":
+        table.setdefault(first, []).insert(0, (_BOOL, bool_rx))
+    return table
+
+
+class _PyLoader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans (pure-Python fallback)."""
+
+
+_PyLoader.yaml_implicit_resolvers = _yaml12_bools(yaml.SafeLoader.yaml_implicit_resolvers)
+
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _CLoader(yaml.CSafeLoader):
+        """libyaml-backed SafeLoader with YAML 1.2 booleans (fast path)."""
+
+    _CLoader.yaml_implicit_resolvers = _yaml12_bools(yaml.CSafeLoader.yaml_implicit_resolvers)
+    _Loader: type[Any] = _CLoader
+else:  # pragma: no cover - libyaml is nearly always there
+    _Loader = _PyLoader
+
+
+@dataclass
+class Document:
+    """A loaded file: plain data (dicts, lists, scalars) plus a side table of positions."""
+
+    file: str
+    data: Any
+    problems: list[ConfigError] = field(default_factory=list)
+    _values: dict[JsonPath, tuple[int, int]] = field(default_factory=dict, repr=False)
+    _keys: dict[JsonPath, tuple[int, int]] = field(default_factory=dict, repr=False)
+    _raw: dict[JsonPath, str] = field(default_factory=dict, repr=False)
+
+    def location(self, path: JsonPath, *, key: bool = False) -> Location:
+        """Where the value at `path` starts (or its key, with `key=True`).
+
+        Unknown paths fall back to the nearest known ancestor, so a missing key points at
+        the mapping that should hold it.
+        """
+        if key and path in self._keys:
+            line, col = self._keys[path]
+            return Location(self.file, line, col)
+        probe = tuple(path)
+        while probe not in self._values and probe:
+            probe = probe[:-1]
+        line, col = self._values.get(probe, (1, 1))
+        return Location(self.file, line, col)
+
+    def raw(self, path: JsonPath) -> str | None:
+        """The source text of the scalar at `path` (e.g. "0644" for an octal int)."""
+        return self._raw.get(tuple(path))
+
+    def paths(self) -> Iterator[JsonPath]:
+        """Every JSON path that has a position (values of the document)."""
+        return iter(self._values)
+
+
+class _Builder:
+    """Turns a composed YAML node tree into plain data while recording positions."""
+
+    def __init__(self, loader: Any, doc: Document) -> None:
+        self.loader = loader
+        self.doc = doc
+        self.count = 0
+
+    def problem(self, message: str, line: int, col: int) -> None:
+        self.doc.problems.append(ConfigError(message, file=self.doc.file, line=line, column=col))
+
+    def build(self, node: Node, path: JsonPath, active: frozenset[int]) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise YamlSyntaxError(
+                f"document expands to more than {MAX_NODES} nodes (alias bomb?)",
+                file=self.doc.file, line=node.start_mark.line + 1,
+                column=node.start_mark.column + 1)
+        pos = (node.start_mark.line + 1, node.start_mark.column + 1)
+        self.doc._values[path] = pos
+        if isinstance(node, ScalarNode):
+            self.doc._raw[path] = node.value
+            return self.loader.construct_object(node)
+        if id(node) in active:
+            raise YamlSyntaxError("recursive alias: a node contains itself",
+                                  file=self.doc.file, line=pos[0], column=pos[1])
+        inner = active | {id(node)}
+        if isinstance(node, SequenceNode):
+            return [self.build(child, (*path, i), inner) for i, child in enumerate(node.value)]
+        if isinstance(node, MappingNode):
+            return self.build_mapping(node, path, inner, pos)
+        raise YamlSyntaxError(f"unsupported YAML node {node.tag}", file=self.doc.file,
+                              line=pos[0], column=pos[1])  # pragma: no cover
+
+    def build_mapping(self, node: MappingNode, path: JsonPath, active: frozenset[int],
+                      pos: tuple[int, int]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        own = [(k, v) for k, v in node.value if k.tag != _MERGE]
+        # `<<: *anchor` merge keys: merged entries first, explicit keys then override them.
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE:
+                continue
+            sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            for source in sources:
+                merged = self.build(source, path, active)
+                if not isinstance(merged, dict):
+                    self.problem("a merge key (<<) needs a mapping or a list of mappings",
+                                 key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                    continue
+                for k, v in merged.items():
+                    result.setdefault(k, v)
+        self.doc._values[path] = pos
+        first_seen: dict[str, int] = {}
+        for key_node, value_node in own:
+            kline, kcol = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            if not isinstance(key_node, ScalarNode):
+                self.problem("mapping keys must be plain strings, not lists or mappings",
+                             kline, kcol)
+                continue
+            key = str(key_node.value)
+            if key in first_seen:
+                self.problem(f"duplicate key {key!r} (first defined on line {first_seen[key]}); "
+                             "YAML would silently keep only the last one: remove or rename one",
+                             kline, kcol)
+            else:
+                first_seen[key] = kline
+            self.doc._keys[(*path, key)] = (kline, kcol)
+            result[key] = self.build(value_node, (*path, key), active)
+        return result
+
+
+def _syntax_error(exc: yaml.YAMLError, file: str, text: str) -> YamlSyntaxError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    message = f"YAML syntax error: {problem}"
+    if context:
+        message += f" ({context})"
+    if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
+        message += "; YAML does not allow tabs for indentation: use spaces"
+    line = mark.line + 1 if mark is not None else None
+    column = mark.column + 1 if mark is not None else None
+    return YamlSyntaxError(message, file=file, line=line, column=column)
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.splitlines()
+    return lines[line][column:column + 1] if line < len(lines) else ""
+
+
+def load_text(text: str, *, file: str = "<string>", json_strict: bool = False) -> Document:
+    """Parse `text`; raise `YamlSyntaxError` for malformed input.
+
+    Duplicate keys and other recoverable problems land in `Document.problems`.
+    """
+    if json_strict:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise YamlSyntaxError(f"JSON syntax error: {exc.msg}", file=file,
+                                  line=exc.lineno, column=exc.colno) from None
+        # Raw tabs can only be whitespace in valid JSON; YAML rejects them there.
+        text = text.replace("\t", " ")
+    doc = Document(file=file, data=None)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            doc.data = _Builder(loader, doc).build(node, (), frozenset())
+    except yaml.YAMLError as exc:
+        raise _syntax_error(exc, file, text) from None
+    except RecursionError:
+        raise YamlSyntaxError("document is nested too deeply", file=file) from None
+    finally:
+        loader.dispose()
+    return doc
+
+
+def display_name(path: Path) -> str:
+    """How a file is named in messages: relative to the current folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def load_file(path: Path, *, file: str | None = None) -> Document:
+    """Read and parse a YAML or JSON file (JSON by `.json` suffix)."""
+    name = file if file is not None else display_name(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise YamlSyntaxError(f"not UTF-8 text: {exc.reason}", file=name) from None
+    except OSError as exc:
+        raise YamlSyntaxError(f"cannot read file: {exc.strerror or exc}", file=name) from None
+    return load_text(text, file=name, json_strict=path.suffix.lower() == ".json")
+
+
+def load_data(path: Path) -> Any:
+    """Plain data of a small YAML/JSON file; duplicate keys are errors (raised, first one)."""
+    doc = load_file(path)
+    if doc.problems:
+        raise doc.problems[0]
+    return doc.data
