@@ -60,7 +60,7 @@ class ConcreteAction:
         if self.kind in ("run", "oneshot"):
             return [f"{self.kind}: {c}" for c in self.commands]
         if self.kind == "put":
-            mode = f" (mode {self.mode:o})" if self.mode is not None else ""
+            mode = f" (mode {self.mode:04o})" if self.mode is not None else ""
             what = "rendered template " if self.content is not None else ""
             return [f"put {what}{s} -> {self.dest}{mode}" for s in self.sources]
         if self.kind == "get":

@@ -190,7 +190,10 @@ async def _run(executor: Executor, console: Console, opts: Options) -> None:
 
 def run_apply(opts: Options) -> NoReturn:
     """The whole `apply` (or `plan`) command; never returns, exits with the documented code."""
-    executor, console, _mask = prepare(opts)
+    try:
+        executor, console, _mask = prepare(opts)
+    except KeyboardInterrupt:  # Ctrl-C while loading: nothing ran, nothing to report
+        _fail("interrupted", EXIT_INTERRUPTED)
     if opts.check:
         outcome = executor.check()
         write_reports(outcome, opts)

@@ -72,7 +72,6 @@ class Console:
                                 force_terminal=self.terminal and not no_color,
                                 color_system=None if no_color else "auto")
         self._steps = 0
-        self._step_width = 0
         self._host_width = 0
         self._progress_drawn = False
         self._last_progress = 0.0
@@ -102,12 +101,12 @@ class Console:
         self._check = event.check
         self._host_width = min(24, max((len(h) for h in event.hosts), default=4))
         what = "plan of" if event.check else "running"
-        self._print(Text(f"{what} {self.mask(event.runbook)}: {event.steps} steps on "
-                         f"{len(event.hosts)} hosts", style="bold"))
+        steps = "1 step" if event.steps == 1 else f"{event.steps} steps"
+        hosts = "1 host" if len(event.hosts) == 1 else f"{len(event.hosts)} hosts"
+        self._print(Text(f"{what} {self.mask(event.runbook)}: {steps} on {hosts}", style="bold"))
 
     def _step_started(self, event: StepStarted) -> None:
         self._clear_progress()
-        self._step_width = min(28, len(event.name))
         if self._check:
             how = "one host at a time" if event.limit == 1 else f"up to {event.limit} at a time"
             extra = f", {how}" if event.total > 1 else ""
@@ -130,7 +129,7 @@ class Console:
         line = Text()
         line.append(time.strftime("%H:%M:%S", time.localtime(result.ended)), style="dim")
         line.append("  ")
-        line.append(self.mask(event.step_name)[:28].ljust(self._step_width))
+        line.append(self.mask(event.step_name))
         line.append("  ")
         line.append(result.host_id.ljust(self._host_width))
         line.append("  ")

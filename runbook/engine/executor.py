@@ -140,6 +140,9 @@ class Executor:
                 if host_id not in current.results:
                     current.results[host_id] = HostStepResult(
                         host_id, HostStatus.ERROR, None, "", since, now, message=reason)
+            for result in current.results.values():
+                if result.message == reason and result.status is HostStatus.ERROR:
+                    self.bus.emit(HostResult(current.index, current.name, result))
         self.halted = self.halted or reason
         for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
             if outcome.ended is None:
