@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,17 +23,13 @@ _REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
-from tests.sshlab import SSHD, SshdLab, sshd_available  # noqa: E402
+from tests.sshlab import SSHD, SshdLab, require_sshd  # noqa: E402
 
 if TYPE_CHECKING:
     from runbook.hosts.ssh import RemoteHost
 
 #: Hosts in the session lab; tests pick them by index (0 -> h01 at 127.0.0.2).
 LAB_HOSTS = 24
-INSTALL_HINT = (
-    "OpenSSH server not installed (/usr/sbin/sshd); run scripts/install-test-deps.sh"
-    " or `apt-get install openssh-server`"
-)
 TEARDOWN_CLOSE_TIMEOUT = 10.0
 _SSHD_FIXTURES = frozenset({"sshd_binary", "sshd_lab", "ssh_host_factory"})
 
@@ -48,18 +43,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.sshd)
 
 
-def _require_sshd() -> None:
-    if sshd_available():
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but {INSTALL_HINT}", pytrace=False)
-    pytest.skip(INSTALL_HINT)
-
-
 @pytest.fixture(scope="session")
 def sshd_binary() -> Path:
     """Path of sshd; for tests that build their own ``SshdLab`` (skip/fail as documented)."""
-    _require_sshd()
+    require_sshd()
     return SSHD
 
 

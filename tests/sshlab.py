@@ -48,9 +48,31 @@ class SshdLabError(RuntimeError):
     """The lab could not be set up or sshd did not come up; the message carries sshd's log."""
 
 
+INSTALL_HINT = (
+    "OpenSSH server not installed (/usr/sbin/sshd); run scripts/install-test-deps.sh"
+    " or `apt-get install openssh-server`"
+)
+
+
 def sshd_available() -> bool:
     """True when the OpenSSH server and ssh-keygen are installed."""
     return SSHD.is_file() and shutil.which("ssh-keygen") is not None
+
+
+def running_in_ci() -> bool:
+    """True when the ``CI`` environment variable is set to something other than a false value."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require_sshd() -> None:
+    """In a pytest test: skip when sshd is missing, or fail under CI (CI must not skip SSH)."""
+    import pytest
+
+    if sshd_available():
+        return
+    if running_in_ci():
+        pytest.fail(f"CI is set but {INSTALL_HINT}", pytrace=False)
+    pytest.skip(INSTALL_HINT)
 
 
 class SshdLab:
@@ -457,4 +479,4 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
             base[key] = value
 
 
-__all__ = ["SshdLab", "SshdLabError", "sshd_available"]
+__all__ = ["SshdLab", "SshdLabError", "require_sshd", "running_in_ci", "sshd_available"]

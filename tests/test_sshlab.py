@@ -13,6 +13,7 @@ import asyncssh
 import pytest
 import yaml
 
+from tests import sshlab
 from tests.faults import FaultSshServer, SilentTcpServer, drop_when_input_contains, hang_forever, run_locally
 from tests.sshlab import SshdLab, SshdLabError
 
@@ -290,3 +291,21 @@ def test_hang_handler_never_answers() -> None:
                 await conn.run("echo never", timeout=0.3)
 
     asyncio.run(scenario())
+
+
+# --------------------------------------------------------------------------- missing sshd
+@pytest.mark.parametrize(
+    ("ci", "outcome"),
+    [("true", pytest.fail.Exception), ("1", pytest.fail.Exception), (None, pytest.skip.Exception),
+     ("false", pytest.skip.Exception)],
+)  # fmt: skip
+def test_missing_sshd_skips_locally_and_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch, ci: str | None, outcome: type[BaseException]
+) -> None:
+    monkeypatch.setattr(sshlab, "SSHD", Path("/nonexistent/sbin/sshd"))
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="openssh-server"):
+        sshlab.require_sshd()
