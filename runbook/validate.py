@@ -83,8 +83,13 @@ class ValidationReport:
 
 
 def is_runbook_data(data: Any) -> bool:
-    """A runbook is a mapping with `steps`; anything else is treated as a lab."""
-    return isinstance(data, dict) and "steps" in data
+    """A runbook has `steps`; a mapping with `hosts` or `defaults` (and no steps) is a lab.
+
+    Anything else counts as a (broken) runbook, so a misspelled `steps:` is reported as such.
+    """
+    if not isinstance(data, dict):
+        return True
+    return "steps" in data or not ("hosts" in data or "defaults" in data)
 
 
 def validate_paths(paths: list[Path], *, lab: Path | None = None,
@@ -170,6 +175,11 @@ class _FileValidator:
         doc = self.load(path)
         if doc is None:
             return
+        if doc.data is None:
+            self.report.files[doc.file] = "unreadable"
+            self.add([Finding(doc.file, 1, 1, "file is empty: a runbook needs name and steps, "
+                                              "a lab needs hosts")])
+            return
         if not is_runbook_data(doc.data):
             self.labs[path.resolve()] = None
             self.report.files[doc.file] = "lab"
@@ -189,9 +199,10 @@ class _FileValidator:
         if lab_path is not None:
             if not lab_path.exists():
                 loc = doc.location(("lab",))
+                written = doc.data.get("lab") if lab is None else str(lab)
                 self.add([Finding(loc.file, loc.line, loc.column,
-                                  f"lab file {str(lab_path)!r} does not exist (a runbook's lab "
-                                  "is relative to the runbook's folder)")])
+                                  f"lab file {written!r} does not exist (looked for {lab_path}; "
+                                  "a runbook's lab is relative to the runbook's folder)")])
                 lab_obj = None
             else:
                 lab_obj = self.lab(lab_path)

@@ -177,9 +177,13 @@ def _syntax_error(exc: yaml.YAMLError, file: str, text: str) -> YamlSyntaxError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
     message = f"YAML syntax error: {problem}"
     if context:
-        message += f" ({context})"
+        started = ""
+        if context_mark is not None and mark is not None and context_mark.line != mark.line:
+            started = f" started on line {context_mark.line + 1}"
+        message += f" ({context}{started})"
     if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
         message += "; YAML does not allow tabs for indentation: use spaces"
     line = mark.line + 1 if mark is not None else None
