@@ -2,23 +2,49 @@
 
 The library API: hosts (`LocalHost`, `RemoteHost`) with `run` / `oneshot` / `put` / `get`,
 results (`Status`, `CommandStatus`, `RunResult`), `Lab` and the fan-out helpers, the error tree.
-Importing runbook does not import asyncssh; it is loaded when a host first connects.
+
+Names are resolved on first use (PEP 562), so `import runbook` (and every CLI command, which
+imports this package first) costs almost nothing; asyncssh loads only when a host connects.
 """
 
-from runbook.errors import (
-    CommandTimeoutError,
-    ConfigError,
-    HostUnreachableError,
-    PowerError,
-    RunbookError,
-    TemplateError,
-)
-from runbook.fanout import do_for_all_hosts, run_on_all_hosts
-from runbook.hosts.base import Host
-from runbook.hosts.local import LocalHost
-from runbook.hosts.ssh import RemoteHost
-from runbook.lab import Lab
-from runbook.results import CommandStatus, RunResult, Status
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runbook.errors import (
+        CommandTimeoutError,
+        ConfigError,
+        HostUnreachableError,
+        PowerError,
+        RunbookError,
+        TemplateError,
+    )
+    from runbook.fanout import do_for_all_hosts, run_on_all_hosts
+    from runbook.hosts.base import Host
+    from runbook.hosts.local import LocalHost
+    from runbook.hosts.ssh import RemoteHost
+    from runbook.lab import Lab
+    from runbook.results import CommandStatus, RunResult, Status
+
+_EXPORTS: dict[str, str] = {
+    "CommandStatus": "runbook.results",
+    "CommandTimeoutError": "runbook.errors",
+    "ConfigError": "runbook.errors",
+    "Host": "runbook.hosts.base",
+    "HostUnreachableError": "runbook.errors",
+    "Lab": "runbook.lab",
+    "LocalHost": "runbook.hosts.local",
+    "PowerError": "runbook.errors",
+    "RemoteHost": "runbook.hosts.ssh",
+    "RunResult": "runbook.results",
+    "RunbookError": "runbook.errors",
+    "Status": "runbook.results",
+    "TemplateError": "runbook.errors",
+    "do_for_all_hosts": "runbook.fanout",
+    "run_on_all_hosts": "runbook.fanout",
+}
 
 __all__ = [
     "CommandStatus",
@@ -37,3 +63,16 @@ __all__ = [
     "do_for_all_hosts",
     "run_on_all_hosts",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runbook' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
