@@ -1,0 +1,289 @@
+"""`runbook apply` end to end against the real OpenSSH lab (20+ loopback hosts).
+
+Every test runs the real CLI as a subprocess and judges it by its exit code and its JSON /
+JUnit reports (timestamps, not durations, show overlap and order).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.sshlab import SshdLab
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA = json.loads((REPO / "schemas" / "report.schema.json").read_text())
+HOSTS_20 = "^h(0[1-9]|1[0-9]|20)$"
+IDS_20 = [f"h{i:02d}" for i in range(1, 21)]
+
+
+def apply(tmp_path: Path, lab: Path, book: str, *args: str,
+          timeout: float = 90) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Write `book`, run `runbook apply` on it with a JSON report; (process, report)."""
+    path = tmp_path / f"book-{uuid.uuid4().hex[:6]}.yml"
+    path.write_text(book)
+    report = tmp_path / "report.json"
+    report.unlink(missing_ok=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "runbook", "apply", str(path), "--lab", str(lab),
+         "--report-json", str(report), *args],
+        check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert report.exists(), proc.stdout + proc.stderr
+    data: dict[str, Any] = json.loads(report.read_text())
+    jsonschema.validate(data, SCHEMA)
+    return proc, data
+
+
+def results(report: dict[str, Any], step: int) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = report["steps"][step]["results"]
+    return out
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """Most intervals open at one instant."""
+    edges = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    best = current = 0
+    for _, delta in edges:
+        current += delta
+        best = max(best, current)
+    return best
+
+
+def marker_pids(marker: str) -> list[str]:
+    # the `sh -c 'sleep 60; echo MARKER'` of a step carries the marker in its command line
+    found = subprocess.run(["pgrep", "-f", marker], check=False, capture_output=True, text=True)
+    return found.stdout.split()
+
+
+def wait_no_marker(marker: str, deadline_s: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + deadline_s
+    pids = marker_pids(marker)
+    while pids and time.monotonic() < deadline:
+        time.sleep(0.1)
+        pids = marker_pids(marker)
+    return pids
+
+
+@pytest.fixture
+def lab_file(sshd_lab: SshdLab, tmp_path: Path) -> Path:
+    return sshd_lab.lab_yaml(tmp_path / "lab.yml")
+
+
+def test_regex_targeting_and_shared_shell_state(lab_file: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    book = f"""
+name: state
+steps:
+  - name: enter
+    hosts: "{HOSTS_20}"
+    run:
+      - mkdir -p {work}/{{{{ host.id }}}}
+      - cd {work}/{{{{ host.id }}}}
+      - export WHO={{{{ host.id }}}}
+  - name: use
+    hosts: "{HOSTS_20}"
+    run: echo "$WHO $(basename $PWD)"
+  - name: odd only
+    hosts: "^h(0[13579]|1[13579])$"
+    oneshot: echo odd
+"""
+    proc, report = apply(tmp_path, lab_file, book)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert report["status"] == "success"
+    assert list(results(report, 0)) == IDS_20
+    for host_id in IDS_20:
+        assert results(report, 1)[host_id]["output"] == f"{host_id} {host_id}\n"
+    assert list(results(report, 2)) == [f"h{i:02d}" for i in range(1, 20, 2)]
+
+
+def test_overlap_when_concurrent_none_when_serial_and_n_bound(lab_file: Path,
+                                                              tmp_path: Path) -> None:
+    book = f"""
+name: timing
+steps:
+  - name: connect
+    hosts: "{HOSTS_20}"
+    run: "true"
+  - name: together
+    hosts: "{HOSTS_20}"
+    run: sleep 0.5
+  - name: one by one
+    hosts: "^h0[1-6]$"
+    concurrent: false
+    run: sleep 0.1
+  - name: three at a time
+    hosts: "^h(0[1-9]|1[0-2])$"
+    concurrent: 3
+    run: sleep 0.2
+"""
+    proc, report = apply(tmp_path, lab_file, book)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    together = [(r["started"], r["ended"]) for r in results(report, 1).values()]
+    assert len(together) == 20
+    assert max(s for s, _ in together) < min(e for _, e in together)  # all ran at once
+    serial = list(results(report, 2).items())
+    assert [h for h, _ in serial] == ["h01", "h02", "h03", "h04", "h05", "h06"]
+    for (_, before), (_, after) in itertools.pairwise(serial):
+        assert after["started"] >= before["ended"]
+    bounded = [(r["started"], r["ended"]) for r in results(report, 3).values()]
+    assert len(bounded) == 12
+    assert max_overlap(bounded) == 3
+    # steps are barriers: nothing of a step starts before the previous one ended everywhere
+    for earlier, later in ((1, 2), (2, 3)):
+        assert min(r["started"] for r in results(report, later).values()) >= max(
+            r["ended"] for r in results(report, earlier).values())
+
+
+def test_failure_ignore_errors_and_unreachable_hosts(sshd_lab: SshdLab, tmp_path: Path) -> None:
+    lab = sshd_lab.lab_yaml(tmp_path / "lab.yml", host_ids=IDS_20, extra={"hosts": {
+        "dead1": {"address": "127.0.0.250"},
+        "dead2": {"address": "127.0.0.251", "connect_timeout": 2},
+    }})
+    book = """
+name: failures
+steps:
+  - name: h03 fails
+    hosts: .
+    run: test {{ host.id }} != h03
+  - name: h05 fails but is ignored
+    hosts: .
+    ignore_errors: true
+    run: "[ {{ host.id }} != h05 ] || { echo broken; exit 7; }"
+  - name: still here
+    hosts: .
+    oneshot: echo alive
+"""
+    junit = tmp_path / "junit.xml"
+    proc, report = apply(tmp_path, lab, book, "--junit", str(junit))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert report["status"] == "failed"
+    first, second, third = results(report, 0), results(report, 1), results(report, 2)
+    assert first["h03"]["status"] == "failed" and first["h03"]["rc"] == 1
+    assert first["dead1"]["status"] == "unreachable"
+    assert first["dead2"]["status"] == "unreachable"
+    assert first["h04"]["status"] == "success"
+    assert second["h03"]["status"] == "skipped" and second["dead1"]["status"] == "skipped"
+    assert second["h05"]["status"] == "failed" and second["h05"]["ignored"] is True
+    assert second["h05"]["rc"] == 7 and "broken" in second["h05"]["output"]
+    assert third["h05"]["status"] == "success"
+    assert third["h03"]["status"] == "skipped"
+    assert sum(third[h]["status"] == "success" for h in IDS_20) == 19
+    assert report["hosts"]["h03"] == {"success": 0, "failed": 1, "error": 0, "skipped": 2,
+                                      "unreachable": 0}
+    assert "FAILED" in proc.stdout and "UNREACHABLE" in proc.stdout
+    root = ET.parse(junit).getroot()
+    assert int(root.get("tests", "0")) == sum(len(s["results"]) for s in report["steps"])
+    assert root.find("testsuite/testcase[@name='dead1']/error") is not None
+    case = root.findall("testsuite")[0].find("testcase[@name='h03']")
+    assert case is not None and case.find("failure") is not None
+
+
+def test_fail_fast_cancels_running_hosts(lab_file: Path, tmp_path: Path) -> None:
+    marker = f"ff-{uuid.uuid4().hex}"
+    book = f"""
+name: fail fast
+steps:
+  - name: connect
+    hosts: "{HOSTS_20}"
+    run: "true"
+  - name: one fails quickly, the rest sleep
+    hosts: "{HOSTS_20}"
+    run: "if [ {{{{ host.id }}}} = h02 ]; then sleep 1; exit 3; fi; sh -c 'sleep 60; echo {marker}'"
+  - name: never
+    hosts: "{HOSTS_20}"
+    run: echo never
+"""
+    proc, report = apply(tmp_path, lab_file, book, "--fail-fast", timeout=40)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    step = results(report, 1)
+    assert step["h02"]["status"] == "failed"
+    others = [r for h, r in step.items() if h != "h02"]
+    assert others and all(r["status"] == "error" for r in others)
+    assert all("fail_fast" in r["message"] for r in others)
+    assert {r["status"] for r in results(report, 2).values()} == {"skipped"}
+    assert wait_no_marker(marker) == []
+
+
+def test_when_register_until(lab_file: Path, tmp_path: Path) -> None:
+    counters = tmp_path / "counters"
+    counters.mkdir()
+    book = f"""
+name: conditions
+steps:
+  - name: probe
+    hosts: "^h0[1-4]$"
+    oneshot: echo {{{{ host.id }}}}
+    register: probe
+  - name: only h02
+    hosts: "^h0[1-4]$"
+    when: probe.output | trim == 'h02'
+    run: echo picked {{{{ probe.output | trim }}}}
+  - name: poll until the third try
+    hosts: "^h0[1-4]$"
+    run: echo x >> {counters}/{{{{ host.id }}}} && wc -l < {counters}/{{{{ host.id }}}}
+    register: tries
+    until: tries.output | trim | int >= 3
+    retries: 5
+    delay: 0
+"""
+    proc, report = apply(tmp_path, lab_file, book)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    picked = results(report, 1)
+    assert picked["h02"]["status"] == "success" and picked["h02"]["output"] == "picked h02\n"
+    assert {picked[h]["status"] for h in ("h01", "h03", "h04")} == {"skipped"}
+    for host_id, result in results(report, 2).items():
+        assert result["status"] == "success"
+        assert result["attempts"] == 3
+        assert (counters / host_id).read_text().count("x") == 3
+
+
+def test_ctrl_c_mid_step_kills_remote_commands_and_writes_report(lab_file: Path,
+                                                                 tmp_path: Path) -> None:
+    marker = f"int-{uuid.uuid4().hex}"
+    book = tmp_path / "sleep.yml"
+    book.write_text(f"""
+name: interrupted
+steps:
+  - name: long
+    hosts: "{HOSTS_20}"
+    run: sh -c 'sleep 60; echo {marker}'
+  - name: after
+    hosts: "{HOSTS_20}"
+    run: echo never
+""")
+    report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runbook", "apply", str(book), "--lab", str(lab_file),
+         "--report-json", str(report), "--junit", str(junit)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(marker_pids(marker)) < 20 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.1)
+        assert len(marker_pids(marker)) >= 20
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    data = json.loads(report.read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert data["status"] == "interrupted"
+    assert {r["status"] for r in data["steps"][0]["results"].values()} == {"error"}
+    assert {r["status"] for r in data["steps"][1]["results"].values()} == {"skipped"}
+    ET.parse(junit)
+    assert "interrupted" in out
+    assert wait_no_marker(marker) == []
