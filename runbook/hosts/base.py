@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from runbook.errors import HostUnreachableError
 from runbook.hosts.power_mixin import PowerMixin
-from runbook.hosts.shell import PersistentShell, ShellChannel
+from runbook.hosts.shell import START_TIMEOUT, PersistentShell, ShellChannel, ShellDied
 from runbook.results import CommandStatus, RunResult, Status
 
 if TYPE_CHECKING:
@@ -60,17 +61,29 @@ class Host(PowerMixin, ABC):
                 if statuses and not statuses[-1].status.is_ok:
                     statuses.append(CommandStatus(command, "", Status.Skipped, None))
                     continue
-                shell = await self._get_shell()
+                shell = await self._get_shell(timeout)
                 result = await shell.execute(command, timeout)
                 if not shell.alive:
                     await self._drop_shell()
                 statuses.append(result)
         return RunResult.from_statuses(statuses)
 
-    async def _get_shell(self) -> PersistentShell:
+    async def _get_shell(self, timeout: float | None) -> PersistentShell:
+        """The running shell, or a new one; a shell that does not start makes the host unreachable."""
         if self._shell is None or not self._shell.alive:
             channel = await self._open_shell_channel()
-            self._shell = await PersistentShell.start(channel, self._signal_group)
+            limit = min(START_TIMEOUT, timeout) if timeout else START_TIMEOUT
+            try:
+                self._shell = await PersistentShell.start(channel, self._signal_group, limit)
+            except TimeoutError as exc:
+                raise HostUnreachableError(
+                    self.id, self.address, f"the shell did not start within {limit:g} s"
+                ) from exc
+            except ShellDied as exc:
+                status = await channel.exit_status()
+                raise HostUnreachableError(
+                    self.id, self.address, f"the shell ended at start (exit status {status})"
+                ) from exc
         return self._shell
 
     async def _drop_shell(self) -> None:

@@ -123,8 +123,12 @@ class PersistentShell:
         self.alive = True
 
     @classmethod
-    async def start(cls, channel: ShellChannel, signal_group: GroupSignaller) -> PersistentShell:
-        """Initialise the shell (merge stderr, trap TERM) and learn its process group id."""
+    async def start(cls, channel: ShellChannel, signal_group: GroupSignaller,
+                    timeout: float = START_TIMEOUT) -> PersistentShell:
+        """Initialise the shell (merge stderr, trap TERM) and learn its process group id.
+
+        Raises ShellDied when the shell ends at once, TimeoutError when it does not answer.
+        """
         shell = cls(channel, signal_group)
         init = (
             "exec 2>&1\n"
@@ -134,7 +138,7 @@ class PersistentShell:
         )
         channel.write(init.encode())
         try:
-            _, pid = await asyncio.wait_for(shell._reader.until_marker(), START_TIMEOUT)
+            _, pid = await asyncio.wait_for(shell._reader.until_marker(), timeout)
         except (ShellDied, TimeoutError):
             channel.close()
             raise
