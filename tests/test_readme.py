@@ -1,0 +1,31 @@
+"""The README's library example really runs and prints what its comments say."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_library_example_runs() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks, "README has a python example"
+    code = blocks[0]
+    expected = [line.split("# ", 1)[1] for line in code.splitlines() if "print(" in line]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=README.parent)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == expected
+
+
+def test_setup_commands_are_the_ci_commands() -> None:
+    text = README.read_text()
+    assert "pip install . && runbook apply examples/hello.yml" in text
+    test_command = "scripts/install-test-deps.sh && python -m pytest"
+    assert test_command in text
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "scripts/install-test-deps.sh" in ci
+    assert "-m pytest" in ci
