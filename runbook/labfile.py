@@ -205,7 +205,10 @@ def _power_controllers(reader: _LabReader, specs: dict[str, Any], data: dict[str
                                                      host_id=host_id)
         except PowerSpecError as exc:
             key = exc.key if isinstance(spec, dict) and exc.key in spec else None
-            reader.add((*where, key) if key else where, exc.message)
+            if key:
+                reader.add((*where, key), exc.message, key=True)
+            else:
+                reader.add(where, exc.message)
         except TemplateError as exc:
             reader.add(where, str(exc))
     return built

@@ -157,7 +157,7 @@ def _explain(error: jsonschema.ValidationError, doc: Document, name: str) -> lis
             what = "a mapping with name and steps" if name == "runbook" else "a mapping"
             return [at(path, f"{subject} must be {what}, not {_type_text(inst)}")]
         if inst is None:
-            return [at(path, f"{field} has no value: give it {wanted}")]
+            return [at(path, f"{field} has no value: give it {wanted}", key=True)]
         message = f"{field} must be {wanted}, not {_type_text(inst)} {_short(inst)}"
         if "boolean" in expected and isinstance(inst, str) and inst.lower() in (
                 "yes", "no", "on", "off", "y", "n"):

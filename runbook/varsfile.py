@@ -34,6 +34,8 @@ def parse_value(text: str) -> Any:
         return text  # e.g. only a comment
     if isinstance(doc.data, dict | list) and not text.lstrip().startswith(("[", "{")):
         return text  # "a: b" is a string here, not a mapping
+    if isinstance(doc.data, int) and re.fullmatch(r"[-+]?0[0-9_]+", text.strip()):
+        return text  # "0123" is a build number or an id, not YAML 1.1 octal
     return doc.data
 
 

@@ -1,0 +1,149 @@
+"""load_lab: lab files (YAML and JSON) into a Lab of RemoteHosts plus `local`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runbook.hosts.local import LocalHost
+from runbook.hosts.ssh import RemoteHost
+from runbook.labfile import load_lab
+from runbook.secrets import SecretStore
+from runbook.validate import ValidationFailed
+
+LAB = """\
+defaults:
+  user: lab
+  key: keys/id_lab
+  connect_timeout: 5
+  hop: jump1
+  vars: {site: r3, role: generic}
+vars: {ntp: 10.0.0.1}
+hosts:
+  jump1: {address: 192.0.2.1, user: ops, host_key_checking: false}
+  router1:
+    address: 10.0.0.11
+    port: 2222
+    key: [~/.ssh/id_a, /abs/id_b]
+    known_hosts: kh
+    vars: {role: core}
+    power_control: {type: command, controller: pdu1, on_cmd: "pdu on {id}", off_cmd: "pdu off {id}"}
+  pdu1: {hop: null}
+"""
+
+
+@pytest.fixture
+def lab_path(tmp_path: Path) -> Path:
+    path = tmp_path / "lab.yml"
+    path.write_text(LAB)
+    return path
+
+
+def test_hosts_in_order_with_local_last(lab_path: Path) -> None:
+    lab = load_lab(lab_path)
+    assert [h.id for h in lab.hosts] == ["jump1", "router1", "pdu1", "local"]
+    assert isinstance(lab["local"], LocalHost)
+    assert all(isinstance(lab[h], RemoteHost) for h in ("jump1", "router1", "pdu1"))
+    assert lab.vars == {"ntp": "10.0.0.1"}
+    assert lab.path == lab_path
+
+
+def test_defaults_are_merged(lab_path: Path) -> None:
+    lab = load_lab(lab_path)
+    jump1, router1 = lab["jump1"], lab["router1"]
+    assert isinstance(jump1, RemoteHost) and isinstance(router1, RemoteHost)
+    assert jump1.user == "ops"
+    assert router1.user == "lab"
+    assert router1.port == 2222
+    assert router1.connect_timeout == 5
+    assert router1.vars == {"site": "r3", "role": "core"}
+    assert jump1.host_key_checking is False
+    assert router1.host_key_checking is True
+
+
+def test_address_defaults_to_id_and_hop_resolution(lab_path: Path) -> None:
+    lab = load_lab(lab_path)
+    pdu1, router1, jump1 = lab["pdu1"], lab["router1"], lab["jump1"]
+    assert isinstance(pdu1, RemoteHost) and isinstance(router1, RemoteHost)
+    assert pdu1.address == "pdu1"
+    assert router1.hop is jump1
+    assert pdu1.hop is None  # explicit null cancels the default hop
+    assert isinstance(jump1, RemoteHost) and jump1.hop is None  # default hop skips itself
+
+
+def test_key_paths_expanded_and_relative_to_lab(lab_path: Path) -> None:
+    lab = load_lab(lab_path)
+    router1, jump1 = lab["router1"], lab["jump1"]
+    assert isinstance(router1, RemoteHost) and isinstance(jump1, RemoteHost)
+    assert router1.keys == [Path("~/.ssh/id_a").expanduser(), Path("/abs/id_b")]
+    assert jump1.keys == [lab_path.parent / "keys" / "id_lab"]
+    assert router1.known_hosts == lab_path.parent / "kh"
+
+
+def test_power_control_built(lab_path: Path) -> None:
+    lab = load_lab(lab_path)
+    control = lab["router1"].power_control
+    assert control is not None and control.type_name == "command"
+    assert lab["pdu1"].power_control is None
+
+
+def test_lab_defining_local_keeps_it(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yml"
+    path.write_text("hosts:\n  local: {address: 127.0.0.1}\n")
+    lab = load_lab(path)
+    assert [h.id for h in lab.hosts] == ["local"]
+    assert isinstance(lab["local"], RemoteHost)
+
+
+def test_json_lab(tmp_path: Path) -> None:
+    path = tmp_path / "lab.json"
+    path.write_text('{"hosts": {"r1": {"address": "10.0.0.1", "port": 22}}}')
+    assert load_lab(path)["r1"].address == "10.0.0.1"
+
+
+def test_secrets_rendered_in_power_spec_and_password(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yml"
+    path.write_text(
+        "vars: {bmc_user: admin}\nhosts:\n  s1:\n    address: 10.0.0.31\n"
+        "    password: \"{{ secret('ssh_pw') }}\"\n"
+        "    power_control: {type: ipmi, address: 10.0.1.31, user: '{{ bmc_user }}',"
+        " password: \"{{ secret('bmc_pw') }}\"}\n")
+    secrets = SecretStore(environ={"RUNBOOK_SECRET_SSH_PW": "pw1", "RUNBOOK_SECRET_BMC_PW": "pw2"})
+    lab = load_lab(path, secrets=secrets)
+    host = lab["s1"]
+    assert isinstance(host, RemoteHost) and host.password == "pw1"
+    control = host.power_control
+    assert control is not None
+    assert (getattr(control, "user", None), getattr(control, "password", None)) == ("admin", "pw2")
+    assert secrets.mask("pw2") == "***"
+
+
+def test_missing_secret_is_a_finding(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yml"
+    path.write_text("hosts:\n  s1:\n    password: \"{{ secret('nope') }}\"\n")
+    with pytest.raises(ValidationFailed, match="RUNBOOK_SECRET_NOPE"):
+        load_lab(path, secrets=SecretStore(environ={}))
+
+
+def test_invalid_lab_lists_all_findings(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yml"
+    path.write_text("hosts:\n  a: {hop: b}\n  b: {hop: a}\n  c: {prot: 22}\n  d: {hop: zz}\n")
+    with pytest.raises(ValidationFailed) as info:
+        load_lab(path)
+    messages = [f.message for f in info.value.findings]
+    assert len(messages) == 3
+    assert any("hop cycle a -> b -> a" in m for m in messages)
+    assert any("did you mean 'port'" in m for m in messages)
+    assert any("hop 'zz' names no host" in m for m in messages)
+
+
+def test_power_spec_error_points_at_key(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yml"
+    path.write_text("hosts:\n  r1:\n    power_control:\n      type: command\n"
+                    "      on_cmd: x\n      off_cmd: y\n      statuscmd: z\n")
+    with pytest.raises(ValidationFailed) as info:
+        load_lab(path)
+    [finding] = info.value.findings
+    assert (finding.line, finding.column) == (7, 7)
+    assert "did you mean 'status_cmd'" in finding.message

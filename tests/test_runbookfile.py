@@ -1,0 +1,149 @@
+"""load_runbook: the runbook file as runbook.model dataclasses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runbook.model import (
+    Expect,
+    GetAction,
+    OneshotAction,
+    PowerAction,
+    PutAction,
+    RunAction,
+)
+from runbook.runbookfile import LoadedRunbook, load_runbook
+from runbook.validate import ValidationFailed
+
+RUNBOOK = """\
+name: upgrade
+description: Upgrade routers
+lab: labs/rack.yml
+fail_fast: true
+vars: {version: 1.2}
+steps:
+  - name: check
+    hosts: ^router
+    run: [cd /tmp, ls]
+    register: listing
+    timeout: 30
+    concurrent: 2
+    expect: {rc: [0, 1], output: ok, not_output: fail}
+  - hosts: [jump1, pdu]
+    oneshot: uptime
+    concurrent: false
+    ignore_errors: true
+    vars: {x: 1}
+  - hosts: local
+    put: {src: files/a.conf, dest: /etc, mode: "0640", template: true}
+  - hosts: local
+    get: {src: /var/log/syslog, dest: logs}
+  - hosts: router1
+    power: on
+  - hosts: router1
+    power: {action: cycle, wait_up: true, wait_down: 20}
+  - hosts: local
+    oneshot: curl -f localhost
+    register: probe
+    until: probe.rc == 0
+    when: version is defined
+  - hosts: local
+    put: {src: files/b, dest: /opt, mode: 0o755}
+"""
+
+
+@pytest.fixture
+def runbook(tmp_path: Path) -> LoadedRunbook:
+    path = tmp_path / "rb.yml"
+    path.write_text(RUNBOOK)
+    return load_runbook(path)
+
+
+def test_top_level(runbook: LoadedRunbook, tmp_path: Path) -> None:
+    assert runbook.name == "upgrade"
+    assert runbook.description == "Upgrade routers"
+    assert runbook.lab == tmp_path / "labs" / "rack.yml"
+    assert runbook.fail_fast is True
+    assert runbook.vars == {"version": 1.2}
+    assert len(runbook.steps) == 8
+
+
+def test_run_step_with_modifiers(runbook: LoadedRunbook, tmp_path: Path) -> None:
+    step = runbook.steps[0]
+    assert step.index == 0
+    assert step.name == "check"
+    assert step.hosts == ("^router",)
+    assert step.action == RunAction(("cd /tmp", "ls"))
+    assert step.register == "listing"
+    assert step.timeout == 30.0
+    assert step.concurrent == 2
+    assert step.expect == Expect(rc=(0, 1), output="ok", not_output="fail")
+    assert step.location.line == 7
+
+
+def test_oneshot_step_and_default_name(runbook: LoadedRunbook) -> None:
+    step = runbook.steps[1]
+    assert step.action == OneshotAction(("uptime",))
+    assert step.hosts == ("jump1", "pdu")
+    assert step.concurrent is False
+    assert step.ignore_errors is True
+    assert step.vars == {"x": 1}
+    assert step.name == "oneshot: uptime"
+
+
+def test_put_get_and_modes(runbook: LoadedRunbook) -> None:
+    assert runbook.steps[2].action == PutAction("files/a.conf", "/etc", mode=0o640, template=True)
+    assert runbook.steps[3].action == GetAction("/var/log/syslog", "logs")
+    assert runbook.steps[7].action == PutAction("files/b", "/opt", mode=0o755)
+    assert runbook.steps[2].name == "put files/a.conf -> /etc"
+
+
+def test_power_shorthand_and_mapping(runbook: LoadedRunbook) -> None:
+    assert runbook.steps[4].action == PowerAction("on")
+    assert runbook.steps[5].action == PowerAction("cycle", wait_up=300.0, wait_down=20.0)
+    assert runbook.steps[4].name == "power on"
+
+
+def test_until_defaults_retries_and_delay(runbook: LoadedRunbook) -> None:
+    step = runbook.steps[6]
+    assert (step.until, step.retries, step.delay) == ("probe.rc == 0", 3, 5.0)
+    assert step.when == "version is defined"
+    assert (runbook.steps[0].retries, runbook.steps[0].delay) == (0, 0.0)
+
+
+def test_location_of_nodes(runbook: LoadedRunbook) -> None:
+    assert runbook.location_of(runbook.steps[0], "timeout").line == 11
+    assert runbook.location_of(None, "lab").line == 3
+
+
+def test_invalid_runbook_raises_with_all_findings(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yml"
+    path.write_text("name: x\nsteps:\n  - hosts: a\n    onshot: b\n  - hosts: a\n    run: c\n"
+                    "    run: d\n")
+    with pytest.raises(ValidationFailed) as info:
+        load_runbook(path)
+    lines = [f.line for f in info.value.findings]
+    assert lines == [7, 4]  # duplicate key first (loader), then schema
+    assert "did you mean 'oneshot'" in str(info.value)
+
+
+def test_syntax_error_raises_validation_failed(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yml"
+    path.write_text("name: [x\n")
+    with pytest.raises(ValidationFailed, match="YAML syntax error") as info:
+        load_runbook(path)
+    assert info.value.findings[0].line == 2
+
+
+def test_bool_when_becomes_expression(tmp_path: Path) -> None:
+    path = tmp_path / "rb.yml"
+    path.write_text("name: x\nsteps:\n  - {hosts: a, run: b, when: false}\n")
+    assert load_runbook(path).steps[0].when == "false"
+
+
+def test_runbook_in_json(tmp_path: Path) -> None:
+    path = tmp_path / "rb.json"
+    path.write_text('{"name": "j", "steps": [{"hosts": "local", "run": "true"}]}')
+    assert load_runbook(path).steps[0].action == RunAction(("true",))

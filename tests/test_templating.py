@@ -1,0 +1,127 @@
+"""Templating: StrictUndefined with located errors, quote, secret(), lazy template variables,
+static name analysis for validation, and the per-host context precedence."""
+
+from __future__ import annotations
+
+import pytest
+
+from runbook.errors import TemplateError
+from runbook.hosts.local import LocalHost
+from runbook.model import Location
+from runbook.secrets import SecretStore
+from runbook.templating import Templater, TemplateRenderError, host_context
+
+LOC = Location("rb.yml", 12, 5)
+
+
+@pytest.fixture
+def templater() -> Templater:
+    return Templater(SecretStore(environ={"RUNBOOK_SECRET_DB_PASSWORD": "hunter2"}))
+
+
+def test_plain_text_is_returned_untouched(templater: Templater) -> None:
+    assert templater.render("echo $HOME {x}", {}) == "echo $HOME {x}"
+
+
+def test_render_with_quote_filter(templater: Templater) -> None:
+    assert templater.render("rm -- {{ f | quote }}", {"f": "a b'c"}) == "rm -- 'a b'\"'\"'c'"
+
+
+def test_undefined_variable_names_location_what_and_name(templater: Templater) -> None:
+    with pytest.raises(TemplateRenderError) as info:
+        templater.render("echo {{ pkgs }}", {"pkg": 1}, location=LOC,
+                         what="step 'install' on host router1")
+    assert str(info.value) == ("rb.yml:12:5: step 'install' on host router1: undefined variable "
+                               "'pkgs'; did you mean 'pkg'?")
+    assert info.value.undefined == "pkgs"
+    assert isinstance(info.value, TemplateError)
+
+
+def test_missing_attribute_of_registered_result_is_an_error(templater: Templater) -> None:
+    with pytest.raises(TemplateError, match="has no attribute 'outptu'"):
+        templater.render("{{ r.outptu }}", {"r": {"output": "x", "rc": 0}})
+
+
+def test_syntax_error_at_render_time(templater: Templater) -> None:
+    with pytest.raises(TemplateError, match="Jinja syntax error"):
+        templater.render("{{ x ", {"x": 1}, location=LOC)
+
+
+def test_secret_is_read_and_then_masked(templater: Templater) -> None:
+    out = templater.render("mysql -p{{ secret('db_password') }}", {})
+    assert out == "mysql -phunter2"
+    assert templater.secrets.mask(out) == "mysql -p***"
+
+
+def test_missing_secret_names_the_variable(templater: Templater) -> None:
+    with pytest.raises(TemplateError, match="RUNBOOK_SECRET_NOPE") as info:
+        templater.render("{{ secret('nope') }}", {}, location=LOC, what="step 'x'")
+    assert str(info.value).startswith("rb.yml:12:5: step 'x': ")
+
+
+def test_variables_holding_templates_are_rendered_lazily(templater: Templater) -> None:
+    ctx = {"host": {"address": "10.0.0.1"}, "port": 8080,
+           "url": "http://{{ host.address }}:{{ port }}/", "health": "{{ url }}health"}
+    assert templater.render("curl {{ health }}", ctx) == "curl http://10.0.0.1:8080/health"
+
+
+def test_self_referencing_variables_are_an_error(templater: Templater) -> None:
+    with pytest.raises(TemplateError, match=r"refers to itself \(a -> b -> a\)"):
+        templater.render("{{ a }}", {"a": "{{ b }}", "b": "{{ a }}"})
+
+
+def test_registered_output_is_not_rendered_again(templater: Templater) -> None:
+    ctx = {"r": {"output": "{{ boom }}"}}
+    assert templater.render("{{ r.output }}", ctx) == "{{ boom }}"
+
+
+def test_evaluate_expression(templater: Templater) -> None:
+    ctx = {"probe": {"rc": 0, "output": "ready\n"}}
+    assert templater.evaluate("probe.rc == 0 and 'ready' in probe.output", ctx) is True
+    assert templater.evaluate("missing is defined", ctx) is False
+
+
+def test_evaluate_bare_undefined_name_fails(templater: Templater) -> None:
+    with pytest.raises(TemplateRenderError, match="undefined variable 'ready'"):
+        templater.evaluate("ready", {}, location=LOC)
+
+
+def test_templates_are_compiled_once(templater: Templater) -> None:
+    first = templater.compile("{{ a }}")
+    for i in range(50):
+        assert templater.render("{{ a }}", {"a": i}) == str(i)
+    assert templater.compile("{{ a }}") is first
+    assert templater.compile_expression("a > 1") is templater.compile_expression("a > 1")
+
+
+def test_referenced_names_skip_locals_and_guarded_names(templater: Templater) -> None:
+    text = ("{{ a }}{% for i in items %}{{ i }}{% endfor %}{% set z = 1 %}{{ z }}"
+            "{{ r.output | default('') }}{% if q is defined %}{{ q }}{% endif %}")
+    assert templater.referenced_names(text) == {"a", "items"}
+    assert templater.expression_names("res.rc == 0 and '}}' in out") == {"res", "out"}
+    assert templater.referenced_names("no markup") == set()
+
+
+def test_syntax_error_reports_line_within_template(templater: Templater) -> None:
+    assert templater.syntax_error("line1\n{{ x | nosuchfilter }}") == (
+        2, "No filter named 'nosuchfilter'.")
+    assert templater.syntax_error("a ==", expression=True) is not None
+    assert templater.syntax_error("a == 1", expression=True) is None
+
+
+def test_host_context_precedence() -> None:
+    host = LocalHost("local", vars={"v": "host", "only_host": 1})
+    ctx = host_context(
+        host,
+        lab_vars={"v": "lab", "only_lab": 1},
+        runbook_vars={"v": "runbook", "only_runbook": 1},
+        step_vars={"v": "step"},
+        registered={"v": {"output": "registered"}},
+        extra_vars={"host": "cannot override"},
+    )
+    assert ctx["v"] == {"output": "registered"}
+    assert (ctx["only_lab"], ctx["only_runbook"], ctx["only_host"]) == (1, 1, 1)
+    assert ctx["host"]["id"] == "local"
+    assert ctx["host"]["vars"] == {"v": "host", "only_host": 1}
+    assert host_context(host, runbook_vars={"v": "rb"})["v"] == "host"
+    assert host_context(host, step_vars={"v": "s"}, extra_vars={"v": "e"})["v"] == "e"

@@ -1,0 +1,157 @@
+"""validate_paths / check_runbook: the corpus of invalid files (exact messages and lines),
+mixed runs, and semantic checks on loaded objects."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from runbook.lab import Lab
+from runbook.labfile import load_lab
+from runbook.model import Location, PowerAction, RunAction, Runbook, Step
+from runbook.runbookfile import load_runbook
+from runbook.validate import (
+    Finding,
+    ValidationFailed,
+    check_runbook,
+    validate_files,
+    validate_paths,
+)
+
+CORPUS = Path(__file__).parent / "corpus"
+INVALID = CORPUS / "invalid"
+
+
+def _expected() -> dict[str, list[str]]:
+    table: dict[str, list[str]] = defaultdict(list)
+    for line in (CORPUS / "expected.txt").read_text().splitlines():
+        if line.strip():
+            table[line.split(":", 1)[0]].append(line)
+    return table
+
+
+EXPECTED = _expected()
+
+
+def test_corpus_is_complete() -> None:
+    files = sorted(p.name for p in INVALID.iterdir())
+    assert len(files) >= 25
+    assert sorted(EXPECTED) == files  # every file has an expectation and vice versa
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in INVALID.iterdir()))
+def test_corpus_file(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(INVALID)
+    findings = validate_paths([Path(name)])
+    assert [str(f) for f in findings] == EXPECTED[name]
+
+
+def test_shared_corpus_lab_is_valid() -> None:
+    assert validate_paths([CORPUS / "labs" / "good.yml"]) == []
+
+
+def test_all_files_in_one_run_and_lab_reported_once(tmp_path: Path) -> None:
+    lab = tmp_path / "lab.yml"
+    lab.write_text("hosts:\n  r1: {prot: 22}\n")
+    for name in ("a.yml", "b.yml"):
+        (tmp_path / name).write_text("name: x\nlab: lab.yml\nsteps:\n  - {hosts: r1, run: y}\n")
+    (tmp_path / "c.yml").write_text("name: x\nsteps:\n  - {hosts: local, runn: y}\n")
+    report = validate_files([tmp_path / "a.yml", lab, tmp_path / "b.yml", tmp_path / "c.yml"])
+    messages = [f.message for f in report.findings]
+    assert sum("unknown key 'prot'" in m for m in messages) == 1
+    assert any("unknown key 'runn'" in m for m in messages)
+    assert set(report.files.values()) == {"runbook", "lab"}
+    payload = json.loads(report.to_json())
+    assert payload["valid"] is False
+    assert {f["file"] for f in payload["files"] if not f["valid"]} == {
+        f.file for f in report.findings}
+
+
+def test_explicit_lab_overrides_runbook_lab(tmp_path: Path) -> None:
+    (tmp_path / "lab.yml").write_text("hosts:\n  r1: {}\n")
+    runbook = tmp_path / "rb.yml"
+    runbook.write_text("name: x\nlab: nowhere.yml\nsteps:\n  - {hosts: r1, run: y}\n")
+    assert validate_paths([runbook], lab=tmp_path / "lab.yml") == []
+    assert "does not exist" in validate_paths([runbook])[0].message
+
+
+def test_extra_vars_define_names(tmp_path: Path) -> None:
+    runbook = tmp_path / "rb.yml"
+    runbook.write_text("name: x\nsteps:\n  - {hosts: local, run: 'echo {{ version }}'}\n")
+    assert len(validate_paths([runbook])) == 1
+    assert validate_paths([runbook], extra_vars={"version": "1"}) == []
+
+
+def test_until_sees_own_register_and_later_steps_see_it(tmp_path: Path) -> None:
+    runbook = tmp_path / "rb.yml"
+    runbook.write_text(
+        "name: x\nsteps:\n"
+        "  - {hosts: local, oneshot: probe, register: p, until: p.rc == 0}\n"
+        "  - {hosts: local, run: 'echo {{ p.output }}', when: p.rc == 0}\n")
+    assert validate_paths([runbook]) == []
+
+
+def test_template_file_of_put_is_checked(tmp_path: Path) -> None:
+    (tmp_path / "conf.j2").write_text("server {{ ntp }}\nport {{ prot }}\n")
+    runbook = tmp_path / "rb.yml"
+    runbook.write_text("name: x\nvars: {ntp: 1, port: 2}\nsteps:\n"
+                       "  - {hosts: local, put: {src: conf.j2, dest: /etc, template: true}}\n")
+    [finding] = validate_paths([runbook])
+    assert "undefined variable 'prot'" in finding.message
+    assert "did you mean 'port'" in finding.message
+
+
+def test_runbook_vars_may_use_lab_and_host_names(tmp_path: Path) -> None:
+    (tmp_path / "lab.yml").write_text("vars: {domain: lab}\nhosts:\n  r1: {vars: {role: x}}\n")
+    runbook = tmp_path / "rb.yml"
+    runbook.write_text("name: x\nlab: lab.yml\nvars: {fqdn: '{{ host.id }}.{{ domain }}',"
+                       " r: '{{ role }}', bad: '{{ nope }}'}\n"
+                       "steps:\n  - {hosts: r1, run: 'echo {{ fqdn }}'}\n")
+    [finding] = validate_paths([runbook])
+    assert finding.line == 3 and "undefined variable 'nope' in vars.bad" in finding.message
+
+
+def test_finding_str_and_validation_failed() -> None:
+    finding = Finding("rb.yml", 3, 5, "bad thing")
+    assert str(finding) == "rb.yml:3:5: bad thing"
+    error = ValidationFailed([finding, Finding("lab.yml", 1, 1, "other")])
+    assert error.findings[0] is finding
+    assert str(error) == "rb.yml:3:5: bad thing\nlab.yml:1:1: other"
+
+
+def _step(index: int, hosts: str, action: RunAction | PowerAction, **kw: object) -> Step:
+    return Step(index=index, name=f"s{index}", hosts=(hosts,), action=action,
+                location=Location("rb.yml", index + 3, 5), **kw)  # type: ignore[arg-type]
+
+
+def test_check_runbook_on_hand_built_objects() -> None:
+    runbook = Runbook(path=Path("rb.yml"), name="x", steps=(
+        _step(0, "local", RunAction(("echo {{ a }}",))),
+        _step(1, "[", RunAction(("true",))),
+        _step(2, "nohost", RunAction(("true",))),
+        _step(3, "local", PowerAction("on")),
+        _step(4, "local", RunAction(("true",)), when="{{ x }}"),
+    ))
+    messages = [str(f) for f in check_runbook(runbook, Lab.default(), extra_vars={})]
+    assert messages[0].startswith("rb.yml:3:5: step 1 ('s0'): undefined variable 'a' in run")
+    assert messages[1].startswith("rb.yml:4:5: step 2 ('s1'): invalid regular expression '['")
+    assert messages[2].startswith("rb.yml:5:5: step 3 ('s2'): hosts 'nohost' matches no host")
+    assert messages[3].startswith("rb.yml:6:5: step 4 ('s3'): power on needs power_control")
+    assert messages[4].startswith("rb.yml:7:5: step 5 ('s4'): when is a Jinja expression")
+    assert len(messages) == 5
+
+
+def test_check_runbook_with_loaded_files_points_at_nodes(tmp_path: Path) -> None:
+    (tmp_path / "lab.yml").write_text("hosts:\n  r1: {}\n")
+    runbook_path = tmp_path / "rb.yml"
+    runbook_path.write_text("name: x\nsteps:\n  - hosts: r1\n    run:\n      - ok\n"
+                            "      - 'echo {{ missing }}'\n")
+    runbook = load_runbook(runbook_path)
+    lab = load_lab(tmp_path / "lab.yml")
+    [finding] = check_runbook(runbook, lab)
+    assert (finding.line, finding.column) == (6, 9)
+    assert "in run[1]" in finding.message
+    assert check_runbook(runbook, lab, extra_vars={"missing": 1}) == []

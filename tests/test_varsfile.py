@@ -1,0 +1,46 @@
+"""-e parsing shared by validate and apply: KEY=VALUE (YAML scalars) and @file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runbook.errors import ConfigError
+from runbook.varsfile import parse_extra_vars, parse_value
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("3", 3), ("1.5", 1.5), ("true", True), ("on", "on"), ("", ""), ("null", None),
+    ("a: b", "a: b"), ("[a, b]", ["a", "b"]), ("{a: 1}", {"a": 1}), ("x # y", "x"),
+    ("[unclosed", "[unclosed"), ("#comment", "#comment"), ("0644", "0644"), ("0", 0),
+])
+def test_values_are_yaml_scalars(text: str, value: object) -> None:
+    assert parse_value(text) == value
+
+
+def test_later_items_override_and_files_merge(tmp_path: Path) -> None:
+    path = tmp_path / "vars.yml"
+    path.write_text("a: 1\nb: two\n")
+    assert parse_extra_vars(["a=0", f"@{path}", "b=3"]) == {"a": 1, "b": 3}
+
+
+def test_value_may_contain_equals() -> None:
+    assert parse_extra_vars(["url=http://x/?a=b"]) == {"url": "http://x/?a=b"}
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("novalue", "expected KEY=VALUE or @FILE"),
+    ("my-var=1", "not a valid variable name"),
+    ("@/nonexistent/vars.yml", "no such file"),
+])
+def test_bad_items(item: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_extra_vars([item])
+
+
+def test_vars_file_must_be_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "vars.yml"
+    path.write_text("- a\n")
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        parse_extra_vars([f"@{path}"])
