@@ -1,0 +1,179 @@
+"""`runbook apply` / `runbook plan` through click: exit codes, output, reports, masking."""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from click.testing import CliRunner, Result
+
+from runbook.cli.console import Console
+from runbook.cli.main import cli
+from runbook.engine.events import HostResult
+from runbook.engine.executor import Executor
+from runbook.engine.results import HostStatus, HostStepResult
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((REPO / "schemas" / "report.schema.json").read_text())
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def write(tmp_path: Path, text: str, name: str = "book.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def report_of(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    jsonschema.validate(data, SCHEMA)
+    return data
+
+
+def test_hello_example_runs_on_the_local_host(tmp_path: Path) -> None:
+    report, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    result = invoke("apply", str(REPO / "examples" / "hello.yml"), "--report-json", str(report),
+                    "--junit", str(junit))
+    assert result.exit_code == 0, result.output
+    assert "recap" in result.output and "success in" in result.output
+    data = report_of(report)
+    assert data["status"] == "success"
+    statuses = [next(iter(s["results"].values()))["status"] for s in data["steps"]]
+    assert statuses[-1] == "skipped" and statuses.count("success") == len(statuses) - 1
+    assert ET.parse(junit).getroot().get("failures") == "0"
+    assert "\x1b[" not in result.output  # not a terminal: no colour
+
+
+def test_failure_exits_1_and_shows_output(tmp_path: Path) -> None:
+    book = write(tmp_path, """
+name: failing
+steps:
+  - name: breaks
+    hosts: local
+    run: echo "something broke"; exit 4
+  - name: never
+    hosts: local
+    run: echo never
+""")
+    report = tmp_path / "r.json"
+    result = invoke("apply", str(book), "--report-json", str(report))
+    assert result.exit_code == 1
+    assert "FAILED" in result.output and "exit status 4" in result.output
+    assert "| something broke" in result.output
+    data = report_of(report)
+    assert data["status"] == "failed"
+    assert data["steps"][1]["results"]["local"]["status"] == "skipped"
+
+
+def test_invalid_runbook_exits_2_with_locations_and_runs_nothing(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    book = write(tmp_path, f"""
+name: invalid
+steps:
+  - hosts: local
+    run: touch {marker}
+  - hosts: local
+    run: echo {{{{ undefined_thing }}}}
+""")
+    result = invoke("apply", str(book))
+    assert result.exit_code == 2
+    assert f"{book}:7:" in result.output and "undefined_thing" in result.output
+    assert not marker.exists()
+
+
+def test_plan_shows_rendered_commands_without_running(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    book = write(tmp_path, f"""
+name: planned
+vars:
+  target: {marker}
+steps:
+  - name: touch
+    hosts: local
+    run: touch {{{{ target }}}}
+""")
+    for args in (("plan", str(book)), ("apply", "--check", str(book))):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        assert f"run: touch {marker}" in result.output
+        assert "plan is valid" in result.output
+    assert not marker.exists()
+
+
+def test_extra_vars_and_limit(tmp_path: Path) -> None:
+    book = write(tmp_path, """
+name: vars
+vars:
+  word: book
+steps:
+  - hosts: local
+    run: echo "word={{ word }}"
+""")
+    report = tmp_path / "r.json"
+    result = invoke("apply", str(book), "-e", "word=cli", "--report-json", str(report))
+    assert result.exit_code == 0, result.output
+    assert report_of(report)["steps"][0]["results"]["local"]["output"] == "word=cli\n"
+    result = invoke("apply", str(book), "--limit", "^nothing$")
+    assert result.exit_code == 2 and "matches no host" in result.output
+    assert invoke("apply", str(book), "--forks", "0").exit_code == 2
+
+
+def test_secrets_are_masked_in_output_and_reports(tmp_path: Path) -> None:
+    book = write(tmp_path, """
+name: secret
+steps:
+  - hosts: local
+    run: echo "token={{ secret('api_token') }}"; exit 1
+""")
+    report, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    result = invoke("apply", str(book), "-v", "--report-json", str(report), "--junit", str(junit),
+                    env={"RUNBOOK_SECRET_API_TOKEN": "hunter2-secret"})
+    assert result.exit_code == 1
+    for text in (result.output, report.read_text(), junit.read_text()):
+        assert "hunter2-secret" not in text
+    assert "token=***" in result.output
+
+
+def test_internal_error_still_writes_the_report(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    async def boom(self: Executor, planned: Any, outcome: Any) -> None:
+        raise RuntimeError("engine bug")
+
+    monkeypatch.setattr(Executor, "_run_step", boom)
+    report = tmp_path / "r.json"
+    result = CliRunner().invoke(cli, ["apply", str(REPO / "examples" / "hello.yml"),
+                                      "--report-json", str(report)])
+    assert result.exit_code == 1
+    assert "internal error" in result.output
+    data = report_of(report)
+    assert data["status"] == "failed" and "engine bug" in data["error"]
+
+
+def test_console_colour_only_when_asked() -> None:
+    result = HostStepResult("h1", HostStatus.FAILED, 1, "oops\n", 0.0, 1.0, message="exit 1")
+    plain, coloured = io.StringIO(), io.StringIO()
+    Console(stream=plain)(HostResult(0, "step", result))
+    Console(stream=coloured, color=True)(HostResult(0, "step", result))
+    assert "\x1b[" not in plain.getvalue() and "FAILED" in plain.getvalue()
+    assert "\x1b[" in coloured.getvalue()
+    assert "    | oops" in plain.getvalue()
+
+
+def test_no_color_env_wins_over_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    stream = Tty()
+    ok = HostStepResult("h1", HostStatus.SUCCESS, 0, "", 0.0, 1.0)
+    Console(stream=stream)(HostResult(0, "step", ok))
+    assert "\x1b[" not in stream.getvalue()
