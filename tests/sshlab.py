@@ -101,6 +101,8 @@ class SshdLab:
         """
         if not 1 <= n_hosts <= 250 * 250:
             raise ValueError(f"n_hosts must be between 1 and 62500, got {n_hosts}")
+        if not sshd_available():
+            raise SshdLabError(INSTALL_HINT)
         self.n_hosts = n_hosts
         self.user = getpass.getuser()
         self.addresses = [_loopback_address(i) for i in range(n_hosts)]
