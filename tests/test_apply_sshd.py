@@ -287,3 +287,18 @@ steps:
     ET.parse(junit)
     assert "interrupted" in out
     assert wait_no_marker(marker) == []
+
+
+def test_collect_logs_example_runs_against_the_lab(sshd_lab: SshdLab, tmp_path: Path) -> None:
+    """examples/collect-logs.yml, copied next to a lab whose routers are sshd lab hosts."""
+    names = ["router1", "router2", "edge1"]
+    lab = sshd_lab.lab_yaml(tmp_path / "lab.yml", host_ids=["h01"], extra={"hosts": {
+        name: {"address": sshd_lab.addresses[i + 1]} for i, name in enumerate(names)}})
+    book = (REPO / "examples" / "collect-logs.yml").read_text()
+    bundle = tmp_path / "bundle-{{ host.id }}"
+    proc, report = apply(tmp_path, lab, book, "-e", f"bundle={bundle}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert list(results(report, 0)) == names
+    for name in names:
+        assert (tmp_path / "logs" / name / f"bundle-{name}" / "uptime.txt").is_file()
+        assert not (tmp_path / f"bundle-{name}").exists()  # cleaned up on the host

@@ -157,10 +157,10 @@ class Console:
         if event.total > 1:
             if event.limit == 1:
                 extra = ", one host at a time"
-            elif self._check:
-                extra = f", up to {event.limit} at a time"
-            else:
+            elif event.limit < event.total:
                 extra = f", {event.limit} at a time"
+            else:
+                extra = ", all at once"
         if event.skipped:
             extra += f"; {event.skipped} skipped after earlier failures"
         hosts = "1 host" if event.total == 1 else f"{event.total} hosts"

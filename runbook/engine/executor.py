@@ -122,7 +122,9 @@ class Executor:
         self.bus.emit(RunFinished(self.outcome))
 
     async def _close_hosts(self) -> None:
-        hosts = self.plan.hosts
+        # every lab host, not just the targets: hop hosts and power controllers hold
+        # connections (and maybe processes) opened on the targets' behalf
+        hosts = self.plan.lab.hosts
         if not hosts:
             return
         try:
@@ -329,8 +331,9 @@ class Executor:
         placeholders = self._placeholders()
         for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
             step = planned.step
+            limit = min(planned.limit or self.forks, self.forks, max(1, len(planned.targets)))
             self.bus.emit(StepStarted(step.index, step.name, step.action.kind,
-                                      len(planned.targets), planned.limit or self.forks))
+                                      len(planned.targets), limit))
             for host in planned.targets:
                 now = time.time()
                 lines, error = self._describe(planned, host, placeholders)
