@@ -1,6 +1,6 @@
 """Shared fixtures: the real-OpenSSH lab (`sshd_lab`) and a factory of RemoteHosts on it.
 
-Tests that use `sshd_lab` or `ssh_host_factory` get the `sshd` marker automatically, so
+Tests that use `sshd_lab`, `ssh_host_factory` or `sshd_binary` get the `sshd` marker, so
 ``pytest -m "not sshd"`` runs everything that needs no sshd.  Without /usr/sbin/sshd those tests
 are skipped with an install hint, except under CI (env ``CI`` set), where they fail: CI must never
 silently skip the SSH contract.
@@ -34,6 +34,7 @@ TEARDOWN_CLOSE_TIMEOUT = 10.0
 _SSHD_FIXTURES = frozenset({"sshd_binary", "sshd_lab", "ssh_host_factory"})
 
 RemoteHostFactory = Callable[..., "RemoteHost"]
+_SESSION_LAB: SshdLab | None = None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -54,10 +55,23 @@ def sshd_binary() -> Path:
 def sshd_lab(sshd_binary: Path) -> Iterator[SshdLab]:
     """A running SshdLab with 24 loopback hosts, shared by the whole test session.
 
-    Tests that stop or restart it must leave it running (``restart()`` does).
+    Tests that stop it should start it again (``restart()`` does); if one fails half-way, the
+    next test finds the lab restarted by ``_revive_session_lab``.
     """
+    global _SESSION_LAB
     with SshdLab(n_hosts=LAB_HOSTS) as lab:
-        yield lab
+        _SESSION_LAB = lab
+        try:
+            yield lab
+        finally:
+            _SESSION_LAB = None
+
+
+@pytest.fixture(autouse=True)
+def _revive_session_lab() -> None:
+    """Restart the session lab before a test if an earlier test left it stopped."""
+    if _SESSION_LAB is not None and not _SESSION_LAB.running:
+        _SESSION_LAB.restart()
 
 
 @pytest.fixture
@@ -66,9 +80,8 @@ def ssh_host_factory(sshd_lab: SshdLab) -> Iterator[RemoteHostFactory]:
 
     Defaults: id ``h01``.., address, port, user, key, known_hosts from the lab, host key
     checking on, ``connect_timeout=5``, no ssh-agent (tests stay hermetic); any keyword
-    overrides them.  Hosts are closed at
-    teardown; close them inside your own ``asyncio.run`` when you can, since asyncssh
-    connections belong to the loop that opened them.
+    overrides them.  Hosts are closed at teardown; close them inside your own ``asyncio.run``
+    when you can, since asyncssh connections belong to the loop that opened them.
     """
     made: list[RemoteHost] = []
 
