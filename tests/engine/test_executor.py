@@ -6,7 +6,14 @@ import asyncio
 
 import pytest
 
-from runbook.engine.events import HostResult, Progress, RunFinished, StepFinished, StepStarted
+from runbook.engine.events import (
+    HostResult,
+    PlannedHost,
+    Progress,
+    RunFinished,
+    StepFinished,
+    StepStarted,
+)
 from runbook.engine.executor import choose_forks
 from runbook.engine.results import HostStatus, RunStatus
 from runbook.model import Expect, OneshotAction, RunAction
@@ -260,7 +267,7 @@ def test_check_mode_renders_without_running() -> None:
     outcome = executor.check()
     assert not tracker.calls
     assert outcome.check and outcome.status is RunStatus.SUCCESS
-    lines = {(e.step_name, e.host_id): e.lines for e in events if type(e).__name__ == "PlannedHost"}
+    lines = {(e.step_name, e.host_id): e.lines for e in events if isinstance(e, PlannedHost)}
     assert lines[("s", "f02")] == ("run: echo:f02",)
     assert lines[("p", "f01")] == ("when: true", "run: echo:0")
 
@@ -269,7 +276,7 @@ def test_check_mode_reports_template_errors() -> None:
     executor, events = make_executor(runbook(step(0, "s", "echo:{{ nope }}")), fake_lab(1))
     outcome = executor.check()
     assert outcome.status is RunStatus.FAILED
-    planned = [e for e in events if type(e).__name__ == "PlannedHost"]
+    planned = [e for e in events if isinstance(e, PlannedHost)]
     assert planned[0].lines[0].startswith("ERROR step 's' on host 'f01'")
     assert "nope" in planned[0].lines[0]
 
