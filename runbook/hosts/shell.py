@@ -163,6 +163,11 @@ class PersistentShell:
         status = Status.Success if outcome.retcode == 0 else Status.Failed
         if outcome.exited:
             self.alive = False
+            if outcome.retcode is None:
+                # No exit status: the connection or the shell was lost, not a command result.
+                note = ("runbook: the shell was lost while the command ran (connection dropped "
+                        "or shell killed); the next command starts a new shell")
+                return CommandStatus(command, _with_note(output, note), Status.Error, None)
         return CommandStatus(command, output, status, outcome.retcode)
 
     async def _collect(self) -> _Outcome:
