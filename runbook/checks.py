@@ -18,6 +18,7 @@ from runbook.model import Location, PowerAction, PutAction, Runbook, Step
 from runbook.suggest import did_you_mean
 from runbook.templating import Templater, has_markup
 from runbook.validate import Finding
+from runbook.varsfile import reserved_name_problem
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
@@ -41,16 +42,18 @@ class RunbookChecker:
         self.document = getattr(runbook, "document", None)
 
     # -- helpers ------------------------------------------------------------------------------
-    def loc(self, step: Step | None, field: Field) -> Location:
+    def loc(self, step: Step | None, field: Field, *, key: bool = False) -> Location:
         if self.document is not None:
             prefix: Field = ("steps", step.index) if step is not None else ()
-            return self.document.location((*prefix, *field))  # type: ignore[no-any-return]
+            return self.document.location(  # type: ignore[no-any-return]
+                (*prefix, *field), key=key)
         if step is not None:
             return step.location
         return Location(str(self.runbook.path), 1, 1)
 
-    def add(self, step: Step | None, field: Field, message: str, line_offset: int = 0) -> None:
-        loc = self.loc(step, field)
+    def add(self, step: Step | None, field: Field, message: str, line_offset: int = 0, *,
+            key: bool = False) -> None:
+        loc = self.loc(step, field, key=key)
         owner = ""
         if step is not None:
             explicit = self.document is None or "name" in self._raw_step(step)
@@ -72,6 +75,7 @@ class RunbookChecker:
                       | set(self.lab.vars if self.lab is not None else {}))
         all_host_vars = {n for h in (self.lab or []) for n in h.vars}
         all_registers = self.registered | {s.register for s in self.runbook.steps if s.register}
+        self.check_reserved(None, self.runbook.vars)
         for name, value in _strings(self.runbook.vars, ("vars",)):
             self.check_template(None, name, value, base_known | all_host_vars | all_registers, [])
         for step in self.runbook.steps:
@@ -82,6 +86,7 @@ class RunbookChecker:
 
     def check_step(self, step: Step, base_known: set[str] | frozenset[str]) -> None:
         hosts = self.check_hosts(step)
+        self.check_reserved(step, step.vars)
         known = set(base_known) | self.registered | set(step.vars)
         action = step.action
         for field, text in _action_templates(step):
@@ -106,6 +111,12 @@ class RunbookChecker:
                          "in the lab file, or narrow `hosts`")
         if isinstance(action, PutAction):
             self.check_put(step, action, known, hosts)
+
+    def check_reserved(self, step: Step | None, variables: Mapping[str, Any]) -> None:
+        for name in variables:
+            problem = reserved_name_problem(name)
+            if problem:
+                self.add(step, ("vars", name), problem, key=True)
 
     def check_regex(self, step: Step, field: Field, pattern: str) -> re.Pattern[str] | None:
         try:

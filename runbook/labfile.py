@@ -22,6 +22,7 @@ from runbook.errors import ConfigError, TemplateError
 from runbook.secrets import SecretStore
 from runbook.suggest import did_you_mean
 from runbook.validate import Finding, ValidationFailed, finding_from_error
+from runbook.varsfile import reserved_name_problem
 from runbook.yamlload import Document, JsonPath, YamlSyntaxError, load_file
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ def read_lab(doc: Document, path: Path, *, secrets: SecretStore | None = None,
     hosts = merged_hosts(data)
     ids = [*hosts, *([] if LOCAL_ID in hosts else [LOCAL_ID])]
     _check_hops(reader, hosts, ids)
+    _check_reserved(reader, data)
     _check_templates(reader, hosts)
     specs: dict[str, Any] = {}
     for host_id, fields in hosts.items():
@@ -152,6 +154,21 @@ def _check_hops(reader: _LabReader, hosts: dict[str, dict[str, Any]], ids: list[
                 reader.add(reader.origin(first, "hop"),
                            f"host {first!r}: hop cycle {' -> '.join(loop)}: a host cannot "
                            "(indirectly) tunnel through itself")
+
+
+def _check_reserved(reader: _LabReader, data: dict[str, Any]) -> None:
+    """Lab, defaults and host vars must not take the names templates have built in."""
+    places: list[JsonPath] = [("vars",), ("defaults", "vars")]
+    places += [("hosts", h, "vars") for h in data["hosts"]]
+    for where in places:
+        node: Any = data
+        for part in where:
+            node = node.get(part) if isinstance(node, dict) else None
+        for name in node if isinstance(node, dict) else ():
+            problem = reserved_name_problem(str(name))
+            if problem:
+                owner = f"host {where[1]!r}: " if where[0] == "hosts" else ""
+                reader.add((*where, name), owner + problem, key=True)
 
 
 def _check_templates(reader: _LabReader, hosts: dict[str, dict[str, Any]]) -> None:

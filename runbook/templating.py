@@ -29,12 +29,12 @@ from runbook.errors import TemplateError
 from runbook.model import Location
 from runbook.secrets import SecretStore
 from runbook.suggest import did_you_mean
+from runbook.varsfile import RESERVED_NAMES
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
 
 _MARKUP = ("{{", "{%", "{#")
-RESERVED_NAMES = frozenset({"host", "secret"})
 _resolving: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "runbook_resolving", default=())
 

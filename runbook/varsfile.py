@@ -16,6 +16,16 @@ from typing import Any
 from runbook.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Names every template has built in; a variable cannot take them.
+RESERVED_NAMES = frozenset({"host", "secret"})
+
+
+def reserved_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a variable name, or None when it can."""
+    if name in RESERVED_NAMES:
+        what = "the host's own fields" if name == "host" else "the secret() function"
+        return f"{name!r} is a reserved name (templates use it for {what}): rename the variable"
+    return None
 
 
 def parse_value(text: str) -> Any:
@@ -53,6 +63,9 @@ def parse_extra_vars(items: Iterable[str], *, base: Path | None = None) -> dict[
         if not _NAME.match(name):
             raise ConfigError(f"-e {item!r}: {name!r} is not a valid variable name (letters, "
                               "digits and _, not starting with a digit)")
+        problem = reserved_name_problem(name)
+        if problem:
+            raise ConfigError(f"-e {item!r}: {problem}")
         result[name] = parse_value(value)
     return result
 
@@ -71,4 +84,7 @@ def _read_vars_file(path: Path) -> dict[str, Any]:
     for name in data:
         if not _NAME.match(str(name)):
             raise ConfigError(f"-e @{path}: {name!r} is not a valid variable name")
+        problem = reserved_name_problem(str(name))
+        if problem:
+            raise ConfigError(f"-e @{path}: {problem}")
     return dict(data)
