@@ -114,8 +114,8 @@ class IpmiPowerController(PowerController):
     async def _ipmitool(self, host: Host, *command: str) -> CommandStatus:
         argv = self.argv(*command)
         try:
-            # The BMC's own timeouts (-N/-R) end first; this is the backstop.
-            return await run_local(argv, timeout=self.timeout + 5,
+            # ipmitool's own -N/-R usually end first; this bounds the whole call.
+            return await run_local(argv, timeout=self.timeout,
                                    env={"IPMI_PASSWORD": self.password})
         except CommandTimeoutError as exc:
             raise PowerError(f"power control of {host.id!r}: ipmitool got no answer from BMC "

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import PowerError
+from runbook.hosts.local import LocalHost
 from runbook.lab import Lab
 from runbook.power import CommandPowerController, PowerState
 from runbook.results import Status
-from tests.power.conftest import PoweredLocalHost
 
 
 def switch(tmp_path: Path, **overrides: object) -> CommandPowerController:
@@ -34,8 +34,8 @@ def log_lines(tmp_path: Path) -> list[list[str]]:
     return [line.split() for line in (tmp_path / "log").read_text().splitlines()]
 
 
-def target(controller: CommandPowerController, host_id: str = "web1") -> PoweredLocalHost:
-    host = PoweredLocalHost(host_id, power_control=controller)
+def target(controller: CommandPowerController, host_id: str = "web1") -> LocalHost:
+    host = LocalHost(host_id, power_control=controller)
     Lab([host])
     return host
 

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from runbook.errors import PowerError
+from runbook.hosts.local import LocalHost
+from runbook.hosts.ssh import RemoteHost
 from runbook.lab import Lab
 from runbook.power import CommandPowerController, PowerState, power_control_from_spec
 from runbook.results import Status
-from tests.power.conftest import PoweredLocalHost, PoweredRemoteHost
 
 Factory = Callable[..., Any]
 
@@ -22,7 +23,7 @@ Factory = Callable[..., Any]
 def make_lab(ssh_host_factory: Factory, spec: dict[str, Any]) -> tuple[Lab, Any]:
     """A lab of `hv1` (SSH controller, lab host h01) and `web1`, powered through `hv1`."""
     controller = ssh_host_factory(0, id="hv1")
-    target = PoweredLocalHost("web1", power_control=power_control_from_spec(spec, "web1"))
+    target = LocalHost("web1", power_control=power_control_from_spec(spec, "web1"))
     return Lab([controller, target]), target
 
 
@@ -103,9 +104,9 @@ def closed_port() -> int:
 
 
 def test_unreachable_controller(tmp_path: Path) -> None:
-    controller = PoweredRemoteHost("hv1", "127.0.0.1", port=closed_port(), connect_timeout=3,
+    controller = RemoteHost("hv1", "127.0.0.1", port=closed_port(), connect_timeout=3,
                                    agent=False)
-    web1 = PoweredLocalHost("web1", power_control=power_control_from_spec(
+    web1 = LocalHost("web1", power_control=power_control_from_spec(
         spec_for(tmp_path), "web1"))
     lab = Lab([controller, web1])
 
@@ -125,7 +126,7 @@ def test_unreachable_controller(tmp_path: Path) -> None:
 
 
 def test_controller_missing_from_the_lab() -> None:
-    web1 = PoweredLocalHost("web1", power_control=CommandPowerController(
+    web1 = LocalHost("web1", power_control=CommandPowerController(
         "on {name}", "off {name}", "st {name}", controller="hv9"))
     Lab([web1])
     status, message = asyncio.run(web1.power("on"))

@@ -15,10 +15,11 @@ from typing import Any, ClassVar
 import pytest
 
 from runbook.errors import PowerError
+from runbook.hosts.local import LocalHost
+from runbook.hosts.ssh import RemoteHost
 from runbook.lab import Lab
 from runbook.power import CommandPowerController, PowerController, PowerState
 from runbook.results import Status
-from tests.power.conftest import PoweredLocalHost, PoweredRemoteHost
 from tests.sshlab import SshdLab
 
 
@@ -55,7 +56,7 @@ def machine(sshd_binary: Path) -> Iterator[SshdLab]:
 
 
 def remote(lab: SshdLab, **kwargs: Any) -> Any:
-    host = PoweredRemoteHost("box", lab.addresses[0], port=lab.port, user=lab.user,
+    host = RemoteHost("box", lab.addresses[0], port=lab.port, user=lab.user,
                              key=lab.client_key, known_hosts=lab.known_hosts, agent=False,
                              connect_timeout=3.0, **kwargs)
     Lab([host])
@@ -69,7 +70,7 @@ def closed_port() -> int:
 
 
 def test_power_without_power_control_names_host_and_fix() -> None:
-    host = PoweredLocalHost("web1")
+    host = LocalHost("web1")
     with pytest.raises(PowerError, match=r"host 'web1' has no power control: add a "
                                          r"`power_control` entry"):
         asyncio.run(host.power("on"))
@@ -78,14 +79,14 @@ def test_power_without_power_control_names_host_and_fix() -> None:
 
 
 def test_unknown_action_is_refused() -> None:
-    host = PoweredLocalHost("web1", power_control=CommandPowerController("true", "true"))
+    host = LocalHost("web1", power_control=CommandPowerController("true", "true"))
     with pytest.raises(PowerError, match="unknown power action 'reboot'"):
         asyncio.run(host.power("reboot"))
 
 
 @pytest.mark.parametrize("on_cmd", ["true", "exit 4"])
 def test_power_drops_the_persistent_shell(on_cmd: str) -> None:
-    host = PoweredLocalHost("web1", power_control=CommandPowerController(on_cmd, "true"))
+    host = LocalHost("web1", power_control=CommandPowerController(on_cmd, "true"))
 
     async def scenario() -> tuple[str, Status, str]:
         try:
@@ -101,8 +102,8 @@ def test_power_drops_the_persistent_shell(on_cmd: str) -> None:
 
 
 def test_is_reachable() -> None:
-    local = PoweredLocalHost("local")
-    refused = PoweredRemoteHost("gone", "127.0.0.1", port=closed_port(), connect_timeout=2,
+    local = LocalHost("local")
+    refused = RemoteHost("gone", "127.0.0.1", port=closed_port(), connect_timeout=2,
                                 agent=False)
     assert asyncio.run(local.is_reachable()) is True
     assert asyncio.run(refused.is_reachable()) is False

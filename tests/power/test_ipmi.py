@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import PowerError
+from runbook.hosts.local import LocalHost
 from runbook.lab import Lab
 from runbook.power import PowerState, power_control_from_spec
 from runbook.power.ipmi import IpmiPowerController
 from runbook.results import Status
-from tests.power.conftest import PoweredLocalHost, require_tool
+from tests.power.conftest import require_tool
 
 SIM = Path(__file__).with_name("bmc_sim.py")
 READY_TIMEOUT = 15.0
@@ -65,8 +66,8 @@ def bmc(tmp_path: Path) -> Iterator[Bmc]:
         proc.wait(timeout=10)
 
 
-def node(controller: IpmiPowerController) -> PoweredLocalHost:
-    host = PoweredLocalHost("node7", power_control=controller)
+def node(controller: IpmiPowerController) -> LocalHost:
+    host = LocalHost("node7", power_control=controller)
     Lab([host])
     return host
 

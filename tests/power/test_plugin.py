@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from runbook.hosts.local import LocalHost
 from runbook.lab import Lab
 from runbook.power import PowerControllerRegistry, PowerSpecError, PowerState, power_control_from_spec
 from runbook.results import Status
-from tests.power.conftest import PoweredLocalHost, require_tool
+from tests.power.conftest import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 DISTS = [Path(__file__).with_name("plugin_dist"), REPO / "examples" / "power-plugin"]
@@ -60,7 +61,7 @@ def test_plugin_controller_is_built_from_lab_data_and_works(
         {"type": "fileswitch", "path": str(tmp_path / "{name}.switch")}, "pi4",
         registry=registry)
     assert type(controller).__module__ == "runbook_fileswitch"
-    host = PoweredLocalHost("pi4", power_control=controller)
+    host = LocalHost("pi4", power_control=controller)
     Lab([host])
 
     async def scenario() -> tuple[tuple[Status, str], PowerState | None]:

@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +14,9 @@ import yaml
 from click.testing import CliRunner, Result
 
 from runbook.cli.main import cli
-from runbook.hosts.base import Host
-from runbook.hosts.power_mixin import PowerMixin
 from tests.sshlab import SshdLab
 
 REPO = Path(__file__).resolve().parents[2]
-WIRED = issubclass(Host, PowerMixin)
-MIXIN_METHODS = ("power", "power_status", "is_reachable", "wait_until_up", "wait_until_down",
-                 "_power_controller", "_probe_timeout", "_probe", "_wait_for")
-
-
-@pytest.fixture(autouse=True)
-def host_power_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Give every Host the PowerMixin API until `Host` inherits it (then this does nothing)."""
-    if not WIRED:
-        for name in MIXIN_METHODS:
-            monkeypatch.setattr(Host, name, getattr(PowerMixin, name), raising=False)
-    yield
-
 
 def closed_port() -> int:
     with socket.socket() as sock:
@@ -161,7 +145,6 @@ def test_lab_from_environment_or_current_folder(lab_file: Path, tmp_path: Path,
     assert run("web1", "off").exit_code == 0
 
 
-@pytest.mark.skipif(not WIRED, reason="Host does not inherit PowerMixin yet (lead wires it)")
 def test_real_process(lab_file: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("RUNBOOK_LAB", None)

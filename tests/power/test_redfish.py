@@ -23,11 +23,12 @@ from typing import Any
 import pytest
 
 from runbook.errors import PowerError
+from runbook.hosts.local import LocalHost
 from runbook.lab import Lab
 from runbook.power import PowerState, power_control_from_spec
 from runbook.power.redfish import RedfishPowerController
 from runbook.results import Status
-from tests.power.conftest import PoweredLocalHost, require_tool
+from tests.power.conftest import require_tool
 
 READY_TIMEOUT = 30.0
 SETTLE_TIMEOUT = 20.0  # the fake driver applies a change within 11 s
@@ -124,16 +125,16 @@ def emulator(emulator_factory: Callable[..., Emulator]) -> Emulator:
     return emulator_factory()
 
 
-def node(spec: dict[str, Any]) -> PoweredLocalHost:
+def node(spec: dict[str, Any]) -> LocalHost:
     built = power_control_from_spec({"type": "redfish", "username": USER, "password": PASSWORD,
                                      **spec}, "node9")
     assert isinstance(built, RedfishPowerController)
-    host = PoweredLocalHost("node9", power_control=built)
+    host = LocalHost("node9", power_control=built)
     Lab([host])
     return host
 
 
-async def settle(host: PoweredLocalHost, want: PowerState) -> PowerState | None:
+async def settle(host: LocalHost, want: PowerState) -> PowerState | None:
     """Poll power_status until it is `want` or SETTLE_TIMEOUT passes; the last state seen."""
     deadline = asyncio.get_running_loop().time() + SETTLE_TIMEOUT
     while (state := await host.power_status()) is not want:
