@@ -18,8 +18,11 @@ import click
 from runbook.errors import ConfigError, RunbookError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from runbook.hosts.base import Host
     from runbook.lab import Lab
+    from runbook.secrets import SecretStore
 
 LAB_ENV = "RUNBOOK_LAB"
 DEFAULT_LAB_FILES = ("lab.yml", "lab.yaml")
@@ -35,15 +38,18 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 @click.option("--wait", "wait", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="After on/cycle wait until each host answers SSH; after off until it "
                    "stops answering. A host that does not in time fails.")
+@click.option("--secrets", "secrets_file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML file of secrets (NAME: value) for secret() in the lab.")
 @click.option("--check", is_flag=True,
               help="Print what each controller would do (commands, requests); change nothing.")
-def power_command(pattern: str, action: str, lab_path: Path | None, wait: float | None,
-                  check: bool) -> None:
+def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: float | None,
+                  secrets_file: Path | None, check: bool) -> None:
     """Power hosts whose id matches the regex PATTERN on, off, cycle them, or show status.
 
     \b
     Examples:
-      runbook power 'web' status --lab lab.yml
+      runbook power web status --lab lab.yml
       runbook power '^node[0-9]+$' cycle --wait 300
     One line per host: HOST ACTION ok|FAILED MESSAGE.
     Exit codes: 0 all ok; 1 a host failed; 2 invalid input or usage; 130 interrupted.
@@ -55,8 +61,11 @@ def power_command(pattern: str, action: str, lab_path: Path | None, wait: float 
     except re.error as exc:
         raise click.UsageError(f"PATTERN {pattern!r} is not a valid regex: {exc}") from None
     path = _lab_file(lab_path)
+    from runbook.secrets import SecretStore
+
     try:
-        lab = _load_lab(path)
+        secrets = SecretStore(secrets_file=secrets_file)
+        lab = _load_lab(path, secrets)
     except (ConfigError, RunbookError) as exc:
         text = str(exc) if str(path) in str(exc) else f"invalid lab {path}: {exc}"
         raise _fail(text) from None
@@ -66,10 +75,11 @@ def power_command(pattern: str, action: str, lab_path: Path | None, wait: float 
         raise _fail(f"no host in {path} matches {pattern!r} (hosts: {ids})")
     if check:
         for host in hosts:
-            click.echo(_describe(host, action, wait))
-        raise SystemExit(EXIT_OK)
+            click.echo(secrets.mask(_describe(host, action, wait)))
+        unpowered = any(host.power_control is None for host in hosts)
+        raise SystemExit(EXIT_FAILED if unpowered else EXIT_OK)
     try:
-        ok = asyncio.run(_power_all(lab, hosts, action, wait))
+        ok = asyncio.run(_power_all(lab, hosts, action, wait, secrets.mask))
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         raise SystemExit(EXIT_INTERRUPTED) from None
@@ -89,10 +99,10 @@ def _lab_file(lab_path: Path | None) -> Path:
     raise _fail(f"no lab: pass --lab FILE, set ${LAB_ENV}, or run where lab.yml is")
 
 
-def _load_lab(path: Path) -> Lab:
+def _load_lab(path: Path, secrets: SecretStore) -> Lab:
     from runbook.labfile import load_lab
 
-    return load_lab(path)
+    return load_lab(path, secrets=secrets)
 
 
 def _fail(message: str) -> SystemExit:
@@ -111,7 +121,9 @@ def _describe(host: Host, action: str, wait: float | None) -> str:
     return f"{host.id}  {action}  would: {text}"
 
 
-async def _power_all(lab: Lab, hosts: list[Host], action: str, wait: float | None) -> bool:
+async def _power_all(lab: Lab, hosts: list[Host], action: str, wait: float | None,
+                     mask: Callable[[str], str]) -> bool:
+    """Run `action` on every host concurrently; print a masked line per host as it ends."""
     width = max(len(h.id) for h in hosts)
     results: list[bool] = []
 
@@ -119,7 +131,7 @@ async def _power_all(lab: Lab, hosts: list[Host], action: str, wait: float | Non
         ok, message = await _power_one(host, action, wait)
         results.append(ok)
         word = "ok" if ok else "FAILED"
-        click.echo(f"{host.id:<{width}}  {action:<6}  {word:<6}  {message}")
+        click.echo(mask(f"{host.id:<{width}}  {action:<6}  {word:<6}  {message}"))
 
     try:
         await asyncio.gather(*(one(h) for h in hosts))

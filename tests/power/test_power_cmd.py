@@ -87,6 +87,30 @@ def test_check_shows_commands_and_changes_nothing(lab_file: Path, tmp_path: Path
     assert not (tmp_path / "log").exists()
 
 
+def test_check_fails_for_a_host_without_power_control(lab_file: Path) -> None:
+    result = run("1", "off", "--check", "--lab", str(lab_file))
+    assert result.exit_code == 1
+    assert rows(result)["db1"][:2] == ["off", "FAILED"]
+    assert rows(result)["web1"][:2] == ["off", "would:"]
+
+
+def test_secrets_file_renders_and_output_masks_them(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.yml"
+    secrets.write_text("PDU_TOKEN: tok-31337\n")
+    path = write_lab(tmp_path, {"web1": {"power_control": {
+        "type": "command", "on_cmd": "echo token {{ secret('PDU_TOKEN') }} accepted",
+        "off_cmd": "true"}}})
+    result = run("web1", "on", "--lab", str(path), "--secrets", str(secrets))
+    assert result.exit_code == 0, result.output
+    assert "token" in result.output and "accepted" in result.output
+    assert "tok-31337" not in result.output
+    check = run("web1", "on", "--check", "--lab", str(path), "--secrets", str(secrets))
+    assert check.exit_code == 0 and "echo token" in check.output
+    assert "tok-31337" not in check.output
+    missing = run("web1", "on", "--lab", str(path))
+    assert missing.exit_code == 2 and "secret 'PDU_TOKEN' is not set" in missing.output
+
+
 def test_wait_reports_hosts_that_do_not_come_up(lab_file: Path) -> None:
     result = run("web1", "on", "--wait", "1", "--lab", str(lab_file))
     assert result.exit_code == 1
