@@ -125,3 +125,21 @@ def test_host_context_precedence() -> None:
     assert ctx["host"]["vars"] == {"v": "host", "only_host": 1}
     assert host_context(host, runbook_vars={"v": "rb"})["v"] == "host"
     assert host_context(host, step_vars={"v": "s"}, extra_vars={"v": "e"})["v"] == "e"
+
+
+def test_unknown_test_is_a_syntax_error(templater: Templater) -> None:
+    assert templater.syntax_error("{% if x is frobbed %}{% endif %}") == (
+        1, "No test named 'frobbed'.")
+    assert templater.syntax_error("x | nofilter", expression=True) == (
+        1, "No filter named 'nofilter'.")
+
+
+def test_expression_with_trailing_chunk_is_a_syntax_error(templater: Templater) -> None:
+    assert templater.syntax_error("a) or (b", expression=True) is not None
+
+
+def test_set_inside_template_does_not_leak_into_context(templater: Templater) -> None:
+    ctx = {"a": 1}
+    assert templater.render("{% set a = 2 %}{{ a }}", ctx) == "2"
+    assert ctx == {"a": 1}
+    assert templater.render("{{ a }}", ctx) == "1"

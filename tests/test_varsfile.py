@@ -44,3 +44,9 @@ def test_vars_file_must_be_a_mapping(tmp_path: Path) -> None:
     path.write_text("- a\n")
     with pytest.raises(ConfigError, match="must be a mapping"):
         parse_extra_vars([f"@{path}"])
+
+
+@pytest.mark.parametrize("item", ["host=x", "secret=y"])
+def test_reserved_names_are_refused(item: str) -> None:
+    with pytest.raises(ConfigError, match="reserved name"):
+        parse_extra_vars([item])
