@@ -26,7 +26,7 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean {match!r}?" if match is not None and match != word else None
 
 
-def one_of(candidates: Iterable[str], *, limit: int = 12) -> str:
+def one_of(candidates: Iterable[str], *, limit: int = 20) -> str:
     """`"expected one of a, b, c"` (sorted; long lists are cut with an ellipsis)."""
     pool = sorted({str(c) for c in candidates})
     shown = ", ".join(pool[:limit]) + (", ..." if len(pool) > limit else "")

@@ -147,3 +147,11 @@ def test_runbook_in_json(tmp_path: Path) -> None:
     path = tmp_path / "rb.json"
     path.write_text('{"name": "j", "steps": [{"hosts": "local", "run": "true"}]}')
     assert load_runbook(path).steps[0].action == RunAction(("true",))
+
+
+def test_x_keys_hold_anchors_that_steps_merge(tmp_path: Path) -> None:
+    path = tmp_path / "rb.yml"
+    path.write_text("name: x\nx-patient: &p {retries: 5, delay: 2}\nsteps:\n"
+                    "  - {hosts: local, run: 'true', <<: *p, delay: 1}\n")
+    step = load_runbook(path).steps[0]
+    assert (step.retries, step.delay) == (5, 1.0)
