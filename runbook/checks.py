@@ -136,8 +136,9 @@ class RunbookChecker:
             ids = [h.id for h in self.lab]
             suggestion = did_you_mean(step.hosts[0], ids)
             shown = step.hosts[0] if not many else list(step.hosts)
+            listed = ", ".join(ids[:10]) + (f", ... ({len(ids)} hosts)" if len(ids) > 10 else "")
             self.add(step, ("hosts",), f"hosts {shown!r} matches no host of the lab "
-                     f"(hosts: {', '.join(ids)})" + (f"; {suggestion}" if suggestion else ""))
+                     f"(hosts: {listed})" + (f"; {suggestion}" if suggestion else ""))
         return selected
 
     def check_template(self, step: Step | None, field: Field, text: str,

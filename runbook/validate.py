@@ -207,4 +207,26 @@ class _FileValidator:
             else:
                 lab_obj = self.lab(lab_path)
         checker = RunbookChecker(runbook, lab_obj, extra_vars=self.extra, lost_registers=lost)
+        self._check_hosts_of_broken_steps(checker, runbook, doc.data["steps"])
         self.add(checker.run())
+
+    @staticmethod
+    def _check_hosts_of_broken_steps(checker: Any, runbook: Any, raw_steps: list[Any]) -> None:
+        """Steps left out for schema errors still get their `hosts` checked (all in one run)."""
+        from runbook.model import RunAction, Step
+
+        built = {step.index for step in runbook.steps}
+        for index, raw in enumerate(raw_steps):
+            if index in built or not isinstance(raw, dict):
+                continue
+            hosts = raw.get("hosts")
+            if isinstance(hosts, str):
+                hosts = [hosts]
+            if not (isinstance(hosts, list) and hosts
+                    and all(isinstance(h, str) and h for h in hosts)):
+                continue
+            name = raw.get("name")
+            placeholder = Step(index=index, name=name if isinstance(name, str) else "",
+                               hosts=tuple(hosts), action=RunAction(("",)),
+                               location=runbook.location_of(None, "steps", index))
+            checker.check_hosts(placeholder)

@@ -155,3 +155,21 @@ def test_check_runbook_with_loaded_files_points_at_nodes(tmp_path: Path) -> None
     assert (finding.line, finding.column) == (6, 9)
     assert "in run[1]" in finding.message
     assert check_runbook(runbook, lab, extra_vars={"missing": 1}) == []
+
+
+def test_hosts_of_steps_with_schema_errors_are_still_checked(tmp_path: Path) -> None:
+    runbook = tmp_path / "rb.yml"
+    runbook.write_text("name: x\nsteps:\n  - {hosts: nohost, oneshot: uptime, timeout: x}\n")
+    messages = [f.message for f in validate_paths([runbook])]
+    assert len(messages) == 2
+    assert messages[0].startswith("step 1: hosts 'nohost' matches no host of the lab")
+    assert messages[1] == "step 1: timeout must be a number, not a string 'x'"
+
+
+def test_long_host_lists_are_shortened(tmp_path: Path) -> None:
+    lab = tmp_path / "lab.yml"
+    lab.write_text("hosts:\n" + "".join(f"  h{i}: {{}}\n" for i in range(30)))
+    runbook = tmp_path / "rb.yml"
+    runbook.write_text("name: x\nsteps:\n  - {hosts: zzz, run: uptime}\n")
+    [finding] = validate_paths([runbook], lab=lab)
+    assert "h9, ... (31 hosts))" in finding.message
