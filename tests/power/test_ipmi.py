@@ -21,7 +21,7 @@ from runbook.lab import Lab
 from runbook.power import PowerState, power_control_from_spec
 from runbook.power.ipmi import IpmiPowerController
 from runbook.results import Status
-from tests.power.conftest import require_tool
+from tests.power.helpers import require_tool
 
 SIM = Path(__file__).with_name("bmc_sim.py")
 READY_TIMEOUT = 15.0

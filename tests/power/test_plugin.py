@@ -21,7 +21,7 @@ from runbook.hosts.local import LocalHost
 from runbook.lab import Lab
 from runbook.power import PowerControllerRegistry, PowerSpecError, PowerState, power_control_from_spec
 from runbook.results import Status
-from tests.power.conftest import require_tool
+from tests.power.helpers import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 DISTS = [Path(__file__).with_name("plugin_dist"), REPO / "examples" / "power-plugin"]

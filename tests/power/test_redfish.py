@@ -28,7 +28,7 @@ from runbook.lab import Lab
 from runbook.power import PowerState, power_control_from_spec
 from runbook.power.redfish import RedfishPowerController
 from runbook.results import Status
-from tests.power.conftest import require_tool
+from tests.power.helpers import require_tool
 
 READY_TIMEOUT = 30.0
 SETTLE_TIMEOUT = 20.0  # the fake driver applies a change within 11 s

@@ -1,4 +1,4 @@
-"""Helpers for the power tests."""
+"""Helpers shared by the power tests."""
 
 from __future__ import annotations
 
