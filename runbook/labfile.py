@@ -86,7 +86,8 @@ def read_lab(doc: Document, path: Path, *, secrets: SecretStore | None = None,
              build: bool = True) -> tuple[Lab | None, list[Finding]]:
     """Check `doc` as a lab and build it (unless `build=False` or it has errors).
 
-    With `secrets=None`, templated strings are only syntax-checked, not rendered (validation).
+    With `secrets=None` (validation, `runbook hosts`), `secret(...)` renders as "<secret>" so
+    no secret needs to be set; lab vars and `host.id` are rendered for real.
     """
     checked = schema.check_paths(doc, "lab")
     reader = _LabReader(doc, path)
@@ -99,7 +100,7 @@ def read_lab(doc: Document, path: Path, *, secrets: SecretStore | None = None,
     ids = [*hosts, *([] if LOCAL_ID in hosts else [LOCAL_ID])]
     _check_hops(reader, hosts, ids)
     _check_reserved(reader, data)
-    _check_templates(reader, hosts)
+    _render_templates(reader, hosts, data, secrets)
     specs: dict[str, Any] = {}
     for host_id, fields in hosts.items():
         spec = fields.get("power_control")
@@ -114,11 +115,11 @@ def read_lab(doc: Document, path: Path, *, secrets: SecretStore | None = None,
                            f"host {host_id!r}: power_control.controller {controller!r} names no "
                            f"host of the lab" + (f"; {suggestion}" if suggestion else ""))
         specs[host_id] = spec
-    controllers = _power_controllers(reader, specs, data, secrets)
+    controllers = _power_controllers(reader, specs)
     if reader.findings or not build:
         return None, reader.findings
     try:
-        lab = _build_lab(data, hosts, controllers, path, secrets)
+        lab = _build_lab(data, hosts, controllers, path)
     except (ConfigError, TemplateError) as exc:
         reader.add((), str(exc))
         return None, reader.findings
@@ -171,44 +172,57 @@ def _check_reserved(reader: _LabReader, data: dict[str, Any]) -> None:
                 reader.add((*where, name), owner + problem, key=True)
 
 
-def _check_templates(reader: _LabReader, hosts: dict[str, dict[str, Any]]) -> None:
+class _PlaceholderSecrets(SecretStore):
+    """Used when validating: any secret is "<secret>", so no secret needs to be set."""
+
+    def __init__(self) -> None:
+        super().__init__(environ={})
+
+    def get(self, name: str) -> str:
+        return "<secret>"
+
+
+def _render_templates(reader: _LabReader, hosts: dict[str, dict[str, Any]],
+                      data: dict[str, Any], secrets: SecretStore | None) -> None:
+    """Render templated host fields in place; syntax and render errors become findings."""
     from runbook.templating import Templater
 
-    templater = Templater()
+    templater = Templater(secrets if secrets is not None else _PlaceholderSecrets())
+    lab_vars = data.get("vars") if isinstance(data.get("vars"), dict) else {}
     for host_id, fields in hosts.items():
+        if isinstance(fields.get("power_control"), dict):
+            fields["power_control"] = dict(fields["power_control"])  # may be shared defaults
         for name, value in _templated_strings(fields):
+            where = reader.origin(host_id, name[0])
+            field = ".".join(name)
             problem = templater.syntax_error(value)
             if problem is not None:
-                where = reader.origin(host_id, name[0])
                 reader.add((*where, *name[1:]), f"host {host_id!r}: Jinja syntax error in "
-                           f"{'.'.join(name)}: {problem[1]}")
+                           f"{field}: {problem[1]}")
+                continue
+            context = {**(lab_vars or {}), "host": {"id": host_id}}
+            try:
+                rendered = templater.render(value, context)
+            except TemplateError as exc:
+                reader.add((*where, *name[1:]), f"host {host_id!r}: {field}: "
+                           f"{getattr(exc, 'problem', exc)}")
+                continue
+            target = fields["power_control"] if name[0] == "power_control" else fields
+            target[name[-1]] = rendered
 
 
 def _templated_strings(fields: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    from runbook.templating import has_markup
+
     found: list[tuple[tuple[str, ...], str]] = [
         ((n,), fields[n]) for n in TEMPLATED_FIELDS if isinstance(fields.get(n), str)]
     spec = fields.get("power_control")
     if isinstance(spec, dict):
         found += [(("power_control", k), v) for k, v in spec.items() if isinstance(v, str)]
-    return found
+    return [(name, value) for name, value in found if has_markup(value)]
 
 
-def _render(value: Any, host_id: str, data: dict[str, Any], secrets: SecretStore | None) -> Any:
-    """Render a lab string (or the strings of a power spec) for `host_id`."""
-    if secrets is None:
-        return value
-    from runbook.templating import Templater, has_markup
-
-    if isinstance(value, dict):
-        return {k: _render(v, host_id, data, secrets) for k, v in value.items()}
-    if not isinstance(value, str) or not has_markup(value):
-        return value
-    context = {**(data.get("vars") or {}), "host": {"id": host_id}}
-    return Templater(secrets).render(value, context, what=f"lab host {host_id!r}")
-
-
-def _power_controllers(reader: _LabReader, specs: dict[str, Any], data: dict[str, Any],
-                       secrets: SecretStore | None) -> dict[str, Any]:
+def _power_controllers(reader: _LabReader, specs: dict[str, Any]) -> dict[str, Any]:
     """Build each power spec; errors become findings at the offending key."""
     try:
         from runbook.power import PowerSpecError, power_control_from_spec
@@ -218,16 +232,13 @@ def _power_controllers(reader: _LabReader, specs: dict[str, Any], data: dict[str
     for host_id, spec in specs.items():
         where = reader.origin(host_id, "power_control")
         try:
-            built[host_id] = power_control_from_spec(_render(spec, host_id, data, secrets),
-                                                     host_id=host_id)
+            built[host_id] = power_control_from_spec(spec, host_id=host_id)
         except PowerSpecError as exc:
             key = exc.key if isinstance(spec, dict) and exc.key in spec else None
             if key:
                 reader.add((*where, key), exc.message, key=True)
             else:
                 reader.add(where, exc.message)
-        except TemplateError as exc:
-            reader.add(where, str(exc))
     return built
 
 
@@ -237,7 +248,7 @@ def _key_path(value: str, base: Path) -> str:
 
 
 def _build_lab(data: dict[str, Any], hosts: dict[str, dict[str, Any]],
-               controllers: dict[str, Any], path: Path, secrets: SecretStore | None) -> Lab:
+               controllers: dict[str, Any], path: Path) -> Lab:
     from runbook.hosts.local import LocalHost
     from runbook.hosts.ssh import RemoteHost
     from runbook.lab import Lab
@@ -251,9 +262,6 @@ def _build_lab(data: dict[str, Any], hosts: dict[str, dict[str, Any]],
         fields = dict(hosts[host_id])
         hop_id = fields.pop("hop", None)
         hop = make(hop_id) if isinstance(hop_id, str) else None
-        for name in TEMPLATED_FIELDS:
-            if name in fields:
-                fields[name] = _render(fields[name], host_id, data, secrets)
         key = fields.pop("key", None)
         if key is not None:
             fields["key"] = [_key_path(k, base) for k in ([key] if isinstance(key, str) else key)]

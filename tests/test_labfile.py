@@ -147,3 +147,24 @@ def test_power_spec_error_points_at_key(tmp_path: Path) -> None:
     [finding] = info.value.findings
     assert (finding.line, finding.column) == (7, 7)
     assert "did you mean 'status_cmd'" in finding.message
+
+
+def test_validation_needs_no_secrets_and_renders_lab_vars(tmp_path: Path) -> None:
+    from runbook.validate import validate_paths
+
+    path = tmp_path / "lab.yml"
+    path.write_text(
+        "vars: {bmc: 'https://10.0.1.5'}\nhosts:\n  s1:\n    power_control:\n"
+        "      type: redfish\n      url: '{{ bmc }}'\n"
+        "      password: \"{{ secret('BMC') }}\"\n")
+    assert validate_paths([path]) == []
+
+
+def test_undefined_name_in_lab_template_is_located(tmp_path: Path) -> None:
+    from runbook.validate import validate_paths
+
+    path = tmp_path / "lab.yml"
+    path.write_text("hosts:\n  s1:\n    address: '10.0.0.{{ idx }}'\n")
+    [finding] = validate_paths([path])
+    assert (finding.line, finding.column) == (3, 14)
+    assert finding.message == "host 's1': address: undefined variable 'idx'"
