@@ -182,7 +182,8 @@ async def run_local(cmd: str | Sequence[str], *, timeout: float,
     """Run a command on this machine (a string through /bin/sh, a list directly).
 
     Returns its combined output and exit code; exit 127 when a listed program does not
-    exist. On timeout the whole process group is killed and CommandTimeoutError raised.
+    exist, 126 when it cannot be executed. On timeout the whole process group is killed and
+    CommandTimeoutError raised.
     """
     shown = cmd if isinstance(cmd, str) else " ".join(cmd)
     full_env = {**os.environ, **env} if env is not None else None
@@ -198,6 +199,9 @@ async def run_local(cmd: str | Sequence[str], *, timeout: float,
     except FileNotFoundError as exc:
         return CommandStatus(shown, f"command not found: {exc.filename or shown}\n",
                              Status.Failed, 127)
+    except OSError as exc:  # not executable, exec format error ...: like the shell's 126
+        return CommandStatus(shown, f"cannot run {shown}: {exc.strerror or exc}\n",
+                             Status.Failed, 126)
     try:
         async with asyncio.timeout(timeout):
             out, _ = await proc.communicate()

@@ -33,7 +33,7 @@ from runbook.results import CommandStatus, Status
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
 
-NOT_RUNNABLE = 127
+NOT_RUNNABLE = (126, 127)  # ipmitool missing or not executable
 
 
 class IpmiPowerController(PowerController):
@@ -108,7 +108,8 @@ class IpmiPowerController(PowerController):
             return Status.Error, str(exc)
         if result.retcode == 0:
             return Status.Success, result.output.strip() or f"power {action} sent"
-        status = Status.Error if result.retcode in (None, NOT_RUNNABLE) else Status.Failed
+        unrunnable = result.retcode is None or result.retcode in NOT_RUNNABLE
+        status = Status.Error if unrunnable else Status.Failed
         return status, f"power {action} of {host.id!r}: {self._failure(result)}"
 
     async def _ipmitool(self, host: Host, *command: str) -> CommandStatus:
@@ -123,7 +124,7 @@ class IpmiPowerController(PowerController):
 
     def _failure(self, result: CommandStatus) -> str:
         output = result.output.strip() or "no output"
-        if result.retcode == NOT_RUNNABLE:
-            return (f"{self.ipmitool!r} not found on this machine; install ipmitool "
+        if result.retcode in NOT_RUNNABLE:
+            return (f"{self.ipmitool!r} cannot be run on this machine ({output}); install ipmitool "
                     f"(apt install ipmitool) or set `ipmitool` to its path")
         return f"ipmitool (BMC {self.address}:{self.port}) exited {result.retcode}: {output}"

@@ -132,11 +132,17 @@ def test_silent_bmc_is_an_error_within_the_timeout() -> None:
     assert "127.0.0.1" in message
 
 
-def test_missing_ipmitool_is_named(bmc: Bmc) -> None:
-    host = node(controller_for(bmc, ipmitool="/nonexistent/ipmitool"))
+@pytest.mark.parametrize("program", ["missing", "not-a-program"])
+def test_unrunnable_ipmitool_is_named(bmc: Bmc, tmp_path: Path, program: str) -> None:
+    path = tmp_path / program
+    if program == "not-a-program":
+        path.write_text("just text\n")
+    host = node(controller_for(bmc, ipmitool=str(path)))
     status, message = asyncio.run(host.power("on"))
-    assert status is Status.Error and "apt install ipmitool" in message
-    with pytest.raises(PowerError, match="not found"):
+    assert status is Status.Error
+    assert f"'{path}' cannot be run on this machine" in message
+    assert "apt install ipmitool" in message
+    with pytest.raises(PowerError, match="cannot be run"):
         asyncio.run(host.power_status())
 
 
