@@ -48,6 +48,9 @@ class PowerControllerRegistry:
         """Register `cls` as `type_name`; refuses a taken name or a mismatched `cls.type_name`."""
         if not (isinstance(cls, type) and issubclass(cls, PowerController)):
             raise TypeError(f"{cls!r} is not a PowerController subclass")
+        if inspect.isabstract(cls):
+            raise TypeError(f"{cls.__qualname__} does not implement "
+                            f"{', '.join(sorted(cls.__abstractmethods__))}")
         declared = getattr(cls, "type_name", None)
         if declared != type_name and not overwrite:
             raise ValueError(f"cannot register {cls.__qualname__} as {type_name!r}: its "
@@ -115,6 +118,10 @@ def _load_class(target: str, type_name: str, what: str) -> type[PowerController]
                              key="type") from exc
     if not (isinstance(obj, type) and issubclass(obj, PowerController)):
         raise PowerSpecError(f"{what} is broken: {target} is not a PowerController subclass",
+                             key="type")
+    if inspect.isabstract(obj):
+        missing = ", ".join(sorted(getattr(obj, "__abstractmethods__", ())))
+        raise PowerSpecError(f"{what} is broken: {target} does not implement {missing}",
                              key="type")
     declared = getattr(obj, "type_name", None)
     if declared != type_name:

@@ -107,6 +107,7 @@ def test_a_broken_plugin_is_named_and_does_not_break_others(
         "acmepdu": "acme_pdu_missing:AcmePdu",
         "wrongname": "runbook_fileswitch:FileSwitchPowerController",
         "notacontroller": "os:getcwd",
+        "abstract": "runbook.power:PowerController",
     })
     monkeypatch.syspath_prepend(str(tmp_path))
     registry.reload_plugins()
@@ -120,6 +121,8 @@ def test_a_broken_plugin_is_named_and_does_not_break_others(
         registry.get("wrongname")
     with pytest.raises(PowerSpecError, match="not a PowerController subclass"):
         registry.get("notacontroller")
+    with pytest.raises(PowerSpecError, match="does not implement off, on"):
+        registry.get("abstract")
     assert registry.get("fileswitch").type_name == "fileswitch"
 
 

@@ -69,6 +69,8 @@ def test_register_refuses_duplicates_and_mismatched_names() -> None:
         registry.register("pdu", Relay)
     with pytest.raises(TypeError):
         registry.register("relay", int, overwrite=True)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="does not implement off, on"):
+        registry.register("base", PowerController, overwrite=True)
 
 
 def test_register_overwrite_replaces() -> None:
