@@ -87,6 +87,10 @@ class RunbookChecker:
     def check_step(self, step: Step, base_known: set[str] | frozenset[str]) -> None:
         hosts = self.check_hosts(step)
         self.check_reserved(step, step.vars)
+        if step.register:
+            problem = reserved_name_problem(step.register)
+            if problem:
+                self.add(step, ("register",), problem)
         known = set(base_known) | self.registered | set(step.vars)
         action = step.action
         for field, text in _action_templates(step):
@@ -145,9 +149,11 @@ class RunbookChecker:
                        known: set[str] | frozenset[str], hosts: list[Host], *,
                        expression: bool = False) -> None:
         what = _field_text(field)
-        if expression and text.strip().startswith("{{"):
-            self.add(step, field, f"{what} is a Jinja expression: drop the {{{{ }}}} "
-                     f"(write {text.strip()[2:-2].strip()!r})")
+        stripped = text.strip()
+        if expression and stripped.startswith("{{"):
+            inner = stripped[2:-2].strip() if stripped.endswith("}}") else None
+            self.add(step, field, f"{what} is a Jinja expression: drop the {{{{ }}}}"
+                     + (f" (write {inner!r})" if inner and "{{" not in inner else ""))
             return
         problem = self.templater.syntax_error(text, expression=expression)
         if problem is not None:

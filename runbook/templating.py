@@ -181,9 +181,13 @@ class Templater:
         if not has_markup(text):
             return text
         try:
-            return _run(self.compile(text), {**self._globals, **context})
+            return _run(self.compile(text), self._variables(context))
         except Exception as exc:
             raise self._error(exc, context, location, what) from None
+
+    def _variables(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        """Globals, then the context (which may shadow `range` & co., but not `secret`)."""
+        return {**self._globals, **context, "secret": self.secrets.get}
 
     def render_value(self, value: Any, context: Mapping[str, Any], *,
                      location: Location | None = None, what: str = "") -> Any:
@@ -202,7 +206,7 @@ class Templater:
         """Evaluate a Jinja expression (no `{{ }}`), e.g. `rc == 0 and 'up' in out.output`."""
         try:
             template = self.compile_expression(expr)
-            ctx = template.new_context({**self._globals, **context}, shared=True)
+            ctx = template.new_context(self._variables(context), shared=True)
             for _ in template.root_render_func(ctx):
                 pass
             result = ctx.vars["result"]

@@ -143,3 +143,7 @@ def test_set_inside_template_does_not_leak_into_context(templater: Templater) ->
     assert templater.render("{% set a = 2 %}{{ a }}", ctx) == "2"
     assert ctx == {"a": 1}
     assert templater.render("{{ a }}", ctx) == "1"
+
+
+def test_context_cannot_replace_secret_function(templater: Templater) -> None:
+    assert templater.render("{{ secret('db_password') }}", {"secret": "oops"}) == "hunter2"
