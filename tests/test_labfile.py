@@ -168,3 +168,16 @@ def test_undefined_name_in_lab_template_is_located(tmp_path: Path) -> None:
     [finding] = validate_paths([path])
     assert (finding.line, finding.column) == (3, 14)
     assert finding.message == "host 's1': address: undefined variable 'idx'"
+
+
+def test_syntax_errors_in_lab(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yml"
+    path.write_text("hosts:\n  s1: {address: [\n")
+    with pytest.raises(ValidationFailed, match="YAML syntax error"):
+        load_lab(path)
+    path.write_text("hosts:\n  s1:\n    user: '{{ oops'\n")
+    with pytest.raises(ValidationFailed) as info:
+        load_lab(path)
+    [finding] = info.value.findings
+    assert finding.line == 3
+    assert finding.message.startswith("host 's1': Jinja syntax error in user:")

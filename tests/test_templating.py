@@ -147,3 +147,8 @@ def test_set_inside_template_does_not_leak_into_context(templater: Templater) ->
 
 def test_context_cannot_replace_secret_function(templater: Templater) -> None:
     assert templater.render("{{ secret('db_password') }}", {"secret": "oops"}) == "hunter2"
+
+
+def test_render_value_renders_nested_strings(templater: Templater) -> None:
+    value = {"a": ["{{ x }}", 1, {"b": "{{ x * 2 }}"}], "c": None}
+    assert templater.render_value(value, {"x": 2}) == {"a": ["2", 1, {"b": "4"}], "c": None}
