@@ -51,6 +51,7 @@ class FakeHost(Host):
         self.unreachable = unreachable
         self.counter = 0
         self.closed = 0
+        self.resets = 0
 
     async def _interpret(self, command: str) -> CommandStatus:
         if self.unreachable:
@@ -106,6 +107,9 @@ class FakeHost(Host):
 
     async def close(self) -> None:
         self.closed += 1
+
+    async def reset_connection(self) -> None:
+        self.resets += 1
 
 
 def step(index: int, name: str, action: Action | str, hosts: tuple[str, ...] = (".*",),

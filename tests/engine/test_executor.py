@@ -213,9 +213,15 @@ def test_events_order_and_progress() -> None:
     assert any(isinstance(e, StepFinished) for e in events)
 
 
-def test_hosts_are_closed_at_the_end() -> None:
+def test_hosts_are_disconnected_at_the_end_without_a_kill() -> None:
     lab = fake_lab(2)
     run(runbook(step(0, "s", "echo:x")), lab)
+    assert all(h.resets == 1 and h.closed == 0 for h in lab.hosts)  # type: ignore[attr-defined]
+
+
+def test_hosts_are_closed_with_kill_after_fail_fast() -> None:
+    lab = fake_lab(2)
+    run(runbook(step(0, "s", "rc:1")), lab, fail_fast=True)
     assert all(h.closed == 1 for h in lab.hosts)  # type: ignore[attr-defined]
 
 
