@@ -122,10 +122,12 @@ class _FileValidator:
         self.extra = dict(extra_vars or {})
         self.report = ValidationReport()
         self.labs: dict[Path, Lab | None] = {}
+        self._seen: set[Finding] = set()
 
     def add(self, findings: list[Finding]) -> None:
         for finding in findings:
-            if finding not in self.report.findings:
+            if finding not in self._seen:
+                self._seen.add(finding)
                 self.report.findings.append(finding)
 
     def run(self, paths: list[Path], *, lab: Path | None) -> ValidationReport:
@@ -154,18 +156,21 @@ class _FileValidator:
 
     def lab(self, path: Path) -> Lab | None:
         """The lab at `path`, built once; None when invalid (its findings are recorded)."""
-        from runbook.labfile import read_lab
-
         key = path.resolve()
         if key not in self.labs:
             self.labs[key] = None
             doc = self.load(path)
             if doc is not None:
-                self.report.files[doc.file] = "lab"
-                built, findings = read_lab(doc, path, secrets=None)
-                self.add(findings)
-                self.labs[key] = built
+                self.read_lab(doc, path)
         return self.labs[key]
+
+    def read_lab(self, doc: Any, path: Path) -> None:
+        from runbook.labfile import read_lab
+
+        self.report.files[doc.file] = "lab"
+        built, findings = read_lab(doc, path, secrets=None)
+        self.add(findings)
+        self.labs[path.resolve()] = built
 
     def file(self, path: Path, lab: Path | None) -> None:
         from runbook.checks import RunbookChecker
@@ -181,13 +186,7 @@ class _FileValidator:
                                               "a lab needs hosts")])
             return
         if not is_runbook_data(doc.data):
-            self.labs[path.resolve()] = None
-            self.report.files[doc.file] = "lab"
-            from runbook.labfile import read_lab
-
-            built, findings = read_lab(doc, path, secrets=None)
-            self.add(findings)
-            self.labs[path.resolve()] = built
+            self.read_lab(doc, path)
             return
         self.report.files[doc.file] = "runbook"
         runbook, findings, lost = read_runbook(doc, path)
