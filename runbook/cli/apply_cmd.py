@@ -205,7 +205,8 @@ def run_apply(opts: Options) -> NoReturn:
     except KeyboardInterrupt:  # a signal before the handlers were installed
         code = EXIT_INTERRUPTED
     except Exception as exc:  # an engine bug: still report what happened, and say so
-        click.echo(f"runbook: internal error: {type(exc).__name__}: {exc}", err=True)
+        detail = executor.outcome.error or f"{type(exc).__name__}: {exc}"
+        click.echo(f"runbook: internal error: {detail}", err=True)
         if opts.verbose:
             import traceback
 

@@ -107,7 +107,7 @@ class Executor:
             self._finish(RunStatus.INTERRUPTED)
             raise
         except BaseException as exc:
-            self.outcome.error = f"{type(exc).__name__}: {exc}"
+            self.outcome.error = _describe_error(exc)
             self._interrupt(reason=f"internal error: {exc}")
             await self._close_hosts()
             self._finish(RunStatus.FAILED)
@@ -379,6 +379,13 @@ class Executor:
         if action.kind == "power":
             return describe_power(action, host), None
         return action.describe(), None
+
+
+def _describe_error(exc: BaseException) -> str:
+    """`Type: message` of an unexpected error, looking inside TaskGroup exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _apply_expect(step: Step, raw: ActionResult) -> ActionResult:

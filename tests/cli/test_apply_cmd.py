@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -14,7 +19,7 @@ from click.testing import CliRunner, Result
 
 from runbook.cli.console import Console
 from runbook.cli.main import cli
-from runbook.engine.events import HostResult
+from runbook.engine.events import HostResult, Progress
 from runbook.engine.executor import Executor
 from runbook.engine.results import HostStatus, HostStepResult
 
@@ -177,3 +182,65 @@ def test_no_color_env_wins_over_a_terminal(monkeypatch: pytest.MonkeyPatch) -> N
     ok = HostStepResult("h1", HostStatus.SUCCESS, 0, "", 0.0, 1.0)
     Console(stream=stream)(HostResult(0, "step", ok))
     assert "\x1b[" not in stream.getvalue()
+
+
+def test_progress_line_only_on_a_terminal() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        Console(stream=stream)(Progress(0, "deploy", 3, 500))
+    assert "3/500 hosts done" in tty.getvalue()
+    assert pipe.getvalue() == ""
+
+
+def test_internal_error_inside_a_step_names_the_real_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def boom(self: Executor, planned: Any, host: Any) -> Any:
+        raise KeyError("inner detail")
+
+    monkeypatch.setattr(Executor, "_run_host", boom)
+    report = tmp_path / "r.json"
+    result = CliRunner().invoke(cli, ["apply", str(REPO / "examples" / "hello.yml"),
+                                      "--report-json", str(report)])
+    assert result.exit_code == 1
+    assert "KeyError: 'inner detail'" in result.output
+    assert "KeyError" in report_of(report)["error"]
+
+
+def test_sigterm_stops_a_local_run_kills_the_command_and_reports(tmp_path: Path) -> None:
+    marker = f"term-{uuid.uuid4().hex}"
+    book = write(tmp_path, f"""
+name: terminated
+steps:
+  - name: long
+    hosts: local
+    run: sh -c 'sleep 60; echo {marker}'
+""")
+    report = tmp_path / "r.json"
+    proc = subprocess.Popen([sys.executable, "-m", "runbook", "apply", str(book),
+                             "--report-json", str(report)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not _pids(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _pids(marker), "the step never started"
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    assert report_of(report)["status"] == "interrupted"
+    deadline = time.monotonic() + 5
+    while _pids(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _pids(marker) == []
+
+
+def _pids(marker: str) -> list[str]:
+    found = subprocess.run(["pgrep", "-f", marker], check=False, capture_output=True, text=True)
+    return found.stdout.split()
