@@ -155,11 +155,8 @@ async def _run(executor: Executor, console: Console, opts: Options) -> None:
     deadline: asyncio.TimerHandle | None = None
 
     def force_exit() -> None:
-        from runbook.engine.results import RunStatus
-
-        executor.outcome.status = RunStatus.INTERRUPTED
-        write_reports(executor.outcome, opts)
-        console.note("interrupted again: exiting now")
+        console.note("exiting now, without waiting for the hosts to close")
+        write_reports(executor.abandon(), opts)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)

@@ -101,6 +101,7 @@ class Executor:
                     self._skip_all(planned, outcome, f"not run: {self.halted}")
                     continue
                 await self._run_step(planned, outcome)
+            await self._close_hosts(kill=self.halted is not None)
         except asyncio.CancelledError:
             self._interrupt()
             await self._close_hosts()
@@ -112,14 +113,25 @@ class Executor:
             await self._close_hosts()
             self._finish(RunStatus.FAILED)
             raise
-        await self._close_hosts(kill=self.halted is not None)
         self._finish(RunStatus.FAILED if self.outcome.any_failed() else RunStatus.SUCCESS)
         return self.outcome
 
     def _finish(self, status: RunStatus) -> None:
+        if self.outcome.ended is not None:
+            return  # already finished (abandon() ran first)
         self.outcome.status = status
         self.outcome.ended = time.time()
         self.bus.emit(RunFinished(self.outcome))
+
+    def abandon(self) -> RunOutcome:
+        """Finish the record now as interrupted, without waiting for cleanup (second Ctrl-C).
+
+        Running hosts become `interrupted`, the rest `not run`; RunFinished is emitted so the
+        recap can still be printed. Nothing is awaited: the caller is about to exit.
+        """
+        self._interrupt()
+        self._finish(RunStatus.INTERRUPTED)
+        return self.outcome
 
     async def _close_hosts(self, *, kill: bool = True) -> None:
         """Close every lab host (hop hosts and power controllers hold connections too).

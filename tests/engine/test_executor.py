@@ -292,3 +292,24 @@ def test_choose_forks_clamps_by_fd_limit() -> None:
     assert choose_forks(10, 1 << 20) == 10
     assert choose_forks(None, 1024) == (1024 - 64) // 4
     assert choose_forks(None, 10) == 1
+
+
+def test_abandon_finishes_the_record_at_once_and_only_once() -> None:
+    executor, events = make_executor(runbook(step(0, "slow", "sleep:30"), step(1, "b", "echo:x")),
+                                     fake_lab(2))
+
+    async def main() -> None:
+        task = asyncio.create_task(executor.run())
+        while not any(isinstance(e, StepStarted) for e in events):
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.01)
+        outcome = executor.abandon()
+        assert outcome.status is RunStatus.INTERRUPTED
+        assert set(statuses(outcome)[0].values()) == {"error"}
+        assert set(statuses(outcome)[1].values()) == {"skipped"}
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert sum(isinstance(e, RunFinished) for e in events) == 1
