@@ -67,6 +67,10 @@ class _LabReader:
         return ("defaults", name)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def merged_hosts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each host's fields with `defaults` applied (vars merged; own values win)."""
     defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
@@ -75,7 +79,7 @@ def merged_hosts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for host_id, entry in hosts.items():
         own: dict[str, Any] = entry if isinstance(entry, dict) else {}
         fields = {**defaults, **own}
-        fields["vars"] = {**(defaults.get("vars") or {}), **(own.get("vars") or {})}
+        fields["vars"] = {**_mapping(defaults.get("vars")), **_mapping(own.get("vars"))}
         if "hop" not in own and fields.get("hop") == host_id:
             fields["hop"] = None
         result[host_id] = fields

@@ -173,3 +173,39 @@ def test_long_host_lists_are_shortened(tmp_path: Path) -> None:
     runbook.write_text("name: x\nsteps:\n  - {hosts: zzz, run: uptime}\n")
     [finding] = validate_paths([runbook], lab=lab)
     assert "h9, ... (31 hosts))" in finding.message
+
+
+def _paths(data: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    found = [prefix]
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found += _paths(value, (*prefix, i))
+    return found
+
+
+@pytest.mark.parametrize("example", ["lab.yml", "firmware.yml"])
+def test_mutated_examples_never_crash_the_validator(example: str, tmp_path: Path) -> None:
+    """Every node of an example replaced by values of every other type: findings, no crash."""
+    import copy
+
+    from runbook.yamlload import load_file
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    (tmp_path / "lab.yml").write_text((examples / "lab.yml").read_text())
+    base = load_file(examples / example).data
+    case = tmp_path / "case.json"
+    for path in _paths(base):
+        for value in (None, 7, "x", "{{ ", [], {}, True, ["["]):
+            data = copy.deepcopy(base)
+            if path:
+                node = data
+                for part in path[:-1]:
+                    node = node[part]
+                node[path[-1]] = value
+            else:
+                data = value
+            case.write_text(json.dumps(data))
+            assert isinstance(validate_paths([case]), list), (path, value)
