@@ -43,8 +43,7 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
 
 
 @click.command("validate")
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--lab", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Lab to check runbooks against (overrides the runbooks' own `lab`).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
@@ -56,6 +55,7 @@ def validate_command(files: tuple[Path, ...], lab: Path | None, fmt: str,
     """Check runbooks and labs (told apart by content: a runbook has `steps`).
 
     Prints every problem as FILE:LINE:COL: message. Folders are searched for .yml/.yaml/.json.
+    With --lab and no FILES, checks the lab alone.
 
     \b
     Exit codes: 0 all valid, 1 a file is invalid, 2 usage error.
@@ -67,8 +67,10 @@ def validate_command(files: tuple[Path, ...], lab: Path | None, fmt: str,
         extra = parse_extra_vars(extra_vars)
     except ConfigError as exc:
         _usage_error(str(exc))
+    if not files and lab is None:
+        _usage_error("give runbook or lab files to check (or --lab LAB to check a lab alone)")
     paths = _expand(files)
-    if not paths:
+    if files and not paths:
         _usage_error("no .yml, .yaml or .json file found in the given folder(s)")
     try:
         report = validate_files(paths, lab=lab, extra_vars=extra)

@@ -91,6 +91,17 @@ def test_validate_usage_errors_exit_2(runner: CliRunner, files: Path, args: list
     assert "Traceback" not in result.output
 
 
+def test_validate_lab_alone(runner: CliRunner, files: Path) -> None:
+    result = runner.invoke(cli, ["validate", "--lab", str(EXAMPLE_LAB)])
+    assert result.exit_code == 0, result.output
+    assert "1 file(s) valid" in result.stderr
+    (files / "lab.yml").write_text("hosts:\n  r1: {prot: 1}\n")
+    result = runner.invoke(cli, ["validate", "--lab", "lab.yml", "--format", "json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["files"] == [
+        {"file": "lab.yml", "kind": "lab", "valid": False}]
+
+
 def test_validate_empty_folder_is_usage_error(runner: CliRunner, files: Path) -> None:
     (files / "empty").mkdir()
     result = runner.invoke(cli, ["validate", "empty"])
