@@ -102,6 +102,9 @@ class RunbookChecker:
         if step.until is not None:
             own = known | ({step.register} if step.register else set())
             self.check_template(step, ("until",), step.until, own, hosts, expression=True)
+        if step.expect is not None and action.kind not in ("run", "oneshot"):
+            self.add(step, ("expect",), f"expect checks command results: it applies to run and "
+                     f"oneshot steps only and would be ignored on a {action.kind} step")
         if step.expect is not None:
             for name in ("output", "not_output"):
                 pattern = getattr(step.expect, name)
