@@ -100,7 +100,8 @@ class RunbookChecker:
         if step.when is not None:
             self.check_template(step, ("when",), step.when, known, hosts, expression=True)
         if step.until is not None:
-            own = known | ({step.register} if step.register else set())
+            # The executor also offers the step's own result as `result` to `until`.
+            own = known | {"result"} | ({step.register} if step.register else set())
             self.check_template(step, ("until",), step.until, own, hosts, expression=True)
         if step.expect is not None and action.kind not in ("run", "oneshot"):
             self.add(step, ("expect",), f"expect checks command results: it applies to run and "

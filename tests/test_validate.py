@@ -90,6 +90,7 @@ def test_until_sees_own_register_and_later_steps_see_it(tmp_path: Path) -> None:
     runbook.write_text(
         "name: x\nsteps:\n"
         "  - {hosts: local, oneshot: probe, register: p, until: p.rc == 0}\n"
+        "  - {hosts: local, oneshot: probe, until: result.rc == 0}\n"
         "  - {hosts: local, run: 'echo {{ p.output }}', when: p.rc == 0}\n")
     assert validate_paths([runbook]) == []
 
