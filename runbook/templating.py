@@ -254,6 +254,27 @@ class Templater:
             return set()
         return _needed_names(self.parse(text))
 
+    def transitive_names(self, texts: list[str], variables: Mapping[str, Any], *,
+                         expressions: tuple[str, ...] = ()) -> set[str]:
+        """Every name `texts` (templates) and `expressions` need, following variables whose
+        values are templates (rendered lazily): `msg: "{{ r.output }}"` makes a text using
+        `msg` depend on `r` too. Used to tell what can only be rendered at run time."""
+        pending: set[str] = set()
+        for text in texts:
+            pending |= self.referenced_names(text)
+        for expr in expressions:
+            pending |= self.expression_names(expr)
+        needed: set[str] = set()
+        while pending:
+            name = pending.pop()
+            if name in needed:
+                continue
+            needed.add(name)
+            value = variables.get(name)
+            if isinstance(value, str) and has_markup(value):
+                pending |= self.referenced_names(value) - needed
+        return needed
+
     def expression_names(self, expr: str) -> set[str]:
         """Like `referenced_names`, for a bare expression (`when`, `until`)."""
         return _needed_names(self.parse(expr, expression=True))

@@ -152,3 +152,11 @@ def test_context_cannot_replace_secret_function(templater: Templater) -> None:
 def test_render_value_renders_nested_strings(templater: Templater) -> None:
     value = {"a": ["{{ x }}", 1, {"b": "{{ x * 2 }}"}], "c": None}
     assert templater.render_value(value, {"x": 2}) == {"a": ["2", 1, {"b": "4"}], "c": None}
+
+
+def test_transitive_names_follow_template_variables(templater: Templater) -> None:
+    variables = {"msg": "got {{ r.output }} from {{ where }}", "where": "{{ host.id }}", "n": 1}
+    assert templater.transitive_names(["echo {{ msg }} {{ n }}"], variables) == {
+        "msg", "r", "where", "host", "n"}
+    assert templater.transitive_names([], variables, expressions=("msg == 'x'",)) == {
+        "msg", "r", "where", "host"}
