@@ -45,6 +45,15 @@ RESET_TYPES = {"on": "On", "off": "ForceOff", "cycle": "PowerCycle"}
 POLL_INTERVAL = 1.0
 
 
+class RedfishHttpError(PowerError):
+    """The BMC answered a request with an HTTP error status."""
+
+    def __init__(self, message: str, *, method: str, code: int) -> None:
+        super().__init__(message)
+        self.method = method
+        self.code = code
+
+
 class RedfishPowerController(PowerController):
     """Power through a BMC's Redfish service."""
 
@@ -125,6 +134,9 @@ class RedfishPowerController(PowerController):
             target = (system.get("Actions", {}).get("#ComputerSystem.Reset", {}).get("target")
                       or f"{self._system_path}/Actions/ComputerSystem.Reset")
             await self._request(host, "POST", target, {"ResetType": reset_type})
+        except RedfishHttpError as exc:
+            # The BMC answered and refused (not an outage): the action failed.
+            return (Status.Failed if exc.method == "POST" else Status.Error), str(exc)
         except PowerError as exc:
             return Status.Error, str(exc)
         return Status.Success, f"ResetType {reset_type} accepted by {self.url}"
@@ -185,7 +197,8 @@ class RedfishPowerController(PowerController):
                                         context=self._ssl_context()) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
-            raise PowerError(f"{what}: {_http_error(exc)}") from None
+            raise RedfishHttpError(f"{what}: {_http_error(exc)}", method=method,
+                                   code=exc.code) from None
         except urllib.error.URLError as exc:
             raise PowerError(f"{what}: BMC not reachable: {exc.reason}") from None
         except (TimeoutError, OSError) as exc:
