@@ -33,8 +33,7 @@ async def job(host: dict[str, Any], payload: Path) -> bool:
         return uname.exit_status == 0 and digest.exit_status == 0
 
 
-async def main(lab_json: Path, payload: Path) -> int:
-    hosts = json.loads(lab_json.read_text())
+async def main(hosts: list[dict[str, Any]], payload: Path) -> int:
     results = await asyncio.gather(*(job(h, payload) for h in hosts), return_exceptions=True)
     failed = [h["id"] for h, ok in zip(hosts, results, strict=True) if ok is not True]
     if failed:
@@ -44,4 +43,5 @@ async def main(lab_json: Path, payload: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(Path(sys.argv[1]), Path(sys.argv[2]))))
+    lab_hosts = json.loads(Path(sys.argv[1]).read_text())
+    sys.exit(asyncio.run(main(lab_hosts, Path(sys.argv[2]))))
