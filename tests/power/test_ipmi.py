@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from runbook.errors import PowerError
 from runbook.hosts.local import LocalHost
@@ -153,3 +154,28 @@ def test_password_stays_out_of_argv_and_describe(bmc: Bmc) -> None:
     text = controller.describe(host, "cycle")
     assert PASSWORD not in text and PASSWORD not in repr(controller)
     assert f"-H 127.0.0.1 -p {bmc.port}" in text and "power off" in text and "power on" in text
+
+
+def test_runbook_power_cli_with_a_secret_password(bmc: Bmc, tmp_path: Path) -> None:
+    """Lab file -> secret() -> ipmi controller -> real BMC, through `runbook power`."""
+    from click.testing import CliRunner
+
+    from runbook.cli.main import cli
+
+    lab = tmp_path / "lab.yml"
+    lab.write_text(yaml.safe_dump({"hosts": {"node7": {"address": "127.0.0.1", "power_control": {
+        "type": "ipmi", "address": "127.0.0.1", "port": bmc.port, "user": "admin",
+        "password": "{{ secret('NODE7_BMC') }}", "timeout": 10}}}}))
+    secrets = tmp_path / "secrets.yml"
+    secrets.write_text(f"NODE7_BMC: {PASSWORD}\n")
+    runner = CliRunner()
+    args = ["power", "node7", "--lab", str(lab), "--secrets", str(secrets)]
+    on = runner.invoke(cli, [*args[:2], "on", *args[2:]], catch_exceptions=False)
+    status = runner.invoke(cli, [*args[:2], "status", *args[2:]], catch_exceptions=False)
+    check = runner.invoke(cli, [*args[:2], "off", "--check", *args[2:]], catch_exceptions=False)
+    assert (on.exit_code, status.exit_code, check.exit_code) == (0, 0, 0)
+    assert on.output.split() == ["node7", "on", "ok", "Chassis", "Power", "Control:", "Up/On"]
+    assert status.output.split() == ["node7", "status", "ok", "on"]
+    assert f"-p {bmc.port} -N 2 -R 3 -U admin -E power off" in check.output
+    assert all(PASSWORD not in r.output for r in (on, status, check))
+    assert [a for a, _ in bmc.actions()] == ["on"]
