@@ -9,12 +9,13 @@ host behind them was (or will be) reset and a stale session would hang or lie.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from runbook.errors import CommandTimeoutError, HostUnreachableError, PowerError
 from runbook.results import Status
 
 if TYPE_CHECKING:
+    from runbook.hosts.base import Host
     from runbook.power import PowerController, PowerState
     from runbook.results import CommandStatus
 
@@ -48,10 +49,10 @@ class PowerMixin:
         controller = self._power_controller()
         try:
             if action == "on":
-                return await controller.on(self)  # type: ignore[arg-type]
+                return await controller.on(self._as_host())
             if action == "off":
-                return await controller.off(self)  # type: ignore[arg-type]
-            return await controller.cycle(self)  # type: ignore[arg-type]
+                return await controller.off(self._as_host())
+            return await controller.cycle(self._as_host())
         finally:
             # Even a failed attempt may have reset the host: never reuse the old session.
             await self.reset_connection()
@@ -61,7 +62,7 @@ class PowerMixin:
 
         Raises PowerError when the host has no controller or its status query fails.
         """
-        return await self._power_controller().status(self)  # type: ignore[arg-type]
+        return await self._power_controller().status(self._as_host())
 
     async def is_reachable(self) -> bool:
         """True when `true` succeeds on the host right now (on a fresh connection)."""
@@ -76,6 +77,10 @@ class PowerMixin:
         return await self._wait_for(False, timeout)
 
     # -- helpers ------------------------------------------------------------------------
+    def _as_host(self) -> Host:
+        """`self` typed as the Host it is (the mixin is only ever used as a base of Host)."""
+        return cast("Host", self)
+
     def _power_controller(self) -> PowerController:
         if self.power_control is None:
             raise PowerError(f"host {self.id!r} has no power control: add a `power_control` "

@@ -136,12 +136,12 @@ class CommandPowerController(PowerController):
                              f"{self.timeout:g}s ({self._where()})") from exc
 
     def _controller_host(self, host: Host) -> Host:
-        lab = host.lab
+        lab, controller = host.lab, self.controller or ""
         if lab is None:
-            raise PowerError(f"power control of {host.id!r}: controller {self.controller!r} "
+            raise PowerError(f"power control of {host.id!r}: controller {controller!r} "
                              f"cannot be found because the host is not part of a lab")
         try:
-            return lab[self.controller]  # type: ignore[index]
+            return lab[controller]
         except KeyError:
             raise PowerError(f"power control of {host.id!r}: controller host "
                              f"{self.controller!r} is not in the lab") from None

@@ -133,3 +133,11 @@ def test_describe_shows_rendered_commands_and_where(tmp_path: Path) -> None:
     assert "ON when output contains 'powered-on'" in controller.describe(host, "status")
     cycle = controller.describe(host, "cycle")
     assert cycle.index("echo off") < cycle.index("wait 5s") < cycle.index("echo on")
+
+
+def test_a_controller_host_needs_the_target_to_be_in_a_lab() -> None:
+    host = LocalHost("web1", power_control=CommandPowerController("on", "off", "st",
+                                                                   controller="hv1"))
+    status, message = asyncio.run(host.power("off"))
+    assert status is Status.Error
+    assert "controller 'hv1' cannot be found because the host is not part of a lab" in message
