@@ -22,6 +22,7 @@ from runbook.model import (
     Action,
     Expect,
     GetAction,
+    Location,
     OneshotAction,
     PowerAction,
     PutAction,
@@ -44,10 +45,10 @@ class LoadedRunbook(Runbook):
 
     document: Document | None = field(default=None, compare=False, repr=False)
 
-    def location_of(self, step: Step | None, *parts: str | int) -> Any:
+    def location_of(self, step: Step | None, *parts: str | int) -> Location:
         """Location of a node of `step` (or of the runbook when None), e.g. ("put", "src")."""
         if self.document is None:
-            return step.location if step is not None else None
+            return step.location if step is not None else Location(str(self.path), 1, 1)
         prefix: JsonPath = ("steps", step.index) if step is not None else ()
         return self.document.location((*prefix, *parts))
 
