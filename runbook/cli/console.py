@@ -166,6 +166,9 @@ class Console:
         hosts = "1 host" if event.total == 1 else f"{event.total} hosts"
         self._write(self.paint(f"step {event.index + 1}/{self._steps}: {self.mask(event.name)} "
                                f"({event.action}, {hosts}{extra})", "bold blue"))
+        if not self._check:
+            self._last_progress = 0.0
+            self._progress(Progress(event.index, event.name, 0, event.total))
 
     def _host_result(self, event: HostResult) -> None:
         result = event.result

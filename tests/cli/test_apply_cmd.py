@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 
 from runbook.cli.console import Console
 from runbook.cli.main import cli
-from runbook.engine.events import HostResult, Progress
+from runbook.engine.events import HostResult, Progress, StepStarted
 from runbook.engine.executor import Executor
 from runbook.engine.results import HostStatus, HostStepResult
 
@@ -191,9 +191,11 @@ def test_progress_line_only_on_a_terminal() -> None:
 
     tty, pipe = Tty(), io.StringIO()
     for stream in (tty, pipe):
-        Console(stream=stream)(Progress(0, "deploy", 3, 500))
-    assert "3/500 hosts done" in tty.getvalue()
-    assert pipe.getvalue() == ""
+        console = Console(stream=stream)
+        console(StepStarted(0, "deploy", "run", 500, 500))
+        console(Progress(0, "deploy", 3, 500))
+    assert "0/500 hosts done" in tty.getvalue()  # drawn as soon as the step starts
+    assert "hosts done" not in pipe.getvalue()
 
 
 def test_internal_error_inside_a_step_names_the_real_error(
