@@ -246,3 +246,11 @@ steps:
 def _pids(marker: str) -> list[str]:
     found = subprocess.run(["pgrep", "-f", marker], check=False, capture_output=True, text=True)
     return found.stdout.split()
+
+
+@pytest.mark.parametrize("name", ["hello", "rolling-update", "firmware", "collect-logs"])
+def test_every_example_plans_cleanly(name: str) -> None:
+    result = invoke("plan", str(REPO / "examples" / f"{name}.yml"),
+                    env={"RUNBOOK_SECRET_BUILD1_BMC_PASSWORD": "example"})
+    assert result.exit_code == 0, result.output
+    assert "plan is valid" in result.output
