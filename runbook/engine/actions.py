@@ -8,6 +8,7 @@ Cancellation is the only thing that propagates.
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from runbook.results import Status
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
+    from runbook.model import Step
     from runbook.plan import ConcreteAction
 
 # Extra seconds the outer safety timeout allows past the host's own `timeout` handling, so the
@@ -173,3 +175,26 @@ def describe_power(action: ConcreteAction, host: Host) -> list[str]:
     if action.wait_up is not None:
         lines.append(f"wait until up ({action.wait_up:g}s)")
     return lines
+
+
+def apply_expect(step: Step, raw: ActionResult) -> ActionResult:
+    """Judge a run/oneshot result by `expect`: allowed exit codes and output regexes."""
+    expect = step.expect
+    if step.action.kind not in ("run", "oneshot") or raw.status not in (
+            HostStatus.SUCCESS, HostStatus.FAILED) or raw.timed_out:
+        return raw
+    if expect is None:
+        return raw
+    if expect.rc is not None and raw.rc is not None:
+        raw.status = HostStatus.SUCCESS if raw.rc in expect.rc else HostStatus.FAILED
+        if raw.status is HostStatus.FAILED:
+            raw.message = f"exit status {raw.rc}, expected {', '.join(map(str, expect.rc))}"
+    if raw.status is HostStatus.SUCCESS and expect.output is not None and not re.search(
+            expect.output, raw.output, re.MULTILINE):
+        raw.status = HostStatus.FAILED
+        raw.message = f"output does not match {expect.output!r}"
+    if raw.status is HostStatus.SUCCESS and expect.not_output is not None and re.search(
+            expect.not_output, raw.output, re.MULTILINE):
+        raw.status = HostStatus.FAILED
+        raw.message = f"output matches {expect.not_output!r}"
+    return raw

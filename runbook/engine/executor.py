@@ -11,12 +11,11 @@ was running as interrupted, closes the hosts within a bounded time and re-raises
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from runbook.engine.actions import ActionResult, describe_power, execute
+from runbook.engine.actions import apply_expect, describe_power, execute
 from runbook.engine.events import (
     EventBus,
     HostResult,
@@ -294,7 +293,7 @@ class Executor:
         attempts = step.retries + 1
         attempt = 1
         while True:
-            raw = _apply_expect(step, await execute(action, host, timeout=step.timeout))
+            raw = apply_expect(step, await execute(action, host, timeout=step.timeout))
             value = self._register(step, host, raw.status, raw.rc, raw.output, state=raw.state)
             if step.until is not None:
                 try:
@@ -398,26 +397,3 @@ def _describe_error(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return f"{type(exc).__name__}: {exc}"
-
-
-def _apply_expect(step: Step, raw: ActionResult) -> ActionResult:
-    """Judge a run/oneshot result by `expect`: allowed exit codes and output regexes."""
-    expect = step.expect
-    if step.action.kind not in ("run", "oneshot") or raw.status not in (
-            HostStatus.SUCCESS, HostStatus.FAILED) or raw.timed_out:
-        return raw
-    if expect is None:
-        return raw
-    if expect.rc is not None and raw.rc is not None:
-        raw.status = HostStatus.SUCCESS if raw.rc in expect.rc else HostStatus.FAILED
-        if raw.status is HostStatus.FAILED:
-            raw.message = f"exit status {raw.rc}, expected {', '.join(map(str, expect.rc))}"
-    if raw.status is HostStatus.SUCCESS and expect.output is not None and not re.search(
-            expect.output, raw.output, re.MULTILINE):
-        raw.status = HostStatus.FAILED
-        raw.message = f"output does not match {expect.output!r}"
-    if raw.status is HostStatus.SUCCESS and expect.not_output is not None and re.search(
-            expect.not_output, raw.output, re.MULTILINE):
-        raw.status = HostStatus.FAILED
-        raw.message = f"output matches {expect.not_output!r}"
-    return raw
