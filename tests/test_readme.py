@@ -15,7 +15,7 @@ def test_library_example_runs() -> None:
     assert blocks, "README has a python example"
     code = blocks[0]
     expected = [line.split("# ", 1)[1] for line in code.splitlines() if "print(" in line]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
                          timeout=60, cwd=README.parent)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == expected
@@ -29,3 +29,14 @@ def test_setup_commands_are_the_ci_commands() -> None:
     ci = (README.parent / ".ci" / "run").read_text()
     assert "scripts/install-test-deps.sh" in ci
     assert "-m pytest" in ci
+
+
+def test_lab_example_is_valid(tmp_path: Path) -> None:
+    from runbook.validate import validate_paths
+
+    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.S)
+    labs = [b for b in blocks if b.lstrip().startswith("# yaml-language-server") and "hosts:" in b]
+    assert labs, "README shows a lab file"
+    lab = tmp_path / "lab.yml"
+    lab.write_text(labs[0])
+    assert validate_paths([lab]) == []
