@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from runbook.model import Step
     from runbook.plan import ConcreteAction
 
+# How a host marks a command it stopped at its timeout (runbook.hosts.shell / ssh).
+_TIMEOUT_NOTE = "runbook: command timed out"
 # Extra seconds the outer safety timeout allows past the host's own `timeout` handling, so the
 # host gets the first chance to stop its command cleanly.
 TIMEOUT_GRACE = 5.0
@@ -86,15 +88,28 @@ async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None) -
     kind = action.kind
     if kind == "run":
         result = await host.run(list(action.commands), timeout=timeout)
-        return ActionResult(_STATUS[result.status], result.retcode, result.output)
+        return _timeout_as_failure(
+            ActionResult(_STATUS[result.status], result.retcode, result.output))
     if kind == "oneshot":
-        return await _oneshot(action, host, timeout)
+        return _timeout_as_failure(await _oneshot(action, host, timeout))
     if kind == "put":
         return await _put(action, host)
     if kind == "get":
         status, message = await host.get(list(action.sources), action.dest)
         return _transfer(status, message)
     return await _power(action, host)
+
+
+def _timeout_as_failure(result: ActionResult) -> ActionResult:
+    """A host reports a command it stopped at `timeout` as an error whose output ends with a
+    `runbook: command timed out ...` note; for the run that is a failure of the step."""
+    if result.status is HostStatus.ERROR:
+        last = result.output.rstrip("\n").rpartition("\n")[2]
+        if last.startswith(_TIMEOUT_NOTE):
+            result.status = HostStatus.FAILED
+            result.timed_out = True
+            result.message = last.removeprefix("runbook: ")
+    return result
 
 
 async def _oneshot(action: ConcreteAction, host: Host, timeout: float | None) -> ActionResult:

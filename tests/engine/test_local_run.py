@@ -38,9 +38,16 @@ def test_timeout_fails_the_host_and_says_so() -> None:
     book = runbook(step(0, "slow", "sleep 30", timeout=0.3), step(1, "next", "echo ok"))
     outcome = run(book, local_lab())
     result = outcome.steps[0].results["l0"]
-    assert result.status in (HostStatus.FAILED, HostStatus.ERROR)
-    assert "timed out" in (result.output + result.message)
+    assert result.status is HostStatus.FAILED
+    assert result.message.startswith("command timed out after 0.3 s")
     assert outcome.steps[1].results["l0"].status is HostStatus.SKIPPED
+
+
+def test_oneshot_timeout_fails_the_host() -> None:
+    book = runbook(step(0, "slow", OneshotAction(("sleep 30",)), timeout=0.3))
+    result = run(book, local_lab()).steps[0].results["l0"]
+    assert result.status is HostStatus.FAILED
+    assert "timed out" in result.message
 
 
 def test_put_get_and_template_put(tmp_path: Path) -> None:
