@@ -14,10 +14,12 @@ import importlib
 import inspect
 import types
 import typing
-from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.power.base import PowerController, PowerSpecError
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 ENTRY_POINT_GROUP = "runbook.power_controllers"
 
@@ -91,6 +93,9 @@ class PowerControllerRegistry:
 
     def _plugin_entry_points(self) -> dict[str, metadata.EntryPoint]:
         if self._entry_points is None:
+            # importlib.metadata costs ~15 ms to import: only paid when a plugin is looked up.
+            from importlib import metadata
+
             found: dict[str, metadata.EntryPoint] = {}
             for entry_point in metadata.entry_points(group=self.group):
                 found.setdefault(entry_point.name, entry_point)
