@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Past this many seconds after the first Ctrl-C, exit even if cleanup has not finished.
-INTERRUPT_DEADLINE = 4.5
+INTERRUPT_DEADLINE = 4.0
 
 
 @dataclass
