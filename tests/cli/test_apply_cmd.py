@@ -254,3 +254,12 @@ def test_every_example_plans_cleanly(name: str) -> None:
                     env={"RUNBOOK_SECRET_BUILD1_BMC_PASSWORD": "example"})
     assert result.exit_code == 0, result.output
     assert "plan is valid" in result.output
+
+
+def test_plan_report_marks_a_dry_run(tmp_path: Path) -> None:
+    report = tmp_path / "plan.json"
+    result = invoke("plan", str(REPO / "examples" / "hello.yml"), "--report-json", str(report))
+    assert result.exit_code == 0, result.output
+    data = report_of(report)
+    assert data["check"] is True and data["status"] == "success"
+    assert {r["status"] for s in data["steps"] for r in s["results"].values()} == {"skipped"}
