@@ -121,6 +121,8 @@ class PersistentShell:
         self._reader = MarkerReader(channel, self._marker.encode())
         self.pgid: int | None = None
         self.alive = True
+        #: True while a command runs: only then does closing need to kill anything.
+        self.busy = False
 
     @classmethod
     async def start(cls, channel: ShellChannel, signal_group: GroupSignaller,
@@ -152,6 +154,7 @@ class PersistentShell:
             f"__runbook_run </dev/null; printf '%s:%d:\\n' {quote(self._marker)} \"$?\"\n"
         )
         self._channel.write(wrapped.encode())
+        self.busy = True
         try:
             outcome = await asyncio.wait_for(self._collect(), timeout)
         except TimeoutError:
@@ -159,6 +162,8 @@ class PersistentShell:
         except asyncio.CancelledError:
             await self.kill()
             raise
+        finally:
+            self.busy = False
         output = outcome.output.decode(errors="replace")
         status = Status.Success if outcome.retcode == 0 else Status.Failed
         if outcome.exited:

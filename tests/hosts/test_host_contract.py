@@ -245,3 +245,21 @@ def test_run_result_api() -> None:
     assert [s.is_ok for s in Status] == [True, False, False, True, False]
     assert CommandStatus._fields == ("command", "output", "status", "retcode")
     assert os.path.basename(__file__) == "test_host_contract.py"
+
+
+def test_close_ends_an_idle_shell(host_factory: HostFactory) -> None:
+    async def scenario() -> None:
+        host = host_factory()
+        shell_pid = (await host.run("echo $$")).only.output.strip()
+        await host.close()
+        probe = host_factory()
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5
+            while (await probe.oneshot(f"kill -0 {shell_pid}")).retcode == 0:
+                assert loop.time() < deadline, f"shell {shell_pid} still running after close()"
+                await asyncio.sleep(0.1)
+        finally:
+            await probe.close()
+
+    asyncio.run(scenario())
