@@ -10,7 +10,7 @@ the rendered action up (no per-host per-step template work for static steps).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,11 +108,18 @@ def _action_strings(action: Action) -> list[str]:
     return []
 
 
-def _uses_any(texts: list[str], names: set[str]) -> bool:
-    if not names:
-        return False
-    pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in sorted(names)) + r")\b")
-    return any(_has_template(t) and pattern.search(t) for t in texts)
+def _template_vars(sources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Each variable name with all its template values joined (several sources may set it).
+
+    Only used to follow which names a template needs through variables whose values are
+    templates; joining is conservative: a name depends on what any of its values uses.
+    """
+    found: dict[str, list[str]] = {}
+    for source in sources:
+        for name, value in source.items():
+            if isinstance(value, str) and _has_template(value):
+                found.setdefault(name, []).append(value)
+    return {name: " ".join(values) for name, values in found.items()}
 
 
 class Plan:
@@ -154,7 +161,7 @@ class Plan:
                 if not _has_template(step.action.src):
                     texts.append(self._template_source(self._local(step.action.src), step))
                 templated = True
-            runtime = _uses_any(texts, registered_before)
+            runtime = self._needs_registered(step, texts, targets, registered_before)
             planned = PlannedStep(step, targets, _step_limit(step), runtime)
             if not runtime:
                 if not templated and isinstance(step.action, GetAction):
@@ -175,6 +182,17 @@ class Plan:
         order = {h.id: i for i, h in enumerate(self.lab.hosts)}
         self.hosts = sorted(seen.values(), key=lambda h: order.get(h.id, len(order)))
         return self
+
+    def _needs_registered(self, step: Step, texts: list[str], targets: tuple[Host, ...],
+                          registered: set[str]) -> bool:
+        """True when the step's templates use an earlier step's registered result, directly or
+        through variables whose values are templates (`msg: "{{ r.output }}"`)."""
+        if not registered or not any(_has_template(t) for t in texts):
+            return False
+        sources = [self.lab.vars, *(h.vars for h in targets), self.runbook.vars, step.vars,
+                   self.extra_vars]
+        needed = self.templater.transitive_names(texts, _template_vars(sources))
+        return bool(needed & registered)
 
     # -- rendering -----------------------------------------------------------------------
     def context(self, step: Step, host: Host, registered: Registered) -> dict[str, Any]:
@@ -253,11 +271,13 @@ class Plan:
     @staticmethod
     def template_message(step: Step, host: Host, exc: BaseException) -> str:
         """`step 'x' on host 'y': FILE:LINE:COL: message` — where and what failed to render."""
+        prefix = f"step {step.name!r} on host {host.id!r}: "
         text = str(exc)
-        where = str(step.location)
+        if text.startswith(prefix):  # already a template message (precompiled at plan time)
+            return text
         if step.location.file not in text:
-            text = f"{where}: {text}"
-        return f"step {step.name!r} on host {host.id!r}: {text}"
+            text = f"{step.location}: {text}"
+        return prefix + text
 
 
 def _step_limit(step: Step) -> int | None:

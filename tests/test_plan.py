@@ -46,6 +46,29 @@ def test_registered_names_render_at_run_time() -> None:
     assert plan.steps[2].rendered["f01"].commands == ("echo 1",)
 
 
+def test_vars_that_use_registered_results_render_at_run_time() -> None:
+    book = runbook(step(0, "a", "x", register="out"),
+                   step(1, "b", "echo {{ msg }}"),
+                   step(2, "c", "echo {{ via_host }}"),
+                   step(3, "d", "echo {{ plain }}"),
+                   vars={"msg": "{{ first }}", "first": "{{ out.output }}", "plain": "{{ 1 + 1 }}"})
+    lab = fake_lab(1)
+    lab.hosts[0].vars["via_host"] = "{{ out.rc }}"
+    plan = compile_plan(book, lab, Templater())
+    assert [s.runtime_render for s in plan.steps] == [False, True, True, False]
+    assert plan.steps[3].rendered["f01"].commands == ("echo 2",)
+
+
+def test_runtime_template_error_is_not_prefixed_twice() -> None:
+    book = runbook(step(0, "s", "echo {{ host.vars.port }}"))
+    plan = compile_plan(book, fake_lab(1), Templater())
+    planned = plan.steps[0]
+    with pytest.raises(Exception) as caught:
+        plan.action_for(planned, plan.hosts[0], {})
+    message = plan.template_message(planned.step, plan.hosts[0], caught.value)
+    assert message.count("on host 'f01'") == 1
+
+
 def test_template_errors_are_found_before_running_per_host() -> None:
     book = runbook(step(0, "s", "echo {{ host.vars.port }}"))
     lab = fake_lab(2)
