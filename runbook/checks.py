@@ -145,6 +145,11 @@ class RunbookChecker:
             suggestion = did_you_mean(step.hosts[0], ids)
             shown = step.hosts[0] if not many else list(step.hosts)
             listed = ", ".join(ids[:10]) + (f", ... ({len(ids)} hosts)" if len(ids) > 10 else "")
+            builtin = sorted(b for b in self.lab.builtin
+                             if any(c is not None and c.search(b) for c in compiled))
+            if builtin:
+                suggestion = (f"the built-in host {builtin[0]!r} (this machine) is only targeted "
+                              f"by its whole id: write hosts: {builtin[0]}")
             self.add(step, ("hosts",), f"hosts {shown!r} matches no host of the lab "
                      f"(hosts: {listed})" + (f"; {suggestion}" if suggestion else ""))
         return selected

@@ -16,10 +16,15 @@ Pattern = re.Pattern[str] | str | Sequence[re.Pattern[str] | str] | None
 
 
 class Lab:
-    """Hosts held by id in the order given; each host's `lab` points back here."""
+    """Hosts held by id in the order given; each host's `lab` points back here.
+
+    `builtin` names hosts the lab has without the user listing them (the lab file adds `local`,
+    this machine). A pattern selects such a host only when it matches its whole id
+    (`hosts: local`), so `hosts: "."` never runs on the workstation by accident.
+    """
 
     def __init__(self, hosts: Iterable[Host], *, vars: dict[str, Any] | None = None,
-                 path: Path | None = None) -> None:
+                 path: Path | None = None, builtin: Iterable[str] = ()) -> None:
         self._hosts: dict[str, Host] = {}
         for host in hosts:
             if host.id in self._hosts:
@@ -28,6 +33,7 @@ class Lab:
             host.lab = self
         self.vars: dict[str, Any] = dict(vars or {})
         self.path = path
+        self.builtin = frozenset(builtin)
 
     @classmethod
     def default(cls) -> Lab:
@@ -54,12 +60,20 @@ class Lab:
         return len(self._hosts)
 
     def select(self, pattern: Pattern = None) -> list[Host]:
-        """Hosts whose id the regex (or any of the regexes) is *searched* in, in lab order."""
+        """Hosts whose id the regex (or any of the regexes) is *searched* in, in lab order.
+
+        A builtin host is selected only by a regex matching its whole id. No pattern: all hosts.
+        """
         if pattern is None:
             return self.hosts
         patterns = [pattern] if isinstance(pattern, str | re.Pattern) else list(pattern)
         compiled = [re.compile(p) if isinstance(p, str) else p for p in patterns]
-        return [h for h in self._hosts.values() if any(p.search(h.id) for p in compiled)]
+        return [h for h in self._hosts.values() if self._matches(h.id, compiled)]
+
+    def _matches(self, host_id: str, patterns: list[re.Pattern[str]]) -> bool:
+        if host_id in self.builtin:
+            return any(p.fullmatch(host_id) for p in patterns)
+        return any(p.search(host_id) for p in patterns)
 
     async def close(self) -> None:
         """Close every host: kill what runs there and drop connections."""

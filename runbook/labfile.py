@@ -284,4 +284,5 @@ def _build_lab(data: dict[str, Any], hosts: dict[str, dict[str, Any]],
     if LOCAL_ID not in hosts:
         ordered.append(LocalHost(LOCAL_ID))
     lab_vars = data.get("vars") if isinstance(data.get("vars"), dict) else {}
-    return Lab(ordered, vars=dict(lab_vars or {}), path=path)
+    builtin = () if LOCAL_ID in hosts else (LOCAL_ID,)
+    return Lab(ordered, vars=dict(lab_vars or {}), path=path, builtin=builtin)

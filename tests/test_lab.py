@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +44,25 @@ def test_unknown_id_names_it() -> None:
 def test_default_lab_is_the_local_host() -> None:
     lab = Lab.default()
     assert [(type(h), h.id) for h in lab] == [(LocalHost, "local")]
+
+
+def test_builtin_host_is_selected_only_by_its_whole_id() -> None:
+    lab = Lab([LocalHost("router1"), LocalHost("localdb"), LocalHost("local")], builtin=["local"])
+    assert [h.id for h in lab.select(".")] == ["router1", "localdb"]
+    assert [h.id for h in lab.select("local")] == ["localdb", "local"]
+    assert [h.id for h in lab.select("^local$")] == ["local"]
+    assert [h.id for h in lab.select(["loc", "router"])] == ["router1", "localdb"]
+    assert len(lab.select(None)) == 3
+
+
+def test_lab_file_local_is_builtin_unless_defined(tmp_path: Path) -> None:
+    from runbook.labfile import load_lab
+
+    implicit = tmp_path / "implicit.yml"
+    implicit.write_text("hosts:\n  r1: {address: 10.0.0.1}\n")
+    lab = load_lab(implicit)
+    assert [h.id for h in lab.select(".")] == ["r1"]
+    assert [h.id for h in lab.select("local")] == ["local"]
+    explicit = tmp_path / "explicit.yml"
+    explicit.write_text("hosts:\n  r1: {address: 10.0.0.1}\n  local: {address: 127.0.0.1}\n")
+    assert [h.id for h in load_lab(explicit).select(".")] == ["r1", "local"]
