@@ -15,8 +15,10 @@ JSON files are parsed by the same code (JSON is YAML), after a strict `json` che
 
 from __future__ import annotations
 
+import errno
 import json
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,7 +175,20 @@ class _Builder:
         return result
 
 
+def _reader_error(exc: yaml.reader.ReaderError, file: str, text: str) -> YamlSyntaxError:
+    """A character YAML refuses (NUL, other control characters), at its line and column."""
+    before = text[:max(exc.position, 0)]
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+    return YamlSyntaxError(f"YAML syntax error: character {ord(char):#06x} is not allowed "
+                           f"({exc.reason}): remove it or write it as an escape in a quoted "
+                           "string", file=file, line=line, column=column)
+
+
 def _syntax_error(exc: yaml.YAMLError, file: str, text: str) -> YamlSyntaxError:
+    if isinstance(exc, yaml.reader.ReaderError):
+        return _reader_error(exc, file, text)
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
@@ -205,7 +220,11 @@ def load_text(text: str, *, file: str = "<string>", json_strict: bool = False) -
         try:
             json.loads(text)
         except json.JSONDecodeError as exc:
-            raise YamlSyntaxError(f"JSON syntax error: {exc.msg}", file=file,
+            hint = ""
+            if exc.pos == len(text) - len(text.lstrip()) and _is_yaml_mapping(text):
+                hint = ("; this looks like YAML: rename the file to .yml (JSON files must be "
+                        "JSON)")
+            raise YamlSyntaxError(f"JSON syntax error: {exc.msg}{hint}", file=file,
                                   line=exc.lineno, column=exc.colno) from None
         # Raw tabs can only be whitespace in valid JSON; YAML rejects them there.
         text = text.replace("\t", " ")
@@ -224,24 +243,64 @@ def load_text(text: str, *, file: str = "<string>", json_strict: bool = False) -
     return doc
 
 
+def _is_yaml_mapping(text: str) -> bool:
+    """Whether `text` parses as a YAML mapping (to tell a misnamed .json file apart)."""
+    try:
+        return isinstance(yaml.load(text, Loader=_Loader), dict)
+    except (yaml.YAMLError, RecursionError):
+        return False
+
+
 def display_name(path: Path) -> str:
     """How a file is named in messages: relative to the current folder when inside it."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         return str(path)
 
 
 def load_file(path: Path, *, file: str | None = None) -> Document:
     """Read and parse a YAML or JSON file (JSON by `.json` suffix)."""
     name = file if file is not None else display_name(path)
+    problem = not_a_regular_file(path)
+    if problem is not None:
+        raise YamlSyntaxError(problem, file=name)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise YamlSyntaxError(f"not UTF-8 text: {exc.reason}", file=name) from None
+        data = path.read_bytes()
     except OSError as exc:
         raise YamlSyntaxError(f"cannot read file: {exc.strerror or exc}", file=name) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[:exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise YamlSyntaxError(f"not UTF-8 text: byte {data[exc.start]:#04x} ({exc.reason}); "
+                              "save the file as UTF-8", file=name, line=line,
+                              column=column) from None
     return load_text(text, file=name, json_strict=path.suffix.lower() == ".json")
+
+
+def not_a_regular_file(path: Path) -> str | None:
+    """Why `path` cannot be read as a file (missing, a folder, a FIFO, ...), or None.
+
+    Checked before opening: opening a FIFO would block until something writes to it.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            return "is a broken symbolic link (its target does not exist): fix or remove it"
+        return "no such file: check the path"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link loop: fix the link"
+        return f"cannot read file: {exc.strerror or exc}"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file: give a YAML or JSON file"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a pipe, socket or device): give a YAML or JSON file"
+    return None
 
 
 def load_data(path: Path) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -130,12 +131,48 @@ def test_json_syntax_error_uses_json_position(tmp_path: Path) -> None:
 
 
 def test_unreadable_and_non_utf8_files(tmp_path: Path) -> None:
-    with pytest.raises(YamlSyntaxError, match="cannot read file"):
+    with pytest.raises(YamlSyntaxError, match="no such file"):
         load_file(tmp_path / "missing.yml")
     binary = tmp_path / "bin.yml"
-    binary.write_bytes(b"a: \xff\xfe\n")
-    with pytest.raises(YamlSyntaxError, match="not UTF-8"):
+    binary.write_bytes(b"name: x\nsteps: \xff\xfe\n")
+    with pytest.raises(YamlSyntaxError, match=r"not UTF-8 text: byte 0xff .*save the file as "
+                       "UTF-8") as info:
         load_file(binary)
+    assert (info.value.line, info.value.column) == (2, 8)
+
+
+def test_fifo_folder_and_link_loop_are_refused_without_blocking(tmp_path: Path) -> None:
+    """A FIFO would block open() forever; folders and link loops get a plain reason."""
+    fifo = tmp_path / "lab.yml"
+    os.mkfifo(fifo)
+    with pytest.raises(YamlSyntaxError, match="not a regular file"):
+        load_file(fifo)
+    with pytest.raises(YamlSyntaxError, match="is a folder, not a file"):
+        load_file(tmp_path)
+    loop = tmp_path / "loop.yml"
+    loop.symlink_to(tmp_path / "loop.yml")
+    with pytest.raises(YamlSyntaxError, match="symbolic link loop"):
+        load_file(loop)
+    dangling = tmp_path / "dangling.yml"
+    dangling.symlink_to(tmp_path / "nowhere.yml")
+    with pytest.raises(YamlSyntaxError, match="broken symbolic link"):
+        load_file(dangling)
+
+
+def test_control_character_is_located_on_one_line() -> None:
+    with pytest.raises(YamlSyntaxError) as info:
+        load_text("name: x\nsteps: [a\x00]\n", file="nul.yml")
+    error = info.value
+    assert (error.line, error.column) == (2, 10)
+    assert "\n" not in str(error)
+    assert "0x0000 is not allowed" in str(error)
+
+
+def test_yaml_in_a_json_file_says_to_rename_it(tmp_path: Path) -> None:
+    path = tmp_path / "lab.json"
+    path.write_text("hosts:\n  a: {}\n")
+    with pytest.raises(YamlSyntaxError, match=r"looks like YAML: rename the file to \.yml"):
+        load_file(path)
 
 
 def test_load_data_raises_first_duplicate(tmp_path: Path) -> None:
