@@ -12,8 +12,10 @@ an action says which actions exist, and each finding points at the offending nod
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -74,11 +76,81 @@ def check(doc: Document, name: str) -> list[Finding]:
 def check_paths(doc: Document, name: str) -> list[tuple[JsonPath, Finding]]:
     """Like `check`, each finding with the JSON path of the node that failed (sorted by line)."""
     found: dict[tuple[int, int, str], tuple[JsonPath, Finding]] = {}
-    for error in _validator(name).iter_errors(doc.data):
+    errors = _drop_shadowed_type_errors(list(_validator(name).iter_errors(doc.data)))
+    for error in errors:
         for finding in _explain(error, doc, name):
             key = (finding.line, finding.column, finding.message)
             found.setdefault(key, (tuple(error.absolute_path), finding))
+    flagged = {path for path, _ in found.values()}
+    for path, finding in _non_finite_numbers(doc, name):
+        if path not in flagged:
+            found.setdefault((finding.line, finding.column, finding.message), (path, finding))
     return [found[k] for k in sorted(found)]
+
+
+def _drop_shadowed_type_errors(
+        errors: list[jsonschema.ValidationError]) -> list[jsonschema.ValidationError]:
+    """Of several `type` errors on one node keep the one allowing the most types.
+
+    `power: [on]` fails both `type: [string, object]` and, through `else`, the mapping form's
+    `type: object`; the user should read one message, the one naming every accepted form.
+    """
+    widest: dict[tuple[str | int, ...], int] = {}
+    for error in errors:
+        if error.validator == "type":
+            path = tuple(error.absolute_path)
+            count = len(error.validator_value) if isinstance(error.validator_value, list) else 1
+            widest[path] = max(widest.get(path, 0), count)
+    kept = []
+    for error in errors:
+        if error.validator == "type":
+            value = error.validator_value
+            count = len(value) if isinstance(value, list) else 1
+            if count < widest[tuple(error.absolute_path)]:
+                continue
+        kept.append(error)
+    return kept
+
+
+def _non_finite_numbers(doc: Document, name: str) -> list[tuple[JsonPath, Finding]]:
+    """Numbers the schema cannot refuse: NaN, infinities, integers too big for a float.
+
+    They would pass `minimum` checks and then break the run ("timed out after nan s") or
+    crash converting to seconds. Free-form `vars` are left alone.
+    """
+    found: list[tuple[JsonPath, Finding]] = []
+    for path in doc.paths():
+        if "vars" in path or not path:
+            continue
+        value: Any = doc.data
+        for part in path:
+            try:
+                value = value[part]
+            except (KeyError, IndexError, TypeError):
+                value = None
+                break
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if isinstance(value, float) and math.isfinite(value):
+            continue
+        if isinstance(value, int) and abs(value) < 10 ** 15:
+            continue
+        owner, rest = owner_of(name, doc.data, path)
+        field = field_text(rest)
+        shown = _short(doc.raw(path) or value)
+        shown = shown.strip("'") if isinstance(doc.raw(path), str) else shown
+        if isinstance(value, int):
+            message = f"{field} {shown} is too large"
+        elif math.isnan(value):
+            message = f"{field} must be a number, not {shown}"
+        else:
+            message = f"{field} must be a finite number, not {shown}"
+            if rest and rest[-1] in ("timeout", "connect_timeout", "wait_up", "wait_down"):
+                message += f" (for no limit, leave {rest[-1]} out)"
+        loc = doc.location(path)
+        found.append((path, Finding(loc.file, loc.line, loc.column,
+                                    f"{owner}: {message}" if owner else message)))
+    return found
 
 
 # -- turning jsonschema errors into findings -------------------------------------------------
@@ -110,11 +182,35 @@ def _type_text(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
+    if isinstance(value, datetime.date):
+        return "a date"
     for py, text in ((str, "a string"), (int, "an integer"), (float, "a number"),
                      (list, "a list"), (dict, "a mapping")):
         if isinstance(value, py):
             return text
     return type(value).__name__
+
+
+def _type_hint(expected: str | list[str], inst: Any, raw: str | None) -> str:
+    """What to write instead, for the type mix-ups YAML invites."""
+    wanted = [expected] if isinstance(expected, str) else expected
+    if isinstance(inst, datetime.date) and "string" in wanted:
+        return f" (YAML reads {raw or inst} as a date: quote it, '{raw or inst}')"
+    if isinstance(inst, str) and ("number" in wanted or "integer" in wanted):
+        text = inst.strip()
+        unit = re.fullmatch(r"([0-9.]+)\s*(s|sec|secs|seconds?)", text)
+        if unit:
+            return f" (seconds are plain numbers: write {unit.group(1)})"
+        if re.fullmatch(r"[-+]?[0-9]*\.?[0-9]+[eE][-+]?[0-9]+", text):
+            number = float(text)
+            if math.isfinite(number) and abs(number) < 1e15:
+                return f" (YAML reads this exponent form as text: write {number:.15g})"
+            return " (YAML reads this exponent form as text: write the number out)"
+        if re.fullmatch(r"[-+]?[0-9_.]+", text):
+            return " (remove the quotes)"
+    if isinstance(inst, int | float) and not isinstance(inst, bool) and wanted == ["string"]:
+        return f" (quote it: '{raw}')" if raw else ""
+    return ""
 
 
 def _short(value: Any) -> str:
@@ -147,8 +243,9 @@ def _explain(error: jsonschema.ValidationError, doc: Document, name: str) -> lis
         where = f" in {field}" if field else ""
         return [at(path, f"missing required key {k!r}{where}")
                 for k in error.validator_value if k not in inst]
-    if validator == "oneOf" and _is_action_choice(schema) and isinstance(inst, dict):
-        return _action_findings(inst, path, at)
+    if validator == "oneOf" and _is_action_choice(schema):
+        # A step that is not a mapping already has its `type` finding.
+        return _action_findings(inst, path, at) if isinstance(inst, dict) else []
     if validator == "type":
         expected = error.validator_value
         names = [_TYPE_NAMES.get(t, t) for t in ([expected] if isinstance(expected, str) else expected)]
@@ -156,12 +253,21 @@ def _explain(error: jsonschema.ValidationError, doc: Document, name: str) -> lis
         if not path:
             what = "a mapping with name and steps" if name == "runbook" else "a mapping"
             return [at(path, f"{subject} must be {what}, not {_type_text(inst)}")]
+        if not field:  # the whole entry: a step, a host
+            what = {"step": "a mapping with hosts and one action (run, oneshot, put, get or "
+                            "power)", "host": "a mapping of its settings (address, user, ...)"}
+            kind = owner.split(" ", 1)[0]
+            return [at(path, f"must be {what.get(kind, wanted)}, not {_type_text(inst)}"
+                             + ("" if inst is None else f" {_short(inst)}"))]
         if inst is None:
             return [at(path, f"{field} has no value: give it {wanted}", key=True)]
-        message = f"{field} must be {wanted}, not {_type_text(inst)} {_short(inst)}"
-        if "boolean" in expected and isinstance(inst, str) and inst.lower() in (
-                "yes", "no", "on", "off", "y", "n"):
+        raw = doc.raw(path)
+        shown = raw if isinstance(inst, datetime.date) and raw else _short(inst)
+        message = f"{field} must be {wanted}, not {_type_text(inst)} {shown}"
+        if "boolean" in expected and ((isinstance(inst, str) and inst.lower() in (
+                "yes", "no", "on", "off", "y", "n")) or (type(inst) is int and inst in (0, 1))):
             message += " (write true or false)"
+        message += _type_hint(expected, inst, doc.raw(path))
         return [at(path, message)]
     if validator == "enum":
         choices = [str(c) for c in error.validator_value]

@@ -104,7 +104,7 @@ def test_power_mapping_and_shorthand() -> None:
 
 def test_lab_messages_name_the_host() -> None:
     assert _messages("hosts:\n  r1:\n    address: 1.2.3.4\n    port: '22'\n", "lab") == [
-        "f.yml:4:11: host 'r1': port must be an integer, not a string '22'"]
+        "f.yml:4:11: host 'r1': port must be an integer, not a string '22' (remove the quotes)"]
 
 
 def test_findings_are_sorted_and_unique() -> None:
