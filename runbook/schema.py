@@ -254,10 +254,10 @@ def _explain(error: jsonschema.ValidationError, doc: Document, name: str) -> lis
             what = "a mapping with name and steps" if name == "runbook" else "a mapping"
             return [at(path, f"{subject} must be {what}, not {_type_text(inst)}")]
         if not field:  # the whole entry: a step, a host
-            what = {"step": "a mapping with hosts and one action (run, oneshot, put, get or "
-                            "power)", "host": "a mapping of its settings (address, user, ...)"}
+            entry = {"step": "a mapping with hosts and one action (run, oneshot, put, get or "
+                             "power)", "host": "a mapping of its settings (address, user, ...)"}
             kind = owner.split(" ", 1)[0]
-            return [at(path, f"must be {what.get(kind, wanted)}, not {_type_text(inst)}"
+            return [at(path, f"must be {entry.get(kind, wanted)}, not {_type_text(inst)}"
                              + ("" if inst is None else f" {_short(inst)}"))]
         if inst is None:
             return [at(path, f"{field} has no value: give it {wanted}", key=True)]
