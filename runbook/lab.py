@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.errors import ConfigError
-from runbook.hosts.base import Host
-from runbook.hosts.local import LocalHost
+from runbook.lazyimport import lazy_module
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from runbook.hosts.base import Host
+else:
+    asyncio = lazy_module("asyncio")
 
 Pattern = re.Pattern[str] | str | Sequence[re.Pattern[str] | str] | None
 
@@ -38,6 +43,8 @@ class Lab:
     @classmethod
     def default(cls) -> Lab:
         """The lab used when none is given: just this machine, as host `local`."""
+        from runbook.hosts.local import LocalHost
+
         return cls([LocalHost("local")])
 
     @property

@@ -7,7 +7,6 @@ files (`put` / `get`). Power goes through the host's `power_control`, never thro
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
@@ -16,13 +15,17 @@ from typing import TYPE_CHECKING, Any
 from runbook.errors import HostUnreachableError
 from runbook.hosts.power_mixin import PowerMixin
 from runbook.hosts.shell import START_TIMEOUT, PersistentShell, ShellChannel, ShellDied
+from runbook.hosts.transfer import PathLike
+from runbook.lazyimport import lazy_module
 from runbook.results import CommandStatus, RunResult, Status
 
 if TYPE_CHECKING:
+    import asyncio
+
     from runbook.lab import Lab
     from runbook.power import PowerController
-
-from runbook.hosts.transfer import PathLike
+else:
+    asyncio = lazy_module("asyncio")
 
 
 class Host(PowerMixin, ABC):
@@ -45,7 +48,7 @@ class Host(PowerMixin, ABC):
         self.power_control = power_control
         self.lab: Lab | None = None
         self._shell: PersistentShell | None = None
-        self._run_lock = asyncio.Lock()
+        self._run_lock: asyncio.Lock | None = None  # made on first run: no asyncio at build time
 
     # -- commands -------------------------------------------------------------------------
     async def run(self, cmds: str | Sequence[str], timeout: float | None = None) -> RunResult:
@@ -56,6 +59,8 @@ class Host(PowerMixin, ABC):
         """
         commands = [cmds] if isinstance(cmds, str) else list(cmds)
         statuses: list[CommandStatus] = []
+        if self._run_lock is None:
+            self._run_lock = asyncio.Lock()
         async with self._run_lock:
             for command in commands:
                 if statuses and not statuses[-1].status.is_ok:

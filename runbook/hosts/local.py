@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
 import signal
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbook.hosts.base import Host
 from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
+from runbook.lazyimport import lazy_module
 from runbook.results import CommandStatus, Status
 
+if TYPE_CHECKING:
+    import asyncio
+else:
+    asyncio = lazy_module("asyncio")
 
 class _ProcessChannel:
     """A local subprocess as a `ShellChannel`."""

@@ -8,16 +8,20 @@ host behind them was (or will be) reset and a stale session would hang or lie.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, cast
 
 from runbook.errors import CommandTimeoutError, HostUnreachableError, PowerError
+from runbook.lazyimport import lazy_module
 from runbook.results import Status
 
 if TYPE_CHECKING:
+    import asyncio
+
     from runbook.hosts.base import Host
     from runbook.power import PowerController, PowerState
     from runbook.results import CommandStatus
+else:
+    asyncio = lazy_module("asyncio")
 
 POWER_ACTIONS = ("on", "off", "cycle")
 DEFAULT_PROBE_TIMEOUT = 5.0

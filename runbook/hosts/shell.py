@@ -22,17 +22,22 @@ command starts a new shell; the result says so.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
-
-from runbook.results import CommandStatus, Status
+from typing import TYPE_CHECKING, Protocol
 
 #: Seconds to wait for the marker after interrupting a timed-out command.
+from runbook.lazyimport import lazy_module
+from runbook.results import CommandStatus, Status
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    asyncio = lazy_module("asyncio")
+
 INTERRUPT_GRACE = 3.0
 #: Seconds allowed for a new shell to start and answer.
 START_TIMEOUT = 15.0

@@ -12,8 +12,8 @@ each session), which runbook records so timeouts, cancellation and `close()` can
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,12 +23,17 @@ from runbook.errors import HostUnreachableError
 from runbook.hosts.base import Host
 from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, MarkerReader, ShellDied, quote
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
+from runbook.lazyimport import lazy_module
 from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:
+    import asyncio
+
     import asyncssh
 
     from runbook.power import PowerController
+else:
+    asyncio = lazy_module("asyncio")
 
 #: Sessions OpenSSH allows per connection by default (sshd_config MaxSessions).
 DEFAULT_MAX_SESSIONS = 10
@@ -94,14 +99,29 @@ class RemoteHost(Host):
         self.known_hosts = Path(known_hosts).expanduser() if known_hosts else None
         self.keepalive = keepalive
         self.agent = agent
+        self.max_sessions = max_sessions
         self._conn: asyncssh.SSHClientConnection | None = None
-        self._connect_lock = asyncio.Lock()
         self._sftp: asyncssh.SFTPClient | None = None
-        self._sftp_lock = asyncio.Lock()
-        # One session each is kept for the shell, the SFTP channel and kill commands.
-        self._exec_slots = asyncio.Semaphore(max(1, max_sessions - 3))
-        self._kill_slot = asyncio.Semaphore(1)
         self._running_pgids: set[int] = set()
+
+    # Locks and semaphores are made on first use, so building hosts (validate, `runbook hosts`)
+    # does not import asyncio.
+    @functools.cached_property
+    def _connect_lock(self) -> asyncio.Lock:
+        return asyncio.Lock()
+
+    @functools.cached_property
+    def _sftp_lock(self) -> asyncio.Lock:
+        return asyncio.Lock()
+
+    @functools.cached_property
+    def _exec_slots(self) -> asyncio.Semaphore:
+        """Sessions for oneshots: one each is kept for the shell, SFTP and kill commands."""
+        return asyncio.Semaphore(max(1, self.max_sessions - 3))
+
+    @functools.cached_property
+    def _kill_slot(self) -> asyncio.Semaphore:
+        return asyncio.Semaphore(1)
 
     # -- connection ---------------------------------------------------------------------
     async def connection(self) -> asyncssh.SSHClientConnection:

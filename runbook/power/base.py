@@ -7,16 +7,20 @@ Controllers are built from lab data by `runbook.power.registry.power_control_fro
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
 from runbook.errors import ConfigError
+from runbook.lazyimport import lazy_module
 from runbook.results import Status
 
 if TYPE_CHECKING:
+    import asyncio
+
     from runbook.hosts.base import Host
+else:
+    asyncio = lazy_module("asyncio")
 
 POWER_ACTIONS = ("on", "off", "cycle")
 

@@ -28,7 +28,6 @@ code OFF. A status command that cannot run (controller unreachable, command not 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -36,11 +35,16 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from runbook.errors import CommandTimeoutError, HostUnreachableError, PowerError
+from runbook.lazyimport import lazy_module
 from runbook.power.base import PowerController, PowerSpecError, PowerState, check_positive
 from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:
+    import asyncio
+
     from runbook.hosts.base import Host
+else:
+    asyncio = lazy_module("asyncio")
 
 TEMPLATE_FIELDS = ("name", "ip", "id")
 NOT_RUNNABLE = (126, 127)  # shell: found but not executable / not found
