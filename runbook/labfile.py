@@ -23,7 +23,7 @@ from runbook.secrets import SecretStore
 from runbook.suggest import did_you_mean
 from runbook.validate import Finding, ValidationFailed, finding_from_error
 from runbook.varsfile import reserved_name_problem
-from runbook.yamlload import Document, JsonPath, YamlSyntaxError, load_file
+from runbook.yamlload import Document, JsonPath, YamlSyntaxError, load_file, not_a_regular_file
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
@@ -35,7 +35,16 @@ _PATH_FIELDS = ("key", "known_hosts")
 
 
 def load_lab(path: Path, *, secrets: SecretStore | None = None) -> Lab:
-    """Load a lab file; `ValidationFailed` lists every problem found."""
+    """Load a lab file; `ValidationFailed` lists every problem found.
+
+    A path that is not a readable file is a `ConfigError` naming it (no line: there is none).
+    """
+    problem = not_a_regular_file(path)
+    if problem is not None:
+        if problem.startswith("no such file"):
+            problem = ("does not exist (a runbook's `lab:` is relative to the runbook's folder; "
+                       "--lab is relative to the current folder)")
+        raise ConfigError(f"lab file {path} {problem}")
     try:
         doc = load_file(path)
     except YamlSyntaxError as exc:
@@ -93,10 +102,15 @@ def read_lab(doc: Document, path: Path, *, secrets: SecretStore | None = None,
     With `secrets=None` (validation, `runbook hosts`), `secret(...)` renders as "<secret>" so
     no secret needs to be set; lab vars and `host.id` are rendered for real.
     """
+    data = doc.data
+    if data is None or (isinstance(data, dict) and "steps" in data and "hosts" not in data):
+        what = ("the file is empty: a lab needs `hosts`" if data is None else
+                "this is a runbook (it has `steps`), not a lab: a lab file lists `hosts`; "
+                "pass the runbook as RUNBOOK and a lab file with --lab")
+        return None, [Finding(doc.file, 1, 1, what)]
     checked = schema.check_paths(doc, "lab")
     reader = _LabReader(doc, path)
     reader.findings.extend(f for _, f in checked)
-    data = doc.data
     if not isinstance(data, dict) or not isinstance(data.get("hosts"), dict):
         return None, reader.findings
     bad = {p[:3] for p, _ in checked}

@@ -66,6 +66,30 @@ def load_runbook(path: Path) -> LoadedRunbook:
     return runbook
 
 
+def lab_problem(runbook: LoadedRunbook, lab: Path | None = None) -> Finding | None:
+    """Why the runbook's `lab:` file (or `lab`, given on the command line) cannot be read.
+
+    Points at the `lab:` line of the runbook, so a typo there is not reported as an
+    unreadable file somewhere else. Callers that honour a `--lab` override check only when
+    there is none.
+    """
+    from runbook.yamlload import not_a_regular_file
+
+    lab_path = lab if lab is not None else runbook.lab
+    if lab_path is None or runbook.document is None:
+        return None
+    problem = not_a_regular_file(lab_path)
+    if problem is None:
+        return None
+    loc = runbook.document.location(("lab",))
+    written = runbook.document.data.get("lab") if lab is None else str(lab)
+    if problem.startswith("no such file"):
+        problem = "does not exist"
+    return Finding(loc.file, loc.line, loc.column,
+                   f"lab file {written!r} {problem} (looked for {lab_path}; a runbook's lab "
+                   "is relative to the runbook's folder)")
+
+
 def read_runbook(doc: Document, path: Path) -> tuple[LoadedRunbook | None, list[Finding], set[str]]:
     """Build what can be built from `doc`.
 

@@ -196,12 +196,11 @@ class _FileValidator:
         lab_path = lab or runbook.lab
         lab_obj: Lab | None = Lab.default()
         if lab_path is not None:
-            if not lab_path.exists():
-                loc = doc.location(("lab",))
-                written = doc.data.get("lab") if lab is None else str(lab)
-                self.add([Finding(loc.file, loc.line, loc.column,
-                                  f"lab file {written!r} does not exist (looked for {lab_path}; "
-                                  "a runbook's lab is relative to the runbook's folder)")])
+            from runbook.runbookfile import lab_problem
+
+            problem = lab_problem(runbook, lab)
+            if problem is not None:
+                self.add([problem])
                 lab_obj = None
             else:
                 lab_obj = self.lab(lab_path)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from runbook.errors import ConfigError
 from runbook.hosts.local import LocalHost
 from runbook.hosts.ssh import RemoteHost
 from runbook.labfile import load_lab
@@ -181,3 +182,24 @@ def test_syntax_errors_in_lab(tmp_path: Path) -> None:
     [finding] = info.value.findings
     assert finding.line == 3
     assert finding.message.startswith("host 's1': Jinja syntax error in user:")
+
+
+def test_runbook_or_empty_file_given_as_lab_says_so(tmp_path: Path) -> None:
+    runbook = tmp_path / "site.yml"
+    runbook.write_text("name: x\nsteps: [{hosts: local, run: uptime}]\n")
+    with pytest.raises(ValidationFailed) as info:
+        load_lab(runbook)
+    assert [f.message for f in info.value.findings] == [
+        "this is a runbook (it has `steps`), not a lab: a lab file lists `hosts`; pass the "
+        "runbook as RUNBOOK and a lab file with --lab"]
+    empty = tmp_path / "empty.yml"
+    empty.write_text("# nothing yet\n")
+    with pytest.raises(ValidationFailed, match="the file is empty: a lab needs `hosts`"):
+        load_lab(empty)
+
+
+def test_lab_path_that_is_no_file_names_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"lab file .*nope\.yml does not exist \(a runbook"):
+        load_lab(tmp_path / "nope.yml")
+    with pytest.raises(ConfigError, match="is a folder, not a file"):
+        load_lab(tmp_path)

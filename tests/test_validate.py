@@ -4,6 +4,7 @@ mixed runs, and semantic checks on loaded objects."""
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -76,6 +77,19 @@ def test_explicit_lab_overrides_runbook_lab(tmp_path: Path) -> None:
     runbook.write_text("name: x\nlab: nowhere.yml\nsteps:\n  - {hosts: r1, run: y}\n")
     assert validate_paths([runbook], lab=tmp_path / "lab.yml") == []
     assert "does not exist" in validate_paths([runbook])[0].message
+
+
+def test_runbook_lab_that_is_a_folder_or_fifo_is_reported_at_the_lab_line(
+        tmp_path: Path) -> None:
+    (tmp_path / "labs").mkdir()
+    os.mkfifo(tmp_path / "pipe.yml")
+    for target, reason in (("labs", "is a folder, not a file"),
+                           ("pipe.yml", "is not a regular file")):
+        runbook = tmp_path / "rb.yml"
+        runbook.write_text(f"name: x\nlab: {target}\nsteps:\n  - {{hosts: local, run: y}}\n")
+        [finding] = validate_paths([runbook])
+        assert (finding.line, finding.column) == (2, 6)
+        assert finding.message.startswith(f"lab file {target!r} {reason}")
 
 
 def test_extra_vars_define_names(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ not come up/go down in time, 2 invalid input or usage, 130 interrupted.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 from pathlib import Path
@@ -56,6 +57,8 @@ def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: flo
     """
     if wait is not None and action == "status":
         raise click.UsageError("--wait applies to on, off and cycle, not status")
+    if wait is not None and not math.isfinite(wait):
+        raise click.UsageError(f"--wait must be a finite number of seconds, not {wait}")
     try:
         compiled = re.compile(pattern)
     except re.error as exc:
@@ -88,8 +91,12 @@ def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: flo
 
 def _lab_file(lab_path: Path | None) -> Path:
     if lab_path is not None:
-        if not lab_path.is_file():
-            raise _fail(f"lab file {lab_path} does not exist"
+        from runbook.yamlload import not_a_regular_file
+
+        problem = not_a_regular_file(lab_path)
+        if problem is not None:
+            problem = "does not exist" if problem.startswith("no such file") else problem
+            raise _fail(f"lab file {lab_path} {problem}"
                   + (f" (from ${LAB_ENV})" if os.environ.get(LAB_ENV) == str(lab_path) else ""))
         return lab_path
     for name in DEFAULT_LAB_FILES:

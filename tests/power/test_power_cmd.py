@@ -138,6 +138,8 @@ def test_wait_up_on_a_real_sshd_host(sshd_lab: SshdLab, tmp_path: Path) -> None:
     (["web", "status", "--wait", "3"], "--wait applies to on, off and cycle"),
     (["web", "reboot"], "'reboot' is not one of 'on', 'off', 'cycle', 'status'"),
     (["web", "on", "--wait", "-1"], "-1"),
+    (["web", "on", "--wait", "nan"], "--wait must be a finite number of seconds, not nan"),
+    (["web", "on", "--wait", "inf"], "--wait must be a finite number of seconds, not inf"),
 ])
 def test_usage_errors_exit_2(lab_file: Path, args: list[str], text: str) -> None:
     result = run(*args, "--lab", str(lab_file))
@@ -151,6 +153,19 @@ def test_invalid_lab_exits_2_with_line_and_hint(tmp_path: Path) -> None:
     result = run("web1", "on", "--lab", str(path))
     assert result.exit_code == 2
     assert f"{path}:4" in result.output and "did you mean 'ipmi'?" in result.output
+
+
+def test_lab_that_is_a_fifo_or_a_runbook_exits_2_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "lab.yml"
+    os.mkfifo(fifo)
+    result = run("web1", "on", "--lab", str(fifo))
+    assert result.exit_code == 2
+    assert "is not a regular file" in result.output
+    runbook = tmp_path / "site.yml"
+    runbook.write_text("name: x\nsteps: [{hosts: local, run: uptime}]\n")
+    result = run("web1", "on", "--lab", str(runbook))
+    assert result.exit_code == 2
+    assert "this is a runbook (it has `steps`), not a lab" in result.output
 
 
 def test_lab_from_environment_or_current_folder(lab_file: Path, tmp_path: Path,
