@@ -3,8 +3,9 @@
 A secret named NAME is read from the environment variable `RUNBOOK_SECRET_NAME` (the name is
 upper-cased, `-` becomes `_`), or else from a secrets file (a YAML mapping `NAME: value`,
 given with `--secrets`). The environment wins over the file. Every value read so far, and
-every value in the secrets file, is replaced by `***` by `SecretStore.mask`; the engine and
-the reporters pass all output, logs and reports through it.
+every value in the secrets file, is replaced by `***` by `SecretStore.mask` (in any letter
+case, so `| upper` does not reveal it); the engine and the reporters pass all output, logs and
+reports through it.
 """
 
 from __future__ import annotations
@@ -69,23 +70,31 @@ class SecretStore:
         if not self._seen or not text:
             return text
         if self._pattern is None:
+            # Case-insensitive: `{{ secret('PW') | upper }}` must not print the secret either.
             ordered = sorted(self._seen, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered), re.IGNORECASE)
         return self._pattern.sub(MASK, text)
 
 
 def _read_secrets_file(path: Path) -> dict[str, str]:
-    from runbook.yamlload import load_data
+    from runbook.yamlload import load_file
 
-    data = load_data(path)
+    doc = load_file(path)
+    if doc.problems:
+        raise doc.problems[0]
+    data = doc.data
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError("a secrets file must be a mapping of NAME: value", file=str(path),
+        raise ConfigError("a secrets file must be a mapping of NAME: value", file=doc.file,
                           line=1, column=1)
     values: dict[str, str] = {}
     for key, value in data.items():
         if isinstance(value, dict | list) or value is None:
-            raise ConfigError(f"secret {key!r} must be a string or a number", file=str(path))
+            loc = doc.location((key,))
+            # The message must not show the value: it may be a secret.
+            raise ConfigError(f"secret {key!r} must be a string or a number, not "
+                              f"{'empty' if value is None else type(value).__name__}: quote "
+                              "the value", file=loc.file, line=loc.line, column=loc.column)
         values[str(key)] = value if isinstance(value, str) else str(value)
     return values

@@ -54,6 +54,8 @@ def parse_extra_vars(items: Iterable[str], *, base: Path | None = None) -> dict[
     result: dict[str, Any] = {}
     for item in items:
         if item.startswith("@"):
+            if not item[1:].strip():
+                raise ConfigError("-e @: give the vars file after @, like -e @vars.yml")
             result.update(_read_vars_file(Path(item[1:]) if base is None else base / item[1:]))
             continue
         name, sep, value = item.partition("=")
@@ -71,10 +73,11 @@ def parse_extra_vars(items: Iterable[str], *, base: Path | None = None) -> dict[
 
 
 def _read_vars_file(path: Path) -> dict[str, Any]:
-    from runbook.yamlload import load_data
+    from runbook.yamlload import load_data, not_a_regular_file
 
-    if not path.is_file():
-        raise ConfigError(f"-e @{path}: no such file")
+    problem = not_a_regular_file(path)
+    if problem is not None:
+        raise ConfigError(f"-e @{path}: {problem}")
     data = load_data(path)
     if data is None:
         return {}

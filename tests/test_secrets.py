@@ -61,3 +61,19 @@ def test_bad_secrets_file(tmp_path: Path) -> None:
     path.write_text("A: {nested: 1}\n")
     with pytest.raises(ConfigError, match="must be a string"):
         SecretStore(environ={}, secrets_file=path)
+
+
+def test_bad_secret_value_is_located_and_not_shown(tmp_path: Path) -> None:
+    path = tmp_path / "s.yml"
+    path.write_text("OK: fine\nBMC:\n  - hunter2\n")
+    with pytest.raises(ConfigError) as info:
+        SecretStore(environ={}, secrets_file=path)
+    assert (info.value.line, info.value.column) == (3, 3)
+    assert "hunter2" not in str(info.value)
+    assert "secret 'BMC' must be a string or a number, not list" in str(info.value)
+
+
+def test_mask_ignores_letter_case() -> None:
+    store = SecretStore(environ={env_name("pw"): "s3cr3tVal"})
+    store.get("pw")
+    assert store.mask("S3CR3TVAL s3cr3tval s3cr3tVal") == "*** *** ***"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -33,10 +34,19 @@ def test_value_may_contain_equals() -> None:
     ("novalue", "expected KEY=VALUE or @FILE"),
     ("my-var=1", "not a valid variable name"),
     ("@/nonexistent/vars.yml", "no such file"),
+    ("@", "give the vars file after @"),
+    ("@/", "is a folder, not a file"),
 ])
 def test_bad_items(item: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_extra_vars([item])
+
+
+def test_vars_file_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "vars.yml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        parse_extra_vars([f"@{fifo}"])
 
 
 def test_vars_file_must_be_a_mapping(tmp_path: Path) -> None:
