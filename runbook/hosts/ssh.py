@@ -37,6 +37,8 @@ else:
 
 #: Sessions OpenSSH allows per connection by default (sshd_config MaxSessions).
 DEFAULT_MAX_SESSIONS = 10
+#: Where OpenSSH keeps the user's known host keys.
+DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts").expanduser()
 
 
 class _SSHChannel:
@@ -154,8 +156,12 @@ class RemoteHost(Host):
             options["agent_path"] = None
         if not self.host_key_checking:
             options["known_hosts"] = None
-        elif self.known_hosts is not None:
-            options["known_hosts"] = str(self.known_hosts)
+        else:
+            known = _parsed_known_hosts(self.known_hosts or DEFAULT_KNOWN_HOSTS)
+            if known is not None:
+                options["known_hosts"] = known
+            elif self.known_hosts is not None:
+                options["known_hosts"] = str(self.known_hosts)  # asyncssh reports the problem
         try:
             if self.hop is not None:
                 options["tunnel"] = await self.hop.connection()
@@ -353,6 +359,30 @@ class RemoteHost(Host):
         conn.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(conn.wait_closed(), INTERRUPT_GRACE)
+
+
+#: known_hosts files parsed once per process (path -> (mtime_ns, size, parsed)). asyncssh
+#: re-reads the file for every connection given its path: O(hosts^2) lines at 500 hosts.
+_KNOWN_HOSTS_CACHE: dict[Path, tuple[int, int, asyncssh.SSHKnownHosts]] = {}
+
+
+def _parsed_known_hosts(path: Path) -> asyncssh.SSHKnownHosts | None:
+    """The parsed known_hosts file at `path` (re-read when it changes); None if unreadable."""
+    import asyncssh
+
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    cached = _KNOWN_HOSTS_CACHE.get(path)
+    if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
+        return cached[2]
+    try:
+        parsed = asyncssh.read_known_hosts(str(path))
+    except (OSError, ValueError):
+        return None
+    _KNOWN_HOSTS_CACHE[path] = (stat.st_mtime_ns, stat.st_size, parsed)
+    return parsed
 
 
 def _make_local_dir(path: Path) -> None:

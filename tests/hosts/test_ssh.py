@@ -153,3 +153,21 @@ def test_importing_runbook_does_not_import_asyncssh() -> None:
     code = "import sys, runbook; print('asyncssh' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_known_hosts_edited_between_connections_is_reread(
+    ssh_host_factory: Factory, sshd_lab: Any, tmp_path: Any
+) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    unreachable(ssh_host_factory(7, known_hosts=known))
+    known.write_text(sshd_lab.known_hosts.read_text())
+
+    async def trusted_now() -> str:
+        host = ssh_host_factory(7, known_hosts=known)
+        try:
+            return (await host.oneshot("echo ok")).output
+        finally:
+            await host.close()
+
+    assert asyncio.run(trusted_now()) == "ok\n"
