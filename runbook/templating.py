@@ -91,10 +91,63 @@ def _run(template: jinja2.Template, variables: dict[str, Any]) -> str:
     return "".join(template.root_render_func(template.new_context(variables, shared=True)))
 
 
+# Results past these sizes are refused instead of exhausting memory (`'a' * 10**10`,
+# `10 ** 10 ** 10`, `range(10**9) | list`), at run time and when Jinja folds constants while
+# a runbook is only being validated.
+MAX_REPEAT = 10_000_000
+MAX_POWER_BITS = 100_000
+MAX_RANGE = 1_000_000
+
+
+def _repeat_size(left: Any, right: Any) -> int:
+    for seq, times in ((left, right), (right, left)):
+        if isinstance(seq, str | bytes | list | tuple) and isinstance(times, int):
+            return len(seq) * times
+    return 0
+
+
+def _checked_binop(operator: str, left: Any, right: Any) -> Any:
+    """`*` and `**` with a size limit; TemplateError (not MemoryError) past it."""
+    if operator == "*" and _repeat_size(left, right) > MAX_REPEAT:
+        raise TemplateError(f"'*' would build a value of {_repeat_size(left, right):,} items "
+                            f"(the limit is {MAX_REPEAT:,})")
+    if (operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0
+            and abs(left) > 1 and left.bit_length() * right > MAX_POWER_BITS):
+        raise TemplateError(f"{left} ** {right} is too large to compute")
+    return _BINOPS[operator](left, right)
+
+
+_BINOPS: dict[str, Any] = {"*": lambda a, b: a * b, "**": lambda a, b: a ** b}
+
+
+def _limited_range(*args: int) -> range:
+    """`range` for templates, refusing more than MAX_RANGE items."""
+    result = range(*args)
+    if len(result) > MAX_RANGE:
+        raise TemplateError(f"range of {len(result):,} items is too large (the limit is "
+                            f"{MAX_RANGE:,})")
+    return result
+
+
 class _Environment(jinja2.Environment):
-    """The environment of one `Templater` (it knows its templater for lazy variables)."""
+    """The environment of one `Templater` (it knows its templater for lazy variables).
+
+    `sandboxed = True` only makes Jinja route `*` and `**` through `call_binop` (also while
+    folding constants at compile time); nothing else of the sandbox is used.
+    """
 
     templater: Templater
+    sandboxed = True
+    intercepted_binops = frozenset({"*", "**"})
+    intercepted_unops: frozenset[str] = frozenset()
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """An intercepted binary operator (`*`, `**`), size-checked."""
+        return _checked_binop(operator, left, right)
+
+    def call(self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """A call in a template: what an unsandboxed environment does (`context.call`)."""
+        return __context.call(__obj, *args, **kwargs)
 
 
 def _undefined_name(message: str) -> str | None:
@@ -113,6 +166,7 @@ class Templater:
         env.templater = self
         env.filters["quote"] = quote
         env.globals["secret"] = self.secrets.get
+        env.globals["range"] = _limited_range
         self.env = env
         self._globals: dict[str, Any] = dict(env.globals)
         self._templates: dict[str, jinja2.Template] = {}

@@ -160,3 +160,23 @@ def test_transitive_names_follow_template_variables(templater: Templater) -> Non
         "msg", "r", "where", "host", "n"}
     assert templater.transitive_names([], variables, expressions=("msg == 'x'",)) == {
         "msg", "r", "where", "host"}
+
+
+@pytest.mark.parametrize("text", [
+    "{{ 'a' * 10000000000 }}",            # folded as a constant when compiled
+    "{{ x * 10000000000 }}",
+    "{{ [1] * 10000000000 }}",
+    "{{ 7 ** 100000000 }}",
+    "{{ range(1000000000) | list | length }}",
+])
+def test_oversized_values_are_template_errors_not_memory_exhaustion(text: str) -> None:
+    templater = Templater()
+    assert templater.referenced_names(text) <= {"x"}  # validation compiles without folding
+    with pytest.raises(TemplateError, match=r"too large|the limit is"):
+        templater.render(text, {"x": "ab"})
+
+
+def test_ordinary_arithmetic_and_calls_still_work() -> None:
+    templater = Templater()
+    text = "{{ '-' * 3 }} {{ 2 ** 10 }} {{ range(3) | list }} {{ 'a,b'.split(',') }}"
+    assert templater.render(text, {}) == "--- 1024 [0, 1, 2] ['a', 'b']"
