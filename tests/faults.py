@@ -100,14 +100,17 @@ class FaultSshServer:
     ``async with FaultSshServer(handler) as server`` generates a host key and a client key in a
     temp dir and exposes ``address``, ``port``, ``user``, ``client_key`` and ``known_hosts``
     (host keys are checkable, as against a real host).  By default any client key is accepted;
-    pass ``authorized_key`` (a public key file) to accept only that one.
+    pass ``authorized_key`` (a public key file) to accept only that one, or ``password`` to
+    accept password authentication with that password only (and no keys).
     ``connections`` counts accepted connections; ``drop_connections()`` aborts all of them.
     """
 
-    def __init__(self, handler: SessionHandler, *, authorized_key: Path | None = None) -> None:
+    def __init__(self, handler: SessionHandler, *, authorized_key: Path | None = None,
+                 password: str | None = None) -> None:
         """Remember the handler; keys and the listener are created on enter."""
         self.handler = handler
         self.authorized_key = authorized_key
+        self.password = password
         self.address = "127.0.0.1"
         self.port = 0
         self.user = getpass.getuser()
@@ -201,11 +204,17 @@ class _FaultServerSide(asyncssh.SSHServer):
         return True
 
     def public_key_auth_supported(self) -> bool:
-        return True
+        return self._owner.password is None
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         # Only reached when no authorized_client_keys were given: accept any key.
         return self._owner.authorized_key is None
+
+    def password_auth_supported(self) -> bool:
+        return self._owner.password is not None
+
+    def validate_password(self, username: str, password: str) -> bool:
+        return password == self._owner.password
 
 
 # ----------------------------------------------------------------------------- handlers

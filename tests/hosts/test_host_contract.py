@@ -263,3 +263,27 @@ def test_close_ends_an_idle_shell(host_factory: HostFactory) -> None:
             await probe.close()
 
     asyncio.run(scenario())
+
+
+def test_nothing_leaks_after_close(host_factory: HostFactory, tmp_path: Path) -> None:
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    (tmp_path / "f").write_text("x")
+
+    async def work() -> None:
+        host = host_factory()
+        try:
+            for i in range(5):
+                await host.run([f"echo {i}", "cd /tmp"])
+                await asyncio.gather(*(host.oneshot("true") for _ in range(12)))
+                await host.oneshot("sleep 5", timeout=0.1)
+                await host.put(tmp_path / "f", tmp_path / "dest")
+                await host.get(str(tmp_path / "f"), tmp_path / "back")
+        finally:
+            await host.close()
+
+    asyncio.run(work())  # warm-up: first use of asyncssh, thread pools, caches
+    before = open_fds()
+    asyncio.run(work())
+    assert open_fds() <= before

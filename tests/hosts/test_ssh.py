@@ -171,3 +171,66 @@ def test_known_hosts_edited_between_connections_is_reread(
             await host.close()
 
     assert asyncio.run(trusted_now()) == "ok\n"
+
+
+def test_password_authentication() -> None:
+    from tests.faults import FaultSshServer, run_locally
+
+    async def scenario() -> None:
+        async with FaultSshServer(run_locally, password="s3cret") as server:
+            good = server.remote_host("pw", key=[], password="s3cret")
+            bad = server.remote_host("badpw", key=[], password="wrong")
+            try:
+                assert (await good.oneshot("echo in")).output == "in\n"
+                with pytest.raises(HostUnreachableError, match="authentication failed"):
+                    await bad.oneshot("true")
+            finally:
+                await good.close()
+                await bad.close()
+
+    asyncio.run(scenario())
+
+
+def test_agent_authentication(sshd_lab: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not sock.exists():
+            assert time.monotonic() < deadline, "ssh-agent did not start"
+            time.sleep(0.05)
+        env = {"SSH_AUTH_SOCK": str(sock), "PATH": "/usr/bin:/bin"}
+        subprocess.run(["ssh-add", "-q", str(sshd_lab.client_key)], env=env, check=True,
+                       stdin=subprocess.DEVNULL)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        monkeypatch.setenv("HOME", str(tmp_path))  # no default key files: only the agent has it
+
+        async def scenario() -> str:
+            host = RemoteHost("agent", sshd_lab.addresses[8], port=sshd_lab.port,
+                              user=sshd_lab.user, known_hosts=sshd_lab.known_hosts,
+                              connect_timeout=5)
+            try:
+                return (await host.oneshot("echo via agent")).output
+            finally:
+                await host.close()
+
+        assert asyncio.run(scenario()) == "via agent\n"
+    finally:
+        agent.terminate()
+        agent.wait(timeout=5)
+
+
+def test_changed_host_key_is_refused(sshd_lab: Any, tmp_path: Any) -> None:
+    import subprocess
+
+    other = tmp_path / "other_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    key_type, key_data = other.with_suffix(".pub").read_text().split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[{sshd_lab.addresses[9]}]:{sshd_lab.port} {key_type} {key_data}\n")
+    host = RemoteHost("moved", sshd_lab.addresses[9], port=sshd_lab.port, user=sshd_lab.user,
+                      key=sshd_lab.client_key, known_hosts=known, agent=False, connect_timeout=5)
+    err = unreachable(host)
+    assert "host key not verified" in err.cause
