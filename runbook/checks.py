@@ -14,7 +14,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runbook.model import Location, PowerAction, PutAction, Runbook, Step
+import jinja2
+from jinja2 import nodes
+
+from runbook.model import GetAction, Location, PowerAction, PutAction, Runbook, Step
 from runbook.suggest import did_you_mean
 from runbook.templating import Templater, has_markup
 from runbook.validate import Finding
@@ -25,6 +28,9 @@ if TYPE_CHECKING:
     from runbook.lab import Lab
 
 Field = tuple[str | int, ...]
+# What a template sees: `host.<field>` and a registered result's `<name>.<field>`.
+HOST_FIELDS = ("id", "address", "port", "user", "vars")
+RESULT_FIELDS = ("output", "rc", "status", "state")
 
 
 class RunbookChecker:
@@ -76,6 +82,7 @@ class RunbookChecker:
         all_host_vars = {n for h in (self.lab or []) for n in h.vars}
         all_registers = self.registered | {s.register for s in self.runbook.steps if s.register}
         self.check_reserved(None, self.runbook.vars)
+        self.check_cycles(None, self.runbook.vars, set(self.runbook.vars))
         for name, value in _strings(self.runbook.vars, ("vars",)):
             self.check_template(None, name, value, base_known | all_host_vars | all_registers, [])
         for step in self.runbook.steps:
@@ -87,6 +94,8 @@ class RunbookChecker:
     def check_step(self, step: Step, base_known: set[str] | frozenset[str]) -> None:
         hosts = self.check_hosts(step)
         self.check_reserved(step, step.vars)
+        if step.vars:
+            self.check_cycles(step, {**self.runbook.vars, **step.vars}, set(step.vars))
         if step.register:
             problem = reserved_name_problem(step.register)
             if problem:
@@ -119,6 +128,35 @@ class RunbookChecker:
                          "in the lab file, or narrow `hosts`")
         if isinstance(action, PutAction):
             self.check_put(step, action, known, hosts)
+        if isinstance(action, GetAction) and not has_markup(action.dest):
+            dest = self._local_path(action.dest)
+            if dest.exists() and not dest.is_dir():
+                self.add(step, ("get", "dest"), f"get.dest {action.dest!r} is an existing file; "
+                         "get copies into a folder (one subfolder per host): name a folder")
+
+    def check_cycles(self, step: Step | None, variables: Mapping[str, Any],
+                     own: set[str]) -> None:
+        """Variables whose templates refer to each other in a loop (`a: '{{ b }}'`,
+        `b: '{{ a }}'`) fail on every host at run time; report each loop once, at the
+        first of its names defined here (`own`)."""
+        edges: dict[str, set[str]] = {}
+        for name, value in variables.items():
+            if isinstance(value, str) and has_markup(value):
+                try:
+                    edges[name] = self.templater.referenced_names(value) & set(variables)
+                except jinja2.TemplateSyntaxError:  # reported by check_template
+                    edges[name] = set()
+        reported: set[str] = set()
+        for start in variables:
+            if start not in own or start in reported:
+                continue
+            chain = _cycle_from(start, edges)
+            if chain is None:
+                continue
+            reported.update(chain)
+            loop = " -> ".join([*chain, chain[0]])
+            self.add(step, ("vars", start), f"variable {start!r} refers to itself ({loop}): "
+                     "break the loop", key=True)
 
     def check_reserved(self, step: Step | None, variables: Mapping[str, Any]) -> None:
         for name in variables:
@@ -173,6 +211,35 @@ class RunbookChecker:
                  else self.templater.referenced_names(text))
         for name in sorted(names - known):
             self.undefined(step, field, name, known=known, hosts=hosts)
+        results = (self.registered | ({"result"} if field == ("until",) else set())
+                   | ({step.register} if step is not None and step.register
+                      and field == ("until",) else set()))
+        self.check_fields(step, field, self.templater.parse(text, expression=expression),
+                          results - set(self.extra))
+
+    def check_fields(self, step: Step | None, field: Field, ast: nodes.Template,
+                     results: set[str]) -> None:
+        """`r.outptu` on a registered result, `host.adress`: fields that cannot exist."""
+        assigned = {n.name for n in ast.find_all(nodes.Name) if n.ctx != "load"}
+        for node in ast.find_all(nodes.Getattr):
+            if not isinstance(node.node, nodes.Name) or node.node.name in assigned:
+                continue
+            name = node.node.name
+            fields: tuple[str, ...]
+            if name == "host":
+                fields = HOST_FIELDS
+                what = "the host"
+            elif name in results:
+                fields = RESULT_FIELDS
+                what = f"the registered result {name!r}" if name != "result" else "result"
+            else:
+                continue
+            if node.attr in fields:
+                continue
+            suggestion = did_you_mean(node.attr, fields)
+            self.add(step, field, f"{name}.{node.attr}: {what} has no field {node.attr!r}"
+                     + (f"; {suggestion}" if suggestion else "")
+                     + f" (fields: {', '.join(fields)})")
 
     def undefined(self, step: Step | None, field: Field, name: str, *,
                   known: set[str] | frozenset[str], hosts: list[Host]) -> None:
@@ -193,15 +260,27 @@ class RunbookChecker:
                  "runbook, host or step), pass -e, or register it in an earlier step"
                  + (f"; {suggestion}" if suggestion else ""))
 
+    def _local_path(self, text: str) -> Path:
+        """A local path of a put/get step: `~` expanded, relative to the runbook's folder."""
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else self.runbook.path.parent / path
+
     def check_put(self, step: Step, action: PutAction, known: set[str] | frozenset[str],
                   hosts: list[Host]) -> None:
         if has_markup(action.src):
             return
-        src = Path(action.src).expanduser()
-        src = src if src.is_absolute() else self.runbook.path.parent / src
+        src = self._local_path(action.src)
         if not src.exists():
             self.add(step, ("put", "src"), f"put.src {action.src!r} does not exist (paths are "
                      "relative to the runbook's folder)")
+            return
+        if not (src.is_file() or src.is_dir()):
+            self.add(step, ("put", "src"), f"put.src {action.src!r} is not a regular file or "
+                     "folder (a pipe, socket or device): put copies files")
+            return
+        if action.template and src.is_dir():
+            self.add(step, ("put", "template"), f"put.template renders one file, but put.src "
+                     f"{action.src!r} is a folder: drop template or put a single file")
             return
         if action.template and src.is_file():
             try:
@@ -211,6 +290,21 @@ class RunbookChecker:
                          f"text template: {exc}")
                 return
             self.check_template(step, ("put", "src"), text, known, hosts)
+
+
+def _cycle_from(start: str, edges: Mapping[str, set[str]]) -> list[str] | None:
+    """The names of a reference loop through `start` (start first), or None."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        name, path = stack.pop()
+        for target in sorted(edges.get(name, ())):
+            if target == start:
+                return path
+            if target not in seen:
+                seen.add(target)
+                stack.append((target, [*path, target]))
+    return None
 
 
 def _field_text(field: Field) -> str:
