@@ -150,6 +150,23 @@ class _Environment(jinja2.Environment):
         return __context.call(__obj, *args, **kwargs)
 
 
+def _field_message(attr: str, text: str, context: Mapping[str, Any]) -> str:
+    """"no field" message for `x.attr`, naming the expression and the fields there are."""
+    used = re.search(r"([A-Za-z_][\w.]*)\." + re.escape(attr) + r"\b", text)
+    if used is None:
+        return f"there is no field {attr!r} in the value used"
+    subject = used.group(1)
+    value: Any = context
+    for part in subject.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    message = f"{subject}.{attr}: {subject} has no field {attr!r}"
+    if isinstance(value, Mapping) and value:
+        keys = [str(k) for k in value]
+        suggestion = did_you_mean(attr, keys)
+        message += (f"; {suggestion}" if suggestion else "") + f" (fields: {', '.join(keys)})"
+    return message
+
+
 def _undefined_name(message: str) -> str | None:
     match = re.match(r"'([^']+)' is undefined", message)
     return match.group(1) if match else None
@@ -165,7 +182,7 @@ class Templater:
         env.context_class = _LazyContext
         env.templater = self
         env.filters["quote"] = quote
-        env.globals["secret"] = self.secrets.get
+        env.globals["secret"] = self._secret
         env.globals["range"] = _limited_range
         self.env = env
         self._globals: dict[str, Any] = dict(env.globals)
@@ -237,11 +254,19 @@ class Templater:
         try:
             return _run(self.compile(text), self._variables(context))
         except Exception as exc:
-            raise self._error(exc, context, location, what) from None
+            raise self._error(exc, context, location, what, text) from None
 
     def _variables(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """Globals, then the context (which may shadow `range` & co., but not `secret`)."""
-        return {**self._globals, **context, "secret": self.secrets.get}
+        return {**self._globals, **context, "secret": self._secret}
+
+    def _secret(self, *args: Any, **kwargs: Any) -> str:
+        """`secret('NAME')` in templates: exactly one name, a string."""
+        if len(args) != 1 or kwargs or not isinstance(args[0], str) or not args[0]:
+            given = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+            raise TemplateError(f"secret() takes one secret name, like secret('DB_PASSWORD'), "
+                                f"not secret({given})")
+        return self.secrets.get(args[0])
 
     def render_value(self, value: Any, context: Mapping[str, Any], *,
                      location: Location | None = None, what: str = "") -> Any:
@@ -268,15 +293,20 @@ class Templater:
                 result._fail_with_undefined_error()
             return result
         except Exception as exc:
-            raise self._error(exc, context, location, what) from None
+            raise self._error(exc, context, location, what, expr) from None
 
     def _error(self, exc: Exception, context: Mapping[str, Any], location: Location | None,
-               what: str) -> TemplateRenderError:
+               what: str, text: str = "") -> TemplateRenderError:
         if isinstance(exc, TemplateRenderError):
             return TemplateRenderError(exc.problem, location=location, what=what,
                                        undefined=exc.undefined)
         if isinstance(exc, jinja2.UndefinedError):
             message = exc.message or str(exc)
+            missing = re.match(r"'(?:dict|list|str|int|float) object' has no attribute '([^']+)'",
+                               message)
+            if missing is not None:
+                return TemplateRenderError(_field_message(missing.group(1), text, context),
+                                           location=location, what=what)
             name = _undefined_name(message)
             if name is not None:
                 message = f"undefined variable {name!r}"

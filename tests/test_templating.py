@@ -38,7 +38,7 @@ def test_undefined_variable_names_location_what_and_name(templater: Templater) -
 
 
 def test_missing_attribute_of_registered_result_is_an_error(templater: Templater) -> None:
-    with pytest.raises(TemplateError, match="has no attribute 'outptu'"):
+    with pytest.raises(TemplateError, match="r has no field 'outptu'; did you mean 'output'"):
         templater.render("{{ r.outptu }}", {"r": {"output": "x", "rc": 0}})
 
 
@@ -180,3 +180,21 @@ def test_ordinary_arithmetic_and_calls_still_work() -> None:
     templater = Templater()
     text = "{{ '-' * 3 }} {{ 2 ** 10 }} {{ range(3) | list }} {{ 'a,b'.split(',') }}"
     assert templater.render(text, {}) == "--- 1024 [0, 1, 2] ['a', 'b']"
+
+
+def test_missing_field_names_the_expression_and_the_fields() -> None:
+    templater = Templater()
+    context = {"up": {"output": "ok", "rc": 0, "status": "success"}}
+    with pytest.raises(TemplateError) as info:
+        templater.render("echo {{ up.outptu }}", context)
+    assert info.value.problem == ("up.outptu: up has no field 'outptu'; did you mean 'output'? "
+                                  "(fields: output, rc, status)")
+    with pytest.raises(TemplateError, match=r"up\.rc\.x: up\.rc has no field 'x'"):
+        templater.evaluate("up.rc.x == 1", context)
+
+
+@pytest.mark.parametrize("text", ["{{ secret() }}", "{{ secret(1) }}", "{{ secret('A', 'B') }}"])
+def test_secret_called_wrongly_says_how_to_call_it(text: str) -> None:
+    templater = Templater(SecretStore(environ={}))
+    with pytest.raises(TemplateError, match=r"secret\(\) takes one secret name, like "):
+        templater.render(text, {})
