@@ -29,7 +29,9 @@ import base64
 import json
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from runbook.errors import PowerError
@@ -64,8 +66,13 @@ class RedfishPowerController(PowerController):
                  ca_file: str | None = None, timeout: float = 20.0,
                  cycle_delay: float = 2.0) -> None:
         super().__init__(cycle_delay=cycle_delay)
-        if not url.startswith(("http://", "https://")):
-            raise PowerSpecError(f"must be an http:// or https:// URL, got {url!r}", key="url")
+        if not url.startswith(("http://", "https://")) or not _url_host(url):
+            raise PowerSpecError(f"must be an http:// or https:// URL with a host, like "
+                                 f"https://10.0.100.59, got {url!r}", key="url")
+        if ca_file is not None and not Path(ca_file).expanduser().is_file():
+            raise PowerSpecError(f"CA file {ca_file!r} does not exist (give the path of a PEM "
+                                 "file, or leave ca_file out to use the system's CAs)",
+                                 key="ca_file")
         if system_id is not None and (not system_id or "/" in system_id):
             raise PowerSpecError(f"must be a system id like 'System.Embedded.1', got "
                                  f"{system_id!r}", key="system_id")
@@ -219,7 +226,16 @@ class RedfishPowerController(PowerController):
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
             return context
-        return ssl.create_default_context(cafile=self.ca_file)
+        cafile = str(Path(self.ca_file).expanduser()) if self.ca_file else None
+        return ssl.create_default_context(cafile=cafile)
+
+
+def _url_host(url: str) -> str | None:
+    """The host part of `url`, or None when the URL cannot be parsed (`https://[::1`)."""
+    try:
+        return urllib.parse.urlsplit(url).hostname
+    except ValueError:
+        return None
 
 
 def _http_error(exc: urllib.error.HTTPError) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import re
 import shutil
 import socket
 import ssl
@@ -25,7 +26,7 @@ import pytest
 from runbook.errors import PowerError
 from runbook.hosts.local import LocalHost
 from runbook.lab import Lab
-from runbook.power import PowerState, power_control_from_spec
+from runbook.power import PowerSpecError, PowerState, power_control_from_spec
 from runbook.power.redfish import RedfishPowerController
 from runbook.results import Status
 from tests.power.helpers import require_tool
@@ -228,3 +229,16 @@ def test_describe_names_the_request_but_not_the_password() -> None:
     assert text == ("POST https://bmc9.lab/redfish/v1/Systems/System.Embedded.1/Actions/"
                     "ComputerSystem.Reset ResetType=On as 'admin'")
     assert PASSWORD not in host.power_control.describe(host, "cycle")
+
+
+@pytest.mark.parametrize(("spec", "key", "text"), [
+    ({"url": "https://[::1"}, "url", "must be an http:// or https:// URL with a host"),
+    ({"url": "https://"}, "url", "must be an http:// or https:// URL with a host"),
+    ({"url": "https://bmc", "ca_file": "/nonexistent/ca.pem"}, "ca_file",
+     "CA file '/nonexistent/ca.pem' does not exist"),
+])
+def test_bad_url_or_ca_file_is_a_spec_error_not_a_runtime_crash(
+        spec: dict[str, Any], key: str, text: str) -> None:
+    with pytest.raises(PowerSpecError, match=re.escape(text)) as info:
+        RedfishPowerController(username="u", password="p", **spec)
+    assert info.value.key == key
