@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from runbook.cli.validate_cmd import exit_130_on_interrupt
 from runbook.errors import ConfigError, RunbookError
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
               help="YAML file of secrets (NAME: value) for secret() in the lab.")
 @click.option("--check", is_flag=True,
               help="Print what each controller would do (commands, requests); change nothing.")
+@exit_130_on_interrupt
 def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: float | None,
                   secrets_file: Path | None, check: bool) -> None:
     """Power hosts whose id matches the regex PATTERN on, off, cycle them, or show status.

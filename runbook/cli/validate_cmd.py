@@ -1,17 +1,20 @@
 """`runbook validate`, `runbook schema` and `runbook hosts`: the language commands.
 
 Exit codes: 0 all valid / done; 1 a file is invalid (validate) or no host matches (hosts);
-2 usage errors (missing file, bad -e, unknown schema, unreadable or invalid lab for `hosts`).
+2 usage errors (missing file, bad -e, unknown schema, unreadable or invalid lab for `hosts`);
+130 interrupted (Ctrl-C).
 None of these import asyncssh.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -22,7 +25,23 @@ if TYPE_CHECKING:
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 _SUFFIXES = (".yml", ".yaml", ".json")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def exit_130_on_interrupt(func: _F) -> _F:
+    """Ctrl-C exits 130 with "interrupted" (click alone says "Aborted!" and exits 1)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _usage_error(message: str) -> NoReturn:
@@ -50,6 +69,7 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
               show_default=True, help="json prints machine-readable findings for CI.")
 @click.option("-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE|@FILE",
               help="Extra variable (repeatable), as `apply` will get it.")
+@exit_130_on_interrupt
 def validate_command(files: tuple[Path, ...], lab: Path | None, fmt: str,
                      extra_vars: tuple[str, ...]) -> None:
     """Check runbooks and labs (told apart by content: a runbook has `steps`).
@@ -58,7 +78,7 @@ def validate_command(files: tuple[Path, ...], lab: Path | None, fmt: str,
     With --lab and no FILES, checks the lab alone.
 
     \b
-    Exit codes: 0 all valid, 1 a file is invalid, 2 usage error.
+    Exit codes: 0 all valid, 1 a file is invalid, 2 usage error, 130 interrupted.
     """
     from runbook.validate import validate_files
     from runbook.varsfile import parse_extra_vars
@@ -92,6 +112,7 @@ def validate_command(files: tuple[Path, ...], lab: Path | None, fmt: str,
 
 @click.command("schema")
 @click.argument("name", required=False, default="runbook")
+@exit_130_on_interrupt
 def schema_command(name: str) -> None:
     """Print the JSON Schema NAME (runbook, lab or report) for editors and other tools."""
     from runbook.schema import schema_path
@@ -118,6 +139,7 @@ def host_row(host: Host) -> dict[str, Any]:
               help="Lab file (default: just this machine, `local`).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
+@exit_130_on_interrupt
 def hosts_command(pattern: str | None, lab: Path | None, fmt: str) -> None:
     """List the lab's hosts whose id matches PATTERN (a regex searched in ids).
 

@@ -182,3 +182,20 @@ def test_validate_does_not_import_asyncssh() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
+
+
+@pytest.mark.parametrize(("args", "target"), [
+    (["validate", "examples/hello.yml"], "runbook.validate.validate_files"),
+    (["hosts", "--lab", "examples/lab.yml"], "runbook.labfile.read_lab"),
+    (["power", "x", "on", "--lab", "examples/lab.yml"], "runbook.labfile.load_lab"),
+])
+def test_ctrl_c_exits_130_not_click_aborted(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                            args: list[str], target: str) -> None:
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(target, interrupted)
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output and "Aborted" not in result.output
