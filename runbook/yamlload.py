@@ -107,9 +107,10 @@ class Document:
 class _Builder:
     """Turns a composed YAML node tree into plain data while recording positions."""
 
-    def __init__(self, loader: Any, doc: Document) -> None:
+    def __init__(self, loader: Any, doc: Document, text: str) -> None:
         self.loader = loader
         self.doc = doc
+        self.text = text
         self.count = 0
 
     def problem(self, message: str, line: int, col: int) -> None:
@@ -134,6 +135,11 @@ class _Builder:
         if isinstance(node, SequenceNode):
             return [self.build(child, (*path, i), inner) for i, child in enumerate(node.value)]
         if isinstance(node, MappingNode):
+            source = self.text[node.start_mark.index:node.end_mark.index]
+            if node.flow_style and source.startswith("{{"):
+                # `run: {{ cmd }}`: report it, and keep the text so nothing else complains.
+                self.problem(JINJA_QUOTE_HINT, *pos)
+                return source
             return self.build_mapping(node, path, inner, pos)
         raise YamlSyntaxError(f"unsupported YAML node {node.tag}", file=self.doc.file,
                               line=pos[0], column=pos[1])  # pragma: no cover
@@ -201,9 +207,48 @@ def _syntax_error(exc: yaml.YAMLError, file: str, text: str) -> YamlSyntaxError:
         message += f" ({context}{started})"
     if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
         message += "; YAML does not allow tabs for indentation: use spaces"
+    elif mark is not None and _UNQUOTED_JINJA.search(_line_at(text, mark.line)):
+        message += "; " + JINJA_QUOTE_HINT
+    else:
+        message += _syntax_hint(problem, _char_at(text, mark.line, mark.column)
+                                if mark is not None else "")
     line = mark.line + 1 if mark is not None else None
     column = mark.column + 1 if mark is not None else None
     return YamlSyntaxError(message, file=file, line=line, column=column)
+
+
+# `run: {{ cmd }}` is a YAML flow mapping, not a template: the value must be quoted.
+_UNQUOTED_JINJA = re.compile(r"(?:^|:|-)\s+\{\{")
+JINJA_QUOTE_HINT = ("YAML reads a value starting with {{ as a mapping: quote the whole value, "
+                    "like run: \"{{ cmd }} --now\"")
+_HINTS = (
+    ("mapping values are not allowed", "; a ': ' inside a plain value starts a mapping: quote "
+     "the whole value"),
+    ("did not find expected key", "; check this line's indentation against the lines above"),
+    ("did not find expected '-' indicator", "; check this line's indentation against the "
+     "lines above"),
+    ("found undefined alias", "; define the anchor (&name) before using the alias (*name)"),
+    ("could not determine a constructor", "; runbooks and labs use plain YAML: remove the "
+     "!tag"),
+    ("but found another document", "; a file holds one runbook or lab: remove the '---' and "
+     "what follows, or split the file"),
+    ("found unexpected end of stream", "; a quote or bracket is not closed"),
+)
+
+
+def _syntax_hint(problem: str, char: str) -> str:
+    """What to do about a PyYAML problem, as "; hint" (or "")."""
+    if problem.startswith("found character that cannot start any token") and char:
+        return f"; a plain value cannot start with {char!r}: quote the whole value"
+    for start, hint in _HINTS:
+        if problem.startswith(start):
+            return hint
+    return ""
+
+
+def _line_at(text: str, line: int) -> str:
+    lines = text.splitlines()
+    return lines[line] if line < len(lines) else ""
 
 
 def _char_at(text: str, line: int, column: int) -> str:
@@ -233,7 +278,7 @@ def load_text(text: str, *, file: str = "<string>", json_strict: bool = False) -
     try:
         node = loader.get_single_node()
         if node is not None:
-            doc.data = _Builder(loader, doc).build(node, (), frozenset())
+            doc.data = _Builder(loader, doc, text).build(node, (), frozenset())
     except yaml.YAMLError as exc:
         raise _syntax_error(exc, file, text) from None
     except RecursionError:

@@ -180,3 +180,26 @@ def test_load_data_raises_first_duplicate(tmp_path: Path) -> None:
     path.write_text("a: 1\na: 2\n")
     with pytest.raises(ConfigError, match="duplicate key 'a'"):
         load_data(path)
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("run: echo a: b\n", "a ': ' inside a plain value starts a mapping: quote the whole value"),
+    ("run: @echo\n", "a plain value cannot start with '@': quote the whole value"),
+    ("a:\n  b: 1\n c: 2\n", "check this line's indentation against the lines above"),
+    ("a: *nothing\n", "define the anchor (&name) before using the alias (*name)"),
+    ("a: !!python/object:os.system x\n", "remove the !tag"),
+    ("a: 1\n---\nb: 2\n", "a file holds one runbook or lab"),
+    ("run: {{ cmd }} --now\n", 'quote the whole value, like run: "{{ cmd }} --now"'),
+])
+def test_syntax_errors_say_what_to_do(text: str, hint: str) -> None:
+    with pytest.raises(YamlSyntaxError) as info:
+        load_text(text, file="s.yml")
+    assert hint in str(info.value)
+
+
+def test_unquoted_template_value_is_one_problem_and_keeps_its_text() -> None:
+    doc = load_text("name: x\nrun: {{ cmd }}\n", file="s.yml")
+    assert doc.data == {"name": "x", "run": "{{ cmd }}"}
+    assert [str(p) for p in doc.problems] == [
+        's.yml:2:6: YAML reads a value starting with {{ as a mapping: quote the whole value, '
+        'like run: "{{ cmd }} --now"']
