@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from jinja2 import nodes
 
+from runbook.errors import ConfigError
 from runbook.model import GetAction, Location, PowerAction, PutAction, Runbook, Step
 from runbook.suggest import did_you_mean
 from runbook.templating import Templater, has_markup
 from runbook.validate import Finding
 from runbook.varsfile import reserved_name_problem
+from runbook.yamlload import expand_home
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
@@ -129,8 +131,8 @@ class RunbookChecker:
         if isinstance(action, PutAction):
             self.check_put(step, action, known, hosts)
         if isinstance(action, GetAction) and not has_markup(action.dest):
-            dest = self._local_path(action.dest)
-            if dest.exists() and not dest.is_dir():
+            dest = self._local_path(step, ("get", "dest"), action.dest)
+            if dest is not None and dest.exists() and not dest.is_dir():
                 self.add(step, ("get", "dest"), f"get.dest {action.dest!r} is an existing file; "
                          "get copies into a folder (one subfolder per host): name a folder")
 
@@ -260,16 +262,23 @@ class RunbookChecker:
                  "runbook, host or step), pass -e, or register it in an earlier step"
                  + (f"; {suggestion}" if suggestion else ""))
 
-    def _local_path(self, text: str) -> Path:
-        """A local path of a put/get step: `~` expanded, relative to the runbook's folder."""
-        path = Path(text).expanduser()
+    def _local_path(self, step: Step, field: Field, text: str) -> Path | None:
+        """A local path of a put/get step: `~` expanded, relative to the runbook's folder
+        (None, after a finding, when `~user` names no user)."""
+        try:
+            path = expand_home(text)
+        except ConfigError as exc:
+            self.add(step, field, f"{_field_text(field)}: {exc.message}")
+            return None
         return path if path.is_absolute() else self.runbook.path.parent / path
 
     def check_put(self, step: Step, action: PutAction, known: set[str] | frozenset[str],
                   hosts: list[Host]) -> None:
         if has_markup(action.src):
             return
-        src = self._local_path(action.src)
+        src = self._local_path(step, ("put", "src"), action.src)
+        if src is None:
+            return
         if not src.exists():
             self.add(step, ("put", "src"), f"put.src {action.src!r} does not exist (paths are "
                      "relative to the runbook's folder)")

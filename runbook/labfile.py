@@ -23,7 +23,14 @@ from runbook.secrets import SecretStore
 from runbook.suggest import did_you_mean
 from runbook.validate import Finding, ValidationFailed, finding_from_error
 from runbook.varsfile import reserved_name_problem
-from runbook.yamlload import Document, JsonPath, YamlSyntaxError, load_file, not_a_regular_file
+from runbook.yamlload import (
+    Document,
+    JsonPath,
+    YamlSyntaxError,
+    expand_home,
+    load_file,
+    not_a_regular_file,
+)
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
@@ -134,6 +141,7 @@ def read_lab(doc: Document, path: Path, *, secrets: SecretStore | None = None,
                            f"host of the lab" + (f"; {suggestion}" if suggestion else ""))
         specs[host_id] = spec
     controllers = _power_controllers(reader, specs)
+    _check_home_paths(reader, hosts)
     if reader.findings or not build:
         return None, reader.findings
     try:
@@ -260,8 +268,25 @@ def _power_controllers(reader: _LabReader, specs: dict[str, Any]) -> dict[str, A
     return built
 
 
+def _check_home_paths(reader: _LabReader, hosts: dict[str, dict[str, Any]]) -> None:
+    """`key: ~nobody/id` would crash expanding `~` when the lab is built: a finding instead."""
+    for host_id, fields in hosts.items():
+        for name in _PATH_FIELDS:
+            value = fields.get(name)
+            for i, text in enumerate([value] if isinstance(value, str) else
+                                     value if isinstance(value, list) else []):
+                if not isinstance(text, str):
+                    continue
+                try:
+                    expand_home(text)
+                except ConfigError as exc:
+                    where = reader.origin(host_id, name)
+                    reader.add((*where, i) if isinstance(value, list) else where,
+                               f"host {host_id!r}: {name}: {exc.message}")
+
+
 def _key_path(value: str, base: Path) -> str:
-    path = Path(value).expanduser()
+    path = expand_home(value)
     return str(path if path.is_absolute() else base / path)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook import schema
+from runbook.errors import ConfigError
 from runbook.model import (
     Action,
     Expect,
@@ -31,7 +32,7 @@ from runbook.model import (
     Step,
 )
 from runbook.validate import Finding, ValidationFailed, finding_from_error
-from runbook.yamlload import Document, JsonPath, YamlSyntaxError, load_file
+from runbook.yamlload import Document, JsonPath, YamlSyntaxError, expand_home, load_file
 
 DEFAULT_WAIT = 300.0
 UNTIL_RETRIES = 3
@@ -117,10 +118,17 @@ def read_runbook(doc: Document, path: Path) -> tuple[LoadedRunbook | None, list[
         else:
             steps.append(built)
     lab = data.get("lab")
+    lab_path: Path | None = None
+    if isinstance(lab, str):
+        try:
+            lab_path = path.parent / expand_home(lab)
+        except ConfigError as exc:
+            loc = doc.location(("lab",))
+            findings.append(Finding(loc.file, loc.line, loc.column, f"lab: {exc.message}"))
     runbook = LoadedRunbook(
         path=path, name=data["name"] if isinstance(data.get("name"), str) else path.stem, steps=tuple(steps),
         description=str(data.get("description") or ""),
-        lab=(path.parent / Path(lab).expanduser()) if isinstance(lab, str) else None,
+        lab=lab_path,
         vars=dict(data["vars"]) if isinstance(data.get("vars"), dict) else {},
         fail_fast=data.get("fail_fast") is True, document=doc)
     return runbook, findings, lost_registers

@@ -348,6 +348,17 @@ def not_a_regular_file(path: Path) -> str | None:
     return None
 
 
+def expand_home(text: str) -> Path:
+    """`Path(text).expanduser()`, with a ConfigError for `~user` naming an unknown user
+    (pathlib raises a bare RuntimeError there)."""
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        user = text.split("/", 1)[0]
+        raise ConfigError(f"{user!r}: there is no such user, so {text!r} cannot be expanded: "
+                          "write the full path") from None
+
+
 def load_data(path: Path) -> Any:
     """Plain data of a small YAML/JSON file; duplicate keys are errors (raised, first one)."""
     doc = load_file(path)

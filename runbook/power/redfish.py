@@ -69,7 +69,7 @@ class RedfishPowerController(PowerController):
         if not url.startswith(("http://", "https://")) or not _url_host(url):
             raise PowerSpecError(f"must be an http:// or https:// URL with a host, like "
                                  f"https://10.0.100.59, got {url!r}", key="url")
-        if ca_file is not None and not Path(ca_file).expanduser().is_file():
+        if ca_file is not None and not _is_file(ca_file):
             raise PowerSpecError(f"CA file {ca_file!r} does not exist (give the path of a PEM "
                                  "file, or leave ca_file out to use the system's CAs)",
                                  key="ca_file")
@@ -228,6 +228,13 @@ class RedfishPowerController(PowerController):
             return context
         cafile = str(Path(self.ca_file).expanduser()) if self.ca_file else None
         return ssl.create_default_context(cafile=cafile)
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).expanduser().is_file()
+    except RuntimeError:  # ~user of an unknown user
+        return False
 
 
 def _url_host(url: str) -> str | None:

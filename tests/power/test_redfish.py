@@ -236,6 +236,8 @@ def test_describe_names_the_request_but_not_the_password() -> None:
     ({"url": "https://"}, "url", "must be an http:// or https:// URL with a host"),
     ({"url": "https://bmc", "ca_file": "/nonexistent/ca.pem"}, "ca_file",
      "CA file '/nonexistent/ca.pem' does not exist"),
+    ({"url": "https://bmc", "ca_file": "~no_such_user_rb/ca.pem"}, "ca_file",
+     "CA file '~no_such_user_rb/ca.pem' does not exist"),
 ])
 def test_bad_url_or_ca_file_is_a_spec_error_not_a_runtime_crash(
         spec: dict[str, Any], key: str, text: str) -> None:
