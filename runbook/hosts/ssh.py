@@ -37,6 +37,8 @@ else:
 
 #: Sessions OpenSSH allows per connection by default (sshd_config MaxSessions).
 DEFAULT_MAX_SESSIONS = 10
+#: Pauses before retrying a refused session; None: give up.
+SESSION_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, None)
 #: Where OpenSSH keeps the user's known host keys.
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts").expanduser()
 
@@ -195,10 +197,15 @@ class RemoteHost(Host):
         self._shell = None
 
     async def _open_channel(self, command: str) -> asyncssh.SSHClientProcess[bytes]:
-        """Open an exec channel, reconnecting once if the cached connection has died."""
+        """Open an exec channel, reconnecting once if the cached connection has died.
+
+        A refused session (the server's MaxSessions is lower than ours, or a closed channel
+        not yet released on its side) is retried with a short backoff before giving up.
+        """
         import asyncssh
 
-        for attempt in range(2):
+        reconnected = False
+        for delay in SESSION_RETRY_DELAYS:
             conn = await self.connection()
             try:
                 return await conn.create_process(command, encoding=None)
@@ -206,12 +213,17 @@ class RemoteHost(Host):
                     ConnectionResetError) as exc:
                 conn.abort()
                 self._forget_connection()
-                if attempt:
+                if reconnected:
                     raise HostUnreachableError(self.id, self.address, _describe(exc)) from exc
+                reconnected = True
             except asyncssh.ChannelOpenError as exc:
-                raise HostUnreachableError(
-                    self.id, self.address, f"could not open a session: {exc.reason}"
-                ) from exc
+                if delay is None:
+                    raise HostUnreachableError(
+                        self.id, self.address,
+                        f"could not open a session: {exc.reason} (is the server's MaxSessions "
+                        f"below max_sessions={self.max_sessions}? lower it in the lab)",
+                    ) from exc
+                await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
     # -- shell --------------------------------------------------------------------------
@@ -263,6 +275,8 @@ class RemoteHost(Host):
                 if pgid is not None:
                     await self._kill_groups([pgid], "KILL")
                 channel.close()
+                # Hold the session slot until the server has released the channel too.
+                await channel.exit_status()
                 output = b"".join(chunks).decode(errors="replace")
                 note = f"runbook: command timed out after {timeout:g} s and was killed"
                 sep = "" if not output or output.endswith("\n") else "\n"
