@@ -341,6 +341,8 @@ def not_a_regular_file(path: Path) -> str | None:
         if exc.errno == errno.ELOOP:
             return "is a symbolic link loop: fix the link"
         return f"cannot read file: {exc.strerror or exc}"
+    except ValueError:  # "embedded null byte"
+        return "is not a usable path (it contains a NUL character): fix the path"
     if stat.S_ISDIR(mode):
         return "is a folder, not a file: give a YAML or JSON file"
     if not stat.S_ISREG(mode):

@@ -153,6 +153,8 @@ def test_fifo_folder_and_link_loop_are_refused_without_blocking(tmp_path: Path) 
     loop.symlink_to(tmp_path / "loop.yml")
     with pytest.raises(YamlSyntaxError, match="symbolic link loop"):
         load_file(loop)
+    with pytest.raises(YamlSyntaxError, match="contains a NUL character"):
+        load_file(tmp_path / "a\x00.yml")
     dangling = tmp_path / "dangling.yml"
     dangling.symlink_to(tmp_path / "nowhere.yml")
     with pytest.raises(YamlSyntaxError, match="broken symbolic link"):
