@@ -1,0 +1,132 @@
+"""`runbook.cli.signals`: real signals sent to this process while an event loop runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from runbook.cli.signals import Interruptible, run_interruptible, sigterm_interrupts
+
+
+class Recorder:
+    """Collects what the handlers were called with, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.released = asyncio.Event()
+
+    def on_signal(self, name: str) -> None:
+        self.calls.append(f"signal {name}")
+
+    def force_exit(self) -> None:
+        self.calls.append("force exit")
+        self.released.set()
+
+
+def kill_me(sig: signal.Signals) -> Callable[[], None]:
+    return lambda: os.kill(os.getpid(), sig)
+
+
+def interrupt(work: Callable[[Recorder], Any], *signals: signal.Signals,
+              grace: float = 30.0) -> tuple[Interruptible[Any], Recorder]:
+    async def main() -> tuple[Interruptible[Any], Recorder]:
+        recorder = Recorder()
+        loop = asyncio.get_running_loop()
+        for sig in signals:
+            loop.call_soon(kill_me(sig))
+        outcome = await run_interruptible(work(recorder), on_signal=recorder.on_signal,
+                                          force_exit=recorder.force_exit, grace=grace)
+        return outcome, recorder
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_cancels_the_work_and_its_cleanup_runs(sig: signal.Signals) -> None:
+    async def work(recorder: Recorder) -> str:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            recorder.calls.append("cleanup")
+        return "never"
+
+    with sigterm_interrupts():  # as in a command: SIGTERM has a Python handler before
+        before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        outcome, recorder = interrupt(work, sig)
+        after = {s: signal.getsignal(s) for s in before}
+    assert outcome.interrupted and outcome.signal == sig.name and outcome.result is None
+    assert recorder.calls == [f"signal {sig.name}", "cleanup"]
+    assert after == before and before[signal.SIGTERM] is not signal.SIG_DFL  # put back
+
+
+def test_work_that_absorbs_the_cancellation_returns_its_result() -> None:
+    async def work(recorder: Recorder) -> str:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            return "partial"
+        return "never"
+
+    outcome, recorder = interrupt(work, signal.SIGTERM)
+    assert outcome.result == "partial" and outcome.signal == "SIGTERM"
+    assert recorder.calls == ["signal SIGTERM"]
+
+
+def test_second_signal_forces_the_exit_while_cleanup_hangs() -> None:
+    async def work(recorder: Recorder) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)  # impatient user: Ctrl-C again
+            await recorder.released.wait()
+
+    outcome, recorder = interrupt(work, signal.SIGTERM)
+    assert recorder.calls == ["signal SIGTERM", "force exit"]
+    assert outcome.signal == "SIGTERM"
+
+
+def test_cleanup_past_the_grace_period_forces_the_exit() -> None:
+    async def work(recorder: Recorder) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await recorder.released.wait()
+
+    _, recorder = interrupt(work, signal.SIGINT, grace=0.1)
+    assert recorder.calls == ["signal SIGINT", "force exit"]
+
+
+def test_without_a_signal_the_result_comes_back() -> None:
+    async def work(recorder: Recorder) -> int:
+        await asyncio.sleep(0)
+        return 7
+
+    outcome, recorder = interrupt(work)
+    assert outcome == Interruptible(result=7, signal=None) and not outcome.interrupted
+    assert recorder.calls == []
+
+
+def test_cancelling_the_caller_still_propagates() -> None:
+    async def main() -> None:
+        recorder = Recorder()
+        inner = asyncio.create_task(run_interruptible(
+            asyncio.Event().wait(), on_signal=recorder.on_signal,
+            force_exit=recorder.force_exit))
+        await asyncio.sleep(0)
+        inner.cancel()
+        await inner
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(main())
+
+
+def test_sigterm_interrupts_raises_keyboard_interrupt_and_restores() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"), sigterm_interrupts():
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before the next line
+    assert signal.getsignal(signal.SIGTERM) is before
