@@ -204,13 +204,22 @@ def _construct(cls: type[PowerController], kwargs: dict[str, Any]) -> PowerContr
     for key, val in kwargs.items():
         hint = hints.get(key)
         if hint is not None and not _matches(val, hint):
-            raise PowerSpecError(f"must be {_hint_text(hint)}, got {val!r}", key=key)
+            shown = f"a value of type {type(val).__name__} (not shown)" if _is_sensitive(key) else repr(val)
+            raise PowerSpecError(f"must be {_hint_text(hint)}, got {shown}", key=key)
     try:
         return cls(**kwargs)
     except PowerSpecError:
         raise
     except (TypeError, ValueError) as exc:
         raise PowerSpecError(f"invalid settings for type {cls.type_name!r}: {exc}") from exc
+    except Exception as exc:  # a third-party controller's bug must not become a traceback
+        raise PowerSpecError(f"type {cls.type_name!r} could not be set up from these settings: "
+                             f"{type(exc).__name__}: {exc}") from exc
+
+
+def _is_sensitive(field: str) -> bool:
+    """Fields whose values must not appear in messages (they are not masked: not secrets)."""
+    return any(word in field.lower() for word in ("password", "secret", "token", "key"))
 
 
 def _constructor_params(cls: type[PowerController]) -> dict[str, inspect.Parameter]:

@@ -181,3 +181,22 @@ def test_constructor_value_errors_become_spec_errors() -> None:
     registry.register("picky", Picky)
     err = spec_error({"type": "picky", "channel": 9}, registry)
     assert "channels 1-8" in str(err) and err.key is None
+
+
+def test_any_constructor_exception_of_a_plugin_becomes_a_spec_error() -> None:
+    class Buggy(Relay):
+        type_name: ClassVar[str] = "buggy"
+
+        def __init__(self, channel: int = 1) -> None:
+            raise KeyError("boom")
+
+    registry = PowerControllerRegistry()
+    registry.register("buggy", Buggy)
+    err = spec_error({"type": "buggy"}, registry)
+    assert "type 'buggy' could not be set up from these settings: KeyError" in str(err)
+
+
+def test_wrongly_typed_password_is_not_shown() -> None:
+    err = spec_error({"type": "ipmi", "address": "10.0.0.1", "password": 123456789})
+    assert err.key == "password"
+    assert "123456789" not in str(err) and "got a value of type int (not shown)" in str(err)
