@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -126,3 +127,20 @@ def _close_quietly_if_loop_gone(host: RemoteHost) -> None:
     except RuntimeError as exc:
         if "Event loop is closed" not in str(exc) and "different loop" not in str(exc):
             raise
+
+
+@pytest.fixture(autouse=True)
+def _restore_signal_state() -> Iterator[None]:
+    """Undo what an in-process CLI run (CliRunner) did to signals.
+
+    `runbook apply` owns its process: it installs SIGINT/SIGTERM handlers and blocks both just
+    before exiting. Run in-process, that would leave pytest (and every subprocess a later test
+    starts, which inherits the mask) deaf to signals.
+    """
+    handled = (signal.SIGINT, signal.SIGTERM)
+    handlers = {sig: signal.getsignal(sig) for sig in handled}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)

@@ -96,6 +96,9 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     from runbook.validate import check_runbook
     from runbook.varsfile import parse_extra_vars
 
+    for report in (opts.report_json, opts.junit):
+        if report is not None and (problem := report_path_problem(report)):
+            _fail(f"cannot write report {report}: {problem}")
     try:
         secrets = SecretStore(secrets_file=opts.secrets)
         extra = parse_extra_vars(list(opts.extra_vars))
@@ -118,6 +121,26 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     console = Console(verbose=opts.verbose, mask=secrets.mask)
     executor = Executor(plan, forks=forks, bus=EventBus([console]), mask=secrets.mask)
     return executor, console, secrets.mask
+
+
+def report_path_problem(path: Path) -> str | None:
+    """Why a report could not be written at `path`, checked before anything runs; else None.
+
+    Missing parent folders are created (CI artifact folders often are); the file is opened
+    for appending, a real test even as root, and removed again if it did not exist.
+    """
+    if path.is_dir():
+        return "it is a folder; give a file name"
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+    return None
 
 
 def write_reports(outcome: RunOutcome, opts: Options) -> bool:
@@ -170,7 +193,7 @@ async def _run(executor: Executor, console: Console, opts: Options) -> None:
         task.cancel()
         deadline = loop.call_later(INTERRUPT_DEADLINE, force_exit)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in HANDLED_SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig.name)
     try:
         await task
@@ -181,12 +204,37 @@ async def _run(executor: Executor, console: Console, opts: Options) -> None:
     finally:
         if deadline is not None:
             deadline.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # Hand-over to run_apply: block the signals so none lands on the default handlers
+        # that removing ours (and closing the loop) restores; run_apply unblocks them once its
+        # deferring handlers are in place, and a pending signal is delivered to those.
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+        for sig in HANDLED_SIGNALS:
             loop.remove_signal_handler(sig)
 
 
+HANDLED_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _interrupt_as_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _defer_signal(signum: int, frame: object) -> None:
+    """Signals while the reports are written: they take milliseconds, so finish them; the
+    exit code already says whether the run was interrupted."""
+
+
 def run_apply(opts: Options) -> NoReturn:
-    """The whole `apply` (or `plan`) command; never returns, exits with the documented code."""
+    """The whole `apply` (or `plan`) command; never returns, exits with the documented code.
+
+    Signals are handled from the first line to the last: SIGTERM while loading exits 130 like
+    Ctrl-C; during the run the event loop's handlers take over (`_run`); once the run has
+    ended, a signal no longer interrupts writing the reports.
+    """
+    # Our own handler (not Python's default) also keeps asyncio.run from installing and later
+    # restoring its SIGINT handler.
+    for sig in HANDLED_SIGNALS:
+        signal.signal(sig, _interrupt_as_keyboard_interrupt)
     try:
         executor, console, _mask = prepare(opts)
     except KeyboardInterrupt:  # Ctrl-C while loading: nothing ran, nothing to report
@@ -210,9 +258,15 @@ def run_apply(opts: Options) -> NoReturn:
             traceback.print_exc()
         code = EXIT_FAILED
     finally:
+        for sig in HANDLED_SIGNALS:
+            signal.signal(sig, _defer_signal)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
         if not write_reports(executor.outcome, opts) and code == EXIT_OK:
             code = EXIT_FAILED
         sys.stdout.flush()
+    # Interpreter shutdown resets signal handlers to the defaults: a signal then would kill
+    # the process (exit -2) instead of the documented code, so keep them pending until exit.
+    signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
     sys.exit(code)
 
 

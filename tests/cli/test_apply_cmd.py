@@ -212,7 +212,8 @@ def test_internal_error_inside_a_step_names_the_real_error(
     assert "KeyError" in report_of(report)["error"]
 
 
-def test_sigterm_stops_a_local_run_kills_the_command_and_reports(tmp_path: Path) -> None:
+def _start_long_local_run(tmp_path: Path) -> tuple[subprocess.Popen[str], str, Path]:
+    """`runbook apply` of a step running `sleep 60` on the local host, once the sleep runs."""
     marker = f"term-{uuid.uuid4().hex}"
     book = write(tmp_path, f"""
 name: terminated
@@ -225,11 +226,37 @@ steps:
     proc = subprocess.Popen([sys.executable, "-m", "runbook", "apply", str(book),
                              "--report-json", str(report)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while not _pids(marker) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    if not _pids(marker):
+        proc.kill()
+        raise AssertionError(f"the step never started: {proc.communicate()[0]}")
+    return proc, marker, report
+
+
+@pytest.mark.parametrize("second_after", [0.0, 0.05, 0.15, 0.3])
+def test_a_second_signal_at_any_moment_still_exits_130_with_the_report(
+    tmp_path: Path, second_after: float
+) -> None:
+    proc, _marker, report = _start_long_local_run(tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while not _pids(marker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _pids(marker), "the step never started"
+        proc.send_signal(signal.SIGINT)
+        time.sleep(second_after)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out
+    assert report_of(report)["status"] == "interrupted"
+
+
+def test_sigterm_stops_a_local_run_kills_the_command_and_reports(tmp_path: Path) -> None:
+    proc, marker, report = _start_long_local_run(tmp_path)
+    try:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=10)
     finally:
@@ -263,3 +290,23 @@ def test_plan_report_marks_a_dry_run(tmp_path: Path) -> None:
     data = report_of(report)
     assert data["check"] is True and data["status"] == "success"
     assert {r["status"] for s in data["steps"] for r in s["results"].values()} == {"skipped"}
+
+
+def test_an_unwritable_report_path_fails_before_anything_runs(tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+    book = write(tmp_path, f"""
+name: never
+steps:
+  - {{name: touch, hosts: local, run: touch {ran}}}
+""")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    for option in ("--report-json", "--junit"):
+        result = invoke("apply", str(book), option, str(blocker / "sub" / "r.out"))
+        assert result.exit_code == 2, result.output
+        assert f"cannot write report {blocker / 'sub' / 'r.out'}" in result.output
+        assert not ran.exists()
+    folder_report = tmp_path / "new" / "folders" / "r.json"
+    result = invoke("apply", str(book), "--report-json", str(folder_report))
+    assert result.exit_code == 0, result.output
+    assert report_of(folder_report)["status"] == "success"
