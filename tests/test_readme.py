@@ -31,12 +31,13 @@ def test_setup_commands_are_the_ci_commands() -> None:
     assert "-m pytest" in ci
 
 
-def test_lab_example_is_valid(tmp_path: Path) -> None:
+def test_lab_examples_are_valid(tmp_path: Path) -> None:
     from runbook.validate import validate_paths
 
     blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.S)
-    labs = [b for b in blocks if b.lstrip().startswith("# yaml-language-server") and "hosts:" in b]
-    assert labs, "README shows a lab file"
-    lab = tmp_path / "lab.yml"
-    lab.write_text(labs[0])
-    assert validate_paths([lab]) == []
+    labs = [b for b in blocks if "\nhosts:" in "\n" + b and "steps:" not in b]
+    assert len(labs) >= 2, "README shows a lab file and a power example"
+    for i, text in enumerate(labs):
+        lab = tmp_path / f"lab{i}.yml"
+        lab.write_text(text)
+        assert validate_paths([lab]) == [], text
