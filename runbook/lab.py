@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from runbook.hosts.base import Host
+    from runbook.labsecrets import HostSecretNeeds
 else:
     asyncio = lazy_module("asyncio")
 
@@ -26,6 +27,9 @@ class Lab:
     `builtin` names hosts the lab has without the user listing them (the lab file adds `local`,
     this machine). A pattern selects such a host only when it matches its whole id
     (`hosts: local`), so `hosts: "."` never runs on the workstation by accident.
+
+    `missing_secrets` maps a host id to the unset secrets it needs (see `runbook.labsecrets`):
+    such a host is in the lab, but a run must not connect to or power it.
     """
 
     def __init__(self, hosts: Iterable[Host], *, vars: dict[str, Any] | None = None,
@@ -39,6 +43,7 @@ class Lab:
         self.vars: dict[str, Any] = dict(vars or {})
         self.path = path
         self.builtin = frozenset(builtin)
+        self.missing_secrets: dict[str, HostSecretNeeds] = {}
 
     @classmethod
     def default(cls) -> Lab:

@@ -9,7 +9,9 @@ inherited from defaults is ignored on the hop host itself; `address` defaults to
 `~` in key / known_hosts paths is expanded and relative paths are relative to the lab file;
 `local` (this machine) is added last unless the lab defines it. Strings in `address`, `user`,
 `password` and `power_control` may use Jinja (`{{ secret('BMC_PASSWORD') }}`, lab vars,
-`host.id`); they are rendered when the lab is loaded.
+`host.id`); they are rendered when the lab is loaded. A secret that is not set does not fail
+the load: the host is built without it and `Lab.missing_secrets` records what it needs, so a
+run only asks for the secrets of the hosts it touches (see `runbook.labsecrets`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from runbook import schema
 from runbook.errors import ConfigError, TemplateError
-from runbook.secrets import SecretStore
+from runbook.labsecrets import HostSecretNeeds, MissingSecret, resolve_needs
+from runbook.secrets import PlaceholderSecrets, SecretStore
 from runbook.suggest import did_you_mean
 from runbook.validate import Finding, ValidationFailed, finding_from_error
 from runbook.varsfile import reserved_name_problem
@@ -41,11 +44,14 @@ TEMPLATED_FIELDS = ("address", "user", "password")
 _PATH_FIELDS = ("key", "known_hosts")
 
 
-def load_lab(path: Path, *, secrets: SecretStore | None = None) -> Lab:
-    """Load a lab file; `ValidationFailed` lists every problem found.
+def load_lab(path: Path | str, *, secrets: SecretStore | None = None) -> Lab:
+    """Load a lab file for a run; `ValidationFailed` lists every problem found.
 
-    A path that is not a readable file is a `ConfigError` naming it (no line: there is none).
+    Secrets come from `secrets` (default: the environment). One that is not set is not an
+    error here: `Lab.missing_secrets` says which hosts need it. A path that is not a readable
+    file is a `ConfigError` naming it (no line: there is none).
     """
+    path = Path(path)
     problem = not_a_regular_file(path)
     if problem is not None:
         if problem.startswith("no such file"):
@@ -70,6 +76,7 @@ class _LabReader:
         self.doc = doc
         self.path = path
         self.findings: list[Finding] = []
+        self.missing: dict[str, list[MissingSecret]] = {}
 
     def add(self, where: JsonPath, message: str, *, key: bool = False) -> None:
         loc = self.doc.location(where, key=key)
@@ -107,7 +114,8 @@ def read_lab(doc: Document, path: Path, *, secrets: SecretStore | None = None,
     """Check `doc` as a lab and build it (unless `build=False` or it has errors).
 
     With `secrets=None` (validation, `runbook hosts`), `secret(...)` renders as "<secret>" so
-    no secret needs to be set; lab vars and `host.id` are rendered for real.
+    no secret needs to be set; lab vars and `host.id` are rendered for real. With a store, a
+    secret it lacks renders as `***` and is recorded in the built lab's `missing_secrets`.
     """
     data = doc.data
     if data is None or (isinstance(data, dict) and "steps" in data and "hosts" not in data):
@@ -149,7 +157,22 @@ def read_lab(doc: Document, path: Path, *, secrets: SecretStore | None = None,
     except (ConfigError, TemplateError) as exc:
         reader.add((), str(exc))
         return None, reader.findings
+    lab.missing_secrets = _secret_needs(reader.missing, hosts)
     return lab, reader.findings
+
+
+def _secret_needs(missing: dict[str, list[MissingSecret]],
+                  hosts: dict[str, dict[str, Any]]) -> dict[str, HostSecretNeeds]:
+    """Per host, the unset secrets connecting to it or powering it needs (hops, controllers)."""
+    if not missing:
+        return {}
+    hops = {h: f.get("hop") if isinstance(f.get("hop"), str) else None for h, f in hosts.items()}
+    controllers: dict[str, str | None] = {}
+    for host_id, fields in hosts.items():
+        spec = fields.get("power_control")
+        controller = spec.get("controller") if isinstance(spec, dict) else None
+        controllers[host_id] = controller if isinstance(controller, str) else None
+    return resolve_needs(missing, hops, controllers)
 
 
 def _check_hops(reader: _LabReader, hosts: dict[str, dict[str, Any]], ids: list[str]) -> None:
@@ -213,7 +236,8 @@ def _render_templates(reader: _LabReader, hosts: dict[str, dict[str, Any]],
     """Render templated host fields in place; syntax and render errors become findings."""
     from runbook.templating import Templater
 
-    templater = Templater(secrets if secrets is not None else _PlaceholderSecrets())
+    recording = PlaceholderSecrets(secrets) if secrets is not None else None
+    templater = Templater(recording if recording is not None else _PlaceholderSecrets())
     lab_vars = data.get("vars") if isinstance(data.get("vars"), dict) else {}
     for host_id, fields in hosts.items():
         if isinstance(fields.get("power_control"), dict):
@@ -227,12 +251,21 @@ def _render_templates(reader: _LabReader, hosts: dict[str, dict[str, Any]],
                            f"{field}: {problem[1]}")
                 continue
             context = {**(lab_vars or {}), "host": {"id": host_id}}
+            if recording is not None:
+                recording.missing.clear()
             try:
-                rendered = templater.render(value, context)
+                rendered: str | None = templater.render(value, context)
             except TemplateError as exc:
                 reader.add((*where, *name[1:]), f"host {host_id!r}: {field}: "
                            f"{getattr(exc, 'problem', exc)}")
                 continue
+            if recording is not None and recording.missing:
+                loc = reader.doc.location((*where, *name[1:]))
+                reader.missing.setdefault(host_id, []).extend(
+                    MissingSecret(host_id, secret, field, loc, recording.store.secrets_file)
+                    for secret in recording.missing)
+                if name == ("password",):
+                    rendered = None  # never log in with a placeholder
             target = fields["power_control"] if name[0] == "power_control" else fields
             target[name[-1]] = rendered
 

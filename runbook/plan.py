@@ -5,6 +5,10 @@ concurrency bound, and each host's concrete action rendered once. Templates that
 registered by an earlier step can only be rendered at run time; everything else is rendered
 here, so a template error is known before the first connection and the executor only looks
 the rendered action up (no per-host per-step template work for static steps).
+
+Secrets: a run refuses (`ValidationFailed`, one finding per step and host) any targeted host
+whose lab fields need a secret that is not set (`Lab.missing_secrets`); hosts no step targets
+need nothing. A dry run (`dry_run=True`) needs no secret at all: unset ones read as `***`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from runbook.model import (
     Runbook,
     Step,
 )
+from runbook.validate import Finding, ValidationFailed
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
@@ -127,9 +132,15 @@ class Plan:
 
     def __init__(self, runbook: Runbook, lab: Lab, templater: Templater, *,
                  extra_vars: Mapping[str, Any] | None = None, limit: str | None = None,
-                 fail_fast: bool = False) -> None:
+                 fail_fast: bool = False, dry_run: bool = False) -> None:
         self.runbook = runbook
         self.lab = lab
+        self.dry_run = dry_run
+        if dry_run:
+            from runbook.secrets import PlaceholderSecrets
+            from runbook.templating import Templater as _Templater
+
+            templater = _Templater(PlaceholderSecrets(templater.secrets))
         self.templater = templater
         self.extra_vars: dict[str, Any] = dict(extra_vars or {})
         self.limit = limit
@@ -145,6 +156,7 @@ class Plan:
         limit_re = _compile_limit(self.limit)
         registered_before: set[str] = set()
         seen: dict[str, Host] = {}
+        unset: list[Finding] = []
         for step in self.runbook.steps:
             try:
                 selected = self.lab.select(list(step.hosts))
@@ -155,6 +167,8 @@ class Plan:
             targets = tuple(h for h in selected if limit_re is None or limit_re.search(h.id))
             for host in targets:
                 seen.setdefault(host.id, host)
+            if not self.dry_run:
+                unset += self._unset_secrets(step, targets)
             texts = _action_strings(step.action)
             templated = any(_has_template(t) for t in texts)
             if isinstance(step.action, PutAction) and step.action.template:
@@ -179,9 +193,31 @@ class Plan:
             self.steps.append(planned)
             if step.register:
                 registered_before.add(step.register)
+        if unset:
+            raise ValidationFailed(unset)
         order = {h.id: i for i, h in enumerate(self.lab.hosts)}
         self.hosts = sorted(seen.values(), key=lambda h: order.get(h.id, len(order)))
         return self
+
+    def _unset_secrets(self, step: Step, targets: tuple[Host, ...]) -> list[Finding]:
+        """A finding per unset secret the step's action on its targets needs."""
+        needs = getattr(self.lab, "missing_secrets", None)
+        if not needs:
+            return []
+        action = step.action
+        waits = isinstance(action, PowerAction) and (
+            action.wait_up is not None or action.wait_down is not None)
+        loc = step.location
+        found: list[Finding] = []
+        for host in targets:
+            host_needs = needs.get(host.id)
+            if host_needs is None:
+                continue
+            for missing in host_needs.for_action(action.kind, waits=waits):
+                found.append(Finding(loc.file, loc.line, loc.column,
+                                     f"step {step.index + 1} ({step.name!r}): "
+                                     + missing.message(target=host.id)))
+        return found
 
     def _needs_registered(self, step: Step, texts: list[str], targets: tuple[Host, ...],
                           registered: set[str]) -> bool:
@@ -300,7 +336,11 @@ def _compile_limit(limit: str | None) -> re.Pattern[str] | None:
 
 def compile_plan(runbook: Runbook, lab: Lab, templater: Templater, *,
                  extra_vars: Mapping[str, Any] | None = None, limit: str | None = None,
-                 fail_fast: bool = False) -> Plan:
-    """Compile `runbook` against `lab`: targets per step, actions rendered where possible."""
+                 fail_fast: bool = False, dry_run: bool = False) -> Plan:
+    """Compile `runbook` against `lab`: targets per step, actions rendered where possible.
+
+    `dry_run` (plan / --check): secrets that are not set render as `***` instead of failing.
+    Otherwise a targeted host that needs an unset secret is a `ValidationFailed`.
+    """
     return Plan(runbook, lab, templater, extra_vars=extra_vars, limit=limit,
-                fail_fast=fail_fast).compile()
+                fail_fast=fail_fast, dry_run=dry_run).compile()

@@ -54,7 +54,7 @@ class SecretStore:
                 where += f" or add {name!r} to the secrets file {self.secrets_file}"
             else:
                 where += " or pass a secrets file with --secrets"
-            raise TemplateError(f"secret {name!r} is not set: {where}")
+            raise MissingSecretError(name, f"secret {name!r} is not set: {where}")
         if value and value not in self._seen:
             self._seen.add(value)
             self._pattern = None
@@ -74,6 +74,43 @@ class SecretStore:
             ordered = sorted(self._seen, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered), re.IGNORECASE)
         return self._pattern.sub(MASK, text)
+
+
+class MissingSecretError(TemplateError):
+    """A secret that is neither in the environment nor in the secrets file; `name` says which."""
+
+    def __init__(self, name: str, message: str) -> None:
+        self.name = name
+        super().__init__(message)
+
+
+class PlaceholderSecrets(SecretStore):
+    """Wraps a store for dry runs and for hosts a run may not touch: a secret that is not set
+    reads as `***` (and its name is recorded in `missing`) instead of failing.
+
+    Values that are set come from the wrapped store, which keeps masking them.
+    """
+
+    def __init__(self, store: SecretStore) -> None:
+        super().__init__(environ={})
+        self.store = store
+        self.missing: list[str] = []
+
+    def get(self, name: str) -> str:
+        """The secret's value, or `***` when it is not set."""
+        try:
+            return self.store.get(name)
+        except MissingSecretError:
+            if name not in self.missing:
+                self.missing.append(name)
+            return MASK
+
+    @property
+    def values(self) -> frozenset[str]:
+        return self.store.values
+
+    def mask(self, text: str) -> str:
+        return self.store.mask(text)
 
 
 def _read_secrets_file(path: Path) -> dict[str, str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,3 +24,18 @@ def test_there_are_examples() -> None:
 def test_example_is_valid(path: Path) -> None:
     report = validate_files([path])
     assert [str(f) for f in report.findings] == []
+
+
+RUNBOOKS = sorted(p for p in EXAMPLES.glob("*.yml") if p.name != "lab.yml")
+
+
+@pytest.mark.parametrize("path", RUNBOOKS, ids=lambda p: p.name)
+def test_example_plans_without_any_secret(path: Path) -> None:
+    """The commands in the examples' headers work on a fresh checkout: no secret is set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNBOOK_SECRET_")}
+    env["PYTHONPATH"] = str(EXAMPLES.parent)
+    done = subprocess.run([sys.executable, "-m", "runbook", "plan", str(path)], env=env,
+                          cwd=EXAMPLES.parent, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "plan is valid" in done.stdout

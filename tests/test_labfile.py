@@ -120,11 +120,19 @@ def test_secrets_rendered_in_power_spec_and_password(tmp_path: Path) -> None:
     assert secrets.mask("pw2") == "***"
 
 
-def test_missing_secret_is_a_finding(tmp_path: Path) -> None:
+def test_missing_secret_marks_the_host_instead_of_failing(tmp_path: Path) -> None:
     path = tmp_path / "lab.yml"
-    path.write_text("hosts:\n  s1:\n    password: \"{{ secret('nope') }}\"\n")
-    with pytest.raises(ValidationFailed, match="RUNBOOK_SECRET_NOPE"):
-        load_lab(path, secrets=SecretStore(environ={}))
+    path.write_text("hosts:\n  s1:\n    password: \"{{ secret('nope') }}\"\n  s2: {}\n")
+    lab = load_lab(path, secrets=SecretStore(environ={}))
+    assert list(lab.missing_secrets) == ["s1"]
+    assert "RUNBOOK_SECRET_NOPE" in lab.missing_secrets["s1"].connect[0].message()
+
+
+def test_a_str_path_works_like_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "lab.yml").write_text("hosts:\n  r1: {address: 10.0.0.1}\n")
+    monkeypatch.chdir(tmp_path)
+    lab = load_lab("lab.yml")
+    assert lab["r1"].address == "10.0.0.1" and lab.path == Path("lab.yml")
 
 
 def test_invalid_lab_lists_all_findings(tmp_path: Path) -> None:

@@ -78,6 +78,10 @@ def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: flo
     if not hosts:
         ids = ", ".join(h.id for h in lab.hosts) or "none"
         raise _fail(f"no host in {path} matches {pattern!r} (hosts: {ids})")
+    if not check:
+        unset = _unset_secrets(lab, hosts, waits=wait is not None)
+        if unset:
+            raise _fail("\n".join(unset))
     if check:
         for host in hosts:
             click.echo(secrets.mask(_describe(host, action, wait)))
@@ -112,6 +116,19 @@ def _load_lab(path: Path, secrets: SecretStore) -> Lab:
     from runbook.labfile import load_lab
 
     return load_lab(path, secrets=secrets)
+
+
+def _unset_secrets(lab: Lab, hosts: list[Host], *, waits: bool) -> list[str]:
+    """Why powering `hosts` cannot start: the unset secrets they (or their controllers) need.
+
+    Only the selected hosts count; `--check` needs none (it shows `***`).
+    """
+    messages: list[str] = []
+    for host in hosts:
+        needs = lab.missing_secrets.get(host.id)
+        if needs is not None:
+            messages += [m.message(target=host.id) for m in needs.for_action("power", waits=waits)]
+    return messages
 
 
 def _fail(message: str) -> SystemExit:

@@ -48,7 +48,7 @@ def lab_file(tmp_path: Path) -> Path:
     })
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> Result:
+def run(*args: str, env: dict[str, str | None] | None = None) -> Result:
     return CliRunner().invoke(cli, ["power", *args], env=env or {"RUNBOOK_LAB": ""},
                               catch_exceptions=False)
 
@@ -107,8 +107,28 @@ def test_secrets_file_renders_and_output_masks_them(tmp_path: Path) -> None:
     check = run("web1", "on", "--check", "--lab", str(path), "--secrets", str(secrets))
     assert check.exit_code == 0 and "echo token" in check.output
     assert "tok-31337" not in check.output
-    missing = run("web1", "on", "--lab", str(path))
-    assert missing.exit_code == 2 and "secret 'PDU_TOKEN' is not set" in missing.output
+    missing = run("web1", "on", "--lab", str(path), env={"RUNBOOK_LAB": "",
+                                                         "RUNBOOK_SECRET_PDU_TOKEN": None})
+    assert missing.exit_code == 2
+    assert "runbook power: host 'web1' needs secret PDU_TOKEN for power_control.on_cmd " \
+        f"({path}:5:15): set RUNBOOK_SECRET_PDU_TOKEN or pass --secrets FILE" in missing.output
+
+
+def test_only_the_selected_hosts_need_their_secrets(tmp_path: Path) -> None:
+    spec = switch_spec(tmp_path)
+    path = write_lab(tmp_path, {
+        "web1": {"power_control": spec},
+        "bmc1": {"power_control": {**spec, "on_cmd": "echo {{ secret('BMC_PW') }}"}}})
+    env: dict[str, str | None] = {"RUNBOOK_LAB": "", "RUNBOOK_SECRET_BMC_PW": None}
+    result = run("web1", "on", "--lab", str(path), env=env)
+    assert result.exit_code == 0, result.output
+    refused = run(".", "on", "--lab", str(path), env=env)
+    assert refused.exit_code == 2 and "host 'bmc1' needs secret BMC_PW" in refused.output
+    assert "web1" not in refused.output
+    assert not (tmp_path / "bmc1").exists()
+    check = run("bmc1", "on", "--check", "--lab", str(path), env=env)
+    assert check.exit_code == 0, check.output
+    assert "bmc1  on  would: run on this machine: echo ***" in check.output
 
 
 def test_wait_reports_hosts_that_do_not_come_up(lab_file: Path) -> None:

@@ -1,0 +1,96 @@
+"""Secrets a lab host needs, so a run asks only for the secrets of the hosts it touches.
+
+A lab loaded for a run renders `{{ secret('NAME') }}` in host fields (password, power_control
+fields, ...). A secret that is not set does not fail the load: the host is still built (its
+secret fields read as `***`, its password is dropped) and the lab records a `MissingSecret`
+per field. What a host *needs* depends on what is done with it:
+
+- to **connect** (run, oneshot, put, get, power waits): its own address/user/password and
+  those of every hop it tunnels through;
+- to **power** it: its power_control fields, plus what connecting to the power `controller`
+  host needs.
+
+The planner (`runbook.plan`) and `runbook power` refuse targeted hosts whose needs are unmet,
+before anything connects; a dry run shows `***` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from runbook.model import Location
+from runbook.secrets import env_name
+
+
+@dataclass(frozen=True)
+class MissingSecret:
+    """Host field `field` (e.g. "power_control.password") uses secret `name`, which is unset."""
+
+    host_id: str
+    name: str
+    field: str
+    location: Location
+    secrets_file: Path | None = None
+
+    def message(self, *, target: str | None = None) -> str:
+        """`host 'build1' needs secret X (lab.yml:64:17): set RUNBOOK_SECRET_X or ...`.
+
+        `target` is the host acted on when the secret belongs to its hop or power controller.
+        """
+        how = f"set {env_name(self.name)} or " + (
+            f"add {self.name!r} to the secrets file {self.secrets_file}"
+            if self.secrets_file is not None else "pass --secrets FILE")
+        who = f"host {self.host_id!r}"
+        if target is not None and target != self.host_id:
+            who = f"host {target!r} (through host {self.host_id!r})"
+        return f"{who} needs secret {self.name} for {self.field} ({self.location}): {how}"
+
+
+@dataclass(frozen=True)
+class HostSecretNeeds:
+    """The unset secrets a host needs to be connected to (`connect`) and to be powered."""
+
+    connect: tuple[MissingSecret, ...] = ()
+    power: tuple[MissingSecret, ...] = ()
+
+    def for_action(self, kind: str, *, waits: bool = False) -> tuple[MissingSecret, ...]:
+        """What an action of `kind` on the host needs; power waits also connect to it."""
+        if kind != "power":
+            return self.connect
+        return self.power + (self.connect if waits else ())
+
+
+CONNECT_FIELDS = ("address", "user", "password")
+
+
+def resolve_needs(own: Mapping[str, list[MissingSecret]], hops: Mapping[str, str | None],
+                  controllers: Mapping[str, str | None]) -> dict[str, HostSecretNeeds]:
+    """Per host id, what it needs, following hops (and power controllers) transitively.
+
+    `own` holds each host's own missing secrets (by field); `hops` / `controllers` name the
+    host id each host tunnels through / whose shell runs its power commands. Hosts needing
+    nothing are left out. Hop cycles are reported elsewhere; here they simply stop.
+    """
+    connect: dict[str, tuple[MissingSecret, ...]] = {}
+
+    def connect_of(host_id: str, seen: tuple[str, ...] = ()) -> tuple[MissingSecret, ...]:
+        if host_id in connect:
+            return connect[host_id]
+        mine = tuple(m for m in own.get(host_id, ()) if m.field in CONNECT_FIELDS)
+        hop = hops.get(host_id)
+        if hop is not None and hop not in seen and hop != host_id:
+            mine += connect_of(hop, (*seen, host_id))
+        connect[host_id] = mine
+        return mine
+
+    result: dict[str, HostSecretNeeds] = {}
+    for host_id in {*own, *hops, *controllers}:
+        power_fields = tuple(m for m in own.get(host_id, ()) if m.field not in CONNECT_FIELDS)
+        controller = controllers.get(host_id)
+        power = power_fields + (connect_of(controller) if controller is not None else ())
+        needs = HostSecretNeeds(connect_of(host_id), power)
+        if needs.connect or needs.power:
+            result[host_id] = needs
+    return result
