@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "schemas" / "report.schema.json").read_text())
 
 
-def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
 
@@ -277,8 +277,9 @@ def _pids(marker: str) -> list[str]:
 
 @pytest.mark.parametrize("name", ["hello", "rolling-update", "firmware", "collect-logs"])
 def test_every_example_plans_cleanly(name: str) -> None:
+    # no secret set: build1's BMC password is only needed by runs that power build1
     result = invoke("plan", str(REPO / "examples" / f"{name}.yml"),
-                    env={"RUNBOOK_SECRET_BUILD1_BMC_PASSWORD": "example"})
+                    env={"RUNBOOK_SECRET_BUILD1_BMC_PASSWORD": None})
     assert result.exit_code == 0, result.output
     assert "plan is valid" in result.output
 
