@@ -16,6 +16,7 @@ run only asks for the secrets of the hosts it touches (see `runbook.labsecrets`)
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,7 +117,18 @@ def read_lab(doc: Document, path: Path, *, secrets: SecretStore | None = None,
     With `secrets=None` (validation, `runbook hosts`), `secret(...)` renders as "<secret>" so
     no secret needs to be set; lab vars and `host.id` are rendered for real. With a store, a
     secret it lacks renders as `***` and is recorded in the built lab's `missing_secrets`.
+    Findings are masked: a secret rendered into a field that then fails its check
+    (`port: "{{ secret('PW') }}"`) shows as `***`, never in clear.
     """
+    lab, findings = _read_lab(doc, path, secrets=secrets, build=build)
+    if secrets is not None:
+        findings = [replace(f, message=secrets.mask(f.message)) for f in findings]
+    return lab, findings
+
+
+def _read_lab(doc: Document, path: Path, *, secrets: SecretStore | None,
+              build: bool) -> tuple[Lab | None, list[Finding]]:
+    """`read_lab` before masking."""
     data = doc.data
     if data is None or (isinstance(data, dict) and "steps" in data and "hosts" not in data):
         what = ("the file is empty: a lab needs `hosts`" if data is None else

@@ -211,3 +211,13 @@ def test_lab_path_that_is_no_file_names_it(tmp_path: Path) -> None:
         load_lab(tmp_path / "nope.yml")
     with pytest.raises(ConfigError, match="is a folder, not a file"):
         load_lab(tmp_path)
+
+
+def test_secret_rendered_into_a_bad_field_is_masked_in_findings(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yml"
+    path.write_text("hosts:\n  bmc1:\n    power_control: {type: ipmi, address: 10.0.0.1, "
+                    "port: \"{{ secret('PW') }}\", password: \"{{ secret('PW') }}\"}\n")
+    with pytest.raises(ValidationFailed) as info:
+        load_lab(path, secrets=SecretStore(environ={"RUNBOOK_SECRET_PW": "hunter2"}))
+    assert "hunter2" not in str(info.value)
+    assert "power_control.port: must be an integer, got '***'" in str(info.value)
