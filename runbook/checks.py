@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from jinja2 import nodes
 
-from runbook.errors import ConfigError
+from runbook.errors import ConfigError, TemplateError
 from runbook.model import GetAction, Location, PowerAction, PutAction, Runbook, Step
+from runbook.secrets import PlaceholderSecrets, SecretStore
 from runbook.suggest import did_you_mean
-from runbook.templating import Templater, has_markup
+from runbook.templating import STEP_HEADER_SCOPE, Templater, has_markup, step_context
 from runbook.validate import Finding
 from runbook.varsfile import reserved_name_problem
 from runbook.yamlload import expand_home
@@ -44,7 +45,8 @@ class RunbookChecker:
         self.runbook = runbook
         self.lab = lab
         self.extra = dict(extra_vars or {})
-        self.templater = Templater()
+        # Nothing here needs a real secret: `secret()` in name/hosts renders as `***`.
+        self.templater = Templater(PlaceholderSecrets(SecretStore(environ={})))
         self.findings: list[Finding] = []
         self.registered: set[str] = set(lost_registers or ())
         self.document = getattr(runbook, "document", None)
@@ -94,6 +96,8 @@ class RunbookChecker:
         return sorted(self.findings, key=lambda f: (f.file, f.line, f.column))
 
     def check_step(self, step: Step, base_known: set[str] | frozenset[str]) -> None:
+        if step.named and has_markup(step.name):
+            self.render_header(step, ("name",), step.name)
         hosts = self.check_hosts(step)
         self.check_reserved(step, step.vars)
         if step.vars:
@@ -173,24 +177,82 @@ class RunbookChecker:
             self.add(step, field, f"invalid regular expression {pattern!r}: {exc}")
             return None
 
+    def render_header(self, step: Step, field: Field, text: str) -> str | None:
+        """Check and render a templated `name` or `hosts` pattern the way the planner will:
+        once per step, with lab, runbook and extra vars. None (after a finding) if it fails."""
+        what = _field_text(field)
+        problem = self.templater.syntax_error(text)
+        if problem is not None:
+            self.add(step, field, f"Jinja syntax error in {what}: {problem[1]}",
+                     line_offset=problem[0] - 1)
+            return None
+        lab_vars = self.lab.vars if self.lab is not None else {}
+        known = ((self.templater.builtin_names - {"host"}) | set(self.runbook.vars)
+                 | set(self.extra) | set(lab_vars))
+        missing = sorted(self.templater.referenced_names(text) - known)
+        for name in missing:
+            self.add(step, field, f"undefined variable {name!r} in {what}: "
+                     + self._header_hint(step, what, name, known))
+        if missing:
+            return None
+        context = step_context(lab_vars=lab_vars, runbook_vars=self.runbook.vars,
+                               extra_vars=self.extra)
+        try:
+            rendered = self.templater.render(text, context)
+        except TemplateError as exc:
+            self.add(step, field, f"{what}: {getattr(exc, 'problem', exc)} ({what} is rendered "
+                     f"once per step and sees {STEP_HEADER_SCOPE} only)")
+            return None
+        if field[0] == "hosts" and not rendered.strip():
+            self.add(step, field, f"{what} {text!r} renders to an empty pattern, which would "
+                     "match every host: give it a value")
+            return None
+        return rendered.strip() if field[0] == "hosts" else rendered
+
+    def _header_hint(self, step: Step, what: str, name: str,
+                     known: set[str] | frozenset[str]) -> str:
+        """What to do about a name `name` or `hosts` cannot see, depending on what it is."""
+        scope = (f"{what} is rendered once per step, before its hosts are chosen, and sees "
+                 f"{STEP_HEADER_SCOPE} only")
+        if name == "host":
+            return f"{scope}, not `host`"
+        if name in step.vars:
+            return f"{scope}, not the step's own vars: move {name!r} to the runbook's vars"
+        if any(name in h.vars for h in self.lab or []):
+            return f"{scope}, not host vars"
+        if name in self.registered or any(s.register == name for s in self.runbook.steps):
+            return f"{scope}, not registered results"
+        suggestion = did_you_mean(name, known)
+        return ("define it in the runbook's or the lab's vars, or pass -e"
+                + (f"; {suggestion}" if suggestion else ""))
+
     def check_hosts(self, step: Step) -> list[Host]:
         many = len(step.hosts) > 1
+        patterns: list[str] = []
+        for i, raw in enumerate(step.hosts):
+            rendered = (self.render_header(step, ("hosts", i) if many else ("hosts",), raw)
+                        if has_markup(raw) else raw)
+            if rendered is None:
+                return []
+            patterns.append(rendered)
         compiled = [self.check_regex(step, ("hosts", i) if many else ("hosts",), p)
-                    for i, p in enumerate(step.hosts)]
+                    for i, p in enumerate(patterns)]
         if self.lab is None or any(c is None for c in compiled):
             return []
         selected = self.lab.select([c for c in compiled if c is not None])
         if not selected:
             ids = [h.id for h in self.lab]
-            suggestion = did_you_mean(step.hosts[0], ids)
-            shown = step.hosts[0] if not many else list(step.hosts)
+            suggestion = did_you_mean(patterns[0], ids)
+            shown = repr(patterns[0] if not many else patterns)
+            if patterns != list(step.hosts):
+                shown = f"{step.hosts[0] if not many else list(step.hosts)!r} (rendered {shown})"
             listed = ", ".join(ids[:10]) + (f", ... ({len(ids)} hosts)" if len(ids) > 10 else "")
             builtin = sorted(b for b in self.lab.builtin
                              if any(c is not None and c.search(b) for c in compiled))
             if builtin:
                 suggestion = (f"the built-in host {builtin[0]!r} (this machine) is only targeted "
                               f"by its whole id: write hosts: {builtin[0]}")
-            self.add(step, ("hosts",), f"hosts {shown!r} matches no host of the lab "
+            self.add(step, ("hosts",), f"hosts {shown} matches no host of the lab "
                      f"(hosts: {listed})" + (f"; {suggestion}" if suggestion else ""))
         return selected
 

@@ -86,7 +86,12 @@ class Expect:
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a runbook: an action on the hosts whose id matches `hosts`."""
+    """One step of a runbook: an action on the hosts whose id matches `hosts`.
+
+    `name` and `hosts` may be templates, rendered once per step at plan time (they see lab,
+    runbook and extra vars only); `named` is False when `name` was made from the action (then
+    it is shown as is, never rendered).
+    """
 
     index: int
     name: str
@@ -103,6 +108,7 @@ class Step:
     until: str | None = None
     expect: Expect | None = None
     vars: dict[str, Any] = field(default_factory=dict)
+    named: bool = True
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,7 @@ def _build_step(index: int, raw: dict[str, Any], doc: Document) -> tuple[Step | 
         concurrent=raw.get("concurrent", True), ignore_errors=raw.get("ignore_errors", False),
         retries=raw.get("retries", UNTIL_RETRIES if until else 0),
         delay=float(raw.get("delay", UNTIL_DELAY if until else 0.0)), until=until,
-        expect=expect, vars=dict(raw.get("vars") or {}))
+        expect=expect, vars=dict(raw.get("vars") or {}), named=bool(raw.get("name")))
     return step, findings
 
 

@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import ConfigError
+from runbook.lab import Lab
 from runbook.model import GetAction, PowerAction, PutAction
 from runbook.plan import compile_plan
+from runbook.runbookfile import load_runbook
 from runbook.templating import Templater
-from tests.engine.fakes import fake_lab, runbook, step
+from tests.engine.fakes import fake_lab, run, runbook, step
 
 
 def test_targets_follow_lab_order_and_regexes() -> None:
@@ -109,3 +111,44 @@ def test_describe_lines() -> None:
     assert plan.steps[0].static is not None
     assert plan.steps[0].static.describe() == ["power cycle, then wait until up (30s)"]
     assert plan.steps[0].limit is None and not plan.steps[0].serial
+
+
+def test_hosts_and_name_render_once_per_step_with_runbook_lab_and_extra_vars() -> None:
+    book = runbook(step(0, "upgrade {{ group }} to {{ version }}", "x",
+                        hosts=("{{ group }}", "^{{ also }}$")),
+                   vars={"version": "2.0", "also": "f04"})
+    lab = fake_lab(4, vars={"group": "f0[12]"})
+    plan = compile_plan(book, lab, Templater(), extra_vars={"group": "f0[23]"})
+    planned = plan.steps[0]
+    assert [h.id for h in planned.targets] == ["f02", "f03", "f04"]
+    assert planned.step.name == "upgrade f0[23] to 2.0"
+    assert planned.step.hosts == ("f0[23]", "^f04$")
+
+
+def test_names_made_from_the_action_are_not_rendered(tmp_path: Path) -> None:
+    path = tmp_path / "book.yml"
+    path.write_text("name: t\nsteps:\n  - {hosts: local, run: 'echo {{ host.id }}'}\n")
+    plan = compile_plan(load_runbook(path), Lab.default(), Templater())
+    assert plan.steps[0].step.name == "run: echo {{ host.id }}"
+    assert plan.steps[0].rendered["local"].commands == ("echo local",)
+
+
+@pytest.mark.parametrize(("hosts", "message"), [
+    ("{{ host.id }}", "hosts: undefined variable 'host'"),
+    ("{{ missing }}", "hosts: undefined variable 'missing'"),
+    ("{{ '' }}", "renders to an empty pattern, which would match every host"),
+])
+def test_hosts_that_cannot_render_are_config_errors_at_their_line(
+        tmp_path: Path, hosts: str, message: str) -> None:
+    path = tmp_path / "book.yml"
+    path.write_text(f"name: t\nsteps:\n  - run: uptime\n    hosts: \"{hosts}\"\n")
+    with pytest.raises(ConfigError) as info:
+        compile_plan(load_runbook(path), Lab.default(), Templater())
+    assert message in info.value.message
+    assert (info.value.file, info.value.line, info.value.column) == (str(path), 4, 12)
+
+
+def test_a_run_reports_the_rendered_step_name() -> None:
+    book = runbook(step(0, "ping {{ who }}", "echo:hi", hosts=("{{ who }}",)))
+    outcome = run(book, fake_lab(2), extra_vars={"who": "f02"})
+    assert [(s.name, list(s.results)) for s in outcome.steps] == [("ping f02", ["f02"])]
