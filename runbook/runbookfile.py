@@ -54,8 +54,9 @@ class LoadedRunbook(Runbook):
         return self.document.location((*prefix, *parts))
 
 
-def load_runbook(path: Path) -> LoadedRunbook:
+def load_runbook(path: Path | str) -> LoadedRunbook:
     """Load and schema-check a runbook; `ValidationFailed` lists every problem found."""
+    path = Path(path)
     try:
         doc = load_file(path)
     except YamlSyntaxError as exc:

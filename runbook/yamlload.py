@@ -304,8 +304,9 @@ def display_name(path: Path) -> str:
         return str(path)
 
 
-def load_file(path: Path, *, file: str | None = None) -> Document:
-    """Read and parse a YAML or JSON file (JSON by `.json` suffix)."""
+def load_file(path: Path | str, *, file: str | None = None) -> Document:
+    """Read and parse a YAML or JSON file (JSON by `.json` suffix); `path` may be a str."""
+    path = Path(path)
     name = file if file is not None else display_name(path)
     problem = not_a_regular_file(path)
     if problem is not None:
@@ -326,11 +327,12 @@ def load_file(path: Path, *, file: str | None = None) -> Document:
     return load_text(text, file=name, json_strict=path.suffix.lower() == ".json")
 
 
-def not_a_regular_file(path: Path) -> str | None:
+def not_a_regular_file(path: Path | str) -> str | None:
     """Why `path` cannot be read as a file (missing, a folder, a FIFO, ...), or None.
 
     Checked before opening: opening a FIFO would block until something writes to it.
     """
+    path = Path(path)
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -361,7 +363,7 @@ def expand_home(text: str) -> Path:
                           "write the full path") from None
 
 
-def load_data(path: Path) -> Any:
+def load_data(path: Path | str) -> Any:
     """Plain data of a small YAML/JSON file; duplicate keys are errors (raised, first one)."""
     doc = load_file(path)
     if doc.problems:

@@ -155,3 +155,10 @@ def test_x_keys_hold_anchors_that_steps_merge(tmp_path: Path) -> None:
                     "  - {hosts: local, run: 'true', <<: *p, delay: 1}\n")
     step = load_runbook(path).steps[0]
     assert (step.retries, step.delay) == (5, 1.0)
+
+
+def test_load_runbook_takes_a_str_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "book.yml").write_text("name: t\nlab: lab.yml\nsteps:\n  - {hosts: local, run: x}\n")
+    monkeypatch.chdir(tmp_path)
+    book = load_runbook("book.yml")
+    assert book.lab == Path("lab.yml") and book.steps[0].named is False

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import ConfigError
-from runbook.yamlload import YamlSyntaxError, load_data, load_file, load_text
+from runbook.yamlload import (
+    YamlSyntaxError,
+    load_data,
+    load_file,
+    load_text,
+    not_a_regular_file,
+)
 
 TEXT = """\
 name: demo
@@ -205,3 +211,11 @@ def test_unquoted_template_value_is_one_problem_and_keeps_its_text() -> None:
     assert [str(p) for p in doc.problems] == [
         's.yml:2:6: YAML reads a value starting with {{ as a mapping: quote the whole value, '
         'like run: "{{ cmd }} --now"']
+
+
+def test_str_paths_work_like_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a.yml").write_text("x: 1\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_file("a.yml").data == {"x": 1}
+    assert not_a_regular_file("a.yml") is None
+    assert not_a_regular_file("nope.yml") == "no such file: check the path"
