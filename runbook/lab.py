@@ -34,8 +34,12 @@ class Lab:
 
     def __init__(self, hosts: Iterable[Host], *, vars: dict[str, Any] | None = None,
                  path: Path | None = None, builtin: Iterable[str] = ()) -> None:
+        from runbook.hosts.base import Host
+
         self._hosts: dict[str, Host] = {}
         for host in hosts:
+            if not isinstance(host, Host):
+                raise TypeError(f"Lab() takes hosts (LocalHost, RemoteHost, ...), not {host!r}")
             if host.id in self._hosts:
                 raise ConfigError(f"duplicate host id {host.id!r} in the lab")
             self._hosts[host.id] = host
@@ -79,7 +83,11 @@ class Lab:
         if pattern is None:
             return self.hosts
         patterns = [pattern] if isinstance(pattern, str | re.Pattern) else list(pattern)
-        compiled = [re.compile(p) if isinstance(p, str) else p for p in patterns]
+        try:
+            compiled = [re.compile(p) if isinstance(p, str) else p for p in patterns]
+        except re.error as exc:
+            raise ConfigError(f"host pattern {exc.pattern!r} is not a valid regular expression: "
+                              f"{exc}") from exc
         return [h for h in self._hosts.values() if self._matches(h.id, compiled)]
 
     def _matches(self, host_id: str, patterns: list[re.Pattern[str]]) -> bool:

@@ -66,3 +66,10 @@ def test_lab_file_local_is_builtin_unless_defined(tmp_path: Path) -> None:
     explicit = tmp_path / "explicit.yml"
     explicit.write_text("hosts:\n  r1: {address: 10.0.0.1}\n  local: {address: 127.0.0.1}\n")
     assert [h.id for h in load_lab(explicit).select(".")] == ["r1", "local"]
+
+
+def test_bad_lab_arguments() -> None:
+    with pytest.raises(TypeError, match="takes hosts"):
+        Lab([1, 2])  # type: ignore[list-item]
+    with pytest.raises(ConfigError, match="not a valid regular expression"):
+        Lab.default().select("(")

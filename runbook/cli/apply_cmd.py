@@ -97,8 +97,11 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     from runbook.varsfile import parse_extra_vars
 
     for report in (opts.report_json, opts.junit):
-        if report is not None and (problem := report_path_problem(report)):
+        if report is not None and (problem := report_path_problem(report, _inputs(opts))):
             _fail(f"cannot write report {report}: {problem}")
+    if opts.report_json is not None and opts.junit is not None and \
+            opts.report_json.resolve() == opts.junit.resolve():
+        _fail(f"--report-json and --junit both name {opts.junit}: give them different files")
     try:
         secrets = SecretStore(secrets_file=opts.secrets)
         extra = parse_extra_vars(list(opts.extra_vars))
@@ -123,14 +126,29 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     return executor, console, secrets.mask
 
 
-def report_path_problem(path: Path) -> str | None:
+def _inputs(opts: Options) -> dict[Path, str]:
+    """Files the run reads, by resolved path: a report must never overwrite one of them."""
+    named = {opts.runbook: "the runbook", opts.lab: "the lab", opts.secrets: "the secrets file"}
+    named.update({Path(v[1:]): "an -e file" for v in opts.extra_vars if v.startswith("@")})
+    return {path.resolve(): what for path, what in named.items() if path is not None}
+
+
+def report_path_problem(path: Path, inputs: dict[Path, str] | None = None) -> str | None:
     """Why a report could not be written at `path`, checked before anything runs; else None.
 
     Missing parent folders are created (CI artifact folders often are); the file is opened
-    for appending, a real test even as root, and removed again if it did not exist.
+    for appending, a real test even as root, and removed again if it did not exist. A path
+    that is one of the run's input files is refused: the report would overwrite it.
     """
     if path.is_dir():
         return "it is a folder; give a file name"
+    if inputs and (what := inputs.get(path.resolve())):
+        return f"it is {what}, which the report would overwrite"
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+            break
     existed = path.exists()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,12 +7,13 @@ files (`put` / `get`). Power goes through the host's `power_control`, never thro
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from runbook.errors import HostUnreachableError
+from runbook.errors import ConfigError, HostUnreachableError
 from runbook.hosts.power_mixin import PowerMixin
 from runbook.hosts.shell import START_TIMEOUT, PersistentShell, ShellChannel, ShellDied
 from runbook.hosts.transfer import PathLike
@@ -26,6 +27,22 @@ if TYPE_CHECKING:
     from runbook.power import PowerController
 else:
     asyncio = lazy_module("asyncio")
+
+
+def check_timeout(timeout: float | None) -> None:
+    """A timeout is None (no limit) or a positive, finite number of seconds."""
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
+            or not math.isfinite(timeout) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+
+
+def check_command(cmd: object, timeout: float | None) -> None:
+    """`oneshot` takes one command string and a valid timeout."""
+    if not isinstance(cmd, str):
+        raise TypeError(f"oneshot() takes one command string, not {cmd!r}")
+    check_timeout(timeout)
 
 
 class Host(PowerMixin, ABC):
@@ -43,6 +60,11 @@ class Host(PowerMixin, ABC):
 
     def __init__(self, id: str, *, vars: dict[str, Any] | None = None,
                  power_control: PowerController | None = None) -> None:
+        if not isinstance(id, str) or not id:
+            raise ConfigError(f"a host id must be a non-empty string, not {id!r}")
+        if power_control is not None and not hasattr(power_control, "on"):
+            raise ConfigError(f"host {id!r}: power_control must be a PowerController (build one "
+                              f"with runbook.power.power_control_from_spec), not {power_control!r}")
         self.id = id
         self.vars: dict[str, Any] = dict(vars or {})
         self.power_control = power_control
@@ -58,6 +80,9 @@ class Host(PowerMixin, ABC):
         serialized. `timeout` bounds each command; the commands after a failed one are Skipped.
         """
         commands = [cmds] if isinstance(cmds, str) else list(cmds)
+        if not all(isinstance(c, str) for c in commands):
+            raise TypeError(f"run() takes a command string or a list of them, not {cmds!r}")
+        check_timeout(timeout)
         statuses: list[CommandStatus] = []
         if self._run_lock is None:
             self._run_lock = asyncio.Lock()

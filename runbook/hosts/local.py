@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runbook.hosts.base import Host
+from runbook.hosts.base import Host, check_command
 from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.lazyimport import lazy_module
@@ -74,6 +74,7 @@ class LocalHost(Host):
 
     async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus:
         """Run `cmd` with /bin/sh in a fresh process group; stdin is /dev/null."""
+        check_command(cmd, timeout)
         process = await asyncio.create_subprocess_exec(
             "/bin/sh", "-c", cmd,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import secrets
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runbook.errors import HostUnreachableError
-from runbook.hosts.base import Host
+from runbook.errors import ConfigError, HostUnreachableError
+from runbook.hosts.base import Host, check_command
 from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, MarkerReader, ShellDied, quote
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.lazyimport import lazy_module
@@ -91,6 +93,20 @@ class RemoteHost(Host):
         power_control: PowerController | None = None,
     ) -> None:
         super().__init__(id, vars=vars, power_control=power_control)
+        if not isinstance(address, str) or not address:
+            raise ConfigError(f"host {id!r}: address must be a non-empty string, not {address!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise ConfigError(f"host {id!r}: port must be a number from 1 to 65535, not {port!r}")
+        for name, seconds in (("connect_timeout", connect_timeout), ("keepalive", keepalive)):
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) \
+                    or not math.isfinite(seconds) or seconds <= 0:
+                raise ConfigError(f"host {id!r}: {name} must be a positive number of seconds, "
+                                  f"not {seconds!r}")
+        if hop is not None and not isinstance(hop, RemoteHost):
+            raise ConfigError(f"host {id!r}: hop must be another RemoteHost, not {hop!r}")
+        if isinstance(max_sessions, bool) or not isinstance(max_sessions, int) or max_sessions < 1:
+            raise ConfigError(f"host {id!r}: max_sessions must be a whole number >= 1, "
+                              f"not {max_sessions!r}")
         self.address = address
         self.port = port
         self.user = user
@@ -188,6 +204,12 @@ class RemoteHost(Host):
             raise HostUnreachableError(
                 self.id, self.address, f"authentication failed for user {self.user!r}: {exc.reason}"
             ) from exc
+        except socket.gaierror as exc:
+            raise HostUnreachableError(
+                self.id, self.address,
+                f"cannot resolve the address {self.address!r} ({exc.strerror}): check the "
+                "host's address in the lab, or DNS",
+            ) from exc
         except (OSError, asyncssh.Error) as exc:
             raise HostUnreachableError(self.id, self.address, _describe(exc)) from exc
 
@@ -248,6 +270,7 @@ class RemoteHost(Host):
     # -- oneshot ------------------------------------------------------------------------
     async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus:
         """Run `cmd` in a fresh exec channel (stdin /dev/null, stderr merged into output)."""
+        check_command(cmd, timeout)
         marker = f"__runbook_{secrets.token_hex(6)}__"
         wrapped = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; exec 2>&1 </dev/null; "
                    f"eval {quote(cmd)}")

@@ -311,3 +311,25 @@ steps:
     result = invoke("apply", str(book), "--report-json", str(folder_report))
     assert result.exit_code == 0, result.output
     assert report_of(folder_report)["status"] == "success"
+
+
+def test_a_report_never_overwrites_an_input(tmp_path: Path) -> None:
+    book = write(tmp_path, "name: x\nsteps:\n  - {hosts: local, run: 'true'}\n")
+    original = book.read_text()
+    secrets = tmp_path / "secrets.yml"
+    secrets.write_text("PW: hunter2\n")
+    extra = tmp_path / "extra.yml"
+    extra.write_text("v: 1\n")
+    cases = [
+        (["--report-json", str(book)], "it is the runbook"),
+        (["--junit", str(secrets), "--secrets", str(secrets)], "it is the secrets file"),
+        (["--report-json", str(extra), "-e", f"@{extra}"], "it is an -e file"),
+        (["--report-json", str(tmp_path / "r"), "--junit", str(tmp_path / "r")],
+         "give them different files"),
+    ]
+    for args, message in cases:
+        result = invoke("apply", str(book), *args)
+        assert result.exit_code == 2, result.output
+        assert message in result.output
+    assert book.read_text() == original
+    assert secrets.read_text() == "PW: hunter2\n"

@@ -287,3 +287,21 @@ def test_nothing_leaks_after_close(host_factory: HostFactory, tmp_path: Path) ->
     before = open_fds()
     asyncio.run(work())
     assert open_fds() <= before
+
+
+def test_bad_arguments_are_refused_before_anything_runs(host_factory: HostFactory) -> None:
+    import pytest
+
+    async def scenario(host: Host) -> None:
+        with pytest.raises(TypeError, match="command string"):
+            await host.run([1])  # type: ignore[list-item]
+        with pytest.raises(TypeError, match="one command string"):
+            await host.oneshot(["ls"])  # type: ignore[arg-type]
+        for timeout in (-1, 0, float("nan"), float("inf")):
+            with pytest.raises(ValueError, match="timeout must be a positive number"):
+                await host.run("true", timeout=timeout)
+            with pytest.raises(ValueError, match="timeout must be a positive number"):
+                await host.oneshot("true", timeout=timeout)
+        assert (await host.run("echo still fine")).only.output == "still fine\n"
+
+    on_host(host_factory, scenario)

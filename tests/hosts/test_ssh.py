@@ -234,3 +234,28 @@ def test_changed_host_key_is_refused(sshd_lab: Any, tmp_path: Any) -> None:
                       key=sshd_lab.client_key, known_hosts=known, agent=False, connect_timeout=5)
     err = unreachable(host)
     assert "host key not verified" in err.cause
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"id": None}, "host id must be a non-empty string"),
+    ({"address": None}, "address must be a non-empty string"),
+    ({"port": 70000}, "port must be a number from 1 to 65535"),
+    ({"port": "22"}, "port must be a number"),
+    ({"connect_timeout": -1}, "connect_timeout must be a positive number"),
+    ({"keepalive": float("nan")}, "keepalive must be a positive number"),
+    ({"hop": "jump1"}, "hop must be another RemoteHost"),
+    ({"power_control": "ipmi"}, "power_control must be a PowerController"),
+    ({"max_sessions": 0}, "max_sessions must be a whole number"),
+])
+def test_nonsense_arguments_are_config_errors(kwargs: dict[str, Any], message: str) -> None:
+    from runbook import ConfigError
+
+    settings: dict[str, Any] = {"id": "h", "address": "127.0.0.1", **kwargs}
+    with pytest.raises(ConfigError, match=message):
+        RemoteHost(settings.pop("id"), settings.pop("address"), **settings)
+
+
+def test_unresolvable_address_says_what_to_check() -> None:
+    err = unreachable(RemoteHost("dns", "no-such-host.invalid", connect_timeout=3))
+    assert "cannot resolve the address 'no-such-host.invalid'" in err.cause
+    assert "check the host's address in the lab" in err.cause
