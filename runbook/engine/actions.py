@@ -8,12 +8,12 @@ Cancellation is the only thing that propagates.
 from __future__ import annotations
 
 import asyncio
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runbook.engine.regex import RegexTimeout, bounded_search
 from runbook.engine.results import HostStatus
 from runbook.errors import CommandTimeoutError, HostUnreachableError, RunbookError
 from runbook.results import Status
@@ -204,12 +204,16 @@ def apply_expect(step: Step, raw: ActionResult) -> ActionResult:
         raw.status = HostStatus.SUCCESS if raw.rc in expect.rc else HostStatus.FAILED
         if raw.status is HostStatus.FAILED:
             raw.message = f"exit status {raw.rc}, expected {', '.join(map(str, expect.rc))}"
-    if raw.status is HostStatus.SUCCESS and expect.output is not None and not re.search(
-            expect.output, raw.output, re.MULTILINE):
-        raw.status = HostStatus.FAILED
-        raw.message = f"output does not match {expect.output!r}"
-    if raw.status is HostStatus.SUCCESS and expect.not_output is not None and re.search(
-            expect.not_output, raw.output, re.MULTILINE):
-        raw.status = HostStatus.FAILED
-        raw.message = f"output matches {expect.not_output!r}"
+    try:
+        if raw.status is HostStatus.SUCCESS and expect.output is not None and not \
+                bounded_search(expect.output, raw.output):
+            raw.status = HostStatus.FAILED
+            raw.message = f"output does not match {expect.output!r}"
+        if raw.status is HostStatus.SUCCESS and expect.not_output is not None and \
+                bounded_search(expect.not_output, raw.output):
+            raw.status = HostStatus.FAILED
+            raw.message = f"output matches {expect.not_output!r}"
+    except RegexTimeout as exc:
+        raw.status = HostStatus.ERROR
+        raw.message = f"expect: {exc}"
     return raw
