@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.hosts.base import Host, check_command
-from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND
+from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, killed_after_timeout
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.lazyimport import lazy_module
 from runbook.results import CommandStatus, Status
@@ -99,10 +99,7 @@ class LocalHost(Host):
             except TimeoutError:
                 _killpg(process.pid, signal.SIGKILL)
                 await process.wait()
-            output = b"".join(chunks).decode(errors="replace")
-            note = f"runbook: command timed out after {timeout:g} s and was killed"
-            sep = "" if not output or output.endswith("\n") else "\n"
-            return CommandStatus(cmd, f"{output}{sep}{note}\n", Status.Error, None)
+            return killed_after_timeout(cmd, b"".join(chunks), timeout)
         except asyncio.CancelledError:
             _killpg(process.pid, signal.SIGKILL)
             raise

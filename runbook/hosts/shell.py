@@ -228,3 +228,10 @@ class PersistentShell:
 def _with_note(output: str, note: str) -> str:
     sep = "" if not output or output.endswith("\n") else "\n"
     return f"{output}{sep}{note}\n"
+
+
+def killed_after_timeout(command: str, output: bytes, timeout: float | None) -> CommandStatus:
+    """The result of a oneshot killed for running past `timeout`: its partial output + a note."""
+    note = f"runbook: command timed out after {timeout:g} s and was killed"
+    return CommandStatus(command, _with_note(output.decode(errors="replace"), note),
+                         Status.Error, None)

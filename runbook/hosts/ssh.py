@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.errors import ConfigError, HostUnreachableError
 from runbook.hosts.base import Host, check_command
-from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, MarkerReader, ShellDied, quote
+from runbook.hosts.shell import (
+    INTERRUPT_GRACE,
+    SHELL_COMMAND,
+    MarkerReader,
+    ShellDied,
+    killed_after_timeout,
+    quote,
+)
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.lazyimport import lazy_module
 from runbook.results import CommandStatus, Status
@@ -300,10 +307,7 @@ class RemoteHost(Host):
                 channel.close()
                 # Hold the session slot until the server has released the channel too.
                 await channel.exit_status()
-                output = b"".join(chunks).decode(errors="replace")
-                note = f"runbook: command timed out after {timeout:g} s and was killed"
-                sep = "" if not output or output.endswith("\n") else "\n"
-                return CommandStatus(cmd, f"{output}{sep}{note}\n", Status.Error, None)
+                return killed_after_timeout(cmd, b"".join(chunks), timeout)
             except asyncio.CancelledError:
                 if pgid is not None:
                     await asyncio.shield(self._kill_groups([pgid], "KILL"))
