@@ -359,6 +359,48 @@ class Plan:
         return prefix + text
 
 
+class _ShownAs:
+    """Mixin: a dry-run stand-in that computes like its value but prints as a placeholder."""
+
+    shown: str
+
+    def __str__(self) -> str:
+        return self.shown
+
+    def __format__(self, spec: str) -> str:
+        return self.shown
+
+
+class _PlaceholderInt(_ShownAs, int):
+    pass
+
+
+class _PlaceholderStr(_ShownAs, str):
+    pass
+
+
+def _shown_as(value: int | str, shown: str) -> int | str:
+    holder: _PlaceholderInt | _PlaceholderStr = (
+        _PlaceholderInt(value) if isinstance(value, int) else _PlaceholderStr(value))
+    holder.shown = shown
+    return holder
+
+
+def dry_run_result(step: Step) -> dict[str, Any]:
+    """What a dry run registers for `step`: every field prints as `<FIELD of step 'NAME'>`.
+
+    `rc` still computes as 0 and `status` compares as 'success', so `{{ r.rc + 1 }}` or a
+    filter on them renders; a power step also has `state`, like at run time.
+    """
+    label = f"of step {step.name!r}"
+    value: dict[str, Any] = {"output": f"<output {label}>",
+                             "rc": _shown_as(0, f"<rc {label}>"),
+                             "status": _shown_as("success", f"<status {label}>")}
+    if isinstance(step.action, PowerAction):
+        value["state"] = f"<power state {label}>"
+    return value
+
+
 def _step_limit(step: Step) -> int | None:
     """The step's own concurrency bound: None (only --forks), 1 for `false`, N for `N`."""
     if step.concurrent is True:

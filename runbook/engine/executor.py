@@ -367,12 +367,13 @@ class Executor:
         return self.outcome
 
     def _placeholders(self) -> dict[str, Any]:
+        from runbook.plan import dry_run_result
+
         values: dict[str, Any] = {}
         for planned in self.plan.steps:
             name = planned.step.register
             if name:
-                values[name] = {"output": f"<output of step {planned.step.name!r}>", "rc": 0,
-                                "status": "success", "state": None}
+                values[name] = dry_run_result(planned.step)
         return {h.id: dict(values) for h in self.plan.hosts}
 
     def _describe(self, planned: PlannedStep, host: Host,

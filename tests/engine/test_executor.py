@@ -275,7 +275,7 @@ def test_check_mode_renders_without_running() -> None:
     assert outcome.check and outcome.status is RunStatus.SUCCESS
     lines = {(e.step_name, e.host_id): e.lines for e in events if isinstance(e, PlannedHost)}
     assert lines[("s", "f02")] == ("run: echo:f02",)
-    assert lines[("p", "f01")] == ("when: true", "run: echo:0")
+    assert lines[("p", "f01")] == ("when: true", "run: echo:<rc of step 'reg'>")
 
 
 def test_check_mode_reports_template_errors() -> None:

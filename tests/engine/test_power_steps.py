@@ -82,3 +82,23 @@ def test_check_mode_uses_the_controller_description() -> None:
     lines = next(e.lines for e in events if isinstance(e, PlannedHost))
     assert lines == ("recording controller: power off f01; wait 0s; "
                      "recording controller: power on f01", "wait until up (9s)")
+
+
+def test_check_mode_shows_a_placeholder_for_every_registered_field() -> None:
+    book = runbook(step(0, "st", PowerAction("status"), register="st"),
+                   step(1, "u", "echo:x", register="u"),
+                   step(2, "show", "echo {{ st.state }} {{ u.rc }} {{ u.status }} {{ u.output }} "
+                                   "{{ u.rc + 1 }} {{ u.status == 'success' }}"))
+    executor, events = make_executor(book, power_lab(RecordingController()))
+    assert executor.check().status is RunStatus.SUCCESS
+    lines = [e.lines for e in events if isinstance(e, PlannedHost)][2]
+    assert lines == ("run: echo <power state of step 'st'> <rc of step 'u'> "
+                     "<status of step 'u'> <output of step 'u'> 1 True",)
+
+
+def test_check_mode_has_no_state_for_non_power_steps_as_at_run_time() -> None:
+    book = runbook(step(0, "u", "echo:x", register="u"), step(1, "show", "echo {{ u.state }}"))
+    executor, events = make_executor(book, power_lab(RecordingController()))
+    executor.check()
+    line = [e.lines for e in events if isinstance(e, PlannedHost)][1][0]
+    assert line.startswith("run: (rendered at run time:") and "u has no field 'state'" in line
