@@ -124,7 +124,10 @@ class RunbookChecker:
         if step.expect is not None:
             for name in ("output", "not_output"):
                 pattern = getattr(step.expect, name)
-                if pattern is not None:
+                if pattern is not None and has_markup(pattern):
+                    # rendered per host like the commands; the regex is checked once rendered
+                    self.check_template(step, ("expect", name), pattern, known, hosts)
+                elif pattern is not None:
                     self.check_regex(step, ("expect", name), pattern)
         if isinstance(action, PowerAction) and hosts:
             missing = [h.id for h in hosts if h.power_control is None]

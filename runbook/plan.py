@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.errors import ConfigError, RunbookError
 from runbook.model import (
-    Action,
     GetAction,
     OneshotAction,
     PowerAction,
@@ -45,7 +44,8 @@ Registered = dict[str, dict[str, Any]]
 class ConcreteAction:
     """One host's action with every template rendered.
 
-    run/oneshot: `commands`. put: `sources` (absolute local paths), `dest` (remote folder),
+    run/oneshot: `commands`, and `expect_output` / `expect_not_output` (the step's `expect`
+    regexes, rendered for this host). put: `sources` (absolute local paths), `dest` (remote folder),
     `mode`, and `content` when the file is a template rendered for this host. get: `sources`
     (remote paths), `dest` (local folder ending in the host id). power: `verb`, `wait_up`,
     `wait_down`.
@@ -60,11 +60,18 @@ class ConcreteAction:
     verb: str = ""
     wait_up: float | None = None
     wait_down: float | None = None
+    expect_output: str | None = None
+    expect_not_output: str | None = None
 
     def describe(self) -> list[str]:
         """Dry-run lines: what would happen, one line each."""
         if self.kind in ("run", "oneshot"):
-            return [f"{self.kind}: {c}" for c in self.commands]
+            lines = [f"{self.kind}: {c}" for c in self.commands]
+            if self.expect_output is not None:
+                lines.append(f"expect output to match: {self.expect_output}")
+            if self.expect_not_output is not None:
+                lines.append(f"expect output not to match: {self.expect_not_output}")
+            return lines
         if self.kind == "put":
             mode = f" (mode {self.mode:04o})" if self.mode is not None else ""
             what = "rendered template " if self.content is not None else ""
@@ -106,9 +113,13 @@ def _has_template(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
 
 
-def _action_strings(action: Action) -> list[str]:
+def _action_strings(step: Step) -> list[str]:
+    """The strings of `step` rendered per host with its action (commands, paths, expect)."""
+    action = step.action
     if isinstance(action, RunAction | OneshotAction):
-        return list(action.commands)
+        expect = step.expect
+        patterns = [] if expect is None else [expect.output, expect.not_output]
+        return [*action.commands, *(p for p in patterns if p is not None)]
     if isinstance(action, PutAction | GetAction):
         return [action.src, action.dest]
     return []
@@ -171,7 +182,7 @@ class Plan:
                 seen.setdefault(host.id, host)
             if not self.dry_run:
                 unset += self._unset_secrets(step, targets)
-            texts = _action_strings(step.action)
+            texts = _action_strings(step)
             templated = any(_has_template(t) for t in texts)
             if isinstance(step.action, PutAction) and step.action.template:
                 if not _has_template(step.action.src):
@@ -310,7 +321,13 @@ class Plan:
         action = step.action
         if isinstance(action, RunAction | OneshotAction):
             cmds = tuple(self._text(c, ctx, step, f"{action.kind} command") for c in action.commands)
-            return ConcreteAction(action.kind, commands=cmds)
+            expect = step.expect
+            if expect is None:
+                return ConcreteAction(action.kind, commands=cmds)
+            return ConcreteAction(
+                action.kind, commands=cmds,
+                expect_output=self._regex(expect.output, ctx, step, "output"),
+                expect_not_output=self._regex(expect.not_output, ctx, step, "not_output"))
         if isinstance(action, PutAction):
             src = self._text(action.src, ctx, step, "put src")
             dest = self._text(action.dest, ctx, step, "put dest")
@@ -330,6 +347,20 @@ class Plan:
         assert isinstance(action, PowerAction)
         return ConcreteAction("power", verb=action.action, wait_up=action.wait_up,
                               wait_down=action.wait_down)
+
+    def _regex(self, pattern: str | None, ctx: dict[str, Any], step: Step, name: str) -> str | None:
+        """An `expect` regex rendered for the host; one that no longer compiles is an error."""
+        if pattern is None or not _has_template(pattern):
+            return pattern
+        rendered = self._text(pattern, ctx, step, f"expect.{name}")
+        try:
+            re.compile(rendered)
+        except re.error as exc:
+            location_of = getattr(self.runbook, "location_of", None)
+            where = location_of(step, "expect", name) if location_of else step.location
+            raise RunbookError(f"{where}: expect.{name} renders to {rendered!r}, which "
+                               f"is not a valid regular expression: {exc}") from None
+        return rendered
 
     def _local(self, path: str) -> Path:
         p = Path(path).expanduser()

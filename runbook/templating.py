@@ -63,6 +63,12 @@ def quote(value: Any) -> str:
     return shlex.quote(str(value))
 
 
+def regex_escape(value: Any) -> str:
+    """The `regex_escape` filter: a value matched literally inside an `expect` regex
+    (`re.escape`, so the dots of `fw-2.4.1.bin` match only dots)."""
+    return re.escape(str(value))
+
+
 class _LazyContext(Context):
     """A Jinja context that renders string variables holding templates when they are used."""
 
@@ -182,6 +188,7 @@ class Templater:
         env.context_class = _LazyContext
         env.templater = self
         env.filters["quote"] = quote
+        env.filters["regex_escape"] = regex_escape
         env.globals["secret"] = self._secret
         env.globals["range"] = _limited_range
         self.env = env

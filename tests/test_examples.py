@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from runbook.labfile import load_lab
+from runbook.plan import compile_plan
+from runbook.runbookfile import load_runbook
+from runbook.secrets import SecretStore
+from runbook.templating import Templater
 from runbook.validate import validate_files
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -39,3 +46,23 @@ def test_example_plans_without_any_secret(path: Path) -> None:
                           check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "plan is valid" in done.stdout
+
+
+def test_firmware_check_accepts_the_real_image_and_refuses_a_corrupt_one(tmp_path: Path) -> None:
+    """The checksum step compares against the image's real sha256, not just its format."""
+    book = load_runbook(EXAMPLES / "firmware.yml")
+    image = EXAMPLES / "files" / book.vars["image"]
+    assert book.vars["fw_sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
+    verify = next(s for s in book.steps if s.name == "verify the image checksum")
+    plan = compile_plan(book, load_lab(EXAMPLES / "lab.yml", secrets=SecretStore(environ={})),
+                        Templater(), extra_vars={"staging": str(tmp_path)})
+    action = plan.steps[verify.index].rendered["router1"]
+    assert action.expect_output is not None
+    (tmp_path / image.name).write_bytes(image.read_bytes())
+    good = subprocess.run(["sha256sum", image.name], cwd=tmp_path, capture_output=True,
+                          text=True, check=True).stdout
+    (tmp_path / image.name).write_bytes(image.read_bytes()[:-1] + b"X")
+    corrupt = subprocess.run(["sha256sum", image.name], cwd=tmp_path, capture_output=True,
+                             text=True, check=True).stdout
+    assert re.search(action.expect_output, good, re.MULTILINE)
+    assert not re.search(action.expect_output, corrupt, re.MULTILINE)

@@ -8,7 +8,7 @@ import pytest
 
 from runbook.errors import ConfigError
 from runbook.lab import Lab
-from runbook.model import GetAction, PowerAction, PutAction
+from runbook.model import Expect, GetAction, PowerAction, PutAction
 from runbook.plan import compile_plan
 from runbook.runbookfile import load_runbook
 from runbook.templating import Templater
@@ -152,3 +152,19 @@ def test_a_run_reports_the_rendered_step_name() -> None:
     book = runbook(step(0, "ping {{ who }}", "echo:hi", hosts=("{{ who }}",)))
     outcome = run(book, fake_lab(2), extra_vars={"who": "f02"})
     assert [(s.name, list(s.results)) for s in outcome.steps] == [("ping f02", ["f02"])]
+
+
+def test_expect_renders_per_host_and_a_broken_rendered_regex_is_a_plan_error() -> None:
+    book = runbook(step(0, "s", "x", expect=Expect(output="^{{ host.vars.sum }}  ",
+                                                    not_output="{{ bad }}")),
+                   vars={"bad": "FAIL"})
+    lab = fake_lab(2)
+    lab["f01"].vars["sum"] = "ab12"
+    lab["f02"].vars["sum"] = "(unclosed"
+    planned = compile_plan(book, lab, Templater()).steps[0]
+    action = planned.rendered["f01"]
+    assert (action.expect_output, action.expect_not_output) == ("^ab12  ", "FAIL")
+    assert action.describe() == ["run: x", "expect output to match: ^ab12  ",
+                                 "expect output not to match: FAIL"]
+    assert "expect.output renders to '^(unclosed  ', which is not a valid regular expression" \
+        in planned.errors["f02"]

@@ -3,6 +3,8 @@ static name analysis for validation, and the per-host context precedence."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from runbook.errors import TemplateError
@@ -25,6 +27,11 @@ def test_plain_text_is_returned_untouched(templater: Templater) -> None:
 
 def test_render_with_quote_filter(templater: Templater) -> None:
     assert templater.render("rm -- {{ f | quote }}", {"f": "a b'c"}) == "rm -- 'a b'\"'\"'c'"
+
+
+def test_regex_escape_filter_matches_literally(templater: Templater) -> None:
+    pattern = templater.render("^{{ f | regex_escape }}$", {"f": "fw-2.4.1.bin"})
+    assert re.search(pattern, "fw-2.4.1.bin") and not re.search(pattern, "fw-2x4.1.bin")
 
 
 def test_undefined_variable_names_location_what_and_name(templater: Templater) -> None:

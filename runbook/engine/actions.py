@@ -192,8 +192,9 @@ def describe_power(action: ConcreteAction, host: Host) -> list[str]:
     return lines
 
 
-def apply_expect(step: Step, raw: ActionResult) -> ActionResult:
-    """Judge a run/oneshot result by `expect`: allowed exit codes and output regexes."""
+def apply_expect(step: Step, raw: ActionResult, action: ConcreteAction) -> ActionResult:
+    """Judge a run/oneshot result by `expect`: allowed exit codes and output regexes (the
+    regexes as rendered for this host, from `action`)."""
     expect = step.expect
     if step.action.kind not in ("run", "oneshot") or raw.status not in (
             HostStatus.SUCCESS, HostStatus.FAILED) or raw.timed_out:
@@ -204,15 +205,16 @@ def apply_expect(step: Step, raw: ActionResult) -> ActionResult:
         raw.status = HostStatus.SUCCESS if raw.rc in expect.rc else HostStatus.FAILED
         if raw.status is HostStatus.FAILED:
             raw.message = f"exit status {raw.rc}, expected {', '.join(map(str, expect.rc))}"
+    output, not_output = action.expect_output, action.expect_not_output
     try:
-        if raw.status is HostStatus.SUCCESS and expect.output is not None and not \
-                bounded_search(expect.output, raw.output):
+        if raw.status is HostStatus.SUCCESS and output is not None and not \
+                bounded_search(output, raw.output):
             raw.status = HostStatus.FAILED
-            raw.message = f"output does not match {expect.output!r}"
-        if raw.status is HostStatus.SUCCESS and expect.not_output is not None and \
-                bounded_search(expect.not_output, raw.output):
+            raw.message = f"output does not match {output!r}"
+        if raw.status is HostStatus.SUCCESS and not_output is not None and \
+                bounded_search(not_output, raw.output):
             raw.status = HostStatus.FAILED
-            raw.message = f"output matches {expect.not_output!r}"
+            raw.message = f"output matches {not_output!r}"
     except RegexTimeout as exc:
         raw.status = HostStatus.ERROR
         raw.message = f"expect: {exc}"

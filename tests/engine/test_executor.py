@@ -181,6 +181,23 @@ def test_expect_rc_and_output() -> None:
     assert "err" in outcome.steps[2].results["f01"].message
 
 
+def test_expect_regexes_are_templates_rendered_per_host() -> None:
+    lab = fake_lab(2)
+    lab["f01"].vars["want"] = "abc"
+    lab["f02"].vars["want"] = "xyz"
+    book = runbook(
+        step(0, "sum", "echo:abc", expect=Expect(output="^{{ want }}$")),
+        step(1, "reg", "echo:abc", register="r", hosts=("f01",)),
+        step(2, "not", "echo:abc", hosts=("f01",),
+             expect=Expect(not_output="{{ r.output | trim }}")),
+    )
+    outcome = run(book, lab)
+    assert statuses(outcome) == [{"f01": "success", "f02": "failed"}, {"f01": "success"},
+                                 {"f01": "failed"}]
+    assert outcome.steps[0].results["f02"].message == "output does not match '^xyz$'"
+    assert outcome.steps[2].results["f01"].message == "output matches 'abc'"
+
+
 def test_template_error_names_step_host_location_and_name() -> None:
     book = runbook(step(0, "reg", "echo:1", register="r", hosts=("f01",)),
                    step(1, "uses", "echo:{{ r.output }}"))
