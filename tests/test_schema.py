@@ -54,11 +54,20 @@ def test_examples_in_the_schema_are_valid_for_their_property() -> None:
                 assert errors == [], (where, example)
 
 
-def test_schemas_dir_falls_back_to_the_repository() -> None:
-    packaged = Path(runbook.__file__).parent / "schemas"
-    expected = packaged if packaged.is_dir() else REPO_SCHEMAS
-    assert schema.schemas_dir().resolve() == expected.resolve()
-    assert {"runbook", "lab"} <= set(schema.schema_names())
+def test_a_source_checkout_uses_the_repository_schemas() -> None:
+    assert not (REPO_SCHEMAS.parent / "runbook" / "schemas").exists()  # as in this checkout
+    assert schema.schemas_dir().resolve() == REPO_SCHEMAS.resolve()
+    assert schema.schema_names() == ["lab", "report", "runbook"]
+
+
+def test_schemas_dir_prefers_the_packaged_folder(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "site" / "runbook"
+    package.mkdir(parents=True)
+    monkeypatch.setattr(runbook, "__file__", str(package / "__init__.py"))
+    assert schema.schemas_dir() == tmp_path / "site" / "schemas"  # no packaged copy: fallback
+    (package / "schemas").mkdir()
+    assert schema.schemas_dir() == tmp_path / "site" / "runbook" / "schemas"
 
 
 def test_unknown_schema_name_has_a_hint() -> None:
