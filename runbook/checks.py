@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from jinja2 import nodes
 
-from runbook.errors import ConfigError, TemplateError
+from runbook import stepheader
+from runbook.errors import ConfigError
 from runbook.model import GetAction, Location, PowerAction, PutAction, Runbook, Step
 from runbook.secrets import PlaceholderSecrets, SecretStore
 from runbook.suggest import did_you_mean
-from runbook.templating import STEP_HEADER_SCOPE, Templater, has_markup, step_context
+from runbook.templating import Templater, has_markup
 from runbook.validate import Finding
 from runbook.varsfile import reserved_name_problem
 from runbook.yamlload import expand_home
@@ -181,9 +182,9 @@ class RunbookChecker:
             return None
 
     def render_header(self, step: Step, field: Field, text: str) -> str | None:
-        """Check and render a templated `name` or `hosts` pattern the way the planner will:
-        once per step, with lab, runbook and extra vars. None (after a finding) if it fails."""
-        what = _field_text(field)
+        """Check and render a templated `name` or `hosts` pattern the way the planner will
+        (see `runbook.stepheader`). None, after a finding, if it fails."""
+        what = stepheader.label(field)
         problem = self.templater.syntax_error(text)
         if problem is not None:
             self.add(step, field, f"Jinja syntax error in {what}: {problem[1]}",
@@ -193,41 +194,20 @@ class RunbookChecker:
         known = ((self.templater.builtin_names - {"host"}) | set(self.runbook.vars)
                  | set(self.extra) | set(lab_vars))
         missing = sorted(self.templater.referenced_names(text) - known)
+        registers = self.registered | {s.register for s in self.runbook.steps if s.register}
         for name in missing:
-            self.add(step, field, f"undefined variable {name!r} in {what}: "
-                     + self._header_hint(step, what, name, known))
+            hint = stepheader.unseen_name_hint(step, what, name, known, registers=registers,
+                                               host_vars=[h.vars for h in self.lab or []])
+            self.add(step, field, f"undefined variable {name!r} in {what}: {hint}")
         if missing:
             return None
-        context = step_context(lab_vars=lab_vars, runbook_vars=self.runbook.vars,
-                               extra_vars=self.extra)
+        context = stepheader.header_context(lab_vars=lab_vars, runbook_vars=self.runbook.vars,
+                                            extra_vars=self.extra)
         try:
-            rendered = self.templater.render(text, context)
-        except TemplateError as exc:
-            self.add(step, field, f"{what}: {getattr(exc, 'problem', exc)} ({what} is rendered "
-                     f"once per step and sees {STEP_HEADER_SCOPE} only)")
+            return stepheader.render_text(self.templater, field, text, context)
+        except stepheader.HeaderProblem as exc:
+            self.add(step, field, str(exc))
             return None
-        if field[0] == "hosts" and not rendered.strip():
-            self.add(step, field, f"{what} {text!r} renders to an empty pattern, which would "
-                     "match every host: give it a value")
-            return None
-        return rendered.strip() if field[0] == "hosts" else rendered
-
-    def _header_hint(self, step: Step, what: str, name: str,
-                     known: set[str] | frozenset[str]) -> str:
-        """What to do about a name `name` or `hosts` cannot see, depending on what it is."""
-        scope = (f"{what} is rendered once per step, before its hosts are chosen, and sees "
-                 f"{STEP_HEADER_SCOPE} only")
-        if name == "host":
-            return f"{scope}, not `host`"
-        if name in step.vars:
-            return f"{scope}, not the step's own vars: move {name!r} to the runbook's vars"
-        if any(name in h.vars for h in self.lab or []):
-            return f"{scope}, not host vars"
-        if name in self.registered or any(s.register == name for s in self.runbook.steps):
-            return f"{scope}, not registered results"
-        suggestion = did_you_mean(name, known)
-        return ("define it in the runbook's or the lab's vars, or pass -e"
-                + (f"; {suggestion}" if suggestion else ""))
 
     def check_hosts(self, step: Step) -> list[Host]:
         many = len(step.hosts) > 1

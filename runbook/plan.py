@@ -13,7 +13,6 @@ need nothing. A dry run (`dry_run=True`) needs no secret at all: unset ones read
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from runbook.model import (
     Runbook,
     Step,
 )
+from runbook.stepheader import header_context, render_step_header
 from runbook.validate import Finding, ValidationFailed
 
 if TYPE_CHECKING:
@@ -169,8 +169,11 @@ class Plan:
         registered_before: set[str] = set()
         seen: dict[str, Host] = {}
         unset: list[Finding] = []
+        header_ctx = header_context(lab_vars=self.lab.vars, runbook_vars=self.runbook.vars,
+                                    extra_vars=self.extra_vars)
         for original in self.runbook.steps:
-            step = self._render_header(original)
+            step = render_step_header(original, self.templater, header_ctx,
+                                      getattr(self.runbook, "location_of", None))
             try:
                 selected = self.lab.select(list(step.hosts))
             except re.error as exc:
@@ -211,47 +214,6 @@ class Plan:
         order = {h.id: i for i, h in enumerate(self.lab.hosts)}
         self.hosts = sorted(seen.values(), key=lambda h: order.get(h.id, len(order)))
         return self
-
-    def _render_header(self, step: Step) -> Step:
-        """`step` with its `name` (when the runbook gave one) and `hosts` patterns rendered.
-
-        They are rendered once per step with lab, runbook and extra vars (no host, no
-        registered results); an error is a ConfigError at the field's line.
-        """
-        templated_name = step.named and _has_template(step.name)
-        if not templated_name and not any(_has_template(p) for p in step.hosts):
-            return step
-        from runbook.templating import step_context
-
-        ctx = step_context(lab_vars=self.lab.vars, runbook_vars=self.runbook.vars,
-                           extra_vars=self.extra_vars)
-        name = self._header_text(step, ("name",), step.name, ctx) if templated_name else step.name
-        many = len(step.hosts) > 1
-        hosts = tuple(self._header_text(step, ("hosts", i) if many else ("hosts",), p, ctx)
-                      for i, p in enumerate(step.hosts))
-        return dataclasses.replace(step, name=name, hosts=hosts)
-
-    def _header_text(self, step: Step, field: tuple[str | int, ...], text: str,
-                     ctx: dict[str, Any]) -> str:
-        from runbook.templating import STEP_HEADER_SCOPE
-
-        what = str(field[0]) + (f"[{field[1]}]" if len(field) > 1 else "")
-        location_of = getattr(self.runbook, "location_of", None)
-        loc = location_of(step, *field) if location_of is not None else step.location
-        if not _has_template(text):
-            return text
-        try:
-            rendered: str = self.templater.render(text, ctx)
-        except RunbookError as exc:
-            problem = getattr(exc, "problem", str(exc))
-            raise ConfigError(f"step {step.index + 1}: {what}: {problem} ({what} is rendered "
-                              f"once per step and sees {STEP_HEADER_SCOPE} only)",
-                              file=loc.file, line=loc.line, column=loc.column) from None
-        if field[0] == "hosts" and not rendered.strip():
-            raise ConfigError(f"step {step.index + 1}: {what} {text!r} renders to an empty "
-                              "pattern, which would match every host: give it a value",
-                              file=loc.file, line=loc.line, column=loc.column)
-        return rendered.strip() if field[0] == "hosts" else rendered
 
     def _unset_secrets(self, step: Step, targets: tuple[Host, ...]) -> list[Finding]:
         """A finding per unset secret the step's action on its targets needs."""
@@ -388,48 +350,6 @@ class Plan:
         if step.location.file not in text:
             text = f"{step.location}: {text}"
         return prefix + text
-
-
-class _ShownAs:
-    """Mixin: a dry-run stand-in that computes like its value but prints as a placeholder."""
-
-    shown: str
-
-    def __str__(self) -> str:
-        return self.shown
-
-    def __format__(self, spec: str) -> str:
-        return self.shown
-
-
-class _PlaceholderInt(_ShownAs, int):
-    pass
-
-
-class _PlaceholderStr(_ShownAs, str):
-    pass
-
-
-def _shown_as(value: int | str, shown: str) -> int | str:
-    holder: _PlaceholderInt | _PlaceholderStr = (
-        _PlaceholderInt(value) if isinstance(value, int) else _PlaceholderStr(value))
-    holder.shown = shown
-    return holder
-
-
-def dry_run_result(step: Step) -> dict[str, Any]:
-    """What a dry run registers for `step`: every field prints as `<FIELD of step 'NAME'>`.
-
-    `rc` still computes as 0 and `status` compares as 'success', so `{{ r.rc + 1 }}` or a
-    filter on them renders; a power step also has `state`, like at run time.
-    """
-    label = f"of step {step.name!r}"
-    value: dict[str, Any] = {"output": f"<output {label}>",
-                             "rc": _shown_as(0, f"<rc {label}>"),
-                             "status": _shown_as("success", f"<status {label}>")}
-    if isinstance(step.action, PowerAction):
-        value["state"] = f"<power state {label}>"
-    return value
 
 
 def _step_limit(step: Step) -> int | None:

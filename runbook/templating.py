@@ -389,25 +389,6 @@ def _needed_names(ast: nodes.Template) -> set[str]:
     return names - guarded
 
 
-# What a step's `name` and `hosts` see: rendered once per step, before hosts are chosen.
-STEP_HEADER_SCOPE = "lab vars, runbook vars and -e"
-
-
-def step_context(*, lab_vars: Mapping[str, Any] | None = None,
-                 runbook_vars: Mapping[str, Any] | None = None,
-                 extra_vars: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The variables a step's `name` and `hosts` see: lab < runbook < extra vars.
-
-    No `host`, host vars, step vars or registered results: these fields are rendered once
-    per step, before its hosts are known.
-    """
-    context: dict[str, Any] = {}
-    for layer in (lab_vars, runbook_vars, extra_vars):
-        if layer:
-            context.update(layer)
-    return context
-
-
 def host_fields(host: Host) -> dict[str, Any]:
     """What templates see as `host`: id, address, port, user and the host's vars."""
     return {"id": host.id, "address": getattr(host, "address", None),

@@ -26,6 +26,7 @@ from runbook.engine.events import (
     StepFinished,
     StepStarted,
 )
+from runbook.engine.placeholders import dry_run_result
 from runbook.engine.results import (
     HostStatus,
     HostStepResult,
@@ -367,8 +368,6 @@ class Executor:
         return self.outcome
 
     def _placeholders(self) -> dict[str, Any]:
-        from runbook.plan import dry_run_result
-
         values: dict[str, Any] = {}
         for planned in self.plan.steps:
             name = planned.step.register
