@@ -1,16 +1,15 @@
 """Ctrl-C and SIGTERM for the commands that change things (`apply`, `power`).
 
-The contract every such command keeps (exit code 130, documented in docs/apply.md and
-docs/power.md):
+The contract every such command keeps (exit status 130, see docs/apply.md and docs/power.md):
 
-* the first SIGINT or SIGTERM cancels the running work; the work's own cleanup runs (kill the
-  commands it started, close hosts) and the command reports what finished;
-* cleanup is bounded: `grace` seconds after the first signal the command exits regardless;
-* a second signal exits at once.
-
-`run_interruptible` implements that inside an event loop; `sigterm_interrupts` makes SIGTERM
-before the loop runs (while loading files) behave like Ctrl-C, i.e. raise KeyboardInterrupt,
-instead of killing the process silently with status -15.
+* from its first line, SIGINT and SIGTERM raise KeyboardInterrupt (`interrupts_raise`), so a
+  signal while files load exits 130 instead of killing the process (status -15);
+* while the work runs in the event loop (`run_interruptible`) the first signal cancels it:
+  its own cleanup runs (kill the commands it started, close hosts) and the command reports
+  what finished; cleanup is bounded to `grace` seconds, and a second signal exits at once;
+* once the outcome is decided, `hold_signals_until_exit` keeps a late signal pending, since
+  interpreter shutdown restores the default handlers and a signal then would kill the
+  process with -2/-15 instead of the documented status.
 """
 
 from __future__ import annotations
@@ -55,10 +54,13 @@ async def run_interruptible(work: Coroutine[Any, Any, T], *, on_signal: Callable
     takes longer than `grace` seconds, or a second signal arrives, `force_exit()` is called;
     it must not return (typically: write what is known, flush, `os._exit(130)`). The work may
     absorb the cancellation and return a result (the engine records an interrupted outcome);
-    otherwise `result` is None. Afterwards the signals' previous handlers are back.
+    otherwise `result` is None.
 
-    Cancelling the task that awaits this one still propagates (only the signal's own
-    cancellation is absorbed).
+    Afterwards the signals' previous handlers are back. The hand-over is gapless: the signals
+    are blocked while the loop's handlers go, so one arriving then is delivered to the
+    previous handler (with `interrupts_raise`: a KeyboardInterrupt out of this call), never
+    to the default action that asyncio would otherwise leave behind. Cancelling the task
+    that awaits this call still propagates; only the signal's own cancellation is absorbed.
     """
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(work)
@@ -87,11 +89,15 @@ async def run_interruptible(work: Coroutine[Any, Any, T], *, on_signal: Callable
     finally:
         if deadline is not None:
             deadline.cancel()
-        for sig in INTERRUPT_SIGNALS:
-            loop.remove_signal_handler(sig)
-            handler = previous[sig]
-            if handler is not None:  # asyncio would leave SIG_DFL: put back what was there
-                signal.signal(sig, handler)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPT_SIGNALS)
+        try:
+            for sig in INTERRUPT_SIGNALS:
+                loop.remove_signal_handler(sig)
+                handler = previous[sig]
+                if handler is not None:  # asyncio would leave SIG_DFL: put back what was there
+                    signal.signal(sig, handler)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     return outcome
 
 
@@ -100,17 +106,29 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """While inside, SIGTERM raises KeyboardInterrupt like Ctrl-C does (restored on exit).
+def interrupts_raise() -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM raise KeyboardInterrupt (handlers restored on exit).
 
-    A no-op outside the main thread, where Python cannot install signal handlers.
+    Usable as a decorator of a command. Our own SIGINT handler (rather than Python's default)
+    also keeps `asyncio.run` from installing and later restoring one of its own. A no-op
+    outside the main thread, where Python cannot install signal handlers.
     """
     try:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous = {sig: signal.signal(sig, _raise_interrupt) for sig in INTERRUPT_SIGNALS}
     except ValueError:  # not the main thread
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def hold_signals_until_exit() -> None:
+    """Block SIGINT and SIGTERM: call once the exit status is decided, right before exiting.
+
+    A signal from then on stays pending and dies with the process, which exits with the
+    status already chosen. (Tests running a command in-process must restore the mask.)
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPT_SIGNALS)

@@ -5,12 +5,27 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runbook.cli.signals import Interruptible, run_interruptible, sigterm_interrupts
+from runbook.cli.signals import INTERRUPT_SIGNALS, Interruptible, interrupts_raise, run_interruptible
+
+REPO = Path(__file__).resolve().parents[2]
+# Bounds every wait of these tests, so a regression fails instead of hanging pytest.
+DEADLINE = 30.0
+
+
+@pytest.fixture(autouse=True)
+def _signals_deliverable() -> Iterator[None]:
+    """These tests signal their own process: make sure nothing left the signals blocked."""
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, INTERRUPT_SIGNALS)
+    yield
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 class Recorder:
@@ -55,13 +70,14 @@ def test_a_signal_cancels_the_work_and_its_cleanup_runs(sig: signal.Signals) -> 
             recorder.calls.append("cleanup")
         return "never"
 
-    with sigterm_interrupts():  # as in a command: SIGTERM has a Python handler before
+    with interrupts_raise():  # as in a command: our handlers were there before
         before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         outcome, recorder = interrupt(work, sig)
         after = {s: signal.getsignal(s) for s in before}
     assert outcome.interrupted and outcome.signal == sig.name and outcome.result is None
     assert recorder.calls == [f"signal {sig.name}", "cleanup"]
     assert after == before and before[signal.SIGTERM] is not signal.SIG_DFL  # put back
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) & set(INTERRUPT_SIGNALS) == set()
 
 
 def test_work_that_absorbs_the_cancellation_returns_its_result() -> None:
@@ -83,7 +99,7 @@ def test_second_signal_forces_the_exit_while_cleanup_hangs() -> None:
             await asyncio.Event().wait()
         finally:
             os.kill(os.getpid(), signal.SIGINT)  # impatient user: Ctrl-C again
-            await recorder.released.wait()
+            await asyncio.wait_for(recorder.released.wait(), DEADLINE)
 
     outcome, recorder = interrupt(work, signal.SIGTERM)
     assert recorder.calls == ["signal SIGTERM", "force exit"]
@@ -95,7 +111,7 @@ def test_cleanup_past_the_grace_period_forces_the_exit() -> None:
         try:
             await asyncio.Event().wait()
         finally:
-            await recorder.released.wait()
+            await asyncio.wait_for(recorder.released.wait(), DEADLINE)
 
     _, recorder = interrupt(work, signal.SIGINT, grace=0.1)
     assert recorder.calls == ["signal SIGINT", "force exit"]
@@ -125,8 +141,21 @@ def test_cancelling_the_caller_still_propagates() -> None:
         asyncio.run(main())
 
 
-def test_sigterm_interrupts_raises_keyboard_interrupt_and_restores() -> None:
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt, match="SIGTERM"), sigterm_interrupts():
-        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before the next line
-    assert signal.getsignal(signal.SIGTERM) is before
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_interrupts_raise_keyboard_interrupt_and_restore(sig: signal.Signals) -> None:
+    before = signal.getsignal(sig)
+    with pytest.raises(KeyboardInterrupt, match=sig.name), interrupts_raise():
+        os.kill(os.getpid(), sig)  # the handler runs before the next line
+    assert signal.getsignal(sig) is before
+
+
+def test_held_signals_do_not_change_the_exit_status() -> None:
+    code = ("import os, signal, sys\n"
+            "from runbook.cli.signals import hold_signals_until_exit\n"
+            "hold_signals_until_exit()\n"
+            "os.kill(os.getpid(), signal.SIGTERM)\n"
+            "os.kill(os.getpid(), signal.SIGINT)\n"
+            "sys.exit(3)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, check=False, timeout=DEADLINE)
+    assert done.returncode == 3, done.stderr
