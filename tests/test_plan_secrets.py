@@ -105,8 +105,6 @@ def test_apply_refuses_before_connecting_with_exit_2(tmp_path: Path) -> None:
             f"for password ({lab}:3:15): set RUNBOOK_SECRET_JUMP_PW") in result.output
 
 
-@pytest.mark.xfail(reason="runbook/cli/apply_cmd.py must pass dry_run=opts.check to "
-                          "compile_plan (asked the lead)", strict=False)
 def test_plan_command_needs_no_secret_for_targeted_hosts(tmp_path: Path) -> None:
     book, _ = files(tmp_path, "  - {hosts: ^r1$, run: \"login {{ secret('app') }}\"}\n")
     result = CliRunner().invoke(cli, ["plan", str(book)], catch_exceptions=False,

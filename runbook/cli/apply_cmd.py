@@ -113,7 +113,7 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
             _fail(_findings_text(findings))
         templater = Templater(secrets)
         plan = compile_plan(runbook, lab, templater, extra_vars=extra, limit=opts.limit,
-                            fail_fast=opts.fail_fast)
+                            fail_fast=opts.fail_fast, dry_run=opts.check)
     except ConfigError as exc:
         _config_error(exc)
     except RunbookError as exc:
