@@ -2,7 +2,9 @@
 
 Thin layer: loads the lab, selects hosts, runs the Host power API concurrently and prints one
 line per host as each finishes. Exit codes match `apply`: 0 all ok, 1 a host failed or did
-not come up/go down in time, 2 invalid input or usage, 130 interrupted.
+not come up/go down in time, 2 invalid input or usage, 130 interrupted. SIGINT and SIGTERM
+are handled like in `apply` (runbook.cli.signals): the running actions are cancelled, which
+kills the controller commands' process groups, and unfinished hosts are listed.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import asyncio
 import math
 import os
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from runbook.cli.signals import hold_signals_until_exit, interrupts_raise, run_interruptible
 from runbook.cli.validate_cmd import exit_130_on_interrupt
 from runbook.errors import ConfigError, RunbookError
 
@@ -46,6 +50,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 @click.option("--check", is_flag=True,
               help="Print what each controller would do (commands, requests); change nothing.")
 @exit_130_on_interrupt
+@interrupts_raise()
 def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: float | None,
                   secrets_file: Path | None, check: bool) -> None:
     """Power hosts whose id matches the regex PATTERN on, off, cycle them, or show status.
@@ -88,11 +93,12 @@ def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: flo
         unpowered = any(host.power_control is None for host in hosts)
         raise SystemExit(EXIT_FAILED if unpowered else EXIT_OK)
     try:
-        ok = asyncio.run(_power_all(lab, hosts, action, wait, secrets.mask))
+        code = asyncio.run(_power_all(lab, hosts, action, wait, secrets.mask))
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        raise SystemExit(EXIT_INTERRUPTED) from None
-    raise SystemExit(EXIT_OK if ok else EXIT_FAILED)
+        code = EXIT_INTERRUPTED
+    hold_signals_until_exit()
+    raise SystemExit(code)
 
 
 def _lab_file(lab_path: Path | None) -> Path:
@@ -148,27 +154,76 @@ def _describe(host: Host, action: str, wait: float | None) -> str:
 
 
 async def _power_all(lab: Lab, hosts: list[Host], action: str, wait: float | None,
-                     mask: Callable[[str], str]) -> bool:
-    """Run `action` on every host concurrently; print a masked line per host as it ends."""
+                     mask: Callable[[str], str]) -> int:
+    """Run `action` on every host concurrently; print a masked line per host as it ends.
+
+    Returns the exit status. SIGINT/SIGTERM cancel the hosts still working (killing their
+    controller commands), close the lab and list those hosts as INTERRUPTED.
+    """
     width = max(len(h.id) for h in hosts)
-    results: list[bool] = []
+    finished: dict[str, bool] = {}
+    doing = dict.fromkeys((h.id for h in hosts), _STARTING)
+
+    def line(host_id: str, word: str, message: str) -> None:
+        click.echo(mask(f"{host_id:<{width}}  {action:<6}  {word:<6}  {message}"))
+
+    def list_unfinished() -> None:
+        for host in hosts:
+            if host.id not in finished:
+                line(host.id, "INTERRUPTED", _interrupted_message(host.id, action, doing[host.id]))
+        click.echo(f"interrupted: {len(finished)} of {len(hosts)} hosts finished", err=True)
+
+    def on_signal(name: str) -> None:
+        click.echo(f"{name}: stopping, killing running power commands (again to exit at once)",
+                   err=True)
+
+    def force_exit() -> None:
+        click.echo("exiting now, without waiting for the cleanup", err=True)
+        list_unfinished()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
 
     async def one(host: Host) -> None:
-        ok, message = await _power_one(host, action, wait)
-        results.append(ok)
-        word = "ok" if ok else "FAILED"
-        click.echo(mask(f"{host.id:<{width}}  {action:<6}  {word:<6}  {message}"))
+        ok, message = await _power_one(host, action, wait, doing)
+        finished[host.id] = ok
+        line(host.id, "ok" if ok else "FAILED", message)
 
+    async def everything() -> None:
+        try:
+            await asyncio.gather(*(one(h) for h in hosts))
+        finally:
+            await lab.close()
+
+    outcome = await run_interruptible(everything(), on_signal=on_signal, force_exit=force_exit)
+    if outcome.interrupted:
+        list_unfinished()
+        return EXIT_INTERRUPTED
+    return EXIT_OK if all(finished.values()) else EXIT_FAILED
+
+
+_STARTING, _SWITCHING, _WAITING = "starting", "switching", "waiting"
+
+
+def _interrupted_message(host_id: str, action: str, doing: str) -> str:
+    """Why an interrupted host's state is uncertain, and how to find out."""
+    if action == "status":
+        return "while asking the controller for the power state"
+    check = f"check with `runbook power '^{re.escape(host_id)}$' status`"
+    if doing == _WAITING:
+        verb = "go down" if action == "off" else "answer"
+        return f"power {action} done, interrupted while waiting for it to {verb}; {check}"
+    return f"while running the power command; power state unknown: {check}"
+
+
+async def _power_one(host: Host, action: str, wait: float | None,
+                     doing: dict[str, str]) -> tuple[bool, str]:
+    """One host's outcome as (ok, one-line message); errors (not cancellation) never escape.
+
+    `doing[host.id]` follows the progress, for the message when the command is interrupted.
+    """
     try:
-        await asyncio.gather(*(one(h) for h in hosts))
-    finally:
-        await lab.close()
-    return all(results)
-
-
-async def _power_one(host: Host, action: str, wait: float | None) -> tuple[bool, str]:
-    """One host's outcome as (ok, one-line message); errors never escape."""
-    try:
+        doing[host.id] = _SWITCHING
         if action == "status":
             state = await host.power_status()
             return True, str(state) if state is not None else "unknown (controller has no status)"
@@ -176,6 +231,7 @@ async def _power_one(host: Host, action: str, wait: float | None) -> tuple[bool,
         if not status.is_ok:
             return False, _one_line(message)
         if wait is not None:
+            doing[host.id] = _WAITING
             came = (await host.wait_until_down(wait) if action == "off"
                     else await host.wait_until_up(wait))
             if not came:
