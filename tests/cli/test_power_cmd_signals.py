@@ -13,9 +13,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+
+from tests.sshlab import SshdLab
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE = 30.0
@@ -36,23 +39,47 @@ def poll(condition: str, check: Callable[[], bool], deadline: float = DEADLINE) 
         time.sleep(0.05)
 
 
+def unique_sleep() -> str:
+    """`sleep 41.<nonce>`: a unique argv, so pgrep finds exactly this test's sleep (and sh)."""
+    return f"sleep 41.{secrets.randbelow(10**9):09d}"
+
+
+def controller(on_cmd: str, **extra: str) -> dict[str, Any]:
+    return {"type": "command", "on_cmd": on_cmd, "off_cmd": "true", **extra}
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_cancels_the_controller_command_and_exits_130(tmp_path: Path,
                                                              sig: signal.Signals) -> None:
-    # `sleep 41.<nonce>`: a unique argv, so pgrep finds exactly this test's sleep (and its sh)
-    marker = f"sleep 41.{secrets.randbelow(10**9):09d}"
+    marker = unique_sleep()
     lab = tmp_path / "lab.yml"
     lab.write_text(yaml.safe_dump({"hosts": {
-        "slow1": {"power_control": {"type": "command", "on_cmd": f"{marker}; echo done",
-                                    "off_cmd": "true"}},
-        "fast1": {"power_control": {"type": "command", "on_cmd": "echo switched",
-                                    "off_cmd": "true"}},
+        "slow1": {"power_control": controller(f"{marker}; echo done")},
+        "fast1": {"power_control": controller("echo switched")},
     }}))
+    interrupt_power(tmp_path, lab, sig, marker)
+
+
+def test_sigterm_kills_the_command_on_a_controller_host(sshd_lab: SshdLab,
+                                                        tmp_path: Path) -> None:
+    """The controller is an SSH lab host: its command dies there when runbook closes it."""
+    marker = unique_sleep()
+    lab = sshd_lab.lab_yaml(tmp_path / "lab.yml", ["h01"], extra={"hosts": {
+        "slow1": {"address": "192.0.2.1",
+                  "power_control": controller(f"{marker}; echo done", controller="h01")},
+        "fast1": {"address": "192.0.2.2",
+                  "power_control": controller("echo switched", controller="h01")},
+    }})
+    interrupt_power(tmp_path, lab, signal.SIGTERM, marker)
+
+
+def interrupt_power(tmp_path: Path, lab: Path, sig: signal.Signals, marker: str) -> None:
+    """Run `runbook power ^(slow1|fast1)$ on`, signal it once slow1's `marker` command runs; check all."""
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("RUNBOOK_LAB", None)
     with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "runbook", "power", "1$", "on",
+        proc = subprocess.Popen([sys.executable, "-m", "runbook", "power", "^(slow1|fast1)$", "on",
                                  "--lab", str(lab)], cwd=tmp_path, env=env,
                                 stdout=stdout, stderr=stderr)
         try:
