@@ -191,15 +191,14 @@ async def run_local(cmd: str | Sequence[str], *, timeout: float,
     """
     shown = cmd if isinstance(cmd, str) else " ".join(cmd)
     full_env = {**os.environ, **env} if env is not None else None
+    spawning = asyncio.ensure_future(_spawn(cmd, full_env))
     try:
-        if isinstance(cmd, str):
-            proc = await asyncio.create_subprocess_shell(
-                cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, env=full_env, start_new_session=True)
-        else:
-            proc = await asyncio.create_subprocess_exec(
-                *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, env=full_env, start_new_session=True)
+        proc = await asyncio.shield(spawning)
+    except asyncio.CancelledError:
+        # Cancelled while asyncio connects the pipes: the process exists already (and the
+        # shell may have started children), but asyncio would kill only the shell itself.
+        await _kill_when_spawned(spawning)
+        raise
     except FileNotFoundError as exc:
         return CommandStatus(shown, f"command not found: {exc.filename or shown}\n",
                              Status.Failed, 127)
@@ -218,6 +217,28 @@ async def run_local(cmd: str | Sequence[str], *, timeout: float,
     rc = proc.returncode
     status = Status.Success if rc == 0 else Status.Failed
     return CommandStatus(shown, out.decode(errors="replace"), status, rc)
+
+
+async def _spawn(cmd: str | Sequence[str],
+                 env: Mapping[str, str] | None) -> asyncio.subprocess.Process:
+    """Start `cmd` in a session (and process group) of its own, output piped, no stdin."""
+    if isinstance(cmd, str):
+        return await asyncio.create_subprocess_shell(
+            cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True)
+    return await asyncio.create_subprocess_exec(
+        *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True)
+
+
+async def _kill_when_spawned(spawning: asyncio.Future[asyncio.subprocess.Process]) -> None:
+    """Let a cancelled start finish, then kill the new process group and reap it."""
+    try:
+        proc = await spawning
+    except Exception:  # it could not start: nothing to kill
+        return
+    _kill_group(proc.pid)
+    await proc.wait()
 
 
 def _kill_group(pid: int) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from runbook.errors import PowerError
 from runbook.hosts.local import LocalHost
 from runbook.lab import Lab
 from runbook.power import CommandPowerController, PowerState
+from runbook.power.command import run_local
 from runbook.results import Status
 
 
@@ -141,3 +145,39 @@ def test_a_controller_host_needs_the_target_to_be_in_a_lab() -> None:
     status, message = asyncio.run(host.power("off"))
     assert status is Status.Error
     assert "controller 'hv1' cannot be found because the host is not part of a lab" in message
+
+
+def sleep_pids(marker: str) -> list[str]:
+    found = subprocess.run(["pgrep", "-f", marker], check=False, capture_output=True, text=True)
+    return found.stdout.split()
+
+
+def wait_gone(marker: str, deadline_s: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + deadline_s
+    while sleep_pids(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return sleep_pids(marker)
+
+
+@pytest.mark.parametrize("ticks", [*range(12), "running"])
+def test_cancelling_a_command_kills_its_whole_process_group(ticks: int | str) -> None:
+    """Cancelled at any moment (while asyncio still connects the pipes, too: `ticks` loop
+    iterations after the start), neither the shell nor the `sleep` it started survive."""
+    marker = f"sleep 41.{secrets.randbelow(10**9):09d}"
+
+    async def scenario() -> None:
+        task = asyncio.create_task(run_local(f"{marker}; echo done", timeout=60))
+        if ticks == "running":
+            deadline = time.monotonic() + 10
+            while len(sleep_pids(marker)) < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert len(sleep_pids(marker)) == 2  # the shell and its sleep
+        else:
+            for _ in range(int(ticks)):
+                await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert wait_gone(marker) == []
