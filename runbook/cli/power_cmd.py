@@ -177,8 +177,8 @@ async def _power_all(lab: Lab, hosts: list[Host], action: str, wait: float | Non
         click.echo(f"{name}: stopping, killing running power commands (again to exit at once)",
                    err=True)
 
-    def force_exit() -> None:
-        click.echo("exiting now, without waiting for the cleanup", err=True)
+    def force_exit(reason: str) -> None:
+        click.echo(f"{reason}: exiting now, without waiting for the cleanup", err=True)
         list_unfinished()
         sys.stdout.flush()
         sys.stderr.flush()

@@ -45,14 +45,15 @@ class Interruptible(Generic[T]):
 
 
 async def run_interruptible(work: Coroutine[Any, Any, T], *, on_signal: Callable[[str], None],
-                            force_exit: Callable[[], Any],
+                            force_exit: Callable[[str], Any],
                             grace: float = INTERRUPT_GRACE) -> Interruptible[T]:
     """Run `work` as a task that SIGINT/SIGTERM cancel; return how it ended.
 
     On the first signal `on_signal(name)` is called (say what happens next) and the task is
     cancelled, so its `finally` blocks and `except CancelledError` handlers clean up. If that
-    takes longer than `grace` seconds, or a second signal arrives, `force_exit()` is called;
-    it must not return (typically: write what is known, flush, `os._exit(130)`). The work may
+    takes longer than `grace` seconds, or a second signal arrives, `force_exit(reason)` is
+    called with a reason to show ("SIGINT again", "cleanup not done after 4s"); it must not
+    return (typically: say so, write what is known, flush, `os._exit(130)`). The work may
     absorb the cancellation and return a result (the engine records an interrupted outcome);
     otherwise `result` is None.
 
@@ -70,12 +71,12 @@ async def run_interruptible(work: Coroutine[Any, Any, T], *, on_signal: Callable
     def handle(name: str) -> None:
         nonlocal deadline
         if outcome.signal is not None:
-            force_exit()
+            force_exit(f"{name} again")
             return
         outcome.signal = name
         on_signal(name)
         task.cancel()
-        deadline = loop.call_later(grace, force_exit)
+        deadline = loop.call_later(grace, force_exit, f"cleanup not done after {grace:g}s")
 
     previous = {sig: signal.getsignal(sig) for sig in INTERRUPT_SIGNALS}
     for sig in INTERRUPT_SIGNALS:

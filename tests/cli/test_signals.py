@@ -38,8 +38,8 @@ class Recorder:
     def on_signal(self, name: str) -> None:
         self.calls.append(f"signal {name}")
 
-    def force_exit(self) -> None:
-        self.calls.append("force exit")
+    def force_exit(self, reason: str) -> None:
+        self.calls.append(f"force exit: {reason}")
         self.released.set()
 
 
@@ -102,7 +102,7 @@ def test_second_signal_forces_the_exit_while_cleanup_hangs() -> None:
             await asyncio.wait_for(recorder.released.wait(), DEADLINE)
 
     outcome, recorder = interrupt(work, signal.SIGTERM)
-    assert recorder.calls == ["signal SIGTERM", "force exit"]
+    assert recorder.calls == ["signal SIGTERM", "force exit: SIGINT again"]
     assert outcome.signal == "SIGTERM"
 
 
@@ -114,7 +114,7 @@ def test_cleanup_past_the_grace_period_forces_the_exit() -> None:
             await asyncio.wait_for(recorder.released.wait(), DEADLINE)
 
     _, recorder = interrupt(work, signal.SIGINT, grace=0.1)
-    assert recorder.calls == ["signal SIGINT", "force exit"]
+    assert recorder.calls == ["signal SIGINT", "force exit: cleanup not done after 0.1s"]
 
 
 def test_without_a_signal_the_result_comes_back() -> None:
