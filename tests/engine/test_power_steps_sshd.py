@@ -7,13 +7,17 @@ sshd, like a PDU cutting and restoring power. The box can also act "slowly" the 
 machines do: after `on` it answers at once but only boots once the runbook has tried to reach
 the host while it was still down; after `off` it only goes down once the runbook has reached
 it while it was still up. So `wait_up` / `wait_down` really wait, and the box's timestamps
-(epoch, like the report's) show the order of events; nothing sleeps a fixed time.
+(epoch, like the report's) show the order of events; nothing sleeps a fixed time. Last, a
+SIGTERM during a power step must kill the controller command it is waiting for.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
+import signal
 import socket
 import socketserver
 import subprocess
@@ -28,7 +32,7 @@ import pytest
 import yaml
 
 from tests.sshlab import SshdLab
-from tests.test_apply_sshd import apply, results
+from tests.test_apply_sshd import REPO, apply, marker_pids, results, wait_no_marker
 
 # Every wait of the box is bounded; a test that does not see its event fails, never hangs.
 BOX_DEADLINE = 30.0
@@ -271,3 +275,36 @@ def test_power_box_refuses_unknown_commands(tmp_path: Path, box: PowerBox) -> No
     done = subprocess.run(box.command(script, "reboot"), shell=True, capture_output=True,
                           text=True, check=False, timeout=30)
     assert done.returncode == 1 and "unknown box command 'reboot'" in done.stdout
+
+
+def test_sigterm_during_a_power_step_kills_the_controller_command(tmp_path: Path,
+                                                                   machine: SshdLab) -> None:
+    marker = f"sleep 41.{secrets.randbelow(10**9):09d}"
+    spec = {"type": "command", "on_cmd": f"{marker}; echo done", "off_cmd": "true"}
+    lab = machine.lab_yaml(tmp_path / "lab.yml", extra={"hosts": {"h01": {"power_control": spec}}})
+    path = tmp_path / "book.yml"
+    path.write_text(book({"name": "on", "hosts": "h01", "power": {"action": "on", "wait_up": 60}},
+                         {"name": "after", "hosts": "h01", "run": "echo never"}))
+    report = tmp_path / "report.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runbook", "apply", str(path), "--lab", str(lab),
+         "--report-json", str(report)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + BOX_DEADLINE
+        while len(marker_pids(marker)) < 2 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.05)
+        assert len(marker_pids(marker)) == 2  # the controller's shell and its sleep
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, out
+    data = json.loads(report.read_text())
+    assert data["status"] == "interrupted"
+    assert results(data, 0)["h01"]["status"] == "error"
+    assert results(data, 1)["h01"]["status"] == "skipped"
+    assert wait_no_marker(marker) == []
