@@ -23,6 +23,8 @@ from types import FrameType
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+#: What `signal.signal` accepts: a function, SIG_DFL or SIG_IGN.
+Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers
 
 #: Signals that interrupt a run.
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -46,7 +48,8 @@ class Interruptible(Generic[T]):
 
 async def run_interruptible(work: Coroutine[Any, Any, T], *, on_signal: Callable[[str], None],
                             force_exit: Callable[[str], Any],
-                            grace: float = INTERRUPT_GRACE) -> Interruptible[T]:
+                            grace: float = INTERRUPT_GRACE,
+                            then: Handler | None = None) -> Interruptible[T]:
     """Run `work` as a task that SIGINT/SIGTERM cancel; return how it ended.
 
     On the first signal `on_signal(name)` is called (say what happens next) and the task is
@@ -57,10 +60,11 @@ async def run_interruptible(work: Coroutine[Any, Any, T], *, on_signal: Callable
     absorb the cancellation and return a result (the engine records an interrupted outcome);
     otherwise `result` is None.
 
-    Afterwards the signals' previous handlers are back. The hand-over is gapless: the signals
-    are blocked while the loop's handlers go, so one arriving then is delivered to the
-    previous handler (with `interrupts_raise`: a KeyboardInterrupt out of this call), never
-    to the default action that asyncio would otherwise leave behind. Cancelling the task
+    Afterwards the signals' previous handlers are back, or `then` for both (e.g. one that
+    ignores a late signal while reports are written). The hand-over is gapless: the signals
+    are blocked while the loop's handlers go, so one arriving then is delivered to the next
+    handler (with `interrupts_raise`: a KeyboardInterrupt out of this call), never to the
+    default action that asyncio would otherwise leave behind. Cancelling the task
     that awaits this call still propagates; only the signal's own cancellation is absorbed.
     """
     loop = asyncio.get_running_loop()
@@ -94,7 +98,7 @@ async def run_interruptible(work: Coroutine[Any, Any, T], *, on_signal: Callable
         try:
             for sig in INTERRUPT_SIGNALS:
                 loop.remove_signal_handler(sig)
-                handler = previous[sig]
+                handler = previous[sig] if then is None else then
                 if handler is not None:  # asyncio would leave SIG_DFL: put back what was there
                     signal.signal(sig, handler)
         finally:

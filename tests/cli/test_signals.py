@@ -117,6 +117,20 @@ def test_cleanup_past_the_grace_period_forces_the_exit() -> None:
     assert recorder.calls == ["signal SIGINT", "force exit: cleanup not done after 0.1s"]
 
 
+def test_then_replaces_the_handlers_afterwards() -> None:
+    def ignore_late(signum: int, frame: object) -> None:
+        """A late signal while reports are written: let the writing finish."""
+
+    async def main() -> None:
+        await run_interruptible(asyncio.sleep(0), on_signal=print, force_exit=print,
+                                then=ignore_late)
+
+    with interrupts_raise():
+        asyncio.run(main())
+        handlers = [signal.getsignal(sig) for sig in INTERRUPT_SIGNALS]
+    assert handlers == [ignore_late, ignore_late]
+
+
 def test_without_a_signal_the_result_comes_back() -> None:
     async def work(recorder: Recorder) -> int:
         await asyncio.sleep(0)
