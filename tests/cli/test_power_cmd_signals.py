@@ -9,6 +9,7 @@ import contextlib
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -94,15 +95,17 @@ def interrupt_power(tmp_path: Path, lab: Path, sig: signal.Signals, marker: str)
 
 
 @contextlib.contextmanager
-def power_process(tmp_path: Path, lab: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
-    """`runbook power ^(slow1|fast1)$ on` as a process writing to files; killed if left."""
+def power_process(tmp_path: Path, lab: Path, *args: str,
+                  ) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
+    """`runbook power ARGS` (default `^(slow1|fast1)$ on`) as a process writing to files;
+    killed if still running at the end."""
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("RUNBOOK_LAB", None)
     with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "runbook", "power", "^(slow1|fast1)$",
-                                 "on", "--lab", str(lab)], cwd=tmp_path, env=env,
-                                stdout=stdout, stderr=stderr)
+        proc = subprocess.Popen([sys.executable, "-m", "runbook", "power",
+                                 *(args or ("^(slow1|fast1)$", "on")), "--lab", str(lab)],
+                                cwd=tmp_path, env=env, stdout=stdout, stderr=stderr)
         try:
             yield proc, out, err
         finally:
@@ -170,3 +173,27 @@ def test_a_second_signal_exits_at_once(frozen_controller: tuple[SshdLab, Path, s
     assert lines[0].split() == ["fast1", "on", "ok", "switched"]
     assert lines[1].split()[:3] == ["slow1", "on", "INTERRUPTED"] and len(lines) == 2
     assert "Traceback" not in errors
+
+
+def test_interrupted_while_waiting_says_the_power_action_was_done(tmp_path: Path) -> None:
+    """web1's "SSH port" is a socket of this test: its first connection attempt shows that
+    `--wait` is polling, and that is when the signal comes."""
+    with socket.socket() as port:
+        port.bind(("127.0.0.1", 0))
+        port.listen()
+        port.settimeout(DEADLINE)
+        lab = tmp_path / "lab.yml"
+        lab.write_text(yaml.safe_dump({"hosts": {"web1": {
+            "address": "127.0.0.1", "port": port.getsockname()[1], "connect_timeout": 2,
+            "power_control": controller("echo switched on")}}}))
+        with power_process(tmp_path, lab, "web1", "cycle", "--wait", "60") as (proc, out, err):
+            probe, _ = port.accept()
+            probe.close()
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=10)
+    assert proc.returncode == 130, out.read_text() + err.read_text()
+    assert out.read_text().split(None, 3) == [
+        "web1", "cycle", "INTERRUPTED",
+        "power cycle done, interrupted while waiting for it to answer; "
+        "check with `runbook power '^web1$' status`\n"]
+    assert "interrupted: 0 of 1 hosts finished" in err.read_text()
