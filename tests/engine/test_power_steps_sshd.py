@@ -58,7 +58,9 @@ class PowerBox:
     before answering; ``on-slow`` answers, then boots only after a connection attempt reached
     the still-dead host; ``off-slow`` answers, then stops sshd only after another SSH login
     succeeded; ``on-broken`` answers and never boots; ``status`` answers running|stopped.
-    ``events`` maps what happened to when (time.time()); ``errors`` collects failures.
+    ``events`` maps what happened to when (time.time(); "booting" / "stopping" are taken
+    just before sshd starts / stops, "on" / "off" once that is done); ``errors`` collects
+    failures.
     """
 
     def __init__(self, lab: SshdLab) -> None:
@@ -125,6 +127,7 @@ class PowerBox:
         self.events[event] = time.time()
 
     def _start(self) -> None:
+        self._mark("booting")  # before start(): a client may get in before start() returns
         self.lab.start()
         self.listeners.append(sshd_listener(self.lab))
         self._mark("on")
@@ -162,6 +165,7 @@ class PowerBox:
                 raise TimeoutError("nobody logged in after off-slow")
             time.sleep(0.05)
         self._mark("probed while up")
+        self._mark("stopping")  # before stop(): clients see it go away before stop() returns
         self.lab.stop()
         self._mark("off")
 
@@ -230,7 +234,7 @@ def test_cycle_with_wait_up_reaches_the_restarted_sshd(tmp_path: Path, machine: 
     # off, on, a probe while the host was still down, boot; only then did wait_up end
     t = box.events
     assert power["started"] <= t["off"] <= t["on requested"] <= t["probed while down"]
-    assert t["probed while down"] <= t["on"] <= power["ended"] <= after["started"]
+    assert t["probed while down"] <= t["booting"] <= power["ended"] <= after["started"]
 
 
 def test_wait_up_that_times_out_fails_the_host(tmp_path: Path, machine: SshdLab,
@@ -263,8 +267,8 @@ def test_off_with_wait_down_then_status(tmp_path: Path, machine: SshdLab, box: P
     assert off["status"] == "success" and off["output"] == "ok shutting down\ndown\n"
     # the controller answered first; wait_down still reached the host, then saw it go away
     t = box.events
-    assert off["started"] <= t["off requested"] <= t["probed while up"] <= t["off"]
-    assert t["off"] <= off["ended"]
+    assert off["started"] <= t["off requested"] <= t["probed while up"] <= t["stopping"]
+    assert t["stopping"] <= off["ended"]
     assert state["state"] == "off" and not machine.running
 
 
