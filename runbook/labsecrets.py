@@ -73,20 +73,22 @@ def resolve_needs(own: Mapping[str, list[MissingSecret]], hops: Mapping[str, str
     host id each host tunnels through / whose shell runs its power commands. Hosts needing
     nothing are left out. Hop cycles are reported elsewhere; here they simply stop.
     """
-    connect: dict[str, tuple[MissingSecret, ...]] = {}
 
-    def connect_of(host_id: str, seen: tuple[str, ...] = ()) -> tuple[MissingSecret, ...]:
-        if host_id in connect:
-            return connect[host_id]
-        mine = tuple(m for m in own.get(host_id, ()) if m.field in CONNECT_FIELDS)
-        hop = hops.get(host_id)
-        if hop is not None and hop not in seen and hop != host_id:
-            mine += connect_of(hop, (*seen, host_id))
-        connect[host_id] = mine
-        return mine
+
+    def connect_of(host_id: str) -> tuple[MissingSecret, ...]:
+        # Walk the hop chain (short) with a visited set; a cycle simply ends the walk. (A
+        # memo would cache a result cut short by a cycle and depend on the visiting order.)
+        found: list[MissingSecret] = []
+        visited: set[str] = set()
+        current: str | None = host_id
+        while current is not None and current not in visited:
+            visited.add(current)
+            found.extend(m for m in own.get(current, ()) if m.field in CONNECT_FIELDS)
+            current = hops.get(current)
+        return tuple(found)
 
     result: dict[str, HostSecretNeeds] = {}
-    for host_id in {*own, *hops, *controllers}:
+    for host_id in dict.fromkeys([*own, *hops, *controllers]):  # stable order
         power_fields = tuple(m for m in own.get(host_id, ()) if m.field not in CONNECT_FIELDS)
         controller = controllers.get(host_id)
         power = power_fields + (connect_of(controller) if controller is not None else ())

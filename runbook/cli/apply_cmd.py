@@ -18,6 +18,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from runbook.cli.signals import (
+    INTERRUPT_SIGNALS,
+    hold_signals_until_exit,
+    interrupts_raise,
+    run_interruptible,
+)
 from runbook.errors import ConfigError, RunbookError
 
 if TYPE_CHECKING:
@@ -189,52 +195,20 @@ def exit_code(outcome: RunOutcome) -> int:
 
 
 async def _run(executor: Executor, console: Console, opts: Options) -> None:
-    """Run the executor as a task that SIGINT/SIGTERM cancel; a second signal exits at once."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.create_task(executor.run())
-    signals = 0
-    deadline: asyncio.TimerHandle | None = None
+    """Run the executor; SIGINT/SIGTERM cancel it, a second signal exits at once."""
 
-    def force_exit() -> None:
-        console.note("exiting now, without waiting for the hosts to close")
+    def force_exit(reason: str) -> None:
+        console.note(f"{reason}: exiting now, without waiting for the hosts to close")
         write_reports(executor.abandon(), opts)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
 
-    def on_signal(signame: str) -> None:
-        nonlocal signals, deadline
-        signals += 1
-        if signals > 1:
-            force_exit()
-        console.note(f"{signame}: stopping, closing hosts (again to exit at once)")
-        task.cancel()
-        deadline = loop.call_later(INTERRUPT_DEADLINE, force_exit)
-
-    for sig in HANDLED_SIGNALS:
-        loop.add_signal_handler(sig, on_signal, sig.name)
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise
-    finally:
-        if deadline is not None:
-            deadline.cancel()
-        # Hand-over to run_apply: block the signals so none lands on the default handlers
-        # that removing ours (and closing the loop) restores; run_apply unblocks them once its
-        # deferring handlers are in place, and a pending signal is delivered to those.
-        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
-        for sig in HANDLED_SIGNALS:
-            loop.remove_signal_handler(sig)
-
-
-HANDLED_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-def _interrupt_as_keyboard_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    await run_interruptible(
+        executor.run(),
+        on_signal=lambda name: console.note(
+            f"{name}: stopping, closing hosts (again to exit at once)"),
+        force_exit=force_exit, grace=INTERRUPT_DEADLINE, then=_defer_signal)
 
 
 def _defer_signal(signum: int, frame: object) -> None:
@@ -245,14 +219,18 @@ def _defer_signal(signum: int, frame: object) -> None:
 def run_apply(opts: Options) -> NoReturn:
     """The whole `apply` (or `plan`) command; never returns, exits with the documented code.
 
-    Signals are handled from the first line to the last: SIGTERM while loading exits 130 like
-    Ctrl-C; during the run the event loop's handlers take over (`_run`); once the run has
-    ended, a signal no longer interrupts writing the reports.
+    Signals are handled from the first line to the last (runbook.cli.signals): SIGTERM while
+    loading exits 130 like Ctrl-C; during the run the first signal cancels it and a second
+    exits at once; once the run has ended a signal no longer interrupts writing the reports,
+    and from the moment the exit code is decided signals stay pending until exit.
     """
-    # Our own handler (not Python's default) also keeps asyncio.run from installing and later
-    # restoring its SIGINT handler.
-    for sig in HANDLED_SIGNALS:
-        signal.signal(sig, _interrupt_as_keyboard_interrupt)
+    with interrupts_raise():
+        code = _apply(opts)
+        hold_signals_until_exit()
+    sys.exit(code)
+
+
+def _apply(opts: Options) -> int:
     try:
         executor, console, _mask = prepare(opts)
     except KeyboardInterrupt:  # Ctrl-C while loading: nothing ran, nothing to report
@@ -260,12 +238,12 @@ def run_apply(opts: Options) -> NoReturn:
     if opts.check:
         outcome = executor.check()
         write_reports(outcome, opts)
-        sys.exit(exit_code(outcome))
+        return exit_code(outcome)
     code = EXIT_FAILED
     try:
         asyncio.run(_run(executor, console, opts))
         code = exit_code(executor.outcome)
-    except KeyboardInterrupt:  # a signal before the handlers were installed
+    except KeyboardInterrupt:  # a signal before the loop's handlers were installed
         code = EXIT_INTERRUPTED
     except Exception as exc:  # an engine bug: still report what happened, and say so
         detail = executor.outcome.error or f"{type(exc).__name__}: {exc}"
@@ -276,16 +254,12 @@ def run_apply(opts: Options) -> NoReturn:
             traceback.print_exc()
         code = EXIT_FAILED
     finally:
-        for sig in HANDLED_SIGNALS:
+        for sig in INTERRUPT_SIGNALS:
             signal.signal(sig, _defer_signal)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
         if not write_reports(executor.outcome, opts) and code == EXIT_OK:
             code = EXIT_FAILED
         sys.stdout.flush()
-    # Interpreter shutdown resets signal handlers to the defaults: a signal then would kill
-    # the process (exit -2) instead of the documented code, so keep them pending until exit.
-    signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
-    sys.exit(code)
+    return code
 
 
 def _common(func: Callable[..., Any]) -> Callable[..., Any]:
