@@ -30,10 +30,9 @@ if TYPE_CHECKING:
     from runbook.cli.console import Console
     from runbook.engine.executor import Executor
     from runbook.engine.results import RunOutcome
+    from runbook.validate import Finding
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
-# Past this many seconds after the first Ctrl-C, exit even if cleanup has not finished.
-INTERRUPT_DEADLINE = 4.0
 
 
 @dataclass
@@ -58,12 +57,9 @@ def _fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
     sys.exit(code)
 
 
-def _findings_text(findings: Sequence[Any]) -> str:
-    lines = []
-    for f in findings:
-        where = ":".join(str(p) for p in (f.file, f.line, f.column) if p is not None)
-        lines.append(f"{where}: {f.message}" if where else str(f.message))
-    return "\n".join(lines)
+def _findings_text(findings: Sequence[Finding]) -> str:
+    """One `FILE:LINE:COL: message` line per finding, as `runbook validate` prints them."""
+    return "\n".join(map(str, findings))
 
 
 def _config_error(exc: ConfigError) -> NoReturn:
@@ -208,7 +204,7 @@ async def _run(executor: Executor, console: Console, opts: Options) -> None:
         executor.run(),
         on_signal=lambda name: console.note(
             f"{name}: stopping, closing hosts (again to exit at once)"),
-        force_exit=force_exit, grace=INTERRUPT_DEADLINE, then=_defer_signal)
+        force_exit=force_exit, then=_defer_signal)  # cleanup bound: signals.INTERRUPT_GRACE
 
 
 def _defer_signal(signum: int, frame: object) -> None:
