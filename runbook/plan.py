@@ -30,6 +30,7 @@ from runbook.model import (
     Step,
 )
 from runbook.stepheader import header_context, render_step_header
+from runbook.templating import has_markup
 from runbook.validate import Finding, ValidationFailed
 
 if TYPE_CHECKING:
@@ -108,11 +109,6 @@ class PlannedStep:
         return self.limit == 1
 
 
-def _has_template(text: str) -> bool:
-    # same test as runbook.templating.has_markup, without importing jinja2 here
-    return "{{" in text or "{%" in text or "{#" in text
-
-
 def _action_strings(step: Step) -> list[str]:
     """The strings of `step` rendered per host with its action (commands, paths, expect)."""
     action = step.action
@@ -134,7 +130,7 @@ def _template_vars(sources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     found: dict[str, list[str]] = {}
     for source in sources:
         for name, value in source.items():
-            if isinstance(value, str) and _has_template(value):
+            if isinstance(value, str) and has_markup(value):
                 found.setdefault(name, []).append(value)
     return {name: " ".join(values) for name, values in found.items()}
 
@@ -186,9 +182,9 @@ class Plan:
             if not self.dry_run:
                 unset += self._unset_secrets(step, targets)
             texts = _action_strings(step)
-            templated = any(_has_template(t) for t in texts)
+            templated = any(has_markup(t) for t in texts)
             if isinstance(step.action, PutAction) and step.action.template:
-                if not _has_template(step.action.src):
+                if not has_markup(step.action.src):
                     texts.append(self._template_source(self._local(step.action.src), step))
                 templated = True
             runtime = self._needs_registered(step, texts, targets, registered_before)
@@ -239,7 +235,7 @@ class Plan:
                           registered: set[str]) -> bool:
         """True when the step's templates use an earlier step's registered result, directly or
         through variables whose values are templates (`msg: "{{ r.output }}"`)."""
-        if not registered or not any(_has_template(t) for t in texts):
+        if not registered or not any(has_markup(t) for t in texts):
             return False
         sources = [self.lab.vars, *(h.vars for h in targets), self.runbook.vars, step.vars,
                    self.extra_vars]
@@ -274,7 +270,7 @@ class Plan:
         return self._concretize(step, host, ctx)
 
     def _text(self, text: str, ctx: dict[str, Any], step: Step, what: str) -> str:
-        if not _has_template(text):
+        if not has_markup(text):
             return text
         rendered: str = self.templater.render(text, ctx, location=step.location, what=what)
         return rendered
@@ -312,7 +308,7 @@ class Plan:
 
     def _regex(self, pattern: str | None, ctx: dict[str, Any], step: Step, name: str) -> str | None:
         """An `expect` regex rendered for the host; one that no longer compiles is an error."""
-        if pattern is None or not _has_template(pattern):
+        if pattern is None or not has_markup(pattern):
             return pattern
         rendered = self._text(pattern, ctx, step, f"expect.{name}")
         try:
