@@ -21,11 +21,11 @@ if TYPE_CHECKING:
         RunbookError,
         TemplateError,
     )
-    from runbook.fanout import do_for_all_hosts, run_on_all_hosts
     from runbook.hosts.base import Host
+    from runbook.hosts.fanout import do_for_all_hosts, run_on_all_hosts
+    from runbook.hosts.lab import Lab
     from runbook.hosts.local import LocalHost
     from runbook.hosts.ssh import RemoteHost
-    from runbook.lab import Lab
     from runbook.results import CommandStatus, RunResult, Status
 
 _EXPORTS: dict[str, str] = {
@@ -34,7 +34,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "runbook.errors",
     "Host": "runbook.hosts.base",
     "HostUnreachableError": "runbook.errors",
-    "Lab": "runbook.lab",
+    "Lab": "runbook.hosts.lab",
     "LocalHost": "runbook.hosts.local",
     "PowerError": "runbook.errors",
     "RemoteHost": "runbook.hosts.ssh",
@@ -42,8 +42,8 @@ _EXPORTS: dict[str, str] = {
     "RunbookError": "runbook.errors",
     "Status": "runbook.results",
     "TemplateError": "runbook.errors",
-    "do_for_all_hosts": "runbook.fanout",
-    "run_on_all_hosts": "runbook.fanout",
+    "do_for_all_hosts": "runbook.hosts.fanout",
+    "run_on_all_hosts": "runbook.hosts.fanout",
 }
 
 __all__ = [

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from runbook.labfile import load_lab
-from runbook.plan import compile_plan
-from runbook.runbookfile import load_runbook
-from runbook.secrets import SecretStore
-from runbook.templating import Templater
-from runbook.validate import validate_files
+from runbook.language.labfile import load_lab
+from runbook.language.runbookfile import load_runbook
+from runbook.language.validate import validate_files
+from runbook.plan.compiler import compile_plan
+from runbook.render.secrets import SecretStore
+from runbook.render.templating import Templater
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FILES = sorted(p for p in EXAMPLES.rglob("*") if p.suffix in (".yml", ".yaml", ".json")

@@ -32,7 +32,7 @@ def test_setup_commands_are_the_ci_commands() -> None:
 
 
 def test_lab_examples_are_valid(tmp_path: Path) -> None:
-    from runbook.validate import validate_paths
+    from runbook.language.validate import validate_paths
 
     blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.S)
     labs = [b for b in blocks if "\nhosts:" in "\n" + b and "steps:" not in b]

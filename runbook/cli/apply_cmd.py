@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from runbook.cli.console import Console
     from runbook.engine.executor import Executor
     from runbook.engine.results import RunOutcome
-    from runbook.validate import Finding
+    from runbook.language.findings import Finding
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -89,14 +89,14 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     from runbook.cli.console import Console
     from runbook.engine.events import EventBus
     from runbook.engine.executor import Executor, choose_forks
-    from runbook.lab import Lab
-    from runbook.labfile import load_lab
-    from runbook.plan import compile_plan
-    from runbook.runbookfile import load_runbook
-    from runbook.secrets import SecretStore
-    from runbook.templating import Templater
-    from runbook.validate import check_runbook
-    from runbook.varsfile import parse_extra_vars
+    from runbook.hosts.lab import Lab
+    from runbook.language.labfile import load_lab
+    from runbook.language.runbookfile import load_runbook
+    from runbook.language.validate import check_runbook
+    from runbook.language.varsfile import parse_extra_vars
+    from runbook.plan.compiler import compile_plan
+    from runbook.render.secrets import SecretStore
+    from runbook.render.templating import Templater
 
     for report in (opts.report_json, opts.junit):
         if report is not None and (problem := report_path_problem(report, _inputs(opts))):

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from runbook.hosts.base import Host
-    from runbook.lab import Lab
-    from runbook.secrets import SecretStore
+    from runbook.hosts.lab import Lab
+    from runbook.render.secrets import SecretStore
 
 LAB_ENV = "RUNBOOK_LAB"
 DEFAULT_LAB_FILES = ("lab.yml", "lab.yaml")
@@ -71,7 +71,7 @@ def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: flo
     except re.error as exc:
         raise click.UsageError(f"PATTERN {pattern!r} is not a valid regex: {exc}") from None
     path = _lab_file(lab_path)
-    from runbook.secrets import SecretStore
+    from runbook.render.secrets import SecretStore
 
     try:
         secrets = SecretStore(secrets_file=secrets_file)
@@ -103,7 +103,7 @@ def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: flo
 
 def _lab_file(lab_path: Path | None) -> Path:
     if lab_path is not None:
-        from runbook.yamlload import not_a_regular_file
+        from runbook.language.yamlload import not_a_regular_file
 
         problem = not_a_regular_file(lab_path)
         if problem is not None:
@@ -119,7 +119,7 @@ def _lab_file(lab_path: Path | None) -> Path:
 
 
 def _load_lab(path: Path, secrets: SecretStore) -> Lab:
-    from runbook.labfile import load_lab
+    from runbook.language.labfile import load_lab
 
     return load_lab(path, secrets=secrets)
 

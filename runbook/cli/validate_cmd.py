@@ -80,8 +80,8 @@ def validate_command(files: tuple[Path, ...], lab: Path | None, fmt: str,
     \b
     Exit codes: 0 all valid, 1 a file is invalid, 2 usage error, 130 interrupted.
     """
-    from runbook.validate import validate_files
-    from runbook.varsfile import parse_extra_vars
+    from runbook.language.validate import validate_files
+    from runbook.language.varsfile import parse_extra_vars
 
     try:
         extra = parse_extra_vars(extra_vars)
@@ -115,7 +115,7 @@ def validate_command(files: tuple[Path, ...], lab: Path | None, fmt: str,
 @exit_130_on_interrupt
 def schema_command(name: str) -> None:
     """Print the JSON Schema NAME (runbook, lab or report) for editors and other tools."""
-    from runbook.schema import schema_path
+    from runbook.language.schema import schema_path
 
     try:
         path = schema_path(name)
@@ -146,7 +146,7 @@ def hosts_command(pattern: str | None, lab: Path | None, fmt: str) -> None:
     \b
     Exit codes: 0 hosts listed, 1 no host matches, 2 bad lab or pattern.
     """
-    from runbook.lab import Lab
+    from runbook.hosts.lab import Lab
 
     if pattern is not None:
         try:
@@ -166,9 +166,9 @@ def hosts_command(pattern: str | None, lab: Path | None, fmt: str) -> None:
 
 def _read_lab(path: Path) -> Any:
     """The lab at `path` without rendering secrets; exits 2 with findings when invalid."""
-    from runbook.labfile import read_lab
-    from runbook.validate import finding_from_error
-    from runbook.yamlload import YamlSyntaxError, load_file
+    from runbook.language.findings import finding_from_error
+    from runbook.language.labfile import read_lab
+    from runbook.language.yamlload import YamlSyntaxError, load_file
 
     try:
         doc = load_file(path)

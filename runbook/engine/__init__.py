@@ -1,6 +1,6 @@
 """The engine: run a compiled plan across hosts and report through events.
 
-`Executor` runs a `runbook.plan.Plan`; `events` are what it emits; `results` what it records.
+`Executor` runs a `runbook.plan.compiler.Plan`; `events` are what it emits; `results` what it records.
 The engine never prints: the CLI's console and the reports subscribe to it.
 """
 

@@ -21,7 +21,7 @@ from runbook.results import Status
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
     from runbook.model import Step
-    from runbook.plan import ConcreteAction
+    from runbook.plan.compiler import ConcreteAction
 
 # How a host marks a command it stopped at its timeout (runbook.hosts.shell / ssh).
 _TIMEOUT_NOTE = "runbook: command timed out"

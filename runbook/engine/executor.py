@@ -26,7 +26,6 @@ from runbook.engine.events import (
     StepFinished,
     StepStarted,
 )
-from runbook.engine.placeholders import dry_run_result
 from runbook.engine.results import (
     HostStatus,
     HostStepResult,
@@ -36,10 +35,11 @@ from runbook.engine.results import (
 )
 from runbook.errors import RunbookError
 from runbook.model import Step
+from runbook.plan.placeholders import dry_run_result
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
-    from runbook.plan import ConcreteAction, Plan, PlannedStep
+    from runbook.plan.compiler import ConcreteAction, Plan, PlannedStep
 
 # Default hosts worked on at once: a lab of 500 hosts in one wave. An SSH host costs one TCP
 # connection plus a few channels multiplexed on it; the real limit is open file descriptors.

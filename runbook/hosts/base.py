@@ -13,17 +13,17 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from runbook._lazyimport import lazy_module
 from runbook.errors import ConfigError, HostUnreachableError
 from runbook.hosts.power_mixin import PowerMixin
 from runbook.hosts.shell import START_TIMEOUT, PersistentShell, ShellChannel, ShellDied
 from runbook.hosts.transfer import PathLike
-from runbook.lazyimport import lazy_module
 from runbook.results import CommandStatus, RunResult, Status
 
 if TYPE_CHECKING:
     import asyncio
 
-    from runbook.lab import Lab
+    from runbook.hosts.lab import Lab
     from runbook.power import PowerController
 else:
     asyncio = lazy_module("asyncio")

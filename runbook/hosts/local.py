@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runbook._lazyimport import lazy_module
 from runbook.hosts.base import Host, check_command
 from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, killed_after_timeout
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
-from runbook.lazyimport import lazy_module
 from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+from runbook._lazyimport import lazy_module
 from runbook.errors import CommandTimeoutError, HostUnreachableError, PowerError
-from runbook.lazyimport import lazy_module
 from runbook.results import Status
 
 if TYPE_CHECKING:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 #: Seconds to wait for the marker after interrupting a timed-out command.
-from runbook.lazyimport import lazy_module
+from runbook._lazyimport import lazy_module
 from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runbook._lazyimport import lazy_module
 from runbook.errors import ConfigError, HostUnreachableError
 from runbook.hosts.base import Host, check_command
 from runbook.hosts.shell import (
@@ -32,7 +33,6 @@ from runbook.hosts.shell import (
     quote,
 )
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
-from runbook.lazyimport import lazy_module
 from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:

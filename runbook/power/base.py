@@ -12,8 +12,8 @@ from abc import ABC, abstractmethod
 from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
+from runbook._lazyimport import lazy_module
 from runbook.errors import ConfigError
-from runbook.lazyimport import lazy_module
 from runbook.results import Status
 
 if TYPE_CHECKING:

@@ -34,8 +34,8 @@ import signal
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from runbook._lazyimport import lazy_module
 from runbook.errors import CommandTimeoutError, HostUnreachableError, PowerError
-from runbook.lazyimport import lazy_module
 from runbook.power.base import PowerController, PowerSpecError, PowerState, check_positive
 from runbook.results import CommandStatus, Status
 

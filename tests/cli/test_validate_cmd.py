@@ -185,9 +185,9 @@ def test_validate_does_not_import_asyncssh() -> None:
 
 
 @pytest.mark.parametrize(("args", "target"), [
-    (["validate", "examples/hello.yml"], "runbook.validate.validate_files"),
-    (["hosts", "--lab", "examples/lab.yml"], "runbook.labfile.read_lab"),
-    (["power", "x", "on", "--lab", "examples/lab.yml"], "runbook.labfile.load_lab"),
+    (["validate", "examples/hello.yml"], "runbook.language.validate.validate_files"),
+    (["hosts", "--lab", "examples/lab.yml"], "runbook.language.labfile.read_lab"),
+    (["power", "x", "on", "--lab", "examples/lab.yml"], "runbook.language.labfile.load_lab"),
 ])
 def test_ctrl_c_exits_130_not_click_aborted(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
                                             args: list[str], target: str) -> None:

@@ -20,11 +20,11 @@ from runbook.engine.executor import Executor
 from runbook.engine.results import RunOutcome
 from runbook.errors import HostUnreachableError
 from runbook.hosts.base import Host
-from runbook.lab import Lab
+from runbook.hosts.lab import Lab
 from runbook.model import Action, Location, RunAction, Runbook, Step
-from runbook.plan import Plan, compile_plan
+from runbook.plan.compiler import Plan, compile_plan
+from runbook.render.templating import Templater
 from runbook.results import CommandStatus, RunResult, Status
-from runbook.templating import Templater
 
 LOC = Location("book.yml", 3, 5)
 

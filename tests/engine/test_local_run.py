@@ -8,12 +8,12 @@ from pathlib import Path
 from runbook.engine.events import EventBus
 from runbook.engine.executor import Executor
 from runbook.engine.results import HostStatus, RunStatus
+from runbook.hosts.lab import Lab
 from runbook.hosts.local import LocalHost
-from runbook.lab import Lab
 from runbook.model import GetAction, OneshotAction, PutAction, RunAction
-from runbook.plan import compile_plan
-from runbook.secrets import SecretStore
-from runbook.templating import Templater
+from runbook.plan.compiler import compile_plan
+from runbook.render.secrets import SecretStore
+from runbook.render.templating import Templater
 from tests.engine.fakes import run, runbook, statuses, step
 
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from runbook.engine.events import PlannedHost
 from runbook.engine.results import HostStatus, RunStatus
 from runbook.hosts.base import Host
-from runbook.lab import Lab
+from runbook.hosts.lab import Lab
 from runbook.model import PowerAction
 from runbook.power import PowerController, PowerState
 from runbook.results import Status

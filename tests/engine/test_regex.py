@@ -35,8 +35,8 @@ def test_off_the_main_thread_it_is_a_plain_search() -> None:
 def test_an_expect_that_backtracks_fails_the_host_not_the_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from runbook.hosts.lab import Lab
     from runbook.hosts.local import LocalHost
-    from runbook.lab import Lab
     from runbook.model import Expect
     from tests.engine.fakes import run, runbook, step
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import PowerError
+from runbook.hosts.lab import Lab
 from runbook.hosts.local import LocalHost
-from runbook.lab import Lab
 from runbook.power import CommandPowerController, PowerState
 from runbook.power.command import run_local
 from runbook.results import Status

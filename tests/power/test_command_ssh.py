@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from runbook.errors import PowerError
+from runbook.hosts.lab import Lab
 from runbook.hosts.local import LocalHost
 from runbook.hosts.ssh import RemoteHost
-from runbook.lab import Lab
 from runbook.power import CommandPowerController, PowerState, power_control_from_spec
 from runbook.results import Status
 

@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 import pytest
 
 from runbook.errors import PowerError
+from runbook.hosts.lab import Lab
 from runbook.hosts.local import LocalHost
 from runbook.hosts.ssh import RemoteHost
-from runbook.lab import Lab
 from runbook.power import CommandPowerController, PowerController, PowerState
 from runbook.results import Status
 from tests.sshlab import SshdLab

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from runbook.errors import PowerError
+from runbook.hosts.lab import Lab
 from runbook.hosts.local import LocalHost
-from runbook.lab import Lab
 from runbook.power import PowerState, power_control_from_spec
 from runbook.power.ipmi import IpmiPowerController
 from runbook.results import Status

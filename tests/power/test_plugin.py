@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from runbook.hosts.lab import Lab
 from runbook.hosts.local import LocalHost
-from runbook.lab import Lab
 from runbook.power import PowerControllerRegistry, PowerSpecError, PowerState, power_control_from_spec
 from runbook.results import Status
 from tests.power.helpers import require_tool

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from runbook.errors import PowerError
+from runbook.hosts.lab import Lab
 from runbook.hosts.local import LocalHost
-from runbook.lab import Lab
 from runbook.power import PowerSpecError, PowerState, power_control_from_spec
 from runbook.power.redfish import RedfishPowerController
 from runbook.results import Status

@@ -9,9 +9,9 @@ import pytest
 from runbook.errors import ConfigError
 from runbook.hosts.local import LocalHost
 from runbook.hosts.ssh import RemoteHost
-from runbook.labfile import load_lab
-from runbook.secrets import SecretStore
-from runbook.validate import ValidationFailed
+from runbook.language.findings import ValidationFailed
+from runbook.language.labfile import load_lab
+from runbook.render.secrets import SecretStore
 
 LAB = """\
 defaults:
@@ -159,7 +159,7 @@ def test_power_spec_error_points_at_key(tmp_path: Path) -> None:
 
 
 def test_validation_needs_no_secrets_and_renders_lab_vars(tmp_path: Path) -> None:
-    from runbook.validate import validate_paths
+    from runbook.language.validate import validate_paths
 
     path = tmp_path / "lab.yml"
     path.write_text(
@@ -170,7 +170,7 @@ def test_validation_needs_no_secrets_and_renders_lab_vars(tmp_path: Path) -> Non
 
 
 def test_undefined_name_in_lab_template_is_located(tmp_path: Path) -> None:
-    from runbook.validate import validate_paths
+    from runbook.language.validate import validate_paths
 
     path = tmp_path / "lab.yml"
     path.write_text("hosts:\n  s1:\n    address: '10.0.0.{{ idx }}'\n")

@@ -9,49 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from runbook.errors import ConfigError
+from runbook.language.findings import Finding, finding_from_error
 
 if TYPE_CHECKING:
-    from runbook.lab import Lab
+    from runbook.hosts.lab import Lab
     from runbook.model import Runbook
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem in one file, at 1-based line and column."""
-
-    file: str
-    line: int
-    column: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (`runbook validate --format json`)."""
-        return asdict(self)
-
-
-class ValidationFailed(ConfigError):
-    """A runbook or lab is invalid; `findings` holds every problem (one per line of message)."""
-
-    def __init__(self, findings: list[Finding]) -> None:
-        self.findings = list(findings)
-        text = "\n".join(str(f) for f in self.findings) or "invalid input"
-        first = self.findings[0] if self.findings else None
-        super().__init__(text)
-        # `where()` stays empty: every finding already carries its own position.
-        self.file = first.file if first else None
-
-
-def finding_from_error(error: ConfigError) -> Finding:
-    """A ConfigError (syntax error, duplicate key, ...) as a Finding."""
-    return Finding(error.file or "<input>", error.line or 1, error.column or 1, error.message)
 
 
 FileKind = Literal["runbook", "lab", "unreadable"]
@@ -110,7 +76,7 @@ def check_runbook(runbook: Runbook, lab: Lab, *,
     """Semantic checks of a loaded runbook against a loaded lab (the scheduler runs these
     before `apply`): regexes compile, hosts match, templates parse and use defined names,
     power steps have power control, put sources exist."""
-    from runbook.checks import RunbookChecker
+    from runbook.language.checks import RunbookChecker
 
     return RunbookChecker(runbook, lab, extra_vars=extra_vars).run()
 
@@ -143,7 +109,7 @@ class _FileValidator:
 
     def load(self, path: Path) -> Any:
         """The parsed document of `path`, or None after recording why it cannot be read."""
-        from runbook.yamlload import YamlSyntaxError, display_name, load_file
+        from runbook.language.yamlload import YamlSyntaxError, display_name, load_file
 
         try:
             doc = load_file(path)
@@ -165,7 +131,7 @@ class _FileValidator:
         return self.labs[key]
 
     def read_lab(self, doc: Any, path: Path) -> None:
-        from runbook.labfile import read_lab
+        from runbook.language.labfile import read_lab
 
         self.report.files[doc.file] = "lab"
         built, findings = read_lab(doc, path, secrets=None)
@@ -173,9 +139,9 @@ class _FileValidator:
         self.labs[path.resolve()] = built
 
     def file(self, path: Path, lab: Path | None) -> None:
-        from runbook.checks import RunbookChecker
-        from runbook.lab import Lab
-        from runbook.runbookfile import read_runbook
+        from runbook.hosts.lab import Lab
+        from runbook.language.checks import RunbookChecker
+        from runbook.language.runbookfile import read_runbook
 
         doc = self.load(path)
         if doc is None:
@@ -196,7 +162,7 @@ class _FileValidator:
         lab_path = lab or runbook.lab
         lab_obj: Lab | None = Lab.default()
         if lab_path is not None:
-            from runbook.runbookfile import lab_problem
+            from runbook.language.runbookfile import lab_problem
 
             problem = lab_problem(runbook, lab)
             if problem is not None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.errors import ConfigError, RunbookError
+from runbook.language.findings import Finding, ValidationFailed
 from runbook.model import (
     GetAction,
     OneshotAction,
@@ -29,14 +30,13 @@ from runbook.model import (
     Runbook,
     Step,
 )
-from runbook.stepheader import header_context, render_step_header
-from runbook.templating import has_markup
-from runbook.validate import Finding, ValidationFailed
+from runbook.render.stepheader import header_context, render_step_header
+from runbook.render.templating import has_markup
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
-    from runbook.lab import Lab
-    from runbook.templating import Templater
+    from runbook.hosts.lab import Lab
+    from runbook.render.templating import Templater
 
 Registered = dict[str, dict[str, Any]]
 
@@ -145,8 +145,8 @@ class Plan:
         self.lab = lab
         self.dry_run = dry_run
         if dry_run:
-            from runbook.secrets import PlaceholderSecrets
-            from runbook.templating import Templater as _Templater
+            from runbook.render.secrets import PlaceholderSecrets
+            from runbook.render.templating import Templater as _Templater
 
             templater = _Templater(PlaceholderSecrets(templater.secrets))
         self.templater = templater
@@ -245,7 +245,7 @@ class Plan:
     # -- rendering -----------------------------------------------------------------------
     def context(self, step: Step, host: Host, registered: Registered) -> dict[str, Any]:
         """The template context of `host` in `step`: lab, runbook, step, extra vars, results."""
-        from runbook.templating import host_context
+        from runbook.render.templating import host_context
 
         context: dict[str, Any] = host_context(host, lab_vars=self.lab.vars, runbook_vars=self.runbook.vars,
                             step_vars=step.vars, extra_vars=self.extra_vars,

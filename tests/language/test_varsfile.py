@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import ConfigError
-from runbook.varsfile import parse_extra_vars, parse_value
+from runbook.language.varsfile import parse_extra_vars, parse_value
 
 
 @pytest.mark.parametrize(("text", "value"), [

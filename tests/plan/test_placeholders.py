@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from runbook.engine.placeholders import dry_run_result
 from runbook.model import Location, PowerAction, RunAction, Step
-from runbook.templating import Templater
+from runbook.plan.placeholders import dry_run_result
+from runbook.render.templating import Templater
 
 
 def make(action: RunAction | PowerAction) -> Step:

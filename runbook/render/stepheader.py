@@ -12,12 +12,12 @@ import dataclasses
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError, RunbookError
 from runbook.model import Location, Step
-from runbook.suggest import did_you_mean
 
 if TYPE_CHECKING:
-    from runbook.templating import Templater
+    from runbook.render.templating import Templater
 
 SCOPE = "lab vars, runbook vars and -e"
 HeaderField = tuple[str | int, ...]

@@ -4,7 +4,7 @@ Regexes compile; a step's `hosts` matches some host; Jinja templates and express
 every name a template uses is defined somewhere (lab vars, runbook vars, host vars, step vars,
 extra vars, results registered by earlier steps, built-ins; `until` also sees the step's own
 register); power steps target hosts with power control; `put` sources exist.
-Entry point: `runbook.validate.check_runbook`.
+Entry point: `runbook.language.validate.check_runbook`.
 """
 
 from __future__ import annotations
@@ -17,19 +17,19 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from jinja2 import nodes
 
-from runbook import stepheader
+from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError
+from runbook.language.findings import Finding
+from runbook.language.varsfile import reserved_name_problem
+from runbook.language.yamlload import expand_home
 from runbook.model import GetAction, Location, PowerAction, PutAction, Runbook, Step
-from runbook.secrets import PlaceholderSecrets, SecretStore
-from runbook.suggest import did_you_mean
-from runbook.templating import Templater, has_markup
-from runbook.validate import Finding
-from runbook.varsfile import reserved_name_problem
-from runbook.yamlload import expand_home
+from runbook.render import stepheader
+from runbook.render.secrets import PlaceholderSecrets, SecretStore
+from runbook.render.templating import Templater, has_markup
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
-    from runbook.lab import Lab
+    from runbook.hosts.lab import Lab
 
 Field = tuple[str | int, ...]
 # What a template sees: `host.<field>` and a registered result's `<name>.<field>`.
@@ -183,7 +183,7 @@ class RunbookChecker:
 
     def render_header(self, step: Step, field: Field, text: str) -> str | None:
         """Check and render a templated `name` or `hosts` pattern the way the planner will
-        (see `runbook.stepheader`). None, after a finding, if it fails."""
+        (see `runbook.render.stepheader`). None, after a finding, if it fails."""
         what = stepheader.label(field)
         problem = self.templater.syntax_error(text)
         if problem is not None:

@@ -56,7 +56,7 @@ def test_builtin_host_is_selected_only_by_its_whole_id() -> None:
 
 
 def test_lab_file_local_is_builtin_unless_defined(tmp_path: Path) -> None:
-    from runbook.labfile import load_lab
+    from runbook.language.labfile import load_lab
 
     implicit = tmp_path / "implicit.yml"
     implicit.write_text("hosts:\n  r1: {address: 10.0.0.1}\n")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runbook.labfile import load_lab
-from runbook.labsecrets import MissingSecret, resolve_needs
+from runbook.language.labfile import load_lab
 from runbook.model import Location
-from runbook.secrets import SecretStore
+from runbook.render.labsecrets import MissingSecret, resolve_needs
+from runbook.render.secrets import SecretStore
 
 LAB = """\
 hosts:

@@ -114,7 +114,7 @@ class PlaceholderSecrets(SecretStore):
 
 
 def _read_secrets_file(path: Path) -> dict[str, str]:
-    from runbook.yamlload import load_file
+    from runbook.language.yamlload import load_file
 
     doc = load_file(path)
     if doc.problems:

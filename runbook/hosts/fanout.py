@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from runbook.hosts.base import Host
-from runbook.lab import Lab
+from runbook.hosts.lab import Lab
 from runbook.results import RunResult
 
 T = TypeVar("T")

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import ConfigError
-from runbook.lab import Lab
+from runbook.hosts.lab import Lab
+from runbook.language.runbookfile import load_runbook
 from runbook.model import Expect, GetAction, PowerAction, PutAction
-from runbook.plan import compile_plan
-from runbook.runbookfile import load_runbook
-from runbook.templating import Templater
+from runbook.plan.compiler import compile_plan
+from runbook.render.templating import Templater
 from tests.engine.fakes import fake_lab, run, runbook, step
 
 

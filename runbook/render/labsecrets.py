@@ -10,7 +10,7 @@ per field. What a host *needs* depends on what is done with it:
 - to **power** it: its power_control fields, plus what connecting to the power `controller`
   host needs.
 
-The planner (`runbook.plan`) and `runbook power` refuse targeted hosts whose needs are unmet,
+The planner (`runbook.plan.compiler`) and `runbook power` refuse targeted hosts whose needs are unmet,
 before anything connects; a dry run shows `***` instead.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runbook.model import Location
-from runbook.secrets import env_name
+from runbook.render.secrets import env_name
 
 
 @dataclass(frozen=True)

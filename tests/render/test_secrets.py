@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import ConfigError, TemplateError
-from runbook.secrets import SecretStore, env_name
+from runbook.render.secrets import SecretStore, env_name
 
 
 def test_env_name_is_upper_cased() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runbook.errors import ConfigError
-from runbook.yamlload import (
+from runbook.language.yamlload import (
     YamlSyntaxError,
     load_data,
     load_file,
@@ -105,7 +105,7 @@ def test_recursive_alias_is_an_error() -> None:
 
 
 def test_alias_bomb_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    import runbook.yamlload as yl
+    import runbook.language.yamlload as yl
 
     monkeypatch.setattr(yl, "MAX_NODES", 1000)
     lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]

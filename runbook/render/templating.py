@@ -26,11 +26,11 @@ from jinja2 import nodes
 from jinja2.parser import Parser
 from jinja2.runtime import Context, Undefined
 
+from runbook._suggest import did_you_mean
 from runbook.errors import TemplateError
+from runbook.language.varsfile import RESERVED_NAMES
 from runbook.model import Location
-from runbook.secrets import SecretStore
-from runbook.suggest import did_you_mean
-from runbook.varsfile import RESERVED_NAMES
+from runbook.render.secrets import SecretStore
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host

@@ -1,4 +1,4 @@
-"""Read a lab file (YAML or JSON) into a `runbook.lab.Lab`.
+"""Read a lab file (YAML or JSON) into a `runbook.hosts.lab.Lab`.
 
 Steps: parse with positions, check `schemas/lab.schema.json`, then what the schema cannot
 say: a `hop` or power `controller` naming no host, hop cycles, power_control specs (checked by
@@ -11,7 +11,7 @@ inherited from defaults is ignored on the hop host itself; `address` defaults to
 `password` and `power_control` may use Jinja (`{{ secret('BMC_PASSWORD') }}`, lab vars,
 `host.id`); they are rendered when the lab is loaded. A secret that is not set does not fail
 the load: the host is built without it and `Lab.missing_secrets` records what it needs, so a
-run only asks for the secrets of the hosts it touches (see `runbook.labsecrets`).
+run only asks for the secrets of the hosts it touches (see `runbook.render.labsecrets`).
 """
 
 from __future__ import annotations
@@ -20,14 +20,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runbook import schema
+from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError, TemplateError
-from runbook.labsecrets import HostSecretNeeds, MissingSecret, resolve_needs
-from runbook.secrets import PlaceholderSecrets, SecretStore
-from runbook.suggest import did_you_mean
-from runbook.validate import Finding, ValidationFailed, finding_from_error
-from runbook.varsfile import reserved_name_problem
-from runbook.yamlload import (
+from runbook.language import schema
+from runbook.language.findings import Finding, ValidationFailed, finding_from_error
+from runbook.language.varsfile import reserved_name_problem
+from runbook.language.yamlload import (
     Document,
     JsonPath,
     YamlSyntaxError,
@@ -35,10 +33,12 @@ from runbook.yamlload import (
     load_file,
     not_a_regular_file,
 )
+from runbook.render.labsecrets import HostSecretNeeds, MissingSecret, resolve_needs
+from runbook.render.secrets import PlaceholderSecrets, SecretStore
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
-    from runbook.lab import Lab
+    from runbook.hosts.lab import Lab
 
 LOCAL_ID = "local"
 TEMPLATED_FIELDS = ("address", "user", "password")
@@ -246,7 +246,7 @@ class _PlaceholderSecrets(SecretStore):
 def _render_templates(reader: _LabReader, hosts: dict[str, dict[str, Any]],
                       data: dict[str, Any], secrets: SecretStore | None) -> None:
     """Render templated host fields in place; syntax and render errors become findings."""
-    from runbook.templating import Templater
+    from runbook.render.templating import Templater
 
     recording = PlaceholderSecrets(secrets) if secrets is not None else None
     templater = Templater(recording if recording is not None else _PlaceholderSecrets())
@@ -283,7 +283,7 @@ def _render_templates(reader: _LabReader, hosts: dict[str, dict[str, Any]],
 
 
 def _templated_strings(fields: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
-    from runbook.templating import has_markup
+    from runbook.render.templating import has_markup
 
     found: list[tuple[tuple[str, ...], str]] = [
         ((n,), fields[n]) for n in TEMPLATED_FIELDS if isinstance(fields.get(n), str)]
@@ -337,9 +337,9 @@ def _key_path(value: str, base: Path) -> str:
 
 def _build_lab(data: dict[str, Any], hosts: dict[str, dict[str, Any]],
                controllers: dict[str, Any], path: Path) -> Lab:
+    from runbook.hosts.lab import Lab
     from runbook.hosts.local import LocalHost
     from runbook.hosts.ssh import RemoteHost
-    from runbook.lab import Lab
 
     base = path.parent
     built: dict[str, Host] = {}

@@ -7,14 +7,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runbook._lazyimport import lazy_module
 from runbook.errors import ConfigError
-from runbook.lazyimport import lazy_module
 
 if TYPE_CHECKING:
     import asyncio
 
     from runbook.hosts.base import Host
-    from runbook.labsecrets import HostSecretNeeds
+    from runbook.render.labsecrets import HostSecretNeeds
 else:
     asyncio = lazy_module("asyncio")
 
@@ -28,7 +28,7 @@ class Lab:
     this machine). A pattern selects such a host only when it matches its whole id
     (`hosts: local`), so `hosts: "."` never runs on the workstation by accident.
 
-    `missing_secrets` maps a host id to the unset secrets it needs (see `runbook.labsecrets`):
+    `missing_secrets` maps a host id to the unset secrets it needs (see `runbook.render.labsecrets`):
     such a host is in the lab, but a run must not connect to or power it.
     """
 

@@ -10,19 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from runbook.lab import Lab
-from runbook.labfile import load_lab
+from runbook.hosts.lab import Lab
+from runbook.language.findings import Finding, ValidationFailed
+from runbook.language.labfile import load_lab
+from runbook.language.runbookfile import load_runbook
+from runbook.language.validate import check_runbook, validate_files, validate_paths
 from runbook.model import Location, PowerAction, RunAction, Runbook, Step
-from runbook.runbookfile import load_runbook
-from runbook.validate import (
-    Finding,
-    ValidationFailed,
-    check_runbook,
-    validate_files,
-    validate_paths,
-)
 
-CORPUS = Path(__file__).parent / "corpus"
+CORPUS = Path(__file__).parents[1] / "corpus"
 INVALID = CORPUS / "invalid"
 
 
@@ -206,9 +201,9 @@ def test_mutated_examples_never_crash_the_validator(example: str, tmp_path: Path
     """Every node of an example replaced by values of every other type: findings, no crash."""
     import copy
 
-    from runbook.yamlload import load_file
+    from runbook.language.yamlload import load_file
 
-    examples = Path(__file__).resolve().parent.parent / "examples"
+    examples = Path(__file__).resolve().parents[2] / "examples"
     (tmp_path / "lab.yml").write_text((examples / "lab.yml").read_text())
     base = load_file(examples / example).data
     case = tmp_path / "case.json"

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from runbook.language.findings import ValidationFailed
+from runbook.language.runbookfile import LoadedRunbook, load_runbook
 from runbook.model import (
     Expect,
     GetAction,
@@ -14,8 +16,6 @@ from runbook.model import (
     PutAction,
     RunAction,
 )
-from runbook.runbookfile import LoadedRunbook, load_runbook
-from runbook.validate import ValidationFailed
 
 RUNBOOK = """\
 name: upgrade

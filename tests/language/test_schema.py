@@ -12,11 +12,11 @@ import jsonschema
 import pytest
 
 import runbook
-from runbook import schema
 from runbook.errors import ConfigError
-from runbook.yamlload import load_text
+from runbook.language import schema
+from runbook.language.yamlload import load_text
 
-REPO_SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+REPO_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
 @pytest.mark.parametrize("name", ["runbook", "lab"])

@@ -10,8 +10,8 @@ import pytest
 from runbook.errors import TemplateError
 from runbook.hosts.local import LocalHost
 from runbook.model import Location
-from runbook.secrets import SecretStore
-from runbook.templating import Templater, TemplateRenderError, host_context
+from runbook.render.secrets import SecretStore
+from runbook.render.templating import Templater, TemplateRenderError, host_context
 
 LOC = Location("rb.yml", 12, 5)
 

@@ -3,7 +3,7 @@
 `load_runbook(path)` parses (with positions), checks the file against
 `schemas/runbook.schema.json` and builds a `Runbook`; any problem raises `ValidationFailed`
 with every finding. Semantic checks against a lab (hosts that match nothing, undefined
-variables, ...) are `runbook.validate.check_runbook`.
+variables, ...) are `runbook.language.validate.check_runbook`.
 
 Defaults decided here: a step without `name` is named after its action and first command;
 `until` without `retries` / `delay` means 3 retries, 5 seconds apart; `power: {wait_up: true}`
@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runbook import schema
 from runbook.errors import ConfigError
+from runbook.language import schema
+from runbook.language.findings import Finding, ValidationFailed, finding_from_error
+from runbook.language.yamlload import Document, JsonPath, YamlSyntaxError, expand_home, load_file
 from runbook.model import (
     Action,
     Expect,
@@ -31,8 +33,6 @@ from runbook.model import (
     Runbook,
     Step,
 )
-from runbook.validate import Finding, ValidationFailed, finding_from_error
-from runbook.yamlload import Document, JsonPath, YamlSyntaxError, expand_home, load_file
 
 DEFAULT_WAIT = 300.0
 UNTIL_RETRIES = 3
@@ -75,7 +75,7 @@ def lab_problem(runbook: LoadedRunbook, lab: Path | None = None) -> Finding | No
     unreadable file somewhere else. Callers that honour a `--lab` override check only when
     there is none.
     """
-    from runbook.yamlload import not_a_regular_file
+    from runbook.language.yamlload import not_a_regular_file
 
     lab_path = lab if lab is not None else runbook.lab
     if lab_path is None or runbook.document is None:

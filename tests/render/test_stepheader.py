@@ -6,7 +6,7 @@ import pytest
 
 from runbook.errors import ConfigError
 from runbook.model import Location, RunAction, Step
-from runbook.stepheader import (
+from runbook.render.stepheader import (
     HeaderProblem,
     header_context,
     render_step_header,
@@ -14,7 +14,7 @@ from runbook.stepheader import (
     templated_fields,
     unseen_name_hint,
 )
-from runbook.templating import Templater
+from runbook.render.templating import Templater
 
 
 def make(name: str, *hosts: str, named: bool = True) -> Step:

@@ -23,10 +23,10 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped,unused-ignore]
 
 import runbook
+from runbook._suggest import closest, did_you_mean, hint, one_of
 from runbook.errors import ConfigError
-from runbook.suggest import closest, did_you_mean, hint, one_of
-from runbook.validate import Finding
-from runbook.yamlload import Document, JsonPath
+from runbook.language.findings import Finding
+from runbook.language.yamlload import Document, JsonPath
 
 ACTIONS = ("run", "oneshot", "put", "get", "power")
 _TYPE_NAMES = {"string": "a string", "array": "a list", "object": "a mapping",

@@ -10,12 +10,12 @@ from click.testing import CliRunner
 from runbook.cli.main import cli
 from runbook.engine.events import EventBus, PlannedHost
 from runbook.engine.executor import Executor
-from runbook.labfile import load_lab
-from runbook.plan import Plan, compile_plan
-from runbook.runbookfile import load_runbook
-from runbook.secrets import SecretStore
-from runbook.templating import Templater
-from runbook.validate import ValidationFailed
+from runbook.language.findings import ValidationFailed
+from runbook.language.labfile import load_lab
+from runbook.language.runbookfile import load_runbook
+from runbook.plan.compiler import Plan, compile_plan
+from runbook.render.secrets import SecretStore
+from runbook.render.templating import Templater
 
 LAB = """\
 hosts:

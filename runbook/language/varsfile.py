@@ -30,7 +30,7 @@ def reserved_name_problem(name: str) -> str | None:
 
 def parse_value(text: str) -> Any:
     """A command-line value as YAML (booleans only true/false), or the text itself."""
-    from runbook.yamlload import YamlSyntaxError, load_text
+    from runbook.language.yamlload import YamlSyntaxError, load_text
 
     if text == "":
         return ""
@@ -73,7 +73,7 @@ def parse_extra_vars(items: Iterable[str], *, base: Path | None = None) -> dict[
 
 
 def _read_vars_file(path: Path) -> dict[str, Any]:
-    from runbook.yamlload import load_data, not_a_regular_file
+    from runbook.language.yamlload import load_data, not_a_regular_file
 
     problem = not_a_regular_file(path)
     if problem is not None:

@@ -1,0 +1,1 @@
+"""Reading: YAML files into checked model objects (runbooks, labs, vars) and their findings."""

@@ -1,0 +1,46 @@
+"""`Finding`: one problem at file:line:col, and `ValidationFailed`, the error carrying a list of them.
+
+A leaf module: the readers (schema, runbookfile, labfile, checks) and the validate orchestrator
+all import it, and it imports none of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from runbook.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem in one file, at 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (`runbook validate --format json`)."""
+        return asdict(self)
+
+
+class ValidationFailed(ConfigError):
+    """A runbook or lab is invalid; `findings` holds every problem (one per line of message)."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = list(findings)
+        text = "\n".join(str(f) for f in self.findings) or "invalid input"
+        first = self.findings[0] if self.findings else None
+        super().__init__(text)
+        # `where()` stays empty: every finding already carries its own position.
+        self.file = first.file if first else None
+
+
+def finding_from_error(error: ConfigError) -> Finding:
+    """A ConfigError (syntax error, duplicate key, ...) as a Finding."""
+    return Finding(error.file or "<input>", error.line or 1, error.column or 1, error.message)

@@ -1,0 +1,1 @@
+"""Rendering: Jinja templating, secrets and their masking, lab secret needs, step headers."""
