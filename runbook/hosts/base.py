@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from enum import Enum
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from runbook._lazyimport import lazy_module
-from runbook.errors import ConfigError, HostUnreachableError
+from runbook.errors import ConfigError, HostUnreachableError, PowerError
 from runbook.hosts.power_mixin import PowerMixin
 from runbook.hosts.shell import START_TIMEOUT, PersistentShell, ShellChannel, ShellDied
 from runbook.hosts.transfer import PathLike
@@ -22,11 +23,46 @@ from runbook.results import CommandStatus, RunResult, Status
 
 if TYPE_CHECKING:
     import asyncio
-
-    from runbook.hosts.lab import Lab
-    from runbook.power import PowerController
 else:
     asyncio = lazy_module("asyncio")
+
+POWER_ACTIONS = ("on", "off", "cycle")
+
+
+class PowerState(Enum):
+    """A host's power state as reported by a controller."""
+
+    ON = "on"
+    OFF = "off"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class HostGroup(Protocol):
+    """The lab a host belongs to, as the host sees it (`Lab` is one): hosts by id."""
+
+    def __getitem__(self, host_id: str) -> Host: ...
+    def __contains__(self, host_id: object) -> bool: ...
+
+
+HostResolver = Callable[[str], "Host"]
+"""Finds a lab host by id (a `Lab` hands its own lookup to its hosts' power controllers)."""
+
+
+@runtime_checkable
+class PowerControl(Protocol):
+    """What a host needs of its `power_control`; `runbook.power.PowerController` implements it.
+
+    Defined here, on the host side, so hosts never import the power package (power imports hosts).
+    """
+
+    async def on(self, host: Host) -> tuple[Status, str]: ...
+    async def off(self, host: Host) -> tuple[Status, str]: ...
+    async def cycle(self, host: Host) -> tuple[Status, str]: ...
+    async def status(self, host: Host) -> PowerState | None: ...
+    def use_host_resolver(self, resolve: HostResolver) -> None: ...
+    def describe(self, host: Host, action: str) -> str: ...
 
 
 def check_timeout(timeout: float | None) -> None:
@@ -49,8 +85,9 @@ class Host(PowerMixin, ABC):
     """Base of `LocalHost` and `RemoteHost`.
 
     `id` is the lab key; `address`, `port` and `user` describe how it is reached (shown in
-    templates as `host.address` ...); `vars` are the lab's per-host variables; `lab` is the
-    back-reference set by `Lab` so power controllers can find their controller host.
+    templates as `host.address` ...); `vars` are the lab's per-host variables; `power_control`
+    powers it from elsewhere (a `Lab` lets its controller find controller hosts by id); `lab`
+    is the lab holding the host, set by `Lab`.
     """
 
     id: str
@@ -59,16 +96,16 @@ class Host(PowerMixin, ABC):
     user: str | None
 
     def __init__(self, id: str, *, vars: dict[str, Any] | None = None,
-                 power_control: PowerController | None = None) -> None:
+                 power_control: PowerControl | None = None) -> None:
         if not isinstance(id, str) or not id:
             raise ConfigError(f"a host id must be a non-empty string, not {id!r}")
-        if power_control is not None and not hasattr(power_control, "on"):
+        if power_control is not None and not isinstance(power_control, PowerControl):
             raise ConfigError(f"host {id!r}: power_control must be a PowerController (build one "
                               f"with runbook.power.power_control_from_spec), not {power_control!r}")
         self.id = id
         self.vars: dict[str, Any] = dict(vars or {})
         self.power_control = power_control
-        self.lab: Lab | None = None
+        self.lab: HostGroup | None = None
         self._shell: PersistentShell | None = None
         self._run_lock: asyncio.Lock | None = None  # made on first run: no asyncio at build time
 
@@ -146,6 +183,39 @@ class Host(PowerMixin, ABC):
     @abstractmethod
     async def close(self) -> None:
         """Stop the shell and every process started here; drop the connection."""
+
+    async def power(self, action: str) -> tuple[Status, str]:
+        """Run `on`, `off` or `cycle` through this host's power controller.
+
+        Failures of the controller come back as a non-ok Status with a message; a host without
+        `power_control` or an unknown action raises PowerError.
+        """
+        if action not in POWER_ACTIONS:
+            raise PowerError(f"unknown power action {action!r} for host {self.id!r}; "
+                             f"use one of: {', '.join(POWER_ACTIONS)} (or power_status())")
+        controller = self._power_controller()
+        try:
+            if action == "on":
+                return await controller.on(self)
+            if action == "off":
+                return await controller.off(self)
+            return await controller.cycle(self)
+        finally:
+            # Even a failed attempt may have reset the host: never reuse the old session.
+            await self.reset_connection()
+
+    async def power_status(self) -> PowerState | None:
+        """The host's power state from its controller; None when the controller cannot tell.
+
+        Raises PowerError when the host has no controller or its status query fails.
+        """
+        return await self._power_controller().status(self)
+
+    def _power_controller(self) -> PowerControl:
+        if self.power_control is None:
+            raise PowerError(f"host {self.id!r} has no power control: add a `power_control` "
+                             f"entry for it in the lab file (see docs/power.md)")
+        return self.power_control
 
     async def reset_connection(self) -> None:
         """Drop the cached connection and shell so the next command reconnects (after power changes)."""

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
 from runbook.errors import ConfigError
+from runbook.hosts.base import Host
 
 if TYPE_CHECKING:
     import asyncio
 
-    from runbook.hosts.base import Host
     from runbook.render.labsecrets import HostSecretNeeds
 else:
     asyncio = lazy_module("asyncio")
@@ -22,7 +22,8 @@ Pattern = re.Pattern[str] | str | Sequence[re.Pattern[str] | str] | None
 
 
 class Lab:
-    """Hosts held by id in the order given; each host's `lab` points back here.
+    """Hosts held by id in the order given; each host's `lab` points back here, and their
+    power controllers find controller hosts by id here.
 
     `builtin` names hosts the lab has without the user listing them (the lab file adds `local`,
     this machine). A pattern selects such a host only when it matches its whole id
@@ -34,8 +35,6 @@ class Lab:
 
     def __init__(self, hosts: Iterable[Host], *, vars: dict[str, Any] | None = None,
                  path: Path | None = None, builtin: Iterable[str] = ()) -> None:
-        from runbook.hosts.base import Host
-
         self._hosts: dict[str, Host] = {}
         for host in hosts:
             if not isinstance(host, Host):
@@ -44,6 +43,9 @@ class Lab:
                 raise ConfigError(f"duplicate host id {host.id!r} in the lab")
             self._hosts[host.id] = host
             host.lab = self
+        for host in self._hosts.values():
+            if host.power_control is not None:
+                host.power_control.use_host_resolver(self.__getitem__)
         self.vars: dict[str, Any] = dict(vars or {})
         self.path = path
         self.builtin = frozenset(builtin)

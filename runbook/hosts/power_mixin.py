@@ -1,29 +1,25 @@
-"""`PowerMixin`: the power half of the `Host` API (power, status, reachability, waits).
+"""`PowerMixin`: the reachability half of the `Host` power API (`is_reachable`, waits).
 
-`Host` inherits it. Power itself goes through `self.power_control` (a PowerController that runs
-somewhere else); reachability is judged by running `true` on the host with a short timeout.
-After any power change the cached connection and persistent shell are dropped, because the
-host behind them was (or will be) reset and a stale session would hang or lie.
+`Host` inherits it; `Host.power` / `Host.power_status` go through the host's `power_control`.
+Reachability is judged by running `true` on the host with a short timeout, on a fresh
+connection, because the host behind a cached session may have been reset.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from runbook._lazyimport import lazy_module
-from runbook.errors import CommandTimeoutError, HostUnreachableError, PowerError
+from runbook.errors import CommandTimeoutError, HostUnreachableError
 from runbook.results import Status
 
 if TYPE_CHECKING:
     import asyncio
 
-    from runbook.hosts.base import Host
-    from runbook.power import PowerController, PowerState
     from runbook.results import CommandStatus
 else:
     asyncio = lazy_module("asyncio")
 
-POWER_ACTIONS = ("on", "off", "cycle")
 DEFAULT_PROBE_TIMEOUT = 5.0
 POLL_INTERVAL = 1.0
 # asyncssh may spend a little beyond connect_timeout (key exchange, auth); the outer guard
@@ -32,41 +28,13 @@ PROBE_GRACE = 2.0
 
 
 class PowerMixin:
-    """Power control and reachability for a host; see the module docstring."""
+    """Reachability of a host and waiting for it to come up or go down."""
 
     id: str
-    power_control: PowerController | None
 
     if TYPE_CHECKING:
         async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus: ...
         async def reset_connection(self) -> None: ...
-
-    async def power(self, action: str) -> tuple[Status, str]:
-        """Run `on`, `off` or `cycle` through this host's power controller.
-
-        Failures of the controller come back as a non-ok Status with a message; a host without
-        `power_control` or an unknown action raises PowerError.
-        """
-        if action not in POWER_ACTIONS:
-            raise PowerError(f"unknown power action {action!r} for host {self.id!r}; "
-                             f"use one of: {', '.join(POWER_ACTIONS)} (or power_status())")
-        controller = self._power_controller()
-        try:
-            if action == "on":
-                return await controller.on(self._as_host())
-            if action == "off":
-                return await controller.off(self._as_host())
-            return await controller.cycle(self._as_host())
-        finally:
-            # Even a failed attempt may have reset the host: never reuse the old session.
-            await self.reset_connection()
-
-    async def power_status(self) -> PowerState | None:
-        """The host's power state from its controller; None when the controller cannot tell.
-
-        Raises PowerError when the host has no controller or its status query fails.
-        """
-        return await self._power_controller().status(self._as_host())
 
     async def is_reachable(self) -> bool:
         """True when `true` succeeds on the host right now (on a fresh connection)."""
@@ -79,17 +47,6 @@ class PowerMixin:
     async def wait_until_down(self, timeout: float) -> bool:
         """Poll until the host stops answering; False when `timeout` seconds pass first."""
         return await self._wait_for(False, timeout)
-
-    # -- helpers ------------------------------------------------------------------------
-    def _as_host(self) -> Host:
-        """`self` typed as the Host it is (the mixin is only ever used as a base of Host)."""
-        return cast("Host", self)
-
-    def _power_controller(self) -> PowerController:
-        if self.power_control is None:
-            raise PowerError(f"host {self.id!r} has no power control: add a `power_control` "
-                             f"entry for it in the lab file (see docs/power.md)")
-        return self.power_control
 
     def _probe_timeout(self) -> float:
         timeout = getattr(self, "connect_timeout", None)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
 from runbook._lazyimport import lazy_module
 from runbook.errors import ConfigError
+from runbook.hosts.base import POWER_ACTIONS, HostResolver, PowerState
 from runbook.results import Status
 
 if TYPE_CHECKING:
@@ -23,17 +23,8 @@ if TYPE_CHECKING:
 else:
     asyncio = lazy_module("asyncio")
 
-POWER_ACTIONS = ("on", "off", "cycle")
-
-
-class PowerState(Enum):
-    """A host's power state as reported by a controller."""
-
-    ON = "on"
-    OFF = "off"
-
-    def __str__(self) -> str:
-        return self.value
+__all__ = ["POWER_ACTIONS", "PowerController", "PowerSpecError", "PowerState",
+           "check_non_negative", "check_positive"]
 
 
 class PowerSpecError(ConfigError):
@@ -110,6 +101,13 @@ class PowerController(ABC):
     async def status(self, host: Host) -> PowerState | None:
         """The current power state of `host`, or None when this controller cannot report it."""
         return None
+
+    def use_host_resolver(self, resolve: HostResolver) -> None:
+        """Called by the `Lab` holding the host: `resolve(id)` finds another lab host.
+
+        Only controllers that act through another host (`command` with a `controller`) keep it.
+        """
+        del resolve
 
     def describe(self, host: Host, action: str) -> str:
         """Human text of what `action` would do for `host`, for dry runs (`--check`)."""

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from runbook._lazyimport import lazy_module
 from runbook.errors import CommandTimeoutError, HostUnreachableError, PowerError
+from runbook.hosts.base import HostResolver
 from runbook.power.base import PowerController, PowerSpecError, PowerState, check_positive
 from runbook.results import CommandStatus, Status
 
@@ -72,6 +73,11 @@ class CommandPowerController(PowerController):
         self.status_on = status_on
         self.controller = controller
         self.timeout = check_positive("timeout", timeout)
+        self._resolve_host: HostResolver | None = None
+
+    def use_host_resolver(self, resolve: HostResolver) -> None:
+        """Keep the lab's lookup: the `controller` host is found through it."""
+        self._resolve_host = resolve
 
     async def on(self, host: Host) -> tuple[Status, str]:
         return await self._switch(host, self.on_cmd, "on")
@@ -140,12 +146,12 @@ class CommandPowerController(PowerController):
                              f"{self.timeout:g}s ({self._where()})") from exc
 
     def _controller_host(self, host: Host) -> Host:
-        lab, controller = host.lab, self.controller or ""
-        if lab is None:
+        resolve, controller = self._resolve_host, self.controller or ""
+        if resolve is None:
             raise PowerError(f"power control of {host.id!r}: controller {controller!r} "
                              f"cannot be found because the host is not part of a lab")
         try:
-            return lab[controller]
+            return resolve(controller)
         except KeyError:
             raise PowerError(f"power control of {host.id!r}: controller host "
                              f"{self.controller!r} is not in the lab") from None
@@ -154,9 +160,9 @@ class CommandPowerController(PowerController):
         if self.controller is None:
             return "run on this machine"
         address = ""
-        if host is not None and host.lab is not None:
+        if host is not None and self._resolve_host is not None:
             try:
-                address = f" ({host.lab[self.controller].address})"
+                address = f" ({self._resolve_host(self.controller).address})"
             except KeyError:
                 address = " (not in the lab)"
         return f"run on controller {self.controller!r}{address}"
