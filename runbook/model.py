@@ -122,3 +122,9 @@ class Runbook:
     lab: Path | None = None
     vars: dict[str, Any] = field(default_factory=dict)
     fail_fast: bool = False
+
+    def location_of(self, step: Step | None, *parts: str | int) -> Location:
+        """Where a node of `step` (or of the runbook, when None) is written; a runbook built
+        in code knows only its steps' locations (a loaded one knows every node's)."""
+        del parts
+        return step.location if step is not None else Location(str(self.path), 1, 1)

@@ -16,12 +16,19 @@ from typing import TYPE_CHECKING
 from runbook.engine.regex import RegexTimeout, bounded_search
 from runbook.engine.results import HostStatus
 from runbook.errors import CommandTimeoutError, HostUnreachableError, RunbookError
+from runbook.plan.actions import (
+    ConcreteAction,
+    GetFiles,
+    OneshotCommands,
+    PowerSwitch,
+    PutFiles,
+    RunCommands,
+)
 from runbook.results import Status
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
     from runbook.model import Step
-    from runbook.plan.compiler import ConcreteAction
 
 # How a host marks a command it stopped at its timeout (runbook.hosts.shell / ssh).
 _TIMEOUT_NOTE = "runbook: command timed out"
@@ -55,8 +62,8 @@ async def execute(action: ConcreteAction, host: Host, *, timeout: float | None =
     try:
         if timeout is None:
             return await _dispatch(action, host, timeout)
-        async with asyncio.timeout(timeout + (TIMEOUT_GRACE if action.kind in ("run", "oneshot")
-                                              else 0.0)):
+        commands = isinstance(action, RunCommands | OneshotCommands)
+        async with asyncio.timeout(timeout + (TIMEOUT_GRACE if commands else 0.0)):
             return await _dispatch(action, host, timeout)
     except HostUnreachableError as exc:
         return ActionResult(HostStatus.UNREACHABLE, None, "", exc.cause or str(exc))
@@ -85,19 +92,20 @@ async def _reset_quietly(host: Host) -> None:
 
 
 async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None) -> ActionResult:
-    kind = action.kind
-    if kind == "run":
-        result = await host.run(list(action.commands), timeout=timeout)
-        return _timeout_as_failure(
-            ActionResult(_STATUS[result.status], result.retcode, result.output))
-    if kind == "oneshot":
-        return _timeout_as_failure(await _oneshot(action, host, timeout))
-    if kind == "put":
-        return await _put(action, host)
-    if kind == "get":
-        status, message = await host.get(list(action.sources), action.dest)
-        return _transfer(status, message)
-    return await _power(action, host)
+    match action:
+        case RunCommands():
+            result = await host.run(list(action.commands), timeout=timeout)
+            return _timeout_as_failure(
+                ActionResult(_STATUS[result.status], result.retcode, result.output))
+        case OneshotCommands():
+            return _timeout_as_failure(await _oneshot(action, host, timeout))
+        case PutFiles():
+            return await _put(action, host)
+        case GetFiles():
+            status, message = await host.get(list(action.sources), action.dest)
+            return _transfer(status, message)
+        case PowerSwitch():
+            return await _power(action, host)
 
 
 def _timeout_as_failure(result: ActionResult) -> ActionResult:
@@ -112,7 +120,7 @@ def _timeout_as_failure(result: ActionResult) -> ActionResult:
     return result
 
 
-async def _oneshot(action: ConcreteAction, host: Host, timeout: float | None) -> ActionResult:
+async def _oneshot(action: OneshotCommands, host: Host, timeout: float | None) -> ActionResult:
     """Each command in a fresh process, one after another, stopping at the first failure."""
     outputs: list[str] = []
     rc: int | None = None
@@ -133,7 +141,7 @@ def _transfer(status: Status, message: str) -> ActionResult:
                         "" if mapped is HostStatus.SUCCESS else message)
 
 
-async def _put(action: ConcreteAction, host: Host) -> ActionResult:
+async def _put(action: PutFiles, host: Host) -> ActionResult:
     if action.content is None:
         status, message = await host.put(list(action.sources), action.dest, mode=action.mode)
         return _transfer(status, message)
@@ -146,7 +154,7 @@ async def _put(action: ConcreteAction, host: Host) -> ActionResult:
     return _transfer(status, message)
 
 
-async def _power(action: ConcreteAction, host: Host) -> ActionResult:
+async def _power(action: PowerSwitch, host: Host) -> ActionResult:
     if host.power_control is None:
         return ActionResult(HostStatus.ERROR, None, "",
                             f"host {host.id!r} has no power_control in the lab")
@@ -175,7 +183,7 @@ async def _power(action: ConcreteAction, host: Host) -> ActionResult:
     return ActionResult(HostStatus.SUCCESS, 0, "\n".join(lines) + ("\n" if lines else ""))
 
 
-def describe_power(action: ConcreteAction, host: Host) -> list[str]:
+def describe_power(action: PowerSwitch, host: Host) -> list[str]:
     """Dry-run lines of a power action, using the controller's own description when it has one."""
     control = host.power_control
     if control is None:
@@ -184,19 +192,14 @@ def describe_power(action: ConcreteAction, host: Host) -> list[str]:
         text = control.describe(host, action.verb)
     except (RunbookError, NotImplementedError, AttributeError) as exc:
         text = f"power {action.verb} ({exc})"
-    lines = [text]
-    if action.wait_down is not None:
-        lines.append(f"wait until down ({action.wait_down:g}s)")
-    if action.wait_up is not None:
-        lines.append(f"wait until up ({action.wait_up:g}s)")
-    return lines
+    return [text, *action.wait_lines()]
 
 
 def apply_expect(step: Step, raw: ActionResult, action: ConcreteAction) -> ActionResult:
     """Judge a run/oneshot result by `expect`: allowed exit codes and output regexes (the
     regexes as rendered for this host, from `action`)."""
     expect = step.expect
-    if step.action.kind not in ("run", "oneshot") or raw.status not in (
+    if not isinstance(action, RunCommands | OneshotCommands) or raw.status not in (
             HostStatus.SUCCESS, HostStatus.FAILED) or raw.timed_out:
         return raw
     if expect is None:

@@ -35,11 +35,14 @@ from runbook.engine.results import (
 )
 from runbook.errors import RunbookError
 from runbook.model import Step
+from runbook.plan.actions import ConcreteAction, PowerSwitch
 from runbook.plan.placeholders import dry_run_result
+from runbook.plan.renderer import template_message
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
-    from runbook.plan.compiler import ConcreteAction, Plan, PlannedStep
+    from runbook.plan.compiler import Plan
+    from runbook.plan.steps import PlannedStep
 
 # Default hosts worked on at once: a lab of 500 hosts in one wave. An SSH host costs one TCP
 # connection plus a few channels multiplexed on it; the real limit is open file descriptors.
@@ -276,11 +279,10 @@ class Executor:
     async def _run_host(self, planned: PlannedStep, host: Host) -> HostStepResult:
         step = planned.step
         started = time.time()
-        templater = self.plan.templater
+        renderer = self.plan.renderer
         if step.when is not None:
             try:
-                ctx = self.plan.context(step, host, self.registered)
-                go = bool(templater.evaluate(step.when, ctx, location=step.location))
+                go = renderer.evaluate(step.when, step, host, self.registered)
             except RunbookError as exc:
                 return self._fail_template(step, host, exc, started)
             if not go:
@@ -288,7 +290,7 @@ class Executor:
                 return HostStepResult(host.id, HostStatus.SKIPPED, started=started,
                                       ended=time.time(), message=f"skipped: when {step.when!r}")
         try:
-            action = self.plan.action_for(planned, host, self.registered)
+            action = renderer.action_for(planned, host, self.registered)
         except RunbookError as exc:
             return self._fail_template(step, host, exc, started)
         attempts = step.retries + 1
@@ -298,9 +300,7 @@ class Executor:
             value = self._register(step, host, raw.status, raw.rc, raw.output, state=raw.state)
             if step.until is not None:
                 try:
-                    ctx = self.plan.context(step, host, self.registered)
-                    ctx["result"] = value
-                    held = bool(templater.evaluate(step.until, ctx, location=step.location))
+                    held = renderer.evaluate(step.until, step, host, self.registered, result=value)
                 except RunbookError as exc:
                     return self._fail_template(step, host, exc, started)
                 if held and raw.status is not HostStatus.UNREACHABLE:
@@ -326,7 +326,7 @@ class Executor:
 
     def _fail_template(self, step: Step, host: Host, exc: BaseException,
                        started: float) -> HostStepResult:
-        message = self.mask(self.plan.template_message(step, host, exc))
+        message = self.mask(template_message(step, host, exc))
         self._register(step, host, HostStatus.FAILED, None, "")
         return HostStepResult(host.id, HostStatus.FAILED, None, "", started, time.time(),
                               message=message)
@@ -381,13 +381,13 @@ class Executor:
         if host.id in planned.errors:
             return [f"ERROR {planned.errors[host.id]}"], planned.errors[host.id]
         try:
-            action: ConcreteAction = self.plan.action_for(planned, host, placeholders)
+            action: ConcreteAction = self.plan.renderer.action_for(planned, host, placeholders)
         except RunbookError as exc:
             if planned.runtime_render:
                 return [f"{step.action.kind}: (rendered at run time: {exc})"], None
-            message = self.plan.template_message(step, host, exc)
+            message = template_message(step, host, exc)
             return [f"ERROR {message}"], message
-        if action.kind == "power":
+        if isinstance(action, PowerSwitch):
             return describe_power(action, host), None
         return action.describe(), None
 

@@ -11,6 +11,7 @@ from runbook.hosts.lab import Lab
 from runbook.language.runbookfile import load_runbook
 from runbook.model import Expect, GetAction, PowerAction, PutAction
 from runbook.plan.compiler import compile_plan
+from runbook.plan.renderer import template_message
 from runbook.render.templating import Templater
 from tests.engine.fakes import fake_lab, run, runbook, step
 
@@ -66,8 +67,8 @@ def test_runtime_template_error_is_not_prefixed_twice() -> None:
     plan = compile_plan(book, fake_lab(1), Templater())
     planned = plan.steps[0]
     with pytest.raises(Exception) as caught:
-        plan.action_for(planned, plan.hosts[0], {})
-    message = plan.template_message(planned.step, plan.hosts[0], caught.value)
+        plan.renderer.action_for(planned, plan.hosts[0], {})
+    message = template_message(planned.step, plan.hosts[0], caught.value)
     assert message.count("on host 'f01'") == 1
 
 
