@@ -1,4 +1,9 @@
-"""Results in layers: one command (`CommandStatus`), a list of commands (`RunResult`)."""
+"""Results in layers: one command (`CommandStatus`), a list of commands (`RunResult`).
+
+`Status` is the one status vocabulary from a host's command up to a step on a host and the
+reports (`runbook.engine.results`), where it is written as its `word` ("success", ...). A host
+that cannot be reached raises `HostUnreachableError`; its step ends as an Error marked unreachable.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,17 @@ class Status(Enum):
 
     @property
     def is_ok(self) -> bool:
+        """True for Success and Skipped: a host may take part in later steps."""
         return self in (Status.Success, Status.Skipped)
+
+    @property
+    def word(self) -> str:
+        """How reports and templates write it: "success", "failed", "not_run", ..."""
+        return _WORDS[self]
+
+
+_WORDS = {Status.Success: "success", Status.Failed: "failed", Status.Error: "error",
+          Status.Skipped: "skipped", Status.NotRun: "not_run"}
 
 
 class CommandStatus(NamedTuple):

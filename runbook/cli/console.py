@@ -30,24 +30,26 @@ from runbook.engine.events import (
     StepFinished,
     StepStarted,
 )
-from runbook.engine.results import HostStatus, HostStepResult, RunOutcome, RunStatus
+from runbook.engine.results import HostStepResult, RunOutcome, RunStatus
+from runbook.results import Status
 
 if TYPE_CHECKING:
     from rich.console import Console as RichConsole
 
+# Keyed by `HostStepResult.word`.
 _STYLE = {
-    HostStatus.SUCCESS: "green",
-    HostStatus.FAILED: "bold red",
-    HostStatus.ERROR: "bold red",
-    HostStatus.SKIPPED: "cyan",
-    HostStatus.UNREACHABLE: "bold magenta",
+    "success": "green",
+    "failed": "bold red",
+    "error": "bold red",
+    "skipped": "cyan",
+    "unreachable": "bold magenta",
 }
 _LABEL = {
-    HostStatus.SUCCESS: "ok",
-    HostStatus.FAILED: "FAILED",
-    HostStatus.ERROR: "ERROR",
-    HostStatus.SKIPPED: "skipped",
-    HostStatus.UNREACHABLE: "UNREACHABLE",
+    "success": "ok",
+    "failed": "FAILED",
+    "error": "ERROR",
+    "skipped": "skipped",
+    "unreachable": "UNREACHABLE",
 }
 _RUN_STYLE = {RunStatus.SUCCESS: "bold green", RunStatus.FAILED: "bold red",
               RunStatus.INTERRUPTED: "bold yellow"}
@@ -172,16 +174,16 @@ class Console:
 
     def _host_result(self, event: HostResult) -> None:
         result = event.result
-        if (result.status is HostStatus.SKIPPED and not self.verbose
+        if (result.status is Status.Skipped and not self.verbose
                 and not result.message.startswith("skipped: when")):
             return  # sitting out after an earlier failure: counted in the step header; -v lists
         self._clear_progress()
-        label = _LABEL[result.status] + (" (ignored)" if result.ignored else "")
+        label = _LABEL[result.word] + (" (ignored)" if result.ignored else "")
         parts = [
             self.paint(time.strftime("%H:%M:%S", time.localtime(result.ended)), "dim"),
             self.mask(event.step_name),
             result.host_id.ljust(self._host_width),
-            self.paint(label.ljust(11), _STYLE[result.status]),
+            self.paint(label.ljust(11), _STYLE[result.word]),
             self.paint(f"{result.duration:6.2f}s", "dim"),
         ]
         if result.message:
@@ -190,8 +192,7 @@ class Console:
         self._body(result)
 
     def _body(self, result: HostStepResult) -> None:
-        show = self.verbose > 0 or (not result.status.is_ok and result.status
-                                    is not HostStatus.UNREACHABLE)
+        show = self.verbose > 0 or (not result.status.is_ok and not result.unreachable)
         if not show or not result.output:
             return
         lines = result.output.rstrip("\n").split("\n")
@@ -236,9 +237,8 @@ class Console:
         header = ("host", "ok", "failed", "skipped", "unreachable")
         rows = []
         for host_id, counts in outcome.host_counts().items():
-            bad = counts[HostStatus.FAILED] + counts[HostStatus.ERROR]
-            rows.append((host_id, counts[HostStatus.SUCCESS], bad, counts[HostStatus.SKIPPED],
-                         counts[HostStatus.UNREACHABLE]))
+            bad = counts["failed"] + counts["error"]
+            rows.append((host_id, counts["success"], bad, counts["skipped"], counts["unreachable"]))
         width = max([len(header[0]), *(len(r[0]) for r in rows)])
         cols = [len(h) for h in header[1:]]
         lines = ["", self.paint("recap", "bold"),

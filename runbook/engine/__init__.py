@@ -6,12 +6,11 @@ The engine never prints: the CLI's console and the reports subscribe to it.
 
 from runbook.engine.events import EventBus
 from runbook.engine.executor import Executor
-from runbook.engine.results import HostStatus, HostStepResult, RunOutcome, RunStatus, StepOutcome
+from runbook.engine.results import HostStepResult, RunOutcome, RunStatus, StepOutcome
 
 __all__ = [
     "EventBus",
     "Executor",
-    "HostStatus",
     "HostStepResult",
     "RunOutcome",
     "RunStatus",

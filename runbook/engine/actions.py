@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runbook.engine.regex import RegexTimeout, bounded_search
-from runbook.engine.results import HostStatus
 from runbook.errors import CommandTimeoutError, HostUnreachableError, RunbookError
 from runbook.plan.actions import (
     ConcreteAction,
@@ -36,25 +35,30 @@ _TIMEOUT_NOTE = "runbook: command timed out"
 # host gets the first chance to stop its command cleanly.
 TIMEOUT_GRACE = 5.0
 
-_STATUS = {
-    Status.Success: HostStatus.SUCCESS,
-    Status.Failed: HostStatus.FAILED,
-    Status.Error: HostStatus.ERROR,
-    Status.Skipped: HostStatus.SUCCESS,
-    Status.NotRun: HostStatus.ERROR,
-}
+
+
+def _step_status(status: Status) -> Status:
+    """A host's status as the step's: the same, except that a command the host did not run
+    (NotRun) is an error of the step."""
+    return Status.Error if status is Status.NotRun else status
 
 
 @dataclass(slots=True)
 class ActionResult:
     """Raw outcome of an action (output not yet masked); `state` for `power: status`."""
 
-    status: HostStatus
+    status: Status
     rc: int | None = None
     output: str = ""
     message: str = ""
     state: str | None = None
     timed_out: bool = False
+    unreachable: bool = False
+
+    @property
+    def word(self) -> str:
+        """The status as templates and reports write it ("unreachable" for an unreachable host)."""
+        return "unreachable" if self.unreachable else self.status.word
 
 
 async def execute(action: ConcreteAction, host: Host, *, timeout: float | None = None) -> ActionResult:
@@ -66,20 +70,20 @@ async def execute(action: ConcreteAction, host: Host, *, timeout: float | None =
         async with asyncio.timeout(timeout + (TIMEOUT_GRACE if commands else 0.0)):
             return await _dispatch(action, host, timeout)
     except HostUnreachableError as exc:
-        return ActionResult(HostStatus.UNREACHABLE, None, "", exc.cause or str(exc))
+        return ActionResult(Status.Error, None, "", exc.cause or str(exc), unreachable=True)
     except CommandTimeoutError as exc:
-        return ActionResult(HostStatus.FAILED, None, "", str(exc) or "timed out", timed_out=True)
+        return ActionResult(Status.Failed, None, "", str(exc) or "timed out", timed_out=True)
     except TimeoutError:
         await _reset_quietly(host)
-        return ActionResult(HostStatus.FAILED, None, "",
+        return ActionResult(Status.Failed, None, "",
                             f"timed out after {timeout or 0:g}s", timed_out=True)
     except RunbookError as exc:
-        return ActionResult(HostStatus.ERROR, None, "", str(exc))
+        return ActionResult(Status.Error, None, "", str(exc))
     except NotImplementedError:
-        return ActionResult(HostStatus.ERROR, None, "",
+        return ActionResult(Status.Error, None, "",
                             f"host {host.id!r} does not support {action.kind!r}")
     except (OSError, ValueError) as exc:
-        return ActionResult(HostStatus.ERROR, None, "", f"{type(exc).__name__}: {exc}")
+        return ActionResult(Status.Error, None, "", f"{type(exc).__name__}: {exc}")
 
 
 async def _reset_quietly(host: Host) -> None:
@@ -96,7 +100,7 @@ async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None) -
         case RunCommands():
             result = await host.run(list(action.commands), timeout=timeout)
             return _timeout_as_failure(
-                ActionResult(_STATUS[result.status], result.retcode, result.output))
+                ActionResult(_step_status(result.status), result.retcode, result.output))
         case OneshotCommands():
             return _timeout_as_failure(await _oneshot(action, host, timeout))
         case PutFiles():
@@ -111,10 +115,10 @@ async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None) -
 def _timeout_as_failure(result: ActionResult) -> ActionResult:
     """A host reports a command it stopped at `timeout` as an error whose output ends with a
     `runbook: command timed out ...` note; for the run that is a failure of the step."""
-    if result.status is HostStatus.ERROR:
+    if result.status is Status.Error:
         last = result.output.rstrip("\n").rpartition("\n")[2]
         if last.startswith(_TIMEOUT_NOTE):
-            result.status = HostStatus.FAILED
+            result.status = Status.Failed
             result.timed_out = True
             result.message = last.removeprefix("runbook: ")
     return result
@@ -124,21 +128,21 @@ async def _oneshot(action: OneshotCommands, host: Host, timeout: float | None) -
     """Each command in a fresh process, one after another, stopping at the first failure."""
     outputs: list[str] = []
     rc: int | None = None
-    status = HostStatus.SUCCESS
+    status = Status.Success
     for command in action.commands:
         cs = await host.oneshot(command, timeout=timeout)
         outputs.append(cs.output)
         rc = cs.retcode
-        status = _STATUS[cs.status]
-        if status is not HostStatus.SUCCESS:
+        status = _step_status(cs.status)
+        if status is not Status.Success:
             break
     return ActionResult(status, rc, "".join(outputs))
 
 
 def _transfer(status: Status, message: str) -> ActionResult:
-    mapped = _STATUS[status]
-    return ActionResult(mapped, None, message if mapped is HostStatus.SUCCESS else "",
-                        "" if mapped is HostStatus.SUCCESS else message)
+    mapped = _step_status(status)
+    return ActionResult(mapped, None, message if mapped is Status.Success else "",
+                        "" if mapped is Status.Success else message)
 
 
 async def _put(action: PutFiles, host: Host) -> ActionResult:
@@ -156,31 +160,31 @@ async def _put(action: PutFiles, host: Host) -> ActionResult:
 
 async def _power(action: PowerSwitch, host: Host) -> ActionResult:
     if host.power_control is None:
-        return ActionResult(HostStatus.ERROR, None, "",
+        return ActionResult(Status.Error, None, "",
                             f"host {host.id!r} has no power_control in the lab")
     if action.verb == "status":
         state = await host.power_status()
         value = None if state is None else str(getattr(state, "value", state))
         if value is None:
-            return ActionResult(HostStatus.FAILED, None, "",
+            return ActionResult(Status.Failed, None, "",
                                 "the power controller could not report a state", state=None)
-        return ActionResult(HostStatus.SUCCESS, 0, f"power: {value}\n", state=value)
+        return ActionResult(Status.Success, 0, f"power: {value}\n", state=value)
     status, message = await host.power(action.verb)
-    mapped = _STATUS[status]
+    mapped = _step_status(status)
     lines = [message] if message else []
-    if mapped is not HostStatus.SUCCESS:
+    if mapped is not Status.Success:
         return ActionResult(mapped, None, "\n".join(lines), message or f"power {action.verb} failed")
     if action.wait_down is not None:
         if not await host.wait_until_down(action.wait_down):
-            return ActionResult(HostStatus.FAILED, None, "\n".join(lines),
+            return ActionResult(Status.Failed, None, "\n".join(lines),
                                 f"still answering {action.wait_down:g}s after power {action.verb}")
         lines.append("down")
     if action.wait_up is not None:
         if not await host.wait_until_up(action.wait_up):
-            return ActionResult(HostStatus.FAILED, None, "\n".join(lines),
+            return ActionResult(Status.Failed, None, "\n".join(lines),
                                 f"not up {action.wait_up:g}s after power {action.verb}")
         lines.append("up")
-    return ActionResult(HostStatus.SUCCESS, 0, "\n".join(lines) + ("\n" if lines else ""))
+    return ActionResult(Status.Success, 0, "\n".join(lines) + ("\n" if lines else ""))
 
 
 def describe_power(action: PowerSwitch, host: Host) -> list[str]:
@@ -200,25 +204,25 @@ def apply_expect(step: Step, raw: ActionResult, action: ConcreteAction) -> Actio
     regexes as rendered for this host, from `action`)."""
     expect = step.expect
     if not isinstance(action, RunCommands | OneshotCommands) or raw.status not in (
-            HostStatus.SUCCESS, HostStatus.FAILED) or raw.timed_out:
+            Status.Success, Status.Failed) or raw.timed_out:
         return raw
     if expect is None:
         return raw
     if expect.rc is not None and raw.rc is not None:
-        raw.status = HostStatus.SUCCESS if raw.rc in expect.rc else HostStatus.FAILED
-        if raw.status is HostStatus.FAILED:
+        raw.status = Status.Success if raw.rc in expect.rc else Status.Failed
+        if raw.status is Status.Failed:
             raw.message = f"exit status {raw.rc}, expected {', '.join(map(str, expect.rc))}"
     output, not_output = action.expect_output, action.expect_not_output
     try:
-        if raw.status is HostStatus.SUCCESS and output is not None and not \
+        if raw.status is Status.Success and output is not None and not \
                 bounded_search(output, raw.output):
-            raw.status = HostStatus.FAILED
+            raw.status = Status.Failed
             raw.message = f"output does not match {output!r}"
-        if raw.status is HostStatus.SUCCESS and not_output is not None and \
+        if raw.status is Status.Success and not_output is not None and \
                 bounded_search(not_output, raw.output):
-            raw.status = HostStatus.FAILED
+            raw.status = Status.Failed
             raw.message = f"output matches {not_output!r}"
     except RegexTimeout as exc:
-        raw.status = HostStatus.ERROR
+        raw.status = Status.Error
         raw.message = f"expect: {exc}"
     return raw

@@ -27,7 +27,6 @@ from runbook.engine.events import (
     StepStarted,
 )
 from runbook.engine.results import (
-    HostStatus,
     HostStepResult,
     RunOutcome,
     RunStatus,
@@ -38,6 +37,7 @@ from runbook.model import Step
 from runbook.plan.actions import ConcreteAction, PowerSwitch
 from runbook.plan.placeholders import dry_run_result
 from runbook.plan.renderer import template_message
+from runbook.results import Status
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
@@ -163,9 +163,9 @@ class Executor:
             for host_id, since in self._running_since.items():
                 if host_id not in current.results:
                     current.results[host_id] = HostStepResult(
-                        host_id, HostStatus.ERROR, None, "", since, now, message=reason)
+                        host_id, Status.Error, None, "", since, now, message=reason)
             for result in current.results.values():
-                if result.message == reason and result.status is HostStatus.ERROR:
+                if result.message == reason and result.status is Status.Error:
                     self.bus.emit(HostResult(current.index, current.name, result))
         self.halted = self.halted or reason
         for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
@@ -177,7 +177,7 @@ class Executor:
         now = time.time()
         for host in planned.targets:
             if host.id not in outcome.results:
-                outcome.results[host.id] = HostStepResult(host.id, HostStatus.SKIPPED,
+                outcome.results[host.id] = HostStepResult(host.id, Status.Skipped,
                                                           started=now, ended=now, message=message)
         outcome.results = {h.id: outcome.results[h.id] for h in planned.targets}
         outcome.started = outcome.started or now
@@ -197,9 +197,9 @@ class Executor:
                 active.append(host)
             else:
                 outcome.results[host.id] = HostStepResult(
-                    host.id, HostStatus.SKIPPED, started=outcome.started,
+                    host.id, Status.Skipped, started=outcome.started,
                     ended=outcome.started, message=f"skipped: {reason}")
-                self._register(step, host, HostStatus.SKIPPED, None, "")
+                self._register(step, host, Status.Skipped.word)
         limit = min(self.forks, planned.limit or self.forks, max(1, len(active)))
         self.bus.emit(StepStarted(step.index, step.name, step.action.kind, len(active), limit,
                                   skipped=len(planned.targets) - len(active)))
@@ -250,10 +250,10 @@ class Executor:
                 # the run itself is being cancelled (Ctrl-C): record this host as interrupted
                 if self._current is not None:
                     self._current.results.setdefault(host.id, HostStepResult(
-                        host.id, HostStatus.ERROR, None, "",
+                        host.id, Status.Error, None, "",
                         self._running_since.get(host.id, now), now, message="interrupted"))
                 raise
-            return HostStepResult(host.id, HostStatus.ERROR, None, "",
+            return HostStepResult(host.id, Status.Error, None, "",
                                   self._running_since.get(host.id, now), now,
                                   message=f"cancelled: {self.halted or 'fail_fast'}")
         finally:
@@ -264,11 +264,11 @@ class Executor:
         step = planned.step
         outcome.results[result.host_id] = result
         if not result.status.is_ok:
-            if step.ignore_errors and result.status is not HostStatus.UNREACHABLE:
+            if step.ignore_errors and not result.unreachable:
                 result.ignored = True
             else:
                 self.dropped[result.host_id] = f"failed in step {step.name!r}" if (
-                    result.status is not HostStatus.UNREACHABLE) else "unreachable"
+                    not result.unreachable) else "unreachable"
                 if self.plan.fail_fast and self.halted is None:
                     self.halted = f"fail_fast after {result.host_id!r} failed step {step.name!r}"
                     for host_id, task in list(self._inflight.items()):
@@ -286,8 +286,8 @@ class Executor:
             except RunbookError as exc:
                 return self._fail_template(step, host, exc, started)
             if not go:
-                self._register(step, host, HostStatus.SKIPPED, None, "")
-                return HostStepResult(host.id, HostStatus.SKIPPED, started=started,
+                self._register(step, host, Status.Skipped.word)
+                return HostStepResult(host.id, Status.Skipped, started=started,
                                       ended=time.time(), message=f"skipped: when {step.when!r}")
         try:
             action = renderer.action_for(planned, host, self.registered)
@@ -297,43 +297,43 @@ class Executor:
         attempt = 1
         while True:
             raw = apply_expect(step, await execute(action, host, timeout=step.timeout), action)
-            value = self._register(step, host, raw.status, raw.rc, raw.output, state=raw.state)
+            value = self._register(step, host, raw.word, raw.rc, raw.output, state=raw.state)
             if step.until is not None:
                 try:
                     held = renderer.evaluate(step.until, step, host, self.registered, result=value)
                 except RunbookError as exc:
                     return self._fail_template(step, host, exc, started)
-                if held and raw.status is not HostStatus.UNREACHABLE:
-                    raw.status, raw.message = HostStatus.SUCCESS, ""
-                elif raw.status is HostStatus.SUCCESS or raw.status is HostStatus.FAILED:
-                    raw.status = HostStatus.FAILED
+                if held and not raw.unreachable:
+                    raw.status, raw.message = Status.Success, ""
+                elif raw.status is Status.Success or raw.status is Status.Failed:
+                    raw.status = Status.Failed
                     raw.message = raw.message or f"until {step.until!r} is still false"
                 done = held
             else:
-                done = raw.status is HostStatus.SUCCESS
+                done = raw.status is Status.Success
             if done or attempt >= attempts:
                 break
             attempt += 1
             if step.delay > 0:
                 await asyncio.sleep(step.delay)
-        if raw.status is HostStatus.FAILED and not raw.message and raw.rc is not None:
+        if raw.status is Status.Failed and not raw.message and raw.rc is not None:
             raw.message = f"exit status {raw.rc}"
         if not done and attempts > 1:
             raw.message = f"{raw.message} (after {attempts} attempts)"
         return HostStepResult(host.id, raw.status, raw.rc, self.mask(raw.output), started,
                               time.time(), message=self.mask(raw.message), attempts=attempt,
-                              state=raw.state)
+                              state=raw.state, unreachable=raw.unreachable)
 
     def _fail_template(self, step: Step, host: Host, exc: BaseException,
                        started: float) -> HostStepResult:
         message = self.mask(template_message(step, host, exc))
-        self._register(step, host, HostStatus.FAILED, None, "")
-        return HostStepResult(host.id, HostStatus.FAILED, None, "", started, time.time(),
+        self._register(step, host, Status.Failed.word)
+        return HostStepResult(host.id, Status.Failed, None, "", started, time.time(),
                               message=message)
 
-    def _register(self, step: Step, host: Host, status: HostStatus, rc: int | None = None,
+    def _register(self, step: Step, host: Host, status: str, rc: int | None = None,
                   output: str = "", *, state: str | None = None) -> dict[str, Any]:
-        value: dict[str, Any] = {"output": output, "rc": rc, "status": status.value}
+        value: dict[str, Any] = {"output": output, "rc": rc, "status": status}
         if step.action.kind == "power":
             value["state"] = state
         if step.register:
@@ -361,7 +361,7 @@ class Executor:
                 self.bus.emit(PlannedHost(step.index, step.name, host.id,
                                           tuple(self.mask(t) for t in lines)))
                 outcome.results[host.id] = HostStepResult(
-                    host.id, HostStatus.FAILED if error else HostStatus.SKIPPED,
+                    host.id, Status.Failed if error else Status.Skipped,
                     started=now, ended=now, message=self.mask(error or "check: not run"))
             outcome.started = outcome.ended = time.time()
         self._finish(RunStatus.FAILED if self.outcome.any_failed() else RunStatus.SUCCESS)

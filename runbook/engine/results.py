@@ -11,20 +11,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from runbook.results import Status
 
-class HostStatus(StrEnum):
-    """Outcome of one step on one host, as written in reports."""
-
-    SUCCESS = "success"
-    FAILED = "failed"
-    ERROR = "error"
-    SKIPPED = "skipped"
-    UNREACHABLE = "unreachable"
-
-    @property
-    def is_ok(self) -> bool:
-        """True for success and skipped: the host may take part in later steps."""
-        return self is HostStatus.SUCCESS or self is HostStatus.SKIPPED
+STEP_WORDS = ("success", "failed", "error", "skipped", "unreachable")
+"""How a step can end on a host, as reports write it (`HostStepResult.word`)."""
 
 
 class RunStatus(StrEnum):
@@ -45,7 +35,7 @@ class HostStepResult:
     """
 
     host_id: str
-    status: HostStatus
+    status: Status
     rc: int | None = None
     output: str = ""
     started: float = 0.0
@@ -54,6 +44,12 @@ class HostStepResult:
     ignored: bool = False
     attempts: int = 1
     state: str | None = None
+    unreachable: bool = False
+
+    @property
+    def word(self) -> str:
+        """The status as reports write it: "unreachable" for an unreachable host's Error."""
+        return "unreachable" if self.unreachable else self.status.word
 
     @property
     def duration(self) -> float:
@@ -63,7 +59,7 @@ class HostStepResult:
     def to_dict(self) -> dict[str, Any]:
         """The report form: always `status`, `rc`, `output`, `started`, `ended`; extras if set."""
         data: dict[str, Any] = {
-            "status": self.status.value,
+            "status": self.word,
             "rc": self.rc,
             "output": self.output,
             "started": round(self.started, 6),
@@ -92,9 +88,9 @@ class StepOutcome:
     started: float | None = None
     ended: float | None = None
 
-    def count(self, status: HostStatus) -> int:
-        """How many hosts ended this step with `status`."""
-        return sum(1 for r in self.results.values() if r.status is status)
+    def count(self, word: str) -> int:
+        """How many hosts ended this step with the status `word` ("failed", "unreachable", ...)."""
+        return sum(1 for r in self.results.values() if r.word == word)
 
 
 @dataclass(slots=True)
@@ -117,14 +113,14 @@ class RunOutcome:
         """Seconds from start to end (to now's last known end while running)."""
         return max(0.0, (self.ended or self.started) - self.started)
 
-    def host_counts(self) -> dict[str, dict[HostStatus, int]]:
+    def host_counts(self) -> dict[str, dict[str, int]]:
         """Per host (lab order), how many steps ended with each status: the recap table."""
-        counts: dict[str, dict[HostStatus, int]] = {
-            h: dict.fromkeys(HostStatus, 0) for h in self.hosts
+        counts: dict[str, dict[str, int]] = {
+            h: dict.fromkeys(STEP_WORDS, 0) for h in self.hosts
         }
         for step in self.steps:
             for host_id, result in step.results.items():
-                counts.setdefault(host_id, dict.fromkeys(HostStatus, 0))[result.status] += 1
+                counts.setdefault(host_id, dict.fromkeys(STEP_WORDS, 0))[result.word] += 1
         return counts
 
     def any_failed(self) -> bool:

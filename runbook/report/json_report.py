@@ -16,7 +16,7 @@ REPORT_VERSION = 1
 def build_json_report(outcome: RunOutcome) -> dict[str, Any]:
     """The report as plain data: run status and times, per-host summary, steps in runbook order."""
     summary = {
-        host_id: {status.value: n for status, n in counts.items()}
+        host_id: dict(counts)
         for host_id, counts in outcome.host_counts().items()
     }
     report: dict[str, Any] = {

@@ -10,8 +10,9 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from runbook.engine.results import HostStatus, RunOutcome
+from runbook.engine.results import RunOutcome
 from runbook.report.json_report import atomic_write
+from runbook.results import Status
 
 # XML 1.0 cannot hold most control characters; command output often does (colour codes).
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -33,15 +34,15 @@ def build_junit(outcome: RunOutcome) -> ET.Element:
                                  classname=_clean(f"{outcome.runbook}.{step.name}"),
                                  time=f"{result.duration:.3f}")
             detail = _clean(result.output)
-            message = _clean(result.message or result.status.value)
-            if result.status is HostStatus.FAILED and not result.ignored:
+            message = _clean(result.message or result.word)
+            if result.status is Status.Failed and not result.ignored:
                 counts["failures"] += 1
                 ET.SubElement(case, "failure", message=message, type="failed").text = detail
-            elif result.status in (HostStatus.ERROR, HostStatus.UNREACHABLE) and not result.ignored:
+            elif result.status is Status.Error and not result.ignored:
                 counts["errors"] += 1
                 ET.SubElement(case, "error", message=message,
-                              type=result.status.value).text = detail
-            elif result.status is HostStatus.SKIPPED:
+                              type=result.word).text = detail
+            elif result.status is Status.Skipped:
                 counts["skipped"] += 1
                 ET.SubElement(case, "skipped", message=message)
             elif detail:

@@ -21,7 +21,8 @@ from runbook.cli.console import Console
 from runbook.cli.main import cli
 from runbook.engine.events import HostResult, Progress, StepStarted
 from runbook.engine.executor import Executor
-from runbook.engine.results import HostStatus, HostStepResult
+from runbook.engine.results import HostStepResult
+from runbook.results import Status
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "schemas" / "report.schema.json").read_text())
@@ -163,7 +164,7 @@ def test_internal_error_still_writes_the_report(tmp_path: Path,
 
 
 def test_console_colour_only_when_asked() -> None:
-    result = HostStepResult("h1", HostStatus.FAILED, 1, "oops\n", 0.0, 1.0, message="exit 1")
+    result = HostStepResult("h1", Status.Failed, 1, "oops\n", 0.0, 1.0, message="exit 1")
     plain, coloured = io.StringIO(), io.StringIO()
     Console(stream=plain)(HostResult(0, "step", result))
     Console(stream=coloured, color=True)(HostResult(0, "step", result))
@@ -179,7 +180,7 @@ def test_no_color_env_wins_over_a_terminal(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setenv("NO_COLOR", "1")
     stream = Tty()
-    ok = HostStepResult("h1", HostStatus.SUCCESS, 0, "", 0.0, 1.0)
+    ok = HostStepResult("h1", Status.Success, 0, "", 0.0, 1.0)
     Console(stream=stream)(HostResult(0, "step", ok))
     assert "\x1b[" not in stream.getvalue()
 

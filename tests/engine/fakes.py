@@ -154,4 +154,4 @@ def run(book: Runbook, lab: Lab, **kwargs: Any) -> RunOutcome:
 
 def statuses(outcome: RunOutcome) -> list[dict[str, str]]:
     """Per step, host id -> status value (for compact assertions)."""
-    return [{h: r.status.value for h, r in s.results.items()} for s in outcome.steps]
+    return [{h: r.word for h, r in s.results.items()} for s in outcome.steps]

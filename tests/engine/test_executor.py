@@ -15,8 +15,9 @@ from runbook.engine.events import (
     StepStarted,
 )
 from runbook.engine.executor import choose_forks
-from runbook.engine.results import HostStatus, RunStatus
+from runbook.engine.results import RunStatus
 from runbook.model import Expect, OneshotAction, RunAction
+from runbook.results import Status
 from tests.engine.fakes import (
     Tracker,
     fake_lab,
@@ -123,9 +124,9 @@ def test_fail_fast_cancels_what_runs_in_the_same_step() -> None:
                    step(1, "later", "echo:x"))
     outcome = run(book, lab, fail_fast=True)
     results = outcome.steps[0].results
-    assert results["f01"].status is HostStatus.FAILED
+    assert results["f01"].status is Status.Failed
     for host_id in ("f02", "f03"):
-        assert results[host_id].status is HostStatus.ERROR
+        assert results[host_id].status is Status.Error
         assert "fail_fast" in results[host_id].message
     assert set(statuses(outcome)[1].values()) == {"skipped"}
 
@@ -147,7 +148,7 @@ def test_retries_until() -> None:
                         until="c.output.strip() == '3'"))
     outcome = run(book, fake_lab(1))
     result = outcome.steps[0].results["f01"]
-    assert result.status is HostStatus.SUCCESS
+    assert result.status is Status.Success
     assert result.attempts == 3
 
 
@@ -155,7 +156,7 @@ def test_until_never_true_fails_after_all_attempts() -> None:
     book = runbook(step(0, "poll", "count", register="c", retries=2,
                         until="c.output.strip() == '99'"))
     result = run(book, fake_lab(1)).steps[0].results["f01"]
-    assert result.status is HostStatus.FAILED
+    assert result.status is Status.Failed
     assert result.attempts == 3
     assert "still false" in result.message
 
@@ -164,7 +165,7 @@ def test_retries_without_until_retry_failures() -> None:
     lab = fake_lab(1)
     book = runbook(step(0, "r", "rc:1", retries=2))
     result = run(book, lab).steps[0].results["f01"]
-    assert result.status is HostStatus.FAILED
+    assert result.status is Status.Failed
     assert result.attempts == 3
 
 
@@ -203,11 +204,11 @@ def test_template_error_names_step_host_location_and_name() -> None:
                    step(1, "uses", "echo:{{ r.output }}"))
     outcome = run(book, fake_lab(2))
     result = outcome.steps[1].results["f02"]
-    assert result.status is HostStatus.FAILED
+    assert result.status is Status.Failed
     assert "'uses'" in result.message and "'f02'" in result.message
     assert "book.yml:6:5" in result.message
     assert "'r'" in result.message
-    assert outcome.steps[1].results["f01"].status is HostStatus.SUCCESS
+    assert outcome.steps[1].results["f01"].status is Status.Success
 
 
 def test_limit_intersects_targets() -> None:
@@ -270,7 +271,7 @@ def test_cancellation_records_interrupt_closes_hosts_and_reraises() -> None:
 def test_oneshot_multiple_commands_stop_at_first_failure() -> None:
     book = runbook(step(0, "o", OneshotAction(("echo:a", "rc:4", "echo:never"))))
     result = run(book, fake_lab(1)).steps[0].results["f01"]
-    assert result.status is HostStatus.FAILED
+    assert result.status is Status.Failed
     assert result.rc == 4
     assert result.output == "a\n"
 

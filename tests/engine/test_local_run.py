@@ -7,13 +7,14 @@ from pathlib import Path
 
 from runbook.engine.events import EventBus
 from runbook.engine.executor import Executor
-from runbook.engine.results import HostStatus, RunStatus
+from runbook.engine.results import RunStatus
 from runbook.hosts.lab import Lab
 from runbook.hosts.local import LocalHost
 from runbook.model import GetAction, OneshotAction, PutAction, RunAction
 from runbook.plan.compiler import compile_plan
 from runbook.render.secrets import SecretStore
 from runbook.render.templating import Templater
+from runbook.results import Status
 from tests.engine.fakes import run, runbook, statuses, step
 
 
@@ -38,15 +39,15 @@ def test_timeout_fails_the_host_and_says_so() -> None:
     book = runbook(step(0, "slow", "sleep 30", timeout=0.3), step(1, "next", "echo ok"))
     outcome = run(book, local_lab())
     result = outcome.steps[0].results["l0"]
-    assert result.status is HostStatus.FAILED
+    assert result.status is Status.Failed
     assert result.message.startswith("command timed out after 0.3 s")
-    assert outcome.steps[1].results["l0"].status is HostStatus.SKIPPED
+    assert outcome.steps[1].results["l0"].status is Status.Skipped
 
 
 def test_oneshot_timeout_fails_the_host() -> None:
     book = runbook(step(0, "slow", OneshotAction(("sleep 30",)), timeout=0.3))
     result = run(book, local_lab()).steps[0].results["l0"]
-    assert result.status is HostStatus.FAILED
+    assert result.status is Status.Failed
     assert "timed out" in result.message
 
 
@@ -74,7 +75,7 @@ def test_put_of_missing_file_is_an_error_for_that_host(tmp_path: Path) -> None:
     book = runbook(step(0, "put", PutAction("nope.txt", str(tmp_path / "x"))),
                    path=tmp_path / "book.yml")
     result = run(book, local_lab()).steps[0].results["l0"]
-    assert result.status in (HostStatus.FAILED, HostStatus.ERROR)
+    assert result.status in (Status.Failed, Status.Error)
     assert "nope.txt" in result.message
 
 

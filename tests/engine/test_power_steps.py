@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from runbook.engine.events import PlannedHost
-from runbook.engine.results import HostStatus, RunStatus
+from runbook.engine.results import RunStatus
 from runbook.hosts.base import Host
 from runbook.hosts.lab import Lab
 from runbook.model import PowerAction
@@ -62,16 +62,16 @@ def test_status_is_registered_with_its_state() -> None:
 def test_unknown_status_fails_and_controller_failure_is_reported() -> None:
     outcome = run(runbook(step(0, "status", PowerAction("status"))),
                   power_lab(RecordingController(None)))
-    assert outcome.steps[0].results["f01"].status is HostStatus.FAILED
+    assert outcome.steps[0].results["f01"].status is Status.Failed
     outcome = run(runbook(step(0, "on", PowerAction("on"))),
                   power_lab(RecordingController(fail=True)))
     result = outcome.steps[0].results["f01"]
-    assert result.status is HostStatus.FAILED and "outlet stuck" in result.message
+    assert result.status is Status.Failed and "outlet stuck" in result.message
 
 
 def test_host_without_power_control_is_an_error() -> None:
     result = run(runbook(step(0, "on", PowerAction("on"))), power_lab(None)).steps[0].results["f01"]
-    assert result.status is HostStatus.ERROR
+    assert result.status is Status.Error
     assert "power_control" in result.message
 
 

@@ -45,5 +45,5 @@ def test_an_expect_that_backtracks_fails_the_host_not_the_run(
                    step(1, "after", "echo next"))
     outcome = run(book, Lab([LocalHost("l0")]))
     check = outcome.steps[0].results["l0"]
-    assert check.status.value == "error"
+    assert check.status.word == "error"
     assert "took more than 0.2 s" in check.message
