@@ -13,30 +13,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from runbook.engine.actions import apply_expect, describe_power, execute
+from runbook.engine.dryrun import dry_run
 from runbook.engine.events import (
     EventBus,
     HostResult,
-    PlannedHost,
     Progress,
     RunFinished,
     RunStarted,
     StepFinished,
     StepStarted,
 )
+from runbook.engine.hoststep import HostStep, Registered, register
 from runbook.engine.results import (
     HostStepResult,
     RunOutcome,
     RunStatus,
     StepOutcome,
 )
-from runbook.errors import RunbookError
-from runbook.model import Step
-from runbook.plan.actions import ConcreteAction, PowerSwitch
-from runbook.plan.placeholders import dry_run_result
-from runbook.plan.renderer import template_message
 from runbook.results import Status
 
 if TYPE_CHECKING:
@@ -77,7 +72,7 @@ class Executor:
         self.bus = bus or EventBus()
         self.mask = mask or _identity
         self.close_timeout = close_timeout
-        self.registered: dict[str, dict[str, Any]] = {h.id: {} for h in plan.hosts}
+        self.registered: Registered = {h.id: {} for h in plan.hosts}
         self.dropped: dict[str, str] = {}
         self.halted: str | None = None
         self._inflight: dict[str, asyncio.Task[HostStepResult]] = {}
@@ -190,45 +185,56 @@ class Executor:
         step = planned.step
         self._current = outcome
         outcome.started = time.time()
-        active: list[Host] = []
-        for host in planned.targets:
-            reason = self.dropped.get(host.id)
-            if reason is None:
-                active.append(host)
-            else:
-                outcome.results[host.id] = HostStepResult(
-                    host.id, Status.Skipped, started=outcome.started,
-                    ended=outcome.started, message=f"skipped: {reason}")
-                self._register(step, host, Status.Skipped.word)
+        active = self._sit_out_dropped(planned, outcome)
         limit = min(self.forks, planned.limit or self.forks, max(1, len(active)))
         self.bus.emit(StepStarted(step.index, step.name, step.action.kind, len(active), limit,
                                   skipped=len(planned.targets) - len(active)))
         for result in outcome.results.values():
             self.bus.emit(HostResult(step.index, step.name, result))
         if active:
-            done = [0]
-            queue = iter(active)
-
-            async def worker() -> None:
-                for host in queue:
-                    if self.halted is not None:
-                        return
-                    result = await self._host_task(planned, host)
-                    self._record(planned, outcome, result)
-                    done[0] += 1
-                    self.bus.emit(Progress(step.index, step.name, done[0], len(active)))
-
-            if limit == 1:
-                await worker()
-            else:
-                async with asyncio.TaskGroup() as group:
-                    for _ in range(limit):
-                        group.create_task(worker())
+            await self._work(planned, outcome, active, limit)
         if self.halted is not None:
             self._skip_all(planned, outcome, f"not run: {self.halted}")
         else:
             self._close_step(planned, outcome)
         self._current = None
+
+    def _sit_out_dropped(self, planned: PlannedStep, outcome: StepOutcome) -> list[Host]:
+        """Record hosts dropped by an earlier step as skipped; return the others."""
+        active: list[Host] = []
+        now = outcome.started or time.time()
+        for host in planned.targets:
+            reason = self.dropped.get(host.id)
+            if reason is None:
+                active.append(host)
+                continue
+            outcome.results[host.id] = HostStepResult(
+                host.id, Status.Skipped, started=now, ended=now, message=f"skipped: {reason}")
+            register(self.registered, planned.step, host.id, Status.Skipped.word)
+        return active
+
+    async def _work(self, planned: PlannedStep, outcome: StepOutcome, active: list[Host],
+                    limit: int) -> None:
+        """`limit` workers take the active hosts in lab order until none is left (or a halt)."""
+        step = planned.step
+        done = [0]
+        queue = iter(active)
+
+        async def worker() -> None:
+            for host in queue:
+                if self.halted is not None:
+                    return
+                result = await self._host_task(planned, host)
+                self._record(planned, outcome, result)
+                done[0] += 1
+                self.bus.emit(Progress(step.index, step.name, done[0], len(active)))
+
+        if limit == 1:
+            await worker()
+            return
+        async with asyncio.TaskGroup() as group:
+            for _ in range(limit):
+                group.create_task(worker())
 
     def _close_step(self, planned: PlannedStep, outcome: StepOutcome) -> None:
         outcome.results = {h.id: outcome.results[h.id] for h in planned.targets
@@ -277,68 +283,7 @@ class Executor:
         self.bus.emit(HostResult(step.index, step.name, result))
 
     async def _run_host(self, planned: PlannedStep, host: Host) -> HostStepResult:
-        step = planned.step
-        started = time.time()
-        renderer = self.plan.renderer
-        if step.when is not None:
-            try:
-                go = renderer.evaluate(step.when, step, host, self.registered)
-            except RunbookError as exc:
-                return self._fail_template(step, host, exc, started)
-            if not go:
-                self._register(step, host, Status.Skipped.word)
-                return HostStepResult(host.id, Status.Skipped, started=started,
-                                      ended=time.time(), message=f"skipped: when {step.when!r}")
-        try:
-            action = renderer.action_for(planned, host, self.registered)
-        except RunbookError as exc:
-            return self._fail_template(step, host, exc, started)
-        attempts = step.retries + 1
-        attempt = 1
-        while True:
-            raw = apply_expect(step, await execute(action, host, timeout=step.timeout), action)
-            value = self._register(step, host, raw.word, raw.rc, raw.output, state=raw.state)
-            if step.until is not None:
-                try:
-                    held = renderer.evaluate(step.until, step, host, self.registered, result=value)
-                except RunbookError as exc:
-                    return self._fail_template(step, host, exc, started)
-                if held and not raw.unreachable:
-                    raw.status, raw.message = Status.Success, ""
-                elif raw.status is Status.Success or raw.status is Status.Failed:
-                    raw.status = Status.Failed
-                    raw.message = raw.message or f"until {step.until!r} is still false"
-                done = held
-            else:
-                done = raw.status is Status.Success
-            if done or attempt >= attempts:
-                break
-            attempt += 1
-            if step.delay > 0:
-                await asyncio.sleep(step.delay)
-        if raw.status is Status.Failed and not raw.message and raw.rc is not None:
-            raw.message = f"exit status {raw.rc}"
-        if not done and attempts > 1:
-            raw.message = f"{raw.message} (after {attempts} attempts)"
-        return HostStepResult(host.id, raw.status, raw.rc, self.mask(raw.output), started,
-                              time.time(), message=self.mask(raw.message), attempts=attempt,
-                              state=raw.state, unreachable=raw.unreachable)
-
-    def _fail_template(self, step: Step, host: Host, exc: BaseException,
-                       started: float) -> HostStepResult:
-        message = self.mask(template_message(step, host, exc))
-        self._register(step, host, Status.Failed.word)
-        return HostStepResult(host.id, Status.Failed, None, "", started, time.time(),
-                              message=message)
-
-    def _register(self, step: Step, host: Host, status: str, rc: int | None = None,
-                  output: str = "", *, state: str | None = None) -> dict[str, Any]:
-        value: dict[str, Any] = {"output": output, "rc": rc, "status": status}
-        if step.action.kind == "power":
-            value["state"] = state
-        if step.register:
-            self.registered.setdefault(host.id, {})[step.register] = value
-        return value
+        return await HostStep(planned, host, self.plan.renderer, self.registered, self.mask).run()
 
     # -- dry run --------------------------------------------------------------------------
     def check(self) -> RunOutcome:
@@ -347,49 +292,9 @@ class Executor:
         self.outcome.started = time.time()
         self.bus.emit(RunStarted(self.outcome.runbook, len(self.plan.steps),
                                  tuple(self.outcome.hosts), self.outcome.started, check=True))
-        placeholders = self._placeholders()
-        for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
-            step = planned.step
-            limit = min(planned.limit or self.forks, self.forks, max(1, len(planned.targets)))
-            self.bus.emit(StepStarted(step.index, step.name, step.action.kind,
-                                      len(planned.targets), limit))
-            for host in planned.targets:
-                now = time.time()
-                lines, error = self._describe(planned, host, placeholders)
-                if step.when is not None:
-                    lines.insert(0, f"when: {step.when}")
-                self.bus.emit(PlannedHost(step.index, step.name, host.id,
-                                          tuple(self.mask(t) for t in lines)))
-                outcome.results[host.id] = HostStepResult(
-                    host.id, Status.Failed if error else Status.Skipped,
-                    started=now, ended=now, message=self.mask(error or "check: not run"))
-            outcome.started = outcome.ended = time.time()
+        dry_run(self.plan, self.outcome, forks=self.forks, bus=self.bus, mask=self.mask)
         self._finish(RunStatus.FAILED if self.outcome.any_failed() else RunStatus.SUCCESS)
         return self.outcome
-
-    def _placeholders(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for planned in self.plan.steps:
-            name = planned.step.register
-            if name:
-                values[name] = dry_run_result(planned.step)
-        return {h.id: dict(values) for h in self.plan.hosts}
-
-    def _describe(self, planned: PlannedStep, host: Host,
-                  placeholders: dict[str, Any]) -> tuple[list[str], str | None]:
-        step = planned.step
-        if host.id in planned.errors:
-            return [f"ERROR {planned.errors[host.id]}"], planned.errors[host.id]
-        try:
-            action: ConcreteAction = self.plan.renderer.action_for(planned, host, placeholders)
-        except RunbookError as exc:
-            if planned.runtime_render:
-                return [f"{step.action.kind}: (rendered at run time: {exc})"], None
-            message = template_message(step, host, exc)
-            return [f"ERROR {message}"], message
-        if isinstance(action, PowerSwitch):
-            return describe_power(action, host), None
-        return action.describe(), None
 
 
 def _describe_error(exc: BaseException) -> str:

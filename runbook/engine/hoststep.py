@@ -1,0 +1,114 @@
+"""One step on one host: `when`, the action, `expect`, then `retries` / `until`, and `register`.
+
+The executor schedules hosts; this module decides how a single host's step ends. Everything
+here is per host, so one host's trouble (a template error, an unreachable host) ends up in its
+own `HostStepResult` and never reaches the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from runbook.engine.actions import ActionResult, apply_expect, execute
+from runbook.engine.results import HostStepResult
+from runbook.errors import RunbookError
+from runbook.plan.renderer import template_message
+from runbook.results import Status
+
+if TYPE_CHECKING:
+    from runbook.hosts.base import Host
+    from runbook.model import Step
+    from runbook.plan.actions import ConcreteAction
+    from runbook.plan.renderer import ActionRenderer
+    from runbook.plan.steps import PlannedStep
+
+Registered = dict[str, dict[str, Any]]
+"""Results registered so far: host id -> register name -> {output, rc, status[, state]}."""
+
+
+def register(registered: Registered, step: Step, host_id: str, status: str, *,
+             rc: int | None = None, output: str = "", state: str | None = None) -> dict[str, Any]:
+    """The result value templates see (`r.rc`, ...); stored under `step.register` if it has one."""
+    value: dict[str, Any] = {"output": output, "rc": rc, "status": status}
+    if step.action.kind == "power":
+        value["state"] = state
+    if step.register:
+        registered.setdefault(host_id, {})[step.register] = value
+    return value
+
+
+class HostStep:
+    """Runs `planned` on `host`: build one, `await run()` for the host's result."""
+
+    def __init__(self, planned: PlannedStep, host: Host, renderer: ActionRenderer,
+                 registered: Registered, mask: Callable[[str], str]) -> None:
+        self.planned = planned
+        self.step = planned.step
+        self.host = host
+        self.renderer = renderer
+        self.registered = registered
+        self.mask = mask
+        self.started = time.time()
+
+    async def run(self) -> HostStepResult:
+        """The host's result; template errors are failures of this host, never exceptions."""
+        step, host = self.step, self.host
+        try:
+            if step.when is not None and not self.renderer.evaluate(
+                    step.when, step, host, self.registered):
+                register(self.registered, step, host.id, Status.Skipped.word)
+                return HostStepResult(host.id, Status.Skipped, started=self.started,
+                                      ended=time.time(), message=f"skipped: when {step.when!r}")
+            action = self.renderer.action_for(self.planned, host, self.registered)
+            raw, attempt, done = await self._attempts(action)
+        except RunbookError as exc:
+            return self._template_failure(exc)
+        return self._result(raw, attempt, done)
+
+    async def _attempts(self, action: ConcreteAction) -> tuple[ActionResult, int, bool]:
+        """Run the action until it succeeds (or `until` holds), at most `retries + 1` times."""
+        step = self.step
+        attempts = step.retries + 1
+        attempt = 1
+        while True:
+            raw = apply_expect(step, await execute(action, self.host, timeout=step.timeout), action)
+            value = register(self.registered, step, self.host.id, raw.word, rc=raw.rc,
+                             output=raw.output, state=raw.state)
+            done = self._judge_until(raw, value) if step.until is not None \
+                else raw.status is Status.Success
+            if done or attempt >= attempts:
+                return raw, attempt, done
+            attempt += 1
+            if step.delay > 0:
+                await asyncio.sleep(step.delay)
+
+    def _judge_until(self, raw: ActionResult, value: dict[str, Any]) -> bool:
+        """Whether `until` holds for this attempt; sets the attempt's status from it."""
+        step = self.step
+        assert step.until is not None
+        held = self.renderer.evaluate(step.until, step, self.host, self.registered, result=value)
+        if held and not raw.unreachable:
+            raw.status, raw.message = Status.Success, ""
+        elif raw.status is Status.Success or raw.status is Status.Failed:
+            raw.status = Status.Failed
+            raw.message = raw.message or f"until {step.until!r} is still false"
+        return held
+
+    def _result(self, raw: ActionResult, attempt: int, done: bool) -> HostStepResult:
+        attempts = self.step.retries + 1
+        if raw.status is Status.Failed and not raw.message and raw.rc is not None:
+            raw.message = f"exit status {raw.rc}"
+        if not done and attempts > 1:
+            raw.message = f"{raw.message} (after {attempts} attempts)"
+        return HostStepResult(self.host.id, raw.status, raw.rc, self.mask(raw.output),
+                              self.started, time.time(), message=self.mask(raw.message),
+                              attempts=attempt, state=raw.state, unreachable=raw.unreachable)
+
+    def _template_failure(self, exc: BaseException) -> HostStepResult:
+        message = self.mask(template_message(self.step, self.host, exc))
+        register(self.registered, self.step, self.host.id, Status.Failed.word)
+        return HostStepResult(self.host.id, Status.Failed, None, "", self.started, time.time(),
+                              message=message)
