@@ -162,9 +162,8 @@ class RemoteHost(Host):
                 self._conn = await self._connect()
             return self._conn
 
-    async def _connect(self) -> asyncssh.SSHClientConnection:
-        import asyncssh
-
+    def _connect_options(self) -> dict[str, Any]:
+        """asyncssh.connect keywords from this host's settings (credentials, host keys)."""
         options: dict[str, Any] = {
             "port": self.port,
             "connect_timeout": self.connect_timeout,
@@ -179,14 +178,24 @@ class RemoteHost(Host):
             options["client_keys"] = [str(k) for k in self.keys]
         if not self.agent:
             options["agent_path"] = None
+        options.update(self._known_hosts_option())
+        return options
+
+    def _known_hosts_option(self) -> dict[str, Any]:
+        """`known_hosts` for asyncssh: None to skip the check, parsed entries, or a path."""
         if not self.host_key_checking:
-            options["known_hosts"] = None
-        else:
-            known = _parsed_known_hosts(self.known_hosts or DEFAULT_KNOWN_HOSTS)
-            if known is not None:
-                options["known_hosts"] = known
-            elif self.known_hosts is not None:
-                options["known_hosts"] = str(self.known_hosts)  # asyncssh reports the problem
+            return {"known_hosts": None}
+        known = _parsed_known_hosts(self.known_hosts or DEFAULT_KNOWN_HOSTS)
+        if known is not None:
+            return {"known_hosts": known}
+        if self.known_hosts is not None:
+            return {"known_hosts": str(self.known_hosts)}  # asyncssh reports the problem
+        return {}
+
+    async def _connect(self) -> asyncssh.SSHClientConnection:
+        import asyncssh
+
+        options = self._connect_options()
         try:
             if self.hop is not None:
                 options["tunnel"] = await self.hop.connection()

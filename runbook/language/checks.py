@@ -97,9 +97,18 @@ class RunbookChecker:
         return sorted(self.findings, key=lambda f: (f.file, f.line, f.column))
 
     def check_step(self, step: Step, base_known: set[str] | frozenset[str]) -> None:
+        """Every check of one step: header, hosts, variables, templates, expect, action."""
         if step.named and has_markup(step.name):
             self.render_header(step, ("name",), step.name)
         hosts = self.check_hosts(step)
+        self.check_step_names(step)
+        known = set(base_known) | self.registered | set(step.vars)
+        self.check_step_templates(step, known, hosts)
+        self.check_expect(step, known, hosts)
+        self.check_action(step, known, hosts)
+
+    def check_step_names(self, step: Step) -> None:
+        """The step's own variables and `register` name: not reserved, no template loops."""
         self.check_reserved(step, step.vars)
         if step.vars:
             self.check_cycles(step, {**self.runbook.vars, **step.vars}, set(step.vars))
@@ -107,8 +116,9 @@ class RunbookChecker:
             problem = reserved_name_problem(step.register)
             if problem:
                 self.add(step, ("register",), problem)
-        known = set(base_known) | self.registered | set(step.vars)
-        action = step.action
+
+    def check_step_templates(self, step: Step, known: set[str], hosts: list[Host]) -> None:
+        """The action's templates, the step's vars, `when` and `until` use defined names."""
         for field, text in _action_templates(step):
             self.check_template(step, field, text, known, hosts)
         for field, text in _strings(step.vars, ("vars",)):
@@ -119,17 +129,25 @@ class RunbookChecker:
             # The executor also offers the step's own result as `result` to `until`.
             own = known | {"result"} | ({step.register} if step.register else set())
             self.check_template(step, ("until",), step.until, own, hosts, expression=True)
-        if step.expect is not None and action.kind not in ("run", "oneshot"):
+
+    def check_expect(self, step: Step, known: set[str], hosts: list[Host]) -> None:
+        """`expect` only on command steps; its regexes compile (or, templated, render)."""
+        if step.expect is None:
+            return
+        if step.action.kind not in ("run", "oneshot"):
             self.add(step, ("expect",), f"expect checks command results: it applies to run and "
-                     f"oneshot steps only and would be ignored on a {action.kind} step")
-        if step.expect is not None:
-            for name in ("output", "not_output"):
-                pattern = getattr(step.expect, name)
-                if pattern is not None and has_markup(pattern):
-                    # rendered per host like the commands; the regex is checked once rendered
-                    self.check_template(step, ("expect", name), pattern, known, hosts)
-                elif pattern is not None:
-                    self.check_regex(step, ("expect", name), pattern)
+                     f"oneshot steps only and would be ignored on a {step.action.kind} step")
+        for name, pattern in (("output", step.expect.output),
+                              ("not_output", step.expect.not_output)):
+            if pattern is not None and has_markup(pattern):
+                # rendered per host like the commands; the regex is checked once rendered
+                self.check_template(step, ("expect", name), pattern, known, hosts)
+            elif pattern is not None:
+                self.check_regex(step, ("expect", name), pattern)
+
+    def check_action(self, step: Step, known: set[str], hosts: list[Host]) -> None:
+        """What the action needs: power control on its hosts, readable put sources, a get folder."""
+        action = step.action
         if isinstance(action, PowerAction) and hosts:
             missing = [h.id for h in hosts if h.power_control is None]
             if missing:

@@ -17,6 +17,7 @@ import functools
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,26 @@ def _drop_shadowed_type_errors(
     return kept
 
 
+def _value_at(data: Any, path: JsonPath) -> Any:
+    """The node of `data` at `path`, or None when the path does not lead anywhere."""
+    value = data
+    for part in path:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def _unusable_number(value: Any) -> bool:
+    """NaN, an infinity, or an integer too big to be a float exactly (booleans are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return abs(value) >= 10 ** 15
+
+
 def _non_finite_numbers(doc: Document, name: str) -> list[tuple[JsonPath, Finding]]:
     """Numbers the schema cannot refuse: NaN, infinities, integers too big for a float.
 
@@ -122,18 +143,8 @@ def _non_finite_numbers(doc: Document, name: str) -> list[tuple[JsonPath, Findin
     for path in doc.paths():
         if "vars" in path or not path:
             continue
-        value: Any = doc.data
-        for part in path:
-            try:
-                value = value[part]
-            except (KeyError, IndexError, TypeError):
-                value = None
-                break
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if isinstance(value, float) and math.isfinite(value):
-            continue
-        if isinstance(value, int) and abs(value) < 10 ** 15:
+        value = _value_at(doc.data, path)
+        if not _unusable_number(value):
             continue
         owner, rest = owner_of(name, doc.data, path)
         field = field_text(rest)
@@ -218,74 +229,127 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _explain(error: jsonschema.ValidationError, doc: Document, name: str) -> list[Finding]:
-    path: JsonPath = tuple(error.absolute_path)
-    owner, rest = owner_of(name, doc.data, path)
-    field = field_text(rest)
-    inst = error.instance
-    validator = error.validator
-    schema = error.schema if isinstance(error.schema, dict) else {}
+class _Explainer:
+    """One schema error of one document, turned into findings at the right lines."""
 
-    def at(p: JsonPath, message: str, *, key: bool = False) -> Finding:
-        loc = doc.location(p, key=key)
+    def __init__(self, error: jsonschema.ValidationError, doc: Document, name: str) -> None:
+        self.error = error
+        self.doc = doc
+        self.name = name
+        self.path: JsonPath = tuple(error.absolute_path)
+        self.owner, self.rest = owner_of(name, doc.data, self.path)
+        self.field = field_text(self.rest)
+        self.inst = error.instance
+        self.schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+        self.subject = self.field or ("a runbook" if name == "runbook" else f"a {name} file")
+
+    def at(self, p: JsonPath, message: str, *, key: bool = False) -> Finding:
+        loc = self.doc.location(p, key=key)
+        owner = self.owner
         return Finding(loc.file, loc.line, loc.column, f"{owner}: {message}" if owner else message)
 
-    subject = field or ("a runbook" if name == "runbook" else f"a {name} file")
+    def findings(self) -> list[Finding]:
+        validator = str(self.error.validator)
+        handler = _HANDLERS.get(validator)
+        if handler is not None:
+            found = handler(self)
+            if found is not None:
+                return found
+        if validator in _BOUNDS:
+            return [self.at(self.path, f"{self.field} must be {_BOUNDS[validator]} "
+                                       f"{self.error.validator_value}, not {_short(self.inst)}")]
+        field, message = self.field, self.error.message
+        return [self.at(self.path, f"{field}: {message}" if field else message)]
 
-    if validator == "additionalProperties" and isinstance(inst, dict):
-        allowed = list(schema.get("properties", {}))
-        patterns = list(schema.get("patternProperties", {}))
+    def additional_properties(self) -> list[Finding] | None:
+        inst, field = self.inst, self.field
+        if not isinstance(inst, dict):
+            return None
+        allowed = list(self.schema.get("properties", {}))
+        patterns = list(self.schema.get("patternProperties", {}))
         extras = [k for k in inst if k not in allowed and not any(re.search(p, k) for p in patterns)]
         where = f" in {field}" if field else ""
-        return [at((*path, k), f"unknown key {k!r}{where}; {hint(k, allowed)}", key=True)
+        return [self.at((*self.path, k), f"unknown key {k!r}{where}; {hint(k, allowed)}", key=True)
                 for k in extras]
-    if validator == "required" and isinstance(inst, dict):
-        where = f" in {field}" if field else ""
-        return [at(path, f"missing required key {k!r}{where}")
-                for k in error.validator_value if k not in inst]
-    if validator == "oneOf" and _is_action_choice(schema):
+
+    def required(self) -> list[Finding] | None:
+        if not isinstance(self.inst, dict):
+            return None
+        where = f" in {self.field}" if self.field else ""
+        return [self.at(self.path, f"missing required key {k!r}{where}")
+                for k in self.error.validator_value if k not in self.inst]
+
+    def one_of(self) -> list[Finding] | None:
+        if not _is_action_choice(self.schema):
+            return None
         # A step that is not a mapping already has its `type` finding.
-        return _action_findings(inst, path, at) if isinstance(inst, dict) else []
-    if validator == "type":
-        expected = error.validator_value
+        return _action_findings(self.inst, self.path, self.at) if isinstance(self.inst, dict) else []
+
+    def type(self) -> list[Finding]:
+        path, inst, field = self.path, self.inst, self.field
+        expected = self.error.validator_value
         names = [_TYPE_NAMES.get(t, t) for t in ([expected] if isinstance(expected, str) else expected)]
         wanted = " or ".join(names)
         if not path:
-            what = "a mapping with name and steps" if name == "runbook" else "a mapping"
-            return [at(path, f"{subject} must be {what}, not {_type_text(inst)}")]
+            what = "a mapping with name and steps" if self.name == "runbook" else "a mapping"
+            return [self.at(path, f"{self.subject} must be {what}, not {_type_text(inst)}")]
         if not field:  # the whole entry: a step, a host
             entry = {"step": "a mapping with hosts and one action (run, oneshot, put, get or "
                              "power)", "host": "a mapping of its settings (address, user, ...)"}
-            kind = owner.split(" ", 1)[0]
-            return [at(path, f"must be {entry.get(kind, wanted)}, not {_type_text(inst)}"
-                             + ("" if inst is None else f" {_short(inst)}"))]
+            kind = self.owner.split(" ", 1)[0]
+            return [self.at(path, f"must be {entry.get(kind, wanted)}, not {_type_text(inst)}"
+                                  + ("" if inst is None else f" {_short(inst)}"))]
         if inst is None:
-            return [at(path, f"{field} has no value: give it {wanted}", key=True)]
-        raw = doc.raw(path)
+            return [self.at(path, f"{field} has no value: give it {wanted}", key=True)]
+        raw = self.doc.raw(path)
         shown = raw if isinstance(inst, datetime.date) and raw else _short(inst)
         message = f"{field} must be {wanted}, not {_type_text(inst)} {shown}"
-        if "boolean" in expected and ((isinstance(inst, str) and inst.lower() in (
-                "yes", "no", "on", "off", "y", "n")) or (type(inst) is int and inst in (0, 1))):
+        if "boolean" in expected and _looks_boolean(inst):
             message += " (write true or false)"
-        message += _type_hint(expected, inst, doc.raw(path))
-        return [at(path, message)]
-    if validator == "enum":
-        choices = [str(c) for c in error.validator_value]
+        message += _type_hint(expected, inst, raw)
+        return [self.at(path, message)]
+
+    def enum(self) -> list[Finding]:
+        inst = self.inst
+        choices = [str(c) for c in self.error.validator_value]
         suggestion = did_you_mean(str(inst), choices) if isinstance(inst, str) else None
-        message = f"{field} must be one of {', '.join(choices)}, not {_short(inst)}"
-        return [at(path, message + (f"; {suggestion}" if suggestion else ""))]
-    if validator == "pattern":
-        reason = schema.get("errorMessage") or f"does not match {error.validator_value!r}"
-        if "propertyNames" in error.schema_path:
-            return [at((*path, str(inst)), f"{_short(inst)} {reason}", key=True)]
-        return [at(path, f"{field} {_short(inst)} {reason}")]
-    if validator in ("minItems", "minLength", "minProperties"):
-        return [at(path, f"{subject} must not be empty")]
-    bounds = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
-    if validator in bounds:
-        return [at(path, f"{field} must be {bounds[str(validator)]} {error.validator_value}, "
-                         f"not {_short(inst)}")]
-    return [at(path, f"{field}: {error.message}" if field else error.message)]
+        message = f"{self.field} must be one of {', '.join(choices)}, not {_short(inst)}"
+        return [self.at(self.path, message + (f"; {suggestion}" if suggestion else ""))]
+
+    def pattern(self) -> list[Finding]:
+        reason = self.schema.get("errorMessage") or f"does not match {self.error.validator_value!r}"
+        if "propertyNames" in self.error.schema_path:
+            return [self.at((*self.path, str(self.inst)), f"{_short(self.inst)} {reason}", key=True)]
+        return [self.at(self.path, f"{self.field} {_short(self.inst)} {reason}")]
+
+    def empty(self) -> list[Finding]:
+        return [self.at(self.path, f"{self.subject} must not be empty")]
+
+
+_HANDLERS: dict[str, Callable[[_Explainer], list[Finding] | None]] = {
+    "additionalProperties": _Explainer.additional_properties,
+    "required": _Explainer.required,
+    "oneOf": _Explainer.one_of,
+    "type": _Explainer.type,
+    "enum": _Explainer.enum,
+    "pattern": _Explainer.pattern,
+    "minItems": _Explainer.empty,
+    "minLength": _Explainer.empty,
+    "minProperties": _Explainer.empty,
+}
+_BOUNDS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+
+
+def _looks_boolean(inst: Any) -> bool:
+    """A YAML 1.1 boolean word or 0/1 where a boolean was expected."""
+    if isinstance(inst, str):
+        return inst.lower() in ("yes", "no", "on", "off", "y", "n")
+    return type(inst) is int and inst in (0, 1)
+
+
+def _explain(error: jsonschema.ValidationError, doc: Document, name: str) -> list[Finding]:
+    return _Explainer(error, doc, name).findings()
+
 
 
 def _is_action_choice(schema: dict[str, Any]) -> bool:

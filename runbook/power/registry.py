@@ -14,6 +14,7 @@ import importlib
 import inspect
 import types
 import typing
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from runbook.power.base import PowerController, PowerSpecError
@@ -235,6 +236,14 @@ def _type_hints(cls: type[PowerController]) -> dict[str, Any]:
         return {}
 
 
+_SCALAR_CHECKS: dict[Any, Callable[[Any], bool]] = {
+    bool: lambda v: isinstance(v, bool),
+    float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    str: lambda v: isinstance(v, str),
+}
+
+
 def _matches(value: Any, hint: Any) -> bool:
     """Whether `value` (plain YAML data) fits `hint`; unknown kinds of hints accept anything."""
     origin = typing.get_origin(hint)
@@ -247,14 +256,14 @@ def _matches(value: Any, hint: Any) -> bool:
         return any(_matches(value, arg) for arg in args)
     if origin is typing.Literal:
         return value in args
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
+    scalar = _SCALAR_CHECKS.get(hint)
+    if scalar is not None:
+        return scalar(value)
+    return _matches_container(value, hint, origin, args)
+
+
+def _matches_container(value: Any, hint: Any, origin: Any, args: tuple[Any, ...]) -> bool:
+    """Lists and tuples (with their item type), mappings; anything else is accepted."""
     if origin in (list, tuple) or hint in (list, tuple):
         return isinstance(value, list | tuple) and all(
             _matches(v, args[0]) for v in value) if args else isinstance(value, list | tuple)
