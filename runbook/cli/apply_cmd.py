@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from runbook.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, fail
 from runbook.cli.signals import (
     INTERRUPT_SIGNALS,
     hold_signals_until_exit,
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
     from runbook.engine.executor import Executor
     from runbook.engine.results import RunOutcome
     from runbook.language.findings import Finding
-
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 @dataclass
@@ -52,79 +51,54 @@ class Options:
     verbose: int
 
 
-def _fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
-    click.echo(message, err=True)
-    sys.exit(code)
-
-
 def _findings_text(findings: Sequence[Finding]) -> str:
     """One `FILE:LINE:COL: message` line per finding, as `runbook validate` prints them."""
     return "\n".join(map(str, findings))
 
 
 def _config_error(exc: ConfigError) -> NoReturn:
-    findings = getattr(exc, "findings", None)
-    _fail(_findings_text(findings) if findings else str(exc))
+    from runbook.language.findings import ValidationFailed
+
+    fail(_findings_text(exc.findings) if isinstance(exc, ValidationFailed) and exc.findings
+         else str(exc))
 
 
-def raise_fd_limit() -> int:
-    """Raise the soft open-files limit to the hard one (fan-out needs fds); return the soft."""
-    try:
-        import resource
-    except ImportError:  # not POSIX
-        return 1024
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+def _check_report_paths(opts: Options) -> None:
+    """Exit 2 before anything is read when a report could not be written."""
+    for report in (opts.report_json, opts.junit):
+        if report is not None and (problem := report_path_problem(report, _inputs(opts))):
+            fail(f"cannot write report {report}: {problem}")
+    if opts.report_json is not None and opts.junit is not None and \
+            opts.report_json.resolve() == opts.junit.resolve():
+        fail(f"--report-json and --junit both name {opts.junit}: give them different files")
 
 
 def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
-    """Load, validate and compile; exits 2 with FILE:LINE:COL messages on any bad input."""
+    """Load, validate and compile (`runbook.api`); exits 2 with FILE:LINE:COL messages on any
+    bad input."""
+    from runbook import api
     from runbook.cli.console import Console
-    from runbook.engine.events import EventBus
-    from runbook.engine.executor import Executor, choose_forks
-    from runbook.hosts.lab import Lab
-    from runbook.language.labfile import load_lab
-    from runbook.language.runbookfile import load_runbook
-    from runbook.language.validate import check_runbook
     from runbook.language.varsfile import parse_extra_vars
-    from runbook.plan.compiler import compile_plan
     from runbook.render.secrets import SecretStore
-    from runbook.render.templating import Templater
 
-    for report in (opts.report_json, opts.junit):
-        if report is not None and (problem := report_path_problem(report, _inputs(opts))):
-            _fail(f"cannot write report {report}: {problem}")
-    if opts.report_json is not None and opts.junit is not None and \
-            opts.report_json.resolve() == opts.junit.resolve():
-        _fail(f"--report-json and --junit both name {opts.junit}: give them different files")
+    _check_report_paths(opts)
     try:
         secrets = SecretStore(secrets_file=opts.secrets)
         extra = parse_extra_vars(list(opts.extra_vars))
-        runbook = load_runbook(opts.runbook)
-        lab_path = opts.lab if opts.lab is not None else runbook.lab
-        lab = load_lab(lab_path, secrets=secrets) if lab_path is not None else Lab.default()
-        findings = check_runbook(runbook, lab, extra_vars=extra)
+        runbook, lab = api.load(opts.runbook, lab=opts.lab, secrets=secrets)
+        findings = api.check(runbook, lab, extra_vars=extra)
         if findings:
-            _fail(_findings_text(findings))
-        templater = Templater(secrets)
-        plan = compile_plan(runbook, lab, templater, extra_vars=extra, limit=opts.limit,
-                            fail_fast=opts.fail_fast, dry_run=opts.check)
+            fail(_findings_text(findings))
+        plan = api.compile(runbook, lab, secrets=secrets, extra_vars=extra, limit=opts.limit,
+                           fail_fast=opts.fail_fast, dry_run=opts.check)
     except ConfigError as exc:
         _config_error(exc)
     except RunbookError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if opts.limit is not None and not plan.hosts:
-        _fail(f"--limit {opts.limit!r} matches no host the runbook targets")
-    forks = choose_forks(opts.forks, raise_fd_limit())
+        fail(f"--limit {opts.limit!r} matches no host the runbook targets")
     console = Console(verbose=opts.verbose, mask=secrets.mask)
-    executor = Executor(plan, forks=forks, bus=EventBus([console]), mask=secrets.mask)
+    executor = api.executor(plan, subscribers=[console], forks=opts.forks, mask=secrets.mask)
     return executor, console, secrets.mask
 
 
@@ -187,7 +161,7 @@ def exit_code(outcome: RunOutcome) -> int:
         return EXIT_INTERRUPTED
     if outcome.status is RunStatus.SUCCESS:
         return EXIT_OK
-    return EXIT_INVALID if outcome.check else EXIT_FAILED
+    return EXIT_USAGE if outcome.check else EXIT_FAILED
 
 
 async def _run(executor: Executor, console: Console, opts: Options) -> None:
@@ -230,7 +204,7 @@ def _apply(opts: Options) -> int:
     try:
         executor, console, _mask = prepare(opts)
     except KeyboardInterrupt:  # Ctrl-C while loading: nothing ran, nothing to report
-        _fail("interrupted", EXIT_INTERRUPTED)
+        fail("interrupted", EXIT_INTERRUPTED)
     if opts.check:
         outcome = executor.check()
         write_reports(outcome, opts)

@@ -15,12 +15,18 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from runbook.cli.exits import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    exit_130_on_interrupt,
+    fail,
+)
 from runbook.cli.signals import hold_signals_until_exit, interrupts_raise, run_interruptible
-from runbook.cli.validate_cmd import exit_130_on_interrupt
 from runbook.errors import ConfigError, RunbookError
 
 if TYPE_CHECKING:
@@ -32,7 +38,6 @@ if TYPE_CHECKING:
 
 LAB_ENV = "RUNBOOK_LAB"
 DEFAULT_LAB_FILES = ("lab.yml", "lab.yaml")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 @click.command("power")
@@ -62,31 +67,10 @@ def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: flo
     One line per host: HOST ACTION ok|FAILED MESSAGE.
     Exit codes: 0 all ok; 1 a host failed; 2 invalid input or usage; 130 interrupted.
     """
-    if wait is not None and action == "status":
-        raise click.UsageError("--wait applies to on, off and cycle, not status")
-    if wait is not None and not math.isfinite(wait):
-        raise click.UsageError(f"--wait must be a finite number of seconds, not {wait}")
-    try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
-        raise click.UsageError(f"PATTERN {pattern!r} is not a valid regex: {exc}") from None
+    _check_usage(pattern, action, wait)
     path = _lab_file(lab_path)
-    from runbook.render.secrets import SecretStore
-
-    try:
-        secrets = SecretStore(secrets_file=secrets_file)
-        lab = _load_lab(path, secrets)
-    except (ConfigError, RunbookError) as exc:
-        text = str(exc) if str(path) in str(exc) else f"invalid lab {path}: {exc}"
-        raise _fail(text) from None
-    hosts = lab.select(compiled)
-    if not hosts:
-        ids = ", ".join(h.id for h in lab.hosts) or "none"
-        raise _fail(f"no host in {path} matches {pattern!r} (hosts: {ids})")
-    if not check:
-        unset = _unset_secrets(lab, hosts, waits=wait is not None)
-        if unset:
-            raise _fail("\n".join(unset))
+    secrets, lab = _load(path, secrets_file)
+    hosts = _targets(lab, pattern, waits=wait is not None, check=check)
     if check:
         for host in hosts:
             click.echo(secrets.mask(_describe(host, action, wait)))
@@ -101,6 +85,40 @@ def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: flo
     raise SystemExit(code)
 
 
+def _check_usage(pattern: str, action: str, wait: float | None) -> None:
+    if wait is not None and action == "status":
+        raise click.UsageError("--wait applies to on, off and cycle, not status")
+    if wait is not None and not math.isfinite(wait):
+        raise click.UsageError(f"--wait must be a finite number of seconds, not {wait}")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise click.UsageError(f"PATTERN {pattern!r} is not a valid regex: {exc}") from None
+
+
+def _load(path: Path, secrets_file: Path | None) -> tuple[SecretStore, Lab]:
+    """The secrets and the lab (`runbook.api.load_lab`); exits 2 when the lab is invalid."""
+    from runbook import api
+    from runbook.render.secrets import SecretStore
+
+    try:
+        secrets = SecretStore(secrets_file=secrets_file)
+        return secrets, api.load_lab(path, secrets=secrets)
+    except (ConfigError, RunbookError) as exc:
+        text = str(exc) if str(path) in str(exc) else f"invalid lab {path}: {exc}"
+        _fail(text)
+
+
+def _targets(lab: Lab, pattern: str, *, waits: bool, check: bool) -> list[Host]:
+    """`runbook.api.power_targets`; exits 2 when none matches or a secret is missing."""
+    from runbook import api
+
+    try:
+        return api.power_targets(lab, pattern, waits=waits, dry_run=check)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
 def _lab_file(lab_path: Path | None) -> Path:
     if lab_path is not None:
         from runbook.language.yamlload import not_a_regular_file
@@ -108,39 +126,18 @@ def _lab_file(lab_path: Path | None) -> Path:
         problem = not_a_regular_file(lab_path)
         if problem is not None:
             problem = "does not exist" if problem.startswith("no such file") else problem
-            raise _fail(f"lab file {lab_path} {problem}"
+            _fail(f"lab file {lab_path} {problem}"
                   + (f" (from ${LAB_ENV})" if os.environ.get(LAB_ENV) == str(lab_path) else ""))
         return lab_path
-    for name in DEFAULT_LAB_FILES:
-        candidate = Path(name)
-        if candidate.is_file():
-            return candidate
-    raise _fail(f"no lab: pass --lab FILE, set ${LAB_ENV}, or run where lab.yml is")
+    found = next((Path(n) for n in DEFAULT_LAB_FILES if Path(n).is_file()), None)
+    if found is None:
+        _fail(f"no lab: pass --lab FILE, set ${LAB_ENV}, or run where lab.yml is")
+    return found
 
 
-def _load_lab(path: Path, secrets: SecretStore) -> Lab:
-    from runbook.language.labfile import load_lab
-
-    return load_lab(path, secrets=secrets)
-
-
-def _unset_secrets(lab: Lab, hosts: list[Host], *, waits: bool) -> list[str]:
-    """Why powering `hosts` cannot start: the unset secrets they (or their controllers) need.
-
-    Only the selected hosts count; `--check` needs none (it shows `***`).
-    """
-    messages: list[str] = []
-    for host in hosts:
-        needs = lab.missing_secrets.get(host.id)
-        if needs is not None:
-            messages += [m.message(target=host.id) for m in needs.for_action("power", waits=waits)]
-    return messages
-
-
-def _fail(message: str) -> SystemExit:
-    """Print `message` to stderr and return the usage exit to raise."""
-    click.echo(f"runbook power: {message}", err=True)
-    return SystemExit(EXIT_USAGE)
+def _fail(message: str) -> NoReturn:
+    """Exit 2 (invalid input) with `message`, prefixed with the command's name."""
+    fail(f"runbook power: {message}")
 
 
 def _describe(host: Host, action: str, wait: float | None) -> str:

@@ -8,45 +8,25 @@ None of these import asyncssh.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from runbook.cli.exits import EXIT_FAILED, EXIT_OK, exit_130_on_interrupt, fail
 from runbook.errors import ConfigError, RunbookError
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
 
-EXIT_INVALID = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 _SUFFIXES = (".yml", ".yaml", ".json")
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def exit_130_on_interrupt(func: _F) -> _F:
-    """Ctrl-C exits 130 with "interrupted" (click alone says "Aborted!" and exits 1)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _usage_error(message: str) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
+    fail(f"Error: {message}")
 
 
 def _expand(paths: tuple[Path, ...]) -> list[Path]:
@@ -107,7 +87,7 @@ def validate_command(files: tuple[Path, ...], lab: Path | None, fmt: str,
         else:
             click.echo(f"{len(report.findings)} problem(s) in {len(bad)} of "
                        f"{len(report.files)} file(s)", err=True)
-    sys.exit(0 if report.ok else EXIT_INVALID)
+    sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
 @click.command("schema")
@@ -160,8 +140,7 @@ def hosts_command(pattern: str | None, lab: Path | None, fmt: str) -> None:
     elif rows:
         _print_table(rows)
     if not rows:
-        click.echo(f"no host matches {pattern!r}", err=True)
-        sys.exit(EXIT_INVALID)
+        fail(f"no host matches {pattern!r}", EXIT_FAILED)
 
 
 def _read_lab(path: Path) -> Any:
@@ -177,8 +156,7 @@ def _read_lab(path: Path) -> Any:
     built, findings = read_lab(doc, path, secrets=None)
     findings = [finding_from_error(p) for p in doc.problems] + findings
     if findings or built is None:
-        click.echo("\n".join(str(f) for f in findings), err=True)
-        sys.exit(EXIT_USAGE)
+        fail("\n".join(str(f) for f in findings))
     return built
 
 

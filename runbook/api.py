@@ -1,0 +1,141 @@
+"""The library entry point: load → check → compile → run, the chain `runbook apply` uses.
+
+    import asyncio
+    from runbook import api
+
+    book, lab = api.load("upgrade.yml")              # ValidationFailed lists every problem
+    findings = api.check(book, lab, extra_vars={"version": "1.2.3"})
+    plan = api.compile(book, lab, extra_vars={"version": "1.2.3"})
+    outcome = asyncio.run(api.run(plan, subscribers=[print]))
+    print(outcome.status)
+
+`subscribers` receive the engine's events (`runbook.engine.events`); `api.show(plan)` is the
+dry run (`runbook plan`). Nothing here prints or exits: errors are `runbook.errors` classes.
+Every import is deferred, so `import runbook.api` costs nothing until a function is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runbook.engine.events import Subscriber
+    from runbook.engine.executor import Executor
+    from runbook.engine.results import RunOutcome
+    from runbook.hosts.base import Host
+    from runbook.hosts.lab import Lab
+    from runbook.language.findings import Finding
+    from runbook.language.runbookfile import LoadedRunbook
+    from runbook.plan.compiler import Plan
+    from runbook.render.secrets import SecretStore
+
+
+def load(runbook: Path | str, *, lab: Path | str | None = None,
+         secrets: SecretStore | None = None) -> tuple[LoadedRunbook, Lab]:
+    """The runbook and its lab: `lab` if given, else the runbook's `lab:`, else just `local`.
+
+    Raises `ValidationFailed` (every finding) or `ConfigError` (a file that cannot be read).
+    """
+    from runbook.hosts.lab import Lab
+    from runbook.language.runbookfile import load_runbook
+
+    book = load_runbook(runbook)
+    lab_path = Path(lab) if lab is not None else book.lab
+    return book, (load_lab(lab_path, secrets=secrets) if lab_path is not None else Lab.default())
+
+
+def load_lab(path: Path | str, *, secrets: SecretStore | None = None) -> Lab:
+    """A lab file for a run (secrets from `secrets`, default the environment)."""
+    from runbook.language.labfile import load_lab as read
+
+    return read(path, secrets=secrets)
+
+
+def check(runbook: LoadedRunbook, lab: Lab, *,
+          extra_vars: Mapping[str, Any] | None = None) -> list[Finding]:
+    """What `runbook validate` finds beyond the schema: hosts, templates, regexes, power, files."""
+    from runbook.language.validate import check_runbook
+
+    return check_runbook(runbook, lab, extra_vars=extra_vars)
+
+
+def compile(runbook: LoadedRunbook, lab: Lab, *, secrets: SecretStore | None = None,
+            extra_vars: Mapping[str, Any] | None = None, limit: str | None = None,
+            fail_fast: bool = False, dry_run: bool = False) -> Plan:
+    """The plan: targets per step (`limit` is a regex on host ids), actions rendered.
+
+    `dry_run`: unset secrets render as `***`; otherwise a targeted host needing one is a
+    `ValidationFailed`.
+    """
+    from runbook.plan.compiler import compile_plan
+    from runbook.render.secrets import SecretStore
+    from runbook.render.templating import Templater
+
+    templater = Templater(secrets if secrets is not None else SecretStore())
+    return compile_plan(runbook, lab, templater, extra_vars=extra_vars, limit=limit,
+                        fail_fast=fail_fast, dry_run=dry_run)
+
+
+def executor(plan: Plan, *, subscribers: Iterable[Subscriber] = (), forks: int | None = None,
+             mask: Callable[[str], str] | None = None) -> Executor:
+    """The engine for `plan`, its events going to `subscribers` (for `abandon()` on a second
+    Ctrl-C; most callers want `run` or `show`). `forks` defaults to 500, clamped by `fd_limit`."""
+    from runbook.engine.events import EventBus
+    from runbook.engine.executor import Executor, choose_forks
+
+    return Executor(plan, forks=choose_forks(forks, fd_limit()), bus=EventBus(list(subscribers)),
+                    mask=mask)
+
+
+async def run(plan: Plan, *, subscribers: Iterable[Subscriber] = (), forks: int | None = None,
+              mask: Callable[[str], str] | None = None) -> RunOutcome:
+    """Run `plan` on its hosts; the outcome holds every host's result of every step."""
+    return await executor(plan, subscribers=subscribers, forks=forks, mask=mask).run()
+
+
+def show(plan: Plan, *, subscribers: Iterable[Subscriber] = (),
+         mask: Callable[[str], str] | None = None) -> RunOutcome:
+    """The dry run: `PlannedHost` events say what each host would do; nothing connects."""
+    return executor(plan, subscribers=subscribers, mask=mask).check()
+
+
+def power_targets(lab: Lab, pattern: str, *, waits: bool, dry_run: bool = False) -> list[Host]:
+    """The hosts `runbook power PATTERN` acts on (a regex searched in ids).
+
+    `ConfigError` when none matches, or (unless `dry_run`) when one needs an unset secret.
+    """
+    from runbook.errors import ConfigError
+
+    hosts = lab.select(pattern)
+    if not hosts:
+        ids = ", ".join(h.id for h in lab.hosts) or "none"
+        raise ConfigError(f"no host in {lab.path} matches {pattern!r} (hosts: {ids})")
+    if dry_run:
+        return hosts
+    unset: list[str] = []
+    for host in hosts:
+        needs = lab.missing_secrets.get(host.id)
+        if needs is not None:
+            unset += [m.message(target=host.id) for m in needs.for_action("power", waits=waits)]
+    if unset:
+        raise ConfigError("\n".join(unset))
+    return hosts
+
+
+def fd_limit() -> int:
+    """Raise the soft open-files limit to the hard one (fan-out needs fds); return the soft."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
