@@ -3,7 +3,7 @@
     import asyncio
     from runbook import api
 
-    book, lab = api.load("upgrade.yml")              # ValidationFailed lists every problem
+    book, lab = api.load("upgrade.yml")              # ValidationError lists every problem
     findings = api.check(book, lab, extra_vars={"version": "1.2.3"})
     plan = api.compile(book, lab, extra_vars={"version": "1.2.3"})
     outcome = asyncio.run(api.run(plan, subscribers=[print]))
@@ -36,7 +36,7 @@ def load(runbook: Path | str, *, lab: Path | str | None = None,
          secrets: SecretStore | None = None) -> tuple[LoadedRunbook, Lab]:
     """The runbook and its lab: `lab` if given, else the runbook's `lab:`, else just `local`.
 
-    Raises `ValidationFailed` (every finding) or `ConfigError` (a file that cannot be read).
+    Raises `ValidationError` (every finding) or `ConfigError` (a file that cannot be read).
     """
     from runbook.hosts.lab import Lab
     from runbook.language.runbookfile import load_runbook
@@ -67,7 +67,7 @@ def compile(runbook: LoadedRunbook, lab: Lab, *, secrets: SecretStore | None = N
     """The plan: targets per step (`limit` is a regex on host ids), actions rendered.
 
     `dry_run`: unset secrets render as `***`; otherwise a targeted host needing one is a
-    `ValidationFailed`.
+    `ValidationError`.
     """
     from runbook.plan.compiler import compile_plan
     from runbook.render.secrets import SecretStore

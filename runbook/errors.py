@@ -2,9 +2,50 @@
 
 Subclasses also inherit the matching builtin where one exists, so callers can catch either.
 Only the CLI turns these into messages and exit codes.
+
+    RunbookError
+    ├── HostUnreachableError (ConnectionError)
+    ├── CommandTimeoutError (TimeoutError)
+    ├── RegexTimeoutError (TimeoutError)     an `expect` regex ran past its time limit
+    ├── ShellDiedError                       internal: a host's shell ended mid-command
+    ├── HeaderTemplateError                  a step's `name` / `hosts` template cannot render
+    ├── ConfigError (ValueError)             bad input, with file:line:col when known
+    │   ├── YamlSyntaxError
+    │   ├── ValidationError                  every finding of a runbook or lab
+    │   └── PowerSpecError                   a bad `power_control` entry
+    ├── TemplateError (ValueError)
+    │   ├── TemplateRenderError
+    │   └── MissingSecretError
+    └── PowerError
+        └── RedfishHttpError
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from runbook.model import Location
+
+__all__ = [
+    "CommandTimeoutError",
+    "ConfigError",
+    "HeaderTemplateError",
+    "HostUnreachableError",
+    "LocatedProblem",
+    "MissingSecretError",
+    "PowerError",
+    "PowerSpecError",
+    "RedfishHttpError",
+    "RegexTimeoutError",
+    "RunbookError",
+    "ShellDiedError",
+    "TemplateError",
+    "TemplateRenderError",
+    "ValidationError",
+    "YamlSyntaxError",
+]
 
 
 class RunbookError(Exception):
@@ -23,6 +64,18 @@ class HostUnreachableError(RunbookError, ConnectionError):
 
 class CommandTimeoutError(RunbookError, TimeoutError):
     """A command ran past its timeout."""
+
+
+class RegexTimeoutError(RunbookError, TimeoutError):
+    """A regex search took longer than its limit (catastrophic backtracking)."""
+
+
+class ShellDiedError(RunbookError):
+    """The shell ended while a command ran (internal; turned into a result)."""
+
+
+class HeaderTemplateError(RunbookError):
+    """A `name` / `hosts` template that cannot be rendered; the message says why and what to do."""
 
 
 class ConfigError(RunbookError, ValueError):
@@ -57,3 +110,92 @@ class PowerError(RunbookError):
 
 class TemplateError(RunbookError, ValueError):
     """A Jinja template failed to render (undefined name, syntax, filter error)."""
+
+
+class YamlSyntaxError(ConfigError):
+    """The file is not well-formed YAML/JSON (or cannot be read)."""
+
+
+class LocatedProblem(Protocol):
+    """What `ValidationError` needs of a finding (`runbook.language.findings.Finding` is one)."""
+
+    @property
+    def file(self) -> str: ...
+
+    def __str__(self) -> str: ...
+
+
+class ValidationError(ConfigError):
+    """A runbook or lab is invalid; `findings` holds every problem (one per line of message)."""
+
+    def __init__(self, findings: Sequence[LocatedProblem]) -> None:
+        self.findings = list(findings)
+        text = "\n".join(str(f) for f in self.findings) or "invalid input"
+        first = self.findings[0] if self.findings else None
+        super().__init__(text)
+        # `where()` stays empty: every finding already carries its own position.
+        self.file = first.file if first else None
+
+
+class PowerSpecError(ConfigError):
+    """A `power_control` entry of a lab is invalid.
+
+    `key` is the offending key of the spec mapping (`'type'` for a bad or unknown type, a field
+    name for an unknown or mistyped field) or None when the problem is the value as a whole
+    (a missing field, a spec that is not a mapping). The language layer maps `key` to a line.
+    `host_id` names the lab host the spec belongs to, when known; `detail` is the bare reason.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        key: str | None = None,
+        host_id: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        self.detail = detail
+        self.key = key
+        self.host_id = host_id
+        where = f"host {host_id!r}: " if host_id is not None else ""
+        field = "power_control" + (f".{key}" if key else "")
+        super().__init__(f"{where}{field}: {detail}", file=file, line=line, column=column)
+
+    def for_host(self, host_id: str | None) -> PowerSpecError:
+        """The same error, naming `host_id` (used when a spec is read for a given lab host)."""
+        if host_id is None or self.host_id is not None:
+            return self
+        return PowerSpecError(self.detail, key=self.key, host_id=host_id, file=self.file,
+                              line=self.line, column=self.column)
+
+
+class TemplateRenderError(TemplateError):
+    """A template failed: carries where (`location`), for what, and the undefined name."""
+
+    def __init__(self, message: str, *, location: Location | None = None, what: str = "",
+                 undefined: str | None = None) -> None:
+        self.location = location
+        self.what = what
+        self.undefined = undefined
+        self.problem = message
+        prefix = f"{location}: " if location is not None else ""
+        super().__init__(prefix + (f"{what}: " if what else "") + message)
+
+
+class MissingSecretError(TemplateError):
+    """A secret that is neither in the environment nor in the secrets file; `name` says which."""
+
+    def __init__(self, name: str, message: str) -> None:
+        self.name = name
+        super().__init__(message)
+
+
+class RedfishHttpError(PowerError):
+    """The BMC answered a request with an HTTP error status."""
+
+    def __init__(self, message: str, *, method: str, code: int) -> None:
+        super().__init__(message)
+        self.method = method
+        self.code = code

@@ -12,8 +12,7 @@ import pytest
 from runbook import api
 from runbook.engine.events import Event, HostResult, PlannedHost, RunFinished
 from runbook.engine.results import RunStatus
-from runbook.errors import ConfigError
-from runbook.language.findings import ValidationFailed
+from runbook.errors import ConfigError, ValidationError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,7 +55,7 @@ def test_check_returns_findings_and_load_raises_validation_failed(tmp_path: Path
     book, lab = api.load(path)
     messages = [f.message for f in api.check(book, lab)]
     assert any("nowhere" in m for m in messages) and any("missing" in m for m in messages)
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(ValidationError):
         api.load(write_book(tmp_path, "  - {hosts: local}\n"))
 
 

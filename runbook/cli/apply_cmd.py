@@ -25,13 +25,12 @@ from runbook.cli.signals import (
     interrupts_raise,
     run_interruptible,
 )
-from runbook.errors import ConfigError, RunbookError
+from runbook.errors import ConfigError, RunbookError, ValidationError
 
 if TYPE_CHECKING:
     from runbook.cli.console import Console
     from runbook.engine.executor import Executor
     from runbook.engine.results import RunOutcome
-    from runbook.language.findings import Finding
 
 
 @dataclass
@@ -51,15 +50,13 @@ class Options:
     verbose: int
 
 
-def _findings_text(findings: Sequence[Finding]) -> str:
+def _findings_text(findings: Sequence[object]) -> str:
     """One `FILE:LINE:COL: message` line per finding, as `runbook validate` prints them."""
     return "\n".join(map(str, findings))
 
 
 def _config_error(exc: ConfigError) -> NoReturn:
-    from runbook.language.findings import ValidationFailed
-
-    fail(_findings_text(exc.findings) if isinstance(exc, ValidationFailed) and exc.findings
+    fail(_findings_text(exc.findings) if isinstance(exc, ValidationError) and exc.findings
          else str(exc))
 
 

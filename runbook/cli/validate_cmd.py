@@ -145,9 +145,10 @@ def hosts_command(pattern: str | None, lab: Path | None, fmt: str) -> None:
 
 def _read_lab(path: Path) -> Any:
     """The lab at `path` without rendering secrets; exits 2 with findings when invalid."""
+    from runbook.errors import YamlSyntaxError
     from runbook.language.findings import finding_from_error
     from runbook.language.labfile import read_lab
-    from runbook.language.yamlload import YamlSyntaxError, load_file
+    from runbook.language.yamlload import load_file
 
     try:
         doc = load_file(path)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runbook.engine.regex import RegexTimeout, bounded_search
-from runbook.errors import CommandTimeoutError, HostUnreachableError, RunbookError
+from runbook.engine.regex import bounded_search
+from runbook.errors import CommandTimeoutError, HostUnreachableError, RegexTimeoutError, RunbookError
 from runbook.plan.actions import (
     ConcreteAction,
     GetFiles,
@@ -222,7 +222,7 @@ def apply_expect(step: Step, raw: ActionResult, action: ConcreteAction) -> Actio
                 bounded_search(not_output, raw.output):
             raw.status = Status.Failed
             raw.message = f"output matches {not_output!r}"
-    except RegexTimeout as exc:
+    except RegexTimeoutError as exc:
         raw.status = Status.Error
         raw.message = f"expect: {exc}"
     return raw

@@ -13,26 +13,22 @@ import signal
 import threading
 from types import FrameType
 
-from runbook.errors import RunbookError
+from runbook.errors import RegexTimeoutError
 
 #: Seconds one search may take; real expectations take microseconds.
 SEARCH_TIME_LIMIT = 5.0
 
 
-class RegexTimeout(RunbookError, TimeoutError):
-    """A regex search took longer than its limit (catastrophic backtracking)."""
-
-
 def bounded_search(pattern: str, text: str, *, flags: int = re.MULTILINE,
                    limit: float | None = None) -> bool:
-    """True when `pattern` is found in `text`; RegexTimeout after `limit` seconds
+    """True when `pattern` is found in `text`; RegexTimeoutError after `limit` seconds
     (default SEARCH_TIME_LIMIT)."""
     limit = SEARCH_TIME_LIMIT if limit is None else limit
     if threading.current_thread() is not threading.main_thread():
         return re.search(pattern, text, flags) is not None
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
-        raise RegexTimeout(f"regex {pattern!r} took more than {limit:g} s on {len(text)} "
+        raise RegexTimeoutError(f"regex {pattern!r} took more than {limit:g} s on {len(text)} "
                            "characters of output (nested repeats like (a+)+ backtrack "
                            "exponentially): simplify it")
 

@@ -15,9 +15,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from runbook._lazyimport import lazy_module
-from runbook.errors import ConfigError, HostUnreachableError, PowerError
+from runbook.errors import ConfigError, HostUnreachableError, PowerError, ShellDiedError
 from runbook.hosts.power_mixin import PowerMixin
-from runbook.hosts.shell import START_TIMEOUT, PersistentShell, ShellChannel, ShellDied
+from runbook.hosts.shell import START_TIMEOUT, PersistentShell, ShellChannel
 from runbook.hosts.transfer import PathLike
 from runbook.results import CommandStatus, RunResult, Status
 
@@ -71,7 +71,7 @@ def check_timeout(timeout: float | None) -> None:
         return
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
             or not math.isfinite(timeout) or timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+        raise ConfigError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
 
 
 def check_command(cmd: object, timeout: float | None) -> None:
@@ -146,7 +146,7 @@ class Host(PowerMixin, ABC):
                 raise HostUnreachableError(
                     self.id, self.address, f"the shell did not start within {limit:g} s"
                 ) from exc
-            except ShellDied as exc:
+            except ShellDiedError as exc:
                 status = await channel.exit_status()
                 raise HostUnreachableError(
                     self.id, self.address, f"the shell ended at start (exit status {status})"

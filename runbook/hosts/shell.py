@@ -29,8 +29,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-#: Seconds to wait for the marker after interrupting a timed-out command.
 from runbook._lazyimport import lazy_module
+
+#: Seconds to wait for the marker after interrupting a timed-out command.
+from runbook.errors import ShellDiedError
 from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:
@@ -75,10 +77,6 @@ class _Outcome:
     exited: bool
 
 
-class ShellDied(Exception):
-    """The shell ended while a command ran (internal; turned into a result)."""
-
-
 class MarkerReader:
     """Reads a channel until `<marker>:<number>:\\n` appears; keeps what follows for next time."""
 
@@ -94,7 +92,7 @@ class MarkerReader:
         return bytes(self._buffer)
 
     async def until_marker(self) -> tuple[bytes, int]:
-        """Output up to the marker and the number the marker carries; ShellDied at EOF."""
+        """Output up to the marker and the number the marker carries; ShellDiedError at EOF."""
         while True:
             match = self._pattern.search(self._buffer, self._scan_from)
             if match:
@@ -106,7 +104,7 @@ class MarkerReader:
             self._scan_from = max(0, len(self._buffer) - len(self._pattern.pattern) - 24)
             chunk = await self._channel.read()
             if not chunk:
-                raise ShellDied
+                raise ShellDiedError
             self._buffer += chunk
 
     def take_pending(self) -> bytes:
@@ -134,7 +132,7 @@ class PersistentShell:
                     timeout: float = START_TIMEOUT) -> PersistentShell:
         """Initialise the shell (merge stderr, trap TERM) and learn its process group id.
 
-        Raises ShellDied when the shell ends at once, TimeoutError when it does not answer.
+        Raises ShellDiedError when the shell ends at once, TimeoutError when it does not answer.
         """
         shell = cls(channel, signal_group)
         init = (
@@ -146,7 +144,7 @@ class PersistentShell:
         channel.write(init.encode())
         try:
             _, pid = await asyncio.wait_for(shell._reader.until_marker(), timeout)
-        except (ShellDied, TimeoutError):
+        except (ShellDiedError, TimeoutError):
             channel.close()
             raise
         shell.pgid = pid
@@ -183,7 +181,7 @@ class PersistentShell:
     async def _collect(self) -> _Outcome:
         try:
             output, rc = await self._reader.until_marker()
-        except ShellDied:
+        except ShellDiedError:
             rc_exit = await self._channel.exit_status()
             return _Outcome(self._reader.take_pending(), rc_exit, exited=True)
         return _Outcome(output, rc, exited=False)

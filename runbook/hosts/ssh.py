@@ -22,16 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
-from runbook.errors import ConfigError, HostUnreachableError
+from runbook.errors import ConfigError, HostUnreachableError, ShellDiedError
 from runbook.hosts.base import Host, check_command
-from runbook.hosts.shell import (
-    INTERRUPT_GRACE,
-    SHELL_COMMAND,
-    MarkerReader,
-    ShellDied,
-    killed_after_timeout,
-    quote,
-)
+from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, MarkerReader, killed_after_timeout, quote
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.results import CommandStatus, Status
 
@@ -301,7 +294,7 @@ class RemoteHost(Host):
                 nonlocal pgid
                 try:
                     _, pgid = await reader.until_marker()
-                except ShellDied:
+                except ShellDiedError:
                     return
                 self._running_pgids.add(pgid)
                 chunks.append(reader.take_pending())

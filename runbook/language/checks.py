@@ -18,7 +18,7 @@ import jinja2
 from jinja2 import nodes
 
 from runbook._suggest import did_you_mean
-from runbook.errors import ConfigError
+from runbook.errors import ConfigError, HeaderTemplateError
 from runbook.language.findings import Finding
 from runbook.language.varsfile import reserved_name_problem
 from runbook.language.yamlload import expand_home
@@ -223,7 +223,7 @@ class RunbookChecker:
                                             extra_vars=self.extra)
         try:
             return stepheader.render_text(self.templater, field, text, context)
-        except stepheader.HeaderProblem as exc:
+        except HeaderTemplateError as exc:
             self.add(step, field, str(exc))
             return None
 

@@ -1,4 +1,4 @@
-"""`Finding`: one problem at file:line:col, and `ValidationFailed`, the error carrying a list of them.
+"""`Finding`: one problem at file:line:col, and `ValidationError`, the error carrying a list of them.
 
 A leaf module: the readers (schema, runbookfile, labfile, checks) and the validate orchestrator
 all import it, and it imports none of them.
@@ -27,18 +27,6 @@ class Finding:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (`runbook validate --format json`)."""
         return asdict(self)
-
-
-class ValidationFailed(ConfigError):
-    """A runbook or lab is invalid; `findings` holds every problem (one per line of message)."""
-
-    def __init__(self, findings: list[Finding]) -> None:
-        self.findings = list(findings)
-        text = "\n".join(str(f) for f in self.findings) or "invalid input"
-        first = self.findings[0] if self.findings else None
-        super().__init__(text)
-        # `where()` stays empty: every finding already carries its own position.
-        self.file = first.file if first else None
 
 
 def finding_from_error(error: ConfigError) -> Finding:

@@ -21,18 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook._suggest import did_you_mean
-from runbook.errors import ConfigError, TemplateError
+from runbook.errors import ConfigError, TemplateError, ValidationError, YamlSyntaxError
 from runbook.language import schema
-from runbook.language.findings import Finding, ValidationFailed, finding_from_error
+from runbook.language.findings import Finding, finding_from_error
 from runbook.language.varsfile import reserved_name_problem
-from runbook.language.yamlload import (
-    Document,
-    JsonPath,
-    YamlSyntaxError,
-    expand_home,
-    load_file,
-    not_a_regular_file,
-)
+from runbook.language.yamlload import Document, JsonPath, expand_home, load_file, not_a_regular_file
 from runbook.render.labsecrets import HostSecretNeeds, MissingSecret, resolve_needs
 from runbook.render.secrets import PlaceholderSecrets, SecretStore
 
@@ -46,7 +39,7 @@ _PATH_FIELDS = ("key", "known_hosts")
 
 
 def load_lab(path: Path | str, *, secrets: SecretStore | None = None) -> Lab:
-    """Load a lab file for a run; `ValidationFailed` lists every problem found.
+    """Load a lab file for a run; `ValidationError` lists every problem found.
 
     Secrets come from `secrets` (default: the environment). One that is not set is not an
     error here: `Lab.missing_secrets` says which hosts need it. A path that is not a readable
@@ -62,11 +55,11 @@ def load_lab(path: Path | str, *, secrets: SecretStore | None = None) -> Lab:
     try:
         doc = load_file(path)
     except YamlSyntaxError as exc:
-        raise ValidationFailed([finding_from_error(exc)]) from None
+        raise ValidationError([finding_from_error(exc)]) from None
     lab, findings = read_lab(doc, path, secrets=secrets if secrets is not None else SecretStore())
     findings = [finding_from_error(p) for p in doc.problems] + findings
     if findings or lab is None:
-        raise ValidationFailed(findings)
+        raise ValidationError(findings)
     return lab
 
 

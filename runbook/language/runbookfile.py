@@ -1,7 +1,7 @@
 """Read a runbook file into the `runbook.model` dataclasses.
 
 `load_runbook(path)` parses (with positions), checks the file against
-`schemas/runbook.schema.json` and builds a `Runbook`; any problem raises `ValidationFailed`
+`schemas/runbook.schema.json` and builds a `Runbook`; any problem raises `ValidationError`
 with every finding. Semantic checks against a lab (hosts that match nothing, undefined
 variables, ...) are `runbook.language.validate.check_runbook`.
 
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runbook.errors import ConfigError
+from runbook.errors import ConfigError, ValidationError, YamlSyntaxError
 from runbook.language import schema
-from runbook.language.findings import Finding, ValidationFailed, finding_from_error
-from runbook.language.yamlload import Document, JsonPath, YamlSyntaxError, expand_home, load_file
+from runbook.language.findings import Finding, finding_from_error
+from runbook.language.yamlload import Document, JsonPath, expand_home, load_file
 from runbook.model import (
     Action,
     Expect,
@@ -55,16 +55,16 @@ class LoadedRunbook(Runbook):
 
 
 def load_runbook(path: Path | str) -> LoadedRunbook:
-    """Load and schema-check a runbook; `ValidationFailed` lists every problem found."""
+    """Load and schema-check a runbook; `ValidationError` lists every problem found."""
     path = Path(path)
     try:
         doc = load_file(path)
     except YamlSyntaxError as exc:
-        raise ValidationFailed([finding_from_error(exc)]) from None
+        raise ValidationError([finding_from_error(exc)]) from None
     runbook, findings, _ = read_runbook(doc, path)
     findings = [finding_from_error(p) for p in doc.problems] + findings
     if findings or runbook is None:
-        raise ValidationFailed(findings)
+        raise ValidationError(findings)
     return runbook
 
 

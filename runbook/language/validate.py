@@ -109,7 +109,8 @@ class _FileValidator:
 
     def load(self, path: Path) -> Any:
         """The parsed document of `path`, or None after recording why it cannot be read."""
-        from runbook.language.yamlload import YamlSyntaxError, display_name, load_file
+        from runbook.errors import YamlSyntaxError
+        from runbook.language.yamlload import display_name, load_file
 
         try:
             doc = load_file(path)

@@ -30,7 +30,8 @@ def reserved_name_problem(name: str) -> str | None:
 
 def parse_value(text: str) -> Any:
     """A command-line value as YAML (booleans only true/false), or the text itself."""
-    from runbook.language.yamlload import YamlSyntaxError, load_text
+    from runbook.errors import YamlSyntaxError
+    from runbook.language.yamlload import load_text
 
     if text == "":
         return ""

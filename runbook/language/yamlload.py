@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from runbook.errors import ConfigError
+from runbook.errors import ConfigError, YamlSyntaxError
 from runbook.model import Location
 
 JsonPath = tuple[str | int, ...]
@@ -37,10 +37,6 @@ MAX_NODES = 1_000_000
 
 _BOOL = "tag:yaml.org,2002:bool"
 _MERGE = "tag:yaml.org,2002:merge"
-
-
-class YamlSyntaxError(ConfigError):
-    """The file is not well-formed YAML/JSON (or cannot be read)."""
 
 
 def _yaml12_bools(resolvers: dict[Any, list[tuple[str, Any]]]) -> dict[Any, list[tuple[str, Any]]]:

@@ -6,7 +6,7 @@ registered by an earlier step can only be rendered at run time; everything else 
 here, so a template error is known before the first connection and the executor only looks
 the rendered action up (no per-host per-step template work for static steps).
 
-Secrets: a run refuses (`ValidationFailed`, one finding per step and host) any targeted host
+Secrets: a run refuses (`ValidationError`, one finding per step and host) any targeted host
 whose lab fields need a secret that is not set (`Lab.missing_secrets`); hosts no step targets
 need nothing. A dry run (`dry_run=True`) needs no secret at all: unset ones read as `***`.
 """
@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from runbook.errors import ConfigError, RunbookError
-from runbook.language.findings import Finding, ValidationFailed
+from runbook.errors import ConfigError, RunbookError, ValidationError
+from runbook.language.findings import Finding
 from runbook.model import (
     GetAction,
     OneshotAction,
@@ -92,7 +92,7 @@ class _Compiler:
         self.dry_run = dry_run
 
     def compile(self, plan: Plan) -> Plan:
-        """Fill `plan` step by step; `ValidationFailed` lists the targeted hosts missing secrets."""
+        """Fill `plan` step by step; `ValidationError` lists the targeted hosts missing secrets."""
         limit_re = _compile_limit(self.limit)
         registered_before: set[str] = set()
         seen: dict[str, Host] = {}
@@ -111,7 +111,7 @@ class _Compiler:
             if step.register:
                 registered_before.add(step.register)
         if unset:
-            raise ValidationFailed(unset)
+            raise ValidationError(unset)
         order = {h.id: i for i, h in enumerate(self.lab.hosts)}
         plan.hosts = sorted(seen.values(), key=lambda h: order.get(h.id, len(order)))
         return plan
@@ -209,7 +209,7 @@ def compile_plan(runbook: Runbook, lab: Lab, templater: Templater, *,
     """Compile `runbook` against `lab`: targets per step, actions rendered where possible.
 
     `dry_run` (plan / --check): secrets that are not set render as `***` instead of failing.
-    Otherwise a targeted host that needs an unset secret is a `ValidationFailed`.
+    Otherwise a targeted host that needs an unset secret is a `ValidationError`.
     """
     if dry_run:
         templater = Templater(PlaceholderSecrets(templater.secrets))

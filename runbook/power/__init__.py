@@ -4,7 +4,8 @@ Importing this package is cheap: the IPMI and Redfish controllers and third-part
 imported only when a lab uses them. See docs/power.md.
 """
 
-from runbook.power.base import POWER_ACTIONS, PowerController, PowerSpecError, PowerState
+from runbook.errors import PowerSpecError
+from runbook.power.base import POWER_ACTIONS, PowerController, PowerState
 from runbook.power.command import CommandPowerController
 from runbook.power.registry import (
     ENTRY_POINT_GROUP,

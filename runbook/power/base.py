@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
 from runbook._lazyimport import lazy_module
-from runbook.errors import ConfigError
+from runbook.errors import PowerSpecError
 from runbook.hosts.base import POWER_ACTIONS, HostResolver, PowerState
 from runbook.results import Status
 
@@ -25,40 +25,6 @@ else:
 
 __all__ = ["POWER_ACTIONS", "PowerController", "PowerSpecError", "PowerState",
            "check_non_negative", "check_positive"]
-
-
-class PowerSpecError(ConfigError):
-    """A `power_control` entry of a lab is invalid.
-
-    `key` is the offending key of the spec mapping (`'type'` for a bad or unknown type, a field
-    name for an unknown or mistyped field) or None when the problem is the value as a whole
-    (a missing field, a spec that is not a mapping). The language layer maps `key` to a line.
-    `host_id` names the lab host the spec belongs to, when known; `detail` is the bare reason.
-    """
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        key: str | None = None,
-        host_id: str | None = None,
-        file: str | None = None,
-        line: int | None = None,
-        column: int | None = None,
-    ) -> None:
-        self.detail = detail
-        self.key = key
-        self.host_id = host_id
-        where = f"host {host_id!r}: " if host_id is not None else ""
-        field = "power_control" + (f".{key}" if key else "")
-        super().__init__(f"{where}{field}: {detail}", file=file, line=line, column=column)
-
-    def for_host(self, host_id: str | None) -> PowerSpecError:
-        """The same error, naming `host_id` (used when a spec is read for a given lab host)."""
-        if host_id is None or self.host_id is not None:
-            return self
-        return PowerSpecError(self.detail, key=self.key, host_id=host_id, file=self.file,
-                              line=self.line, column=self.column)
 
 
 class PowerController(ABC):

@@ -35,9 +35,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from runbook._lazyimport import lazy_module
-from runbook.errors import CommandTimeoutError, HostUnreachableError, PowerError
+from runbook.errors import CommandTimeoutError, HostUnreachableError, PowerError, PowerSpecError
 from runbook.hosts.base import HostResolver
-from runbook.power.base import PowerController, PowerSpecError, PowerState, check_positive
+from runbook.power.base import PowerController, PowerState, check_positive
 from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from runbook.errors import CommandTimeoutError, PowerError
-from runbook.power.base import PowerController, PowerSpecError, PowerState, check_positive
+from runbook.errors import CommandTimeoutError, PowerError, PowerSpecError
+from runbook.power.base import PowerController, PowerState, check_positive
 from runbook.power.command import run_local
 from runbook.results import CommandStatus, Status
 

@@ -34,8 +34,8 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from runbook.errors import PowerError
-from runbook.power.base import PowerController, PowerSpecError, PowerState, check_positive
+from runbook.errors import PowerError, PowerSpecError, RedfishHttpError
+from runbook.power.base import PowerController, PowerState, check_positive
 from runbook.results import Status
 
 if TYPE_CHECKING:
@@ -45,15 +45,6 @@ ON_STATES = {"On": PowerState.ON, "PoweringOn": PowerState.ON,
              "Off": PowerState.OFF, "PoweringOff": PowerState.OFF}
 RESET_TYPES = {"on": "On", "off": "ForceOff", "cycle": "PowerCycle"}
 POLL_INTERVAL = 1.0
-
-
-class RedfishHttpError(PowerError):
-    """The BMC answered a request with an HTTP error status."""
-
-    def __init__(self, message: str, *, method: str, code: int) -> None:
-        super().__init__(message)
-        self.method = method
-        self.code = code
 
 
 class RedfishPowerController(PowerController):

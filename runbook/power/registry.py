@@ -17,7 +17,8 @@ import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from runbook.power.base import PowerController, PowerSpecError
+from runbook.errors import PowerSpecError
+from runbook.power.base import PowerController
 
 if TYPE_CHECKING:
     from importlib import metadata

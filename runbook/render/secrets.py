@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from runbook.errors import ConfigError, TemplateError
+from runbook.errors import ConfigError, MissingSecretError
 
 ENV_PREFIX = "RUNBOOK_SECRET_"
 MASK = "***"
@@ -74,14 +74,6 @@ class SecretStore:
             ordered = sorted(self._seen, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered), re.IGNORECASE)
         return self._pattern.sub(MASK, text)
-
-
-class MissingSecretError(TemplateError):
-    """A secret that is neither in the environment nor in the secrets file; `name` says which."""
-
-    def __init__(self, name: str, message: str) -> None:
-        self.name = name
-        super().__init__(message)
 
 
 class PlaceholderSecrets(SecretStore):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from runbook._suggest import did_you_mean
-from runbook.errors import ConfigError, RunbookError
+from runbook.errors import ConfigError, HeaderTemplateError, RunbookError
 from runbook.model import Location, Step
 
 if TYPE_CHECKING:
@@ -21,10 +21,6 @@ if TYPE_CHECKING:
 
 SCOPE = "lab vars, runbook vars and -e"
 HeaderField = tuple[str | int, ...]
-
-
-class HeaderProblem(Exception):
-    """A `name` / `hosts` template that cannot be rendered; the message says why and what to do."""
 
 
 def _has_markup(text: str) -> bool:
@@ -61,18 +57,18 @@ def label(field: HeaderField) -> str:
 
 def render_text(templater: Templater, field: HeaderField, text: str,
                 context: Mapping[str, Any]) -> str:
-    """Render one header string; `HeaderProblem` when it fails or a pattern renders empty
+    """Render one header string; `HeaderTemplateError` when it fails or a pattern renders empty
     (an empty regex would match every host). `hosts` patterns are stripped."""
     what = label(field)
     try:
         rendered = templater.render(text, context)
     except RunbookError as exc:
-        raise HeaderProblem(f"{what}: {getattr(exc, 'problem', exc)} ({what} is rendered once "
+        raise HeaderTemplateError(f"{what}: {getattr(exc, 'problem', exc)} ({what} is rendered once "
                             f"per step and sees {SCOPE} only)") from None
     if field[0] != "hosts":
         return rendered
     if not rendered.strip():
-        raise HeaderProblem(f"{what} {text!r} renders to an empty pattern, which would match "
+        raise HeaderTemplateError(f"{what} {text!r} renders to an empty pattern, which would match "
                             "every host: give it a value")
     return rendered.strip()
 
@@ -88,7 +84,7 @@ def render_step_header(step: Step, templater: Templater, context: Mapping[str, A
     for field, text in fields:
         try:
             rendered[field] = render_text(templater, field, text, context)
-        except HeaderProblem as exc:
+        except HeaderTemplateError as exc:
             loc = location_of(step, *field) if location_of is not None else step.location
             raise ConfigError(f"step {step.index + 1}: {exc}", file=loc.file, line=loc.line,
                               column=loc.column) from None

@@ -27,7 +27,7 @@ from jinja2.parser import Parser
 from jinja2.runtime import Context, Undefined
 
 from runbook._suggest import did_you_mean
-from runbook.errors import TemplateError
+from runbook.errors import TemplateError, TemplateRenderError
 from runbook.language.varsfile import RESERVED_NAMES
 from runbook.model import Location
 from runbook.render.secrets import SecretStore
@@ -38,19 +38,6 @@ if TYPE_CHECKING:
 _MARKUP = ("{{", "{%", "{#")
 _resolving: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "runbook_resolving", default=())
-
-
-class TemplateRenderError(TemplateError):
-    """A template failed: carries where (`location`), for what, and the undefined name."""
-
-    def __init__(self, message: str, *, location: Location | None = None, what: str = "",
-                 undefined: str | None = None) -> None:
-        self.location = location
-        self.what = what
-        self.undefined = undefined
-        self.problem = message
-        prefix = f"{location}: " if location is not None else ""
-        super().__init__(prefix + (f"{what}: " if what else "") + message)
 
 
 def has_markup(text: str) -> bool:

@@ -7,7 +7,8 @@ import threading
 import pytest
 
 from runbook.engine import regex
-from runbook.engine.regex import RegexTimeout, bounded_search
+from runbook.engine.regex import bounded_search
+from runbook.errors import RegexTimeoutError
 
 CATASTROPHIC = r"^(a+)+$"
 TRAP = "a" * 60 + "b"
@@ -19,7 +20,7 @@ def test_finds_like_re_search_with_multiline() -> None:
 
 
 def test_catastrophic_backtracking_is_stopped() -> None:
-    with pytest.raises(RegexTimeout, match="simplify it"):
+    with pytest.raises(RegexTimeoutError, match="simplify it"):
         bounded_search(CATASTROPHIC, TRAP, limit=0.2)
     assert bounded_search("a", "a")  # the timer is gone afterwards
 

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from runbook.errors import ConfigError
+from runbook.errors import ConfigError, ValidationError
 from runbook.hosts.local import LocalHost
 from runbook.hosts.ssh import RemoteHost
-from runbook.language.findings import ValidationFailed
 from runbook.language.labfile import load_lab
 from runbook.render.secrets import SecretStore
 
@@ -138,7 +137,7 @@ def test_a_str_path_works_like_a_path(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_invalid_lab_lists_all_findings(tmp_path: Path) -> None:
     path = tmp_path / "lab.yml"
     path.write_text("hosts:\n  a: {hop: b}\n  b: {hop: a}\n  c: {prot: 22}\n  d: {hop: zz}\n")
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(ValidationError) as info:
         load_lab(path)
     messages = [f.message for f in info.value.findings]
     assert len(messages) == 3
@@ -151,7 +150,7 @@ def test_power_spec_error_points_at_key(tmp_path: Path) -> None:
     path = tmp_path / "lab.yml"
     path.write_text("hosts:\n  r1:\n    power_control:\n      type: command\n"
                     "      on_cmd: x\n      off_cmd: y\n      statuscmd: z\n")
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(ValidationError) as info:
         load_lab(path)
     [finding] = info.value.findings
     assert (finding.line, finding.column) == (7, 7)
@@ -182,10 +181,10 @@ def test_undefined_name_in_lab_template_is_located(tmp_path: Path) -> None:
 def test_syntax_errors_in_lab(tmp_path: Path) -> None:
     path = tmp_path / "lab.yml"
     path.write_text("hosts:\n  s1: {address: [\n")
-    with pytest.raises(ValidationFailed, match="YAML syntax error"):
+    with pytest.raises(ValidationError, match="YAML syntax error"):
         load_lab(path)
     path.write_text("hosts:\n  s1:\n    user: '{{ oops'\n")
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(ValidationError) as info:
         load_lab(path)
     [finding] = info.value.findings
     assert finding.line == 3
@@ -195,14 +194,14 @@ def test_syntax_errors_in_lab(tmp_path: Path) -> None:
 def test_runbook_or_empty_file_given_as_lab_says_so(tmp_path: Path) -> None:
     runbook = tmp_path / "site.yml"
     runbook.write_text("name: x\nsteps: [{hosts: local, run: uptime}]\n")
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(ValidationError) as info:
         load_lab(runbook)
     assert [f.message for f in info.value.findings] == [
         "this is a runbook (it has `steps`), not a lab: a lab file lists `hosts`; pass the "
         "runbook as RUNBOOK and a lab file with --lab"]
     empty = tmp_path / "empty.yml"
     empty.write_text("# nothing yet\n")
-    with pytest.raises(ValidationFailed, match="the file is empty: a lab needs `hosts`"):
+    with pytest.raises(ValidationError, match="the file is empty: a lab needs `hosts`"):
         load_lab(empty)
 
 
@@ -217,7 +216,7 @@ def test_secret_rendered_into_a_bad_field_is_masked_in_findings(tmp_path: Path) 
     path = tmp_path / "lab.yml"
     path.write_text("hosts:\n  bmc1:\n    power_control: {type: ipmi, address: 10.0.0.1, "
                     "port: \"{{ secret('PW') }}\", password: \"{{ secret('PW') }}\"}\n")
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(ValidationError) as info:
         load_lab(path, secrets=SecretStore(environ={"RUNBOOK_SECRET_PW": "hunter2"}))
     assert "hunter2" not in str(info.value)
     assert "power_control.port: must be an integer, got '***'" in str(info.value)

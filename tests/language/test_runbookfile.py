@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runbook.language.findings import ValidationFailed
+from runbook.errors import ValidationError
 from runbook.language.runbookfile import LoadedRunbook, load_runbook
 from runbook.model import (
     Expect,
@@ -122,7 +122,7 @@ def test_invalid_runbook_raises_with_all_findings(tmp_path: Path) -> None:
     path = tmp_path / "bad.yml"
     path.write_text("name: x\nsteps:\n  - hosts: a\n    onshot: b\n  - hosts: a\n    run: c\n"
                     "    run: d\n")
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(ValidationError) as info:
         load_runbook(path)
     lines = [f.line for f in info.value.findings]
     assert lines == [7, 4]  # duplicate key first (loader), then schema
@@ -132,7 +132,7 @@ def test_invalid_runbook_raises_with_all_findings(tmp_path: Path) -> None:
 def test_syntax_error_raises_validation_failed(tmp_path: Path) -> None:
     path = tmp_path / "bad.yml"
     path.write_text("name: [x\n")
-    with pytest.raises(ValidationFailed, match="YAML syntax error") as info:
+    with pytest.raises(ValidationError, match="YAML syntax error") as info:
         load_runbook(path)
     assert info.value.findings[0].line == 2
 

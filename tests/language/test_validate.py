@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from runbook.errors import ValidationError
 from runbook.hosts.lab import Lab
-from runbook.language.findings import Finding, ValidationFailed
+from runbook.language.findings import Finding
 from runbook.language.labfile import load_lab
 from runbook.language.runbookfile import load_runbook
 from runbook.language.validate import check_runbook, validate_files, validate_paths
@@ -127,7 +128,7 @@ def test_runbook_vars_may_use_lab_and_host_names(tmp_path: Path) -> None:
 def test_finding_str_and_validation_failed() -> None:
     finding = Finding("rb.yml", 3, 5, "bad thing")
     assert str(finding) == "rb.yml:3:5: bad thing"
-    error = ValidationFailed([finding, Finding("lab.yml", 1, 1, "other")])
+    error = ValidationError([finding, Finding("lab.yml", 1, 1, "other")])
     assert error.findings[0] is finding
     assert str(error) == "rb.yml:3:5: bad thing\nlab.yml:1:1: other"
 

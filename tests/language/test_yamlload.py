@@ -7,14 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook.errors import ConfigError
-from runbook.language.yamlload import (
-    YamlSyntaxError,
-    load_data,
-    load_file,
-    load_text,
-    not_a_regular_file,
-)
+from runbook.errors import ConfigError, YamlSyntaxError
+from runbook.language.yamlload import load_data, load_file, load_text, not_a_regular_file
 
 TEXT = """\
 name: demo

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from runbook.cli.main import cli
 from runbook.engine.events import EventBus, PlannedHost
 from runbook.engine.executor import Executor
-from runbook.language.findings import ValidationFailed
+from runbook.errors import ValidationError
 from runbook.language.labfile import load_lab
 from runbook.language.runbookfile import load_runbook
 from runbook.plan.compiler import Plan, compile_plan
@@ -53,7 +53,7 @@ def test_targeted_host_needing_an_unset_secret_fails_every_step(tmp_path: Path) 
     book, lab = files(tmp_path, "  - {name: a, hosts: ^r, run: uptime}\n"
                                 "  - {name: b, hosts: ^r1$, oneshot: uptime}\n"
                                 "  - {name: c, hosts: ^r2$, oneshot: uptime}\n")
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(ValidationError) as info:
         compile_files(book, lab, SecretStore(environ={}))
     assert [str(f) for f in info.value.findings] == [
         f"{book}:4:5: step 1 ('a'): host 'r1' (through host 'jump1') needs secret jump_pw for "
@@ -72,7 +72,7 @@ def test_power_secrets_matter_only_for_power_steps(tmp_path: Path) -> None:
     book, lab = files(tmp_path, "  - {hosts: bmc1, run: uptime}\n")
     compile_files(book, lab, SecretStore(environ={}))
     book, lab = files(tmp_path, "  - {hosts: bmc1, power: cycle}\n")
-    with pytest.raises(ValidationFailed, match=r"needs secret bmc_pw for power_control\.on_cmd"):
+    with pytest.raises(ValidationError, match=r"needs secret bmc_pw for power_control\.on_cmd"):
         compile_files(book, lab, SecretStore(environ={}))
 
 

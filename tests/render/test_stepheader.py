@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from runbook.errors import ConfigError
+from runbook.errors import ConfigError, HeaderTemplateError
 from runbook.model import Location, RunAction, Step
 from runbook.render.stepheader import (
-    HeaderProblem,
     header_context,
     render_step_header,
     render_text,
@@ -54,7 +53,7 @@ def test_failures_are_config_errors_at_the_field() -> None:
 
 
 def test_an_empty_pattern_is_refused_and_patterns_are_stripped() -> None:
-    with pytest.raises(HeaderProblem, match="would match every host"):
+    with pytest.raises(HeaderTemplateError, match="would match every host"):
         render_text(Templater(), ("hosts",), "{{ g }}", {"g": " "})
     assert render_text(Templater(), ("hosts",), "{{ g }}\n", {"g": "r1"}) == "r1"
     assert render_text(Templater(), ("name",), "{{ g }} ", {"g": "r1"}) == "r1 "

@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from runbook.errors import TemplateError
+from runbook.errors import TemplateError, TemplateRenderError
 from runbook.hosts.local import LocalHost
 from runbook.model import Location
 from runbook.render.secrets import SecretStore
-from runbook.render.templating import Templater, TemplateRenderError, host_context
+from runbook.render.templating import Templater, host_context
 
 LOC = Location("rb.yml", 12, 5)
 
