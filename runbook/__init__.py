@@ -1,7 +1,15 @@
 """runbook: a declarative runbook engine for lab automation.
 
 The library API: hosts (`LocalHost`, `RemoteHost`) with `run` / `oneshot` / `put` / `get`,
-results (`Status`, `CommandStatus`, `RunResult`), `Lab` and the fan-out helpers, the error tree.
+results (`Status`, `CommandStatus`, `RunResult`), `Lab` and the fan-out helpers, the error tree;
+`runbook.api` runs whole runbooks (load → check → compile → run).
+
+The package is the pipeline read → render → plan → execute → report (docs/architecture.md):
+`language/` reads runbook and lab files into `model` objects and findings, `render/` owns
+templating and secrets, `plan/` compiles a runbook against a lab into typed concrete actions
+(data), `engine/` runs a plan across `hosts/` (with `power/` controllers) and reports through
+events, `report/` writes JSON and JUnit; `cli/` is the click layer on top. `errors.py` holds
+every error class, `results.py` the one status vocabulary.
 
 Names are resolved on first use (PEP 562), so `import runbook` (and every CLI command, which
 imports this package first) costs almost nothing; asyncssh loads only when a host connects.

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     import asyncssh
 
-    from runbook.power import PowerController
+    from runbook.hosts.base import PowerControl
 else:
     asyncio = lazy_module("asyncio")
 
@@ -90,7 +90,7 @@ class RemoteHost(Host):
         agent: bool = True,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
         vars: dict[str, Any] | None = None,
-        power_control: PowerController | None = None,
+        power_control: PowerControl | None = None,
     ) -> None:
         super().__init__(id, vars=vars, power_control=power_control)
         if not isinstance(address, str) or not address:
