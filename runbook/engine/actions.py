@@ -164,7 +164,7 @@ async def _power(action: PowerSwitch, host: Host) -> ActionResult:
                             f"host {host.id!r} has no power_control in the lab")
     if action.verb == "status":
         state = await host.power_status()
-        value = None if state is None else str(getattr(state, "value", state))
+        value = None if state is None else state.value
         if value is None:
             return ActionResult(Status.Failed, None, "",
                                 "the power controller could not report a state", state=None)

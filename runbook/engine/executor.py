@@ -81,7 +81,7 @@ class Executor:
         runbook = plan.runbook
         self.outcome = RunOutcome(
             runbook=runbook.name, runbook_path=str(runbook.path),
-            lab_path=str(plan.lab.path) if getattr(plan.lab, "path", None) else None,
+            lab_path=str(plan.lab.path) if plan.lab.path else None,
             hosts=[h.id for h in plan.hosts],
             steps=[StepOutcome(p.step.index, p.step.name, p.step.action.kind, str(p.step.location))
                    for p in plan.steps],

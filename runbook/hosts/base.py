@@ -7,7 +7,6 @@ files (`put` / `get`). Power goes through the host's `power_control`, never thro
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from enum import Enum
@@ -15,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from runbook._lazyimport import lazy_module
+from runbook._numbers import finite_number
 from runbook.errors import ConfigError, HostUnreachableError, PowerError, ShellDiedError
 from runbook.hosts.power_mixin import PowerMixin
 from runbook.hosts.shell import START_TIMEOUT, PersistentShell, ShellChannel
@@ -69,8 +69,7 @@ def check_timeout(timeout: float | None) -> None:
     """A timeout is None (no limit) or a positive, finite number of seconds."""
     if timeout is None:
         return
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
-            or not math.isfinite(timeout) or timeout <= 0:
+    if not finite_number(timeout) or timeout <= 0:
         raise ConfigError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import secrets
 import socket
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
+from runbook._numbers import finite_number
 from runbook.errors import ConfigError, HostUnreachableError, ShellDiedError
 from runbook.hosts.base import Host, check_command
 from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, MarkerReader, killed_after_timeout, quote
@@ -98,8 +98,7 @@ class RemoteHost(Host):
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise ConfigError(f"host {id!r}: port must be a number from 1 to 65535, not {port!r}")
         for name, seconds in (("connect_timeout", connect_timeout), ("keepalive", keepalive)):
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float) \
-                    or not math.isfinite(seconds) or seconds <= 0:
+            if not finite_number(seconds) or seconds <= 0:
                 raise ConfigError(f"host {id!r}: {name} must be a positive number of seconds, "
                                   f"not {seconds!r}")
         if hop is not None and not isinstance(hop, RemoteHost):

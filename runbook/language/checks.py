@@ -24,7 +24,7 @@ from runbook.language.varsfile import reserved_name_problem
 from runbook.language.yamlload import expand_home
 from runbook.model import GetAction, Location, PowerAction, PutAction, Runbook, Step
 from runbook.render import stepheader
-from runbook.render.secrets import PlaceholderSecrets, SecretStore
+from runbook.render.secrets import PlaceholderSecrets
 from runbook.render.templating import Templater, has_markup
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class RunbookChecker:
         self.lab = lab
         self.extra = dict(extra_vars or {})
         # Nothing here needs a real secret: `secret()` in name/hosts renders as `***`.
-        self.templater = Templater(PlaceholderSecrets(SecretStore(environ={})))
+        self.templater = Templater(PlaceholderSecrets())
         self.findings: list[Finding] = []
         self.registered: set[str] = set(lost_registers or ())
         self.document = getattr(runbook, "document", None)

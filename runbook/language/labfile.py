@@ -226,23 +226,14 @@ def _check_reserved(reader: _LabReader, data: dict[str, Any]) -> None:
                 reader.add((*where, name), owner + problem, key=True)
 
 
-class _PlaceholderSecrets(SecretStore):
-    """Used when validating: any secret is "<secret>", so no secret needs to be set."""
-
-    def __init__(self) -> None:
-        super().__init__(environ={})
-
-    def get(self, name: str) -> str:
-        return "<secret>"
-
-
 def _render_templates(reader: _LabReader, hosts: dict[str, dict[str, Any]],
                       data: dict[str, Any], secrets: SecretStore | None) -> None:
     """Render templated host fields in place; syntax and render errors become findings."""
     from runbook.render.templating import Templater
 
     recording = PlaceholderSecrets(secrets) if secrets is not None else None
-    templater = Templater(recording if recording is not None else _PlaceholderSecrets())
+    templater = Templater(recording if recording is not None
+                          else PlaceholderSecrets(shown="<secret>"))
     lab_vars = data.get("vars") if isinstance(data.get("vars"), dict) else {}
     for host_id, fields in hosts.items():
         if isinstance(fields.get("power_control"), dict):

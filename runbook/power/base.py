@@ -7,11 +7,11 @@ Controllers are built from lab data by `runbook.power.registry.power_control_fro
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
 from runbook._lazyimport import lazy_module
+from runbook._numbers import finite_number
 from runbook.errors import PowerSpecError
 from runbook.hosts.base import POWER_ACTIONS, HostResolver, PowerState
 from runbook.results import Status
@@ -88,24 +88,13 @@ class PowerController(ABC):
 
 def check_non_negative(key: str, value: float) -> float:
     """`value` as a float when it is a finite number >= 0, else a PowerSpecError on `key`."""
-    if not _finite_number(value) or value < 0:
+    if not finite_number(value) or value < 0:
         raise PowerSpecError(f"must be a finite number >= 0 (seconds), got {value!r}", key=key)
     return float(value)
 
 
 def check_positive(key: str, value: float) -> float:
     """`value` as a float when it is a finite number > 0, else a PowerSpecError on `key`."""
-    if not _finite_number(value) or value <= 0:
+    if not finite_number(value) or value <= 0:
         raise PowerSpecError(f"must be a finite number > 0 (seconds), got {value!r}", key=key)
     return float(value)
-
-
-def _finite_number(value: object) -> bool:
-    """An int or float that is not a bool, infinity or NaN (`nan < 0` is False: NaN would
-    otherwise pass a range check and make a sleep or timeout meaningless)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a float
-        return False

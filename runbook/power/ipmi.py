@@ -27,13 +27,12 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from runbook.errors import CommandTimeoutError, PowerError, PowerSpecError
 from runbook.power.base import PowerController, PowerState, check_positive
-from runbook.power.command import run_local
+from runbook.power.command import NOT_RUNNABLE, run_local
 from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
 
-NOT_RUNNABLE = (126, 127)  # ipmitool missing or not executable
 
 
 class IpmiPowerController(PowerController):

@@ -9,7 +9,6 @@ fresh one; the module-level functions use the process-wide `default_registry`.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import types
@@ -17,6 +16,7 @@ import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from runbook._suggest import did_you_mean
 from runbook.errors import PowerSpecError
 from runbook.power.base import PowerController
 
@@ -106,8 +106,8 @@ class PowerControllerRegistry:
 
     def _unknown_message(self, type_name: str) -> str:
         names = self.names()
-        close = difflib.get_close_matches(type_name, names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        suggestion = did_you_mean(type_name, names)
+        hint = f"; {suggestion}" if suggestion else ""
         return (f"unknown power controller type {type_name!r}{hint} (known types: "
                 f"{', '.join(names)}; third-party types come from packages declaring the "
                 f"entry-point group {self.group!r})")
@@ -194,8 +194,8 @@ def _construct(cls: type[PowerController], kwargs: dict[str, Any]) -> PowerContr
         if not isinstance(key, str):
             raise PowerSpecError(f"field names must be strings, got {key!r}")
         if key not in params and not takes_any:
-            close = difflib.get_close_matches(key, params, n=1)
-            suggestion = f"; did you mean {close[0]!r}?" if close else ""
+            close = did_you_mean(key, params)
+            suggestion = f"; {close}" if close else ""
             raise PowerSpecError(f"unknown field for type {cls.type_name!r}{suggestion} "
                                  f"(fields: {', '.join(params) or 'none'})", key=key)
     missing = [name for name, p in params.items()

@@ -77,25 +77,27 @@ class SecretStore:
 
 
 class PlaceholderSecrets(SecretStore):
-    """Wraps a store for dry runs and for hosts a run may not touch: a secret that is not set
-    reads as `***` (and its name is recorded in `missing`) instead of failing.
+    """Wraps a store for dry runs, for validation and for hosts a run may not touch: a secret
+    that is not set reads as `shown` (default `***`; its name is recorded in `missing`) instead
+    of failing. Without a store no secret is set (validation needs none).
 
     Values that are set come from the wrapped store, which keeps masking them.
     """
 
-    def __init__(self, store: SecretStore) -> None:
+    def __init__(self, store: SecretStore | None = None, *, shown: str = MASK) -> None:
         super().__init__(environ={})
-        self.store = store
+        self.store = store if store is not None else SecretStore(environ={})
+        self.shown = shown
         self.missing: list[str] = []
 
     def get(self, name: str) -> str:
-        """The secret's value, or `***` when it is not set."""
+        """The secret's value, or `shown` when it is not set."""
         try:
             return self.store.get(name)
         except MissingSecretError:
             if name not in self.missing:
                 self.missing.append(name)
-            return MASK
+            return self.shown
 
     @property
     def values(self) -> frozenset[str]:

@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError, HeaderTemplateError, RunbookError
 from runbook.model import Location, Step
-
-if TYPE_CHECKING:
-    from runbook.render.templating import Templater
+from runbook.render.templating import Templater, has_markup
 
 SCOPE = "lab vars, runbook vars and -e"
 HeaderField = tuple[str | int, ...]
-
-
-def _has_markup(text: str) -> bool:
-    return "{{" in text or "{%" in text or "{#" in text
 
 
 def header_context(*, lab_vars: Mapping[str, Any] | None = None,
@@ -42,11 +36,11 @@ def templated_fields(step: Step) -> list[tuple[HeaderField, str]]:
     """(field, text) of the step's templated header strings: `name` when the runbook gave it
     (a name made from the action is shown as is), and each `hosts` pattern."""
     found: list[tuple[HeaderField, str]] = []
-    if step.named and _has_markup(step.name):
+    if step.named and has_markup(step.name):
         found.append((("name",), step.name))
     many = len(step.hosts) > 1
     found += [(("hosts", i) if many else ("hosts",), p)
-              for i, p in enumerate(step.hosts) if _has_markup(p)]
+              for i, p in enumerate(step.hosts) if has_markup(p)]
     return found
 
 
