@@ -52,8 +52,14 @@ class Options:
     verbose: int
 
 
-def _fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
-    click.echo(message, err=True)
+def _identity(text: str) -> str:
+    return text
+
+
+def _fail(message: str, code: int = EXIT_INVALID,
+          mask: Callable[[str], str] = _identity) -> NoReturn:
+    """Say `message` on stderr (masked: it may quote a rendered secret) and exit `code`."""
+    click.echo(mask(message), err=True)
     sys.exit(code)
 
 
@@ -62,9 +68,9 @@ def _findings_text(findings: Sequence[Finding]) -> str:
     return "\n".join(map(str, findings))
 
 
-def _config_error(exc: ConfigError) -> NoReturn:
+def _config_error(exc: ConfigError, mask: Callable[[str], str] = _identity) -> NoReturn:
     findings = getattr(exc, "findings", None)
-    _fail(_findings_text(findings) if findings else str(exc))
+    _fail(_findings_text(findings) if findings else str(exc), mask=mask)
 
 
 def raise_fd_limit() -> int:
@@ -106,26 +112,30 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
         _fail(f"--report-json and --junit both name {opts.junit}: give them different files")
     try:
         secrets = SecretStore(secrets_file=opts.secrets)
+    except ConfigError as exc:
+        _config_error(exc)
+    mask = secrets.mask
+    try:
         extra = parse_extra_vars(list(opts.extra_vars))
         runbook = load_runbook(opts.runbook)
         lab_path = opts.lab if opts.lab is not None else runbook.lab
         lab = load_lab(lab_path, secrets=secrets) if lab_path is not None else Lab.default()
         findings = check_runbook(runbook, lab, extra_vars=extra)
         if findings:
-            _fail(_findings_text(findings))
+            _fail(_findings_text(findings), mask=mask)
         templater = Templater(secrets)
         plan = compile_plan(runbook, lab, templater, extra_vars=extra, limit=opts.limit,
                             fail_fast=opts.fail_fast, dry_run=opts.check)
     except ConfigError as exc:
-        _config_error(exc)
+        _config_error(exc, mask)
     except RunbookError as exc:
-        _fail(str(exc))
+        _fail(str(exc), mask=mask)
     if opts.limit is not None and not plan.hosts:
-        _fail(f"--limit {opts.limit!r} matches no host the runbook targets")
+        _fail(f"--limit {opts.limit!r} matches no host the runbook targets", mask=mask)
     forks = choose_forks(opts.forks, raise_fd_limit())
-    console = Console(verbose=opts.verbose, mask=secrets.mask)
-    executor = Executor(plan, forks=forks, bus=EventBus([console]), mask=secrets.mask)
-    return executor, console, secrets.mask
+    console = Console(verbose=opts.verbose, mask=mask)
+    executor = Executor(plan, forks=forks, bus=EventBus([console]), mask=mask)
+    return executor, console, mask
 
 
 def _inputs(opts: Options) -> dict[Path, str]:
@@ -163,8 +173,10 @@ def report_path_problem(path: Path, inputs: dict[Path, str] | None = None) -> st
     return None
 
 
-def write_reports(outcome: RunOutcome, opts: Options) -> bool:
-    """Write the requested reports; False (after saying why on stderr) if one could not be."""
+def write_reports(outcome: RunOutcome, opts: Options,
+                  mask: Callable[[str], str] = _identity) -> bool:
+    """Write the requested reports, masked; False (after saying why on stderr) if one could
+    not be."""
     from runbook.report import write_json_report, write_junit
 
     ok = True
@@ -172,9 +184,9 @@ def write_reports(outcome: RunOutcome, opts: Options) -> bool:
         if path is None:
             continue
         try:
-            writer(outcome, path)
+            writer(outcome, path, mask)
         except OSError as exc:
-            click.echo(f"cannot write report {path}: {exc.strerror or exc}", err=True)
+            click.echo(mask(f"cannot write report {path}: {exc.strerror or exc}"), err=True)
             ok = False
     return ok
 
@@ -195,7 +207,7 @@ async def _run(executor: Executor, console: Console, opts: Options) -> None:
 
     def force_exit(reason: str) -> None:
         console.note(f"{reason}: exiting now, without waiting for the hosts to close")
-        write_reports(executor.abandon(), opts)
+        write_reports(executor.abandon(), opts, executor.mask)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
@@ -228,12 +240,12 @@ def run_apply(opts: Options) -> NoReturn:
 
 def _apply(opts: Options) -> int:
     try:
-        executor, console, _mask = prepare(opts)
+        executor, console, mask = prepare(opts)
     except KeyboardInterrupt:  # Ctrl-C while loading: nothing ran, nothing to report
         _fail("interrupted", EXIT_INTERRUPTED)
     if opts.check:
         outcome = executor.check()
-        write_reports(outcome, opts)
+        write_reports(outcome, opts, mask)
         return exit_code(outcome)
     code = EXIT_FAILED
     try:
@@ -243,7 +255,7 @@ def _apply(opts: Options) -> int:
         code = EXIT_INTERRUPTED
     except Exception as exc:  # an engine bug: still report what happened, and say so
         detail = executor.outcome.error or f"{type(exc).__name__}: {exc}"
-        click.echo(f"runbook: internal error: {detail}", err=True)
+        click.echo(mask(f"runbook: internal error: {detail}"), err=True)
         if opts.verbose:
             import traceback
 
@@ -252,7 +264,7 @@ def _apply(opts: Options) -> int:
     finally:
         for sig in INTERRUPT_SIGNALS:
             signal.signal(sig, _defer_signal)
-        if not write_reports(executor.outcome, opts) and code == EXIT_OK:
+        if not write_reports(executor.outcome, opts, mask) and code == EXIT_OK:
             code = EXIT_FAILED
         sys.stdout.flush()
     return code

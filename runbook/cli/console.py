@@ -2,8 +2,8 @@
 
 A subscriber of the engine's events. Colour and the transient progress line only appear on a
 terminal and never when NO_COLOR is set; piped output is plain lines. Everything it prints
-comes from results whose output is already masked; step names and commands pass through
-`mask` too.
+leaves through `_write` (or `_draw_progress`), which passes every piece of text through
+`mask` before painting it: one masking point for the console, whatever the text came from.
 
 Lines are formatted as plain strings and written straight to the stream: at 500 hosts a
 rich renderable per line cost ~1 ms each, more than the engine itself. rich is imported only
@@ -34,6 +34,9 @@ from runbook.engine.results import HostStatus, HostStepResult, RunOutcome, RunSt
 
 if TYPE_CHECKING:
     from rich.console import Console as RichConsole
+
+#: A piece of a console line: plain text, or (text, rich style) to paint it.
+Piece = str | tuple[str, str]
 
 _STYLE = {
     HostStatus.SUCCESS: "green",
@@ -138,8 +141,16 @@ class Console:
             self.recap(event.outcome)
             self.stream.flush()
 
-    def _write(self, text: str) -> None:
-        self.stream.write(text + "\n")
+    def _write(self, *pieces: Piece) -> None:
+        """Write one line made of `pieces`: plain text, or (text, style) to paint it.
+
+        The console's way out: each piece's text is masked here, before any escape code of
+        the painter is added around it."""
+        self.stream.write("".join(self._piece(piece) for piece in pieces) + "\n")
+
+    def _piece(self, piece: Piece) -> str:
+        text, style = (piece, "") if isinstance(piece, str) else piece
+        return self.paint(self.mask(text), style)
 
     # -- events -----------------------------------------------------------------------------
     def _run_started(self, event: RunStarted) -> None:
@@ -149,7 +160,7 @@ class Console:
         what = "plan of" if event.check else "running"
         steps = "1 step" if event.steps == 1 else f"{event.steps} steps"
         hosts = "1 host" if len(event.hosts) == 1 else f"{len(event.hosts)} hosts"
-        self._write(self.paint(f"{what} {self.mask(event.runbook)}: {steps} on {hosts}", "bold"))
+        self._write((f"{what} {event.runbook}: {steps} on {hosts}", "bold"))
 
     def _step_started(self, event: StepStarted) -> None:
         self._clear_progress()
@@ -164,8 +175,8 @@ class Console:
         if event.skipped:
             extra += f"; {event.skipped} skipped after earlier failures"
         hosts = "1 host" if event.total == 1 else f"{event.total} hosts"
-        self._write(self.paint(f"step {event.index + 1}/{self._steps}: {self.mask(event.name)} "
-                               f"({event.action}, {hosts}{extra})", "bold blue"))
+        self._write((f"step {event.index + 1}/{self._steps}: {event.name} "
+                     f"({event.action}, {hosts}{extra})", "bold blue"))
         if not self._check:
             self._last_progress = 0.0
             self._progress(Progress(event.index, event.name, 0, event.total))
@@ -177,16 +188,16 @@ class Console:
             return  # sitting out after an earlier failure: counted in the step header; -v lists
         self._clear_progress()
         label = _LABEL[result.status] + (" (ignored)" if result.ignored else "")
-        parts = [
-            self.paint(time.strftime("%H:%M:%S", time.localtime(result.ended)), "dim"),
-            self.mask(event.step_name),
-            result.host_id.ljust(self._host_width),
-            self.paint(label.ljust(11), _STYLE[result.status]),
-            self.paint(f"{result.duration:6.2f}s", "dim"),
+        pieces: list[Piece] = [
+            (time.strftime("%H:%M:%S", time.localtime(result.ended)), "dim"), "  ",
+            event.step_name, "  ",
+            result.host_id.ljust(self._host_width), "  ",
+            (label.ljust(11), _STYLE[result.status]), "  ",
+            (f"{result.duration:6.2f}s", "dim"),
         ]
         if result.message:
-            parts.append(result.message)
-        self._write("  ".join(parts))
+            pieces += ["  ", result.message]
+        self._write(*pieces)
         self._body(result)
 
     def _body(self, result: HostStepResult) -> None:
@@ -199,13 +210,14 @@ class Console:
             hidden = len(lines) - FAILURE_TAIL
             lines = [f"... ({hidden} lines above; see the reports or use -v)",
                      *lines[-FAILURE_TAIL:]]
-        self._write("\n".join("    | " + x for x in lines))
+        for line in lines:
+            self._write("    | " + line)
 
     def _planned(self, event: PlannedHost) -> None:
         for i, text in enumerate(event.lines):
             head = event.host_id.ljust(self._host_width) if i == 0 else " " * self._host_width
             style = "bold red" if text.startswith("ERROR") else ""
-            self._write(self.paint(f"  {head}  {text}", style))
+            self._write((f"  {head}  {text}", style))
 
     def _progress(self, event: Progress) -> None:
         if not self.terminal or event.total < 2 or event.done >= event.total:
@@ -215,7 +227,7 @@ class Console:
             return
         self._last_progress = now
         width = shutil.get_terminal_size((80, 24)).columns
-        text = f"  ... {self.mask(event.step_name)}: {event.done}/{event.total} hosts done"
+        text = self.mask(f"  ... {event.step_name}: {event.done}/{event.total} hosts done")
         self.stream.write("\r\x1b[2K" + text[: max(10, width - 1)])
         self.stream.flush()
         self._progress_drawn = True
@@ -231,7 +243,7 @@ class Console:
         if outcome.check:
             ok = outcome.status is RunStatus.SUCCESS
             verdict = "plan is valid" if ok else "plan has errors"
-            self._write(self.paint(f"{verdict}: nothing was run", "bold" if ok else "bold red"))
+            self._write((f"{verdict}: nothing was run", "bold" if ok else "bold red"))
             return
         header = ("host", "ok", "failed", "skipped", "unreachable")
         rows = []
@@ -241,22 +253,22 @@ class Console:
                          counts[HostStatus.UNREACHABLE]))
         width = max([len(header[0]), *(len(r[0]) for r in rows)])
         cols = [len(h) for h in header[1:]]
-        lines = ["", self.paint("recap", "bold"),
-                 self.paint("  ".join([header[0].ljust(width),
-                                       *(h.rjust(w) for h, w in zip(header[1:], cols,
-                                                                    strict=True))]), "bold")]
+        self._write("")
+        self._write(("recap", "bold"))
+        self._write(("  ".join([header[0].ljust(width),
+                                *(h.rjust(w) for h, w in zip(header[1:], cols, strict=True))]),
+                     "bold"))
         for row in rows:
             text = "  ".join([row[0].ljust(width),
                               *(str(v).rjust(w) for v, w in zip(row[1:], cols, strict=True))])
-            lines.append(self.paint(text, "red") if row[2] or row[4] else text)
-        self._write("\n".join(lines))
+            self._write((text, "red" if row[2] or row[4] else ""))
         line = f"{outcome.status.value} in {outcome.duration:.2f}s"
         if outcome.error:
-            line += f" (internal error: {self.mask(outcome.error)})"
-        self._write(self.paint(line, _RUN_STYLE[outcome.status]))
+            line += f" (internal error: {outcome.error})"
+        self._write((line, _RUN_STYLE[outcome.status]))
 
     def note(self, message: str) -> None:
         """A one-off line from the CLI (e.g. 'interrupted, cleaning up')."""
         self._clear_progress()
-        self._write(self.paint(message, "bold yellow"))
+        self._write((message, "bold yellow"))
         self.stream.flush()

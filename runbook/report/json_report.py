@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,13 @@ from runbook.engine.results import RunOutcome
 REPORT_VERSION = 1
 
 
-def build_json_report(outcome: RunOutcome) -> dict[str, Any]:
-    """The report as plain data: run status and times, per-host summary, steps in runbook order."""
+def build_json_report(outcome: RunOutcome,
+                      mask: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """The report as plain data: run status and times, per-host summary, steps in runbook order.
+
+    Every string in it (keys too) goes through `mask` last: the report's one masking point, so
+    a secret in a step name, a message or a field added later cannot reach the file.
+    """
     summary = {
         host_id: {status.value: n for status, n in counts.items()}
         for host_id, counts in outcome.host_counts().items()
@@ -45,12 +51,25 @@ def build_json_report(outcome: RunOutcome) -> dict[str, Any]:
     }
     if outcome.error:
         report["error"] = outcome.error
-    return report
+    masked: dict[str, Any] = mask_strings(report, mask) if mask is not None else report
+    return masked
 
 
-def write_json_report(outcome: RunOutcome, path: str | Path) -> None:
+def mask_strings(data: Any, mask: Callable[[str], str]) -> Any:
+    """`data` (JSON-like: dicts, lists, scalars) with every string, key or value, masked."""
+    if isinstance(data, str):
+        return mask(data)
+    if isinstance(data, dict):
+        return {mask_strings(k, mask): mask_strings(v, mask) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [mask_strings(v, mask) for v in data]
+    return data
+
+
+def write_json_report(outcome: RunOutcome, path: str | Path,
+                      mask: Callable[[str], str] | None = None) -> None:
     """Write the report atomically (temp file + rename) so CI never reads half a file."""
-    atomic_write(Path(path), json.dumps(build_json_report(outcome), indent=2) + "\n")
+    atomic_write(Path(path), json.dumps(build_json_report(outcome, mask), indent=2) + "\n")
 
 
 def atomic_write(path: Path, text: str) -> None:
