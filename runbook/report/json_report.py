@@ -95,7 +95,7 @@ def current_umask() -> int:
     """The process's umask, read without changing it where Linux tells it (/proc), else by
     setting and restoring it at once."""
     try:
-        with open("/proc/self/status", encoding="ascii") as status:
+        with Path("/proc/self/status").open(encoding="ascii") as status:
             for line in status:
                 if line.startswith("Umask:"):
                     return int(line.split()[1], 8)
