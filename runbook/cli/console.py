@@ -2,8 +2,10 @@
 
 A subscriber of the engine's events. Colour and the transient progress line only appear on a
 terminal and never when NO_COLOR is set; piped output is plain lines. Everything it prints
-leaves through `_write` (or `_draw_progress`), which passes every piece of text through
-`mask` before painting it: one masking point for the console, whatever the text came from.
+leaves through `_write` (or the progress line), which passes every piece of text through
+`mask` and then `visible_controls` before painting it: one masking point for the console,
+whatever the text came from, and no remote control sequence (a retitle, a screen clear)
+reaching the user's terminal raw.
 
 Lines are formatted as plain strings and written straight to the stream: at 500 hosts a
 rich renderable per line cost ~1 ms each, more than the engine itself. rich is imported only
@@ -63,6 +65,18 @@ FAILURE_TAIL = 40
 
 def _identity(text: str) -> str:
     return text
+
+
+# Control characters other than newline and tab (C0, DEL and the C1 range, which some
+# terminals also obey: U+009B is a CSI) are shown as `\xNN`. Reports keep output as received.
+_VISIBLE = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7f, 0xa0))
+            if code not in (0x09, 0x0a)}
+
+
+def visible_controls(text: str) -> str:
+    """`text` with control characters escaped (ESC → `\\x1b`), newline and tab kept; a CRLF
+    line end is a plain newline."""
+    return text.replace("\r\n", "\n").translate(_VISIBLE)
 
 
 def wants_color(stream: TextIO, color: bool | None = None) -> bool:
@@ -150,7 +164,7 @@ class Console:
 
     def _piece(self, piece: Piece) -> str:
         text, style = (piece, "") if isinstance(piece, str) else piece
-        return self.paint(self.mask(text), style)
+        return self.paint(visible_controls(self.mask(text)), style)
 
     # -- events -----------------------------------------------------------------------------
     def _run_started(self, event: RunStarted) -> None:
@@ -227,7 +241,8 @@ class Console:
             return
         self._last_progress = now
         width = shutil.get_terminal_size((80, 24)).columns
-        text = self.mask(f"  ... {event.step_name}: {event.done}/{event.total} hosts done")
+        text = visible_controls(
+            self.mask(f"  ... {event.step_name}: {event.done}/{event.total} hosts done"))
         self.stream.write("\r\x1b[2K" + text[: max(10, width - 1)])
         self.stream.flush()
         self._progress_drawn = True
