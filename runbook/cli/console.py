@@ -18,10 +18,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from runbook.cli.terminal import ellipsis_for, line_width, shorten, visible_controls
 from runbook.engine.events import (
     Event,
     HostResult,
@@ -61,22 +63,16 @@ _RUN_STYLE = {RunStatus.SUCCESS: "bold green", RunStatus.FAILED: "bold red",
 PROGRESS_INTERVAL = 0.1
 # Output lines shown under a failure without -v (the reports keep everything).
 FAILURE_TAIL = 40
+# Live line columns: time, step name, host, status, duration, each two spaces apart.
+_STATUS_WIDTH = 11
+_FIXED_WIDTH = len("HH:MM:SS") + 2 + 2 + 2 + _STATUS_WIDTH + 2 + len("000.00s")
+# Step names and host ids are never cut shorter than this, however narrow the terminal.
+_MIN_NAME_WIDTH = 12
+_MIN_HOST_WIDTH = 12
 
 
 def _identity(text: str) -> str:
     return text
-
-
-# Control characters other than newline and tab (C0, DEL and the C1 range, which some
-# terminals also obey: U+009B is a CSI) are shown as `\xNN`. Reports keep output as received.
-_VISIBLE = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7f, 0xa0))
-            if code not in (0x09, 0x0a)}
-
-
-def visible_controls(text: str) -> str:
-    """`text` with control characters escaped (ESC → `\\x1b`), newline and tab kept; a CRLF
-    line end is a plain newline."""
-    return text.replace("\r\n", "\n").translate(_VISIBLE)
 
 
 def wants_color(stream: TextIO, color: bool | None = None) -> bool:
@@ -124,14 +120,20 @@ class Console:
     """Event subscriber printing the live view of a run (or a plan) to `stream`."""
 
     def __init__(self, *, verbose: int = 0, stream: TextIO | None = None,
-                 color: bool | None = None, mask: Callable[[str], str] | None = None) -> None:
+                 color: bool | None = None, mask: Callable[[str], str] | None = None,
+                 width: int | None = None) -> None:
+        """`width`: the columns live lines must fit in (default: the terminal's, see
+        `terminal.line_width`; None on a pipe without COLUMNS, where names are kept whole)."""
         self.stream = stream or sys.stdout
+        self.width = width
+        self.ellipsis = ellipsis_for(self.stream)
         self.verbose = verbose
         self.mask = mask or _identity
         self.terminal = bool(getattr(self.stream, "isatty", lambda: False)())
         self.paint = _Painter(wants_color(self.stream, color))
         self._steps = 0
         self._host_width = 0
+        self._name_width = 0
         self._progress_drawn = False
         self._last_progress = 0.0
         self._check = False
@@ -164,13 +166,18 @@ class Console:
 
     def _piece(self, piece: Piece) -> str:
         text, style = (piece, "") if isinstance(piece, str) else piece
-        return self.paint(visible_controls(self.mask(text)), style)
+        return self.paint(self._shown(text), style)
+
+    def _shown(self, text: str) -> str:
+        """`text` as the console shows it: masked, control characters made visible."""
+        return visible_controls(self.mask(text))
 
     # -- events -----------------------------------------------------------------------------
     def _run_started(self, event: RunStarted) -> None:
         self._steps = event.steps
         self._check = event.check
         self._host_width = min(24, max((len(h) for h in event.hosts), default=4))
+        self._name_width = max((len(self._shown(n)) for n in event.step_names), default=0)
         what = "plan of" if event.check else "running"
         steps = "1 step" if event.steps == 1 else f"{event.steps} steps"
         hosts = "1 host" if len(event.hosts) == 1 else f"{len(event.hosts)} hosts"
@@ -202,17 +209,41 @@ class Console:
             return  # sitting out after an earlier failure: counted in the step header; -v lists
         self._clear_progress()
         label = _LABEL[result.status] + (" (ignored)" if result.ignored else "")
+        width = self.width or line_width(self.stream)
+        name, host = self._columns(event.step_name, result.host_id, width)
         pieces: list[Piece] = [
             (time.strftime("%H:%M:%S", time.localtime(result.ended)), "dim"), "  ",
-            event.step_name, "  ",
-            result.host_id.ljust(self._host_width), "  ",
-            (label.ljust(11), _STYLE[result.status]), "  ",
+            name, "  ", host, "  ",
+            (label.ljust(_STATUS_WIDTH), _STYLE[result.status]), "  ",
             (f"{result.duration:6.2f}s", "dim"),
         ]
-        if result.message:
-            pieces += ["  ", result.message]
+        message = self._shown(result.message)
+        used = _FIXED_WIDTH + len(name) + len(host)
+        if message and (width is None or used + 2 + len(message) <= width):
+            pieces += ["  ", message]
+            message = ""
         self._write(*pieces)
+        if message:  # too long to fit beside the columns: its own lines, wrapped to the width
+            assert width is not None
+            self._write(textwrap.fill(message, width=max(20, width), initial_indent="    ",
+                                      subsequent_indent="    "))
         self._body(result)
+
+    def _columns(self, step_name: str, host_id: str, width: int | None) -> tuple[str, str]:
+        """The step name and host cells, padded to their columns so host and status line up
+        on every line; shortened with an ellipsis (host ids in the middle, where ids of one
+        rack differ least) when the line would not fit `width`."""
+        name, host = self._shown(step_name), self._shown(host_id)
+        name_width = max(self._name_width, len(name))
+        host_width = max(self._host_width, 4)
+        if width is not None:  # the host column gives way first, down to its minimum
+            room = width - _FIXED_WIDTH
+            host_width = min(host_width, max(_MIN_HOST_WIDTH,
+                                             room - min(name_width, _MIN_NAME_WIDTH)))
+            name_width = min(name_width, max(_MIN_NAME_WIDTH, room - host_width))
+        name = shorten(name, name_width, ellipsis=self.ellipsis).ljust(name_width)
+        host = shorten(host, host_width, ellipsis=self.ellipsis, middle=True).ljust(host_width)
+        return name, host
 
     def _body(self, result: HostStepResult) -> None:
         show = self.verbose > 0 or (not result.status.is_ok and result.status

@@ -94,7 +94,8 @@ class Executor:
         """Execute every step; returns the outcome, re-raises cancellation after cleanup."""
         self.outcome.started = time.time()
         self.bus.emit(RunStarted(self.outcome.runbook, len(self.plan.steps),
-                                 tuple(self.outcome.hosts), self.outcome.started))
+                                 tuple(self.outcome.hosts), self.outcome.started,
+                                 step_names=tuple(s.name for s in self.outcome.steps)))
         try:
             for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
                 if self.halted is not None:
@@ -346,7 +347,8 @@ class Executor:
         self.outcome.check = True
         self.outcome.started = time.time()
         self.bus.emit(RunStarted(self.outcome.runbook, len(self.plan.steps),
-                                 tuple(self.outcome.hosts), self.outcome.started, check=True))
+                                 tuple(self.outcome.hosts), self.outcome.started, check=True,
+                                 step_names=tuple(s.name for s in self.outcome.steps)))
         placeholders = self._placeholders()
         for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
             step = planned.step
