@@ -2,7 +2,7 @@
 
 The thin layer between click and the engine: it turns library errors into messages and exit
 codes (0 ok, 1 a host failed or was unreachable, 2 invalid input or usage, 130 interrupted),
-installs the SIGINT/SIGTERM handlers that cancel the run, and always writes the reports.
+installs the SIGINT/SIGTERM/SIGHUP handlers that cancel the run, and always writes the reports.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def exit_code(outcome: RunOutcome) -> int:
 
 
 async def _run(executor: Executor, console: Console, opts: Options) -> None:
-    """Run the executor; SIGINT/SIGTERM cancel it, a second signal exits at once."""
+    """Run the executor; SIGINT/SIGTERM/SIGHUP cancel it, a second signal exits at once."""
 
     def force_exit(reason: str) -> None:
         console.note(f"{reason}: exiting now, without waiting for the hosts to close")
@@ -302,7 +302,7 @@ def apply_command(**kwargs: Any) -> None:
 
     \b
     Exit codes: 0 all hosts ok; 1 a host failed or was unreachable;
-    2 invalid input or usage; 130 interrupted (Ctrl-C / SIGTERM).
+    2 invalid input or usage; 130 interrupted (Ctrl-C / SIGTERM / SIGHUP).
     """
     run_apply(Options(**kwargs))
 
