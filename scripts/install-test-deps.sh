@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the test suite needs: OpenSSH server + client (the SSH test lab, tests/sshlab.py),
-# ipmitool (IPMI power tests), openssl (TLS certificates for the Redfish test), and the package itself with its `test` extra (pytest, ruff, mypy...).
+# ipmitool (IPMI power tests), openssl (TLS certificates for the Redfish test), python3-venv
+# (the README set-up test), and the package itself with its `test` extra (pytest, ruff, mypy...).
 #
 # Idempotent: system packages are only installed when missing. Needs root (or sudo) for apt-get.
 # Environment:
@@ -16,15 +17,8 @@ if [[ -z "$PYTHON" ]]; then
     exit 1
 fi
 
-as_root() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        echo "install-test-deps: need root (or sudo) to run: $*" >&2
-        exit 1
-    fi
+as_root() {  # root directly, else sudo (scripts/as-root)
+    scripts/as-root "$@"
 }
 
 missing=()
@@ -32,6 +26,11 @@ missing=()
 command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 command -v ipmitool >/dev/null 2>&1 || missing+=(ipmitool)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # Redfish TLS test certificates
+# tests/test_readme.py runs the README's first set-up command, which needs `python3 -m venv`
+if command -v dpkg-query >/dev/null 2>&1 && [[ -x /usr/bin/python3 ]]; then
+    dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q "ok installed" \
+        || missing+=(python3-venv)
+fi
 
 if ((${#missing[@]})); then
     if ! command -v apt-get >/dev/null 2>&1; then
@@ -57,7 +56,7 @@ if [[ "$externally_managed" == 1 ]]; then
         pip_args+=(--break-system-packages)
     else
         echo "install-test-deps: $PYTHON is the system's externally managed Python;" \
-             "activate a virtualenv first (python3 -m venv .venv && . .venv/bin/activate)," \
+             "activate a virtualenv first (. scripts/venv.sh)," \
              "or rerun with CI=1 to install into the system Python anyway" >&2
         exit 1
     fi

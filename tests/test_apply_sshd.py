@@ -6,11 +6,16 @@ JUnit reports (timestamps, not durations, show overlap and order).
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
+import os
+import pty
+import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -248,20 +253,12 @@ steps:
         assert (counters / host_id).read_text().count("x") == 3
 
 
-def test_ctrl_c_mid_step_kills_remote_commands_and_writes_report(lab_file: Path,
-                                                                 tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP])
+def test_ctrl_c_mid_step_kills_remote_commands_and_writes_report(lab_file: Path, tmp_path: Path,
+                                                                 sig: signal.Signals) -> None:
+    """Ctrl-C, and SIGHUP (the terminal or the SSH session to the workstation closed), alike."""
     marker = f"int-{uuid.uuid4().hex}"
-    book = tmp_path / "sleep.yml"
-    book.write_text(f"""
-name: interrupted
-steps:
-  - name: long
-    hosts: "{HOSTS_20}"
-    run: sh -c 'sleep 60; echo {marker}'
-  - name: after
-    hosts: "{HOSTS_20}"
-    run: echo never
-""")
+    book = sleep_book(tmp_path, marker)
     report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
     proc = subprocess.Popen(
         [sys.executable, "-m", "runbook", "apply", str(book), "--lab", str(lab_file),
@@ -273,19 +270,79 @@ steps:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             time.sleep(0.1)
         assert len(marker_pids(marker)) >= 20
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, _ = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, out
+    assert_interrupted(report, junit, marker)
+    assert "interrupted" in out and f"{sig.name}: stopping" in out
+
+
+def test_terminal_hangup_mid_step_kills_remote_commands_and_writes_report(
+        lab_file: Path, tmp_path: Path) -> None:
+    """The terminal itself goes away: runbook's controlling terminal is a pty whose master is
+    closed, so the kernel sends SIGHUP and every later write to the terminal fails (EIO)."""
+    marker = f"hup-{uuid.uuid4().hex}"
+    book = sleep_book(tmp_path, marker)
+    report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runbook", "apply", str(book), "--lab", str(lab_file),
+         "--report-json", str(report), "--junit", str(junit)],
+        cwd=REPO, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+        preexec_fn=_take_controlling_terminal)  # noqa: PLW1509 (no threads in this child yet)
+    os.close(slave)
+    shown = b""
+    try:
+        deadline = time.monotonic() + 60
+        while len(marker_pids(marker)) < 20 and time.monotonic() < deadline:
+            assert proc.poll() is None, shown.decode(errors="replace")
+            if select.select([master], [], [], 0.1)[0]:
+                shown += os.read(master, 65536)
+        assert len(marker_pids(marker)) >= 20, shown.decode(errors="replace")
+        os.close(master)  # the terminal window closes
+        master = -1
+        proc.wait(timeout=10)
+    finally:
+        if master >= 0:
+            os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, shown.decode(errors="replace")
+    assert_interrupted(report, junit, marker)
+
+
+def _take_controlling_terminal() -> None:
+    """In the child, after setsid: make its stdin (the pty) the session's controlling tty."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def sleep_book(tmp_path: Path, marker: str) -> Path:
+    """A runbook whose first step sleeps 60 s on the 20 hosts (`marker` in its command line)."""
+    book = tmp_path / "sleep.yml"
+    book.write_text(f"""
+name: interrupted
+steps:
+  - name: long
+    hosts: "{HOSTS_20}"
+    run: sh -c 'sleep 60; echo {marker}'
+  - name: after
+    hosts: "{HOSTS_20}"
+    run: echo never
+""")
+    return book
+
+
+def assert_interrupted(report: Path, junit: Path, marker: str) -> None:
+    """Both reports say `interrupted`, and no remote `sleep` of `marker` survived."""
     data = json.loads(report.read_text())
     jsonschema.validate(data, SCHEMA)
     assert data["status"] == "interrupted"
     assert {r["status"] for r in data["steps"][0]["results"].values()} == {"error"}
     assert {r["status"] for r in data["steps"][1]["results"].values()} == {"skipped"}
     ET.parse(junit)
-    assert "interrupted" in out
     assert wait_no_marker(marker) == []
 
 

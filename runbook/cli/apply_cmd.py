@@ -2,7 +2,7 @@
 
 The thin layer between click and the engine: it turns library errors into messages and exit
 codes (0 ok, 1 a host failed or was unreachable, 2 invalid input or usage, 130 interrupted),
-installs the SIGINT/SIGTERM handlers that cancel the run, and always writes the reports.
+installs the SIGINT/SIGTERM/SIGHUP handlers that cancel the run, and always writes the reports.
 """
 
 from __future__ import annotations
@@ -50,14 +50,18 @@ class Options:
     verbose: int
 
 
+def _identity(text: str) -> str:
+    return text
+
+
 def _findings_text(findings: Sequence[object]) -> str:
     """One `FILE:LINE:COL: message` line per finding, as `runbook validate` prints them."""
     return "\n".join(map(str, findings))
 
 
-def _config_error(exc: ConfigError) -> NoReturn:
+def _config_error(exc: ConfigError, mask: Callable[[str], str] = _identity) -> NoReturn:
     fail(_findings_text(exc.findings) if isinstance(exc, ValidationError) and exc.findings
-         else str(exc))
+         else str(exc), mask=mask)
 
 
 def _check_report_paths(opts: Options) -> None:
@@ -81,22 +85,26 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     _check_report_paths(opts)
     try:
         secrets = SecretStore(secrets_file=opts.secrets)
+    except ConfigError as exc:
+        _config_error(exc)
+    mask = secrets.mask
+    try:
         extra = parse_extra_vars(list(opts.extra_vars))
         runbook, lab = api.load(opts.runbook, lab=opts.lab, secrets=secrets)
         findings = api.check(runbook, lab, extra_vars=extra)
         if findings:
-            fail(_findings_text(findings))
+            fail(_findings_text(findings), mask=mask)
         plan = api.compile(runbook, lab, secrets=secrets, extra_vars=extra, limit=opts.limit,
                            fail_fast=opts.fail_fast, dry_run=opts.check)
     except ConfigError as exc:
-        _config_error(exc)
+        _config_error(exc, mask)
     except RunbookError as exc:
-        fail(str(exc))
+        fail(str(exc), mask=mask)
     if opts.limit is not None and not plan.hosts:
-        fail(f"--limit {opts.limit!r} matches no host the runbook targets")
-    console = Console(verbose=opts.verbose, mask=secrets.mask)
-    executor = api.executor(plan, subscribers=[console], forks=opts.forks, mask=secrets.mask)
-    return executor, console, secrets.mask
+        fail(f"--limit {opts.limit!r} matches no host the runbook targets", mask=mask)
+    console = Console(verbose=opts.verbose, mask=mask)
+    executor = api.executor(plan, subscribers=[console], forks=opts.forks, mask=mask)
+    return executor, console, mask
 
 
 def _inputs(opts: Options) -> dict[Path, str]:
@@ -134,8 +142,10 @@ def report_path_problem(path: Path, inputs: dict[Path, str] | None = None) -> st
     return None
 
 
-def write_reports(outcome: RunOutcome, opts: Options) -> bool:
-    """Write the requested reports; False (after saying why on stderr) if one could not be."""
+def write_reports(outcome: RunOutcome, opts: Options,
+                  mask: Callable[[str], str] = _identity) -> bool:
+    """Write the requested reports, masked; False (after saying why on stderr) if one could
+    not be."""
     from runbook.report import write_json_report, write_junit
 
     ok = True
@@ -143,9 +153,9 @@ def write_reports(outcome: RunOutcome, opts: Options) -> bool:
         if path is None:
             continue
         try:
-            writer(outcome, path)
+            writer(outcome, path, mask)
         except OSError as exc:
-            click.echo(f"cannot write report {path}: {exc.strerror or exc}", err=True)
+            click.echo(mask(f"cannot write report {path}: {exc.strerror or exc}"), err=True)
             ok = False
     return ok
 
@@ -162,11 +172,11 @@ def exit_code(outcome: RunOutcome) -> int:
 
 
 async def _run(executor: Executor, console: Console, opts: Options) -> None:
-    """Run the executor; SIGINT/SIGTERM cancel it, a second signal exits at once."""
+    """Run the executor; SIGINT/SIGTERM/SIGHUP cancel it, a second signal exits at once."""
 
     def force_exit(reason: str) -> None:
         console.note(f"{reason}: exiting now, without waiting for the hosts to close")
-        write_reports(executor.abandon(), opts)
+        write_reports(executor.abandon(), opts, executor.mask)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
@@ -199,12 +209,12 @@ def run_apply(opts: Options) -> NoReturn:
 
 def _apply(opts: Options) -> int:
     try:
-        executor, console, _mask = prepare(opts)
+        executor, console, mask = prepare(opts)
     except KeyboardInterrupt:  # Ctrl-C while loading: nothing ran, nothing to report
         fail("interrupted", EXIT_INTERRUPTED)
     if opts.check:
         outcome = executor.check()
-        write_reports(outcome, opts)
+        write_reports(outcome, opts, mask)
         return exit_code(outcome)
     code = EXIT_FAILED
     try:
@@ -214,7 +224,7 @@ def _apply(opts: Options) -> int:
         code = EXIT_INTERRUPTED
     except Exception as exc:  # an engine bug: still report what happened, and say so
         detail = executor.outcome.error or f"{type(exc).__name__}: {exc}"
-        click.echo(f"runbook: internal error: {detail}", err=True)
+        click.echo(mask(f"runbook: internal error: {detail}"), err=True)
         if opts.verbose:
             import traceback
 
@@ -223,7 +233,7 @@ def _apply(opts: Options) -> int:
     finally:
         for sig in INTERRUPT_SIGNALS:
             signal.signal(sig, _defer_signal)
-        if not write_reports(executor.outcome, opts) and code == EXIT_OK:
+        if not write_reports(executor.outcome, opts, mask) and code == EXIT_OK:
             code = EXIT_FAILED
         sys.stdout.flush()
     return code
@@ -261,7 +271,7 @@ def apply_command(**kwargs: Any) -> None:
 
     \b
     Exit codes: 0 all hosts ok; 1 a host failed or was unreachable;
-    2 invalid input or usage; 130 interrupted (Ctrl-C / SIGTERM).
+    2 invalid input or usage; 130 interrupted (Ctrl-C / SIGTERM / SIGHUP).
     """
     run_apply(Options(**kwargs))
 

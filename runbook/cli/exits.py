@@ -21,9 +21,15 @@ EXIT_INTERRUPTED = 130
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """Print `message` on stderr and exit with `code` (default: invalid input or usage)."""
-    click.echo(message, err=True)
+def _identity(text: str) -> str:
+    return text
+
+
+def fail(message: str, code: int = EXIT_USAGE,
+         mask: Callable[[str], str] = _identity) -> NoReturn:
+    """Print `message` on stderr (through `mask`: it may quote a rendered secret) and exit
+    with `code` (default: invalid input or usage)."""
+    click.echo(mask(message), err=True)
     sys.exit(code)
 
 

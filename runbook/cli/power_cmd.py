@@ -2,8 +2,8 @@
 
 Thin layer: loads the lab, selects hosts, runs the Host power API concurrently and prints one
 line per host as each finishes. Exit codes match `apply`: 0 all ok, 1 a host failed or did
-not come up/go down in time, 2 invalid input or usage, 130 interrupted. SIGINT and SIGTERM
-are handled like in `apply` (runbook.cli.signals): the running actions are cancelled, which
+not come up/go down in time, 2 invalid input or usage, 130 interrupted. SIGINT, SIGTERM and
+SIGHUP are handled like in `apply` (runbook.cli.signals): the running actions are cancelled, which
 kills the controller commands' process groups, and unfinished hosts are listed.
 """
 
@@ -154,8 +154,8 @@ async def _power_all(lab: Lab, hosts: list[Host], action: str, wait: float | Non
                      mask: Callable[[str], str]) -> int:
     """Run `action` on every host concurrently; print a masked line per host as it ends.
 
-    Returns the exit status. SIGINT/SIGTERM cancel the hosts still working (killing their
-    controller commands), close the lab and list those hosts as INTERRUPTED.
+    Returns the exit status. SIGINT/SIGTERM/SIGHUP cancel the hosts still working (killing
+    their controller commands), close the lab and list those hosts as INTERRUPTED.
     """
     width = max(len(h.id) for h in hosts)
     finished: dict[str, bool] = {}

@@ -1,22 +1,30 @@
-"""Ctrl-C and SIGTERM for the commands that change things (`apply`, `power`).
+"""Ctrl-C, SIGTERM and SIGHUP for the commands that change things (`apply`, `power`).
 
-The contract every such command keeps (exit status 130, see docs/apply.md and docs/power.md):
+The contract every such command keeps (exit status 130, see docs/apply.md and docs/power.md),
+the same for all three signals (`INTERRUPT_SIGNALS`): SIGHUP is the terminal closing or the
+SSH session to the workstation dropping, and the remote commands must not outlive it either.
 
-* from its first line, SIGINT and SIGTERM raise KeyboardInterrupt (`interrupts_raise`), so a
-  signal while files load exits 130 instead of killing the process (status -15);
+* from its first line, the signals raise KeyboardInterrupt (`interrupts_raise`), so a
+  signal while files load exits 130 instead of killing the process (status -15, -1);
 * while the work runs in the event loop (`run_interruptible`) the first signal cancels it:
   its own cleanup runs (kill the commands it started, close hosts) and the command reports
   what finished; cleanup is bounded to `grace` seconds, and a second signal exits at once;
 * once the outcome is decided, `hold_signals_until_exit` keeps a late signal pending, since
   interpreter shutdown restores the default handlers and a signal then would kill the
-  process with -2/-15 instead of the documented status.
+  process with -2/-15 instead of the documented status;
+* when a SIGHUP comes because the terminal is gone, stdout and stderr are pointed at
+  /dev/null (`detach_hung_up_terminal`): writing the recap to a hung-up terminal would fail
+  (EIO) and must not stop the cleanup and the reports.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import signal
+import stat
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from types import FrameType
@@ -26,8 +34,8 @@ T = TypeVar("T")
 #: What `signal.signal` accepts: a function, SIG_DFL or SIG_IGN.
 Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers
 
-#: Signals that interrupt a run.
-INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Signals that interrupt a run: Ctrl-C, a polite kill, the terminal or SSH session closing.
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: Seconds after the first signal before the command stops waiting for its cleanup.
 INTERRUPT_GRACE = 4.0
 
@@ -50,7 +58,7 @@ async def run_interruptible(work: Coroutine[Any, Any, T], *, on_signal: Callable
                             force_exit: Callable[[str], Any],
                             grace: float = INTERRUPT_GRACE,
                             then: Handler | None = None) -> Interruptible[T]:
-    """Run `work` as a task that SIGINT/SIGTERM cancel; return how it ended.
+    """Run `work` as a task that SIGINT/SIGTERM/SIGHUP cancel; return how it ended.
 
     On the first signal `on_signal(name)` is called (say what happens next) and the task is
     cancelled, so its `finally` blocks and `except CancelledError` handlers clean up. If that
@@ -74,6 +82,8 @@ async def run_interruptible(work: Coroutine[Any, Any, T], *, on_signal: Callable
 
     def handle(name: str) -> None:
         nonlocal deadline
+        if name == "SIGHUP":
+            detach_hung_up_terminal()
         if outcome.signal is not None:
             force_exit(f"{name} again")
             return
@@ -107,12 +117,44 @@ async def run_interruptible(work: Coroutine[Any, Any, T], *, on_signal: Callable
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    if signum == signal.SIGHUP:
+        detach_hung_up_terminal()
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def detach_hung_up_terminal() -> None:
+    """Point stdout and stderr at /dev/null where they are a terminal that has hung up.
+
+    After a hangup every write to the terminal fails with EIO: the note, the recap, even the
+    flush at exit (which would turn the exit status into 120). A terminal that still works
+    (SIGHUP sent with `kill`) and pipes and files are left alone.
+    """
+    for fd in (1, 2):
+        if _hung_up_terminal(fd):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, fd)
+            finally:
+                os.close(devnull)
+
+
+def _hung_up_terminal(fd: int) -> bool:
+    import termios
+
+    try:
+        if not stat.S_ISCHR(os.fstat(fd).st_mode):
+            return False
+        termios.tcgetattr(fd)
+    except termios.error as exc:
+        return bool(exc.args) and exc.args[0] == errno.EIO
+    except OSError:
+        return False
+    return False
 
 
 @contextlib.contextmanager
 def interrupts_raise() -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM raise KeyboardInterrupt (handlers restored on exit).
+    """While inside, INTERRUPT_SIGNALS raise KeyboardInterrupt (handlers restored on exit).
 
     Usable as a decorator of a command. Our own SIGINT handler (rather than Python's default)
     also keeps `asyncio.run` from installing and later restoring one of its own. A no-op
@@ -131,7 +173,7 @@ def interrupts_raise() -> Iterator[None]:
 
 
 def hold_signals_until_exit() -> None:
-    """Block SIGINT and SIGTERM: call once the exit status is decided, right before exiting.
+    """Block INTERRUPT_SIGNALS: call once the exit status is decided, right before exiting.
 
     A signal from then on stays pending and dies with the process, which exits with the
     status already chosen. (Tests running a command in-process must restore the mask.)

@@ -54,7 +54,8 @@ def validate_command(files: tuple[Path, ...], lab: Path | None, fmt: str,
                      extra_vars: tuple[str, ...]) -> None:
     """Check runbooks and labs (told apart by content: a runbook has `steps`).
 
-    Prints every problem as FILE:LINE:COL: message. Folders are searched for .yml/.yaml/.json.
+    Prints every problem as FILE:LINE:COL: message, then a summary line, on stdout (as linters
+    do); usage errors go to stderr. Folders are searched for .yml/.yaml/.json.
     With --lab and no FILES, checks the lab alone.
 
     \b
@@ -83,10 +84,10 @@ def validate_command(files: tuple[Path, ...], lab: Path | None, fmt: str,
             click.echo(str(finding))
         bad = report.invalid_files()
         if report.ok:
-            click.echo(f"{len(report.files)} file(s) valid", err=True)
+            click.echo(f"{len(report.files)} file(s) valid")
         else:
             click.echo(f"{len(report.findings)} problem(s) in {len(bad)} of "
-                       f"{len(report.files)} file(s)", err=True)
+                       f"{len(report.files)} file(s)")
     sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 

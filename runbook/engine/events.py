@@ -14,13 +14,15 @@ from runbook.engine.results import HostStepResult, RunOutcome, StepOutcome
 
 @dataclass(frozen=True, slots=True)
 class RunStarted:
-    """The run begins: runbook name, how many steps and hosts, whether this is a dry run."""
+    """The run begins: runbook name, how many steps and hosts, whether this is a dry run, and
+    the steps' names (a console sizes its step column with them)."""
 
     runbook: str
     steps: int
     hosts: tuple[str, ...]
     started: float
     check: bool = False
+    step_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

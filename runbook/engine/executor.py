@@ -92,7 +92,8 @@ class Executor:
         """Execute every step; returns the outcome, re-raises cancellation after cleanup."""
         self.outcome.started = time.time()
         self.bus.emit(RunStarted(self.outcome.runbook, len(self.plan.steps),
-                                 tuple(self.outcome.hosts), self.outcome.started))
+                                 tuple(self.outcome.hosts), self.outcome.started,
+                                 step_names=tuple(s.name for s in self.outcome.steps)))
         try:
             for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
                 if self.halted is not None:
@@ -291,7 +292,8 @@ class Executor:
         self.outcome.check = True
         self.outcome.started = time.time()
         self.bus.emit(RunStarted(self.outcome.runbook, len(self.plan.steps),
-                                 tuple(self.outcome.hosts), self.outcome.started, check=True))
+                                 tuple(self.outcome.hosts), self.outcome.started, check=True,
+                                 step_names=tuple(s.name for s in self.outcome.steps)))
         dry_run(self.plan, self.outcome, forks=self.forks, bus=self.bus, mask=self.mask)
         self._finish(RunStatus.FAILED if self.outcome.any_failed() else RunStatus.SUCCESS)
         return self.outcome

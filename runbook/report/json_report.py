@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,13 @@ from runbook.engine.results import RunOutcome
 REPORT_VERSION = 1
 
 
-def build_json_report(outcome: RunOutcome) -> dict[str, Any]:
-    """The report as plain data: run status and times, per-host summary, steps in runbook order."""
+def build_json_report(outcome: RunOutcome,
+                      mask: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """The report as plain data: run status and times, per-host summary, steps in runbook order.
+
+    Every string in it (keys too) goes through `mask` last: the report's one masking point, so
+    a secret in a step name, a message or a field added later cannot reach the file.
+    """
     summary = {
         host_id: dict(counts)
         for host_id, counts in outcome.host_counts().items()
@@ -45,21 +51,56 @@ def build_json_report(outcome: RunOutcome) -> dict[str, Any]:
     }
     if outcome.error:
         report["error"] = outcome.error
-    return report
+    masked: dict[str, Any] = mask_strings(report, mask) if mask is not None else report
+    return masked
 
 
-def write_json_report(outcome: RunOutcome, path: str | Path) -> None:
+def mask_strings(data: Any, mask: Callable[[str], str]) -> Any:
+    """`data` (JSON-like: dicts, lists, scalars) with every string, key or value, masked."""
+    if isinstance(data, str):
+        return mask(data)
+    if isinstance(data, dict):
+        return {mask_strings(k, mask): mask_strings(v, mask) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [mask_strings(v, mask) for v in data]
+    return data
+
+
+def write_json_report(outcome: RunOutcome, path: str | Path,
+                      mask: Callable[[str], str] | None = None) -> None:
     """Write the report atomically (temp file + rename) so CI never reads half a file."""
-    atomic_write(Path(path), json.dumps(build_json_report(outcome), indent=2) + "\n")
+    atomic_write(Path(path), json.dumps(build_json_report(outcome, mask), indent=2) + "\n")
 
 
 def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it into place.
+
+    The file gets the mode any new file gets under the umask (0644 under umask 022), as
+    `open()` would give it: mkstemp's private 0600 would keep a CI artifact uploader running
+    as another user from reading the report.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (/proc), else by
+    setting and restoring it at once."""
+    try:
+        with Path("/proc/self/status").open(encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask

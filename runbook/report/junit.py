@@ -1,13 +1,15 @@
 """The JUnit XML report (`--junit`): one testsuite per step, one testcase per step and host.
 
 failed → `<failure>`, error / unreachable → `<error>`, skipped → `<skipped>`; the message is
-the one-line reason and the element text the (masked) command output.
+the one-line reason and the element text the command output. Every attribute and text of the
+finished tree is masked and cleaned in one pass (`_mask_and_clean`).
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 from runbook.engine.results import RunOutcome
@@ -18,23 +20,35 @@ from runbook.results import Status
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def _clean(text: str) -> str:
-    return _INVALID_XML.sub("?", text)
+def _identity(text: str) -> str:
+    return text
 
 
-def build_junit(outcome: RunOutcome) -> ET.Element:
-    """The `<testsuites>` tree of `outcome`."""
-    root = ET.Element("testsuites", name=_clean(outcome.runbook))
+def _mask_and_clean(root: ET.Element, mask: Callable[[str], str]) -> None:
+    """Mask every attribute and text of the tree, then replace what XML cannot hold.
+
+    The report's one masking point: a secret in a step name (testsuite name, classname), a
+    message or an output cannot reach the file, whichever element carries it."""
+    for element in root.iter():
+        if element.text:
+            element.text = _INVALID_XML.sub("?", mask(element.text))
+        for key, value in element.attrib.items():
+            element.set(key, _INVALID_XML.sub("?", mask(value)))
+
+
+def build_junit(outcome: RunOutcome, mask: Callable[[str], str] | None = None) -> ET.Element:
+    """The `<testsuites>` tree of `outcome`, masked with `mask`."""
+    root = ET.Element("testsuites", name=outcome.runbook)
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for step in outcome.steps:
         counts = {"tests": len(step.results), "failures": 0, "errors": 0, "skipped": 0}
-        suite = ET.SubElement(root, "testsuite", name=_clean(f"{step.index + 1:02d} {step.name}"))
+        suite = ET.SubElement(root, "testsuite", name=f"{step.index + 1:02d} {step.name}")
         for host_id, result in step.results.items():
-            case = ET.SubElement(suite, "testcase", name=_clean(host_id),
-                                 classname=_clean(f"{outcome.runbook}.{step.name}"),
+            case = ET.SubElement(suite, "testcase", name=host_id,
+                                 classname=f"{outcome.runbook}.{step.name}",
                                  time=f"{result.duration:.3f}")
-            detail = _clean(result.output)
-            message = _clean(result.message or result.word)
+            detail = result.output
+            message = result.message or result.word
             if result.status is Status.Failed and not result.ignored:
                 counts["failures"] += 1
                 ET.SubElement(case, "failure", message=message, type="failed").text = detail
@@ -54,12 +68,14 @@ def build_junit(outcome: RunOutcome) -> ET.Element:
             totals[key] += counts[key]
     root.attrib.update({k: str(v) for k, v in totals.items()})
     root.set("time", f"{outcome.duration:.3f}")
+    _mask_and_clean(root, mask or _identity)
     return root
 
 
-def write_junit(outcome: RunOutcome, path: str | Path) -> None:
+def write_junit(outcome: RunOutcome, path: str | Path,
+                mask: Callable[[str], str] | None = None) -> None:
     """Write the JUnit XML report atomically."""
-    tree = build_junit(outcome)
+    tree = build_junit(outcome, mask)
     ET.indent(tree)
     text = ET.tostring(tree, encoding="unicode", xml_declaration=False)
     atomic_write(Path(path), '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n")

@@ -255,10 +255,12 @@ def test_a_second_signal_at_any_moment_still_exits_130_with_the_report(
     assert report_of(report)["status"] == "interrupted"
 
 
-def test_sigterm_stops_a_local_run_kills_the_command_and_reports(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_stops_a_local_run_kills_the_command_and_reports(tmp_path: Path,
+                                                                 sig: signal.Signals) -> None:
     proc, marker, report = _start_long_local_run(tmp_path)
     try:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         out, _ = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:

@@ -50,7 +50,7 @@ def controller(on_cmd: str, **extra: str) -> dict[str, Any]:
     return {"type": "command", "on_cmd": on_cmd, "off_cmd": "true", **extra}
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_signal_cancels_the_controller_command_and_exits_130(tmp_path: Path,
                                                              sig: signal.Signals) -> None:
     marker = unique_sleep()
@@ -62,8 +62,9 @@ def test_signal_cancels_the_controller_command_and_exits_130(tmp_path: Path,
     interrupt_power(tmp_path, lab, sig, marker)
 
 
-def test_sigterm_kills_the_command_on_a_controller_host(sshd_lab: SshdLab,
-                                                        tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_kills_the_command_on_a_controller_host(sshd_lab: SshdLab, tmp_path: Path,
+                                                        sig: signal.Signals) -> None:
     """The controller is an SSH lab host: its command dies there when runbook closes it."""
     marker = unique_sleep()
     lab = sshd_lab.lab_yaml(tmp_path / "lab.yml", ["h01"], extra={"hosts": {
@@ -72,7 +73,7 @@ def test_sigterm_kills_the_command_on_a_controller_host(sshd_lab: SshdLab,
         "fast1": {"address": "192.0.2.2",
                   "power_control": controller("echo switched", controller="h01")},
     }})
-    interrupt_power(tmp_path, lab, signal.SIGTERM, marker)
+    interrupt_power(tmp_path, lab, sig, marker)
 
 
 def interrupt_power(tmp_path: Path, lab: Path, sig: signal.Signals, marker: str) -> None:

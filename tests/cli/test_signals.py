@@ -61,7 +61,7 @@ def interrupt(work: Callable[[Recorder], Any], *signals: signal.Signals,
     return asyncio.run(main())
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_signal_cancels_the_work_and_its_cleanup_runs(sig: signal.Signals) -> None:
     async def work(recorder: Recorder) -> str:
         try:
@@ -71,12 +71,13 @@ def test_a_signal_cancels_the_work_and_its_cleanup_runs(sig: signal.Signals) -> 
         return "never"
 
     with interrupts_raise():  # as in a command: our handlers were there before
-        before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        before = {s: signal.getsignal(s)
+                  for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         outcome, recorder = interrupt(work, sig)
         after = {s: signal.getsignal(s) for s in before}
     assert outcome.interrupted and outcome.signal == sig.name and outcome.result is None
     assert recorder.calls == [f"signal {sig.name}", "cleanup"]
-    assert after == before and before[signal.SIGTERM] is not signal.SIG_DFL  # put back
+    assert after == before and before[signal.SIGHUP] is not signal.SIG_DFL  # put back
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) & set(INTERRUPT_SIGNALS) == set()
 
 
@@ -128,7 +129,7 @@ def test_then_replaces_the_handlers_afterwards() -> None:
     with interrupts_raise():
         asyncio.run(main())
         handlers = [signal.getsignal(sig) for sig in INTERRUPT_SIGNALS]
-    assert handlers == [ignore_late, ignore_late]
+    assert handlers == [ignore_late] * len(INTERRUPT_SIGNALS)
 
 
 def test_without_a_signal_the_result_comes_back() -> None:
@@ -155,7 +156,7 @@ def test_cancelling_the_caller_still_propagates() -> None:
         asyncio.run(main())
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_interrupts_raise_keyboard_interrupt_and_restore(sig: signal.Signals) -> None:
     before = signal.getsignal(sig)
     with pytest.raises(KeyboardInterrupt, match=sig.name), interrupts_raise():

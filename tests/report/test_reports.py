@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,22 @@ def test_json_report_matches_schema(outcome: RunOutcome, tmp_path: Path) -> None
     assert report["hosts"]["f02"]["failed"] == 1
     r = report["steps"][0]["results"]["f01"]
     assert r["output"] == "hello\n" and r["started"] <= r["ended"]
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_reports_get_the_umask_mode(outcome: RunOutcome, tmp_path: Path, umask: int,
+                                    mode: int) -> None:
+    """A CI uploader running as another user must be able to read the reports (issue 9.5)."""
+    previous = os.umask(umask)
+    try:
+        write_json_report(outcome, tmp_path / "report.json")
+        write_junit(outcome, tmp_path / "junit.xml")
+        write_json_report(outcome, tmp_path / "report.json")  # replacing an existing one
+    finally:
+        os.umask(previous)
+    for name in ("report.json", "junit.xml"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junit.xml", "report.json"]
 
 
 def test_schema_documents_every_property() -> None:

@@ -1,0 +1,54 @@
+"""Text for the user's terminal: control characters made visible, widths, shortening.
+
+Small pure helpers of the console (runbook/cli/console.py), apart so they can be tested and
+reused (a later transcript view shows remote output the same way).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TextIO
+
+# Control characters other than newline and tab (C0, DEL and the C1 range, which some
+# terminals also obey: U+009B is a CSI) are shown as `\xNN`. Reports keep output as received.
+_VISIBLE = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7f, 0xa0))
+            if code not in (0x09, 0x0a)}
+
+
+def visible_controls(text: str) -> str:
+    """`text` with control characters escaped (ESC → `\\x1b`), newline and tab kept; a CRLF
+    line end is a plain newline."""
+    return text.replace("\r\n", "\n").translate(_VISIBLE)
+
+
+def line_width(stream: TextIO) -> int | None:
+    """The columns a line written to `stream` should fit in.
+
+    A terminal's width (COLUMNS wins, as `shutil.get_terminal_size` reads it); on a pipe the
+    COLUMNS variable if set, else None: a CI log has no width, and names are kept whole.
+    """
+    if getattr(stream, "isatty", lambda: False)():
+        return shutil.get_terminal_size((80, 24)).columns
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else None
+
+
+def ellipsis_for(stream: TextIO) -> str:
+    """"…" where the stream can encode it (UTF-8), else "..."."""
+    encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "")
+    return "…" if encoding in ("utf8", "utf_8") else "..."
+
+
+def shorten(text: str, width: int, *, ellipsis: str = "…", middle: bool = False) -> str:
+    """`text` cut to at most `width` characters, an ellipsis where it was cut: at the end, or
+    in the middle (`middle`) to keep both ends of ids such as `rack3-leaf-switch-07`."""
+    if len(text) <= width:
+        return text
+    if width <= len(ellipsis):
+        return text[:width]
+    room = width - len(ellipsis)
+    if not middle:
+        return text[:room] + ellipsis
+    head = (room + 1) // 2
+    return text[:head] + ellipsis + text[len(text) - (room - head):]
