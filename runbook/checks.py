@@ -210,6 +210,9 @@ class RunbookChecker:
             return None
 
     def check_hosts(self, step: Step) -> list[Host]:
+        """The hosts the step's `hosts` selects (before `--limit`); a finding for a pattern, or
+        each entry of a list, that matches no host of the lab (a dead entry is a typo that
+        would otherwise silently shrink the step)."""
         many = len(step.hosts) > 1
         patterns: list[str] = []
         for i, raw in enumerate(step.hosts):
@@ -222,22 +225,27 @@ class RunbookChecker:
                     for i, p in enumerate(patterns)]
         if self.lab is None or any(c is None for c in compiled):
             return []
-        selected = self.lab.select([c for c in compiled if c is not None])
-        if not selected:
-            ids = [h.id for h in self.lab]
-            suggestion = did_you_mean(patterns[0], ids)
-            shown = repr(patterns[0] if not many else patterns)
-            if patterns != list(step.hosts):
-                shown = f"{step.hosts[0] if not many else list(step.hosts)!r} (rendered {shown})"
-            listed = ", ".join(ids[:10]) + (f", ... ({len(ids)} hosts)" if len(ids) > 10 else "")
-            builtin = sorted(b for b in self.lab.builtin
-                             if any(c is not None and c.search(b) for c in compiled))
-            if builtin:
-                suggestion = (f"the built-in host {builtin[0]!r} (this machine) is only targeted "
-                              f"by its whole id: write hosts: {builtin[0]}")
-            self.add(step, ("hosts",), f"hosts {shown} matches no host of the lab "
-                     f"(hosts: {listed})" + (f"; {suggestion}" if suggestion else ""))
-        return selected
+        regexes = [c for c in compiled if c is not None]
+        for i, regex in enumerate(regexes):
+            if not self.lab.select(regex):
+                field: Field = ("hosts", i) if many else ("hosts",)
+                self.add(step, field, self._no_match(field, step.hosts[i], patterns[i], regex))
+        return self.lab.select(regexes)
+
+    def _no_match(self, field: Field, raw: str, pattern: str, regex: re.Pattern[str]) -> str:
+        """`hosts 'x' matches no host of the lab (hosts: ...); did you mean ...`."""
+        assert self.lab is not None
+        ids = [h.id for h in self.lab]
+        shown = repr(pattern) if pattern == raw else f"{raw!r} (rendered {pattern!r})"
+        listed = ", ".join(ids[:10]) + (f", ... ({len(ids)} hosts)" if len(ids) > 10 else "")
+        suggestion = did_you_mean(pattern, ids) or did_you_mean(
+            re.sub(r"[\\^$.*+?()\[\]{}|]", "", pattern), ids)
+        builtin = sorted(b for b in self.lab.builtin if regex.search(b))
+        if builtin:
+            suggestion = (f"the built-in host {builtin[0]!r} (this machine) is only targeted "
+                          f"by its whole id: write hosts: {builtin[0]}")
+        return (f"{stepheader.label(field)} {shown} matches no host of the lab (hosts: {listed})"
+                + (f"; {suggestion}" if suggestion else ""))
 
     def check_template(self, step: Step | None, field: Field, text: str,
                        known: set[str] | frozenset[str], hosts: list[Host], *,

@@ -131,6 +131,25 @@ steps:
     assert invoke("apply", str(book), "--forks", "0").exit_code == 2
 
 
+def test_a_dead_entry_in_a_hosts_list_is_invalid_input_and_nothing_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    book = write(tmp_path, f"""
+name: dead entry
+steps:
+  - hosts: [local, "^lcoal"]
+    run: touch {marker}
+""")
+    expected = f"{book}:4:20: step 1: hosts[1] '^lcoal' matches no host of the lab (hosts: local)"
+    for command, code in (("apply", 2), ("plan", 2), ("validate", 1)):
+        result = invoke(command, str(book))
+        assert result.exit_code == code, result.output
+        assert expected in result.output
+        assert "did you mean 'local'?" in result.output
+    assert not marker.exists()
+    # --limit narrows after the check: a dead entry is still reported
+    assert invoke("apply", str(book), "--limit", "local").exit_code == 2
+
+
 def test_secrets_are_masked_in_output_and_reports(tmp_path: Path) -> None:
     book = write(tmp_path, """
 name: secret
