@@ -150,6 +150,29 @@ steps:
     assert invoke("apply", str(book), "--limit", "local").exit_code == 2
 
 
+def test_a_malformed_extra_list_is_an_error_naming_the_argument(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    book = write(tmp_path, f"""
+name: extra list
+steps:
+  - hosts: local
+    run: echo "{{{{ a }}}}" > {marker}
+""")
+    for command in ("apply", "plan", "validate"):
+        result = invoke(command, str(book), "-e", "a=[1,2")
+        assert result.exit_code == 2, result.output
+        assert "-e 'a=[1,2': the value starts with '[' but is not a valid YAML/JSON list" \
+            in result.output
+    assert not marker.exists()
+    # the real command line, as a user types it; a plain string and a quoted one stay text
+    proc = subprocess.run([sys.executable, "-m", "runbook", "apply", str(book), "-e", "a={x: 1"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and "is not a valid YAML/JSON mapping" in proc.stderr
+    assert "Traceback" not in proc.stderr and not marker.exists()
+    assert invoke("apply", str(book), "-e", 'a="[1,2"').exit_code == 0
+    assert marker.read_text() == "[1,2\n"
+
+
 def test_secrets_are_masked_in_output_and_reports(tmp_path: Path) -> None:
     book = write(tmp_path, """
 name: secret
