@@ -25,7 +25,7 @@ from runbook.suggest import did_you_mean
 from runbook.templating import Templater, has_markup
 from runbook.validate import Finding
 from runbook.varsfile import reserved_name_problem
-from runbook.yamlload import expand_home
+from runbook.yamlload import base_folder, expand_home
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
@@ -210,9 +210,8 @@ class RunbookChecker:
             return None
 
     def check_hosts(self, step: Step) -> list[Host]:
-        """The hosts the step's `hosts` selects (before `--limit`); a finding for a pattern, or
-        each entry of a list, that matches no host of the lab (a dead entry is a typo that
-        would otherwise silently shrink the step)."""
+        """The hosts `hosts` selects (before `--limit`); a finding for a pattern, or each entry
+        of a list, that matches no lab host (a typo that would silently shrink the step)."""
         many = len(step.hosts) > 1
         patterns: list[str] = []
         for i, raw in enumerate(step.hosts):
@@ -316,14 +315,14 @@ class RunbookChecker:
                  + (f"; {suggestion}" if suggestion else ""))
 
     def _local_path(self, step: Step, field: Field, text: str) -> Path | None:
-        """A local path of a put/get step: `~` expanded, relative to the runbook's folder
-        (None, after a finding, when `~user` names no user)."""
+        """A local path of a put/get step: `~` expanded, relative to the runbook's real
+        folder (None, after a finding, when `~user` names no user)."""
         try:
             path = expand_home(text)
         except ConfigError as exc:
             self.add(step, field, f"{_field_text(field)}: {exc.message}")
             return None
-        return path if path.is_absolute() else self.runbook.path.parent / path
+        return path if path.is_absolute() else base_folder(self.runbook.path) / path
 
     def check_put(self, step: Step, action: PutAction, known: set[str] | frozenset[str],
                   hosts: list[Host]) -> None:

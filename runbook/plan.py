@@ -32,6 +32,7 @@ from runbook.model import (
 from runbook.stepheader import header_context, render_step_header
 from runbook.templating import has_markup
 from runbook.validate import Finding, ValidationFailed
+from runbook.yamlload import base_folder
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
@@ -153,7 +154,7 @@ class Plan:
         self.extra_vars: dict[str, Any] = dict(extra_vars or {})
         self.limit = limit
         self.fail_fast = fail_fast or runbook.fail_fast
-        self.base_dir = runbook.path.parent
+        self.base_dir = base_folder(runbook.path)
         self._templates: dict[Path, str] = {}
         self.steps: list[PlannedStep] = []
         self.hosts: list[Host] = []

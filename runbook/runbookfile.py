@@ -32,7 +32,14 @@ from runbook.model import (
     Step,
 )
 from runbook.validate import Finding, ValidationFailed, finding_from_error
-from runbook.yamlload import Document, JsonPath, YamlSyntaxError, expand_home, load_file
+from runbook.yamlload import (
+    Document,
+    JsonPath,
+    YamlSyntaxError,
+    base_folder,
+    expand_home,
+    load_file,
+)
 
 DEFAULT_WAIT = 300.0
 UNTIL_RETRIES = 3
@@ -122,7 +129,7 @@ def read_runbook(doc: Document, path: Path) -> tuple[LoadedRunbook | None, list[
     lab_path: Path | None = None
     if isinstance(lab, str):
         try:
-            lab_path = path.parent / expand_home(lab)
+            lab_path = base_folder(path) / expand_home(lab)
         except ConfigError as exc:
             loc = doc.location(("lab",))
             findings.append(Finding(loc.file, loc.line, loc.column, f"lab: {exc.message}"))

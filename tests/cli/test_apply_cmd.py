@@ -173,6 +173,36 @@ steps:
     assert marker.read_text() == "[1,2\n"
 
 
+def test_a_symlinked_runbook_resolves_relative_paths_next_to_its_target(tmp_path: Path) -> None:
+    """`current.yml -> ../releases/v2/upgrade.yml`: `lab:`, `put.src` (also as a template)
+    and `get.dest` are relative to the real file's folder, not the link's."""
+    real = tmp_path / "releases" / "v2"
+    (real / "files").mkdir(parents=True)
+    (real / "files" / "motd").write_text("v2 {{ release }}\n")
+    (real / "lab.yml").write_text("vars: {release: two}\nhosts:\n  r1: {address: 192.0.2.1}\n")
+    remote = tmp_path / "remote"
+    write(real, f"""
+name: upgrade
+lab: lab.yml
+steps:
+  - hosts: local
+    put: {{src: files/motd, dest: {remote}, template: true}}
+  - hosts: local
+    get: {{src: {remote}/motd, dest: fetched}}
+""", name="upgrade.yml")
+    (tmp_path / "current").mkdir()
+    link = tmp_path / "current" / "current.yml"
+    link.symlink_to(Path("..") / "releases" / "v2" / "upgrade.yml")
+    for command in ("validate", "plan"):
+        result = invoke(command, str(link))
+        assert result.exit_code == 0, result.output
+    result = invoke("apply", str(link))
+    assert result.exit_code == 0, result.output
+    assert (remote / "motd").read_text() == "v2 two\n"
+    assert (real / "fetched" / "local" / "motd").read_text() == "v2 two\n"
+    assert not (tmp_path / "current" / "fetched").exists()
+
+
 def test_secrets_are_masked_in_output_and_reports(tmp_path: Path) -> None:
     book = write(tmp_path, """
 name: secret
