@@ -128,6 +128,9 @@ steps:
     assert report_of(report)["steps"][0]["results"]["local"]["output"] == "word=cli\n"
     result = invoke("apply", str(book), "--limit", "^nothing$")
     assert result.exit_code == 2 and "matches no host" in result.output
+    for empty in ("", " "):  # `--limit "$HOSTS"` with HOSTS unset: not every host
+        result = invoke("apply", str(book), "--limit", empty, "--report-json", str(report))
+        assert result.exit_code == 2 and "is empty, which would match every host" in result.output
     assert invoke("apply", str(book), "--forks", "0").exit_code == 2
 
 
