@@ -280,7 +280,8 @@ def _explain(error: jsonschema.ValidationError, doc: Document, name: str) -> lis
             return [at((*path, str(inst)), f"{_short(inst)} {reason}", key=True)]
         return [at(path, f"{field} {_short(inst)} {reason}")]
     if validator in ("minItems", "minLength", "minProperties"):
-        return [at(path, f"{subject} must not be empty")]
+        why = schema.get("errorMessage") if validator == "minLength" else None
+        return [at(path, f"{subject} must not be empty" + (f": {why}" if why else ""))]
     bounds = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
     if validator in bounds:
         return [at(path, f"{field} must be {bounds[str(validator)]} {error.validator_value}, "
