@@ -127,7 +127,7 @@ def read_runbook(doc: Document, path: Path) -> tuple[LoadedRunbook | None, list[
             steps.append(built)
     lab = data.get("lab")
     lab_path: Path | None = None
-    if isinstance(lab, str):
+    if isinstance(lab, str) and lab:  # an empty lab has its schema finding
         try:
             lab_path = base_folder(path) / expand_home(lab)
         except ConfigError as exc:
