@@ -90,6 +90,9 @@ def _check_usage(pattern: str, action: str, wait: float | None) -> None:
         raise click.UsageError("--wait applies to on, off and cycle, not status")
     if wait is not None and not math.isfinite(wait):
         raise click.UsageError(f"--wait must be a finite number of seconds, not {wait}")
+    if not pattern.strip():  # `runbook power "$NODE" off` with NODE unset: not the whole lab
+        raise click.UsageError(f"PATTERN {pattern!r} is empty, which would match every host: "
+                               "give a pattern ('.' for all hosts)")
     try:
         re.compile(pattern)
     except re.error as exc:

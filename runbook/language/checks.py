@@ -21,7 +21,7 @@ from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError, HeaderTemplateError
 from runbook.language.findings import Finding
 from runbook.language.varsfile import reserved_name_problem
-from runbook.language.yamlload import expand_home
+from runbook.language.yamlload import base_folder, expand_home
 from runbook.model import GetAction, Location, PowerAction, PutAction, Runbook, Step
 from runbook.render import stepheader
 from runbook.render.secrets import PlaceholderSecrets
@@ -228,6 +228,8 @@ class RunbookChecker:
             return None
 
     def check_hosts(self, step: Step) -> list[Host]:
+        """The hosts `hosts` selects (before `--limit`); a finding for a pattern, or each entry
+        of a list, that matches no lab host (a typo that would silently shrink the step)."""
         many = len(step.hosts) > 1
         patterns: list[str] = []
         for i, raw in enumerate(step.hosts):
@@ -240,22 +242,27 @@ class RunbookChecker:
                     for i, p in enumerate(patterns)]
         if self.lab is None or any(c is None for c in compiled):
             return []
-        selected = self.lab.select([c for c in compiled if c is not None])
-        if not selected:
-            ids = [h.id for h in self.lab]
-            suggestion = did_you_mean(patterns[0], ids)
-            shown = repr(patterns[0] if not many else patterns)
-            if patterns != list(step.hosts):
-                shown = f"{step.hosts[0] if not many else list(step.hosts)!r} (rendered {shown})"
-            listed = ", ".join(ids[:10]) + (f", ... ({len(ids)} hosts)" if len(ids) > 10 else "")
-            builtin = sorted(b for b in self.lab.builtin
-                             if any(c is not None and c.search(b) for c in compiled))
-            if builtin:
-                suggestion = (f"the built-in host {builtin[0]!r} (this machine) is only targeted "
-                              f"by its whole id: write hosts: {builtin[0]}")
-            self.add(step, ("hosts",), f"hosts {shown} matches no host of the lab "
-                     f"(hosts: {listed})" + (f"; {suggestion}" if suggestion else ""))
-        return selected
+        regexes = [c for c in compiled if c is not None]
+        for i, regex in enumerate(regexes):
+            if not self.lab.select(regex):
+                field: Field = ("hosts", i) if many else ("hosts",)
+                self.add(step, field, self._no_match(field, step.hosts[i], patterns[i], regex))
+        return self.lab.select(regexes)
+
+    def _no_match(self, field: Field, raw: str, pattern: str, regex: re.Pattern[str]) -> str:
+        """`hosts 'x' matches no host of the lab (hosts: ...); did you mean ...`."""
+        assert self.lab is not None
+        ids = [h.id for h in self.lab]
+        shown = repr(pattern) if pattern == raw else f"{raw!r} (rendered {pattern!r})"
+        listed = ", ".join(ids[:10]) + (f", ... ({len(ids)} hosts)" if len(ids) > 10 else "")
+        suggestion = did_you_mean(pattern, ids) or did_you_mean(
+            re.sub(r"[\\^$.*+?()\[\]{}|]", "", pattern), ids)
+        builtin = sorted(b for b in self.lab.builtin if regex.search(b))
+        if builtin:
+            suggestion = (f"the built-in host {builtin[0]!r} (this machine) is only targeted "
+                          f"by its whole id: write hosts: {builtin[0]}")
+        return (f"{stepheader.label(field)} {shown} matches no host of the lab (hosts: {listed})"
+                + (f"; {suggestion}" if suggestion else ""))
 
     def check_template(self, step: Step | None, field: Field, text: str,
                        known: set[str] | frozenset[str], hosts: list[Host], *,
@@ -326,14 +333,14 @@ class RunbookChecker:
                  + (f"; {suggestion}" if suggestion else ""))
 
     def _local_path(self, step: Step, field: Field, text: str) -> Path | None:
-        """A local path of a put/get step: `~` expanded, relative to the runbook's folder
-        (None, after a finding, when `~user` names no user)."""
+        """A local path of a put/get step: `~` expanded, relative to the runbook's real
+        folder (None, after a finding, when `~user` names no user)."""
         try:
             path = expand_home(text)
         except ConfigError as exc:
             self.add(step, field, f"{_field_text(field)}: {exc.message}")
             return None
-        return path if path.is_absolute() else self.runbook.path.parent / path
+        return path if path.is_absolute() else base_folder(self.runbook.path) / path
 
     def check_put(self, step: Step, action: PutAction, known: set[str] | frozenset[str],
                   hosts: list[Host]) -> None:

@@ -25,7 +25,14 @@ from runbook.errors import ConfigError, TemplateError, ValidationError, YamlSynt
 from runbook.language import schema
 from runbook.language.findings import Finding, finding_from_error
 from runbook.language.varsfile import reserved_name_problem
-from runbook.language.yamlload import Document, JsonPath, expand_home, load_file, not_a_regular_file
+from runbook.language.yamlload import (
+    Document,
+    JsonPath,
+    base_folder,
+    expand_home,
+    load_file,
+    not_a_regular_file,
+)
 from runbook.render.labsecrets import HostSecretNeeds, MissingSecret, resolve_needs
 from runbook.render.secrets import PlaceholderSecrets, SecretStore
 
@@ -36,6 +43,8 @@ if TYPE_CHECKING:
 LOCAL_ID = "local"
 TEMPLATED_FIELDS = ("address", "user", "password")
 _PATH_FIELDS = ("key", "known_hosts")
+# Fields of a power_control spec that name a local file, relative to the lab file's folder.
+_POWER_PATH_FIELDS = ("ca_file",)
 
 
 def load_lab(path: Path | str, *, secrets: SecretStore | None = None) -> Lab:
@@ -284,10 +293,11 @@ def _power_controllers(reader: _LabReader, specs: dict[str, Any]) -> dict[str, A
     except ImportError:  # pragma: no cover - the power package is part of runbook
         return {}
     built: dict[str, Any] = {}
+    base = base_folder(reader.path)
     for host_id, spec in specs.items():
         where = reader.origin(host_id, "power_control")
         try:
-            built[host_id] = power_control_from_spec(spec, host_id=host_id)
+            built[host_id] = power_control_from_spec(_power_paths(spec, base), host_id=host_id)
         except PowerSpecError as exc:
             key = exc.key if isinstance(spec, dict) and exc.key in spec else None
             if key:
@@ -295,6 +305,23 @@ def _power_controllers(reader: _LabReader, specs: dict[str, Any]) -> dict[str, A
             else:
                 reader.add(where, exc.message)
     return built
+
+
+def _power_paths(spec: Any, base: Path) -> Any:
+    """`spec` with its relative file fields (`ca_file`) joined to the lab's folder `base`
+    (a copy: specs may be shared through `defaults`)."""
+    if not isinstance(spec, dict):
+        return spec
+    resolved = dict(spec)
+    for name in _POWER_PATH_FIELDS:
+        value = spec.get(name)
+        if isinstance(value, str) and value:
+            try:
+                path = expand_home(value)
+            except ConfigError:
+                continue  # the controller names the unknown user
+            resolved[name] = str(path if path.is_absolute() else base / path)
+    return resolved
 
 
 def _check_home_paths(reader: _LabReader, hosts: dict[str, dict[str, Any]]) -> None:
@@ -325,7 +352,7 @@ def _build_lab(data: dict[str, Any], hosts: dict[str, dict[str, Any]],
     from runbook.hosts.local import LocalHost
     from runbook.hosts.ssh import RemoteHost
 
-    base = path.parent
+    base = base_folder(path)
     built: dict[str, Host] = {}
 
     def make(host_id: str) -> Host:

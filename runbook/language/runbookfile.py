@@ -20,7 +20,7 @@ from typing import Any
 from runbook.errors import ConfigError, ValidationError, YamlSyntaxError
 from runbook.language import schema
 from runbook.language.findings import Finding, finding_from_error
-from runbook.language.yamlload import Document, JsonPath, expand_home, load_file
+from runbook.language.yamlload import Document, JsonPath, base_folder, expand_home, load_file
 from runbook.model import (
     Action,
     Expect,
@@ -120,9 +120,9 @@ def read_runbook(doc: Document, path: Path) -> tuple[LoadedRunbook | None, list[
             steps.append(built)
     lab = data.get("lab")
     lab_path: Path | None = None
-    if isinstance(lab, str):
+    if isinstance(lab, str) and lab:  # an empty lab has its schema finding
         try:
-            lab_path = path.parent / expand_home(lab)
+            lab_path = base_folder(path) / expand_home(lab)
         except ConfigError as exc:
             loc = doc.location(("lab",))
             findings.append(Finding(loc.file, loc.line, loc.column, f"lab: {exc.message}"))

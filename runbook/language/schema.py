@@ -323,7 +323,9 @@ class _Explainer:
         return [self.at(self.path, f"{self.field} {_short(self.inst)} {reason}")]
 
     def empty(self) -> list[Finding]:
-        return [self.at(self.path, f"{self.subject} must not be empty")]
+        why = self.schema.get("errorMessage") if self.error.validator == "minLength" else None
+        return [self.at(self.path, f"{self.subject} must not be empty"
+                        + (f": {why}" if why else ""))]
 
 
 _HANDLERS: dict[str, Callable[[_Explainer], list[Finding] | None]] = {

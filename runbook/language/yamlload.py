@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import stat
 from collections.abc import Iterator
@@ -357,6 +358,18 @@ def expand_home(text: str) -> Path:
         user = text.split("/", 1)[0]
         raise ConfigError(f"{user!r}: there is no such user, so {text!r} cannot be expanded: "
                           "write the full path") from None
+
+
+def base_folder(path: Path) -> Path:
+    """The folder relative paths written in the file `path` are resolved against: the folder
+    of its real location (`os.path.realpath`), so a symlinked runbook or lab
+    (`current.yml -> ../releases/v2/upgrade.yml`) finds its files next to its target, not
+    next to the link. When the file is not a link the folder is kept as given, so messages
+    show paths as the user wrote them."""
+    real = Path(os.path.realpath(path))
+    if real.parent == Path(os.path.realpath(path.parent)):
+        return path.parent
+    return real.parent
 
 
 def load_data(path: Path | str) -> Any:

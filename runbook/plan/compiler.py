@@ -197,6 +197,10 @@ def _step_limit(step: Step) -> int | None:
 def _compile_limit(limit: str | None) -> re.Pattern[str] | None:
     if limit is None:
         return None
+    if not limit.strip():
+        # `--limit "$HOSTS"` with HOSTS unset would otherwise run on every host
+        raise ConfigError(f"--limit {limit!r} is empty, which would match every host: give a "
+                          "pattern, or leave --limit out")
     try:
         return re.compile(limit)
     except re.error as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.errors import ConfigError, RunbookError
+from runbook.language.yamlload import base_folder
 from runbook.model import GetAction, OneshotAction, PowerAction, PutAction, RunAction, Runbook, Step
 from runbook.plan.actions import (
     ConcreteAction,
@@ -43,7 +44,7 @@ class ActionRenderer:
         self.lab_vars = lab_vars
         self.templater = templater
         self.extra_vars: dict[str, Any] = dict(extra_vars or {})
-        self.base_dir = runbook.path.parent
+        self.base_dir = base_folder(runbook.path)
         self._templates: dict[Path, str] = {}
 
     def context(self, step: Step, host: Host, registered: Registered) -> dict[str, Any]:

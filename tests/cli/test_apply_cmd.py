@@ -129,7 +129,82 @@ steps:
     assert report_of(report)["steps"][0]["results"]["local"]["output"] == "word=cli\n"
     result = invoke("apply", str(book), "--limit", "^nothing$")
     assert result.exit_code == 2 and "matches no host" in result.output
+    for empty in ("", " "):  # `--limit "$HOSTS"` with HOSTS unset: not every host
+        result = invoke("apply", str(book), "--limit", empty, "--report-json", str(report))
+        assert result.exit_code == 2 and "is empty, which would match every host" in result.output
     assert invoke("apply", str(book), "--forks", "0").exit_code == 2
+
+
+def test_a_dead_entry_in_a_hosts_list_is_invalid_input_and_nothing_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    book = write(tmp_path, f"""
+name: dead entry
+steps:
+  - hosts: [local, "^lcoal"]
+    run: touch {marker}
+""")
+    expected = f"{book}:4:20: step 1: hosts[1] '^lcoal' matches no host of the lab (hosts: local)"
+    for command, code in (("apply", 2), ("plan", 2), ("validate", 1)):
+        result = invoke(command, str(book))
+        assert result.exit_code == code, result.output
+        assert expected in result.output
+        assert "did you mean 'local'?" in result.output
+    assert not marker.exists()
+    # --limit narrows after the check: a dead entry is still reported
+    assert invoke("apply", str(book), "--limit", "local").exit_code == 2
+
+
+def test_a_malformed_extra_list_is_an_error_naming_the_argument(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    book = write(tmp_path, f"""
+name: extra list
+steps:
+  - hosts: local
+    run: echo "{{{{ a }}}}" > {marker}
+""")
+    for command in ("apply", "plan", "validate"):
+        result = invoke(command, str(book), "-e", "a=[1,2")
+        assert result.exit_code == 2, result.output
+        assert "-e 'a=[1,2': the value starts with '[' but is not a valid YAML/JSON list" \
+            in result.output
+    assert not marker.exists()
+    # the real command line, as a user types it; a plain string and a quoted one stay text
+    proc = subprocess.run([sys.executable, "-m", "runbook", "apply", str(book), "-e", "a={x: 1"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and "is not a valid YAML/JSON mapping" in proc.stderr
+    assert "Traceback" not in proc.stderr and not marker.exists()
+    assert invoke("apply", str(book), "-e", 'a="[1,2"').exit_code == 0
+    assert marker.read_text() == "[1,2\n"
+
+
+def test_a_symlinked_runbook_resolves_relative_paths_next_to_its_target(tmp_path: Path) -> None:
+    """`current.yml -> ../releases/v2/upgrade.yml`: `lab:`, `put.src` (also as a template)
+    and `get.dest` are relative to the real file's folder, not the link's."""
+    real = tmp_path / "releases" / "v2"
+    (real / "files").mkdir(parents=True)
+    (real / "files" / "motd").write_text("v2 {{ release }}\n")
+    (real / "lab.yml").write_text("vars: {release: two}\nhosts:\n  r1: {address: 192.0.2.1}\n")
+    remote = tmp_path / "remote"
+    write(real, f"""
+name: upgrade
+lab: lab.yml
+steps:
+  - hosts: local
+    put: {{src: files/motd, dest: {remote}, template: true}}
+  - hosts: local
+    get: {{src: {remote}/motd, dest: fetched}}
+""", name="upgrade.yml")
+    (tmp_path / "current").mkdir()
+    link = tmp_path / "current" / "current.yml"
+    link.symlink_to(Path("..") / "releases" / "v2" / "upgrade.yml")
+    for command in ("validate", "plan"):
+        result = invoke(command, str(link))
+        assert result.exit_code == 0, result.output
+    result = invoke("apply", str(link))
+    assert result.exit_code == 0, result.output
+    assert (remote / "motd").read_text() == "v2 two\n"
+    assert (real / "fetched" / "local" / "motd").read_text() == "v2 two\n"
+    assert not (tmp_path / "current" / "fetched").exists()
 
 
 def test_secrets_are_masked_in_output_and_reports(tmp_path: Path) -> None:

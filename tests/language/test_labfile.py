@@ -220,3 +220,38 @@ def test_secret_rendered_into_a_bad_field_is_masked_in_findings(tmp_path: Path) 
         load_lab(path, secrets=SecretStore(environ={"RUNBOOK_SECRET_PW": "hunter2"}))
     assert "hunter2" not in str(info.value)
     assert "power_control.port: must be an integer, got '***'" in str(info.value)
+
+
+def test_a_symlinked_lab_resolves_its_files_next_to_its_target(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """key, known_hosts and a power spec's ca_file are relative to the real lab file's folder
+    (`lab.yml -> ../releases/v2/lab.yml`), never to the link's folder or the current one."""
+    real = tmp_path / "releases" / "v2"
+    (real / "certs").mkdir(parents=True)
+    (real / "certs" / "ca.pem").write_text("not read while loading\n")
+    (real / "lab.yml").write_text(
+        "hosts:\n  r1:\n    key: keys/id\n    known_hosts: kh\n"
+        "    power_control: {type: redfish, url: 'https://bmc.example', ca_file: certs/ca.pem}\n")
+    (tmp_path / "current").mkdir()
+    link = tmp_path / "current" / "lab.yml"
+    link.symlink_to(Path("..") / "releases" / "v2" / "lab.yml")
+    monkeypatch.chdir(tmp_path)
+    host = load_lab(link)["r1"]
+    base = real.resolve()
+    assert isinstance(host, RemoteHost)
+    assert host.keys == [base / "keys" / "id"]
+    assert host.known_hosts == base / "kh"
+    assert getattr(host.power_control, "ca_file", None) == str(base / "certs" / "ca.pem")
+
+
+def test_a_relative_ca_file_is_relative_to_the_lab_not_the_current_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "lab" / "certs").mkdir(parents=True)
+    (tmp_path / "lab" / "certs" / "ca.pem").write_text("")
+    path = tmp_path / "lab" / "lab.yml"
+    path.write_text("hosts:\n  r1:\n    power_control: {type: redfish, "
+                    "url: 'https://bmc.example', ca_file: certs/ca.pem}\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    control = load_lab(path)["r1"].power_control
+    assert getattr(control, "ca_file", None) == str(path.parent / "certs" / "ca.pem")

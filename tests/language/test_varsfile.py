@@ -14,7 +14,8 @@ from runbook.language.varsfile import parse_extra_vars, parse_value
 @pytest.mark.parametrize(("text", "value"), [
     ("3", 3), ("1.5", 1.5), ("true", True), ("on", "on"), ("", ""), ("null", None),
     ("a: b", "a: b"), ("[a, b]", ["a", "b"]), ("{a: 1}", {"a": 1}), ("x # y", "x"),
-    ("[unclosed", "[unclosed"), ("#comment", "#comment"), ("0644", "0644"), ("0", 0),
+    ("#comment", "#comment"), ("0644", "0644"), ("0", 0), ("x[1", "x[1"), ('"[1,2"', "[1,2"),
+    ("{{ base }}/x", "{{ base }}/x"), ("{% if a %}b{% endif %}", "{% if a %}b{% endif %}"),
 ])
 def test_values_are_yaml_scalars(text: str, value: object) -> None:
     assert parse_value(text) == value
@@ -60,3 +61,19 @@ def test_vars_file_must_be_a_mapping(tmp_path: Path) -> None:
 def test_reserved_names_are_refused(item: str) -> None:
     with pytest.raises(ConfigError, match="reserved name"):
         parse_extra_vars([item])
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("a=[1,2", "-e 'a=[1,2': the value starts with '[' but is not a valid YAML/JSON list: "
+     "did not find expected ',' or ']'; fix it, or pass the text as it is as -e 'a=\"[1,2\"'"),
+    ("a={x: 1", "-e 'a={x: 1': the value starts with '{' but is not a valid YAML/JSON mapping: "
+     "did not find expected ',' or '}'"),
+    ("a=[unclosed", "not a valid YAML/JSON list"),
+    ("a= [1,2] x", "not a valid YAML/JSON list"),
+    ("a={k: 1, k: 2}", "not a valid YAML/JSON mapping: duplicate key 'k'"),
+])
+def test_a_malformed_list_or_mapping_is_an_error_naming_the_argument(item: str,
+                                                                      message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_extra_vars([item])
+    assert message in str(caught.value)

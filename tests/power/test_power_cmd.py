@@ -167,6 +167,15 @@ def test_usage_errors_exit_2(lab_file: Path, args: list[str], text: str) -> None
     assert text.format(lab=lab_file) in result.output
 
 
+@pytest.mark.parametrize("pattern", ["", "  "])
+def test_an_empty_pattern_powers_nothing(lab_file: Path, tmp_path: Path, pattern: str) -> None:
+    """`runbook power "$NODE" off` with NODE unset must not switch the whole lab off."""
+    result = run(pattern, "off", "--lab", str(lab_file))
+    assert result.exit_code == 2
+    assert "is empty, which would match every host" in result.output
+    assert not (tmp_path / "log").exists()
+
+
 def test_invalid_lab_exits_2_with_line_and_hint(tmp_path: Path) -> None:
     path = write_lab(tmp_path, {"web1": {"power_control": {"type": "ipmii",
                                                             "address": "10.0.0.1"}}})
