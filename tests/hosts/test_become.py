@@ -218,3 +218,21 @@ def test_local_host_becomes_with_sudo(sudo_accounts: SudoAccounts, tmp_path: Pat
     assert shell == f"/tmp\n{sudo_accounts.nopass}\n"
     assert once == f"{sudo_accounts.nopass}\n"
     assert stat == f"{sudo_accounts.nopass} 600\n"
+
+
+def test_lab_file_become_settings_reach_the_host(sshd_lab: Any, sudo_accounts: SudoAccounts,
+                                                 tmp_path: Path) -> None:
+    from runbook.labfile import load_lab
+    from runbook.secrets import SecretStore
+
+    lab_file = sshd_lab.lab_yaml(tmp_path / "lab.yml", host_ids=["h09"], extra={
+        "defaults": {"user": sudo_accounts.withpass, "agent": False, "become": True,
+                     "become_password": "{{ secret('sudo_pw') }}"}})
+    secrets_store = SecretStore(environ={"RUNBOOK_SECRET_SUDO_PW": sudo_accounts.password})
+    host = load_lab(lab_file, secrets=secrets_store)["h09"]
+
+    async def scenario() -> str:
+        async with host:
+            return (await host.oneshot("id -un")).output
+
+    assert run(scenario()) == "root\n"
