@@ -38,7 +38,9 @@ class PowerMixin:
     power_control: PowerController | None
 
     if TYPE_CHECKING:
-        async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus: ...
+        async def oneshot(self, cmd: str, timeout: float | None = None, *,
+                          become: bool | None = None, become_user: str | None = None
+                          ) -> CommandStatus: ...
         async def reset_connection(self) -> None: ...
 
     async def power(self, action: str) -> tuple[Status, str]:
@@ -100,7 +102,8 @@ class PowerMixin:
     async def _probe(self, timeout: float) -> bool:
         try:
             await self.reset_connection()
-            result = await asyncio.wait_for(self.oneshot("true", timeout=timeout),
+            # Reachable means logged in: a host's default become (sudo) is not part of it.
+            result = await asyncio.wait_for(self.oneshot("true", timeout=timeout, become=False),
                                             timeout + PROBE_GRACE)
         except (HostUnreachableError, CommandTimeoutError, TimeoutError, OSError):
             return False

@@ -236,3 +236,13 @@ def test_lab_file_become_settings_reach_the_host(sshd_lab: Any, sudo_accounts: S
             return (await host.oneshot("id -un")).output
 
     assert run(scenario()) == "root\n"
+
+
+def test_reachability_does_not_depend_on_sudo(as_user: Make, sudo_accounts: SudoAccounts) -> None:
+    host = as_user(sudo_accounts.withpass, become=True, become_password="wrong")
+
+    async def scenario() -> bool:
+        async with host:
+            return await host.is_reachable()
+
+    assert run(scenario()) is True
