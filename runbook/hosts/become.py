@@ -36,6 +36,8 @@ else:
 
 #: Seconds sudo may take to let us in or refuse (PAM waits ~2 s after a wrong password).
 AUTH_TIMEOUT = 15.0
+#: Exit status of a shell for a command it cannot find.
+_NOT_FOUND = 127
 #: Characters of sudo's own words kept in a failure message.
 _MESSAGE_CHARS = 400
 
@@ -148,6 +150,8 @@ async def _handshake(channel: ShellChannel, sudo: SudoInvocation, become: Become
         if not chunk:
             said = _sudo_words(bytes(buffer), become.password)
             status = await channel.exit_status()
+            if status == _NOT_FOUND:
+                raise BecomeError(host_id, become.user, f"sudo is not installed: {said}")
             raise BecomeError(host_id, become.user, f"sudo refused (exit status {status})"
                               + (f": {said}" if said else ""))
         buffer += chunk

@@ -246,3 +246,17 @@ def test_reachability_does_not_depend_on_sudo(as_user: Make, sudo_accounts: Sudo
             return await host.is_reachable()
 
     assert run(scenario()) is True
+
+
+def test_missing_sudo_is_named(tmp_path: Path) -> None:
+    class NoSudoHost(LocalHost):
+        async def _open_command_channel(self, command: str) -> Any:
+            # The same host with a PATH where sudo cannot be found.
+            return await super()._open_command_channel(f"PATH={tmp_path}; {command}")
+
+    async def scenario() -> None:
+        async with NoSudoHost() as host:
+            await asyncio.wait_for(host.oneshot("true", become=True), FAIL_FAST)
+
+    with pytest.raises(BecomeError, match="cannot become 'root': sudo is not installed"):
+        run(scenario())
