@@ -91,8 +91,9 @@ class Host(PowerMixin, ABC):
             check_become_user(become_user)
         except ValueError as exc:
             raise ConfigError(f"host {id!r}: {exc}") from None
-        if become_password is not None and not isinstance(become_password, str):
-            raise ConfigError(f"host {id!r}: become_password must be a string")
+        if become_password is not None and (not isinstance(become_password, str)
+                                            or "\n" in become_password):
+            raise ConfigError(f"host {id!r}: become_password must be a string of one line")
         self.id = id
         #: Defaults for `become` / `become_user` of every call; the password for sudo.
         self.become = become
