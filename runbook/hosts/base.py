@@ -191,11 +191,15 @@ class Host(PowerMixin, ABC):
         if shell is not None:
             await shell.close()
 
-    async def _drop_become_shells(self, *, kill_busy: bool = True) -> None:
-        """Forget every become shell; a busy one is killed first (as its user, bounded)."""
+    async def _drop_become_shells(self, *, kill_idle: bool = False) -> None:
+        """Forget every become shell; a busy one (or any, with `kill_idle`) is killed first.
+
+        Killing goes through another sudo (bounded). An idle shell on SSH needs no kill: it
+        ends when the connection closes; a local one is a child process and must be ended.
+        """
         shells, self._become_shells = self._become_shells, {}
         for shell in shells.values():
-            if kill_busy and shell.alive and shell.busy:
+            if shell.alive and (shell.busy or kill_idle):
                 await shell.close()
             shell.alive = False
 

@@ -142,7 +142,7 @@ class LocalHost(Host):
     async def close(self) -> None:
         """Kill the shell and any oneshot still running."""
         await self._drop_shell()
-        await self._drop_become_shells()
+        await self._drop_become_shells(kill_idle=True)
         for pgid in await self._kill_running_oneshots():
             _killpg(pgid, signal.SIGKILL)
         for pgid in list(self._oneshot_pgids):

@@ -260,3 +260,15 @@ def test_missing_sudo_is_named(tmp_path: Path) -> None:
 
     with pytest.raises(BecomeError, match="cannot become 'root': sudo is not installed"):
         run(scenario())
+
+
+def test_closing_a_local_host_ends_its_become_shell(sudo_accounts: SudoAccounts) -> None:
+    host = LocalHost(become_user=sudo_accounts.nopass)
+
+    async def scenario() -> str:
+        pid = (await host.run("echo $$", become=True)).output.strip()
+        await host.close()
+        return pid
+
+    pid = run(scenario())
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
