@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runbook.errors import (
+        BecomeError,
         CommandTimeoutError,
         ConfigError,
         HostUnreachableError,
         PowerError,
         RunbookError,
         TemplateError,
+        WaitTimeoutError,
     )
     from runbook.fanout import do_for_all_hosts, run_on_all_hosts
     from runbook.hosts.base import Host
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from runbook.results import CommandStatus, RunResult, Status
 
 _EXPORTS: dict[str, str] = {
+    "BecomeError": "runbook.errors",
     "CommandStatus": "runbook.results",
     "CommandTimeoutError": "runbook.errors",
     "ConfigError": "runbook.errors",
@@ -42,11 +45,13 @@ _EXPORTS: dict[str, str] = {
     "RunbookError": "runbook.errors",
     "Status": "runbook.results",
     "TemplateError": "runbook.errors",
+    "WaitTimeoutError": "runbook.errors",
     "do_for_all_hosts": "runbook.fanout",
     "run_on_all_hosts": "runbook.fanout",
 }
 
 __all__ = [
+    "BecomeError",
     "CommandStatus",
     "CommandTimeoutError",
     "ConfigError",
@@ -60,6 +65,7 @@ __all__ = [
     "RunbookError",
     "Status",
     "TemplateError",
+    "WaitTimeoutError",
     "do_for_all_hosts",
     "run_on_all_hosts",
 ]
