@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runbook.errors import (
+        BecomeError,
         CommandTimeoutError,
         ConfigError,
         HostUnreachableError,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         TemplateError,
         TemplateRenderError,
         ValidationError,
+        WaitTimeoutError,
         YamlSyntaxError,
     )
     from runbook.hosts.base import Host
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from runbook.results import CommandStatus, RunResult, Status
 
 _EXPORTS: dict[str, str] = {
+    "BecomeError": "runbook.errors",
     "CommandStatus": "runbook.results",
     "CommandTimeoutError": "runbook.errors",
     "ConfigError": "runbook.errors",
@@ -63,12 +66,14 @@ _EXPORTS: dict[str, str] = {
     "TemplateError": "runbook.errors",
     "TemplateRenderError": "runbook.errors",
     "ValidationError": "runbook.errors",
+    "WaitTimeoutError": "runbook.errors",
     "YamlSyntaxError": "runbook.errors",
     "do_for_all_hosts": "runbook.hosts.fanout",
     "run_on_all_hosts": "runbook.hosts.fanout",
 }
 
 __all__ = [
+    "BecomeError",
     "CommandStatus",
     "CommandTimeoutError",
     "ConfigError",
@@ -88,6 +93,7 @@ __all__ = [
     "TemplateError",
     "TemplateRenderError",
     "ValidationError",
+    "WaitTimeoutError",
     "YamlSyntaxError",
     "do_for_all_hosts",
     "run_on_all_hosts",

@@ -78,6 +78,26 @@ class HeaderTemplateError(RunbookError):
     """A `name` / `hosts` template that cannot be rendered; the message says why and what to do."""
 
 
+class WaitTimeoutError(CommandTimeoutError):
+    """A `wait_for` condition did not hold in time; says what was awaited and for how long."""
+
+    def __init__(self, host_id: str, awaited: str, elapsed: float) -> None:
+        self.host_id = host_id
+        self.awaited = awaited
+        self.elapsed = elapsed
+        super().__init__(f"host {host_id!r}: timed out after {elapsed:.1f} s waiting for {awaited}")
+
+
+class BecomeError(RunbookError, PermissionError):
+    """sudo would not run as the become user (wrong or missing password, refused, no sudo)."""
+
+    def __init__(self, host_id: str, become_user: str, cause: str) -> None:
+        self.host_id = host_id
+        self.become_user = become_user
+        self.cause = cause
+        super().__init__(f"host {host_id!r}: cannot become {become_user!r}: {cause}")
+
+
 class ConfigError(RunbookError, ValueError):
     """Bad input in a lab file, a runbook, a power spec or an argument.
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the test suite needs: OpenSSH server + client (the SSH test lab, tests/sshlab.py),
-# ipmitool (IPMI power tests), openssl (TLS certificates for the Redfish test), python3-venv
-# (the README set-up test), and the package itself with its `test` extra (pytest, ruff, mypy...).
+# ipmitool (IPMI power tests), openssl (TLS certificates for the Redfish test), sudo (become tests,
+# tests/sudolab.py), python3-venv (the README set-up test), and the package itself with its `test`
+# extra (pytest, ruff, mypy...).
 #
 # Idempotent: system packages are only installed when missing. Needs root (or sudo) for apt-get.
 # Environment:
@@ -26,6 +27,7 @@ missing=()
 command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 command -v ipmitool >/dev/null 2>&1 || missing+=(ipmitool)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # Redfish TLS test certificates
+command -v sudo >/dev/null 2>&1 && command -v visudo >/dev/null 2>&1 || missing+=(sudo)  # become
 # tests/test_readme.py runs the README's first set-up command, which needs `python3 -m venv`
 if command -v dpkg-query >/dev/null 2>&1 && [[ -x /usr/bin/python3 ]]; then
     dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q "ok installed" \

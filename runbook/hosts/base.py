@@ -3,12 +3,19 @@
 A host runs commands in one persistent shell (`run`), in fresh processes (`oneshot`), and moves
 files (`put` / `get`). Power goes through the host's `power_control`, never through the host
 (`PowerMixin`: `power`, `power_status`, `is_reachable`, `wait_until_up`, `wait_until_down`).
+
+Every command and transfer can run as another user through sudo (`become=True`,
+`become_user=...`; the host's `become`, `become_user`, `become_password` are the defaults): see
+`runbook.hosts.become`. Become `run` uses a second persistent shell per become user.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -16,8 +23,19 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from runbook._lazyimport import lazy_module
 from runbook._numbers import finite_number
 from runbook.errors import ConfigError, HostUnreachableError, PowerError, ShellDiedError
+from runbook.hosts.become import Become, authenticate, check_become_user, sudo_command
 from runbook.hosts.power_mixin import PowerMixin
-from runbook.hosts.shell import START_TIMEOUT, PersistentShell, ShellChannel
+from runbook.hosts.shell import (
+    INTERRUPT_GRACE,
+    SHELL_COMMAND,
+    START_TIMEOUT,
+    GroupSignaller,
+    MarkerReader,
+    PersistentShell,
+    ShellChannel,
+    killed_after_timeout,
+    quote,
+)
 from runbook.hosts.transfer import PathLike
 from runbook.results import CommandStatus, RunResult, Status
 
@@ -95,52 +113,96 @@ class Host(PowerMixin, ABC):
     user: str | None
 
     def __init__(self, id: str, *, vars: dict[str, Any] | None = None,
-                 power_control: PowerControl | None = None) -> None:
+                 power_control: PowerControl | None = None, become: bool = False,
+                 become_user: str = "root", become_password: str | None = None) -> None:
         if not isinstance(id, str) or not id:
             raise ConfigError(f"a host id must be a non-empty string, not {id!r}")
         if power_control is not None and not isinstance(power_control, PowerControl):
             raise ConfigError(f"host {id!r}: power_control must be a PowerController (build one "
                               f"with runbook.power.power_control_from_spec), not {power_control!r}")
+        if not isinstance(become, bool):
+            raise ConfigError(f"host {id!r}: become must be true or false, not {become!r}")
+        try:
+            check_become_user(become_user)
+        except ValueError as exc:
+            raise ConfigError(f"host {id!r}: {exc}") from None
+        if become_password is not None and (not isinstance(become_password, str)
+                                            or "\n" in become_password):
+            raise ConfigError(f"host {id!r}: become_password must be a string of one line")
         self.id = id
+        #: Defaults for `become` / `become_user` of every call; the password for sudo.
+        self.become = become
+        self.become_user = become_user
+        self.become_password = become_password
         self.vars: dict[str, Any] = dict(vars or {})
         self.power_control = power_control
         self.lab: HostGroup | None = None
         self._shell: PersistentShell | None = None
         self._run_lock: asyncio.Lock | None = None  # made on first run: no asyncio at build time
+        self._become_shells: dict[str, PersistentShell] = {}
+        self._become_locks: dict[str, asyncio.Lock] = {}
+        #: pgid -> who runs it, for every marker oneshot still running (close() kills them).
+        self._running_oneshots: dict[int, Become | None] = {}
+
+    def become_for(self, become: bool | None = None,
+                   become_user: str | None = None) -> Become | None:
+        """Whom a call runs as: None for the login user, else the `Become` to use.
+
+        `become=None` takes the host's `become`; `become_user=None` the host's `become_user`.
+        """
+        if not (self.become if become is None else become):
+            return None
+        return Become(check_become_user(become_user or self.become_user), self.become_password)
 
     # -- commands -------------------------------------------------------------------------
-    async def run(self, cmds: str | Sequence[str], timeout: float | None = None) -> RunResult:
+    async def run(self, cmds: str | Sequence[str], timeout: float | None = None, *,
+                  become: bool | None = None, become_user: str | None = None) -> RunResult:
         """Run command(s) in this host's persistent shell; a list stops at the first failure.
 
         cwd, exported and shell variables carry over between calls. Concurrent calls are
         serialized. `timeout` bounds each command; the commands after a failed one are Skipped.
+        With become, they run in the become user's own persistent shell (its state carries
+        over between become calls); sudo failing raises `BecomeError`.
         """
         commands = [cmds] if isinstance(cmds, str) else list(cmds)
         if not all(isinstance(c, str) for c in commands):
             raise TypeError(f"run() takes a command string or a list of them, not {cmds!r}")
         check_timeout(timeout)
+        who = self.become_for(become, become_user)
         statuses: list[CommandStatus] = []
-        if self._run_lock is None:
-            self._run_lock = asyncio.Lock()
-        async with self._run_lock:
+        async with self._shell_lock(who):
             for command in commands:
                 if statuses and not statuses[-1].status.is_ok:
                     statuses.append(CommandStatus(command, "", Status.Skipped, None))
                     continue
-                shell = await self._get_shell(timeout)
+                shell = await self._get_shell(timeout, who)
                 result = await shell.execute(command, timeout)
                 if not shell.alive:
-                    await self._drop_shell()
+                    await self._drop_shell(who)
                 statuses.append(result)
         return RunResult.from_statuses(statuses)
 
-    async def _get_shell(self, timeout: float | None) -> PersistentShell:
+    def _shell_lock(self, who: Become | None) -> asyncio.Lock:
+        """The lock serializing commands of one shell (the login shell or a become user's)."""
+        if who is not None:
+            return self._become_locks.setdefault(who.user, asyncio.Lock())
+        if self._run_lock is None:
+            self._run_lock = asyncio.Lock()
+        return self._run_lock
+
+    async def _get_shell(self, timeout: float | None, who: Become | None = None) -> PersistentShell:
         """The running shell, or a new one; a shell that does not start makes the host unreachable."""
-        if self._shell is None or not self._shell.alive:
-            channel = await self._open_shell_channel()
+        current = self._shell if who is None else self._become_shells.get(who.user)
+        if current is None or not current.alive:
             limit = min(START_TIMEOUT, timeout) if timeout else START_TIMEOUT
+            signaller: GroupSignaller = self._signal_group
+            if who is None:
+                channel = await self._open_shell_channel()
+            else:
+                channel = await self._open_become_channel(who, SHELL_COMMAND)
+                signaller = functools.partial(self._signal_group_as, who)
             try:
-                self._shell = await PersistentShell.start(channel, self._signal_group, limit)
+                current = await PersistentShell.start(channel, signaller, limit)
             except TimeoutError as exc:
                 raise HostUnreachableError(
                     self.id, self.address, f"the shell did not start within {limit:g} s"
@@ -150,12 +212,114 @@ class Host(PowerMixin, ABC):
                 raise HostUnreachableError(
                     self.id, self.address, f"the shell ended at start (exit status {status})"
                 ) from exc
-        return self._shell
+            if who is None:
+                self._shell = current
+            else:
+                self._become_shells[who.user] = current
+        return current
 
-    async def _drop_shell(self) -> None:
-        shell, self._shell = self._shell, None
+    async def _drop_shell(self, who: Become | None = None) -> None:
+        if who is None:
+            shell, self._shell = self._shell, None
+        else:
+            shell = self._become_shells.pop(who.user, None)
         if shell is not None:
             await shell.close()
+
+    async def _drop_become_shells(self, *, kill_idle: bool = False) -> None:
+        """Forget every become shell; a busy one (or any, with `kill_idle`) is killed first.
+
+        Killing goes through another sudo (bounded). An idle shell on SSH needs no kill: it
+        ends when the connection closes; a local one is a child process and must be ended.
+        """
+        shells, self._become_shells = self._become_shells, {}
+        for shell in shells.values():
+            if shell.alive and (shell.busy or kill_idle):
+                await shell.close()
+            shell.alive = False
+
+    # -- become ---------------------------------------------------------------------------
+    async def _open_command_channel(self, command: str) -> ShellChannel:
+        """Start the POSIX shell command string `command` here and return its channel."""
+        raise NotImplementedError(f"host {self.id!r} cannot start commands for become")
+
+    async def _open_become_channel(self, who: Become, inner: str) -> ShellChannel:
+        """A channel running the shell code `inner` as `who.user`, past sudo's password prompt."""
+        sudo = sudo_command(who.user, inner)
+        channel = await self._open_command_channel(sudo.command)
+        return await authenticate(channel, sudo, who, self.id)
+
+    async def _signal_group_as(self, who: Become, pgid: int, signal_name: str) -> None:
+        """Signal a process group of the become user (through another sudo; bounded)."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._marker_oneshot(
+                f"kill -{signal_name} -{pgid} 2>/dev/null", INTERRUPT_GRACE, who,
+                signal_on_timeout=False), INTERRUPT_GRACE * 2)
+
+    @contextlib.asynccontextmanager
+    async def _command_slot(self) -> AsyncIterator[None]:
+        """Held while a oneshot runs; hosts with a channel limit override it."""
+        yield
+
+    async def _marker_oneshot(self, cmd: str, timeout: float | None, who: Become | None, *,
+                              signal_on_timeout: bool = True) -> CommandStatus:
+        """Run `cmd` in a fresh channel, as `who` if given; the first line out carries its pgid.
+
+        The command string prints a random marker with its pid (the group leader: sshd or
+        setsid made it one), so a timeout or cancel can kill the whole group.
+        """
+        marker = f"__runbook_{secrets.token_hex(6)}__"
+        inner = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; exec 2>&1 </dev/null; "
+                 f"eval {quote(cmd)}")
+        signal = self._signal_group if who is None else functools.partial(self._signal_group_as, who)
+        async with self._command_slot():
+            if who is None:
+                channel = await self._open_command_channel(inner)
+            else:
+                channel = await self._open_become_channel(who, inner)
+            reader = MarkerReader(channel, marker.encode())
+            pgid: int | None = None
+            chunks: list[bytes] = []
+
+            async def collect() -> None:
+                nonlocal pgid
+                try:
+                    _, pgid = await reader.until_marker()
+                except ShellDiedError:
+                    return
+                self._running_oneshots[pgid] = who
+                chunks.append(reader.take_pending())
+                while chunk := await channel.read():
+                    chunks.append(chunk)
+
+            try:
+                await asyncio.wait_for(collect(), timeout)
+            except TimeoutError:
+                if pgid is not None and signal_on_timeout:
+                    await signal(pgid, "KILL")
+                channel.close()
+                # Hold the slot until the channel is released on the other side too.
+                await channel.exit_status()
+                return killed_after_timeout(cmd, b"".join(chunks), timeout)
+            except asyncio.CancelledError:
+                if pgid is not None:
+                    await asyncio.shield(signal(pgid, "KILL"))
+                channel.close()
+                raise
+            finally:
+                if pgid is not None:
+                    self._running_oneshots.pop(pgid, None)
+            rc = await channel.exit_status()
+        output = b"".join(chunks).decode(errors="replace")
+        return CommandStatus(cmd, output, Status.Success if rc == 0 else Status.Failed, rc)
+
+    async def _kill_running_oneshots(self) -> list[int]:
+        """Kill the become oneshots still running; return the pgids of the login user's."""
+        plain = [pgid for pgid, who in self._running_oneshots.items() if who is None]
+        for pgid, who in list(self._running_oneshots.items()):
+            if who is not None:
+                await self._signal_group_as(who, pgid, "KILL")
+        return plain
 
     @abstractmethod
     async def _open_shell_channel(self) -> ShellChannel:
@@ -166,18 +330,28 @@ class Host(PowerMixin, ABC):
         """Send `signal` ("TERM", "KILL") to the process group `pgid` on this host."""
 
     @abstractmethod
-    async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus:
-        """Run one command in a fresh process; safe to call concurrently."""
+    async def oneshot(self, cmd: str, timeout: float | None = None, *,
+                      become: bool | None = None, become_user: str | None = None
+                      ) -> CommandStatus:
+        """Run one command in a fresh process (through sudo with become); safe concurrently."""
 
     @abstractmethod
     async def put(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike,
-                  mode: int | None = None) -> tuple[Status, str]:
-        """Copy local files or folders into the folder `dest_dir` here (created if missing)."""
+                  mode: int | None = None, *, become: bool | None = None,
+                  become_user: str | None = None) -> tuple[Status, str]:
+        """Copy local files or folders into the folder `dest_dir` here (created if missing).
+
+        With become, the items end up owned by the become user (see `become_files.become_put`).
+        """
 
     @abstractmethod
-    async def get(self, src_files: PathLike | Sequence[PathLike],
-                  dest_dir: PathLike) -> tuple[Status, str]:
-        """Copy files or folders of this host into the local folder `dest_dir` (made if missing)."""
+    async def get(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike, *,
+                  become: bool | None = None, become_user: str | None = None
+                  ) -> tuple[Status, str]:
+        """Copy files or folders of this host into the local folder `dest_dir` (made if missing).
+
+        With become, they are read as the become user (`become_files.become_get`).
+        """
 
     @abstractmethod
     async def close(self) -> None:

@@ -1,4 +1,4 @@
-"""`LocalHost`: this machine, no network. Same contract as an SSH host."""
+"""`LocalHost`: this machine, no network. Same contract as an SSH host (become needs sudo here)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
 from runbook.hosts.base import Host, check_command
+from runbook.hosts.become_files import become_get, become_put
 from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, killed_after_timeout
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.results import CommandStatus, Status
@@ -61,20 +62,30 @@ class LocalHost(Host):
         self.user = os.environ.get("USER") or os.environ.get("LOGNAME")
         self._oneshot_pgids: set[int] = set()
 
-    async def _open_shell_channel(self) -> _ProcessChannel:
+    async def _open_command_channel(self, command: str) -> _ProcessChannel:
         process = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-c", SHELL_COMMAND,
+            "/bin/sh", "-c", command,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, start_new_session=True,
         )
         return _ProcessChannel(process)
 
+    async def _open_shell_channel(self) -> _ProcessChannel:
+        return await self._open_command_channel(SHELL_COMMAND)
+
     async def _signal_group(self, pgid: int, signal_name: str) -> None:
         _killpg(pgid, getattr(signal, f"SIG{signal_name}"))
 
-    async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus:
-        """Run `cmd` with /bin/sh in a fresh process group; stdin is /dev/null."""
+    async def oneshot(self, cmd: str, timeout: float | None = None, *,
+                      become: bool | None = None, become_user: str | None = None
+                      ) -> CommandStatus:
+        """Run `cmd` with /bin/sh in a fresh process group; stdin is /dev/null.
+
+        With become it runs under sudo as the become user (`runbook.hosts.become`).
+        """
         check_command(cmd, timeout)
+        if (who := self.become_for(become, become_user)) is not None:
+            return await self._marker_oneshot(cmd, timeout, who)
         process = await asyncio.create_subprocess_exec(
             "/bin/sh", "-c", cmd,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
@@ -109,21 +120,31 @@ class LocalHost(Host):
         return CommandStatus(cmd, output, Status.Success if rc == 0 else Status.Failed, rc)
 
     async def put(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike,
-                  mode: int | None = None) -> tuple[Status, str]:
+                  mode: int | None = None, *, become: bool | None = None,
+                  become_user: str | None = None) -> tuple[Status, str]:
         """Copy files or folders into `dest_dir` (created if missing)."""
         sources = as_paths(src_files)
         if problem := missing_sources(sources):
             return Status.Error, problem
+        if (who := self.become_for(become, become_user)) is not None:
+            return await become_put(self, sources, dest_dir, mode, who)
         return await asyncio.to_thread(_copy_into, sources, Path(dest_dir), mode)
 
-    async def get(self, src_files: PathLike | Sequence[PathLike],
-                  dest_dir: PathLike) -> tuple[Status, str]:
-        """Same as `put` on the local machine."""
-        return await self.put(src_files, dest_dir)
+    async def get(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike, *,
+                  become: bool | None = None, become_user: str | None = None
+                  ) -> tuple[Status, str]:
+        """Same as `put` on the local machine (with become: read as the become user)."""
+        if (who := self.become_for(become, become_user)) is not None:
+            items = [src_files] if isinstance(src_files, str | Path) else list(src_files)
+            return await become_get(self, items, Path(dest_dir), who)
+        return await self.put(src_files, dest_dir, become=False)
 
     async def close(self) -> None:
         """Kill the shell and any oneshot still running."""
         await self._drop_shell()
+        await self._drop_become_shells(kill_idle=True)
+        for pgid in await self._kill_running_oneshots():
+            _killpg(pgid, signal.SIGKILL)
         for pgid in list(self._oneshot_pgids):
             _killpg(pgid, signal.SIGKILL)
 

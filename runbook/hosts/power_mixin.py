@@ -33,7 +33,9 @@ class PowerMixin:
     id: str
 
     if TYPE_CHECKING:
-        async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus: ...
+        async def oneshot(self, cmd: str, timeout: float | None = None, *,
+                          become: bool | None = None, become_user: str | None = None
+                          ) -> CommandStatus: ...
         async def reset_connection(self) -> None: ...
 
     async def is_reachable(self) -> bool:
@@ -57,7 +59,8 @@ class PowerMixin:
     async def _probe(self, timeout: float) -> bool:
         try:
             await self.reset_connection()
-            result = await asyncio.wait_for(self.oneshot("true", timeout=timeout),
+            # Reachable means logged in: a host's default become (sudo) is not part of it.
+            result = await asyncio.wait_for(self.oneshot("true", timeout=timeout, become=False),
                                             timeout + PROBE_GRACE)
         except (HostUnreachableError, CommandTimeoutError, TimeoutError, OSError):
             return False

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
 from runbook._numbers import finite_number
-from runbook.errors import ConfigError, HostUnreachableError, ShellDiedError
+from runbook.errors import ConfigError, HostUnreachableError
 from runbook.hosts.base import Host, check_command
-from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, MarkerReader, killed_after_timeout, quote
+from runbook.hosts.become_files import become_get, become_put
+from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.results import CommandStatus, Status
 
@@ -91,8 +91,12 @@ class RemoteHost(Host):
         max_sessions: int = DEFAULT_MAX_SESSIONS,
         vars: dict[str, Any] | None = None,
         power_control: PowerControl | None = None,
+        become: bool = False,
+        become_user: str = "root",
+        become_password: str | None = None,
     ) -> None:
-        super().__init__(id, vars=vars, power_control=power_control)
+        super().__init__(id, vars=vars, power_control=power_control, become=become,
+                         become_user=become_user, become_password=become_password)
         if not isinstance(address, str) or not address:
             raise ConfigError(f"host {id!r}: address must be a non-empty string, not {address!r}")
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
@@ -121,7 +125,6 @@ class RemoteHost(Host):
         self.max_sessions = max_sessions
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
-        self._running_pgids: set[int] = set()
 
     # Locks and semaphores are made on first use, so building hosts (validate, `runbook hosts`)
     # does not import asyncio.
@@ -225,6 +228,7 @@ class RemoteHost(Host):
         self._conn = None
         self._sftp = None
         self._shell = None
+        self._become_shells = {}
 
     async def _open_channel(self, command: str) -> asyncssh.SSHClientProcess[bytes]:
         """Open an exec channel, reconnecting once if the cached connection has died.
@@ -260,6 +264,9 @@ class RemoteHost(Host):
     async def _open_shell_channel(self) -> _SSHChannel:
         return _SSHChannel(await self._open_channel(SHELL_COMMAND))
 
+    async def _open_command_channel(self, command: str) -> _SSHChannel:
+        return _SSHChannel(await self._open_channel(command))
+
     async def _signal_group(self, pgid: int, signal_name: str) -> None:
         await self._kill_groups([pgid], signal_name)
 
@@ -276,50 +283,20 @@ class RemoteHost(Host):
                 )
 
     # -- oneshot ------------------------------------------------------------------------
-    async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus:
-        """Run `cmd` in a fresh exec channel (stdin /dev/null, stderr merged into output)."""
-        check_command(cmd, timeout)
-        marker = f"__runbook_{secrets.token_hex(6)}__"
-        wrapped = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; exec 2>&1 </dev/null; "
-                   f"eval {quote(cmd)}")
+    @contextlib.asynccontextmanager
+    async def _command_slot(self) -> AsyncIterator[None]:
         async with self._exec_slots:
-            process = await self._open_channel(wrapped)
-            channel = _SSHChannel(process)
-            reader = MarkerReader(channel, marker.encode())
-            pgid: int | None = None
-            chunks: list[bytes] = []
+            yield
 
-            async def collect() -> None:
-                nonlocal pgid
-                try:
-                    _, pgid = await reader.until_marker()
-                except ShellDiedError:
-                    return
-                self._running_pgids.add(pgid)
-                chunks.append(reader.take_pending())
-                while chunk := await channel.read():
-                    chunks.append(chunk)
+    async def oneshot(self, cmd: str, timeout: float | None = None, *,
+                      become: bool | None = None, become_user: str | None = None
+                      ) -> CommandStatus:
+        """Run `cmd` in a fresh exec channel (stdin /dev/null, stderr merged into output).
 
-            try:
-                await asyncio.wait_for(collect(), timeout)
-            except TimeoutError:
-                if pgid is not None:
-                    await self._kill_groups([pgid], "KILL")
-                channel.close()
-                # Hold the session slot until the server has released the channel too.
-                await channel.exit_status()
-                return killed_after_timeout(cmd, b"".join(chunks), timeout)
-            except asyncio.CancelledError:
-                if pgid is not None:
-                    await asyncio.shield(self._kill_groups([pgid], "KILL"))
-                channel.close()
-                raise
-            finally:
-                if pgid is not None:
-                    self._running_pgids.discard(pgid)
-            rc = await channel.exit_status()
-        output = b"".join(chunks).decode(errors="replace")
-        return CommandStatus(cmd, output, Status.Success if rc == 0 else Status.Failed, rc)
+        With become it runs under sudo as the become user (`runbook.hosts.become`).
+        """
+        check_command(cmd, timeout)
+        return await self._marker_oneshot(cmd, timeout, self.become_for(become, become_user))
 
     # -- files --------------------------------------------------------------------------
     async def _sftp_client(self) -> asyncssh.SFTPClient:
@@ -330,7 +307,8 @@ class RemoteHost(Host):
             return self._sftp
 
     async def put(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike,
-                  mode: int | None = None) -> tuple[Status, str]:
+                  mode: int | None = None, *, become: bool | None = None,
+                  become_user: str | None = None) -> tuple[Status, str]:
         """Upload files or folders into the remote folder `dest_dir` (created if missing).
 
         An unreachable host raises HostUnreachableError, like `run` and `oneshot`.
@@ -340,6 +318,8 @@ class RemoteHost(Host):
         sources = as_paths(src_files)
         if problem := missing_sources(sources):
             return Status.Error, problem
+        if (who := self.become_for(become, become_user)) is not None:
+            return await become_put(self, sources, dest_dir, mode, who)
         dest = _remote_path(dest_dir)
         try:
             sftp = await self._sftp_client()
@@ -354,12 +334,15 @@ class RemoteHost(Host):
             return Status.Error, f"upload to {self.id}:{dest} failed: {_describe(exc)}"
         return Status.Success, f"uploaded {len(sources)} item(s) to {self.id}:{dest}"
 
-    async def get(self, src_files: PathLike | Sequence[PathLike],
-                  dest_dir: PathLike) -> tuple[Status, str]:
+    async def get(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike, *,
+                  become: bool | None = None, become_user: str | None = None
+                  ) -> tuple[Status, str]:
         """Download remote files or folders into the local folder `dest_dir` (made if missing)."""
         import asyncssh
 
         items = [src_files] if isinstance(src_files, str | Path) else list(src_files)
+        if (who := self.become_for(become, become_user)) is not None:
+            return await become_get(self, items, Path(dest_dir), who)
         remote = [_remote_path(item) for item in items]
         dest = Path(dest_dir)
         try:
@@ -390,7 +373,8 @@ class RemoteHost(Host):
         conn = self._conn
         if conn is None:
             return
-        pgids = list(self._running_pgids)
+        await self._drop_become_shells()
+        pgids = await self._kill_running_oneshots()
         shell = self._shell
         if shell is not None and shell.alive and shell.busy and shell.pgid is not None:
             pgids.append(shell.pgid)

@@ -8,8 +8,8 @@ Choices: `defaults` apply to every host (their `vars` are merged, the host's win
 inherited from defaults is ignored on the hop host itself; `address` defaults to the host id;
 `~` in key / known_hosts paths is expanded and relative paths are relative to the lab file;
 `local` (this machine) is added last unless the lab defines it. Strings in `address`, `user`,
-`password` and `power_control` may use Jinja (`{{ secret('BMC_PASSWORD') }}`, lab vars,
-`host.id`); they are rendered when the lab is loaded. A secret that is not set does not fail
+`password`, `become_password` and `power_control` may use Jinja (`{{ secret('BMC_PASSWORD') }}`,
+lab vars, `host.id`); they are rendered when the lab is loaded. A secret that is not set does not fail
 the load: the host is built without it and `Lab.missing_secrets` records what it needs, so a
 run only asks for the secrets of the hosts it touches (see `runbook.render.labsecrets`).
 """
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from runbook.hosts.lab import Lab
 
 LOCAL_ID = "local"
-TEMPLATED_FIELDS = ("address", "user", "password")
+TEMPLATED_FIELDS = ("address", "user", "password", "become_password")
 _PATH_FIELDS = ("key", "known_hosts")
 # Fields of a power_control spec that name a local file, relative to the lab file's folder.
 _POWER_PATH_FIELDS = ("ca_file",)
@@ -269,8 +269,8 @@ def _render_templates(reader: _LabReader, hosts: dict[str, dict[str, Any]],
                 reader.missing.setdefault(host_id, []).extend(
                     MissingSecret(host_id, secret, field, loc, recording.store.secrets_file)
                     for secret in recording.missing)
-                if name == ("password",):
-                    rendered = None  # never log in with a placeholder
+                if name in (("password",), ("become_password",)):
+                    rendered = None  # never log in (or answer sudo) with a placeholder
             target = fields["power_control"] if name[0] == "power_control" else fields
             target[name[-1]] = rendered
 

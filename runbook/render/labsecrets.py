@@ -6,7 +6,7 @@ secret fields read as `***`, its password is dropped) and the lab records a `Mis
 per field. What a host *needs* depends on what is done with it:
 
 - to **connect** (run, oneshot, put, get, power waits): its own address/user/password and
-  those of every hop it tunnels through;
+  become_password, and the address/user/password of every hop it tunnels through;
 - to **power** it: its power_control fields, plus what connecting to the power `controller`
   host needs.
 
@@ -63,6 +63,8 @@ class HostSecretNeeds:
 
 
 CONNECT_FIELDS = ("address", "user", "password")
+#: Needed to act on the host itself, not to tunnel through it.
+OWN_FIELDS = ("become_password",)
 
 
 def resolve_needs(own: Mapping[str, list[MissingSecret]], hops: Mapping[str, str | None],
@@ -83,13 +85,15 @@ def resolve_needs(own: Mapping[str, list[MissingSecret]], hops: Mapping[str, str
         current: str | None = host_id
         while current is not None and current not in visited:
             visited.add(current)
-            found.extend(m for m in own.get(current, ()) if m.field in CONNECT_FIELDS)
+            found.extend(m for m in own.get(current, ()) if m.field in CONNECT_FIELDS
+                         or (current == host_id and m.field in OWN_FIELDS))
             current = hops.get(current)
         return tuple(found)
 
     result: dict[str, HostSecretNeeds] = {}
     for host_id in dict.fromkeys([*own, *hops, *controllers]):  # stable order
-        power_fields = tuple(m for m in own.get(host_id, ()) if m.field not in CONNECT_FIELDS)
+        power_fields = tuple(m for m in own.get(host_id, ())
+                             if m.field not in CONNECT_FIELDS + OWN_FIELDS)
         controller = controllers.get(host_id)
         power = power_fields + (connect_of(controller) if controller is not None else ())
         needs = HostSecretNeeds(connect_of(host_id), power)

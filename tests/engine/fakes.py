@@ -80,7 +80,8 @@ class FakeHost(Host):
             t.calls.append((self.id, command, start, time.time()))
         return CommandStatus(command, output, Status.Success if rc == 0 else Status.Failed, rc)
 
-    async def run(self, cmds: str | Sequence[str], timeout: float | None = None) -> RunResult:
+    async def run(self, cmds: str | Sequence[str], timeout: float | None = None,
+                  **become: Any) -> RunResult:
         commands = [cmds] if isinstance(cmds, str) else list(cmds)
         statuses: list[CommandStatus] = []
         for command in commands:
@@ -90,7 +91,8 @@ class FakeHost(Host):
             statuses.append(await self._interpret(command))
         return RunResult.from_statuses(statuses)
 
-    async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus:
+    async def oneshot(self, cmd: str, timeout: float | None = None,
+                      **become: Any) -> CommandStatus:
         return await self._interpret(cmd)
 
     async def _open_shell_channel(self) -> Any:
@@ -99,10 +101,11 @@ class FakeHost(Host):
     async def _signal_group(self, pgid: int, signal: str) -> None:
         raise NotImplementedError
 
-    async def put(self, src_files: Any, dest_dir: Any, mode: int | None = None) -> tuple[Status, str]:
+    async def put(self, src_files: Any, dest_dir: Any, mode: int | None = None,
+                  **become: Any) -> tuple[Status, str]:
         return Status.Success, f"put {src_files} -> {dest_dir}"
 
-    async def get(self, src_files: Any, dest_dir: Any) -> tuple[Status, str]:
+    async def get(self, src_files: Any, dest_dir: Any, **become: Any) -> tuple[Status, str]:
         return Status.Success, f"get {src_files} -> {dest_dir}"
 
     async def close(self) -> None:

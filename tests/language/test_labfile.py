@@ -255,3 +255,40 @@ def test_a_relative_ca_file_is_relative_to_the_lab_not_the_current_folder(
     monkeypatch.chdir(tmp_path / "elsewhere")
     control = load_lab(path)["r1"].power_control
     assert getattr(control, "ca_file", None) == str(path.parent / "certs" / "ca.pem")
+def test_become_fields_from_defaults_and_hosts(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yml"
+    path.write_text(
+        "defaults: {become: true, become_password: \"{{ secret('sudo_pw') }}\"}\n"
+        "hosts:\n  db1: {become_user: postgres}\n  web1: {become: false}\n")
+    secrets = SecretStore(environ={"RUNBOOK_SECRET_SUDO_PW": "s3cr3t-sudo"})
+    lab = load_lab(path, secrets=secrets)
+    db1, web1 = lab["db1"], lab["web1"]
+    assert (db1.become, db1.become_user, db1.become_password) == (True, "postgres", "s3cr3t-sudo")
+    assert (web1.become, web1.become_user) == (False, "root")
+    assert "s3cr3t-sudo" not in repr(db1.become_for()) and secrets.mask("s3cr3t-sudo") == "***"
+
+
+def test_missing_become_password_secret_is_a_need_of_that_host_only(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yml"
+    path.write_text("hosts:\n  jump: {become_password: \"{{ secret('jump_sudo') }}\"}\n"
+                    "  inner: {hop: jump}\n")
+    lab = load_lab(path, secrets=SecretStore(environ={}))
+    assert lab["jump"].become_password is None  # never answer sudo with a placeholder
+    assert [m.field for m in lab.missing_secrets["jump"].connect] == ["become_password"]
+    assert "inner" not in lab.missing_secrets
+
+
+@pytest.mark.parametrize(("entry", "problem"), [
+    ("become: yes please", "become"),
+    ("become_user: '-u root'", "become_user"),
+    ("become_password: 42", "become_password"),
+    ("becom: true", "becom"),
+])
+def test_bad_become_fields_are_findings_at_their_line(tmp_path: Path, entry: str,
+                                                      problem: str) -> None:
+    path = tmp_path / "lab.yml"
+    path.write_text(f"hosts:\n  h1:\n    address: 10.0.0.1\n    {entry}\n")
+    with pytest.raises(ValidationError) as info:
+        load_lab(path)
+    text = str(info.value)
+    assert f"{path}:4:" in text and problem in text
