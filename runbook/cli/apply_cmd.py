@@ -49,6 +49,7 @@ class Options:
     secrets: Path | None
     report_json: Path | None
     junit: Path | None
+    report_html: Path | None
     verbose: int
 
 
@@ -98,12 +99,7 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     from runbook.validate import check_runbook
     from runbook.varsfile import parse_extra_vars
 
-    for report in (opts.report_json, opts.junit):
-        if report is not None and (problem := report_path_problem(report, _inputs(opts))):
-            _fail(f"cannot write report {report}: {problem}")
-    if opts.report_json is not None and opts.junit is not None and \
-            opts.report_json.resolve() == opts.junit.resolve():
-        _fail(f"--report-json and --junit both name {opts.junit}: give them different files")
+    check_report_paths(opts)
     try:
         secrets = SecretStore(secrets_file=opts.secrets)
         extra = parse_extra_vars(list(opts.extra_vars))
@@ -126,6 +122,23 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     console = Console(verbose=opts.verbose, mask=secrets.mask)
     executor = Executor(plan, forks=forks, bus=EventBus([console]), mask=secrets.mask)
     return executor, console, secrets.mask
+
+
+def _report_options(opts: Options) -> dict[str, Path | None]:
+    return {"--report-json": opts.report_json, "--junit": opts.junit,
+            "--report-html": opts.report_html}
+
+
+def check_report_paths(opts: Options) -> None:
+    """Exit 2 before anything runs if a report could not be written or two share a file."""
+    seen: dict[Path, str] = {}
+    for option, report in _report_options(opts).items():
+        if report is None:
+            continue
+        if problem := report_path_problem(report, _inputs(opts)):
+            _fail(f"cannot write report {report}: {problem}")
+        if (other := seen.setdefault(report.resolve(), option)) != option:
+            _fail(f"{other} and {option} both name {report}: give them different files")
 
 
 def _inputs(opts: Options) -> dict[Path, str]:
@@ -165,10 +178,11 @@ def report_path_problem(path: Path, inputs: dict[Path, str] | None = None) -> st
 
 def write_reports(outcome: RunOutcome, opts: Options) -> bool:
     """Write the requested reports; False (after saying why on stderr) if one could not be."""
-    from runbook.report import write_json_report, write_junit
+    from runbook.report import write_html_report, write_json_report, write_junit
 
     ok = True
-    for path, writer in ((opts.report_json, write_json_report), (opts.junit, write_junit)):
+    for path, writer in ((opts.report_json, write_json_report), (opts.junit, write_junit),
+                         (opts.report_html, write_html_report)):
         if path is None:
             continue
         try:
@@ -272,6 +286,8 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="YAML file of secrets (NAME: value)."),
         click.option("--report-json", type=path, help="Write the JSON report here."),
         click.option("--junit", type=path, help="Write a JUnit XML report here."),
+        click.option("--report-html", type=path,
+                     help="Write a self-contained HTML report (step x host grid) here."),
         click.option("-v", "--verbose", count=True, help="Show every command's output."),
     ]
     for option in reversed(options):

@@ -201,7 +201,8 @@ class Executor:
         self.bus.emit(StepStarted(step.index, step.name, step.action.kind, len(active), limit,
                                   skipped=len(planned.targets) - len(active)))
         for result in outcome.results.values():
-            self.bus.emit(HostResult(step.index, step.name, result))
+            self.bus.emit(HostResult(step.index, step.name, result,
+                                     self._registered_value(step, result.host_id)))
         if active:
             done = [0]
             queue = iter(active)
@@ -271,7 +272,14 @@ class Executor:
                     for host_id, task in list(self._inflight.items()):
                         if host_id != result.host_id:
                             task.cancel()
-        self.bus.emit(HostResult(step.index, step.name, result))
+        self.bus.emit(HostResult(step.index, step.name, result,
+                                 self._registered_value(step, result.host_id)))
+
+    def _registered_value(self, step: Step, host_id: str) -> dict[str, Any] | None:
+        """What `register:` stored for this host in this step (None if it registers nothing)."""
+        if not step.register:
+            return None
+        return self.registered.get(host_id, {}).get(step.register)
 
     async def _run_host(self, planned: PlannedStep, host: Host) -> HostStepResult:
         step = planned.step
@@ -291,6 +299,8 @@ class Executor:
             action = self.plan.action_for(planned, host, self.registered)
         except RunbookError as exc:
             return self._fail_template(step, host, exc, started)
+        command = self.mask("\n".join(
+            describe_power(action, host) if action.kind == "power" else action.describe()))
         attempts = step.retries + 1
         attempt = 1
         while True:
@@ -322,7 +332,7 @@ class Executor:
             raw.message = f"{raw.message} (after {attempts} attempts)"
         return HostStepResult(host.id, raw.status, raw.rc, self.mask(raw.output), started,
                               time.time(), message=self.mask(raw.message), attempts=attempt,
-                              state=raw.state)
+                              state=raw.state, command=command)
 
     def _fail_template(self, step: Step, host: Host, exc: BaseException,
                        started: float) -> HostStepResult:

@@ -42,6 +42,8 @@ class HostStepResult:
     `output` is already masked (safe to print); `message` explains an error, a skip or an
     ignored failure in one line; `started`/`ended` are epoch seconds (equal for a skip).
     `state` is the power state for `power: status`; `attempts` counts retries + 1.
+    `command` is what was sent (rendered, masked; one line per command or transfer), empty
+    when nothing ran (skip, template error).
     """
 
     host_id: str
@@ -54,6 +56,7 @@ class HostStepResult:
     ignored: bool = False
     attempts: int = 1
     state: str | None = None
+    command: str = ""
 
     @property
     def duration(self) -> float:
@@ -77,6 +80,8 @@ class HostStepResult:
             data["attempts"] = self.attempts
         if self.state is not None:
             data["state"] = self.state
+        if self.command:
+            data["command"] = self.command
         return data
 
 

@@ -44,10 +44,11 @@ def report_of(path: Path) -> dict[str, Any]:
 
 
 def test_hello_example_runs_on_the_local_host(tmp_path: Path) -> None:
-    report, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    report, junit, page = tmp_path / "r.json", tmp_path / "j.xml", tmp_path / "r.html"
     result = invoke("apply", str(REPO / "examples" / "hello.yml"), "--report-json", str(report),
-                    "--junit", str(junit))
+                    "--junit", str(junit), "--report-html", str(page))
     assert result.exit_code == 0, result.output
+    assert page.read_text().startswith("<!DOCTYPE html>")
     assert "recap" in result.output and "success in" in result.output
     data = report_of(report)
     assert data["status"] == "success"
@@ -224,7 +225,8 @@ steps:
 """)
     report = tmp_path / "r.json"
     proc = subprocess.Popen([sys.executable, "-m", "runbook", "apply", str(book),
-                             "--report-json", str(report)], cwd=REPO,
+                             "--report-json", str(report),
+                             "--report-html", str(report.with_suffix(".html"))], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 30
     while not _pids(marker) and time.monotonic() < deadline and proc.poll() is None:
@@ -264,6 +266,7 @@ def test_sigterm_stops_a_local_run_kills_the_command_and_reports(tmp_path: Path)
             proc.kill()
     assert proc.returncode == 130, out
     assert report_of(report)["status"] == "interrupted"
+    assert '"status":"interrupted"' in report.with_suffix(".html").read_text()
     deadline = time.monotonic() + 5
     while _pids(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -302,7 +305,7 @@ steps:
 """)
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a folder")
-    for option in ("--report-json", "--junit"):
+    for option in ("--report-json", "--junit", "--report-html"):
         result = invoke("apply", str(book), option, str(blocker / "sub" / "r.out"))
         assert result.exit_code == 2, result.output
         assert f"cannot write report {blocker / 'sub' / 'r.out'}" in result.output
@@ -326,6 +329,9 @@ def test_a_report_never_overwrites_an_input(tmp_path: Path) -> None:
         (["--report-json", str(extra), "-e", f"@{extra}"], "it is an -e file"),
         (["--report-json", str(tmp_path / "r"), "--junit", str(tmp_path / "r")],
          "give them different files"),
+        (["--report-html", str(tmp_path / "r"), "--junit", str(tmp_path / "r")],
+         "--junit and --report-html both name"),
+        (["--report-html", str(book)], "it is the runbook"),
     ]
     for args, message in cases:
         result = invoke("apply", str(book), *args)
