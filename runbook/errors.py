@@ -57,3 +57,11 @@ class PowerError(RunbookError):
 
 class TemplateError(RunbookError, ValueError):
     """A Jinja template failed to render (undefined name, syntax, filter error)."""
+
+
+class RunRecordError(RunbookError, OSError):
+    """A run folder (`.runbook/runs/<run id>/`) could not be created or written."""
+
+
+class RunNotFoundError(RunbookError, LookupError):
+    """`runbook show RUN`: no recorded run matches RUN, or a prefix matches several."""

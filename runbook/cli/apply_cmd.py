@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from runbook.cli.console import Console
     from runbook.engine.executor import Executor
     from runbook.engine.results import RunOutcome
+    from runbook.records import RunRecorder
     from runbook.validate import Finding
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -51,6 +52,10 @@ class Options:
     junit: Path | None
     report_html: Path | None
     verbose: int
+    # run records (apply only; docs/records.md)
+    runs_dir: Path | None = None
+    no_record: bool = False
+    keep_runs: int = 50
 
 
 def _fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
@@ -176,8 +181,30 @@ def report_path_problem(path: Path, inputs: dict[Path, str] | None = None) -> st
     return None
 
 
-def write_reports(outcome: RunOutcome, opts: Options) -> bool:
-    """Write the requested reports; False (after saying why on stderr) if one could not be."""
+def start_record(opts: Options, executor: Executor) -> RunRecorder | None:
+    """Create the run folder and journal the run's events into it (None: --no-record, --check).
+
+    Exits 2 before anything runs when the folder cannot be created.
+    """
+    if opts.no_record or opts.check:
+        return None
+    from runbook.errors import RunRecordError
+    from runbook.records import RunRecorder, resolve_runs_dir
+
+    try:
+        recorder = RunRecorder.start(executor, resolve_runs_dir(opts.runs_dir),
+                                     keep=opts.keep_runs, extra_vars=opts.extra_vars)
+    except RunRecordError as exc:
+        _fail(f"{exc}; choose another folder with --runs-dir (or RUNBOOK_RUNS_DIR), "
+              "or run with --no-record")
+    click.echo(f"run {recorder.run_id}: recording in {recorder.folder.path}")
+    return recorder
+
+
+def write_reports(outcome: RunOutcome, opts: Options,
+                  recorder: RunRecorder | None = None) -> bool:
+    """Write the requested reports (and the run folder's); False, after saying why on stderr,
+    if one could not be."""
     from runbook.report import write_html_report, write_json_report, write_junit
 
     ok = True
@@ -190,6 +217,12 @@ def write_reports(outcome: RunOutcome, opts: Options) -> bool:
         except OSError as exc:
             click.echo(f"cannot write report {path}: {exc.strerror or exc}", err=True)
             ok = False
+    if recorder is not None:
+        problems = recorder.finish(outcome)
+        for problem in problems:
+            click.echo(f"run record: {problem}", err=True)
+        click.echo(f"run {recorder.run_id} recorded in {recorder.folder.path}")
+        ok = ok and not problems
     return ok
 
 
@@ -204,12 +237,13 @@ def exit_code(outcome: RunOutcome) -> int:
     return EXIT_INVALID if outcome.check else EXIT_FAILED
 
 
-async def _run(executor: Executor, console: Console, opts: Options) -> None:
+async def _run(executor: Executor, console: Console, opts: Options,
+               recorder: RunRecorder | None) -> None:
     """Run the executor; SIGINT/SIGTERM cancel it, a second signal exits at once."""
 
     def force_exit(reason: str) -> None:
         console.note(f"{reason}: exiting now, without waiting for the hosts to close")
-        write_reports(executor.abandon(), opts)
+        write_reports(executor.abandon(), opts, recorder)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
@@ -243,6 +277,7 @@ def run_apply(opts: Options) -> NoReturn:
 def _apply(opts: Options) -> int:
     try:
         executor, console, _mask = prepare(opts)
+        recorder = start_record(opts, executor)
     except KeyboardInterrupt:  # Ctrl-C while loading: nothing ran, nothing to report
         _fail("interrupted", EXIT_INTERRUPTED)
     if opts.check:
@@ -251,7 +286,7 @@ def _apply(opts: Options) -> int:
         return exit_code(outcome)
     code = EXIT_FAILED
     try:
-        asyncio.run(_run(executor, console, opts))
+        asyncio.run(_run(executor, console, opts, recorder))
         code = exit_code(executor.outcome)
     except KeyboardInterrupt:  # a signal before the loop's handlers were installed
         code = EXIT_INTERRUPTED
@@ -266,7 +301,7 @@ def _apply(opts: Options) -> int:
     finally:
         for sig in INTERRUPT_SIGNALS:
             signal.signal(sig, _defer_signal)
-        if not write_reports(executor.outcome, opts) and code == EXIT_OK:
+        if not write_reports(executor.outcome, opts, recorder) and code == EXIT_OK:
             code = EXIT_FAILED
         sys.stdout.flush()
     return code
@@ -301,6 +336,11 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Hosts worked on at once per step (default 500, clamped by open-file limit).")
 @click.option("--check", is_flag=True, help="Dry run: show what would run; connect nothing.")
 @click.option("--fail-fast", is_flag=True, help="Stop everything at the first failure.")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Record the run under DIR (default: $RUNBOOK_RUNS_DIR or .runbook/runs).")
+@click.option("--no-record", is_flag=True, help="Do not record the run in a run folder.")
+@click.option("--keep-runs", type=click.IntRange(min=1), default=50, show_default=True,
+              metavar="N", help="Keep the newest N run folders; older ones are removed.")
 def apply_command(**kwargs: Any) -> None:
     """Run RUNBOOK across the lab.
 

@@ -116,6 +116,7 @@ class RunOutcome:
     status: RunStatus = RunStatus.SUCCESS
     check: bool = False
     error: str | None = None
+    run_id: str | None = None  # set when the run is recorded in a run folder (runbook.records)
 
     @property
     def duration(self) -> float:

@@ -45,6 +45,8 @@ def build_json_report(outcome: RunOutcome) -> dict[str, Any]:
     }
     if outcome.error:
         report["error"] = outcome.error
+    if outcome.run_id:
+        report["run_id"] = outcome.run_id
     return report
 
 
