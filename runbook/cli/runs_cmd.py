@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -40,7 +41,7 @@ def _took(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]],
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]],
            right: frozenset[int] = frozenset()) -> list[str]:
     """Aligned columns; `right` holds the indexes of right-aligned (numeric) columns."""
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
