@@ -91,7 +91,7 @@ class RunRecorder:
         self.finished = True
         from runbook.report.html import render_html_report
         from runbook.report.json_report import build_json_report
-        from runbook.report.junit import write_junit
+        from runbook.report.junit import junit_text
 
         problems: list[str] = []
         self.journal.close()
@@ -99,7 +99,8 @@ class RunRecorder:
         writers: list[tuple[Path, Callable[[], None]]] = [
             (self.folder.report_json,
              lambda: atomic_write(self.folder.report_json, json.dumps(report, indent=2) + "\n")),
-            (self.folder.junit, lambda: write_junit(outcome, self.folder.junit)),
+            (self.folder.junit,
+             lambda: atomic_write(self.folder.junit, self.mask(junit_text(outcome)))),
             (self.folder.report_html,
              lambda: atomic_write(self.folder.report_html, render_html_report(report))),
         ]

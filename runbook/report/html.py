@@ -7,7 +7,7 @@ is never parsed as HTML, and 500 hosts x 20 steps render in well under a second.
 
 The query string pre-sets the view, which makes the page easy to link and to test headless:
 `?failed=1` shows only hosts with a failure, `?host=TEXT` filters host ids, `?cell=HOST|STEP`
-opens one host-step's details (STEP is the 0-based step index).
+opens one host-step's details (STEP is the step's number from 1, as the console shows it).
 """
 
 from __future__ import annotations

@@ -56,9 +56,14 @@ def build_junit(outcome: RunOutcome) -> ET.Element:
     return root
 
 
-def write_junit(outcome: RunOutcome, path: str | Path) -> None:
-    """Write the JUnit XML report atomically."""
+def junit_text(outcome: RunOutcome) -> str:
+    """The JUnit XML document of `outcome`, indented, with its XML declaration."""
     tree = build_junit(outcome)
     ET.indent(tree)
     text = ET.tostring(tree, encoding="unicode", xml_declaration=False)
-    atomic_write(Path(path), '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
+
+
+def write_junit(outcome: RunOutcome, path: str | Path) -> None:
+    """Write the JUnit XML report atomically."""
+    atomic_write(Path(path), junit_text(outcome))

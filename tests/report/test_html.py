@@ -158,20 +158,20 @@ def test_failed_only_and_host_search_filters(page: Path, tmp_path: Path) -> None
 
 
 def test_cell_opens_command_and_output_as_text(page: Path, tmp_path: Path) -> None:
-    dom = parse(render_dom(page, tmp_path, "?cell=f01|1"))
+    dom = parse(render_dom(page, tmp_path, "?cell=f01|2"))
     assert dom.texts["detail-hidden"] == ""
     assert dom.texts["detail-title"] == "f01 / 2. fails on f02"
     assert dom.texts["detail-output"] == HOSTILE + "\n"  # shown as text, not markup
     assert dom.texts["detail-command"] == "run: echo:" + HOSTILE
     assert "pwned" not in dom.texts.get("title", "") and "img" not in dom.texts.get("title", "")
-    dom = parse(render_dom(page, tmp_path, "?cell=f02|2"))  # f02 was not targeted by step 3
+    dom = parse(render_dom(page, tmp_path, "?cell=f02|3"))  # f02 was not targeted by step 3
     assert dom.texts["detail-hidden"] == "1"
 
 
 def test_screenshot_artefact(page: Path, tmp_path: Path) -> None:
     shot = tmp_path / "report.png"
     proc = _browser(f"--screenshot={shot}", "--window-size=1280,800",
-                    url=page.as_uri() + "?cell=f02|1", tmp_path=tmp_path)
+                    url=page.as_uri() + "?cell=f02|2", tmp_path=tmp_path)
     assert proc.returncode == 0 and shot.stat().st_size > 1000, proc.stderr[-2000:]
     print(f"\nHTML report screenshot: {shot}")
 

@@ -1,6 +1,6 @@
 // Draws the runbook report from the JSON in #report-data. Data only ever reaches the page
 // through textContent / attribute values, never as HTML. Query string: ?failed=1, ?host=TEXT,
-// ?cell=HOST|STEP (opens that host-step).
+// ?cell=HOST|STEP (opens that host-step; STEP is the step's number, from 1, as the console shows it).
 (function () {
   "use strict";
   var t0 = performance.now();
@@ -169,7 +169,7 @@
   var cell = params.get("cell");
   if (cell && cell.lastIndexOf("|") > 0) {
     var cut = cell.lastIndexOf("|");
-    openCell(cell.slice(0, cut), Number(cell.slice(cut + 1)));
+    openCell(cell.slice(0, cut), Number(cell.slice(cut + 1)) - 1);
   }
   document.body.dataset.renderMs = (performance.now() - t0).toFixed(1);
   document.body.dataset.ready = "1";
