@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runbook.errors import RunNotFoundError
-from runbook.records.journal import read_journal, report_from_journal
+from runbook.records.journal_reader import read_journal, report_from_journal
 from runbook.records.runfolder import RunFolder
 from runbook.suggest import hint
 

@@ -12,6 +12,8 @@ Lines (`event` names the kind; times are epoch seconds; see docs/records.md):
     host_result  step, host, result (the report's hostResult), register, registered
     step_end     step, started, ended
     run_end      status, ended, duration_s, error (only after an internal error)
+
+Reading it back is journal_reader.py (kept apart so `runbook runs` / `show` need no engine).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from runbook.engine.events import (
     StepFinished,
     StepStarted,
 )
-from runbook.engine.results import HostStatus
 
 JOURNAL_VERSION = 1
 Mask = Callable[[str], str]
@@ -113,61 +114,3 @@ def _sync(fd: int) -> None:
     """fdatasync where there is one (skips the metadata flush; ~0.2 ms a line on ext4)."""
     sync = getattr(os, "fdatasync", os.fsync)
     sync(fd)
-
-
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    """The journal's records in order; a line cut short by a crash (the last one) is dropped."""
-    records: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and "event" in record:
-                records.append(record)
-    return records
-
-
-def report_from_journal(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """A report shaped like report.json, rebuilt from journal records.
-
-    For a run that never ended (killed, crashed) `status` is `unfinished`, `ended` is the last
-    time the journal saw, and steps it never reached have no results.
-    """
-    start = next((r for r in records if r["event"] == "run_start"), {})
-    end = next((r for r in records if r["event"] == "run_end"), None)
-    steps = [{**{k: s.get(k) for k in ("index", "name", "action", "location")},
-              "started": None, "ended": None, "results": {}} for s in start.get("steps", [])]
-    by_index = {s["index"]: s for s in steps}
-    last_seen = float(start.get("started") or 0.0)
-    for record in records:
-        step = by_index.get(record.get("step", -1))
-        if step is None:
-            continue
-        if record["event"] == "host_result":
-            step["results"][record["host"]] = record["result"]
-            last_seen = max(last_seen, float(record["result"].get("ended") or 0.0))
-        elif record["event"] == "step_end":
-            step["started"], step["ended"] = record.get("started"), record.get("ended")
-    started = float(start.get("started") or 0.0)
-    ended = float(end["ended"]) if end and end.get("ended") is not None else last_seen
-    report: dict[str, Any] = {
-        "version": 1, "run_id": start.get("run_id"), "runbook": start.get("runbook", ""),
-        "runbook_path": start.get("runbook_path", ""), "lab_path": start.get("lab_path"),
-        "status": end["status"] if end else "unfinished", "check": bool(start.get("check")),
-        "started": started, "ended": ended, "duration_s": round(max(0.0, ended - started), 6),
-        "hosts": _host_counts(start.get("hosts", []), steps), "steps": steps,
-    }
-    if end and end.get("error"):
-        report["error"] = end["error"]
-    return report
-
-
-def _host_counts(hosts: list[str], steps: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    counts = {h: dict.fromkeys((s.value for s in HostStatus), 0) for h in hosts}
-    for step in steps:
-        for host_id, result in step["results"].items():
-            row = counts.setdefault(host_id, dict.fromkeys((s.value for s in HostStatus), 0))
-            row[result["status"]] = row.get(result["status"], 0) + 1
-    return counts

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -11,6 +14,8 @@ from click.testing import CliRunner, Result
 from runbook.cli.main import cli
 from runbook.records import RunRecorder
 from tests.records.test_journal import SECRET, recorded_run
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def invoke(*args: str) -> Result:
@@ -73,3 +78,19 @@ def test_show_unknown_or_ambiguous_run_host_step_exit_2(tmp_path: Path) -> None:
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output, (args, result.output)
         assert "Traceback" not in result.output
+
+
+def test_runs_and_show_import_no_engine(tmp_path: Path) -> None:
+    recorded_run(tmp_path)
+    runs = str(tmp_path / "runs")
+    code = ("import sys\nfrom runbook.cli.main import cli\n"
+            f"for args in (['runs', '--runs-dir', {runs!r}], ['show', 'last', '--runs-dir', "
+            f"{runs!r}]):\n"
+            "    try:\n        cli(args, standalone_mode=False)\n"
+            "    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('asyncio', 'asyncssh', 'jinja2', 'runbook.engine')"
+            " if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
