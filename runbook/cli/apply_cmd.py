@@ -25,6 +25,7 @@ from runbook.cli.signals import (
     run_interruptible,
 )
 from runbook.errors import ConfigError, RunbookError
+from runbook.records.runfolder import DEFAULT_KEEP_RUNS
 
 if TYPE_CHECKING:
     from runbook.cli.console import Console
@@ -55,7 +56,7 @@ class Options:
     # run records (apply only; docs/records.md)
     runs_dir: Path | None = None
     no_record: bool = False
-    keep_runs: int = 50
+    keep_runs: int = DEFAULT_KEEP_RUNS
 
 
 def _fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
@@ -339,7 +340,8 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Record the run under DIR (default: $RUNBOOK_RUNS_DIR or .runbook/runs).")
 @click.option("--no-record", is_flag=True, help="Do not record the run in a run folder.")
-@click.option("--keep-runs", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("--keep-runs", type=click.IntRange(min=1), default=DEFAULT_KEEP_RUNS,
+              show_default=True,
               metavar="N", help="Keep the newest N run folders; older ones are removed.")
 def apply_command(**kwargs: Any) -> None:
     """Run RUNBOOK across the lab.

@@ -339,3 +339,31 @@ def test_a_report_never_overwrites_an_input(tmp_path: Path) -> None:
         assert message in result.output
     assert book.read_text() == original
     assert secrets.read_text() == "PW: hunter2\n"
+
+
+def test_run_folder_that_cannot_be_created_fails_before_anything_runs(tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+    book = write(tmp_path, f"name: x\nsteps:\n  - {{hosts: local, run: touch {ran}}}\n")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    result = invoke("apply", str(book), "--runs-dir", str(blocker / "runs"))
+    assert result.exit_code == 2, result.output
+    assert f"cannot create a run folder in {blocker / 'runs'}" in result.output
+    assert "--no-record" in result.output and not ran.exists()
+    result = invoke("apply", str(book), "--runs-dir", str(blocker / "runs"), "--no-record")
+    assert result.exit_code == 0 and ran.exists() and "recorded" not in result.output
+
+
+def test_run_is_recorded_under_runbook_runs_dir_env(tmp_path: Path) -> None:
+    book = write(tmp_path, "name: x\nsteps:\n  - {hosts: local, run: echo hi}\n")
+    runs = tmp_path / "from-env"
+    result = invoke("apply", str(book), "--report-html", str(tmp_path / "r.html"),
+                    env={"RUNBOOK_RUNS_DIR": str(runs)})
+    assert result.exit_code == 0, result.output
+    (folder,) = runs.iterdir()
+    assert f"run {folder.name}: recording in {folder}" in result.output
+    assert result.output.rstrip().endswith(f"run {folder.name} recorded in {folder}")
+    assert report_of(folder / "report.json")["run_id"] == folder.name
+    assert f'"run_id":"{folder.name}"' in (tmp_path / "r.html").read_text()
+    plan = invoke("plan", str(book), env={"RUNBOOK_RUNS_DIR": str(runs)})
+    assert plan.exit_code == 0 and len(list(runs.iterdir())) == 1  # dry runs are not recorded
