@@ -151,6 +151,8 @@ def find_run(spec: str, runs_dir: Path) -> RunFolder:
         listed = ", ".join(r.run_id for r in matches[:5]) + (", ..." if len(matches) > 5 else "")
         raise RunNotFoundError(f"run {spec!r} is ambiguous in {runs_dir}: it matches {listed}; "
                                "give more of the id")
+    if _is_run_folder(Path(spec)):  # a folder named without a slash, e.g. from the runs dir
+        return RunFolder(Path(spec))
     if Path(spec).is_dir():
         raise RunNotFoundError(f"{spec} is a folder but not a run folder (no journal.jsonl "
                                "or report.json in it)")

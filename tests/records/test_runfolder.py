@@ -57,12 +57,15 @@ def runs(tmp_path: Path) -> Path:
     return folder
 
 
-def test_find_run_by_last_id_prefix_and_folder(runs: Path) -> None:
+def test_find_run_by_last_id_prefix_and_folder(runs: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     assert find_run("last", runs).run_id == "20261202T090000Z-1234"
     assert find_run("20261201T100000Z-0a00", runs).run_id == "20261201T100000Z-0a00"
     assert find_run("20261202", runs).run_id == "20261202T090000Z-1234"
     folder = str(runs / "20261201T100000Z-0001")
     assert find_run(folder, runs).path == Path(folder)
+    monkeypatch.chdir(runs)  # a bare folder name that is no id under the runs dir in use
+    assert find_run("20261201T100000Z-0001", runs / "x").path == Path("20261201T100000Z-0001")
 
 
 def test_find_run_unknown_or_ambiguous_says_so(runs: Path, tmp_path: Path) -> None:
