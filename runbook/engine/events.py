@@ -43,8 +43,8 @@ class StepStarted:
 class HostResult:
     """One host finished (or skipped) a step.
 
-    `registered` is the value the step's `register:` stored for this host (not masked: a
-    subscriber that writes it out masks it), None when the step registers nothing.
+    `registered` is the value the step's `register:` stored for this host (a copy, secrets
+    masked), None when the step registers nothing.
     """
 
     step_index: int

@@ -276,10 +276,11 @@ class Executor:
                                  self._registered_value(step, result.host_id)))
 
     def _registered_value(self, step: Step, host_id: str) -> dict[str, Any] | None:
-        """What `register:` stored for this host in this step (None if it registers nothing)."""
-        if not step.register:
+        """What `register:` stored for this host in this step, masked (None: nothing stored)."""
+        value = self.registered.get(host_id, {}).get(step.register) if step.register else None
+        if value is None:
             return None
-        return self.registered.get(host_id, {}).get(step.register)
+        return {k: self.mask(v) if isinstance(v, str) else v for k, v in value.items()}
 
     async def _run_host(self, planned: PlannedStep, host: Host) -> HostStepResult:
         step = planned.step
