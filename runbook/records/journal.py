@@ -12,7 +12,7 @@ included, passes through the run's mask first.
 Lines (`event` names the kind; times are epoch seconds; see docs/records.md):
 
     run_start    run_id, runbook, runbook_path, runbook_sha256, lab_path, extra_vars, hosts,
-                 steps [{index, name, action, location}], started, check
+                 steps [{index, name, action, location, register}], started, check
     step_start   step, name, action, hosts (active), skipped
     host_result  step, host, result (the report's hostResult), register, registered
     step_end     step, started, ended
