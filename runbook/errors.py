@@ -219,3 +219,9 @@ class RedfishHttpError(PowerError):
         super().__init__(message)
         self.method = method
         self.code = code
+class RunRecordError(RunbookError, OSError):
+    """A run folder (`.runbook/runs/<run id>/`) could not be created or written."""
+
+
+class RunNotFoundError(RunbookError, LookupError):
+    """`runbook show RUN`: no recorded run matches RUN, or a prefix matches several."""

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install what the test suite needs: OpenSSH server + client (the SSH test lab, tests/sshlab.py),
 # ipmitool (IPMI power tests), openssl (TLS certificates for the Redfish test), sudo (become tests,
-# tests/sudolab.py), python3-venv (the README set-up test), and the package itself with its `test`
-# extra (pytest, ruff, mypy...).
+# tests/sudolab.py), python3-venv (the README set-up test), chromium (the HTML report is tested in
+# a real headless browser), and the package itself with its `test` extra (pytest, ruff, mypy...).
 #
 # Idempotent: system packages are only installed when missing. Needs root (or sudo) for apt-get.
 # Environment:
@@ -28,6 +28,7 @@ command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || missi
 command -v ipmitool >/dev/null 2>&1 || missing+=(ipmitool)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # Redfish TLS test certificates
 command -v sudo >/dev/null 2>&1 && command -v visudo >/dev/null 2>&1 || missing+=(sudo)  # become
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # HTML report, headless browser tests
 # tests/test_readme.py runs the README's first set-up command, which needs `python3 -m venv`
 if command -v dpkg-query >/dev/null 2>&1 && [[ -x /usr/bin/python3 ]]; then
     dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q "ok installed" \

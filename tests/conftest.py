@@ -68,6 +68,21 @@ def sshd_lab(sshd_binary: Path) -> Iterator[SshdLab]:
             _SESSION_LAB = None
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _runs_dir_outside_the_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`runbook apply` records every run under .runbook/runs of the current folder; tests run
+    it from the repository, so point RUNBOOK_RUNS_DIR (inherited by subprocesses) elsewhere."""
+    import os
+
+    before = os.environ.get("RUNBOOK_RUNS_DIR")
+    os.environ["RUNBOOK_RUNS_DIR"] = str(tmp_path_factory.mktemp("runs"))
+    yield
+    if before is None:
+        os.environ.pop("RUNBOOK_RUNS_DIR", None)
+    else:
+        os.environ["RUNBOOK_RUNS_DIR"] = before
+
+
 @pytest.fixture(autouse=True)
 def _revive_session_lab() -> None:
     """Restart the session lab before a test if an earlier test left it stopped."""

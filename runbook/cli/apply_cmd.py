@@ -26,11 +26,13 @@ from runbook.cli.signals import (
     run_interruptible,
 )
 from runbook.errors import ConfigError, RunbookError, ValidationError
+from runbook.records.runfolder import DEFAULT_KEEP_RUNS
 
 if TYPE_CHECKING:
     from runbook.cli.console import Console
     from runbook.engine.executor import Executor
     from runbook.engine.results import RunOutcome
+    from runbook.records import RunRecorder
 
 
 @dataclass
@@ -47,7 +49,12 @@ class Options:
     secrets: Path | None
     report_json: Path | None
     junit: Path | None
+    report_html: Path | None
     verbose: int
+    # run records (apply only; docs/records.md)
+    runs_dir: Path | None = None
+    no_record: bool = False
+    keep_runs: int = DEFAULT_KEEP_RUNS
 
 
 def _identity(text: str) -> str:
@@ -64,16 +71,6 @@ def _config_error(exc: ConfigError, mask: Callable[[str], str] = _identity) -> N
          else str(exc), mask=mask)
 
 
-def _check_report_paths(opts: Options) -> None:
-    """Exit 2 before anything is read when a report could not be written."""
-    for report in (opts.report_json, opts.junit):
-        if report is not None and (problem := report_path_problem(report, _inputs(opts))):
-            fail(f"cannot write report {report}: {problem}")
-    if opts.report_json is not None and opts.junit is not None and \
-            opts.report_json.resolve() == opts.junit.resolve():
-        fail(f"--report-json and --junit both name {opts.junit}: give them different files")
-
-
 def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     """Load, validate and compile (`runbook.api`); exits 2 with FILE:LINE:COL messages on any
     bad input."""
@@ -82,7 +79,7 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     from runbook.language.varsfile import parse_extra_vars
     from runbook.render.secrets import SecretStore
 
-    _check_report_paths(opts)
+    check_report_paths(opts)
     try:
         secrets = SecretStore(secrets_file=opts.secrets)
     except ConfigError as exc:
@@ -105,6 +102,23 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     console = Console(verbose=opts.verbose, mask=mask)
     executor = api.executor(plan, subscribers=[console], forks=opts.forks, mask=mask)
     return executor, console, mask
+
+
+def _report_options(opts: Options) -> dict[str, Path | None]:
+    return {"--report-json": opts.report_json, "--junit": opts.junit,
+            "--report-html": opts.report_html}
+
+
+def check_report_paths(opts: Options) -> None:
+    """Exit 2 before anything runs if a report could not be written or two share a file."""
+    seen: dict[Path, str] = {}
+    for option, report in _report_options(opts).items():
+        if report is None:
+            continue
+        if problem := report_path_problem(report, _inputs(opts)):
+            fail(f"cannot write report {report}: {problem}")
+        if (other := seen.setdefault(report.resolve(), option)) != option:
+            fail(f"{other} and {option} both name {report}: give them different files")
 
 
 def _inputs(opts: Options) -> dict[Path, str]:
@@ -142,14 +156,35 @@ def report_path_problem(path: Path, inputs: dict[Path, str] | None = None) -> st
     return None
 
 
-def write_reports(outcome: RunOutcome, opts: Options,
-                  mask: Callable[[str], str] = _identity) -> bool:
-    """Write the requested reports, masked; False (after saying why on stderr) if one could
-    not be."""
-    from runbook.report import write_json_report, write_junit
+def start_record(opts: Options, executor: Executor) -> RunRecorder | None:
+    """Create the run folder and journal the run's events into it (None: --no-record, --check).
+
+    Exits 2 before anything runs when the folder cannot be created.
+    """
+    if opts.no_record or opts.check:
+        return None
+    from runbook.errors import RunRecordError
+    from runbook.records import RunRecorder, resolve_runs_dir
+
+    try:
+        recorder = RunRecorder.start(executor, resolve_runs_dir(opts.runs_dir),
+                                     keep=opts.keep_runs, extra_vars=opts.extra_vars)
+    except RunRecordError as exc:
+        fail(executor.mask(f"{exc}; choose another folder with --runs-dir (or "
+                           "RUNBOOK_RUNS_DIR), or run with --no-record"))
+    click.echo(f"run {recorder.run_id}: recording in {recorder.folder.path}")
+    return recorder
+
+
+def write_reports(outcome: RunOutcome, opts: Options, mask: Callable[[str], str] = _identity,
+                  recorder: RunRecorder | None = None) -> bool:
+    """Write the requested reports, masked, (and the run folder's); False, after saying why on
+    stderr, if one could not be."""
+    from runbook.report import write_html_report, write_json_report, write_junit
 
     ok = True
-    for path, writer in ((opts.report_json, write_json_report), (opts.junit, write_junit)):
+    for path, writer in ((opts.report_json, write_json_report), (opts.junit, write_junit),
+                         (opts.report_html, write_html_report)):
         if path is None:
             continue
         try:
@@ -157,6 +192,12 @@ def write_reports(outcome: RunOutcome, opts: Options,
         except OSError as exc:
             click.echo(mask(f"cannot write report {path}: {exc.strerror or exc}"), err=True)
             ok = False
+    if recorder is not None:
+        problems = recorder.finish(outcome)
+        for problem in problems:
+            click.echo(mask(f"run record: {problem}"), err=True)
+        click.echo(f"run {recorder.run_id} recorded in {recorder.folder.path}")
+        ok = ok and not problems
     return ok
 
 
@@ -171,12 +212,13 @@ def exit_code(outcome: RunOutcome) -> int:
     return EXIT_USAGE if outcome.check else EXIT_FAILED
 
 
-async def _run(executor: Executor, console: Console, opts: Options) -> None:
+async def _run(executor: Executor, console: Console, opts: Options,
+               recorder: RunRecorder | None) -> None:
     """Run the executor; SIGINT/SIGTERM/SIGHUP cancel it, a second signal exits at once."""
 
     def force_exit(reason: str) -> None:
         console.note(f"{reason}: exiting now, without waiting for the hosts to close")
-        write_reports(executor.abandon(), opts, executor.mask)
+        write_reports(executor.abandon(), opts, executor.mask, recorder)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
@@ -210,6 +252,7 @@ def run_apply(opts: Options) -> NoReturn:
 def _apply(opts: Options) -> int:
     try:
         executor, console, mask = prepare(opts)
+        recorder = start_record(opts, executor)
     except KeyboardInterrupt:  # Ctrl-C while loading: nothing ran, nothing to report
         fail("interrupted", EXIT_INTERRUPTED)
     if opts.check:
@@ -218,7 +261,7 @@ def _apply(opts: Options) -> int:
         return exit_code(outcome)
     code = EXIT_FAILED
     try:
-        asyncio.run(_run(executor, console, opts))
+        asyncio.run(_run(executor, console, opts, recorder))
         code = exit_code(executor.outcome)
     except KeyboardInterrupt:  # a signal before the loop's handlers were installed
         code = EXIT_INTERRUPTED
@@ -233,7 +276,7 @@ def _apply(opts: Options) -> int:
     finally:
         for sig in INTERRUPT_SIGNALS:
             signal.signal(sig, _defer_signal)
-        if not write_reports(executor.outcome, opts, mask) and code == EXIT_OK:
+        if not write_reports(executor.outcome, opts, mask, recorder) and code == EXIT_OK:
             code = EXIT_FAILED
         sys.stdout.flush()
     return code
@@ -253,6 +296,8 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="YAML file of secrets (NAME: value)."),
         click.option("--report-json", type=path, help="Write the JSON report here."),
         click.option("--junit", type=path, help="Write a JUnit XML report here."),
+        click.option("--report-html", type=path,
+                     help="Write a self-contained HTML report (step x host grid) here."),
         click.option("-v", "--verbose", count=True, help="Show every command's output."),
     ]
     for option in reversed(options):
@@ -266,6 +311,12 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Hosts worked on at once per step (default 500, clamped by open-file limit).")
 @click.option("--check", is_flag=True, help="Dry run: show what would run; connect nothing.")
 @click.option("--fail-fast", is_flag=True, help="Stop everything at the first failure.")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Record the run under DIR (default: $RUNBOOK_RUNS_DIR or .runbook/runs).")
+@click.option("--no-record", is_flag=True, help="Do not record the run in a run folder.")
+@click.option("--keep-runs", type=click.IntRange(min=1), default=DEFAULT_KEEP_RUNS,
+              show_default=True,
+              metavar="N", help="Keep the newest N run folders; older ones are removed.")
 def apply_command(**kwargs: Any) -> None:
     """Run RUNBOOK across the lab.
 

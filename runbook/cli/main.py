@@ -19,6 +19,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "schema": ("runbook.cli.validate_cmd", "schema_command", "Print a JSON Schema (runbook, lab, report)."),
     "hosts": ("runbook.cli.validate_cmd", "hosts_command", "List the hosts of a lab."),
     "power": ("runbook.cli.power_cmd", "power_command", "Power hosts on / off / cycle, or show status."),
+    "runs": ("runbook.cli.runs_cmd", "runs_command", "List recorded runs (.runbook/runs)."),
+    "show": ("runbook.cli.runs_cmd", "show_command", "Show a recorded run, a host or a step of it."),
 }
 
 

@@ -187,6 +187,13 @@ async def _power(action: PowerSwitch, host: Host) -> ActionResult:
     return ActionResult(Status.Success, 0, "\n".join(lines) + ("\n" if lines else ""))
 
 
+def describe_action(action: ConcreteAction, host: Host) -> list[str]:
+    """What `action` sends to `host`, one line per command or transfer (dry run, reports)."""
+    if isinstance(action, PowerSwitch):
+        return describe_power(action, host)
+    return action.describe()
+
+
 def describe_power(action: PowerSwitch, host: Host) -> list[str]:
     """Dry-run lines of a power action, using the controller's own description when it has one."""
     control = host.power_control

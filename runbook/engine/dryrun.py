@@ -10,11 +10,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from runbook.engine.actions import describe_power
+from runbook.engine.actions import describe_action
 from runbook.engine.events import EventBus, PlannedHost, StepStarted
 from runbook.engine.results import HostStepResult, RunOutcome
 from runbook.errors import RunbookError
-from runbook.plan.actions import PowerSwitch
 from runbook.plan.placeholders import dry_run_result
 from runbook.plan.renderer import template_message
 from runbook.results import Status
@@ -68,6 +67,4 @@ def _describe(plan: Plan, planned: PlannedStep, host: Host,
             return [f"{step.action.kind}: (rendered at run time: {exc})"], None
         message = template_message(step, host, exc)
         return [f"ERROR {message}"], message
-    if isinstance(action, PowerSwitch):
-        return describe_power(action, host), None
-    return action.describe(), None
+    return describe_action(action, host), None

@@ -6,8 +6,9 @@ that ignores them costs next to nothing even at 500 hosts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from runbook.engine.results import HostStepResult, RunOutcome, StepOutcome
 
@@ -42,11 +43,16 @@ class StepStarted:
 
 @dataclass(frozen=True, slots=True)
 class HostResult:
-    """One host finished (or skipped) a step."""
+    """One host finished (or skipped) a step.
+
+    `registered` is the value the step's `register:` stored for this host (a copy, secrets
+    masked), None when the step registers nothing.
+    """
 
     step_index: int
     step_name: str
     result: HostStepResult
+    registered: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from runbook.engine.events import (
     StepFinished,
     StepStarted,
 )
-from runbook.engine.hoststep import HostStep, Registered, register
+from runbook.engine.hoststep import HostStep, Registered, register, registered_value
 from runbook.engine.results import (
     HostStepResult,
     RunOutcome,
@@ -191,7 +191,8 @@ class Executor:
         self.bus.emit(StepStarted(step.index, step.name, step.action.kind, len(active), limit,
                                   skipped=len(planned.targets) - len(active)))
         for result in outcome.results.values():
-            self.bus.emit(HostResult(step.index, step.name, result))
+            self.bus.emit(HostResult(step.index, step.name, result,
+                                     registered_value(self.registered, step, result.host_id, self.mask)))
         if active:
             await self._work(planned, outcome, active, limit)
         if self.halted is not None:
@@ -281,7 +282,8 @@ class Executor:
                     for host_id, task in list(self._inflight.items()):
                         if host_id != result.host_id:
                             task.cancel()
-        self.bus.emit(HostResult(step.index, step.name, result))
+        self.bus.emit(HostResult(step.index, step.name, result,
+                                 registered_value(self.registered, step, result.host_id, self.mask)))
 
     async def _run_host(self, planned: PlannedStep, host: Host) -> HostStepResult:
         return await HostStep(planned, host, self.plan.renderer, self.registered, self.mask).run()

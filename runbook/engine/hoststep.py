@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from runbook.engine.actions import ActionResult, apply_expect, execute
+from runbook.engine.actions import ActionResult, apply_expect, describe_action, execute
 from runbook.engine.results import HostStepResult
 from runbook.errors import RunbookError
 from runbook.plan.renderer import template_message
@@ -38,6 +38,16 @@ def register(registered: Registered, step: Step, host_id: str, status: str, *,
     if step.register:
         registered.setdefault(host_id, {})[step.register] = value
     return value
+
+
+def registered_value(registered: Registered, step: Step, host_id: str,
+                     mask: Callable[[str], str]) -> dict[str, Any] | None:
+    """What `register:` stored for `host_id` in `step`, as a masked copy for event subscribers
+    (None: the step registers nothing, or nothing was stored)."""
+    value = registered.get(host_id, {}).get(step.register) if step.register else None
+    if value is None:
+        return None
+    return {k: mask(v) if isinstance(v, str) else v for k, v in value.items()}
 
 
 class HostStep:
@@ -66,7 +76,9 @@ class HostStep:
             raw, attempt, done = await self._attempts(action)
         except RunbookError as exc:
             return self._template_failure(exc)
-        return self._result(raw, attempt, done)
+        result = self._result(raw, attempt, done)
+        result.command = self.mask("\n".join(describe_action(action, host)))
+        return result
 
     async def _attempts(self, action: ConcreteAction) -> tuple[ActionResult, int, bool]:
         """Run the action until it succeeds (or `until` holds), at most `retries + 1` times."""

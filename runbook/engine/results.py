@@ -32,6 +32,8 @@ class HostStepResult:
     `output` is already masked (safe to print); `message` explains an error, a skip or an
     ignored failure in one line; `started`/`ended` are epoch seconds (equal for a skip).
     `state` is the power state for `power: status`; `attempts` counts retries + 1.
+    `command` is what was sent (rendered, masked; one line per command or transfer), empty
+    when nothing ran (skip, template error).
     """
 
     host_id: str
@@ -45,6 +47,7 @@ class HostStepResult:
     attempts: int = 1
     state: str | None = None
     unreachable: bool = False
+    command: str = ""
 
     @property
     def word(self) -> str:
@@ -73,6 +76,8 @@ class HostStepResult:
             data["attempts"] = self.attempts
         if self.state is not None:
             data["state"] = self.state
+        if self.command:
+            data["command"] = self.command
         return data
 
 
@@ -107,6 +112,7 @@ class RunOutcome:
     status: RunStatus = RunStatus.SUCCESS
     check: bool = False
     error: str | None = None
+    run_id: str | None = None  # set when the run is recorded in a run folder (runbook.records)
 
     @property
     def duration(self) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,8 @@ def build_json_report(outcome: RunOutcome,
     }
     if outcome.error:
         report["error"] = outcome.error
+    if outcome.run_id:
+        report["run_id"] = outcome.run_id
     masked: dict[str, Any] = mask_strings(report, mask) if mask is not None else report
     return masked
 
@@ -59,7 +61,7 @@ def mask_strings(data: Any, mask: Callable[[str], str]) -> Any:
     """`data` (JSON-like: dicts, lists, scalars) with every string, key or value, masked."""
     if isinstance(data, str):
         return mask(data)
-    if isinstance(data, dict):
+    if isinstance(data, Mapping):
         return {mask_strings(k, mask): mask_strings(v, mask) for k, v in data.items()}
     if isinstance(data, list | tuple):
         return [mask_strings(v, mask) for v in data]

@@ -72,10 +72,15 @@ def build_junit(outcome: RunOutcome, mask: Callable[[str], str] | None = None) -
     return root
 
 
-def write_junit(outcome: RunOutcome, path: str | Path,
-                mask: Callable[[str], str] | None = None) -> None:
-    """Write the JUnit XML report atomically."""
+def junit_text(outcome: RunOutcome, mask: Callable[[str], str] | None = None) -> str:
+    """The JUnit XML document of `outcome`, masked, indented, with its XML declaration."""
     tree = build_junit(outcome, mask)
     ET.indent(tree)
     text = ET.tostring(tree, encoding="unicode", xml_declaration=False)
-    atomic_write(Path(path), '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
+
+
+def write_junit(outcome: RunOutcome, path: str | Path,
+                mask: Callable[[str], str] | None = None) -> None:
+    """Write the JUnit XML report atomically."""
+    atomic_write(Path(path), junit_text(outcome, mask))

@@ -45,10 +45,11 @@ def report_of(path: Path) -> dict[str, Any]:
 
 
 def test_hello_example_runs_on_the_local_host(tmp_path: Path) -> None:
-    report, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    report, junit, page = tmp_path / "r.json", tmp_path / "j.xml", tmp_path / "r.html"
     result = invoke("apply", str(REPO / "examples" / "hello.yml"), "--report-json", str(report),
-                    "--junit", str(junit))
+                    "--junit", str(junit), "--report-html", str(page))
     assert result.exit_code == 0, result.output
+    assert page.read_text().startswith("<!DOCTYPE html>")
     assert "recap" in result.output and "success in" in result.output
     data = report_of(report)
     assert data["status"] == "success"
@@ -300,7 +301,8 @@ steps:
 """)
     report = tmp_path / "r.json"
     proc = subprocess.Popen([sys.executable, "-m", "runbook", "apply", str(book),
-                             "--report-json", str(report)], cwd=REPO,
+                             "--report-json", str(report),
+                             "--report-html", str(report.with_suffix(".html"))], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 30
     while not _pids(marker) and time.monotonic() < deadline and proc.poll() is None:
@@ -342,6 +344,7 @@ def test_sigterm_stops_a_local_run_kills_the_command_and_reports(tmp_path: Path,
             proc.kill()
     assert proc.returncode == 130, out
     assert report_of(report)["status"] == "interrupted"
+    assert '"status":"interrupted"' in report.with_suffix(".html").read_text()
     deadline = time.monotonic() + 5
     while _pids(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -380,7 +383,7 @@ steps:
 """)
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a folder")
-    for option in ("--report-json", "--junit"):
+    for option in ("--report-json", "--junit", "--report-html"):
         result = invoke("apply", str(book), option, str(blocker / "sub" / "r.out"))
         assert result.exit_code == 2, result.output
         assert f"cannot write report {blocker / 'sub' / 'r.out'}" in result.output
@@ -404,6 +407,9 @@ def test_a_report_never_overwrites_an_input(tmp_path: Path) -> None:
         (["--report-json", str(extra), "-e", f"@{extra}"], "it is an -e file"),
         (["--report-json", str(tmp_path / "r"), "--junit", str(tmp_path / "r")],
          "give them different files"),
+        (["--report-html", str(tmp_path / "r"), "--junit", str(tmp_path / "r")],
+         "--junit and --report-html both name"),
+        (["--report-html", str(book)], "it is the runbook"),
     ]
     for args, message in cases:
         result = invoke("apply", str(book), *args)
@@ -411,3 +417,31 @@ def test_a_report_never_overwrites_an_input(tmp_path: Path) -> None:
         assert message in result.output
     assert book.read_text() == original
     assert secrets.read_text() == "PW: hunter2\n"
+
+
+def test_run_folder_that_cannot_be_created_fails_before_anything_runs(tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+    book = write(tmp_path, f"name: x\nsteps:\n  - {{hosts: local, run: touch {ran}}}\n")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    result = invoke("apply", str(book), "--runs-dir", str(blocker / "runs"))
+    assert result.exit_code == 2, result.output
+    assert f"cannot create a run folder in {blocker / 'runs'}" in result.output
+    assert "--no-record" in result.output and not ran.exists()
+    result = invoke("apply", str(book), "--runs-dir", str(blocker / "runs"), "--no-record")
+    assert result.exit_code == 0 and ran.exists() and "recorded" not in result.output
+
+
+def test_run_is_recorded_under_runbook_runs_dir_env(tmp_path: Path) -> None:
+    book = write(tmp_path, "name: x\nsteps:\n  - {hosts: local, run: echo hi}\n")
+    runs = tmp_path / "from-env"
+    result = invoke("apply", str(book), "--report-html", str(tmp_path / "r.html"),
+                    env={"RUNBOOK_RUNS_DIR": str(runs)})
+    assert result.exit_code == 0, result.output
+    (folder,) = runs.iterdir()
+    assert f"run {folder.name}: recording in {folder}" in result.output
+    assert result.output.rstrip().endswith(f"run {folder.name} recorded in {folder}")
+    assert report_of(folder / "report.json")["run_id"] == folder.name
+    assert f'"run_id":"{folder.name}"' in (tmp_path / "r.html").read_text()
+    plan = invoke("plan", str(book), env={"RUNBOOK_RUNS_DIR": str(runs)})
+    assert plan.exit_code == 0 and len(list(runs.iterdir())) == 1  # dry runs are not recorded

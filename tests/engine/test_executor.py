@@ -331,3 +331,17 @@ def test_abandon_finishes_the_record_at_once_and_only_once() -> None:
 
     asyncio.run(main())
     assert sum(isinstance(e, RunFinished) for e in events) == 1
+
+
+def test_host_results_carry_the_masked_command_and_registered_value() -> None:
+    book = runbook(step(0, "say", "echo:pw-123", register="said"), step(1, "plain", "echo:x"))
+    executor, events = make_executor(book, fake_lab(2))
+    executor.mask = lambda text: text.replace("pw-123", "***")
+    asyncio.run(executor.run())
+    results = [e for e in events if isinstance(e, HostResult)]
+    said = [e for e in results if e.step_index == 0]
+    assert [e.registered for e in said] == [{"output": "***\n", "rc": 0, "status": "success"}] * 2
+    assert [e.result.command for e in said] == ["run: echo:***"] * 2
+    assert executor.registered["f01"]["said"]["output"] == "pw-123\n"  # the run keeps the value
+    assert {e.registered for e in results if e.step_index == 1} == {None}
+    assert executor.outcome.steps[0].results["f01"].to_dict()["command"] == "run: echo:***"

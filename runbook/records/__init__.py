@@ -1,0 +1,61 @@
+"""Run records: every `runbook apply` leaves a folder with its journal and reports.
+
+A package of its own rather than part of `runbook.report`: reports are pure functions of one
+finished outcome, while records live across runs (naming, finding and pruning folders,
+reading an unfinished run back from its journal) and are written while the run goes. The
+CLI's `runs` and `show` commands and, later, rerun and resume read the same folders here.
+
+Names resolve on first use (PEP 562): `runbook runs` / `show` only read folders and never
+import the engine that the journal writer (`Journal`, `RunRecorder`) subscribes to.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runbook.records.journal import Journal
+    from runbook.records.journal_reader import read_journal, report_from_journal
+    from runbook.records.recorder import RunRecorder
+    from runbook.records.runfolder import (
+        DEFAULT_KEEP_RUNS,
+        DEFAULT_RUNS_DIR,
+        RUNS_DIR_ENV,
+        RunFolder,
+        find_run,
+        list_runs,
+        new_run_id,
+        prune_runs,
+        resolve_runs_dir,
+    )
+
+_EXPORTS: dict[str, str] = {
+    "Journal": "runbook.records.journal",
+    "read_journal": "runbook.records.journal_reader",
+    "report_from_journal": "runbook.records.journal_reader",
+    "RunRecorder": "runbook.records.recorder",
+    **dict.fromkeys(
+        ("DEFAULT_KEEP_RUNS", "DEFAULT_RUNS_DIR", "RUNS_DIR_ENV", "RunFolder", "find_run",
+         "list_runs", "new_run_id", "prune_runs", "resolve_runs_dir"),
+        "runbook.records.runfolder"),
+}
+
+__all__ = [
+    "DEFAULT_KEEP_RUNS", "DEFAULT_RUNS_DIR", "RUNS_DIR_ENV", "Journal", "RunFolder",
+    "RunRecorder", "find_run", "list_runs", "new_run_id", "prune_runs",
+    "read_journal", "report_from_journal", "resolve_runs_dir",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runbook.records' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

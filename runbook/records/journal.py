@@ -1,0 +1,153 @@
+"""The run journal (`journal.jsonl`): one JSON line per event, on disk as soon as it happens.
+
+The journal is an `EventBus` subscriber. Each line is written and flushed to the kernel before
+the engine goes on, so `kill -9` of runbook loses at most the results still in flight. A
+background thread fdatasyncs the file whenever lines were added since its last sync (group
+commit), and `close()` syncs once more, so a machine crash loses at most the last moment too.
+Syncing every line in the event loop instead cost 0.2 ms a line on an idle ext4 disk but
+4.6 ms on the shared test machine (14 s over 1,000 one-host steps, 46 s over 500 hosts x 20
+steps), time the run would spend blocked. Every string, registered values and extra vars
+included, passes through the run's mask first.
+
+Lines (`event` names the kind; times are epoch seconds; see docs/records.md):
+
+    run_start    run_id, runbook, runbook_path, runbook_sha256, lab_path, extra_vars, hosts,
+                 steps [{index, name, action, location, register}], started, check
+    step_start   step, name, action, hosts (active), skipped
+    host_result  step, host, result (the report's hostResult), register, registered
+    step_end     step, started, ended
+    run_end      status, ended, duration_s, error (only after an internal error)
+
+Reading it back is journal_reader.py (kept apart so `runbook runs` / `show` need no engine).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from runbook.engine.events import (
+    Event,
+    HostResult,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+)
+from runbook.report.json_report import mask_strings
+
+JOURNAL_VERSION = 1
+Mask = Callable[[str], str]
+
+
+class Journal:
+    """Writes the run's events to `path` as JSON lines; call `close()` when the run is over.
+
+    `header` holds what the events do not carry (run id, runbook hash, lab, extra vars, the
+    steps); it goes into the `run_start` line. Registered values and extra vars are masked.
+    """
+
+    def __init__(self, path: Path, header: Mapping[str, Any], mask: Mask) -> None:
+        self.path = path
+        self.mask = mask
+        self._header = dict(header)
+        self._registers: dict[int, str | None] = {
+            s["index"]: s.get("register") for s in self._header.get("steps", [])}
+        self._file: IO[str] | None = path.open("a", encoding="utf-8")
+        self._syncer = _Syncer(self._file.fileno())
+
+    def __call__(self, event: Event) -> None:
+        record = self._record(event)
+        if record is not None:
+            self.write(record)
+
+    def _record(self, event: Event) -> dict[str, Any] | None:
+        if isinstance(event, HostResult):
+            return {"event": "host_result", "step": event.step_index,
+                    "host": event.result.host_id, "result": event.result.to_dict(),
+                    "register": self._registers.get(event.step_index),
+                    "registered": event.registered}
+        if isinstance(event, StepStarted):
+            return {"event": "step_start", "step": event.index, "name": event.name,
+                    "action": event.action, "hosts": event.total, "skipped": event.skipped}
+        if isinstance(event, StepFinished):
+            step = event.outcome
+            return {"event": "step_end", "step": step.index, "started": step.started,
+                    "ended": step.ended}
+        if isinstance(event, RunStarted):
+            return {"event": "run_start", "version": JOURNAL_VERSION, **self._header,
+                    "runbook": event.runbook, "hosts": list(event.hosts),
+                    "started": event.started, "check": event.check}
+        if isinstance(event, RunFinished):
+            outcome = event.outcome
+            record = {"event": "run_end", "status": outcome.status.value,
+                      "ended": outcome.ended, "duration_s": round(outcome.duration, 6)}
+            if outcome.error:
+                record["error"] = outcome.error
+            return record
+        return None
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Append one masked line and push it to the disk before returning."""
+        if self._file is None:
+            return
+        line = json.dumps(mask_strings(record, self.mask), ensure_ascii=False,
+                          separators=(",", ":"))
+        self._file.write(line + "\n")
+        self._file.flush()
+        self._syncer.poke()
+
+    def close(self) -> None:
+        """Stop the sync thread, sync the file a last time and close it."""
+        if self._file is None:
+            return
+        self._syncer.stop()
+        # the lines are written; a failing sync only risks them across a machine crash
+        with contextlib.suppress(OSError):
+            _sync(self._file.fileno())
+        self._file.close()
+        self._file = None
+
+
+class _Syncer:
+    """A daemon thread that fdatasyncs `fd` after each `poke()` (many pokes, one sync)."""
+
+    STOP_TIMEOUT = 5.0  # a disk that will not sync must not hold the end of the run
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._pending = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="runbook-journal-sync",
+                                        daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._pending.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._pending.wait()
+            self._pending.clear()
+            if self._stopping:
+                return
+            try:
+                _sync(self._fd)
+            except OSError:
+                return  # the file went away (closed): nothing left to sync
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._pending.set()
+        self._thread.join(self.STOP_TIMEOUT)
+
+
+def _sync(fd: int) -> None:
+    """fdatasync where there is one (it skips the metadata flush), else fsync."""
+    sync = getattr(os, "fdatasync", os.fsync)
+    sync(fd)

@@ -1,0 +1,117 @@
+"""Recording one run: create its folder, journal its events, write its reports, prune old runs.
+
+`RunRecorder.start(executor, ...)` is the only thing a caller (the `apply` command, or a library
+user) needs: it subscribes the journal to the executor's event bus. After the run (success,
+failure or interruption) `finish(outcome)` writes report.json, junit.xml and report.html into
+the folder and prunes the oldest folders beyond `keep`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runbook.records.journal import Journal
+from runbook.records.runfolder import DEFAULT_KEEP_RUNS, RunFolder, prune_runs
+from runbook.report.json_report import atomic_write
+
+if TYPE_CHECKING:
+    from runbook.engine.executor import Executor
+    from runbook.engine.results import RunOutcome
+
+
+def file_sha256(path: Path) -> str | None:
+    """Hex sha256 of a file's content (None if it cannot be read): recorded to spot edits."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 16), b""):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+class RunRecorder:
+    """The run folder of one run being executed; see the module docstring."""
+
+    def __init__(self, folder: RunFolder, journal: Journal, *, keep: int,
+                 mask: Callable[[str], str]) -> None:
+        self.folder = folder
+        self.journal = journal
+        self.keep = keep
+        self.mask = mask
+        self.finished = False
+
+    @property
+    def run_id(self) -> str:
+        return self.folder.run_id
+
+    @classmethod
+    def start(cls, executor: Executor, runs_dir: Path, *, keep: int = DEFAULT_KEEP_RUNS,
+              extra_vars: Sequence[str] = (), mask: Callable[[str], str] | None = None
+              ) -> RunRecorder:
+        """Create the run folder and subscribe its journal to `executor`'s events.
+
+        Raises RunRecordError when the folder cannot be created. `extra_vars` (the `-e`
+        arguments as given) are recorded masked.
+        """
+        mask = mask or executor.mask
+        folder = RunFolder.create(runs_dir)
+        outcome = executor.outcome
+        outcome.run_id = folder.run_id
+        header: dict[str, Any] = {
+            "run_id": folder.run_id,
+            "runbook_path": outcome.runbook_path,
+            "runbook_sha256": file_sha256(Path(outcome.runbook_path)),
+            "lab_path": outcome.lab_path,
+            "extra_vars": list(extra_vars),
+            "steps": [{"index": p.step.index, "name": p.step.name,
+                       "action": p.step.action.kind, "location": str(p.step.location),
+                       "register": p.step.register or None} for p in executor.plan.steps],
+        }
+        journal = Journal(folder.journal, header, mask)
+        executor.bus.subscribe(journal)
+        return cls(folder, journal, keep=keep, mask=mask)
+
+    # A per-host transcript writer (hosts/<host id>.log) subscribes here the same way the
+    # journal does; `self.folder.host_log(host_id)` names its file.
+
+    def finish(self, outcome: RunOutcome) -> list[str]:
+        """Write the reports into the folder, close the journal, prune old runs.
+
+        Returns the problems met (each a sentence naming the file), empty when all went well;
+        a problem never raises, the run's result stands. Calling it again does nothing.
+        """
+        if self.finished:
+            return []
+        self.finished = True
+        from runbook.report.html import render_html_report
+        from runbook.report.json_report import build_json_report
+        from runbook.report.junit import junit_text
+
+        problems: list[str] = []
+        self.journal.close()
+        report = build_json_report(outcome, self.mask)
+        writers: list[tuple[Path, Callable[[], None]]] = [
+            (self.folder.report_json,
+             lambda: atomic_write(self.folder.report_json, json.dumps(report, indent=2) + "\n")),
+            (self.folder.junit,
+             lambda: atomic_write(self.folder.junit, junit_text(outcome, self.mask))),
+            (self.folder.report_html,
+             lambda: atomic_write(self.folder.report_html, render_html_report(report))),
+        ]
+        for path, write in writers:
+            try:
+                write()
+            except OSError as exc:
+                problems.append(f"cannot write {path}: {exc.strerror or exc}")
+        try:
+            prune_runs(self.folder.path.parent, self.keep, protect=self.folder)
+        except OSError as exc:
+            problems.append(f"cannot prune old runs in {self.folder.path.parent}: "
+                            f"{exc.strerror or exc}")
+        return problems

@@ -1,0 +1,96 @@
+"""`runbook runs` and `runbook show` on run folders recorded by a real Executor (fake hosts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from runbook.cli.main import cli
+from runbook.records import RunRecorder
+from tests.records.test_journal import SECRET, recorded_run
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_runs_lists_every_run_with_status_and_host_counts(tmp_path: Path) -> None:
+    first, second = recorded_run(tmp_path), recorded_run(tmp_path)
+    result = invoke("runs", "--runs-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:3] == ["run", "runbook", "started"]
+    assert [line.split()[0] for line in lines[1:]] == [first.run_id, second.run_id]
+    assert lines[1].split()[1] == "test-book" and lines[1].split()[-2:] == ["failed", "2/1"]
+
+
+def test_runs_without_any(tmp_path: Path) -> None:
+    result = invoke("runs", "--runs-dir", str(tmp_path / "none"))
+    assert result.exit_code == 0 and "no runs recorded in" in result.output
+
+
+def test_show_recap_host_step_and_json(tmp_path: Path) -> None:
+    run = recorded_run(tmp_path)
+    where = ("--runs-dir", str(tmp_path / "runs"))
+    recap = invoke("show", "last", *where)
+    assert recap.exit_code == 0, recap.output
+    assert f"run      {run.run_id}" in recap.output and "status   failed" in recap.output
+    assert "2. fail f02  f02   failed  exit status 3" in recap.output
+    host = invoke("show", run.run_id[:-1], "--host", "f02", *where).output
+    assert "1  say       success   0" in host and "3  after     skipped" in host
+    one = invoke("show", str(run.folder.path), "--host", "f01", "--step", "say").output
+    assert "command:\nrun: echo:***\n\noutput:\n***\n" in one
+    data = json.loads(invoke("show", "last", "--step", "2", "--format", "json", *where).output)
+    assert [s["name"] for s in data["steps"]] == ["fail f02"] and data["run_id"] == run.run_id
+    assert SECRET not in recap.output + host + one
+
+
+def test_show_rebuilds_an_unfinished_run_from_its_journal(tmp_path: Path) -> None:
+    run: RunRecorder = recorded_run(tmp_path)
+    run.folder.report_json.unlink()
+    lines = run.folder.journal.read_text().splitlines()
+    run.folder.journal.write_text("\n".join(lines[:6]) + "\n")  # killed during step 2
+    out = invoke("show", str(run.folder.path)).output
+    assert "status   unfinished" in out
+
+
+def test_show_unknown_or_ambiguous_run_host_step_exit_2(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    run = recorded_run(tmp_path)
+    shutil.copytree(run.folder.path, runs / (run.run_id[:-1] + ("0" if run.run_id[-1] != "0"
+                                                                 else "1")))
+    where = ("--runs-dir", str(runs))
+    cases = [(("show", "nope", *where), "no run 'nope'"),
+             (("show", run.run_id[:10], *where), "is ambiguous"),
+             (("show", run.run_id, "--host", "f0", *where), "no host 'f0'"),
+             (("show", run.run_id, "--step", "7", *where), "no step '7'"),
+             (("show", "last", "--runs-dir", str(tmp_path / "empty")), "no runs recorded")]
+    for args, message in cases:
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+
+
+def test_runs_and_show_import_no_engine(tmp_path: Path) -> None:
+    recorded_run(tmp_path)
+    runs = str(tmp_path / "runs")
+    code = ("import sys\nfrom runbook.cli.main import cli\n"
+            f"for args in (['runs', '--runs-dir', {runs!r}], ['show', 'last', '--runs-dir', "
+            f"{runs!r}]):\n"
+            "    try:\n        cli(args, standalone_mode=False)\n"
+            "    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('asyncio', 'asyncssh', 'jinja2', 'runbook.engine')"
+            " if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr

@@ -1,0 +1,92 @@
+"""The journal and the recorder on a real Executor (fake hosts): lines, masking, rebuilding."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from runbook.engine.events import EventBus
+from runbook.engine.executor import Executor
+from runbook.plan.compiler import compile_plan
+from runbook.records import RunRecorder, read_journal, report_from_journal
+from runbook.render.templating import Templater
+from tests.engine.fakes import fake_lab, runbook, step
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" /
+                     "report.schema.json").read_text())
+SECRET = "s3cret-Value"
+
+
+def mask(text: str) -> str:
+    return text.replace(SECRET, "***")
+
+
+def recorded_run(tmp_path: Path, keep: int = 50) -> RunRecorder:
+    book = runbook(
+        step(0, "say", f"echo:{SECRET}", register="said"),
+        step(1, "fail f02", "{{ 'rc:3' if host.id == 'f02' else 'echo:ok' }}"),
+        step(2, "after", "echo:x"),
+        path=tmp_path / "book.yml",
+    )
+    (tmp_path / "book.yml").write_text("name: test-book\n")
+    plan = compile_plan(book, fake_lab(3), Templater())
+    executor = Executor(plan, forks=10, bus=EventBus(), mask=mask)
+    recorder = RunRecorder.start(executor, tmp_path / "runs", keep=keep,
+                                 extra_vars=[f"pw={SECRET}"])
+    asyncio.run(executor.run())
+    assert recorder.finish(executor.outcome) == []
+    return recorder
+
+
+def test_run_folder_holds_journal_and_reports(tmp_path: Path) -> None:
+    recorder = recorded_run(tmp_path)
+    folder = recorder.folder
+    assert sorted(p.name for p in folder.path.iterdir()) == [
+        "hosts", "journal.jsonl", "junit.xml", "report.html", "report.json"]
+    report = json.loads(folder.report_json.read_text())
+    jsonschema.validate(report, SCHEMA)
+    assert report["run_id"] == folder.run_id and report["status"] == "failed"
+    assert folder.run_id in folder.report_html.read_text()
+    for path in folder.path.rglob("*"):
+        if path.is_file():
+            assert SECRET not in path.read_text(), path
+
+
+def test_journal_lines_in_order_with_registered_values_masked(tmp_path: Path) -> None:
+    records = read_journal(recorded_run(tmp_path).folder.journal)
+    kinds = [r["event"] for r in records]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end"
+    assert kinds.count("step_start") == 3 and kinds.count("step_end") == 3
+    start = records[0]
+    assert start["extra_vars"] == ["pw=***"] and len(start["runbook_sha256"]) == 64
+    assert [s["register"] for s in start["steps"]] == ["said", None, None]
+    said = [r for r in records if r["event"] == "host_result" and r["step"] == 0]
+    assert [r["host"] for r in said] == ["f01", "f02", "f03"]
+    assert said[0]["registered"] == {"output": "***\n", "rc": 0, "status": "success"}
+    assert said[0]["result"]["command"] == "run: echo:***"
+    skipped = [r for r in records if r["event"] == "host_result" and r["step"] == 2
+               and r["host"] == "f02"]
+    assert skipped[0]["result"]["status"] == "skipped"
+    assert records[-1]["status"] == "failed"
+
+
+def test_rebuilt_report_of_a_journal_cut_mid_line(tmp_path: Path) -> None:
+    journal = recorded_run(tmp_path).folder.journal
+    lines = journal.read_text().splitlines(keepends=True)
+    cut = [i for i, line in enumerate(lines) if '"step":1' in line and "host_result" in line][1]
+    journal.write_text("".join(lines[:cut]) + lines[cut][:25])  # killed while writing a line
+    report: dict[str, Any] = report_from_journal(read_journal(journal))
+    assert report["status"] == "unfinished"
+    assert list(report["steps"][1]["results"]) == ["f01"]
+    assert report["steps"][2]["results"] == {}
+    assert report["hosts"]["f01"]["success"] == 2
+    assert report["ended"] >= report["started"] > 0
+
+
+def test_retention_keeps_the_newest(tmp_path: Path) -> None:
+    ids = [recorded_run(tmp_path, keep=2).run_id for _ in range(3)]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ids[1:]
