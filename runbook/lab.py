@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from runbook.hosts.base import Host
     from runbook.labsecrets import HostSecretNeeds
+    from runbook.locks.config import LockConfig
 else:
     asyncio = lazy_module("asyncio")
 
@@ -48,6 +49,8 @@ class Lab:
         self.path = path
         self.builtin = frozenset(builtin)
         self.missing_secrets: dict[str, HostSecretNeeds] = {}
+        #: The lab file's `lock:` block (None: a lab built in code, which locks nothing).
+        self.lock: LockConfig | None = None
 
     @classmethod
     def default(cls) -> Lab:

@@ -9,7 +9,8 @@ inherited from defaults is ignored on the hop host itself; `address` defaults to
 `~` in key / known_hosts paths is expanded and relative paths are relative to the lab file;
 `local` (this machine) is added last unless the lab defines it. Strings in `address`, `user`,
 `password` and `power_control` may use Jinja (`{{ secret('BMC_PASSWORD') }}`, lab vars,
-`host.id`); they are rendered when the lab is loaded. A secret that is not set does not fail
+`host.id`); they are rendered when the lab is loaded, and so are the strings of the `lock:` block
+(a redis URL's password may be a secret). A secret that is not set does not fail
 the load: the host is built without it and `Lab.missing_secrets` records what it needs, so a
 run only asks for the secrets of the hosts it touches (see `runbook.labsecrets`).
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook import schema
-from runbook.errors import ConfigError, TemplateError
+from runbook.errors import ConfigError, LockSpecError, TemplateError
 from runbook.labsecrets import HostSecretNeeds, MissingSecret, resolve_needs
 from runbook.secrets import PlaceholderSecrets, SecretStore
 from runbook.suggest import did_you_mean
@@ -39,6 +40,7 @@ from runbook.yamlload import (
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
     from runbook.lab import Lab
+    from runbook.locks.config import LockConfig
 
 LOCAL_ID = "local"
 TEMPLATED_FIELDS = ("address", "user", "password")
@@ -162,6 +164,7 @@ def _read_lab(doc: Document, path: Path, *, secrets: SecretStore | None,
         specs[host_id] = spec
     controllers = _power_controllers(reader, specs)
     _check_home_paths(reader, hosts)
+    lock = _lock_config(reader, data, path, secrets, bad)
     if reader.findings or not build:
         return None, reader.findings
     try:
@@ -169,6 +172,7 @@ def _read_lab(doc: Document, path: Path, *, secrets: SecretStore | None,
     except (ConfigError, TemplateError) as exc:
         reader.add((), str(exc))
         return None, reader.findings
+    lab.lock = lock
     lab.missing_secrets = _secret_needs(reader.missing, hosts)
     return lab, reader.findings
 
@@ -311,6 +315,38 @@ def _power_controllers(reader: _LabReader, specs: dict[str, Any]) -> dict[str, A
             else:
                 reader.add(where, exc.message)
     return built
+
+
+def _lock_config(reader: _LabReader, data: dict[str, Any], path: Path,
+                 secrets: SecretStore | None, bad: set[JsonPath]) -> LockConfig | None:
+    """The `lock:` block rendered and checked (backend type, settings, URL) at its lines;
+    absent: the file backend in the lab file's namespace."""
+    from runbook.locks.config import LockConfig, default_namespace, lock_config_from_block
+    from runbook.templating import Templater
+
+    block = data.get("lock")
+    if block is None:
+        return LockConfig(namespace=default_namespace(path))
+    if not isinstance(block, dict) or any(b[:1] == ("lock",) for b in bad):
+        return None  # the schema already reported it
+    recording = PlaceholderSecrets(secrets) if secrets is not None else None
+    templater = Templater(recording if recording is not None else _PlaceholderSecrets())
+    rendered = dict(block)
+    for key, value in block.items():
+        if isinstance(value, str):
+            try:
+                rendered[key] = templater.render(value, dict(_mapping(data.get("vars"))))
+            except TemplateError as exc:
+                reader.add(("lock", key), f"lock.{key}: {getattr(exc, 'problem', exc)}")
+                return None
+    try:
+        missing = tuple(recording.missing) if recording is not None else ()
+        return lock_config_from_block(rendered, path, missing)
+    except LockSpecError as exc:
+        key = exc.key if exc.key in block else None
+        reader.add(("lock", key) if key else ("lock",),
+                   f"lock{'.' + key if key else ''}: {exc.message}", key=key is not None)
+        return None
 
 
 def _check_home_paths(reader: _LabReader, hosts: dict[str, dict[str, Any]]) -> None:
