@@ -19,6 +19,10 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "schema": ("runbook.cli.validate_cmd", "schema_command", "Print a JSON Schema (runbook, lab, report)."),
     "hosts": ("runbook.cli.validate_cmd", "hosts_command", "List the hosts of a lab."),
     "power": ("runbook.cli.power_cmd", "power_command", "Power hosts on / off / cycle, or show status."),
+    "lock": ("runbook.cli.lock_cmd", "lock_command", "Reserve lab hosts for a while (--for 2h)."),
+    "unlock": ("runbook.cli.lock_cmd", "unlock_command", "Release your reservations (--force: anyone's)."),
+    "locks": ("runbook.cli.lock_cmd", "locks_command", "Show who holds which lab host."),
+    "who": ("runbook.cli.lock_cmd", "locks_command", "Same as `runbook locks`."),
 }
 
 
@@ -49,7 +53,8 @@ def cli() -> None:
 
     \b
     Exit codes: 0 success; 1 a host failed or was unreachable, or a file is invalid
-    (validate); 2 invalid input or usage; 130 interrupted.
+    (validate); 2 invalid input or usage; 3 hosts locked by someone else, or the run lost
+    its lock; 130 interrupted.
     """
 
 

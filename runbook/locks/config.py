@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from runbook.errors import LockSpecError
 
 if TYPE_CHECKING:
+    from runbook.lab import Lab
     from runbook.locks.base import LockBackend
     from runbook.locks.registry import LockBackendRegistry
 
@@ -61,4 +62,15 @@ def lock_config_from_block(block: dict[str, Any] | None, lab_path: Path | None,
         raise LockSpecError(f"ttl must be a number of seconds > 0, not {ttl!r}", key="ttl")
     config = LockConfig(type_name, namespace, float(ttl), block, missing_secrets)
     config.backend()
+    return config
+
+
+def lab_lock_config(lab: Lab) -> LockConfig:
+    """The lab's `lock:` settings (a lab built in code: file locks, namespace 'default');
+    LockSpecError when a secret they need is not set."""
+    config = lab.lock if lab.lock is not None else LockConfig(namespace=default_namespace(lab.path))
+    if config.missing_secrets:
+        names = ", ".join(config.missing_secrets)
+        raise LockSpecError(f"the lab's lock: settings need secret(s) {names}, which are not "
+                            f"set: export RUNBOOK_SECRET_<NAME> or pass --secrets FILE")
     return config

@@ -87,13 +87,16 @@ class HeldLocks:
         return data
 
 
-def held_message(conflicts: Sequence[HostLock], waited: float) -> str:
+RUN_HINT = ("wait for them with --lock-wait SECONDS, ask the holder, see `runbook locks`; "
+            "--no-lock skips locking (break-glass)")
+
+
+def held_message(conflicts: Sequence[HostLock], waited: float, hint: str = RUN_HINT) -> str:
     """Exit-3 text: every held host with its holder, and what to do."""
     lines = [f"{len(conflicts)} host(s) are locked by someone else"
              + (f" (waited {waited:.0f}s)" if waited >= 1 else "") + ":"]
     lines += [f"  {c.describe()}" for c in conflicts]
-    lines.append("wait for them with --lock-wait SECONDS, ask the holder, see `runbook locks`; "
-                 "--no-lock skips locking (break-glass)")
+    lines.append(hint)
     return "\n".join(lines)
 
 
