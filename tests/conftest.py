@@ -171,3 +171,12 @@ def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _private_lock_store(tmp_path_factory: pytest.TempPathFactory,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test (and the `runbook` processes it starts) keeps its file-backend lab locks in a
+    folder of its own: tests reuse lab names and host ids, and a test that kills a run leaves
+    its leases behind until they expire."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

@@ -1,8 +1,9 @@
 """`runbook apply` and `runbook plan`: load, validate, compile, execute (or show), report.
 
 The thin layer between click and the engine: it turns library errors into messages and exit
-codes (0 ok, 1 a host failed or was unreachable, 2 invalid input or usage, 130 interrupted),
-installs the SIGINT/SIGTERM handlers that cancel the run, and always writes the reports.
+codes (0 ok, 1 a host failed or was unreachable, 2 invalid input or usage, 3 hosts locked by
+someone else or the lock lost, 130 interrupted), installs the SIGINT/SIGTERM handlers that
+cancel the run, holds the lab locks around it (`_run_locked`), and always writes the reports.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from runbook.cli.locking import EXIT_LOCKED, lock_failure, lock_options
 from runbook.cli.signals import (
     INTERRUPT_SIGNALS,
     hold_signals_until_exit,
     interrupts_raise,
     run_interruptible,
 )
-from runbook.errors import ConfigError, RunbookError
+from runbook.errors import ConfigError, LockError, LockSpecError, RunbookError
 
 if TYPE_CHECKING:
     from runbook.cli.console import Console
@@ -50,6 +52,8 @@ class Options:
     report_json: Path | None
     junit: Path | None
     verbose: int
+    lock_wait: float = 0.0
+    no_lock: bool = False
 
 
 def _fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
@@ -185,6 +189,8 @@ def exit_code(outcome: RunOutcome) -> int:
 
     if outcome.status is RunStatus.INTERRUPTED:
         return EXIT_INTERRUPTED
+    if outcome.locks and outcome.locks.get("lost"):
+        return EXIT_LOCKED
     if outcome.status is RunStatus.SUCCESS:
         return EXIT_OK
     return EXIT_INVALID if outcome.check else EXIT_FAILED
@@ -201,10 +207,52 @@ async def _run(executor: Executor, console: Console, opts: Options) -> None:
         os._exit(EXIT_INTERRUPTED)
 
     await run_interruptible(
-        executor.run(),
+        _run_locked(executor, console, opts),
         on_signal=lambda name: console.note(
             f"{name}: stopping, closing hosts (again to exit at once)"),
         force_exit=force_exit, then=_defer_signal)  # cleanup bound: signals.INTERRUPT_GRACE
+
+
+async def _run_locked(executor: Executor, console: Console, opts: Options) -> None:
+    """`executor.run()` inside the lab locks of every host the plan targets (docs/locks.md).
+
+    Taking them may wait `--lock-wait` seconds and raises LockError when it cannot (exit 3).
+    If a renewal fails, no new step (or host) starts, and the run ends with exit 3. The
+    leases are given back on every way out, cancellation included.
+    """
+    from runbook.locks import hold_lab_locks
+
+    def lost(reason: str) -> None:
+        # Hook for block/always (not in runbook yet): its `always` cleanup should run here.
+        console.note(f"{reason}: no new steps start")
+        executor.halted = executor.halted or reason
+
+    plan = executor.plan
+    async with hold_lab_locks(plan.lab, [h.id for h in plan.hosts], wait=opts.lock_wait,
+                              disabled=opts.no_lock, on_lost=lost) as held:
+        executor.outcome.locks = held.to_dict()
+        if held.skipped:
+            console.note("--no-lock: running without lab locks (break-glass)")
+        try:
+            await executor.run()
+        finally:
+            executor.outcome.locks = held.to_dict()
+    executor.outcome.locks = held.to_dict()
+
+
+def _locks_refused(executor: Executor, exc: LockError | LockSpecError,
+                   mask: Callable[[str], str]) -> int:
+    """Nothing ran because the locks could not be taken: say why, record it, exit 3 (or 2)."""
+    import time
+
+    from runbook.engine.results import RunStatus
+
+    code, message = lock_failure(exc)
+    click.echo(mask(message), err=True)
+    outcome = executor.outcome
+    outcome.status, outcome.ended = RunStatus.FAILED, time.time()
+    outcome.locks = {"refused": mask(str(exc))}
+    return code
 
 
 def _defer_signal(signum: int, frame: object) -> None:
@@ -228,7 +276,7 @@ def run_apply(opts: Options) -> NoReturn:
 
 def _apply(opts: Options) -> int:
     try:
-        executor, console, _mask = prepare(opts)
+        executor, console, mask = prepare(opts)
     except KeyboardInterrupt:  # Ctrl-C while loading: nothing ran, nothing to report
         _fail("interrupted", EXIT_INTERRUPTED)
     if opts.check:
@@ -239,8 +287,12 @@ def _apply(opts: Options) -> int:
     try:
         asyncio.run(_run(executor, console, opts))
         code = exit_code(executor.outcome)
+        if opts.no_lock:
+            console.note("locks: none taken (--no-lock)")
     except KeyboardInterrupt:  # a signal before the loop's handlers were installed
         code = EXIT_INTERRUPTED
+    except (LockError, LockSpecError) as exc:
+        code = _locks_refused(executor, exc, mask)
     except Exception as exc:  # an engine bug: still report what happened, and say so
         detail = executor.outcome.error or f"{type(exc).__name__}: {exc}"
         click.echo(f"runbook: internal error: {detail}", err=True)
@@ -285,12 +337,14 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Hosts worked on at once per step (default 500, clamped by open-file limit).")
 @click.option("--check", is_flag=True, help="Dry run: show what would run; connect nothing.")
 @click.option("--fail-fast", is_flag=True, help="Stop everything at the first failure.")
+@lock_options
 def apply_command(**kwargs: Any) -> None:
     """Run RUNBOOK across the lab.
 
     \b
     Exit codes: 0 all hosts ok; 1 a host failed or was unreachable;
-    2 invalid input or usage; 130 interrupted (Ctrl-C / SIGTERM).
+    2 invalid input or usage; 3 hosts locked by someone else (after --lock-wait),
+    or the run lost its lock; 130 interrupted (Ctrl-C / SIGTERM).
     """
     run_apply(Options(**kwargs))
 

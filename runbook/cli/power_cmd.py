@@ -2,7 +2,8 @@
 
 Thin layer: loads the lab, selects hosts, runs the Host power API concurrently and prints one
 line per host as each finishes. Exit codes match `apply`: 0 all ok, 1 a host failed or did
-not come up/go down in time, 2 invalid input or usage, 130 interrupted. SIGINT and SIGTERM
+not come up/go down in time, 2 invalid input or usage, 3 hosts locked by someone else (or the
+lock was lost; docs/locks.md), 130 interrupted. SIGINT and SIGTERM
 are handled like in `apply` (runbook.cli.signals): the running actions are cancelled, which
 kills the controller commands' process groups, and unfinished hosts are listed.
 """
@@ -19,9 +20,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from runbook.cli.locking import EXIT_LOCKED, lock_failure, lock_options
 from runbook.cli.signals import hold_signals_until_exit, interrupts_raise, run_interruptible
 from runbook.cli.validate_cmd import exit_130_on_interrupt
-from runbook.errors import ConfigError, RunbookError
+from runbook.errors import ConfigError, LockError, LockSpecError, RunbookError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,10 +51,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
               help="YAML file of secrets (NAME: value) for secret() in the lab.")
 @click.option("--check", is_flag=True,
               help="Print what each controller would do (commands, requests); change nothing.")
+@lock_options
 @exit_130_on_interrupt
 @interrupts_raise()
 def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: float | None,
-                  secrets_file: Path | None, check: bool) -> None:
+                  secrets_file: Path | None, check: bool, lock_wait: float,
+                  no_lock: bool) -> None:
     """Power hosts whose id matches the regex PATTERN on, off, cycle them, or show status.
 
     \b
@@ -60,7 +64,9 @@ def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: flo
       runbook power web status --lab lab.yml
       runbook power '^node[0-9]+$' cycle --wait 300
     One line per host: HOST ACTION ok|FAILED MESSAGE.
-    Exit codes: 0 all ok; 1 a host failed; 2 invalid input or usage; 130 interrupted.
+    on, off and cycle first take the lab locks of the hosts (not status).
+    Exit codes: 0 all ok; 1 a host failed; 2 invalid input or usage; 3 hosts locked by
+    someone else, or the lock was lost; 130 interrupted.
     """
     if wait is not None and action == "status":
         raise click.UsageError("--wait applies to on, off and cycle, not status")
@@ -93,10 +99,14 @@ def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: flo
         unpowered = any(host.power_control is None for host in hosts)
         raise SystemExit(EXIT_FAILED if unpowered else EXIT_OK)
     try:
-        code = asyncio.run(_power_all(lab, hosts, action, wait, secrets.mask))
+        code = asyncio.run(_power_all(lab, hosts, action, wait, secrets.mask,
+                                      lock_wait=lock_wait, no_lock=no_lock))
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         code = EXIT_INTERRUPTED
+    except (LockError, LockSpecError) as exc:
+        code, message = lock_failure(exc)
+        click.echo(secrets.mask(message), err=True)
     hold_signals_until_exit()
     raise SystemExit(code)
 
@@ -154,12 +164,17 @@ def _describe(host: Host, action: str, wait: float | None) -> str:
 
 
 async def _power_all(lab: Lab, hosts: list[Host], action: str, wait: float | None,
-                     mask: Callable[[str], str]) -> int:
+                     mask: Callable[[str], str], *, lock_wait: float = 0.0,
+                     no_lock: bool = False) -> int:
     """Run `action` on every host concurrently; print a masked line per host as it ends.
 
     Returns the exit status. SIGINT/SIGTERM cancel the hosts still working (killing their
-    controller commands), close the lab and list those hosts as INTERRUPTED.
+    controller commands), close the lab and list those hosts as INTERRUPTED. The hosts' lab
+    locks are held around it (`status` only reads: it takes none); LockError when they are
+    held by someone else, exit 3 when they are lost on the way.
     """
+    from runbook.locks import hold_lab_locks
+
     width = max(len(h.id) for h in hosts)
     finished: dict[str, bool] = {}
     doing = dict.fromkeys((h.id for h in hosts), _STARTING)
@@ -189,9 +204,18 @@ async def _power_all(lab: Lab, hosts: list[Host], action: str, wait: float | Non
         finished[host.id] = ok
         line(host.id, "ok" if ok else "FAILED", message)
 
-    async def everything() -> None:
+    def lost(reason: str) -> None:
+        click.echo(mask(f"{reason}: the power actions already started finish"), err=True)
+
+    async def everything() -> str | None:
         try:
-            await asyncio.gather(*(one(h) for h in hosts))
+            async with hold_lab_locks(lab, [h.id for h in hosts], wait=lock_wait,
+                                      disabled=no_lock or action == "status",
+                                      on_lost=lost) as held:
+                if held.skipped and action != "status":
+                    click.echo("--no-lock: powering without lab locks (break-glass)", err=True)
+                await asyncio.gather(*(one(h) for h in hosts))
+            return held.lost
         finally:
             await lab.close()
 
@@ -199,6 +223,8 @@ async def _power_all(lab: Lab, hosts: list[Host], action: str, wait: float | Non
     if outcome.interrupted:
         list_unfinished()
         return EXIT_INTERRUPTED
+    if outcome.result is not None:
+        return EXIT_LOCKED
     return EXIT_OK if all(finished.values()) else EXIT_FAILED
 
 

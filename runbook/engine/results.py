@@ -111,6 +111,8 @@ class RunOutcome:
     status: RunStatus = RunStatus.SUCCESS
     check: bool = False
     error: str | None = None
+    #: The lab locks the run held (runbook.locks.HeldLocks.to_dict), None when it took none.
+    locks: dict[str, Any] | None = None
 
     @property
     def duration(self) -> float:

@@ -25,6 +25,8 @@ from runbook.locks.base import Holder, HostLock, LockBackend
 
 if TYPE_CHECKING:
     import asyncio
+
+    from runbook.lab import Lab
 else:
     asyncio = lazy_module("asyncio")
 
@@ -198,3 +200,32 @@ async def _close(backend: LockBackend) -> None:
     with contextlib.suppress(Exception):
         async with asyncio.timeout(RELEASE_TIMEOUT):
             await backend.close()
+
+
+def lab_lock_backend(lab: Lab, host_ids: Sequence[str]) -> tuple[LockBackend, float, list[str]]:
+    """The backend, TTL and lockable hosts of a run on `host_ids`: every host except those the
+    lab has built in (`local`, this machine). LockSpecError when a secret is not set."""
+    from runbook.locks.config import lab_lock_config
+
+    config = lab_lock_config(lab)
+    lockable = [h for h in host_ids if h not in lab.builtin]
+    return config.backend(), config.ttl, lockable
+
+
+@contextlib.asynccontextmanager
+async def hold_lab_locks(lab: Lab, host_ids: Sequence[str], *, wait: float, disabled: bool,
+                         on_lost: Callable[[str], None], run_id: str | None = None,
+                         ) -> AsyncIterator[HeldLocks]:
+    """`hold_locks` with the lab's `lock:` settings: what `apply` and `power` wrap their run in.
+
+    `disabled` is `--no-lock` (the record says locks were skipped). Hosts the lab has built
+    in are not locked, and a run on none of the others contacts no backend.
+    """
+    if disabled:
+        async with hold_locks(None, host_ids, ttl=0) as held:
+            yield held
+        return
+    backend, ttl, lockable = lab_lock_backend(lab, host_ids)
+    async with hold_locks(backend, lockable, ttl=ttl, wait=wait, run_id=run_id,
+                          on_lost=on_lost) as held:
+        yield held

@@ -45,6 +45,8 @@ def build_json_report(outcome: RunOutcome) -> dict[str, Any]:
     }
     if outcome.error:
         report["error"] = outcome.error
+    if outcome.locks is not None:
+        report["locks"] = outcome.locks
     return report
 
 
