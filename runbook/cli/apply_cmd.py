@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from runbook.cli.console import Console
     from runbook.engine.executor import Executor
     from runbook.engine.results import RunOutcome
+    from runbook.locks import HostLock
     from runbook.validate import Finding
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -227,9 +228,13 @@ async def _run_locked(executor: Executor, console: Console, opts: Options) -> No
         console.note(f"{reason}: no new steps start")
         executor.halted = executor.halted or reason
 
+    def waiting(conflicts: list[HostLock]) -> None:
+        console.note(f"waiting up to {opts.lock_wait:g}s for hosts locked by someone else:\n"
+                     + "\n".join(f"  {c.describe()}" for c in conflicts))
+
     plan = executor.plan
     async with hold_lab_locks(plan.lab, [h.id for h in plan.hosts], wait=opts.lock_wait,
-                              disabled=opts.no_lock, on_lost=lost) as held:
+                              disabled=opts.no_lock, on_lost=lost, on_wait=waiting) as held:
         executor.outcome.locks = held.to_dict()
         if held.skipped:
             console.note("--no-lock: running without lab locks (break-glass)")

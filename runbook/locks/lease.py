@@ -103,10 +103,13 @@ def held_message(conflicts: Sequence[HostLock], waited: float, hint: str = RUN_H
 
 
 async def acquire_waiting(backend: LockBackend, hosts: Sequence[str], holder: Holder, *,
-                          ttl: float, wait: float) -> float:
+                          ttl: float, wait: float,
+                          on_wait: Callable[[list[HostLock]], None] | None = None) -> float:
     """Take all `hosts`, retrying for up to `wait` seconds; return the seconds waited.
 
-    LocksHeldError (listing every held host) when they are still held at the deadline.
+    `on_wait(conflicts)` is called once, when the first attempt finds hosts held and there is
+    time to wait. LocksHeldError (listing every held host) when they are still held at the
+    deadline.
     """
     started = time.monotonic()
     deadline = started + wait
@@ -118,6 +121,9 @@ async def acquire_waiting(backend: LockBackend, hosts: Sequence[str], holder: Ho
         if remaining <= 0:
             waited = time.monotonic() - started
             raise LocksHeldError(held_message(conflicts, waited), list(conflicts))
+        if on_wait is not None:
+            on_wait(conflicts)
+            on_wait = None
         await asyncio.sleep(min(MAX_POLL, remaining, max(0.05, ttl / 10)))
 
 
@@ -150,6 +156,7 @@ async def _renew_forever(backend: LockBackend, held: HeldLocks, ttl: float,
 async def hold_locks(backend: LockBackend | None, hosts: Sequence[str], *, ttl: float,
                      wait: float = 0.0, run_id: str | None = None, note: str = "",
                      on_lost: Callable[[str], None] = lambda reason: None,
+                     on_wait: Callable[[list[HostLock]], None] | None = None,
                      ) -> AsyncIterator[HeldLocks]:
     """Hold the leases of `hosts` around the block (see the module docstring).
 
@@ -167,7 +174,8 @@ async def hold_locks(backend: LockBackend | None, hosts: Sequence[str], *, ttl: 
         yield held
         return
     try:
-        held.waited_s = await acquire_waiting(backend, hosts, held.holder, ttl=ttl, wait=wait)
+        held.waited_s = await acquire_waiting(backend, hosts, held.holder, ttl=ttl, wait=wait,
+                                              on_wait=on_wait)
     except BaseException:
         await _close(backend)
         raise
@@ -215,17 +223,22 @@ def lab_lock_backend(lab: Lab, host_ids: Sequence[str]) -> tuple[LockBackend, fl
 @contextlib.asynccontextmanager
 async def hold_lab_locks(lab: Lab, host_ids: Sequence[str], *, wait: float, disabled: bool,
                          on_lost: Callable[[str], None], run_id: str | None = None,
+                         on_wait: Callable[[list[HostLock]], None] | None = None,
                          ) -> AsyncIterator[HeldLocks]:
     """`hold_locks` with the lab's `lock:` settings: what `apply` and `power` wrap their run in.
 
     `disabled` is `--no-lock` (the record says locks were skipped). Hosts the lab has built
-    in are not locked, and a run on none of the others contacts no backend.
+    in are not locked, and a run on none of the others contacts no backend; nor does a lab
+    that was not read from a lab file (`lab.lock` is None: `Lab.default()`, labs built in code).
     """
     if disabled:
         async with hold_locks(None, host_ids, ttl=0) as held:
             yield held
         return
+    if lab.lock is None:
+        yield HeldLocks("none", "", [])
+        return
     backend, ttl, lockable = lab_lock_backend(lab, host_ids)
     async with hold_locks(backend, lockable, ttl=ttl, wait=wait, run_id=run_id,
-                          on_lost=on_lost) as held:
+                          on_lost=on_lost, on_wait=on_wait) as held:
         yield held

@@ -162,7 +162,7 @@ class RedisLockBackend(LockBackend):
                 return await make(self._connect())
         except LockBackendError:
             raise
-        except (TimeoutError, OSError, Exception) as exc:
+        except Exception as exc:  # redis errors, OSError, TimeoutError: all mean unusable
             detail = str(exc) or type(exc).__name__
             if self._password:
                 detail = detail.replace(self._password, "***")
@@ -252,5 +252,5 @@ class RedisLockBackend(LockBackend):
             try:
                 async with asyncio.timeout(self.timeout):
                     await client.aclose()
-            except (TimeoutError, OSError, Exception):
+            except Exception:
                 pass  # closing a dead connection must not fail the run

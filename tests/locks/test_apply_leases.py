@@ -72,8 +72,7 @@ def test_a_run_longer_than_the_ttl_keeps_its_hosts(
 def test_redis_stopping_mid_run_stops_new_steps_and_exits_3(
         sshd_lab: SshdLab, own_redis_server: RedisServer, tmp_path: Path,
         runs: list[ApplyRun]) -> None:
-    lab = short_ttl_lab(sshd_lab, tmp_path, 2, type="redis", url=own_redis_server.url,
-                        timeout=0.5)
+    lab = short_ttl_lab(sshd_lab, tmp_path, 2, type="redis", url=own_redis_server.url)
     run = ApplyRun(tmp_path, "run", lab, "^(h01|h02)$")
     runs.append(run)
     wait_locked(lab, {"h01", "h02"})

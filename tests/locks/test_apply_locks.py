@@ -166,6 +166,8 @@ def test_second_run_waits_and_runs_after_the_first(lab: Path, tmp_path: Path,
     second = ApplyRun(tmp_path, "second", lab, "^(h02|h03)$", "--lock-wait", "60")
     runs.append(second)
     second.go()  # its own step need not wait: only the lock holds it back
+    second.wait_output("waiting up to 60s for hosts locked by someone else")
+    assert "h02: held by" in second.output()
     # the second is waiting: it took nothing (not even the free h03: all or nothing)
     assert "h03" not in {h.host for h in holders(lab)}
     code_1, report_1 = first.finish()

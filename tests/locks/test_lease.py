@@ -138,3 +138,19 @@ def test_no_lock_records_the_break_glass() -> None:
             return held.to_dict()
 
     assert asyncio.run(scenario())["skipped"] is True
+
+
+def test_a_lab_not_read_from_a_file_locks_nothing(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbook.lab import Lab
+    from runbook.locks import hold_lab_locks
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+
+    async def scenario() -> dict[str, object]:
+        async with hold_lab_locks(Lab.default(), ["local"], wait=0, disabled=False,
+                                  on_lost=print) as held:
+            return held.to_dict()
+
+    assert asyncio.run(scenario())["hosts"] == []
+    assert not (tmp_path / "runbook").exists()
