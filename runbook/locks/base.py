@@ -9,8 +9,8 @@ order, so two runs asking for overlapping hosts can never deadlock.
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -34,7 +34,7 @@ class Holder:
     since: float = 0.0
     until: float = 0.0
     note: str = ""
-    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    token: str = field(default_factory=lambda: os.urandom(16).hex())
 
     @property
     def owner(self) -> str:

@@ -14,7 +14,6 @@ import getpass
 import os
 import socket
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -53,7 +52,7 @@ def _login_name() -> str:
 
 def new_run_id() -> str:
     """A run id people can read and quote: UTC start time plus a random suffix."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
 
 
 def make_holder(run_id: str | None, *, note: str = "") -> Holder:

@@ -91,3 +91,12 @@ def test_plugin_backend_is_listed_checked_and_works(site_dir: Path, tmp_path: Pa
     holder = Holder("alice", "ws1", "run-a")
     assert asyncio.run(backend.acquire(["r1"], holder, 30)) == []
     assert (tmp_path / "lab" / "r1.json").is_file()
+
+
+def test_every_public_name_resolves() -> None:
+    import runbook.locks
+
+    for name in runbook.locks.__all__:
+        assert getattr(runbook.locks, name) is not None
+    with pytest.raises(AttributeError):
+        runbook.locks.no_such_name  # noqa: B018
