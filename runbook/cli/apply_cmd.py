@@ -233,15 +233,20 @@ async def _run_locked(executor: Executor, console: Console, opts: Options) -> No
                      + "\n".join(f"  {c.describe()}" for c in conflicts))
 
     plan = executor.plan
-    async with hold_lab_locks(plan.lab, [h.id for h in plan.hosts], wait=opts.lock_wait,
-                              disabled=opts.no_lock, on_lost=lost, on_wait=waiting) as held:
-        executor.outcome.locks = held.to_dict()
-        if held.skipped:
-            console.note("--no-lock: running without lab locks (break-glass)")
-        try:
-            await executor.run()
-        finally:
+    try:
+        async with hold_lab_locks(plan.lab, [h.id for h in plan.hosts], wait=opts.lock_wait,
+                                  disabled=opts.no_lock, on_lost=lost, on_wait=waiting) as held:
             executor.outcome.locks = held.to_dict()
+            if held.skipped:
+                console.note("--no-lock: running without lab locks (break-glass)")
+            try:
+                await executor.run()
+            finally:
+                executor.outcome.locks = held.to_dict()
+    except asyncio.CancelledError:
+        if executor.outcome.ended is None:  # interrupted while waiting for the locks
+            executor.abandon()
+        raise
     executor.outcome.locks = held.to_dict()
 
 

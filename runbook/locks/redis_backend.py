@@ -49,7 +49,7 @@ for _, key in ipairs(KEYS) do
 end
 if #held > 0 then return held end
 for _, key in ipairs(KEYS) do
-  if not redis.call('GET', key) then redis.call('SET', key, ARGV[1], 'PX', ARGV[2]) end
+  redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2])  -- NX: the owner's reservations stay
 end
 return held
 """

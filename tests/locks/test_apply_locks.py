@@ -228,3 +228,18 @@ def test_failure_and_fail_fast_release(lab: Path, sshd_lab: SshdLab, tmp_path: P
             env={**os.environ, "PYTHONPATH": str(REPO)})
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert holders(lab) == []
+
+
+def test_interrupted_while_waiting_for_locks_exits_130(lab: Path, tmp_path: Path,
+                                                     runs: list[ApplyRun]) -> None:
+    first = ApplyRun(tmp_path, "first", lab, "^h01$")
+    runs.append(first)
+    wait_locked(lab, {"h01"})
+    second = ApplyRun(tmp_path, "second", lab, "^h01$", "--lock-wait", "600")
+    runs.append(second)
+    second.wait_output("waiting up to 600s")
+    second.process.send_signal(signal.SIGINT)
+    code, report = second.finish()
+    assert code == 130, second.output()
+    assert report["status"] == "interrupted"
+    assert first.finish()[0] == 0
