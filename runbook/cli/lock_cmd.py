@@ -60,14 +60,14 @@ class _Session:
         from runbook.secrets import SecretStore
 
         path = _lab_file(lab_path)
+        self.mask: Callable[[str], str] = str
         try:
             secrets = SecretStore(secrets_file=secrets_file)
             self.mask = secrets.mask
             self.lab: Lab = load_lab(path, secrets=secrets)
             self.backend: LockBackend = lab_lock_config(self.lab).backend()
         except (ConfigError, RunbookError) as exc:
-            text = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-            raise _exit(EXIT_USAGE, text, secrets.mask) from None
+            raise _exit(EXIT_USAGE, str(exc), self.mask) from None
 
     def hosts(self, pattern: str) -> list[str]:
         """Lab hosts whose id the regex `pattern` is found in (exit 2 when none is)."""

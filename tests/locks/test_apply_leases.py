@@ -11,23 +11,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.locks.redislab import RedisServer
-from tests.locks.test_apply_locks import (
+from tests.locks.lockrun import (
     DEADLINE,
     REPO,
     ApplyRun,
     holders,
-    runs,
+    install_plugin,
     try_take,
     wait_locked,
 )
-from tests.locks.test_registry import install_plugin
+from tests.locks.redislab import RedisServer
 from tests.sshlab import SshdLab
-
-__all__ = ["runs"]  # the fixture, shared with test_apply_locks
 
 
 def short_ttl_lab(sshd_lab: SshdLab, tmp_path: Path, ttl: float,
@@ -129,8 +125,3 @@ def test_power_exits_3_when_a_host_is_held(tmp_path: Path) -> None:
     assert done.returncode == 0 and (tmp_path / "b1.on").exists()
     assert runbook("power", "b", "status", user="alice").returncode == 0  # status locks nothing
     assert runbook("power", "b", "on", "--no-lock", user="alice").returncode == 0
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_runs(runs: list[ApplyRun]) -> None:
-    """Every test here gets the `runs` fixture, so its subprocesses are always reaped."""

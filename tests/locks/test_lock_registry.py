@@ -5,10 +5,6 @@ backend really pip-installed from tests/locks/plugin_dist (entry-point group
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,24 +12,7 @@ import pytest
 from runbook.errors import LockSpecError
 from runbook.locks import Holder, LockBackendRegistry, lock_backend_from_spec
 from runbook.locks.file_backend import FileLockBackend
-from tests.power.helpers import require_tool
-
-PLUGIN_DIST = Path(__file__).with_name("plugin_dist")
-
-
-def install_plugin(work: Path) -> Path:
-    """pip-install the test plugin into `work/site` (offline, no build isolation)."""
-    require_tool(importlib.util.find_spec("hatchling") is not None,
-                 "hatchling is needed to build the test plugin; pip install -e '.[test]'")
-    site = work / "site"
-    source = shutil.copytree(PLUGIN_DIST, work / PLUGIN_DIST.name)
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "--no-build-isolation", "--disable-pip-version-check", "--no-input",
-         "--target", str(site), str(source)],
-        check=False, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return site
+from tests.locks.lockrun import install_plugin
 
 
 @pytest.fixture(scope="module")
