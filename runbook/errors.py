@@ -225,3 +225,31 @@ class RunRecordError(RunbookError, OSError):
 
 class RunNotFoundError(RunbookError, LookupError):
     """`runbook show RUN`: no recorded run matches RUN, or a prefix matches several."""
+
+
+class LockError(RunbookError):
+    """Lab locks could not be taken, kept or given back (see runbook.locks)."""
+
+
+class LocksHeldError(LockError):
+    """Hosts a run needs are held by someone else; `holders` says who holds which (exit 3)."""
+
+    def __init__(self, message: str, holders: list[object]) -> None:
+        self.holders = holders
+        super().__init__(message)
+
+
+class LockLostError(LockError):
+    """A lease could not be renewed: it expired, was taken or was force-released (exit 3)."""
+
+
+class LockBackendError(LockError, ConnectionError):
+    """The lock backend could not be reached or answered wrongly (redis down, unwritable folder)."""
+
+
+class LockSpecError(ConfigError):
+    """A lab's `lock:` block is invalid; `key` names the offending field when known."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        self.key = key
+        super().__init__(message)

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real-OpenSSH lab (`sshd_lab`) and a factory of RemoteHosts on it.
+"""Shared fixtures: the real-OpenSSH lab (`sshd_lab`), a factory of RemoteHosts on it, and a
+real redis-server (`redis_server`, `own_redis_server`) for the lock tests.
 
 Tests that use `sshd_lab`, `ssh_host_factory` or `sshd_binary` get the `sshd` marker, so
 ``pytest -m "not sshd"`` runs everything that needs no sshd.  Without /usr/sbin/sshd those tests
@@ -24,6 +25,7 @@ _REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
+from tests.locks.redislab import RedisServer, require_redis  # noqa: E402
 from tests.sshlab import SSHD, SshdLab, require_sshd  # noqa: E402
 
 if TYPE_CHECKING:
@@ -159,3 +161,37 @@ def _restore_signal_state() -> Iterator[None]:
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     for sig, handler in handlers.items():
         signal.signal(sig, handler)
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server on loopback shared by a module's tests (each test its own
+    namespace); skipped without redis-server, failed under CI (tests/locks/redislab.py)."""
+    require_redis()
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server for one test, which may stop it."""
+    require_redis()
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _private_lock_store(tmp_path_factory: pytest.TempPathFactory,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test (and the `runbook` processes it starts) keeps its file-backend lab locks in a
+    folder of its own: tests reuse lab names and host ids, and a test that kills a run leaves
+    its leases behind until they expire."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

@@ -1,8 +1,10 @@
 """`runbook apply` and `runbook plan`: load, validate, compile, execute (or show), report.
 
 The thin layer between click and the engine: it turns library errors into messages and exit
-codes (0 ok, 1 a host failed or was unreachable, 2 invalid input or usage, 130 interrupted),
-installs the SIGINT/SIGTERM/SIGHUP handlers that cancel the run, and always writes the reports.
+codes (0 ok, 1 a host failed or was unreachable, 2 invalid input or usage, 3 hosts locked by
+someone else or the lock lost, 130 interrupted), installs the SIGINT/SIGTERM/SIGHUP handlers
+that cancel the run, holds the lab locks around it (`cli.locking.run_locked`), and always
+writes the reports.
 """
 
 from __future__ import annotations
@@ -18,14 +20,22 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from runbook.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, fail
+from runbook.cli.exits import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_USAGE,
+    fail,
+)
+from runbook.cli.locking import lock_options, locks_refused, run_locked
 from runbook.cli.signals import (
     INTERRUPT_SIGNALS,
     hold_signals_until_exit,
     interrupts_raise,
     run_interruptible,
 )
-from runbook.errors import ConfigError, RunbookError, ValidationError
+from runbook.errors import ConfigError, LockError, LockSpecError, RunbookError, ValidationError
 from runbook.records.runfolder import DEFAULT_KEEP_RUNS
 
 if TYPE_CHECKING:
@@ -55,6 +65,9 @@ class Options:
     runs_dir: Path | None = None
     no_record: bool = False
     keep_runs: int = DEFAULT_KEEP_RUNS
+    # lab locks (apply only; docs/locks.md)
+    lock_wait: float = 0.0
+    no_lock: bool = False
 
 
 def _identity(text: str) -> str:
@@ -207,6 +220,8 @@ def exit_code(outcome: RunOutcome) -> int:
 
     if outcome.status is RunStatus.INTERRUPTED:
         return EXIT_INTERRUPTED
+    if outcome.locks and outcome.locks.get("lost"):
+        return EXIT_LOCKED
     if outcome.status is RunStatus.SUCCESS:
         return EXIT_OK
     return EXIT_USAGE if outcome.check else EXIT_FAILED
@@ -224,7 +239,7 @@ async def _run(executor: Executor, console: Console, opts: Options,
         os._exit(EXIT_INTERRUPTED)
 
     await run_interruptible(
-        executor.run(),
+        run_locked(executor, console, lock_wait=opts.lock_wait, no_lock=opts.no_lock),
         on_signal=lambda name: console.note(
             f"{name}: stopping, closing hosts (again to exit at once)"),
         force_exit=force_exit, then=_defer_signal)  # cleanup bound: signals.INTERRUPT_GRACE
@@ -263,8 +278,12 @@ def _apply(opts: Options) -> int:
     try:
         asyncio.run(_run(executor, console, opts, recorder))
         code = exit_code(executor.outcome)
+        if opts.no_lock:
+            console.note("locks: none taken (--no-lock)")
     except KeyboardInterrupt:  # a signal before the loop's handlers were installed
         code = EXIT_INTERRUPTED
+    except (LockError, LockSpecError) as exc:
+        code = locks_refused(executor, exc, mask)
     except Exception as exc:  # an engine bug: still report what happened, and say so
         detail = executor.outcome.error or f"{type(exc).__name__}: {exc}"
         click.echo(mask(f"runbook: internal error: {detail}"), err=True)
@@ -317,12 +336,14 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--keep-runs", type=click.IntRange(min=1), default=DEFAULT_KEEP_RUNS,
               show_default=True,
               metavar="N", help="Keep the newest N run folders; older ones are removed.")
+@lock_options
 def apply_command(**kwargs: Any) -> None:
     """Run RUNBOOK across the lab.
 
     \b
     Exit codes: 0 all hosts ok; 1 a host failed or was unreachable;
-    2 invalid input or usage; 130 interrupted (Ctrl-C / SIGTERM / SIGHUP).
+    2 invalid input or usage; 3 hosts locked by someone else (after --lock-wait),
+    or the run lost its lock; 130 interrupted (Ctrl-C / SIGTERM / SIGHUP).
     """
     run_apply(Options(**kwargs))
 

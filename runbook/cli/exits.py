@@ -1,7 +1,10 @@
-"""Exit codes and the failure helper of every command (docs/apply.md, language.md, power.md).
+"""Exit codes and the failure helper of every command (docs/apply.md, language.md, power.md,
+locks.md).
 
 0 success; 1 the thing checked or run failed (a host failed or was unreachable, a file is
-invalid, no host matches); 2 invalid input or usage; 130 interrupted (SIGINT / SIGTERM).
+invalid, no host matches); 2 invalid input or usage; 3 hosts locked by someone else (at the
+--lock-wait deadline), the lock backend unusable, or the run lost its lock; 130 interrupted
+(SIGINT / SIGTERM / SIGHUP).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import click
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_LOCKED = 3
 EXIT_INTERRUPTED = 130
 
 _F = TypeVar("_F", bound=Callable[..., Any])

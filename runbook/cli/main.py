@@ -21,6 +21,10 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "power": ("runbook.cli.power_cmd", "power_command", "Power hosts on / off / cycle, or show status."),
     "runs": ("runbook.cli.runs_cmd", "runs_command", "List recorded runs (.runbook/runs)."),
     "show": ("runbook.cli.runs_cmd", "show_command", "Show a recorded run, a host or a step of it."),
+    "lock": ("runbook.cli.lock_cmd", "lock_command", "Reserve lab hosts for a while (--for 2h)."),
+    "unlock": ("runbook.cli.lock_cmd", "unlock_command", "Release your reservations (--force: anyone's)."),
+    "locks": ("runbook.cli.lock_cmd", "locks_command", "Show who holds which lab host."),
+    "who": ("runbook.cli.lock_cmd", "locks_command", "Same as `runbook locks`."),
 }
 
 
@@ -51,7 +55,8 @@ def cli() -> None:
 
     \b
     Exit codes: 0 success; 1 a host failed or was unreachable, or a file is invalid
-    (validate); 2 invalid input or usage; 130 interrupted.
+    (validate); 2 invalid input or usage; 3 hosts locked by someone else, or the run lost
+    its lock; 130 interrupted.
     """
 
 

@@ -2,8 +2,9 @@
 
 Thin layer: loads the lab, selects hosts, runs the Host power API concurrently and prints one
 line per host as each finishes. Exit codes match `apply`: 0 all ok, 1 a host failed or did
-not come up/go down in time, 2 invalid input or usage, 130 interrupted. SIGINT, SIGTERM and
-SIGHUP are handled like in `apply` (runbook.cli.signals): the running actions are cancelled, which
+not come up/go down in time, 2 invalid input or usage, 3 hosts locked by someone else (or the
+lock was lost; docs/locks.md), 130 interrupted. SIGINT, SIGTERM and SIGHUP are handled like in
+`apply` (runbook.cli.signals): the running actions are cancelled, which
 kills the controller commands' process groups, and unfinished hosts are listed.
 """
 
@@ -22,15 +23,17 @@ import click
 from runbook.cli.exits import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_LOCKED,
     EXIT_OK,
     exit_130_on_interrupt,
     fail,
 )
+from runbook.cli.locking import lock_failure, lock_options
 from runbook.cli.signals import hold_signals_until_exit, interrupts_raise, run_interruptible
-from runbook.errors import ConfigError, RunbookError
+from runbook.errors import ConfigError, LockError, LockSpecError, RunbookError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from runbook.hosts.base import Host
     from runbook.hosts.lab import Lab
@@ -54,10 +57,12 @@ DEFAULT_LAB_FILES = ("lab.yml", "lab.yaml")
               help="YAML file of secrets (NAME: value) for secret() in the lab.")
 @click.option("--check", is_flag=True,
               help="Print what each controller would do (commands, requests); change nothing.")
+@lock_options
 @exit_130_on_interrupt
 @interrupts_raise()
 def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: float | None,
-                  secrets_file: Path | None, check: bool) -> None:
+                  secrets_file: Path | None, check: bool, lock_wait: float,
+                  no_lock: bool) -> None:
     """Power hosts whose id matches the regex PATTERN on, off, cycle them, or show status.
 
     \b
@@ -65,7 +70,9 @@ def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: flo
       runbook power web status --lab lab.yml
       runbook power '^node[0-9]+$' cycle --wait 300
     One line per host: HOST ACTION ok|FAILED MESSAGE.
-    Exit codes: 0 all ok; 1 a host failed; 2 invalid input or usage; 130 interrupted.
+    on, off and cycle first take the lab locks of the hosts (not status).
+    Exit codes: 0 all ok; 1 a host failed; 2 invalid input or usage; 3 hosts locked by
+    someone else, or the lock was lost; 130 interrupted.
     """
     _check_usage(pattern, action, wait)
     path = _lab_file(lab_path)
@@ -77,10 +84,14 @@ def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: flo
         unpowered = any(host.power_control is None for host in hosts)
         raise SystemExit(EXIT_FAILED if unpowered else EXIT_OK)
     try:
-        code = asyncio.run(_power_all(lab, hosts, action, wait, secrets.mask))
+        code = asyncio.run(_power_all(lab, hosts, action, wait, secrets.mask,
+                                      lock_wait=lock_wait, no_lock=no_lock))
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         code = EXIT_INTERRUPTED
+    except (LockError, LockSpecError) as exc:
+        code, message = lock_failure(exc)
+        click.echo(secrets.mask(message), err=True)
     hold_signals_until_exit()
     raise SystemExit(code)
 
@@ -154,11 +165,14 @@ def _describe(host: Host, action: str, wait: float | None) -> str:
 
 
 async def _power_all(lab: Lab, hosts: list[Host], action: str, wait: float | None,
-                     mask: Callable[[str], str]) -> int:
+                     mask: Callable[[str], str], *, lock_wait: float = 0.0,
+                     no_lock: bool = False) -> int:
     """Run `action` on every host concurrently; print a masked line per host as it ends.
 
     Returns the exit status. SIGINT/SIGTERM/SIGHUP cancel the hosts still working (killing
-    their controller commands), close the lab and list those hosts as INTERRUPTED.
+    their controller commands), close the lab and list those hosts as INTERRUPTED. The hosts'
+    lab locks are held around it (`status` only reads: it takes none); LockError when they are
+    held by someone else, exit 3 when they are lost on the way.
     """
     width = max(len(h.id) for h in hosts)
     finished: dict[str, bool] = {}
@@ -189,17 +203,45 @@ async def _power_all(lab: Lab, hosts: list[Host], action: str, wait: float | Non
         finished[host.id] = ok
         line(host.id, "ok" if ok else "FAILED", message)
 
-    async def everything() -> None:
-        try:
-            await asyncio.gather(*(one(h) for h in hosts))
-        finally:
-            await lab.close()
+    async def everyone() -> None:
+        await asyncio.gather(*(one(h) for h in hosts))
 
-    outcome = await run_interruptible(everything(), on_signal=on_signal, force_exit=force_exit)
+    locked = _under_locks(lab, [h.id for h in hosts], everyone, mask,
+                          lock_wait=lock_wait, no_lock=no_lock, reads_only=action == "status")
+    outcome = await run_interruptible(locked, on_signal=on_signal, force_exit=force_exit)
     if outcome.interrupted:
         list_unfinished()
         return EXIT_INTERRUPTED
+    return _finished_status(outcome.result, finished)
+
+
+def _finished_status(lost: str | None, finished: dict[str, bool]) -> int:
+    """Exit 3 when the locks were lost on the way, else 0 when every host succeeded, else 1."""
+    if lost is not None:
+        return EXIT_LOCKED
     return EXIT_OK if all(finished.values()) else EXIT_FAILED
+
+
+async def _under_locks(lab: Lab, host_ids: list[str], work: Callable[[], Awaitable[None]],
+                       mask: Callable[[str], str], *, lock_wait: float, no_lock: bool,
+                       reads_only: bool) -> str | None:
+    """Await `work()` holding the lab locks of `host_ids`, then close the lab; returns why
+    the locks were lost on the way, or None. `no_lock` (break-glass, said on stderr) and
+    `reads_only` (`status`) take none."""
+    from runbook.locks import hold_lab_locks
+
+    def lost(reason: str) -> None:
+        click.echo(mask(f"{reason}: the power actions already started finish"), err=True)
+
+    try:
+        async with hold_lab_locks(lab, host_ids, wait=lock_wait, disabled=no_lock or reads_only,
+                                  on_lost=lost) as held:
+            if held.skipped and not reads_only:
+                click.echo("--no-lock: powering without lab locks (break-glass)", err=True)
+            await work()
+        return held.lost
+    finally:
+        await lab.close()
 
 
 _STARTING, _SWITCHING, _WAITING = "starting", "switching", "waiting"

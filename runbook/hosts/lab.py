@@ -14,6 +14,7 @@ from runbook.hosts.base import Host
 if TYPE_CHECKING:
     import asyncio
 
+    from runbook.locks.config import LockConfig
     from runbook.render.labsecrets import HostSecretNeeds
 else:
     asyncio = lazy_module("asyncio")
@@ -50,6 +51,8 @@ class Lab:
         self.path = path
         self.builtin = frozenset(builtin)
         self.missing_secrets: dict[str, HostSecretNeeds] = {}
+        #: The lab file's `lock:` block (None: a lab built in code, which locks nothing).
+        self.lock: LockConfig | None = None
 
     @classmethod
     def default(cls) -> Lab:

@@ -9,7 +9,9 @@ inherited from defaults is ignored on the hop host itself; `address` defaults to
 `~` in key / known_hosts paths is expanded and relative paths are relative to the lab file;
 `local` (this machine) is added last unless the lab defines it. Strings in `address`, `user`,
 `password`, `become_password` and `power_control` may use Jinja (`{{ secret('BMC_PASSWORD') }}`,
-lab vars, `host.id`); they are rendered when the lab is loaded. A secret that is not set does not fail
+lab vars, `host.id`); they are rendered when the lab is loaded, and so are the strings of the
+`lock:` block (`runbook.language.lablock`: a redis URL's password may be a secret). A secret
+that is not set does not fail
 the load: the host is built without it and `Lab.missing_secrets` records what it needs, so a
 run only asks for the secrets of the hosts it touches (see `runbook.render.labsecrets`).
 """
@@ -24,6 +26,7 @@ from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError, TemplateError, ValidationError, YamlSyntaxError
 from runbook.language import schema
 from runbook.language.findings import Finding, finding_from_error
+from runbook.language.lablock import read_lock_block
 from runbook.language.varsfile import reserved_name_problem
 from runbook.language.yamlload import (
     Document,
@@ -164,6 +167,9 @@ def _read_lab(doc: Document, path: Path, *, secrets: SecretStore | None,
         specs[host_id] = spec
     controllers = _power_controllers(reader, specs)
     _check_home_paths(reader, hosts)
+    lock, lock_problems = read_lock_block(data, path, secrets, bad)
+    for where, message, at_key in lock_problems:
+        reader.add(where, message, key=at_key)
     if reader.findings or not build:
         return None, reader.findings
     try:
@@ -171,6 +177,7 @@ def _read_lab(doc: Document, path: Path, *, secrets: SecretStore | None,
     except (ConfigError, TemplateError) as exc:
         reader.add((), str(exc))
         return None, reader.findings
+    lab.lock = lock
     lab.missing_secrets = _secret_needs(reader.missing, hosts)
     return lab, reader.findings
 

@@ -181,7 +181,8 @@ def test_validate_does_not_import_asyncssh() -> None:
     code = ("import sys\nfrom runbook.cli.main import cli\n"
             "try:\n    cli(['validate', 'examples', 'tests/corpus/invalid'], standalone_mode=False)\n"
             "except SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('asyncssh', 'pyghmi', 'requests') if m in sys.modules))")
+            "print(sorted(m for m in ('asyncssh', 'pyghmi', 'requests', 'redis')\n"
+            "             if m in sys.modules))")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                             text=True, timeout=60, check=False)

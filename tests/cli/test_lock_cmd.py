@@ -1,0 +1,91 @@
+"""`runbook lock / unlock / locks / who` with the file backend and a real redis-server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from runbook.cli.lock_cmd import parse_duration
+from runbook.cli.main import cli
+from tests.locks.redislab import RedisServer
+
+LAB = "hosts:\n  r1: {address: 10.0.0.1}\n  r2: {address: 10.0.0.2}\n  s1: {address: 10.0.0.3}\n"
+
+
+@pytest.fixture(params=["file", "redis"])
+def lab(request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    path = tmp_path / "lab.yml"
+    text = LAB
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        text += f"lock: {{type: redis, url: 'redis://127.0.0.1:{server.port}/0', " \
+                f"namespace: {tmp_path.name}}}\n"
+    path.write_text(text)
+    return path
+
+
+def runbook(lab: Path, *args: str, user: str = "alice") -> Result:
+    return CliRunner().invoke(cli, [args[0], *args[1:], "--lab", str(lab)],
+                              env={"RUNBOOK_LOCK_USER": user}, catch_exceptions=False)
+
+
+def test_lock_shows_in_locks_and_blocks_others_all_or_nothing(lab: Path) -> None:
+    taken = runbook(lab, "lock", "^r", "--for", "2h", "--note", "firmware bisect")
+    assert taken.exit_code == 0, taken.output
+    assert "r1: held by alice@" in taken.output and "manual reservation" in taken.output
+    listing = runbook(lab, "who")
+    assert listing.exit_code == 0
+    lines = listing.output.splitlines()
+    assert lines[0].split() == ["HOST", "HOLDER", "RUN", "SINCE", "UNTIL", "NOTE"]
+    assert [line.split()[0] for line in lines[1:]] == ["r1", "r2"]
+    assert lines[1].split()[2] == "manual" and lines[1].endswith("firmware bisect")
+    refused = runbook(lab, "lock", "r2|s1", "--for", "1h", user="bob")
+    assert refused.exit_code == 3
+    assert "r2: held by alice@" in refused.output and "s1" not in refused.output.split(":")[0]
+    assert "s1" not in runbook(lab, "locks", "s").output  # nothing taken for bob
+
+
+def test_unlock_own_and_force_others_recorded(lab: Path) -> None:
+    assert runbook(lab, "lock", "r1", "--for", "30m").exit_code == 0
+    denied = runbook(lab, "unlock", "r1", user="bob")
+    assert denied.exit_code == 3 and "--force" in denied.output
+    forced = runbook(lab, "unlock", "r1", "--force", user="bob")
+    assert forced.exit_code == 0 and "forced by bob@" in forced.output
+    assert "no host is locked" in runbook(lab, "locks").output
+    assert runbook(lab, "lock", "r2", "--for", "30m").exit_code == 0
+    own = runbook(lab, "unlock", "r2")
+    assert own.exit_code == 0 and own.output.startswith("released r2")
+
+
+def test_usage_errors_exit_2(lab: Path) -> None:
+    assert runbook(lab, "lock", "r1", "--for", "2x").exit_code == 2
+    assert runbook(lab, "lock", "nomatch", "--for", "1h").exit_code == 2
+    assert runbook(lab, "unlock", "r1[").exit_code == 2
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("2h", 7200), ("90m", 5400), ("1h30m", 5400),
+                                               ("45s", 45), ("1d", 86400), ("0.5h", 1800)])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["2", "h", "2x", "0m", "1h 2", "-1h"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match=r"duration|no time"):
+        parse_duration(text)
+
+
+def test_unreachable_redis_exits_3_without_password(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    port = RedisServer(tmp_path).port  # nothing listens there
+    lab = tmp_path / "lab.yml"
+    lab.write_text(LAB + "lock: {type: redis, timeout: 2, url: \"redis://:{{ secret('PW') }}@"
+                   f"127.0.0.1:{port}/0\"}}\n")
+    monkeypatch.setenv("RUNBOOK_SECRET_PW", "pw-abcdef")
+    result = runbook(lab, "locks")
+    assert result.exit_code == 3 and "pw-abcdef" not in result.output
+    assert "failed" in result.output
