@@ -29,21 +29,30 @@ if TYPE_CHECKING:
     from runbook.model import Location
 
 __all__ = [
+    "BecomeError",
     "CommandTimeoutError",
     "ConfigError",
     "HeaderTemplateError",
     "HostUnreachableError",
     "LocatedProblem",
+    "LockBackendError",
+    "LockError",
+    "LockLostError",
+    "LockSpecError",
+    "LocksHeldError",
     "MissingSecretError",
     "PowerError",
     "PowerSpecError",
     "RedfishHttpError",
     "RegexTimeoutError",
+    "RunNotFoundError",
+    "RunRecordError",
     "RunbookError",
     "ShellDiedError",
     "TemplateError",
     "TemplateRenderError",
     "ValidationError",
+    "WaitTimeoutError",
     "YamlSyntaxError",
 ]
 
