@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runbook.errors import LockSpecError
 
 if TYPE_CHECKING:
-    from runbook.hosts.lab import Lab
     from runbook.locks.base import LockBackend
     from runbook.locks.registry import LockBackendRegistry
 
@@ -65,7 +64,18 @@ def lock_config_from_block(block: dict[str, Any] | None, lab_path: Path | None,
     return config
 
 
-def lab_lock_config(lab: Lab) -> LockConfig:
+class LockedLab(Protocol):
+    """What the locks need of a lab (`runbook.hosts.lab.Lab` is one): its file and its
+    `lock:` settings. A protocol, so that locks never import the hosts layer back."""
+
+    @property
+    def path(self) -> Path | None: ...
+
+    @property
+    def lock(self) -> LockConfig | None: ...
+
+
+def lab_lock_config(lab: LockedLab) -> LockConfig:
     """The lab's `lock:` settings (a lab built in code: file locks, namespace 'default');
     LockSpecError when a secret they need is not set."""
     config = lab.lock if lab.lock is not None else LockConfig(namespace=default_namespace(lab.path))
