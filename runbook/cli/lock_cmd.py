@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from runbook.cli.exits import exit_130_on_interrupt
-from runbook.cli.power_cmd import LAB_ENV, _lab_file
+from runbook.cli.labopt import find_lab_file, lab_option
 from runbook.errors import ConfigError, LockError, RunbookError
 
 if TYPE_CHECKING:
@@ -45,21 +45,18 @@ def _lab_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--secrets", "secrets_file",
                         type=click.Path(exists=True, dir_okay=False, path_type=Path),
                         help="YAML file of secrets (NAME: value), e.g. for the redis URL.")(func)
-    return click.option("--lab", "lab_path", type=click.Path(path_type=Path, dir_okay=False),
-                        envvar=LAB_ENV, show_envvar=True,
-                        help="Lab file. Default: $RUNBOOK_LAB, else lab.yml or lab.yaml here.",
-                        )(func)
+    return lab_option(func)
 
 
 class _Session:
     """The lab, its lock backend and the masking of one command."""
 
-    def __init__(self, lab_path: Path | None, secrets_file: Path | None) -> None:
+    def __init__(self, command: str, lab_path: Path | None, secrets_file: Path | None) -> None:
         from runbook.language.labfile import load_lab
         from runbook.locks.config import lab_lock_config
         from runbook.render.secrets import SecretStore
 
-        path = _lab_file(lab_path)
+        path = find_lab_file(lab_path, command)
         self.mask: Callable[[str], str] = str
         try:
             secrets = SecretStore(secrets_file=secrets_file)
@@ -126,7 +123,7 @@ def lock_command(pattern: str, duration: str, note: str, lab_path: Path | None,
         seconds = parse_duration(duration)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--for") from None
-    session = _Session(lab_path, secrets_file)
+    session = _Session("lock", lab_path, secrets_file)
     hosts = session.hosts(pattern)
     holder = make_holder(None, note=note)
 
@@ -162,7 +159,7 @@ def unlock_command(pattern: str, force: bool, lab_path: Path | None,
     """
     from runbook.locks import whoami
 
-    session = _Session(lab_path, secrets_file)
+    session = _Session("unlock", lab_path, secrets_file)
     wanted = set(session.hosts(pattern))
     user, machine = whoami()
     me = f"{user}@{machine}"
@@ -203,7 +200,7 @@ def locks_command(pattern: str | None, lab_path: Path | None,
     """
     from runbook.locks import format_time
 
-    session = _Session(lab_path, secrets_file)
+    session = _Session("locks", lab_path, secrets_file)
     try:
         compiled = re.compile(pattern or "")
     except re.error as exc:

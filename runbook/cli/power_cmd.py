@@ -28,6 +28,7 @@ from runbook.cli.exits import (
     exit_130_on_interrupt,
     fail,
 )
+from runbook.cli.labopt import find_lab_file, lab_option
 from runbook.cli.locking import lock_failure, lock_options
 from runbook.cli.signals import hold_signals_until_exit, interrupts_raise, run_interruptible
 from runbook.errors import ConfigError, LockError, LockSpecError, RunbookError
@@ -39,16 +40,12 @@ if TYPE_CHECKING:
     from runbook.hosts.lab import Lab
     from runbook.render.secrets import SecretStore
 
-LAB_ENV = "RUNBOOK_LAB"
-DEFAULT_LAB_FILES = ("lab.yml", "lab.yaml")
 
 
 @click.command("power")
 @click.argument("pattern")
 @click.argument("action", type=click.Choice(["on", "off", "cycle", "status"]))
-@click.option("--lab", "lab_path", type=click.Path(path_type=Path, dir_okay=False),
-              envvar=LAB_ENV, show_envvar=True,
-              help="Lab file. Default: $RUNBOOK_LAB, else lab.yml or lab.yaml here.")
+@lab_option
 @click.option("--wait", "wait", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="After on/cycle wait until each host answers SSH; after off until it "
                    "stops answering. A host that does not in time fails.")
@@ -75,7 +72,7 @@ def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: flo
     someone else, or the lock was lost; 130 interrupted.
     """
     _check_usage(pattern, action, wait)
-    path = _lab_file(lab_path)
+    path = find_lab_file(lab_path, "power")
     secrets, lab = _load(path, secrets_file)
     hosts = _targets(lab, pattern, waits=wait is not None, check=check)
     if check:
@@ -131,22 +128,6 @@ def _targets(lab: Lab, pattern: str, *, waits: bool, check: bool) -> list[Host]:
         return api.power_targets(lab, pattern, waits=waits, dry_run=check)
     except ConfigError as exc:
         _fail(str(exc))
-
-
-def _lab_file(lab_path: Path | None) -> Path:
-    if lab_path is not None:
-        from runbook.language.yamlload import not_a_regular_file
-
-        problem = not_a_regular_file(lab_path)
-        if problem is not None:
-            problem = "does not exist" if problem.startswith("no such file") else problem
-            _fail(f"lab file {lab_path} {problem}"
-                  + (f" (from ${LAB_ENV})" if os.environ.get(LAB_ENV) == str(lab_path) else ""))
-        return lab_path
-    found = next((Path(n) for n in DEFAULT_LAB_FILES if Path(n).is_file()), None)
-    if found is None:
-        _fail(f"no lab: pass --lab FILE, set ${LAB_ENV}, or run where lab.yml is")
-    return found
 
 
 def _fail(message: str) -> NoReturn:

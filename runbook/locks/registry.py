@@ -13,12 +13,11 @@ import importlib
 import inspect
 from typing import TYPE_CHECKING, Any
 
+# The hint matching is shared with the power register (one copy of that logic).
+from runbook._settings import hint_text, is_sensitive, matches_hint
 from runbook._suggest import did_you_mean
 from runbook.errors import LockSpecError
 from runbook.locks.base import LockBackend
-
-# The hint matching is shared with the power register (one copy of that logic).
-from runbook.power.registry import _hint_text, _is_sensitive, _matches
 
 if TYPE_CHECKING:
     from importlib import metadata
@@ -132,9 +131,9 @@ def lock_backend_from_spec(type_name: str, namespace: str, settings: dict[str, A
         hints = {}
     for key, value in settings.items():
         hint = hints.get(key)
-        if hint is not None and not _matches(value, hint):
-            shown = "a value (not shown)" if _is_sensitive(key) else repr(value)
-            raise LockSpecError(f"must be {_hint_text(hint)}, got {shown}", key=key)
+        if hint is not None and not matches_hint(value, hint):
+            shown = "a value (not shown)" if is_sensitive(key) else repr(value)
+            raise LockSpecError(f"must be {hint_text(hint)}, got {shown}", key=key)
     try:
         return cls(namespace, **settings)
     except LockSpecError:

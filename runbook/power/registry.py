@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import types
 import typing
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from runbook._settings import hint_text, is_sensitive, matches_hint
 from runbook._suggest import did_you_mean
 from runbook.errors import PowerSpecError
 from runbook.power.base import PowerController
@@ -205,9 +204,9 @@ def _construct(cls: type[PowerController], kwargs: dict[str, Any]) -> PowerContr
     hints = _type_hints(cls)
     for key, val in kwargs.items():
         hint = hints.get(key)
-        if hint is not None and not _matches(val, hint):
-            shown = f"a value of type {type(val).__name__} (not shown)" if _is_sensitive(key) else repr(val)
-            raise PowerSpecError(f"must be {_hint_text(hint)}, got {shown}", key=key)
+        if hint is not None and not matches_hint(val, hint):
+            shown = f"a value of type {type(val).__name__} (not shown)" if is_sensitive(key) else repr(val)
+            raise PowerSpecError(f"must be {hint_text(hint)}, got {shown}", key=key)
     try:
         return cls(**kwargs)
     except PowerSpecError:
@@ -217,11 +216,6 @@ def _construct(cls: type[PowerController], kwargs: dict[str, Any]) -> PowerContr
     except Exception as exc:  # a third-party controller's bug must not become a traceback
         raise PowerSpecError(f"type {cls.type_name!r} could not be set up from these settings: "
                              f"{type(exc).__name__}: {exc}") from exc
-
-
-def _is_sensitive(field: str) -> bool:
-    """Fields whose values must not appear in messages (they are not masked: not secrets)."""
-    return any(word in field.lower() for word in ("password", "secret", "token", "key"))
 
 
 def _constructor_params(cls: type[PowerController]) -> dict[str, inspect.Parameter]:
@@ -237,51 +231,3 @@ def _type_hints(cls: type[PowerController]) -> dict[str, Any]:
         return {}
 
 
-_SCALAR_CHECKS: dict[Any, Callable[[Any], bool]] = {
-    bool: lambda v: isinstance(v, bool),
-    float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-    str: lambda v: isinstance(v, str),
-}
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    """Whether `value` (plain YAML data) fits `hint`; unknown kinds of hints accept anything."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if hint is Any:
-        return True
-    if hint is type(None) or hint is None:
-        return value is None
-    if origin in (types.UnionType, typing.Union):
-        return any(_matches(value, arg) for arg in args)
-    if origin is typing.Literal:
-        return value in args
-    scalar = _SCALAR_CHECKS.get(hint)
-    if scalar is not None:
-        return scalar(value)
-    return _matches_container(value, hint, origin, args)
-
-
-def _matches_container(value: Any, hint: Any, origin: Any, args: tuple[Any, ...]) -> bool:
-    """Lists and tuples (with their item type), mappings; anything else is accepted."""
-    if origin in (list, tuple) or hint in (list, tuple):
-        return isinstance(value, list | tuple) and all(
-            _matches(v, args[0]) for v in value) if args else isinstance(value, list | tuple)
-    if origin is dict or hint is dict:
-        return isinstance(value, dict)
-    return True
-
-
-def _hint_text(hint: Any) -> str:
-    """`str | None` -> 'a string or null' style text for messages."""
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-             type(None): "null", list: "a list", dict: "a mapping"}
-    origin = typing.get_origin(hint)
-    if origin in (types.UnionType, typing.Union):
-        return " or ".join(_hint_text(arg) for arg in typing.get_args(hint))
-    if origin is typing.Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
-    if origin is not None:
-        return names.get(origin, str(hint))
-    return names.get(hint, getattr(hint, "__name__", str(hint)))
