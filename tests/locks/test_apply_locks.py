@@ -94,7 +94,7 @@ def test_own_manual_reservation_is_usable_others_are_not(lab: Path, tmp_path: Pa
     assert "(manual reservation)" in theirs.output() and 'note "my bench"' in theirs.output()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_locks_are_released_on_signals(lab: Path, tmp_path: Path, runs: list[ApplyRun],
                                        sig: signal.Signals) -> None:
     run = ApplyRun(tmp_path, "run", lab, "^(h01|h02)$")
