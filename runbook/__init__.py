@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runbook.errors import (
+        BrokerError,
         CommandTimeoutError,
         ConfigError,
         HostUnreachableError,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from runbook.results import CommandStatus, RunResult, Status
 
 _EXPORTS: dict[str, str] = {
+    "BrokerError": "runbook.errors",
     "CommandStatus": "runbook.results",
     "CommandTimeoutError": "runbook.errors",
     "ConfigError": "runbook.errors",
@@ -69,6 +71,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "BrokerError",
     "CommandStatus",
     "CommandTimeoutError",
     "ConfigError",

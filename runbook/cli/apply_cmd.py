@@ -31,6 +31,11 @@ if TYPE_CHECKING:
     from runbook.cli.console import Console
     from runbook.engine.executor import Executor
     from runbook.engine.results import RunOutcome
+    from runbook.plan.compiler import Plan
+    from runbook.render.secrets import SecretStore
+    from runbook.sites.controller import SiteRun
+
+    Runner = Executor | SiteRun
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Options:
     report_json: Path | None
     junit: Path | None
     verbose: int
+    site_timeout: float | None = None
 
 
 def _findings_text(findings: Sequence[object]) -> str:
@@ -70,7 +76,7 @@ def _check_report_paths(opts: Options) -> None:
         fail(f"--report-json and --junit both name {opts.junit}: give them different files")
 
 
-def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
+def prepare(opts: Options) -> tuple[Runner, Console, Callable[[str], str]]:
     """Load, validate and compile (`runbook.api`); exits 2 with FILE:LINE:COL messages on any
     bad input."""
     from runbook import api
@@ -95,8 +101,24 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     if opts.limit is not None and not plan.hosts:
         fail(f"--limit {opts.limit!r} matches no host the runbook targets")
     console = Console(verbose=opts.verbose, mask=secrets.mask)
-    executor = api.executor(plan, subscribers=[console], forks=opts.forks, mask=secrets.mask)
+    runner = None if opts.check else _site_runner(plan, secrets, console, extra, opts)
+    executor = runner or api.executor(plan, subscribers=[console], forks=opts.forks,
+                                      mask=secrets.mask)
     return executor, console, secrets.mask
+
+
+def _site_runner(plan: Plan, secrets: SecretStore, console: Console, extra: dict[str, Any],
+                 opts: Options) -> SiteRun | None:
+    """The multi-site runner when a targeted host has a `site` (docs/sites.md); exits 2 when
+    the broker does not answer (URL masked) or the sites extra is missing."""
+    from runbook import api
+
+    try:
+        return api.site_executor(plan, secrets=secrets, subscribers=[console], forks=opts.forks,
+                                 mask=secrets.mask, extra_vars=extra,
+                                 site_timeout=opts.site_timeout)
+    except RunbookError as exc:
+        fail(str(exc))
 
 
 def _inputs(opts: Options) -> dict[Path, str]:
@@ -161,7 +183,7 @@ def exit_code(outcome: RunOutcome) -> int:
     return EXIT_USAGE if outcome.check else EXIT_FAILED
 
 
-async def _run(executor: Executor, console: Console, opts: Options) -> None:
+async def _run(executor: Runner, console: Console, opts: Options) -> None:
     """Run the executor; SIGINT/SIGTERM cancel it, a second signal exits at once."""
 
     def force_exit(reason: str) -> None:
@@ -256,6 +278,9 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Hosts worked on at once per step (default 500, clamped by open-file limit).")
 @click.option("--check", is_flag=True, help="Dry run: show what would run; connect nothing.")
 @click.option("--fail-fast", is_flag=True, help="Stop everything at the first failure.")
+@click.option("--site-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Multi-site labs: fail a site's hosts as unreachable when no "
+              "worker takes its share within this time (default 30).")
 def apply_command(**kwargs: Any) -> None:
     """Run RUNBOOK across the lab.
 

@@ -19,6 +19,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "schema": ("runbook.cli.validate_cmd", "schema_command", "Print a JSON Schema (runbook, lab, report)."),
     "hosts": ("runbook.cli.validate_cmd", "hosts_command", "List the hosts of a lab."),
     "power": ("runbook.cli.power_cmd", "power_command", "Power hosts on / off / cycle, or show status."),
+    "sites": ("runbook.cli.sites_cmd", "sites_command", "List a lab's sites and their workers."),
+    "worker": ("runbook.cli.sites_cmd", "worker_command", "Drive a site's hosts (Celery worker)."),
 }
 
 

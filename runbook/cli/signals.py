@@ -27,7 +27,8 @@ T = TypeVar("T")
 Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers
 
 #: Signals that interrupt a run.
-INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: SIGHUP too: a controller whose terminal goes away must cancel its run (and its sites) cleanly.
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: Seconds after the first signal before the command stops waiting for its cleanup.
 INTERRUPT_GRACE = 4.0
 

@@ -107,6 +107,8 @@ class RunOutcome:
     status: RunStatus = RunStatus.SUCCESS
     check: bool = False
     error: str | None = None
+    sites: dict[str, str] = field(default_factory=dict)
+    """Host id → the site whose worker drove it (multi-site runs, docs/sites.md)."""
 
     @property
     def duration(self) -> float:

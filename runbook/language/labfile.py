@@ -24,6 +24,7 @@ from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError, TemplateError, ValidationError, YamlSyntaxError
 from runbook.language import schema
 from runbook.language.findings import Finding, finding_from_error
+from runbook.language.labsites import check_broker, check_sites, declared_sites, site_of_hosts
 from runbook.language.varsfile import reserved_name_problem
 from runbook.language.yamlload import Document, JsonPath, expand_home, load_file, not_a_regular_file
 from runbook.render.labsecrets import HostSecretNeeds, MissingSecret, resolve_needs
@@ -138,6 +139,8 @@ def _read_lab(doc: Document, path: Path, *, secrets: SecretStore | None,
     ids = [*hosts, *([] if LOCAL_ID in hosts else [LOCAL_ID])]
     _check_hops(reader, hosts, ids)
     _check_reserved(reader, data)
+    check_sites(reader.add, reader.origin, data, hosts)
+    check_broker(reader.add, data)
     _render_templates(reader, hosts, data, secrets)
     specs: dict[str, Any] = {}
     for host_id, fields in hosts.items():
@@ -327,6 +330,7 @@ def _build_lab(data: dict[str, Any], hosts: dict[str, dict[str, Any]],
 
     base = path.parent
     built: dict[str, Host] = {}
+    site_of = site_of_hosts(hosts)
 
     def make(host_id: str) -> Host:
         if host_id in built:
@@ -353,4 +357,8 @@ def _build_lab(data: dict[str, Any], hosts: dict[str, dict[str, Any]],
         ordered.append(LocalHost(LOCAL_ID))
     lab_vars = data.get("vars") if isinstance(data.get("vars"), dict) else {}
     builtin = () if LOCAL_ID in hosts else (LOCAL_ID,)
-    return Lab(ordered, vars=dict(lab_vars or {}), path=path, builtin=builtin)
+    lab = Lab(ordered, vars=dict(lab_vars or {}), path=path, builtin=builtin)
+    lab.sites = declared_sites(data)
+    lab.site_of = site_of
+    lab.broker = data["broker"] if isinstance(data.get("broker"), str) else None
+    return lab

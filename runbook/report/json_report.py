@@ -43,6 +43,8 @@ def build_json_report(outcome: RunOutcome) -> dict[str, Any]:
             for step in outcome.steps
         ],
     }
+    if outcome.sites:
+        report["sites"] = dict(outcome.sites)
     if outcome.error:
         report["error"] = outcome.error
     return report
