@@ -70,6 +70,7 @@ def worker_command(lab_path: Path, site: str, concurrency: int, secrets: Path | 
              f"{', '.join(lab.sites) or 'none'})" + (f"; {hint}" if hint else ""))
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)  # one line per channel otherwise
     start_worker(url, site, concurrency=concurrency, secrets_file=secrets)
     sys.exit(EXIT_OK)
 

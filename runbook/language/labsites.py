@@ -16,7 +16,7 @@ from runbook.language.yamlload import JsonPath
 
 BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
 
-AddFinding = Callable[[JsonPath, str], None]
+AddFinding = Callable[..., None]  # (where, message, *, key=False)
 OriginOf = Callable[[str, str], JsonPath]
 
 
@@ -42,7 +42,7 @@ def check_sites(add: AddFinding, origin: OriginOf, data: dict[str, Any],
     if sites and not isinstance(data.get("broker"), str):
         add(("sites",), "a lab with `sites` needs a `broker`: the Redis URL the controller and "
                         "the site workers share, e.g. broker: \"redis://:{{ secret('BROKER') }}"
-                        "@coord.example:6379/1\"")
+                        "@coord.example:6379/1\"", key=True)
 
 
 def check_broker(add: AddFinding, data: dict[str, Any]) -> None:

@@ -106,15 +106,19 @@ class _Share:
             plan, mask = self._compile(root)
         except RunbookError as exc:
             text = _findings(exc).replace(str(root), "")
+            log.warning("run %s refused: %s", self.payload["run_id"], text)
             self.queue.put_nowait({"t": "failed", "message": text})
             return
         from runbook import api
 
         self.executor = api.executor(plan, subscribers=[self._subscriber],
                                      forks=self.payload.get("forks"), mask=mask)
+        log.info("run %s: %d host(s) of site %s", self.payload["run_id"],
+                 len(self.payload["hosts"]), self.payload["site"])
         self.run_task = asyncio.create_task(self.executor.run())
         with contextlib.suppress(asyncio.CancelledError):
             await self.run_task
+        log.info("run %s: %s", self.payload["run_id"], self.executor.outcome.status.value)
 
     def _compile(self, root: Path) -> tuple[Plan, Any]:
         """Load and compile the shipped runbook for this share's hosts, secrets from here."""
