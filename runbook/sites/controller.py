@@ -111,10 +111,13 @@ class SiteRun:
             await self._follow(local_task)
             local_task.result()
             self.merger.take_outcome(LOCAL, self.local.outcome)
-        except asyncio.CancelledError:
-            await self._cancel(local_task)
+        except BaseException as exc:  # Ctrl-C, or an internal error: stop every site too
+            interrupted = isinstance(exc, asyncio.CancelledError)
+            await self._cancel(local_task, "interrupted" if interrupted else f"internal error: {exc}")
             self.merger.take_outcome(LOCAL, self.local.outcome)
-            self.merger.finish(RunStatus.INTERRUPTED)
+            if not interrupted:
+                self.outcome.error = self.outcome.error or f"{type(exc).__name__}: {exc}"
+            self.merger.finish(RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED)
             raise
         finally:
             with contextlib.suppress(Exception):
@@ -194,7 +197,7 @@ class SiteRun:
             self._halt_sent = True
             await asyncio.wait_for(self._channel.cancel("halt", self._halt), 5.0)
 
-    async def _cancel(self, local_task: asyncio.Task[RunOutcome] | None) -> None:
+    async def _cancel(self, local_task: asyncio.Task[RunOutcome] | None, reason: str) -> None:
         """Interrupt every part: ask the workers, wait CANCEL_WAIT for their records."""
         if local_task is not None:
             local_task.cancel()
@@ -202,7 +205,7 @@ class SiteRun:
         deadline = loop.time() + CANCEL_WAIT
         with contextlib.suppress(Exception):
             if self._channel is not None:
-                await asyncio.wait_for(self._channel.cancel("interrupt", "interrupted"), 1.0)
+                await asyncio.wait_for(self._channel.cancel("interrupt", reason), 1.0)
                 while any(s.started and not s.done for s in self.shares.values()) \
                         and loop.time() < deadline:
                     for site, message in await self._channel.read(POLL):
@@ -212,5 +215,4 @@ class SiteRun:
         for share in self.shares.values():
             if not share.done:
                 share.done = True
-                self.merger.fill(share.site, Status.Error, "interrupted",
-                                 later="not run: interrupted")
+                self.merger.fill(share.site, Status.Error, reason, later=f"not run: {reason}")

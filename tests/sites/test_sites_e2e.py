@@ -426,3 +426,21 @@ def test_runbook_sites_lists_sites_queues_and_workers(
     assert "east@" in lines["east"] and "west@" not in lines["east"]
     assert "west@" in lines["west"]
     assert lines["north"].endswith("workers: none")
+
+
+def test_a_secret_unset_on_the_worker_fails_that_sites_hosts_naming_it(
+        running: SiteWorkers, sshd_lab: SshdLab, redis_server: RedisServer,
+        tmp_path: Path) -> None:
+    lab = lab_doc(sshd_lab, redis_server, tmp_path / "pw.yml")
+    text = lab.read_text().replace("site: east", "site: east\n    password: \"{{ secret('H_PW') }}\"", 1)
+    lab.write_text(text)
+    book = 'name: pw\nsteps:\n  - {name: one, hosts: "^h0[1-6]$", run: "true"}\n'
+    proc, report = apply(tmp_path, lab, book, controller_env(redis_server, H_PW="controller-has-it"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    first = report["steps"][0]["results"]
+    assert first["h03"]["status"] == "error"
+    assert first["h03"]["message"].startswith("site east: ")
+    assert "RUNBOOK_SECRET_H_PW" in first["h03"]["message"]
+    assert str(tmp_path / "pw.yml") in first["h03"]["message"]  # the controller's path, not the worker's
+    assert first["h01"]["status"] == first["h05"]["status"] == "success"
+    assert "controller-has-it" not in json.dumps(report)
