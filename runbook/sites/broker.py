@@ -96,7 +96,9 @@ def celery_app(url: str) -> Celery:
     require_extra()
     from celery import Celery
 
-    app = Celery("runbook", broker=url, set_as_current=False)
+    broker, use_ssl = _tls_options(url)
+    app = Celery("runbook", broker=broker, set_as_current=False)
+    app.conf.update(broker_use_ssl=use_ssl)
     app.conf.update(
         task_serializer="json", accept_content=["json"], result_serializer="json",
         task_ignore_result=True, worker_prefetch_multiplier=1, task_acks_late=False,
@@ -105,3 +107,24 @@ def celery_app(url: str) -> Celery:
         task_default_queue=QUEUE_PREFIX + "default", worker_send_task_events=False,
         broker_connection_timeout=CONNECT_TIMEOUT)
     return app
+
+
+TLS_PARAMS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+
+
+def _tls_options(url: str) -> tuple[str, dict[str, Any] | None]:
+    """For `rediss://`: the URL without its TLS query parameters, and Celery's
+    `broker_use_ssl` verifying the server (kombu alone would not verify it at all).
+    `?ssl_ca_certs=PATH` (and `ssl_certfile` / `ssl_keyfile` for client certificates) are
+    honoured the same way by the controller's and the workers' Redis clients."""
+    import ssl
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    if not url.startswith("rediss://"):
+        return url, None
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    options.update({k: v for k, v in query if k in TLS_PARAMS})
+    rest = urlencode([(k, v) for k, v in query if k not in TLS_PARAMS])
+    return urlunsplit(parts._replace(query=rest)), options

@@ -36,6 +36,18 @@ def test_mask_url_hides_the_password_only() -> None:
     assert mask_url("redis://h:6379/0") == "redis://h:6379/0"
 
 
+def test_rediss_always_verifies_the_server_and_takes_the_ca_from_the_url() -> None:
+    import ssl
+
+    from runbook.sites.broker import celery_app
+
+    app = celery_app("rediss://:pw@h:6380/0?ssl_ca_certs=/etc/ca.pem")
+    assert app.conf.broker_use_ssl == {"ssl_cert_reqs": ssl.CERT_REQUIRED,
+                                       "ssl_ca_certs": "/etc/ca.pem"}
+    assert app.conf.broker_url == "rediss://:pw@h:6380/0"
+    assert celery_app("redis://:pw@h:6379/0").conf.broker_use_ssl is None
+
+
 def test_bundle_is_content_addressed_and_refuses_corruption(tmp_path: Path) -> None:
     a, b = tmp_path / "a.txt", tmp_path / "sub" / "b.txt"
     b.parent.mkdir()
