@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     from runbook.render.secrets import SecretStore
 
 
-def _lab_and_broker(lab_path: Path, secrets_file: Path | None) -> tuple[Lab, str, SecretStore]:
-    """The lab and its reachable broker URL; exits 2 with a message on any problem."""
+def _lab_and_broker(lab_path: Path, secrets_file: Path | None,
+                    site: str | None = None) -> tuple[Lab, str, SecretStore]:
+    """The lab and its reachable broker URL (and `site` declared in it, if given); exits 2
+    with a message on any problem."""
     from runbook import api
     from runbook.render.secrets import SecretStore
     from runbook.sites.broker import broker_url, check_reachable
@@ -31,6 +33,8 @@ def _lab_and_broker(lab_path: Path, secrets_file: Path | None) -> tuple[Lab, str
     try:
         secrets = SecretStore(secrets_file=secrets_file)
         lab = api.load_lab(lab_path, secrets=secrets)
+        if site is not None:
+            _require_site(lab, lab_path, site)
         url = broker_url(lab, secrets)
         check_reachable(url, mask=secrets.mask)
     except ValidationError as exc:
@@ -38,6 +42,15 @@ def _lab_and_broker(lab_path: Path, secrets_file: Path | None) -> tuple[Lab, str
     except RunbookError as exc:
         fail(str(exc))
     return lab, url, secrets
+
+
+def _require_site(lab: Lab, lab_path: Path, site: str) -> None:
+    from runbook._suggest import did_you_mean
+
+    if site not in lab.sites:
+        hint = did_you_mean(site, list(lab.sites))
+        fail(f"site {site!r} is not declared in {lab_path} (sites: "
+             f"{', '.join(lab.sites) or 'none'})" + (f"; {hint}" if hint else ""))
 
 
 _LAB = click.option("--lab", "lab_path", required=True,
@@ -60,14 +73,9 @@ def worker_command(lab_path: Path, site: str, concurrency: int, secrets: Path | 
     Runs in the foreground, logs to stderr, stops cleanly on SIGTERM / Ctrl-C.
     Exit codes: 0 stopped; 2 invalid lab, unknown site, broker unreachable.
     """
-    from runbook._suggest import did_you_mean
     from runbook.sites.worker import start_worker
 
-    lab, url, _ = _lab_and_broker(lab_path, secrets)
-    if site not in lab.sites:
-        hint = did_you_mean(site, list(lab.sites))
-        fail(f"site {site!r} is not declared in {lab_path} (sites: "
-             f"{', '.join(lab.sites) or 'none'})" + (f"; {hint}" if hint else ""))
+    _, url, _ = _lab_and_broker(lab_path, secrets, site)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("asyncssh").setLevel(logging.WARNING)  # one line per channel otherwise

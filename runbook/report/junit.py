@@ -33,6 +33,9 @@ def build_junit(outcome: RunOutcome) -> ET.Element:
             case = ET.SubElement(suite, "testcase", name=_clean(host_id),
                                  classname=_clean(f"{outcome.runbook}.{step.name}"),
                                  time=f"{result.duration:.3f}")
+            if host_id in outcome.sites:  # multi-site runs: which site's worker drove it
+                props = ET.SubElement(case, "properties")
+                ET.SubElement(props, "property", name="site", value=_clean(outcome.sites[host_id]))
             detail = _clean(result.output)
             message = _clean(result.message or result.word)
             if result.status is Status.Failed and not result.ignored:

@@ -444,3 +444,11 @@ def test_a_secret_unset_on_the_worker_fails_that_sites_hosts_naming_it(
     assert str(tmp_path / "pw.yml") in first["h03"]["message"]  # the controller's path, not the worker's
     assert first["h01"]["status"] == first["h05"]["status"] == "success"
     assert "controller-has-it" not in json.dumps(report)
+
+
+def test_a_worker_stops_cleanly_on_sigterm(workers: SiteWorkers) -> None:
+    workers.start("north")
+    assert workers.stop("north", signal.SIGTERM) == 0
+    log = workers.log_text("north")
+    assert "Traceback" not in log
+    assert "north@" in log
