@@ -102,8 +102,8 @@ class _Share:
                 await beating
 
     async def _execute(self, root: Path) -> None:
-        try:
-            plan, mask = self._compile(root)
+        try:  # in a thread: a big lab must not starve the heartbeat while it compiles
+            plan, mask = await asyncio.to_thread(self._compile, root)
         except RunbookError as exc:
             text = _findings(exc).replace(str(root), "")
             log.warning("run %s refused: %s", self.payload["run_id"], text)

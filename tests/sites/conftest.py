@@ -48,11 +48,20 @@ class RedisServer:
 
     password = "broker-pw-7f3a"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, tls: bool = False) -> None:
         self.port = free_port()
         self.log = directory / "redis.log"
+        self.ca = directory / "ca.pem"
+        listen = ["--port", str(self.port)]
+        if tls:
+            make_certificates(directory)
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no",
+                      "--tls-cert-file", str(directory / "server.pem"),
+                      "--tls-key-file", str(directory / "server.key"),
+                      "--tls-ca-cert-file", str(self.ca)]
+        self.tls = tls
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [REDIS_SERVER, *listen, "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--requirepass", self.password, "--dir", str(directory),
              "--logfile", str(self.log)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -60,6 +69,8 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        if self.tls:
+            return f"rediss://:{self.password}@127.0.0.1:{self.port}/0?ssl_ca_certs={self.ca}"
         return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     def client(self):  # type: ignore[no-untyped-def]
@@ -88,6 +99,20 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def make_certificates(directory: Path) -> None:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl)."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+            "ca.pem", "-days", "1", "-subj", "/CN=runbook test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+            "server.csr", "-subj", "/CN=127.0.0.1")
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile", "san.ext")
 
 
 @pytest.fixture(scope="module")
