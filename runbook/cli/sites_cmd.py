@@ -94,7 +94,7 @@ def sites_command(lab_path: Path, timeout: float, secrets: Path | None) -> NoRet
     \b
     Exit codes: 0 listed; 2 invalid lab or broker unreachable.
     """
-    from runbook.sites.inspect import list_sites
+    from runbook.sites.listing import list_sites
 
     lab, url, _ = _lab_and_broker(lab_path, secrets)
     for site in list_sites(lab, url, timeout=timeout):

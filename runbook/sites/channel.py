@@ -7,7 +7,8 @@
                                          "reason": ...}; workers poll it with their heartbeat
 
 Every key expires after KEY_TTL, so an abandoned run leaves nothing behind for long; the
-controller deletes them when the run ends.
+controller deletes them when the run ends, except the cancel flag: it stays set a little longer
+than a queued task can live, so a share no worker took in time is dropped, never run late.
 """
 
 from __future__ import annotations
@@ -97,8 +98,13 @@ class ControllerChannel:
         await self.client.set(cancel_key(self.run_id), json.dumps({"kind": kind, "reason": reason}),
                               ex=KEY_TTL)
 
-    async def cleanup(self) -> None:
-        keys = [cancel_key(self.run_id)]
+    async def cleanup(self, linger: float) -> None:
+        """Delete the run's streams and heartbeats; leave the cancel flag set for `linger` s,
+        so a worker that takes a share of this run late (still queued) drops it."""
+        keys: list[str] = []
         for site in self.sites:
             keys += [events_key(self.run_id, site), alive_key(self.run_id, site)]
         await self.client.delete(*keys)
+        await self.client.set(cancel_key(self.run_id),
+                              json.dumps({"kind": "interrupt", "reason": "the run is over"}),
+                              ex=max(1, int(linger)))

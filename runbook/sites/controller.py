@@ -121,7 +121,8 @@ class SiteRun:
             raise
         finally:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._channel.cleanup(), 2.0)
+                await asyncio.wait_for(self._channel.cleanup(linger=2 * self.site_timeout + 60),
+                                       2.0)
             with contextlib.suppress(Exception):
                 await client.aclose()
         return self.merger.finish()

@@ -83,8 +83,9 @@ class Merger:
         """Results `part`'s own executor recorded without an event (not run after a halt)."""
         for step in outcome.steps:
             merged = self._by_index.get(step.index)
-            for result in step.results.values() if merged is not None else ():
-                if result.host_id not in merged.results:  # type: ignore[union-attr]
+            known = merged.results if merged is not None else {}
+            for result in step.results.values():
+                if result.host_id not in known:
                     self.host_result(step.index, result)
         self.part_finished(part)
 

@@ -84,6 +84,3 @@ class SiteShare:
     done: bool = False
     worker: str = ""
     last_check: float = 0.0
-
-    def waited(self) -> float:
-        return time.monotonic() - self.sent_at

@@ -255,6 +255,19 @@ steps:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, out
+    # the share is still queued: the run's cancel flag outlives it (site timeout 60 s), so a
+    # worker starting now, or later, drops it instead of running it late
+    flags = [k for k in client.scan_iter("runbook:run:*:cancel") if client.ttl(k) > 60]
+    assert flags, list(client.scan_iter("runbook:run:*"))
+    running.start("north")
+    try:
+        deadline = time.monotonic() + 30
+        while "cancelled before this share started" not in running.log_text("north"):
+            assert time.monotonic() < deadline, running.log_text("north")
+            time.sleep(0.1)
+    finally:
+        running.stop("north")
+    assert client.llen("runbook.site.north") == 0
 
 
 def test_no_worker_for_a_site_fails_its_hosts_as_unreachable(
