@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SITE_TIMEOUT = 30.0
 CANCEL_WAIT = 3.0
+ABANDON_TIMEOUT = 1.0
 POLL = 0.25
 
 
@@ -86,13 +87,30 @@ class SiteRun:
                         mask=self.local.mask).check()
 
     def abandon(self) -> RunOutcome:
-        """Finish the record now as interrupted (a second Ctrl-C); nothing is awaited."""
+        """Finish the record now as interrupted (a second Ctrl-C); nothing is awaited, but the
+        workers are still told to interrupt (one blocking SET, bounded by ABANDON_TIMEOUT)."""
+        self._tell_workers_now()
         self.merger.take_outcome(LOCAL, self.local.abandon())
         for share in self.shares.values():
             if not share.done:
                 share.done = True
                 self.merger.fill(share.site, Status.Error, "interrupted", later="not run: interrupted")
         return self.merger.finish(RunStatus.INTERRUPTED)
+
+    def _tell_workers_now(self) -> None:
+        import json
+
+        import redis
+
+        from runbook.sites.channel import KEY_TTL, cancel_key
+
+        client = redis.Redis.from_url(self.broker_url, socket_connect_timeout=ABANDON_TIMEOUT,
+                                      socket_timeout=ABANDON_TIMEOUT)
+        with contextlib.suppress(Exception):
+            client.set(cancel_key(self.run_id), json.dumps(
+                {"kind": "interrupt", "reason": "interrupted"}), ex=KEY_TTL)
+        with contextlib.suppress(Exception):
+            client.close()
 
     # -- the run ------------------------------------------------------------------------
     async def run(self) -> RunOutcome:
