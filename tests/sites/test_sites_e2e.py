@@ -151,6 +151,8 @@ steps:
     proc, multi = apply(tmp_path, site_lab, book, controller_env(redis_server))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert multi["sites"] == SITE_OF
+    recap = proc.stdout[proc.stdout.index("recap"):]
+    assert "h03 @east" in recap and "h05 @west" in recap and "h01 @" not in recap
     assert set(statuses(multi, 2).values()) == {"success"}
     for host_id, result in multi["steps"][2]["results"].items():
         assert "shipped to every site" in result["output"], (host_id, multi["steps"])
