@@ -1,9 +1,10 @@
-"""Ctrl-C and SIGTERM for the commands that change things (`apply`, `power`).
+"""Ctrl-C, SIGTERM and SIGHUP for the commands that change things (`apply`, `power`).
 
 The contract every such command keeps (exit status 130, see docs/apply.md and docs/power.md):
 
-* from its first line, SIGINT and SIGTERM raise KeyboardInterrupt (`interrupts_raise`), so a
-  signal while files load exits 130 instead of killing the process (status -15);
+* from its first line, SIGINT, SIGTERM and SIGHUP (`INTERRUPT_SIGNALS`) raise
+  KeyboardInterrupt (`interrupts_raise`), so a signal while files load exits 130 instead of
+  killing the process (status -15);
 * while the work runs in the event loop (`run_interruptible`) the first signal cancels it:
   its own cleanup runs (kill the commands it started, close hosts) and the command reports
   what finished; cleanup is bounded to `grace` seconds, and a second signal exits at once;
