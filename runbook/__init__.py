@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from runbook.errors import (
         BecomeError,
+        BrokerError,
         CommandTimeoutError,
         ConfigError,
         HostUnreachableError,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
 _EXPORTS: dict[str, str] = {
     "BecomeError": "runbook.errors",
+    "BrokerError": "runbook.errors",
     "CommandStatus": "runbook.results",
     "CommandTimeoutError": "runbook.errors",
     "ConfigError": "runbook.errors",
@@ -88,6 +90,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "BecomeError",
+    "BrokerError",
     "CommandStatus",
     "CommandTimeoutError",
     "ConfigError",

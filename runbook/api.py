@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from runbook.language.runbookfile import LoadedRunbook
     from runbook.plan.compiler import Plan
     from runbook.render.secrets import SecretStore
+    from runbook.sites.controller import SiteRun
 
 
 def load(runbook: Path | str, *, lab: Path | str | None = None,
@@ -87,6 +88,27 @@ def executor(plan: Plan, *, subscribers: Iterable[Subscriber] = (), forks: int |
 
     return Executor(plan, forks=choose_forks(forks, fd_limit()), bus=EventBus(list(subscribers)),
                     mask=mask)
+
+
+def site_executor(plan: Plan, *, secrets: SecretStore, subscribers: Iterable[Subscriber] = (),
+                  forks: int | None = None, mask: Callable[[str], str] | None = None,
+                  extra_vars: Mapping[str, Any] | None = None,
+                  site_timeout: float | None = None) -> SiteRun | None:
+    """The multi-site runner (docs/sites.md) when `plan` targets a host that a site drives;
+    None otherwise. The broker URL is rendered with `secrets` and PINGed first: `BrokerError`
+    (URL masked) when it does not answer, `ConfigError` without the `runbook[sites]` extra."""
+    if not any(h.id in plan.lab.site_of for h in plan.hosts):
+        return None
+    from runbook.engine.events import EventBus
+    from runbook.engine.executor import choose_forks
+    from runbook.sites.broker import broker_url, check_reachable
+    from runbook.sites.controller import DEFAULT_SITE_TIMEOUT, SiteRun
+
+    url = broker_url(plan.lab, secrets)
+    check_reachable(url, mask=secrets.mask)
+    return SiteRun(plan, broker_url=url, bus=EventBus(list(subscribers)),
+                   forks=choose_forks(forks, fd_limit()), mask=mask, extra_vars=extra_vars,
+                   site_timeout=DEFAULT_SITE_TIMEOUT if site_timeout is None else site_timeout)
 
 
 async def run(plan: Plan, *, subscribers: Iterable[Subscriber] = (), forks: int | None = None,

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BecomeError",
+    "BrokerError",
     "CommandTimeoutError",
     "ConfigError",
     "HeaderTemplateError",
@@ -131,6 +132,10 @@ class ConfigError(RunbookError, ValueError):
         """`FILE:LINE:COL: ` for the known part of the location, or an empty string."""
         parts = [p for p in (self.file, self.line, self.column) if p is not None]
         return ":".join(str(p) for p in parts) + ": " if parts else ""
+
+
+class BrokerError(RunbookError, ConnectionError):
+    """The site broker (Redis, docs/sites.md) cannot be reached or used; the URL is masked."""
 
 
 class PowerError(RunbookError):

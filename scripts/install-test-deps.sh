@@ -2,8 +2,8 @@
 # Install what the test suite needs: OpenSSH server + client (the SSH test lab, tests/sshlab.py),
 # ipmitool (IPMI power tests), openssl (TLS certificates for the Redfish test), sudo (become tests,
 # tests/sudolab.py), python3-venv (the README set-up test), chromium (the HTML report is tested in
-# a real headless browser), redis-server (lab lock tests, tests/locks), and the package itself
-# with its `test` extra (pytest, ruff, mypy...).
+# a real headless browser), redis-server (lab lock tests, tests/locks, and the multi-site broker,
+# tests/sites), and the package itself with its `test` extra (pytest, ruff, mypy...).
 #
 # Idempotent: system packages are only installed when missing. Needs root (or sudo) for apt-get.
 # Environment:
@@ -30,7 +30,7 @@ command -v ipmitool >/dev/null 2>&1 || missing+=(ipmitool)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # Redfish TLS test certificates
 command -v sudo >/dev/null 2>&1 && command -v visudo >/dev/null 2>&1 || missing+=(sudo)  # become
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # HTML report, headless browser tests
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)  # lock tests (tests/locks)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)  # lock and multi-site tests
 # tests/test_readme.py runs the README's first set-up command, which needs `python3 -m venv`
 if command -v dpkg-query >/dev/null 2>&1 && [[ -x /usr/bin/python3 ]]; then
     dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q "ok installed" \

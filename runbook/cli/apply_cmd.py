@@ -42,7 +42,12 @@ if TYPE_CHECKING:
     from runbook.cli.console import Console
     from runbook.engine.executor import Executor
     from runbook.engine.results import RunOutcome
+    from runbook.plan.compiler import Plan
     from runbook.records import RunRecorder
+    from runbook.render.secrets import SecretStore
+    from runbook.sites.controller import SiteRun
+
+    Runner = Executor | SiteRun
 
 
 @dataclass
@@ -68,6 +73,8 @@ class Options:
     # lab locks (apply only; docs/locks.md)
     lock_wait: float = 0.0
     no_lock: bool = False
+    # multi-site labs (apply only; docs/sites.md)
+    site_timeout: float | None = None
 
 
 def _findings_text(findings: Sequence[object]) -> str:
@@ -80,7 +87,7 @@ def _config_error(exc: ConfigError, mask: Callable[[str], str] = str) -> NoRetur
          else str(exc), mask=mask)
 
 
-def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
+def prepare(opts: Options) -> tuple[Runner, Console, Callable[[str], str]]:
     """Load, validate and compile (`runbook.api`); exits 2 with FILE:LINE:COL messages on any
     bad input."""
     from runbook import api
@@ -109,7 +116,8 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     if opts.limit is not None and not plan.hosts:
         fail(f"--limit {opts.limit!r} matches no host the runbook targets", mask=mask)
     console = Console(verbose=opts.verbose, mask=mask)
-    executor = api.executor(plan, subscribers=[console], forks=opts.forks, mask=mask)
+    runner = None if opts.check else _site_runner(plan, secrets, console, extra, opts)
+    executor = runner or api.executor(plan, subscribers=[console], forks=opts.forks, mask=mask)
     return executor, console, mask
 
 
@@ -128,6 +136,20 @@ def check_report_paths(opts: Options) -> None:
             fail(f"cannot write report {report}: {problem}")
         if (other := seen.setdefault(report.resolve(), option)) != option:
             fail(f"{other} and {option} both name {report}: give them different files")
+
+
+def _site_runner(plan: Plan, secrets: SecretStore, console: Console, extra: dict[str, Any],
+                 opts: Options) -> SiteRun | None:
+    """The multi-site runner when a targeted host has a `site` (docs/sites.md); exits 2 when
+    the broker does not answer (URL masked) or the sites extra is missing."""
+    from runbook import api
+
+    try:
+        return api.site_executor(plan, secrets=secrets, subscribers=[console], forks=opts.forks,
+                                 mask=secrets.mask, extra_vars=extra,
+                                 site_timeout=opts.site_timeout)
+    except RunbookError as exc:
+        fail(str(exc), mask=secrets.mask)
 
 
 def _inputs(opts: Options) -> dict[Path, str]:
@@ -165,12 +187,15 @@ def report_path_problem(path: Path, inputs: dict[Path, str] | None = None) -> st
     return None
 
 
-def start_record(opts: Options, executor: Executor) -> RunRecorder | None:
-    """Create the run folder and journal the run's events into it (None: --no-record, --check).
+def start_record(opts: Options, executor: Runner) -> RunRecorder | None:
+    """Create the run folder and journal the run's events into it (None: --no-record, --check,
+    or a multi-site run, which is not recorded yet: docs/sites.md).
 
     Exits 2 before anything runs when the folder cannot be created.
     """
-    if opts.no_record or opts.check:
+    from runbook.engine.executor import Executor
+
+    if opts.no_record or opts.check or not isinstance(executor, Executor):
         return None
     from runbook.errors import RunRecordError
     from runbook.records import RunRecorder, resolve_runs_dir
@@ -223,19 +248,24 @@ def exit_code(outcome: RunOutcome) -> int:
     return EXIT_USAGE if outcome.check else EXIT_FAILED
 
 
-async def _run(executor: Executor, console: Console, opts: Options,
+async def _run(executor: Runner, console: Console, opts: Options,
                recorder: RunRecorder | None) -> None:
     """Run the executor; SIGINT/SIGTERM/SIGHUP cancel it, a second signal exits at once."""
 
     def force_exit(reason: str) -> None:
         console.note(f"{reason}: exiting now, without waiting for the hosts to close")
-        write_reports(executor.abandon(), opts, executor.mask, recorder)
+        write_reports(executor.abandon(), opts, console.mask, recorder)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
 
+    from runbook.engine.executor import Executor
+
+    # multi-site runs take no lab locks yet (docs/sites.md)
+    work = run_locked(executor, console, lock_wait=opts.lock_wait, no_lock=opts.no_lock) \
+        if isinstance(executor, Executor) else executor.run()
     await run_interruptible(
-        run_locked(executor, console, lock_wait=opts.lock_wait, no_lock=opts.no_lock),
+        work,
         on_signal=lambda name: console.note(
             f"{name}: stopping, closing hosts (again to exit at once)"),
         force_exit=force_exit, then=_defer_signal)  # cleanup bound: signals.INTERRUPT_GRACE
@@ -279,7 +309,7 @@ def _apply(opts: Options) -> int:
     except KeyboardInterrupt:  # a signal before the loop's handlers were installed
         code = EXIT_INTERRUPTED
     except (LockError, LockSpecError) as exc:
-        code = locks_refused(executor, exc, mask)
+        code = locks_refused(executor.outcome, exc, mask)
     except Exception as exc:  # an engine bug: still report what happened, and say so
         detail = executor.outcome.error or f"{type(exc).__name__}: {exc}"
         click.echo(mask(f"runbook: internal error: {detail}"), err=True)
@@ -333,6 +363,9 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
               show_default=True,
               metavar="N", help="Keep the newest N run folders; older ones are removed.")
 @lock_options
+@click.option("--site-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Multi-site labs: fail a site's hosts as unreachable when no "
+              "worker takes its share within this time (default 30).")
 def apply_command(**kwargs: Any) -> None:
     """Run RUNBOOK across the lab.
 

@@ -296,7 +296,9 @@ class Console:
         rows = []
         for host_id, counts in outcome.host_counts().items():
             bad = counts["failed"] + counts["error"]
-            rows.append((host_id, counts["success"], bad, counts["skipped"], counts["unreachable"]))
+            site = outcome.sites.get(host_id)  # multi-site runs: who drove the host
+            label = f"{host_id} @{site}" if site else host_id
+            rows.append((label, counts["success"], bad, counts["skipped"], counts["unreachable"]))
         width = max([len(header[0]), *(len(r[0]) for r in rows)])
         cols = [len(h) for h in header[1:]]
         self._write("")

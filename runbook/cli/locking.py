@@ -17,6 +17,7 @@ from runbook.errors import LockError, LockSpecError
 if TYPE_CHECKING:
     from runbook.cli.console import Console
     from runbook.engine.executor import Executor
+    from runbook.engine.results import RunOutcome
     from runbook.locks import HostLock
 
 __all__ = ["EXIT_LOCKED", "lock_failure", "lock_options", "locks_refused", "run_locked"]
@@ -79,7 +80,7 @@ async def run_locked(executor: Executor, console: Console, *, lock_wait: float,
     executor.outcome.locks = held.to_dict()
 
 
-def locks_refused(executor: Executor, exc: LockError | LockSpecError,
+def locks_refused(outcome: RunOutcome, exc: LockError | LockSpecError,
                   mask: Callable[[str], str]) -> int:
     """Nothing ran because the locks could not be taken: say why, record it, exit 3 (or 2)."""
     import time
@@ -88,7 +89,6 @@ def locks_refused(executor: Executor, exc: LockError | LockSpecError,
 
     code, message = lock_failure(exc)
     click.echo(mask(message), err=True)
-    outcome = executor.outcome
     outcome.status, outcome.ended = RunStatus.FAILED, time.time()
     outcome.locks = {"refused": mask(str(exc))}
     return code

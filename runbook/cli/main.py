@@ -25,6 +25,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "unlock": ("runbook.cli.lock_cmd", "unlock_command", "Release your reservations (--force: anyone's)."),
     "locks": ("runbook.cli.lock_cmd", "locks_command", "Show who holds which lab host."),
     "who": ("runbook.cli.lock_cmd", "locks_command", "Same as `runbook locks`."),
+    "sites": ("runbook.cli.sites_cmd", "sites_command", "List a lab's sites and their workers."),
+    "worker": ("runbook.cli.sites_cmd", "worker_command", "Drive a site's hosts (Celery worker)."),
 }
 
 

@@ -4,8 +4,9 @@ The contract every such command keeps (exit status 130, see docs/apply.md and do
 the same for all three signals (`INTERRUPT_SIGNALS`): SIGHUP is the terminal closing or the
 SSH session to the workstation dropping, and the remote commands must not outlive it either.
 
-* from its first line, the signals raise KeyboardInterrupt (`interrupts_raise`), so a
-  signal while files load exits 130 instead of killing the process (status -15, -1);
+* from its first line, SIGINT, SIGTERM and SIGHUP (`INTERRUPT_SIGNALS`) raise
+  KeyboardInterrupt (`interrupts_raise`), so a signal while files load exits 130 instead of
+  killing the process (status -15);
 * while the work runs in the event loop (`run_interruptible`) the first signal cancels it:
   its own cleanup runs (kill the commands it started, close hosts) and the command reports
   what finished; cleanup is bounded to `grace` seconds, and a second signal exits at once;

@@ -61,6 +61,18 @@ def choose_forks(requested: int | None, fd_limit: int) -> int:
     return max(1, min(requested or DEFAULT_FORKS, budget))
 
 
+def outcome_for(plan: Plan) -> RunOutcome:
+    """The empty record of a run of `plan`: every step, no results yet."""
+    runbook = plan.runbook
+    return RunOutcome(
+        runbook=runbook.name, runbook_path=str(runbook.path),
+        lab_path=str(plan.lab.path) if plan.lab.path else None,
+        hosts=[h.id for h in plan.hosts],
+        steps=[StepOutcome(p.step.index, p.step.name, p.step.action.kind, str(p.step.location))
+               for p in plan.steps],
+        started=time.time())
+
+
 class Executor:
     """Runs one plan once. Build it, `await run()` (or `check()`), then read `outcome`."""
 
@@ -78,14 +90,7 @@ class Executor:
         self._inflight: dict[str, asyncio.Task[HostStepResult]] = {}
         self._running_since: dict[str, float] = {}
         self._current: StepOutcome | None = None
-        runbook = plan.runbook
-        self.outcome = RunOutcome(
-            runbook=runbook.name, runbook_path=str(runbook.path),
-            lab_path=str(plan.lab.path) if plan.lab.path else None,
-            hosts=[h.id for h in plan.hosts],
-            steps=[StepOutcome(p.step.index, p.step.name, p.step.action.kind, str(p.step.location))
-                   for p in plan.steps],
-            started=time.time())
+        self.outcome = outcome_for(plan)
 
     # -- run ------------------------------------------------------------------------------
     async def run(self) -> RunOutcome:
@@ -278,12 +283,19 @@ class Executor:
                 self.dropped[result.host_id] = f"failed in step {step.name!r}" if (
                     not result.unreachable) else "unreachable"
                 if self.plan.fail_fast and self.halted is None:
-                    self.halted = f"fail_fast after {result.host_id!r} failed step {step.name!r}"
-                    for host_id, task in list(self._inflight.items()):
-                        if host_id != result.host_id:
-                            task.cancel()
+                    self.halt(f"fail_fast after {result.host_id!r} failed step {step.name!r}",
+                              keep=result.host_id)
         self.bus.emit(HostResult(step.index, step.name, result,
                                  registered_value(self.registered, step, result.host_id, self.mask)))
+
+    def halt(self, reason: str, *, keep: str | None = None) -> None:
+        """Start nothing new and cancel what runs (but `keep`'s own task): fail_fast, also when
+        another part of the run (a site, `runbook.sites`) asks. Cancelled hosts read
+        `cancelled: <reason>`, hosts not started `not run: <reason>`."""
+        self.halted = self.halted or reason
+        for host_id, task in list(self._inflight.items()):
+            if host_id != keep:
+                task.cancel()
 
     async def _run_host(self, planned: PlannedStep, host: Host) -> HostStepResult:
         return await HostStep(planned, host, self.plan.renderer, self.registered, self.mask).run()

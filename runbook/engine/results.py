@@ -115,6 +115,8 @@ class RunOutcome:
     run_id: str | None = None  # set when the run is recorded in a run folder (runbook.records)
     #: The lab locks the run held (runbook.locks.HeldLocks.to_dict), None when it took none.
     locks: dict[str, Any] | None = None
+    #: Host id → the site whose worker drove it (multi-site runs, docs/sites.md).
+    sites: dict[str, str] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:

@@ -30,6 +30,9 @@ class Lab:
     this machine). A pattern selects such a host only when it matches its whole id
     (`hosts: local`), so `hosts: "."` never runs on the workstation by accident.
 
+    `sites`, `site_of` and `broker` describe a multi-site lab: hosts in `site_of` are driven by
+    that site's worker (`runbook.sites`), not by this process.
+
     `missing_secrets` maps a host id to the unset secrets it needs (see `runbook.render.labsecrets`):
     such a host is in the lab, but a run must not connect to or power it.
     """
@@ -53,6 +56,10 @@ class Lab:
         self.missing_secrets: dict[str, HostSecretNeeds] = {}
         #: The lab file's `lock:` block (None: a lab built in code, which locks nothing).
         self.lock: LockConfig | None = None
+        # multi-site labs (docs/sites.md): declared sites, host id -> site, the broker template
+        self.sites: dict[str, dict[str, Any]] = {}
+        self.site_of: dict[str, str] = {}
+        self.broker: str | None = None
 
     @classmethod
     def default(cls) -> Lab:

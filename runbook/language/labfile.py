@@ -27,6 +27,7 @@ from runbook.errors import ConfigError, TemplateError, ValidationError, YamlSynt
 from runbook.language import schema
 from runbook.language.findings import Finding, finding_from_error
 from runbook.language.lablock import read_lock_block
+from runbook.language.labsites import attach_sites, check_broker, check_sites, site_of_hosts
 from runbook.language.varsfile import reserved_name_problem
 from runbook.language.yamlload import (
     Document,
@@ -150,6 +151,8 @@ def _read_lab(doc: Document, path: Path, *, secrets: SecretStore | None,
     ids = [*hosts, *([] if LOCAL_ID in hosts else [LOCAL_ID])]
     _check_hops(reader, hosts, ids)
     _check_reserved(reader, data)
+    check_sites(reader.add, reader.origin, data, hosts)
+    check_broker(reader.add, data)
     _render_templates(reader, hosts, data, secrets)
     specs: dict[str, Any] = {}
     for host_id, fields in hosts.items():
@@ -361,6 +364,7 @@ def _build_lab(data: dict[str, Any], hosts: dict[str, dict[str, Any]],
 
     base = base_folder(path)
     built: dict[str, Host] = {}
+    site_of = site_of_hosts(hosts)
 
     def make(host_id: str) -> Host:
         if host_id in built:
@@ -387,4 +391,6 @@ def _build_lab(data: dict[str, Any], hosts: dict[str, dict[str, Any]],
         ordered.append(LocalHost(LOCAL_ID))
     lab_vars = data.get("vars") if isinstance(data.get("vars"), dict) else {}
     builtin = () if LOCAL_ID in hosts else (LOCAL_ID,)
-    return Lab(ordered, vars=dict(lab_vars or {}), path=path, builtin=builtin)
+    lab = Lab(ordered, vars=dict(lab_vars or {}), path=path, builtin=builtin)
+    attach_sites(lab, data, site_of)
+    return lab

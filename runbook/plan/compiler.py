@@ -165,7 +165,7 @@ class _Compiler:
         found: list[Finding] = []
         for host in targets:
             host_needs = needs.get(host.id)
-            if host_needs is None:
+            if host_needs is None or host.id in self.lab.site_of:  # secrets resolved on its site
                 continue
             for missing in host_needs.for_action(action.kind, waits=waits):
                 found.append(Finding(loc.file, loc.line, loc.column,

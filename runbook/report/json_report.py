@@ -49,6 +49,8 @@ def build_json_report(outcome: RunOutcome,
             for step in outcome.steps
         ],
     }
+    if outcome.sites:
+        report["sites"] = dict(outcome.sites)
     if outcome.error:
         report["error"] = outcome.error
     if outcome.run_id:

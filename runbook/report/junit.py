@@ -43,6 +43,9 @@ def build_junit(outcome: RunOutcome, mask: Callable[[str], str] | None = None) -
             case = ET.SubElement(suite, "testcase", name=host_id,
                                  classname=f"{outcome.runbook}.{step.name}",
                                  time=f"{result.duration:.3f}")
+            if host_id in outcome.sites:  # multi-site runs: which site's worker drove it
+                props = ET.SubElement(case, "properties")
+                ET.SubElement(props, "property", name="site", value=outcome.sites[host_id])
             detail = result.output
             message = result.message or result.word
             if result.status is Status.Failed and not result.ignored:

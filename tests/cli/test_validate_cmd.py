@@ -177,12 +177,23 @@ def test_subprocess_missing_file_exit_2() -> None:
     assert "does not exist" in result.stderr
 
 
-def test_validate_does_not_import_asyncssh() -> None:
+LAZY_MODULES = ("asyncssh", "pyghmi", "requests", "celery", "redis", "kombu")
+
+
+@pytest.mark.parametrize("args", [
+    ["validate", "examples", "tests/corpus/invalid", "SITES_LAB"],
+    ["--help"],
+])
+def test_validate_and_help_do_not_import_heavy_or_optional_modules(
+        tmp_path: Path, args: list[str]) -> None:
+    sites_lab = tmp_path / "sites-lab.yml"
+    sites_lab.write_text("broker: \"redis://:{{ secret('B') }}@127.0.0.1:1/0\"\n"
+                         "sites: {east: {}}\nhosts: {r1: {site: east}}\n")
+    argv = [str(sites_lab) if a == "SITES_LAB" else a for a in args]
     code = ("import sys\nfrom runbook.cli.main import cli\n"
-            "try:\n    cli(['validate', 'examples', 'tests/corpus/invalid'], standalone_mode=False)\n"
+            f"try:\n    cli({argv!r}, standalone_mode=False)\n"
             "except SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('asyncssh', 'pyghmi', 'requests', 'redis')\n"
-            "             if m in sys.modules))")
+            f"print(sorted(m for m in {LAZY_MODULES!r} if m in sys.modules))")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                             text=True, timeout=60, check=False)

@@ -118,3 +118,22 @@ def test_junit_strips_characters_xml_cannot_hold(tmp_path: Path) -> None:
     path = tmp_path / "j.xml"
     write_junit(outcome, path)
     ET.parse(path)
+
+
+def test_each_hosts_site_is_recorded_in_both_reports() -> None:
+
+    from runbook.engine.results import HostStepResult, RunOutcome, StepOutcome
+    from runbook.report.json_report import build_json_report
+    from runbook.report.junit import build_junit
+    from runbook.results import Status
+
+    step = StepOutcome(0, "one", "run", "b.yml:3:5", results={
+        "r1": HostStepResult("r1", Status.Success), "r7": HostStepResult("r7", Status.Success)})
+    outcome = RunOutcome("b", "b.yml", "lab.yml", ["r1", "r7"], [step], started=1.0, ended=2.0,
+                         sites={"r7": "bldg-b"})
+    assert build_json_report(outcome)["sites"] == {"r7": "bldg-b"}
+    cases = {c.get("name"): c for c in build_junit(outcome).iter("testcase")}
+    assert cases["r7"].find("properties/property[@name='site']").get("value") == "bldg-b"
+    assert cases["r1"].find("properties") is None
+    outcome.sites = {}
+    assert "sites" not in build_json_report(outcome)

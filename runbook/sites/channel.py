@@ -1,0 +1,110 @@
+"""Redis keys of one multi-site run: per site an event stream and a heartbeat, and a cancel flag.
+
+    runbook:run:<run id>:<site>:events   stream of JSON messages, worker → controller (codec.py)
+    runbook:run:<run id>:<site>:alive    set by the worker every HEARTBEAT_INTERVAL, expires
+                                         after HEARTBEAT_TTL: gone means the worker is lost
+    runbook:run:<run id>:cancel          set by the controller: {"kind": "interrupt" | "halt",
+                                         "reason": ...}; workers poll it with their heartbeat
+
+Every key expires after KEY_TTL, so an abandoned run leaves nothing behind for long; the
+controller deletes them when the run ends, except the cancel flag: it stays set a little longer
+than a queued task can live, so a share no worker took in time is dropped, never run late.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from runbook.sites.codec import Message, decode, encode
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis as AsyncRedis
+
+HEARTBEAT_INTERVAL = 1.0
+HEARTBEAT_TTL = 5.0
+KEY_TTL = 24 * 3600
+
+
+def events_key(run_id: str, site: str) -> str:
+    return f"runbook:run:{run_id}:{site}:events"
+
+
+def alive_key(run_id: str, site: str) -> str:
+    return f"runbook:run:{run_id}:{site}:alive"
+
+
+def cancel_key(run_id: str) -> str:
+    return f"runbook:run:{run_id}:cancel"
+
+
+class WorkerChannel:
+    """The worker's end: send messages and heartbeats, read a cancel request."""
+
+    def __init__(self, client: AsyncRedis, run_id: str, site: str,
+                 heartbeat_ttl: float = HEARTBEAT_TTL) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.site = site
+        self.heartbeat_ttl = heartbeat_ttl
+
+    async def send(self, message: Message) -> None:
+        key = events_key(self.run_id, self.site)
+        await self.client.xadd(key, {"m": encode(message)})
+        await self.client.expire(key, KEY_TTL)
+
+    async def beat(self) -> None:
+        await self.client.set(alive_key(self.run_id, self.site), "1",
+                              px=int(self.heartbeat_ttl * 1000))
+
+    async def cancel_request(self) -> dict[str, Any] | None:
+        raw = await self.client.get(cancel_key(self.run_id))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return data if isinstance(data, dict) else {"kind": "interrupt", "reason": "interrupted"}
+
+
+class ControllerChannel:
+    """The controller's end: read every site's stream, check heartbeats, request cancellation."""
+
+    def __init__(self, client: AsyncRedis, run_id: str, sites: Iterable[str]) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.sites = list(sites)
+        self._last = {events_key(run_id, s): "0-0" for s in self.sites}
+        self._site_of_key = {events_key(run_id, s): s for s in self.sites}
+
+    async def read(self, block_s: float) -> list[tuple[str, Message]]:
+        """(site, message) pairs that arrived, waiting at most `block_s` for the first."""
+        if not self._last:
+            return []
+        streams: dict[Any, Any] = dict(self._last)
+        found: Any = await self.client.xread(streams, block=max(1, int(block_s * 1000)))
+        messages: list[tuple[str, Message]] = []
+        for key, entries in found or []:
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            for entry_id, fields in entries:
+                self._last[name] = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                raw = fields.get(b"m", fields.get("m", b"{}"))
+                messages.append((self._site_of_key[name], decode(raw)))
+        return messages
+
+    async def alive(self, site: str) -> bool:
+        return bool(await self.client.exists(alive_key(self.run_id, site)))
+
+    async def cancel(self, kind: str, reason: str) -> None:
+        await self.client.set(cancel_key(self.run_id), json.dumps({"kind": kind, "reason": reason}),
+                              ex=KEY_TTL)
+
+    async def cleanup(self, linger: float) -> None:
+        """Delete the run's streams and heartbeats; leave the cancel flag set for `linger` s,
+        so a worker that takes a share of this run late (still queued) drops it."""
+        keys: list[str] = []
+        for site in self.sites:
+            keys += [events_key(self.run_id, site), alive_key(self.run_id, site)]
+        await self.client.delete(*keys)
+        await self.client.set(cancel_key(self.run_id),
+                              json.dumps({"kind": "interrupt", "reason": "the run is over"}),
+                              ex=max(1, int(linger)))

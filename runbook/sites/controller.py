@@ -1,0 +1,237 @@
+"""The controller of a multi-site run (`runbook apply` on a lab with sites): `SiteRun`.
+
+It compiles nothing itself: it takes the plan compiled once by `runbook.api`, runs the hosts
+without a site with the ordinary `Executor` (on a copy of the plan limited to them), sends each
+site one task, and merges everything into one outcome on one `EventBus` (`merge.Merger`).
+It offers what the CLI uses of an `Executor`: `run()`, `abandon()`, `check()`, `outcome`.
+
+Failures are bounded and named: a site whose task no worker takes within `site_timeout` has
+its hosts unreachable ("no worker for site X"); a worker whose heartbeat stops has its
+running hosts `error: worker for site X lost`; fail_fast anywhere halts every part;
+cancellation (Ctrl-C) asks every worker to interrupt, waits at most CANCEL_WAIT for their
+records and fills in the rest as interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from runbook.engine.events import EventBus
+from runbook.engine.executor import Executor
+from runbook.engine.results import RunStatus
+from runbook.results import Status
+from runbook.sites.broker import async_client, celery_app
+from runbook.sites.channel import HEARTBEAT_TTL, ControllerChannel
+from runbook.sites.merge import LOCAL, Merger
+from runbook.sites.share import SiteShare, build_task, new_run_id, send_task, site_hosts
+
+if TYPE_CHECKING:
+    from runbook.engine.results import RunOutcome
+    from runbook.plan.compiler import Plan
+    from runbook.sites.codec import Message
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SITE_TIMEOUT = 30.0
+CANCEL_WAIT = 3.0
+ABANDON_TIMEOUT = 1.0
+POLL = 0.25
+
+
+def local_plan(plan: Plan) -> Plan:
+    """`plan` limited to the hosts without a site (every step kept, so indexes line up)."""
+    site_of = plan.lab.site_of
+    steps = [replace(p, targets=tuple(h for h in p.targets if h.id not in site_of))
+             for p in plan.steps]
+    return replace(plan, steps=steps, hosts=[h for h in plan.hosts if h.id not in site_of])
+
+
+class SiteRun:
+    """Runs one plan across this machine and the lab's sites, once."""
+
+    def __init__(self, plan: Plan, *, broker_url: str, bus: EventBus, forks: int,
+                 mask: Callable[[str], str] | None = None,
+                 extra_vars: Mapping[str, Any] | None = None,
+                 site_timeout: float = DEFAULT_SITE_TIMEOUT,
+                 heartbeat_timeout: float = HEARTBEAT_TTL) -> None:
+        self.plan = plan
+        self.broker_url = broker_url
+        self.site_timeout = site_timeout
+        self.heartbeat_timeout = heartbeat_timeout
+        self.run_id = new_run_id()
+        self.shares = {site: SiteShare(site, hosts) for site, hosts in site_hosts(plan).items()}
+        self.merger = Merger(plan, bus, [LOCAL, *self.shares], on_failure=self._failed)
+        self.local = Executor(local_plan(plan), forks=forks, bus=EventBus([self.merger.local_event]),
+                              mask=mask)
+        self.payloads = {site: build_task(plan, run_id=self.run_id, site=site, hosts=share.hosts,
+                                          extra_vars=extra_vars or {}, forks=forks)
+                         for site, share in self.shares.items()}
+        for payload in self.payloads.values():
+            payload["heartbeat_ttl"] = heartbeat_timeout
+        self._channel: ControllerChannel | None = None
+        self._halt: str | None = None
+        self._halt_sent = False
+
+    @property
+    def outcome(self) -> RunOutcome:
+        return self.merger.outcome
+
+    def check(self) -> RunOutcome:
+        """The dry run needs no site: every host's plan is known here."""
+        return Executor(self.plan, forks=self.local.forks, bus=self.merger.bus,
+                        mask=self.local.mask).check()
+
+    def abandon(self) -> RunOutcome:
+        """Finish the record now as interrupted (a second Ctrl-C); nothing is awaited, but the
+        workers are still told to interrupt (one blocking SET, bounded by ABANDON_TIMEOUT)."""
+        self._tell_workers_now()
+        self.merger.take_outcome(LOCAL, self.local.abandon())
+        for share in self.shares.values():
+            if not share.done:
+                share.done = True
+                self.merger.fill(share.site, Status.Error, "interrupted", later="not run: interrupted")
+        return self.merger.finish(RunStatus.INTERRUPTED)
+
+    def _tell_workers_now(self) -> None:
+        import json
+
+        import redis
+
+        from runbook.sites.channel import KEY_TTL, cancel_key
+
+        client = redis.Redis.from_url(self.broker_url, socket_connect_timeout=ABANDON_TIMEOUT,
+                                      socket_timeout=ABANDON_TIMEOUT)
+        with contextlib.suppress(Exception):
+            client.set(cancel_key(self.run_id), json.dumps(
+                {"kind": "interrupt", "reason": "interrupted"}), ex=KEY_TTL)
+        with contextlib.suppress(Exception):
+            client.close()
+
+    # -- the run ------------------------------------------------------------------------
+    async def run(self) -> RunOutcome:
+        """Run every part; returns the merged outcome, re-raises cancellation after cleanup."""
+        from runbook.engine.events import RunStarted
+
+        out = self.outcome
+        self.merger.bus.emit(RunStarted(out.runbook, len(self.plan.steps), tuple(out.hosts),
+                                        out.started))
+        client = async_client(self.broker_url)
+        self._channel = ControllerChannel(client, self.run_id, self.shares)
+        local_task: asyncio.Task[RunOutcome] | None = None
+        try:
+            await self._send_tasks()
+            local_task = asyncio.create_task(self.local.run())
+            await self._follow(local_task)
+            local_task.result()
+            self.merger.take_outcome(LOCAL, self.local.outcome)
+        except BaseException as exc:  # Ctrl-C, or an internal error: stop every site too
+            interrupted = isinstance(exc, asyncio.CancelledError)
+            await self._cancel(local_task, "interrupted" if interrupted else f"internal error: {exc}")
+            self.merger.take_outcome(LOCAL, self.local.outcome)
+            if not interrupted:
+                self.outcome.error = self.outcome.error or f"{type(exc).__name__}: {exc}"
+            self.merger.finish(RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED)
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._channel.cleanup(linger=2 * self.site_timeout + 60),
+                                       2.0)
+            with contextlib.suppress(Exception):
+                await client.aclose()
+        return self.merger.finish()
+
+    async def _send_tasks(self) -> None:
+        app = celery_app(self.broker_url)
+        try:
+            for site, payload in self.payloads.items():
+                await asyncio.wait_for(asyncio.to_thread(
+                    send_task, app, payload, expires=self.site_timeout), self.site_timeout)
+                self.shares[site].sent_at = asyncio.get_running_loop().time()
+        finally:
+            await asyncio.to_thread(app.close)
+
+    async def _follow(self, local_task: asyncio.Task[RunOutcome]) -> None:
+        """Take messages until the local part and every share are done."""
+        assert self._channel is not None
+        while not (local_task.done() and all(s.done for s in self.shares.values())):
+            pending = [s for s in self.shares.values() if not s.done]
+            if pending:
+                for site, message in await self._channel.read(POLL):
+                    self._on_message(site, message)
+                await self._check_shares()
+            else:
+                await asyncio.wait([local_task], timeout=POLL)
+            await self._send_halt()
+
+    def _on_message(self, site: str, message: Message) -> None:
+        share = self.shares[site]
+        if share.done:
+            return
+        kind = message.get("t")
+        if kind == "started":
+            share.started = True
+            share.worker = str(message.get("worker", ""))
+            log.info("site %s: worker %s took the share", site, share.worker)
+        elif kind == "done":
+            share.done = True
+            self.merger.site_done(site, message)
+        elif kind == "failed":
+            share.done = True
+            self.merger.fill(site, Status.Error, f"site {site}: {message.get('message')}")
+        else:
+            self.merger.site_message(site, message)
+
+    async def _check_shares(self) -> None:
+        """No worker within site_timeout; a worker whose heartbeat stopped."""
+        assert self._channel is not None
+        now = asyncio.get_running_loop().time()
+        for share in self.shares.values():
+            if share.done:
+                continue
+            if not share.started and now - share.sent_at > self.site_timeout:
+                share.done = True
+                self.merger.fill(share.site, Status.Error, f"no worker for site {share.site}",
+                                 unreachable=True, later="skipped: unreachable")
+            elif share.started and now - share.last_check >= POLL * 4:
+                share.last_check = now
+                if not await self._channel.alive(share.site):
+                    share.done = True
+                    self.merger.fill(share.site, Status.Error,
+                                     f"worker for site {share.site} lost",
+                                     later=f"not run: worker for site {share.site} lost")
+
+    def _failed(self, host_id: str, step_name: str) -> None:
+        """A host failed somewhere: with fail_fast, every part halts."""
+        if self.plan.fail_fast and self._halt is None:
+            self._halt = f"fail_fast after {host_id!r} failed step {step_name!r}"
+            self.local.halt(self._halt, keep=host_id)
+
+    async def _send_halt(self) -> None:
+        if self._halt is not None and not self._halt_sent and self._channel is not None:
+            self._halt_sent = True
+            await asyncio.wait_for(self._channel.cancel("halt", self._halt), 5.0)
+
+    async def _cancel(self, local_task: asyncio.Task[RunOutcome] | None, reason: str) -> None:
+        """Interrupt every part: ask the workers, wait CANCEL_WAIT for their records."""
+        if local_task is not None:
+            local_task.cancel()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CANCEL_WAIT
+        with contextlib.suppress(Exception):
+            if self._channel is not None:
+                await asyncio.wait_for(self._channel.cancel("interrupt", reason), 1.0)
+                while any(s.started and not s.done for s in self.shares.values()) \
+                        and loop.time() < deadline:
+                    for site, message in await self._channel.read(POLL):
+                        self._on_message(site, message)
+        if local_task is not None:
+            await asyncio.wait([local_task], timeout=max(0.1, deadline - loop.time()))
+        for share in self.shares.values():
+            if not share.done:
+                share.done = True
+                self.merger.fill(share.site, Status.Error, reason, later=f"not run: {reason}")

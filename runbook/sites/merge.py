@@ -1,0 +1,181 @@
+"""One run out of many: merge the local executor's events and the sites' messages.
+
+The `Merger` owns the merged `RunOutcome` and emits, on the run's one `EventBus`, what a
+single-site run would: a `StepStarted` when the first part (local or a site) starts a step, every
+`HostResult` as it comes, `Progress` over all the step's targets, and `StepFinished` once every
+part has finished the step (steps are barriers within a site, not across sites). A part that
+cannot report (no worker, worker lost, share refused) has its hosts' missing results filled in
+(`fill`), so the record is always complete.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from runbook.engine.events import (
+    Event,
+    EventBus,
+    HostResult,
+    Progress,
+    RunFinished,
+    StepFinished,
+    StepStarted,
+)
+from runbook.engine.executor import outcome_for
+from runbook.engine.results import HostStepResult, RunStatus
+from runbook.results import Status
+from runbook.sites.codec import Message, result_from_dict
+
+if TYPE_CHECKING:
+    from runbook.engine.results import RunOutcome, StepOutcome
+    from runbook.plan.compiler import Plan
+
+LOCAL = ""
+"""The name of the part this process drives (hosts without a site)."""
+
+
+class Merger:
+    """Merges parts (LOCAL and site names) into one outcome and one stream of events."""
+
+    def __init__(self, plan: Plan, bus: EventBus, parts: Iterable[str],
+                 on_failure: Callable[[str, str], None] | None = None) -> None:
+        self.plan = plan
+        self.bus = bus
+        self.parts = set(parts)
+        self.on_failure = on_failure
+        self.outcome = outcome_for(plan)
+        self.outcome.sites = {h.id: plan.lab.site_of[h.id] for h in plan.hosts
+                              if h.id in plan.lab.site_of}
+        self._started: set[int] = set()
+        self._finished: dict[int, set[str]] = {s.index: set() for s in self.outcome.steps}
+        self._by_index = {s.index: s for s in self.outcome.steps}
+        self._targets = {p.step.index: [h.id for h in p.targets] for p in plan.steps}
+
+    def part_of(self, host_id: str) -> str:
+        return self.plan.lab.site_of.get(host_id, LOCAL)
+
+    # -- events of the local executor -------------------------------------------------
+    def local_event(self, event: Event) -> None:
+        """Subscriber for the local executor's bus."""
+        if isinstance(event, HostResult):
+            self.host_result(event.step_index, event.result)
+        elif isinstance(event, StepStarted):
+            self.step_started(event.index, event.limit)
+        elif isinstance(event, StepFinished):
+            self.step_finished(event.outcome.index, LOCAL, event.outcome.started,
+                               event.outcome.ended)
+
+    # -- messages of a site ----------------------------------------------------------
+    def site_message(self, site: str, message: Message) -> None:
+        """A message from `site`'s worker (codec.py); `done`/`failed` are the caller's."""
+        kind = message.get("t")
+        if kind == "host":
+            self.host_result(int(message["step"]), result_from_dict(message["result"]))
+        elif kind == "step":
+            self.step_started(int(message["step"]), int(message.get("limit") or 1))
+        elif kind == "step_done":
+            self.step_finished(int(message["step"]), site, message.get("started"),
+                               message.get("ended"))
+
+    def take_outcome(self, part: str, outcome: RunOutcome) -> None:
+        """Results `part`'s own executor recorded without an event (not run after a halt)."""
+        for step in outcome.steps:
+            merged = self._by_index.get(step.index)
+            known = merged.results if merged is not None else {}
+            for result in step.results.values():
+                if result.host_id not in known:
+                    self.host_result(step.index, result)
+        self.part_finished(part)
+
+    def site_done(self, site: str, message: Message) -> None:
+        """The site's final record: take every result it holds, then close its part."""
+        for step in message.get("steps", []):
+            merged = self._by_index.get(int(step["step"]))
+            if merged is None:
+                continue
+            for data in step.get("results", []):
+                result = result_from_dict(data)
+                if result.host_id not in merged.results:
+                    self.host_result(merged.index, result)
+        self.part_finished(site)
+
+    # -- the merged record -----------------------------------------------------------
+    def step_started(self, index: int, limit: int) -> None:
+        if index in self._started or index not in self._by_index:
+            return
+        self._started.add(index)
+        step = self._by_index[index]
+        step.started = step.started or time.time()
+        self.bus.emit(StepStarted(index, step.name, step.action, len(self._targets[index]),
+                                  limit))
+
+    def host_result(self, index: int, result: HostStepResult) -> None:
+        step = self._by_index.get(index)
+        if step is None or result.host_id not in self._targets[index]:
+            return
+        first = result.host_id not in step.results
+        step.results[result.host_id] = result
+        self.bus.emit(HostResult(index, step.name, result))
+        if first:
+            self.bus.emit(Progress(index, step.name, len(step.results), len(self._targets[index])))
+        if not result.status.is_ok and not result.ignored and self.on_failure is not None:
+            self.on_failure(result.host_id, step.name)
+
+    def step_finished(self, index: int, part: str, started: Any = None, ended: Any = None) -> None:
+        step = self._by_index.get(index)
+        if step is None or part in self._finished[index]:
+            return
+        self._finished[index].add(part)
+        if isinstance(started, float | int):
+            step.started = min(step.started or started, started)
+        if isinstance(ended, float | int):
+            step.ended = max(step.ended or ended, ended)
+        if self._finished[index] >= self.parts:
+            self._close_step(step)
+
+    def _close_step(self, step: StepOutcome) -> None:
+        self.step_started(step.index, 1)
+        step.results = {h: step.results[h] for h in self._targets[step.index] if h in step.results}
+        step.ended = step.ended or time.time()
+        self.bus.emit(StepFinished(step))
+
+    def part_finished(self, part: str) -> None:
+        """Every step of `part` is over (its last results are in, or were filled)."""
+        for index in sorted(self._finished):
+            self.step_finished(index, part)
+
+    def fill(self, part: str, status: Status, message: str, *, unreachable: bool = False,
+             later: str | None = None) -> None:
+        """Give `part`'s hosts their missing results: `status`/`message` where each host's record
+        stops, `skipped: <later>` in the steps after; then close the part."""
+        now = time.time()
+        stopped: set[str] = set()
+        for step in self.outcome.steps:
+            for host_id in self._targets[step.index]:
+                if self.part_of(host_id) != part:
+                    continue
+                result = step.results.get(host_id)
+                if result is None:
+                    result = HostStepResult(host_id, status, None, "", now, now, message=message,
+                                            unreachable=unreachable) \
+                        if host_id not in stopped else HostStepResult(
+                            host_id, Status.Skipped, started=now, ended=now,
+                            message=later if later is not None else f"skipped: {message}")
+                    self.host_result(step.index, result)
+                if not result.status.is_ok and not result.ignored:
+                    stopped.add(host_id)
+        self.part_finished(part)
+
+    def finish(self, status: RunStatus | None = None) -> RunOutcome:
+        """Close the record (once): every unfinished step, the status, RunFinished."""
+        if self.outcome.ended is not None:
+            return self.outcome
+        for part in sorted(self.parts):
+            self.fill(part, Status.Skipped, "not run", later="not run")
+        self.outcome.status = status or (RunStatus.FAILED if self.outcome.any_failed()
+                                         else RunStatus.SUCCESS)
+        self.outcome.ended = time.time()
+        self.bus.emit(RunFinished(self.outcome))
+        return self.outcome

@@ -1,0 +1,173 @@
+"""The worker side: `runbook worker --site NAME` and the task that runs one share of a run.
+
+`start_worker` runs a Celery worker in the foreground on the site's queue (its own logs on
+stderr, a warm stop on SIGTERM). For each task `run_share` rebuilds the shipped files under a
+private folder (`bundle.unpack`), loads and compiles the runbook for its hosts with the secrets
+of this machine's environment (never shipped), runs it through `runbook.api`, and streams every
+event back (`channel.WorkerChannel`) with a heartbeat. A cancel request from the controller
+halts the share (fail_fast elsewhere) or interrupts it: the executor kills the remote process
+groups and the share ends `interrupted`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import socket
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runbook.errors import RunbookError, ValidationError
+from runbook.sites.broker import TASK_NAME, async_client, celery_app, queue_name
+from runbook.sites.bundle import unpack
+from runbook.sites.channel import HEARTBEAT_INTERVAL, HEARTBEAT_TTL, WorkerChannel
+from runbook.sites.codec import Message, event_message
+
+if TYPE_CHECKING:
+    from runbook.engine.events import Event
+    from runbook.engine.executor import Executor
+    from runbook.plan.compiler import Plan
+
+log = logging.getLogger(__name__)
+
+
+def start_worker(url: str, site: str, *, concurrency: int = 1, secrets_file: Path | None = None,
+                 loglevel: str = "INFO") -> None:
+    """Consume `site`'s queue until SIGTERM/SIGINT (Celery's warm shutdown)."""
+    app = celery_app(url)
+
+    @app.task(name=TASK_NAME)  # type: ignore[untyped-decorator]
+    def run_share_task(payload: dict[str, Any]) -> None:
+        run_share(payload, broker_url=url, site=site, secrets_file=secrets_file)
+
+    pool = "solo" if concurrency <= 1 else "threads"
+    app.worker_main(["worker", "-Q", queue_name(site), "-c", str(max(1, concurrency)),
+                     "--pool", pool, "-O", "fair", "--without-gossip", "--without-mingle",
+                     "--without-heartbeat", "-n", f"{site}@{socket.gethostname()}",
+                     "--loglevel", loglevel])
+
+
+def run_share(payload: dict[str, Any], *, broker_url: str, site: str,
+              secrets_file: Path | None = None) -> None:
+    """The task body: run one share and stream it back (blocking; one event loop per share)."""
+    if payload.get("site") != site:
+        log.error("task for site %r reached the worker of site %r: ignored",
+                  payload.get("site"), site)
+        return
+    asyncio.run(_Share(payload, broker_url, secrets_file).run())
+
+
+class _Share:
+    """One share being run: its channel, its executor, its heartbeat."""
+
+    def __init__(self, payload: dict[str, Any], broker_url: str,
+                 secrets_file: Path | None) -> None:
+        self.payload = payload
+        self.broker_url = broker_url
+        self.secrets_file = secrets_file
+        self.queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        self.executor: Executor | None = None
+        self.run_task: asyncio.Task[Any] | None = None
+
+    async def run(self) -> None:
+        client = async_client(self.broker_url)
+        channel = WorkerChannel(client, self.payload["run_id"], self.payload["site"],
+                                float(self.payload.get("heartbeat_ttl") or HEARTBEAT_TTL))
+        try:
+            if await channel.cancel_request() is not None:
+                log.info("run %s was cancelled before this share started", channel.run_id)
+                return
+            await channel.beat()
+            await channel.send({"t": "started", "worker": socket.gethostname()})
+            await self._run_with(channel)
+        finally:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    async def _run_with(self, channel: WorkerChannel) -> None:
+        beating = asyncio.create_task(self._heartbeat(channel))
+        pumping = asyncio.create_task(self._pump(channel))
+        try:
+            with tempfile.TemporaryDirectory(prefix="runbook-share-") as tmp:
+                await self._execute(Path(tmp))
+        finally:
+            self.queue.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pumping, 10.0)
+            beating.cancel()
+            with contextlib.suppress(BaseException):
+                await beating
+
+    async def _execute(self, root: Path) -> None:
+        try:  # in a thread: a big lab must not starve the heartbeat while it compiles
+            plan, mask = await asyncio.to_thread(self._compile, root)
+        except RunbookError as exc:
+            text = _findings(exc).replace(str(root), "")
+            log.warning("run %s refused: %s", self.payload["run_id"], text)
+            self.queue.put_nowait({"t": "failed", "message": text})
+            return
+        from runbook import api
+
+        self.executor = api.executor(plan, subscribers=[self._subscriber],
+                                     forks=self.payload.get("forks"), mask=mask)
+        log.info("run %s: %d host(s) of site %s", self.payload["run_id"],
+                 len(self.payload["hosts"]), self.payload["site"])
+        self.run_task = asyncio.create_task(self.executor.run())
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.run_task
+        log.info("run %s: %s", self.payload["run_id"], self.executor.outcome.status.value)
+
+    def _compile(self, root: Path) -> tuple[Plan, Any]:
+        """Load and compile the shipped runbook for this share's hosts, secrets from here."""
+        from runbook import api
+        from runbook.render.secrets import SecretStore
+
+        placed = unpack(self.payload.get("bundle", {}), root)
+        secrets = SecretStore(secrets_file=self.secrets_file)
+        lab = self.payload.get("lab")
+        book, loaded = api.load(placed[self.payload["runbook"]],
+                                lab=placed[lab] if lab else None, secrets=secrets)
+        loaded.site_of.clear()  # this process drives the share's hosts: their secrets count here
+        hosts = self.payload["hosts"]
+        limit = "^(?:" + "|".join(re.escape(h) for h in hosts) + ")$"
+        plan = api.compile(book, loaded, secrets=secrets, extra_vars=self.payload["extra_vars"],
+                           limit=limit, fail_fast=bool(self.payload.get("fail_fast")))
+        return plan, secrets.mask
+
+    def _subscriber(self, event: Event) -> None:
+        message = event_message(event)
+        if message is not None:
+            self.queue.put_nowait(message)
+
+    async def _pump(self, channel: WorkerChannel) -> None:
+        while (message := await self.queue.get()) is not None:
+            await channel.send(message)
+
+    async def _heartbeat(self, channel: WorkerChannel) -> None:
+        """Beat, and act on the controller's cancel request (halt or interrupt)."""
+        acted: str | None = None
+        while True:
+            await channel.beat()
+            request = await channel.cancel_request()
+            if request is not None and request.get("kind") != acted:
+                acted = str(request.get("kind"))
+                self._cancel(acted, str(request.get("reason") or "interrupted"))
+            await asyncio.sleep(HEARTBEAT_INTERVAL / 2)
+
+    def _cancel(self, kind: str, reason: str) -> None:
+        if self.executor is None or self.run_task is None:
+            return
+        log.info("share %s: %s (%s)", self.payload["run_id"], kind, reason)
+        if kind == "halt":
+            self.executor.halt(reason)
+        else:
+            self.run_task.cancel()
+
+
+def _findings(exc: RunbookError) -> str:
+    if isinstance(exc, ValidationError) and exc.findings:
+        return "; ".join(map(str, exc.findings))
+    return str(exc)

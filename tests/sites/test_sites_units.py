@@ -1,0 +1,113 @@
+"""The pieces of runbook.sites that need no broker: codec, bundle, URL masking, the merger."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from runbook.engine.events import EventBus, HostResult, StepFinished
+from runbook.engine.results import HostStepResult, RunStatus
+from runbook.errors import ConfigError
+from runbook.hosts.lab import Lab
+from runbook.hosts.local import LocalHost
+from runbook.language.runbookfile import load_runbook
+from runbook.plan.compiler import compile_plan
+from runbook.render.secrets import SecretStore
+from runbook.render.templating import Templater
+from runbook.results import Status
+from runbook.sites import bundle, codec
+from runbook.sites.broker import mask_url
+from runbook.sites.merge import LOCAL, Merger
+
+
+def test_a_result_survives_the_json_round_trip() -> None:
+    result = HostStepResult("r7", Status.Failed, 3, "out", 1.5, 2.5, message="m", ignored=True,
+                            attempts=2, state="on", unreachable=False)
+    message = codec.decode(codec.encode(codec.event_message(HostResult(0, "s", result)) or {}))
+    assert codec.result_from_dict(message["result"]) == result
+    assert codec.decode(b"not json")["t"] == "failed"
+
+
+def test_mask_url_hides_the_password_only() -> None:
+    assert mask_url("redis://:pw@h:6379/1") == "redis://:***@h:6379/1"
+    assert mask_url("rediss://user:p%40ss@h:6380/0") == "rediss://user:***@h:6380/0"
+    assert mask_url("redis://h:6379/0") == "redis://h:6379/0"
+
+
+def test_rediss_always_verifies_the_server_and_takes_the_ca_from_the_url() -> None:
+    import ssl
+
+    from runbook.sites.broker import celery_app
+
+    app = celery_app("rediss://:pw@h:6380/0?ssl_ca_certs=/etc/ca.pem")
+    assert app.conf.broker_use_ssl == {"ssl_cert_reqs": ssl.CERT_REQUIRED,
+                                       "ssl_ca_certs": "/etc/ca.pem"}
+    assert app.conf.broker_url == "rediss://:pw@h:6380/0"
+    assert celery_app("redis://:pw@h:6379/0").conf.broker_use_ssl is None
+
+
+def test_bundle_is_content_addressed_and_refuses_corruption(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "sub" / "b.txt"
+    b.parent.mkdir()
+    a.write_text("same")
+    b.write_text("same")
+    packed = bundle.pack([a, b])
+    assert len(packed["files"]) == 2 and len(packed["blobs"]) == 1
+    placed = bundle.unpack(packed, tmp_path / "root")
+    assert placed[str(b.resolve())].read_text() == "same"
+    assert str(placed[str(a.resolve())]).startswith(str(tmp_path / "root"))
+    digest = next(iter(packed["blobs"]))
+    packed["blobs"][digest] = base64.b64encode(b"tampered").decode()
+    with pytest.raises(ConfigError, match="checksum"):
+        bundle.unpack(packed, tmp_path / "root2")
+
+
+def test_bundle_over_the_size_limit_is_refused_naming_the_limit(tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 2048)
+    with pytest.raises(ConfigError, match="exceed"):
+        bundle.pack([big], limit=1024)
+
+
+def _plan(tmp_path: Path):  # type: ignore[no-untyped-def]
+    book = tmp_path / "book.yml"
+    (tmp_path / "f.txt").write_text("payload")
+    book.write_text("name: t\nsteps:\n"
+                    "  - {name: one, hosts: '.', run: 'true'}\n"
+                    "  - {name: two, hosts: '.', put: {src: f.txt, dest: /tmp/x/}}\n")
+    lab = Lab([LocalHost("a"), LocalHost("b"), LocalHost("c")])
+    lab.sites = {"east": {}}
+    lab.site_of = {"b": "east", "c": "east"}
+    return compile_plan(load_runbook(book), lab, Templater(SecretStore(environ={})))
+
+
+def test_plan_files_lists_the_put_sources_of_the_site_hosts(tmp_path: Path) -> None:
+    plan = _plan(tmp_path)
+    assert bundle.plan_files(plan, ["b"]) == [tmp_path / "f.txt"]
+
+
+def test_merger_emits_one_step_finished_after_every_part_and_fills_a_lost_site(
+        tmp_path: Path) -> None:
+    plan = _plan(tmp_path)
+    events: list[object] = []
+    merger = Merger(plan, EventBus([events.append]), [LOCAL, "east"])
+    merger.host_result(0, HostStepResult("a", Status.Success, 0, "", 1.0, 2.0))
+    merger.step_finished(0, LOCAL, 1.0, 2.0)
+    assert not any(isinstance(e, StepFinished) for e in events)
+    merger.host_result(0, HostStepResult("b", Status.Success, 0, "", 1.0, 2.0))
+    merger.fill("east", Status.Error, "worker for site east lost",
+                later="not run: worker for site east lost")
+    merger.host_result(1, HostStepResult("a", Status.Success, 0, "", 3.0, 4.0))
+    outcome = merger.finish()
+    assert outcome.sites == {"b": "east", "c": "east"}
+    first, second = outcome.steps
+    assert list(first.results) == ["a", "b", "c"]
+    assert first.results["c"].message == "worker for site east lost"
+    assert second.results["b"].status is Status.Error  # b got that far
+    assert second.results["c"].status is Status.Skipped
+    assert second.results["c"].message == "not run: worker for site east lost"
+    assert outcome.status is RunStatus.FAILED
+    finished = [e.outcome.index for e in events if isinstance(e, StepFinished)]
+    assert finished == [0, 1]
