@@ -40,14 +40,12 @@ from runbook.records.runfolder import DEFAULT_KEEP_RUNS
 
 if TYPE_CHECKING:
     from runbook.cli.console import Console
-    from runbook.engine.executor import Executor
     from runbook.engine.results import RunOutcome
+    from runbook.engine.runner import Runner
     from runbook.plan.compiler import Plan
     from runbook.records import RunRecorder
     from runbook.render.secrets import SecretStore
     from runbook.sites.controller import SiteRun
-
-    Runner = Executor | SiteRun
 
 
 @dataclass
@@ -259,13 +257,8 @@ async def _run(executor: Runner, console: Console, opts: Options,
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
 
-    from runbook.engine.executor import Executor
-
-    # multi-site runs take no lab locks yet (docs/sites.md)
-    work = run_locked(executor, console, lock_wait=opts.lock_wait, no_lock=opts.no_lock) \
-        if isinstance(executor, Executor) else executor.run()
     await run_interruptible(
-        work,
+        run_locked(executor, console, lock_wait=opts.lock_wait, no_lock=opts.no_lock),
         on_signal=lambda name: console.note(
             f"{name}: stopping, closing hosts (again to exit at once)"),
         force_exit=force_exit, then=_defer_signal)  # cleanup bound: signals.INTERRUPT_GRACE

@@ -16,8 +16,8 @@ from runbook.errors import LockError, LockSpecError
 
 if TYPE_CHECKING:
     from runbook.cli.console import Console
-    from runbook.engine.executor import Executor
     from runbook.engine.results import RunOutcome
+    from runbook.engine.runner import Runner
     from runbook.locks import HostLock
 
 __all__ = ["EXIT_LOCKED", "lock_failure", "lock_options", "locks_refused", "run_locked"]
@@ -41,9 +41,10 @@ def lock_failure(exc: LockError | LockSpecError) -> tuple[int, str]:
     return EXIT_LOCKED, f"runbook: {exc}"
 
 
-async def run_locked(executor: Executor, console: Console, *, lock_wait: float,
+async def run_locked(executor: Runner, console: Console, *, lock_wait: float,
                      no_lock: bool) -> None:
-    """`executor.run()` inside the lab locks of every host the plan targets (docs/locks.md).
+    """`executor.run()` inside the lab locks of every host the plan targets (docs/locks.md),
+    whichever part of a multi-site run drives it (docs/sites.md).
 
     Taking them may wait `lock_wait` seconds and raises LockError when it cannot (exit 3).
     If a renewal fails, no new step (or host) starts, and the run ends with exit 3. The

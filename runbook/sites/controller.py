@@ -73,13 +73,32 @@ class SiteRun:
                          for site, share in self.shares.items()}
         for payload in self.payloads.values():
             payload["heartbeat_ttl"] = heartbeat_timeout
+        self.mask = self.local.mask
         self._channel: ControllerChannel | None = None
         self._halt: str | None = None
-        self._halt_sent = False
+        self._requests: list[tuple[str, str]] = []  # cancel requests not yet sent to workers
 
     @property
     def outcome(self) -> RunOutcome:
         return self.merger.outcome
+
+    @property
+    def bus(self) -> EventBus:
+        """The run's one bus: every part's events, merged (what a recorder subscribes to)."""
+        return self.merger.bus
+
+    @property
+    def halted(self) -> str | None:
+        """Why nothing new starts any more, on this machine or any site (None: running)."""
+        return self._halt or self.local.halted
+
+    @halted.setter
+    def halted(self, reason: str | None) -> None:
+        """Stop starting steps everywhere (a lab lock lost: cli.locking); what runs finishes."""
+        if reason is None or self.halted is not None:
+            return
+        self.local.halted = reason
+        self._requests.append(("stop", reason))
 
     def check(self) -> RunOutcome:
         """The dry run needs no site: every host's plan is known here."""
@@ -210,11 +229,13 @@ class SiteRun:
         if self.plan.fail_fast and self._halt is None:
             self._halt = f"fail_fast after {host_id!r} failed step {step_name!r}"
             self.local.halt(self._halt, keep=host_id)
+            self._requests.append(("halt", self._halt))
 
     async def _send_halt(self) -> None:
-        if self._halt is not None and not self._halt_sent and self._channel is not None:
-            self._halt_sent = True
-            await asyncio.wait_for(self._channel.cancel("halt", self._halt), 5.0)
+        """Pass on to the workers what `_failed` or `halted` asked for (halt, stop)."""
+        while self._requests and self._channel is not None:
+            kind, reason = self._requests.pop(0)
+            await asyncio.wait_for(self._channel.cancel(kind, reason), 5.0)
 
     async def _cancel(self, local_task: asyncio.Task[RunOutcome] | None, reason: str) -> None:
         """Interrupt every part: ask the workers, wait CANCEL_WAIT for their records."""

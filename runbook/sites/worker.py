@@ -5,8 +5,9 @@ stderr, a warm stop on SIGTERM). For each task `run_share` rebuilds the shipped 
 private folder (`bundle.unpack`), loads and compiles the runbook for its hosts with the secrets
 of this machine's environment (never shipped), runs it through `runbook.api`, and streams every
 event back (`channel.WorkerChannel`) with a heartbeat. A cancel request from the controller
-halts the share (fail_fast elsewhere) or interrupts it: the executor kills the remote process
-groups and the share ends `interrupted`.
+halts the share (fail_fast elsewhere), stops it from starting steps (the controller lost a lab
+lock) or interrupts it: the executor kills the remote process groups and the share ends
+`interrupted`.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ class _Share:
         channel = WorkerChannel(client, self.payload["run_id"], self.payload["site"],
                                 float(self.payload.get("heartbeat_ttl") or HEARTBEAT_TTL))
         try:
-            if await channel.cancel_request() is not None:
+            request = await channel.cancel_request()
+            if request is not None and request.get("kind") == "interrupt":
                 log.info("run %s was cancelled before this share started", channel.run_id)
                 return
             await channel.beat()
@@ -147,24 +149,30 @@ class _Share:
             await channel.send(message)
 
     async def _heartbeat(self, channel: WorkerChannel) -> None:
-        """Beat, and act on the controller's cancel request (halt or interrupt)."""
+        """Beat, and act on the controller's cancel request (halt, stop or interrupt)."""
         acted: str | None = None
         while True:
             await channel.beat()
-            request = await channel.cancel_request()
-            if request is not None and request.get("kind") != acted:
-                acted = str(request.get("kind"))
-                self._cancel(acted, str(request.get("reason") or "interrupted"))
+            request = await channel.cancel_request() or {}
+            kind = str(request.get("kind") or "")
+            if kind and kind != acted and self._cancel(
+                    kind, str(request.get("reason") or "interrupted")):
+                acted = kind
             await asyncio.sleep(HEARTBEAT_INTERVAL / 2)
 
-    def _cancel(self, kind: str, reason: str) -> None:
+    def _cancel(self, kind: str, reason: str) -> bool:
+        """Act on a cancel request; False while the share is still compiling (asked again
+        at the next beat)."""
         if self.executor is None or self.run_task is None:
-            return
+            return False
         log.info("share %s: %s (%s)", self.payload["run_id"], kind, reason)
-        if kind == "halt":
+        if kind == "halt":  # fail_fast elsewhere: cancel what runs too
             self.executor.halt(reason)
+        elif kind == "stop":  # the controller lost a lab lock: start nothing new
+            self.executor.halted = self.executor.halted or reason
         else:
             self.run_task.cancel()
+        return True
 
 
 def _findings(exc: RunbookError) -> str:

@@ -1,9 +1,10 @@
 """Fixtures for multi-site tests: a real redis-server on loopback and real `runbook worker`s.
 
-`redis_url` starts one redis-server for the module (free port, no persistence, readiness
+`redis_server` starts one redis-server for the module (free port, no persistence, readiness
 polled with a deadline). Without redis-server the tests are skipped with an install hint,
 except under CI (env CI set), where they fail: CI must never silently skip the broker.
-`site_workers` starts `runbook worker` processes on demand (one per site) and stops them.
+`site_lab` is the module's lab file (tests/sites/sitelab.py), `workers` its two `runbook worker`
+processes (sites east and west, started once per module), `running` both of them up again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.sshlab import running_in_ci
+from tests.sites.sitelab import SITE_TOKEN, lab_doc
+from tests.sshlab import SshdLab, running_in_ci
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -173,3 +175,29 @@ class SiteWorkers:
     def stop_all(self) -> None:
         for site in list(self.procs):
             self.stop(site)
+
+
+@pytest.fixture(scope="module")
+def site_lab(sshd_lab: SshdLab, redis_server: RedisServer,
+             tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return lab_doc(sshd_lab, redis_server, tmp_path_factory.mktemp("sites") / "lab.yml")
+
+
+@pytest.fixture(scope="module")
+def workers(site_lab: Path, redis_server: RedisServer,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteWorkers]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RUNBOOK_SECRET_BROKER": redis_server.password,
+           "RUNBOOK_SECRET_SITE_TOKEN": SITE_TOKEN}
+    pool = SiteWorkers(site_lab, tmp_path_factory.mktemp("workers"), env)
+    pool.ensure("east", "west")
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+
+
+@pytest.fixture
+def running(workers: SiteWorkers) -> SiteWorkers:
+    """Both workers up (a test may have killed one)."""
+    workers.ensure("east", "west")
+    return workers
