@@ -186,14 +186,11 @@ def report_path_problem(path: Path, inputs: dict[Path, str] | None = None) -> st
 
 
 def start_record(opts: Options, executor: Runner) -> RunRecorder | None:
-    """Create the run folder and journal the run's events into it (None: --no-record, --check,
-    or a multi-site run, which is not recorded yet: docs/sites.md).
+    """Create the run folder and journal the run's events into it (None: --no-record, --check).
 
     Exits 2 before anything runs when the folder cannot be created.
     """
-    from runbook.engine.executor import Executor
-
-    if opts.no_record or opts.check or not isinstance(executor, Executor):
+    if opts.no_record or opts.check:
         return None
     from runbook.errors import RunRecordError
     from runbook.records import RunRecorder, resolve_runs_dir

@@ -12,9 +12,11 @@ included, passes through the run's mask first.
 Lines (`event` names the kind; times are epoch seconds; see docs/records.md):
 
     run_start    run_id, runbook, runbook_path, runbook_sha256, lab_path, extra_vars, hosts,
-                 steps [{index, name, action, location, register}], started, check
+                 steps [{index, name, action, location, register}], started, check,
+                 sites {host: site} (multi-site runs only)
     step_start   step, name, action, hosts (active), skipped
-    host_result  step, host, result (the report's hostResult), register, registered
+    host_result  step, host, result (the report's hostResult), register, registered,
+                 site (only for a host a site's worker drove)
     step_end     step, started, ended
     run_end      status, ended, duration_s, error (only after an internal error)
 
@@ -58,6 +60,7 @@ class Journal:
         self._header = dict(header)
         self._registers: dict[int, str | None] = {
             s["index"]: s.get("register") for s in self._header.get("steps", [])}
+        self._sites: dict[str, str] = dict(self._header.get("sites") or {})
         self._file: IO[str] | None = path.open("a", encoding="utf-8")
         self._syncer = _Syncer(self._file.fileno())
 
@@ -68,10 +71,13 @@ class Journal:
 
     def _record(self, event: Event) -> dict[str, Any] | None:
         if isinstance(event, HostResult):
-            return {"event": "host_result", "step": event.step_index,
-                    "host": event.result.host_id, "result": event.result.to_dict(),
-                    "register": self._registers.get(event.step_index),
-                    "registered": event.registered}
+            record = {"event": "host_result", "step": event.step_index,
+                      "host": event.result.host_id, "result": event.result.to_dict(),
+                      "register": self._registers.get(event.step_index),
+                      "registered": event.registered}
+            if event.result.host_id in self._sites:
+                record["site"] = self._sites[event.result.host_id]
+            return record
         if isinstance(event, StepStarted):
             return {"event": "step_start", "step": event.index, "name": event.name,
                     "action": event.action, "hosts": event.total, "skipped": event.skipped}

@@ -58,6 +58,8 @@ def report_from_journal(records: list[dict[str, Any]]) -> dict[str, Any]:
         "started": started, "ended": ended, "duration_s": round(max(0.0, ended - started), 6),
         "hosts": _host_counts(start.get("hosts", []), steps), "steps": steps,
     }
+    if start.get("sites"):
+        report["sites"] = start["sites"]
     if end and end.get("error"):
         report["error"] = end["error"]
     return report

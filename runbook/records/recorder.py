@@ -1,7 +1,10 @@
 """Recording one run: create its folder, journal its events, write its reports, prune old runs.
 
 `RunRecorder.start(executor, ...)` is the only thing a caller (the `apply` command, or a library
-user) needs: it subscribes the journal to the executor's event bus. After the run (success,
+user) needs: it subscribes the journal to the executor's event bus. The executor is any
+`runbook.engine.runner.Runner`: for a multi-site run (`runbook.sites.SiteRun`) that bus is the
+one the sites' events are merged into, so the site hosts are journalled like local ones, with
+their site. After the run (success,
 failure or interruption) `finish(outcome)` writes report.json, junit.xml and report.html into
 the folder and prunes the oldest folders beyond `keep`.
 """
@@ -19,8 +22,8 @@ from runbook.records.runfolder import DEFAULT_KEEP_RUNS, RunFolder, prune_runs
 from runbook.report.json_report import atomic_write
 
 if TYPE_CHECKING:
-    from runbook.engine.executor import Executor
     from runbook.engine.results import RunOutcome
+    from runbook.engine.runner import Runner
 
 
 def file_sha256(path: Path) -> str | None:
@@ -51,7 +54,7 @@ class RunRecorder:
         return self.folder.run_id
 
     @classmethod
-    def start(cls, executor: Executor, runs_dir: Path, *, keep: int = DEFAULT_KEEP_RUNS,
+    def start(cls, executor: Runner, runs_dir: Path, *, keep: int = DEFAULT_KEEP_RUNS,
               extra_vars: Sequence[str] = (), mask: Callable[[str], str] | None = None
               ) -> RunRecorder:
         """Create the run folder and subscribe its journal to `executor`'s events.
@@ -73,6 +76,8 @@ class RunRecorder:
                        "action": p.step.action.kind, "location": str(p.step.location),
                        "register": p.step.register or None} for p in executor.plan.steps],
         }
+        if outcome.sites:  # a multi-site run: host id -> the site whose worker drives it
+            header["sites"] = dict(outcome.sites)
         journal = Journal(folder.journal, header, mask)
         executor.bus.subscribe(journal)
         return cls(folder, journal, keep=keep, mask=mask)

@@ -60,8 +60,7 @@ def kill_markers(marker: str) -> None:
 def shape(report: dict[str, Any]) -> Any:
     """What must be equal between a multi-site run and a single-site one."""
     return {
-        # multi-site runs are not recorded in a run folder yet (docs/sites.md)
-        "keys": sorted(k for k in report if k not in ("sites", "run_id")),
+        "keys": sorted(k for k in report if k != "sites"),
         "status": report["status"],
         "hosts": report["hosts"],
         "steps": [(s["index"], s["name"], s["action"], sorted(s),
