@@ -3,7 +3,6 @@ answers PING (with a deadline), stopped and started again on the same port on de
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -11,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.sshlab import running_in_ci
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 INSTALL_HINT = ("redis-server is not installed (scripts/install-test-deps.sh installs it; "
@@ -22,12 +23,12 @@ def require_redis() -> None:
     """Skip without redis-server; under CI (env CI set) fail instead: CI must not skip it."""
     if Path(REDIS_SERVER).is_file():
         return
-    if os.environ.get("CI"):
+    if running_in_ci():
         pytest.fail(f"CI is set but {INSTALL_HINT}", pytrace=False)
     pytest.skip(INSTALL_HINT)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -49,7 +50,7 @@ class RedisServer:
     def __init__(self, workdir: Path, password: str | None = None) -> None:
         self.workdir = workdir
         self.password = password
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

@@ -10,9 +10,7 @@ processes (sites east and west, started once per module), `running` both of them
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,28 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.locks.redislab import REDIS_SERVER, free_port, require_redis
 from tests.sites.sitelab import SITE_TOKEN, lab_doc
-from tests.sshlab import SshdLab, running_in_ci
+from tests.sshlab import SshdLab
+
+__all__ = ["RedisServer", "SiteWorkers", "require_redis"]
 
 REPO = Path(__file__).resolve().parents[2]
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-INSTALL_HINT = "redis-server is not installed (scripts/install-test-deps.sh installs it)"
 READY_DEADLINE = 30.0
-
-
-def require_redis() -> None:
-    if Path(REDIS_SERVER).is_file():
-        return
-    if running_in_ci():
-        pytest.fail(f"CI is set but {INSTALL_HINT}", pytrace=False)
-    pytest.skip(INSTALL_HINT)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class RedisServer:
