@@ -20,6 +20,14 @@ from jinja2 import nodes
 from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError, HeaderTemplateError
 from runbook.language.findings import Finding
+from runbook.language.treechecks import (
+    LOOP_FIELDS,
+    included_from,
+    loop_expression,
+    loop_problems,
+    scoped_names,
+    step_label,
+)
 from runbook.language.varsfile import reserved_name_problem
 from runbook.language.yamlload import expand_home
 from runbook.model import GetAction, Location, PowerAction, PutAction, Runbook, Step
@@ -51,9 +59,13 @@ class RunbookChecker:
         self.findings: list[Finding] = []
         self.registered: set[str] = set(lost_registers or ())
         self.document = getattr(runbook, "document", None)
+        self.loop_registers = {s.register for s in runbook.steps if s.register and s.loop}
 
     # -- helpers ------------------------------------------------------------------------------
     def loc(self, step: Step | None, field: Field, *, key: bool = False) -> Location:
+        if step is not None and step.source is not None:
+            return step.source.location(  # type: ignore[no-any-return]
+                (*step.json_path, *field), key=key)
         if self.document is not None:
             prefix: Field = ("steps", step.index) if step is not None else ()
             return self.document.location(  # type: ignore[no-any-return]
@@ -68,16 +80,18 @@ class RunbookChecker:
         owner = ""
         if step is not None:
             explicit = self.document is None or "name" in self._raw_step(step)
-            owner = f"step {step.index + 1}" + (f" ({step.name!r})" if explicit else "") + ": "
+            owner = step_label(step) + (f" ({step.name!r})" if explicit else "") + ": "
         self.findings.append(Finding(loc.file, loc.line + line_offset, loc.column,
-                                     owner + message))
+                                     owner + message + included_from(step)))
 
     def _raw_step(self, step: Step) -> Mapping[str, Any]:
-        data = getattr(self.document, "data", None)
-        try:
-            raw = data["steps"][step.index]  # type: ignore[index]
-        except (TypeError, KeyError, IndexError):
-            return {}
+        document = step.source if step.source is not None else self.document
+        raw = getattr(document, "data", None)
+        for part in step.json_path or ("steps", step.index):
+            try:
+                raw = raw[part]  # type: ignore[index]
+            except (TypeError, KeyError, IndexError):
+                return {}
         return raw if isinstance(raw, dict) else {}
 
     # -- the checks ---------------------------------------------------------------------------
@@ -103,6 +117,9 @@ class RunbookChecker:
         hosts = self.check_hosts(step)
         self.check_step_names(step)
         known = set(base_known) | self.registered | set(step.vars)
+        for field, message in loop_problems(step, known):
+            self.add(step, field, message, key=True)
+        known |= scoped_names(step)
         self.check_step_templates(step, known, hosts)
         self.check_expect(step, known, hosts)
         self.check_action(step, known, hosts)
@@ -125,6 +142,10 @@ class RunbookChecker:
             self.check_template(step, field, text, known, hosts)
         if step.when is not None:
             self.check_template(step, ("when",), step.when, known, hosts, expression=True)
+        loop = loop_expression(step)
+        if loop is not None:
+            self.check_template(step, ("loop",), loop[0], known - {step.loop_var}, hosts,
+                                expression=loop[1])
         if step.until is not None:
             # The executor also offers the step's own result as `result` to `until`.
             own = known | {"result"} | ({step.register} if step.register else set())
@@ -295,7 +316,7 @@ class RunbookChecker:
                 fields = HOST_FIELDS
                 what = "the host"
             elif name in results:
-                fields = RESULT_FIELDS
+                fields = RESULT_FIELDS + (LOOP_FIELDS if name in self.loop_registers else ())
                 what = f"the registered result {name!r}" if name != "result" else "result"
             else:
                 continue
