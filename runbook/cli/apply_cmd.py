@@ -48,6 +48,10 @@ class Options:
     report_json: Path | None
     junit: Path | None
     verbose: int
+    tags: Sequence[str] = ()
+    skip_tags: Sequence[str] = ()
+    start_at_step: str | None = None
+    list_steps: bool = False
 
 
 def _findings_text(findings: Sequence[object]) -> str:
@@ -76,6 +80,7 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     from runbook import api
     from runbook.cli.console import Console
     from runbook.language.varsfile import parse_extra_vars
+    from runbook.plan.tags import split_tags
     from runbook.render.secrets import SecretStore
 
     _check_report_paths(opts)
@@ -87,7 +92,9 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
         if findings:
             fail(_findings_text(findings))
         plan = api.compile(runbook, lab, secrets=secrets, extra_vars=extra, limit=opts.limit,
-                           fail_fast=opts.fail_fast, dry_run=opts.check)
+                           fail_fast=opts.fail_fast, dry_run=opts.check,
+                           tags=split_tags(opts.tags), skip_tags=split_tags(opts.skip_tags),
+                           start_at=opts.start_at_step)
     except ConfigError as exc:
         _config_error(exc)
     except RunbookError as exc:
@@ -171,11 +178,15 @@ async def _run(executor: Executor, console: Console, opts: Options) -> None:
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
 
+    from runbook.cli.signals import INTERRUPT_GRACE
+
+    cleanup = executor.cleanup_budget()
     await run_interruptible(
         executor.run(),
         on_signal=lambda name: console.note(
-            f"{name}: stopping, closing hosts (again to exit at once)"),
-        force_exit=force_exit, then=_defer_signal)  # cleanup bound: signals.INTERRUPT_GRACE
+            f"{name}: stopping" + (", running the `always` steps" if cleanup else "")
+            + ", closing hosts (again to exit at once)"),
+        force_exit=force_exit, then=_defer_signal, grace=INTERRUPT_GRACE + cleanup)
 
 
 def _defer_signal(signum: int, frame: object) -> None:
@@ -198,6 +209,10 @@ def run_apply(opts: Options) -> NoReturn:
 
 
 def _apply(opts: Options) -> int:
+    if opts.list_steps:
+        from runbook.cli.steplist import list_steps
+
+        return list_steps(opts.runbook)
     try:
         executor, console, _mask = prepare(opts)
     except KeyboardInterrupt:  # Ctrl-C while loading: nothing ran, nothing to report
@@ -244,6 +259,15 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--report-json", type=path, help="Write the JSON report here."),
         click.option("--junit", type=path, help="Write a JUnit XML report here."),
         click.option("-v", "--verbose", count=True, help="Show every command's output."),
+        click.option("--tags", multiple=True, metavar="TAG[,TAG]",
+                     help="Only steps with one of these tags (and `always` ones); repeatable."),
+        click.option("--skip-tags", multiple=True, metavar="TAG[,TAG]",
+                     help="Leave out steps with one of these tags; repeatable."),
+        click.option("--start-at-step", metavar="NAME",
+                     help="Start at the first step with this name (or path, see --list-steps)."),
+        click.option("--list-steps", is_flag=True,
+                     help="Print the step tree (names, tags, file:line) and exit; connects "
+                          "nothing."),
     ]
     for option in reversed(options):
         func = option(func)

@@ -26,8 +26,8 @@ T = TypeVar("T")
 #: What `signal.signal` accepts: a function, SIG_DFL or SIG_IGN.
 Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers
 
-#: Signals that interrupt a run.
-INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Signals that interrupt a run (SIGHUP: the terminal or ssh session running it went away).
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: Seconds after the first signal before the command stops waiting for its cleanup.
 INTERRUPT_GRACE = 4.0
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from runbook.engine.actions import ActionResult, apply_expect, execute
+from runbook.engine.loop import combine, loop_items, registered_value
 from runbook.engine.results import HostStepResult
 from runbook.errors import RunbookError
 from runbook.plan.renderer import template_message
@@ -56,6 +57,8 @@ class HostStep:
     async def run(self) -> HostStepResult:
         """The host's result; template errors are failures of this host, never exceptions."""
         step, host = self.step, self.host
+        if step.loop is not None:
+            return await self._run_loop()
         try:
             if step.when is not None and not self.renderer.evaluate(
                     step.when, step, host, self.registered):
@@ -68,7 +71,42 @@ class HostStep:
             return self._template_failure(exc)
         return self._result(raw, attempt, done)
 
-    async def _attempts(self, action: ConcreteAction) -> tuple[ActionResult, int, bool]:
+    async def _run_loop(self) -> HostStepResult:
+        """Each item of the host's loop as its own run of the action (see engine/loop.py)."""
+        step = self.step
+        try:
+            items = loop_items(step, self.renderer.templater,
+                               self.renderer.context(step, self.host, self.registered))
+        except RunbookError as exc:
+            return self._template_failure(exc)
+        done: list[tuple[Any, HostStepResult]] = []
+        for item in items:
+            self.started = time.time()
+            done.append((item, await self._loop_item(item)))
+        result = combine(self.host.id, done[0][1].started if done else time.time(),
+                         time.time(), done)
+        if step.register:
+            self.registered.setdefault(self.host.id, {})[step.register] = registered_value(result)
+        return result
+
+    async def _loop_item(self, item: Any) -> HostStepResult:
+        """One item: its `when`, its action, its attempts."""
+        step, host = self.step, self.host
+        extra = {step.loop_var: item}
+        try:
+            if step.when is not None and not self.renderer.evaluate(
+                    step.when, step, host, self.registered, extra=extra):
+                return HostStepResult(host.id, Status.Skipped, started=self.started,
+                                      ended=time.time(), message=f"skipped: when {step.when!r}")
+            ctx = {**self.renderer.context(step, host, self.registered), **extra}
+            raw, attempt, done = await self._attempts(self.renderer.concretize(step, host, ctx),
+                                                      extra)
+        except RunbookError as exc:
+            return self._template_failure(exc)
+        return self._result(raw, attempt, done)
+
+    async def _attempts(self, action: ConcreteAction,
+                        extra: dict[str, Any] | None = None) -> tuple[ActionResult, int, bool]:
         """Run the action until it succeeds (or `until` holds), at most `retries + 1` times."""
         step = self.step
         attempts = step.retries + 1
@@ -77,7 +115,7 @@ class HostStep:
             raw = apply_expect(step, await execute(action, self.host, timeout=step.timeout), action)
             value = register(self.registered, step, self.host.id, raw.word, rc=raw.rc,
                              output=raw.output, state=raw.state)
-            done = self._judge_until(raw, value) if step.until is not None \
+            done = self._judge_until(raw, value, extra) if step.until is not None \
                 else raw.status is Status.Success
             if done or attempt >= attempts:
                 return raw, attempt, done
@@ -85,11 +123,13 @@ class HostStep:
             if step.delay > 0:
                 await asyncio.sleep(step.delay)
 
-    def _judge_until(self, raw: ActionResult, value: dict[str, Any]) -> bool:
+    def _judge_until(self, raw: ActionResult, value: dict[str, Any],
+                     extra: dict[str, Any] | None = None) -> bool:
         """Whether `until` holds for this attempt; sets the attempt's status from it."""
         step = self.step
         assert step.until is not None
-        held = self.renderer.evaluate(step.until, step, self.host, self.registered, result=value)
+        held = self.renderer.evaluate(step.until, step, self.host, self.registered, result=value,
+                                      extra=extra)
         if held and not raw.unreachable:
             raw.status, raw.message = Status.Success, ""
         elif raw.status is Status.Success or raw.status is Status.Failed:

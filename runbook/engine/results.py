@@ -45,6 +45,7 @@ class HostStepResult:
     attempts: int = 1
     state: str | None = None
     unreachable: bool = False
+    items: list[dict[str, Any]] | None = None
 
     @property
     def word(self) -> str:
@@ -73,12 +74,18 @@ class HostStepResult:
             data["attempts"] = self.attempts
         if self.state is not None:
             data["state"] = self.state
+        if self.items is not None:
+            data["items"] = self.items
         return data
 
 
 @dataclass(slots=True)
 class StepOutcome:
-    """One step across its target hosts; `results` keeps the lab order of the targets."""
+    """One step across its target hosts; `results` keeps the lab order of the targets.
+
+    `path` is the step's ancestry (`block 'upgrade'/rescue > roll back`), `frames` the same
+    as data for reports (kind, name, section, file:line of each enclosing block / include).
+    """
 
     index: int
     name: str
@@ -87,10 +94,39 @@ class StepOutcome:
     results: dict[str, HostStepResult] = field(default_factory=dict)
     started: float | None = None
     ended: float | None = None
+    path: str = ""
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
 
     def count(self, word: str) -> int:
         """How many hosts ended this step with the status `word` ("failed", "unreachable", ...)."""
         return sum(1 for r in self.results.values() if r.word == word)
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """One rolling batch: its hosts and when it ran, or why it did not start.
+
+    `block` names the block whose `batch` made it (None: the runbook's `batch`).
+    """
+
+    number: int
+    total: int
+    hosts: list[str]
+    block: str | None = None
+    started: float | None = None
+    ended: float | None = None
+    not_started: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report form."""
+        data: dict[str, Any] = {"number": self.number, "of": self.total, "hosts": self.hosts,
+                                "started": self.started, "ended": self.ended}
+        if self.block is not None:
+            data["block"] = self.block
+        if self.not_started is not None:
+            data["not_started"] = self.not_started
+        return data
 
 
 @dataclass(slots=True)
@@ -107,6 +143,8 @@ class RunOutcome:
     status: RunStatus = RunStatus.SUCCESS
     check: bool = False
     error: str | None = None
+    batches: list[BatchOutcome] = field(default_factory=list)
+    rescued: dict[str, int] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.errors import ConfigError, RunbookError, ValidationError
 from runbook.language.findings import Finding
+from runbook.language.treechecks import scoped_names
 from runbook.model import (
     GetAction,
     OneshotAction,
@@ -29,6 +30,7 @@ from runbook.model import (
     Runbook,
     Step,
 )
+from runbook.plan.batches import failure_limit, split
 from runbook.plan.renderer import ActionRenderer, template_message
 from runbook.plan.steps import PlannedStep
 from runbook.render.secrets import PlaceholderSecrets
@@ -78,6 +80,8 @@ class Plan:
     hosts: list[Host] = field(default_factory=list)
     fail_fast: bool = False
     dry_run: bool = False
+    batches: list[list[Host]] = field(default_factory=list)
+    max_failed: int = 0
 
 
 class _Compiler:
@@ -114,6 +118,8 @@ class _Compiler:
             raise ValidationError(unset)
         order = {h.id: i for i, h in enumerate(self.lab.hosts)}
         plan.hosts = sorted(seen.values(), key=lambda h: order.get(h.id, len(order)))
+        plan.batches = split(plan.hosts, self.runbook.batch)
+        plan.max_failed = failure_limit(self.runbook.max_failed, len(plan.hosts))
         return plan
 
     def _targets(self, step: Step, limit_re: re.Pattern[str] | None) -> tuple[Host, ...]:
@@ -123,6 +129,9 @@ class _Compiler:
             raise ConfigError(f"step {step.name!r}: bad hosts regex: {exc}",
                               file=step.location.file, line=step.location.line,
                               column=step.location.column) from exc
+        for level in step.narrow:  # enclosing blocks' and includes' hosts: match each
+            allowed = {h.id for h in self.lab.select(list(level))}
+            selected = [h for h in selected if h.id in allowed]
         return tuple(h for h in selected if limit_re is None or limit_re.search(h.id))
 
     def _plan_step(self, step: Step, targets: tuple[Host, ...],
@@ -135,7 +144,9 @@ class _Compiler:
                 texts.append(self.renderer.template_source(
                     self.renderer.local_path(step.action.src), step))
             templated = True
-        runtime = self._needs_registered(step, texts, targets, registered_before)
+        # a loop renders per item, at run time (its templates use the loop variable)
+        runtime = step.loop is not None or self._needs_registered(
+            step, texts, targets, registered_before | scoped_names(step))
         planned = PlannedStep(step, targets, _step_limit(step), runtime)
         if runtime:
             return planned

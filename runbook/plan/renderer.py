@@ -54,9 +54,12 @@ class ActionRenderer:
         return context
 
     def evaluate(self, expression: str, step: Step, host: Host, registered: Registered, *,
-                 result: Mapping[str, Any] | None = None) -> bool:
-        """`when` / `until` of `step` for `host` (`result` is the attempt's result for `until`)."""
+                 result: Mapping[str, Any] | None = None,
+                 extra: Mapping[str, Any] | None = None) -> bool:
+        """`when` / `until` of `step` for `host` (`result` is the attempt's result for `until`,
+        `extra` a loop's item, which wins over every variable)."""
         ctx = self.context(step, host, registered)
+        ctx.update(extra or {})
         if result is not None:
             ctx["result"] = result
         return bool(self.templater.evaluate(expression, ctx, location=step.location))

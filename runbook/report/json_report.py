@@ -39,10 +39,16 @@ def build_json_report(outcome: RunOutcome) -> dict[str, Any]:
                 "started": None if step.started is None else round(step.started, 6),
                 "ended": None if step.ended is None else round(step.ended, 6),
                 "results": {h: r.to_dict() for h, r in step.results.items()},
+                **({"path": step.path, "frames": step.frames} if step.frames else {}),
+                **({"tags": step.tags} if step.tags else {}),
             }
             for step in outcome.steps
         ],
     }
+    if outcome.batches:
+        report["batches"] = [b.to_dict() for b in outcome.batches]
+    if outcome.rescued:
+        report["rescued"] = dict(outcome.rescued)
     if outcome.error:
         report["error"] = outcome.error
     return report

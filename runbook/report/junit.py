@@ -28,10 +28,11 @@ def build_junit(outcome: RunOutcome) -> ET.Element:
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for step in outcome.steps:
         counts = {"tests": len(step.results), "failures": 0, "errors": 0, "skipped": 0}
-        suite = ET.SubElement(root, "testsuite", name=_clean(f"{step.index + 1:02d} {step.name}"))
+        label = step.path or step.name  # nested steps by their path in the step tree
+        suite = ET.SubElement(root, "testsuite", name=_clean(f"{step.index + 1:02d} {label}"))
         for host_id, result in step.results.items():
             case = ET.SubElement(suite, "testcase", name=_clean(host_id),
-                                 classname=_clean(f"{outcome.runbook}.{step.name}"),
+                                 classname=_clean(f"{outcome.runbook}.{label}"),
                                  time=f"{result.duration:.3f}")
             detail = _clean(result.output)
             message = _clean(result.message or result.word)
