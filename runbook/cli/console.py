@@ -20,7 +20,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from runbook.cli.treeview import batch_line, recap_notes
 from runbook.engine.events import (
+    BatchSkipped,
+    BatchStarted,
     Event,
     HostResult,
     PlannedHost,
@@ -139,6 +142,9 @@ class Console:
             self._clear_progress()
             self.recap(event.outcome)
             self.stream.flush()
+        elif isinstance(event, BatchStarted | BatchSkipped):
+            self._clear_progress()
+            self._write(self.paint(batch_line(event), "bold magenta"))
 
     def _write(self, text: str) -> None:
         self.stream.write(text + "\n")
@@ -166,7 +172,8 @@ class Console:
         if event.skipped:
             extra += f"; {event.skipped} skipped after earlier failures"
         hosts = "1 host" if event.total == 1 else f"{event.total} hosts"
-        self._write(self.paint(f"step {event.index + 1}/{self._steps}: {self.mask(event.name)} "
+        self._write(self.paint(f"step {event.index + 1}/{self._steps}: "
+                               f"{self.mask(event.path or event.name)} "
                                f"({event.action}, {hosts}{extra})", "bold blue"))
         if not self._check:
             self._last_progress = 0.0
@@ -249,6 +256,7 @@ class Console:
             text = "  ".join([row[0].ljust(width),
                               *(str(v).rjust(w) for v, w in zip(row[1:], cols, strict=True))])
             lines.append(self.paint(text, "red") if row[2] or row[4] else text)
+        lines += [self.paint(text, "bold magenta") for text in recap_notes(outcome)]
         self._write("\n".join(lines))
         line = f"{outcome.status.value} in {outcome.duration:.2f}s"
         if outcome.error:

@@ -42,6 +42,7 @@ class BlockTracker:
         self.blocks = {b.id: b for b in blocks}
         self.records = {b: BlockRecord() for b in self.blocks}
         self.dropped: dict[str, str] = {}
+        self.just_rescued: list[tuple[Block, str]] = []
 
     # -- who runs a step --------------------------------------------------------------------
     def skip_reason(self, step: Step, host_id: str, *, cleanup: bool = False) -> str | None:
@@ -133,8 +134,9 @@ class BlockTracker:
         for host_id in sorted(record.entered):
             failed = host_id in record.failed
             unrecovered = failed and (not block.has_rescue or host_id in record.rescue_failed)
-            if failed and not unrecovered:
+            if failed and not unrecovered and host_id not in record.rescued:
                 record.rescued.add(host_id)
+                self.just_rescued.append((block, host_id))
             if not (unrecovered or host_id in record.always_failed):
                 continue
             reason = record.failed.get(host_id, (block.name, ""))[0]
@@ -147,6 +149,7 @@ class BlockTracker:
                 parent_id, phase = block.parent
                 self._fail_in(parent_id, phase, host_id, reason,
                               record.failed.get(host_id, ("", ""))[1])
+        record.entered.clear()  # done with the block: its always steps are behind the hosts
         return dropped
 
     def rescued_hosts(self) -> dict[str, int]:

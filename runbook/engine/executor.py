@@ -145,9 +145,17 @@ class Executor:
         self._leave_blocks(index)
 
     def _leave_blocks(self, index: int) -> None:
+        """Close the blocks ending at step `index`: drop unrecovered hosts, mark the failures
+        that rescue recovered (shown, but they no longer fail the run)."""
         for host_id in self.tracker.leave(index):
             if self.plan.fail_fast and self.halted is None:
                 self.halted = f"fail_fast after {host_id!r} failed in a block"
+        for block, host_id in self.tracker.just_rescued:
+            for outcome in self.outcome.steps[block.first:block.last + 1]:
+                result = outcome.results.get(host_id)
+                if result is not None and not result.status.is_ok:
+                    result.rescued = True
+        self.tracker.just_rescued.clear()
         self.outcome.rescued = self.tracker.rescued_hosts()
 
     def _failed_hosts(self, first: int, last: int, hosts: Sequence[str]) -> set[str]:

@@ -32,6 +32,8 @@ class HostStepResult:
     `output` is already masked (safe to print); `message` explains an error, a skip or an
     ignored failure in one line; `started`/`ended` are epoch seconds (equal for a skip).
     `state` is the power state for `power: status`; `attempts` counts retries + 1.
+    `rescued`: a failure inside a block that the block's `rescue` recovered (shown, counted,
+    but it does not fail the run); `items`: a loop's per-item results.
     """
 
     host_id: str
@@ -46,6 +48,7 @@ class HostStepResult:
     state: str | None = None
     unreachable: bool = False
     items: list[dict[str, Any]] | None = None
+    rescued: bool = False
 
     @property
     def word(self) -> str:
@@ -74,6 +77,8 @@ class HostStepResult:
             data["attempts"] = self.attempts
         if self.state is not None:
             data["state"] = self.state
+        if self.rescued:
+            data["rescued"] = True
         if self.items is not None:
             data["items"] = self.items
         return data
@@ -164,7 +169,7 @@ class RunOutcome:
     def any_failed(self) -> bool:
         """True when a host failed (not ignored), errored or was unreachable in any step."""
         return any(
-            not r.status.is_ok and not r.ignored
+            not r.status.is_ok and not r.ignored and not r.rescued
             for step in self.steps
             for r in step.results.values()
         )

@@ -36,10 +36,10 @@ def build_junit(outcome: RunOutcome) -> ET.Element:
                                  time=f"{result.duration:.3f}")
             detail = _clean(result.output)
             message = _clean(result.message or result.word)
-            if result.status is Status.Failed and not result.ignored:
+            if result.status is Status.Failed and not (result.ignored or result.rescued):
                 counts["failures"] += 1
                 ET.SubElement(case, "failure", message=message, type="failed").text = detail
-            elif result.status is Status.Error and not result.ignored:
+            elif result.status is Status.Error and not (result.ignored or result.rescued):
                 counts["errors"] += 1
                 ET.SubElement(case, "error", message=message,
                               type=result.word).text = detail
