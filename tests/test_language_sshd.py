@@ -7,6 +7,7 @@ Every run is the real CLI as a subprocess, judged by its exit code, its JSON rep
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -91,24 +92,26 @@ def test_include_cycle_is_a_finding_naming_the_chain(tmp_path: Path) -> None:
 
 
 def test_loop_with_register_and_per_item_when(lab_file: Path, tmp_path: Path) -> None:
-    proc, report = apply(tmp_path, lab_file, f"""
+    proc, report = apply(tmp_path, lab_file, """
 name: loops
-vars: {{ports: [22, 80, 443]}}
+vars: {ports: [22, 80, 443]}
 steps:
   - name: probe
     hosts: "^h0[1-3]$"
     loop: ports
     loop_var: port
     when: port != 80 or host.id == 'h02'
-    run: echo port {{{{ port }}}}
+    run: echo port {{ port }}
     register: probed
   - name: count
     hosts: "^h0[1-3]$"
-    run: echo {{{{ probed.results | selectattr('status', 'eq', 'success') | list | length }}}} {{{{ probed.failed }}}}
+    run: >-
+      echo {{ probed.results | selectattr('status', 'eq', 'success') | list | length }}
+      {{ probed.failed }}
   - name: static list
     hosts: "^h01$"
-    loop: [a, "{{{{ host.id }}}}"]
-    run: "test {{{{ item }}}} = a"
+    loop: [a, "{{ host.id }}"]
+    run: "test {{ item }} = a"
 """)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     probe = by_name(report, "probe")["results"]
@@ -137,7 +140,9 @@ steps:
         run: echo verified
     rescue:
       - name: roll back
-        run: echo rollback after {{{{ failed_step }}}} / {{{{ failed_message }}}}; test {{{{ host.id }}}} != h07
+        run: >-
+          echo rollback after {{{{ failed_step }}}} / {{{{ failed_message }}}};
+          test {{{{ host.id }}}} != h07
     always:
       - name: cleanup
         run: echo cleanup
@@ -278,7 +283,7 @@ steps:
     for batch in batches:
         results = [s["results"][h] for s in report["steps"] for h in batch["hosts"]]
         spans.append((min(r["started"] for r in results), max(r["ended"] for r in results)))
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert end <= start
     # within a batch, steps stay barriers
     for batch in batches:
