@@ -87,7 +87,7 @@ def test_include_cycle_is_a_finding_naming_the_chain(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "runbook", "validate", "a.yml"], cwd=tmp_path,
                           capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 1  # validate: 1 when a file has findings
-    assert "lib/b.yml:1:12: step 1: include cycle: a.yml:3 -> lib/b.yml:1 -> ../a.yml" \
+    assert "lib/b.yml:1:12: step 1: include cycle: a.yml:3:5 -> lib/b.yml:1:3 -> ../a.yml" \
         in proc.stdout, proc.stdout
 
 

@@ -107,7 +107,7 @@ def read_runbook(doc: Document, path: Path) -> tuple[LoadedRunbook | None, list[
     data = doc.data
     if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
         return None, findings, set()
-    reader = StepTreeReader(_build_step, bad_step_paths([p for p, _ in checked]))
+    reader = StepTreeReader(_build_step, doc.file, bad_step_paths([p for p, _ in checked]))
     reader.read_list(data["steps"], ("steps",), Scope(doc, path.resolve()))
     findings.extend(reader.findings)
     steps, lost_registers = reader.steps, reader.lost_registers

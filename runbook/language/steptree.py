@@ -80,9 +80,9 @@ def as_tags(value: Any) -> frozenset[str]:
 class StepTreeReader:
     """Walks a runbook's step tree; `steps`, `blocks` and `findings` fill as it goes."""
 
-    def __init__(self, build_step: StepBuilder, bad_paths: set[JsonPath]) -> None:
+    def __init__(self, build_step: StepBuilder, file: str, bad_paths: set[JsonPath]) -> None:
         self.build_step = build_step
-        self.bad_paths = set(bad_paths)
+        self.bad_paths = {(file, p) for p in bad_paths}
         self.steps: list[Step] = []
         self.blocks: list[Block] = []
         self.findings: list[Finding] = []
@@ -93,7 +93,7 @@ class StepTreeReader:
         """Every step of the list at `prefix` of `scope.doc`, in order."""
         for position, raw in enumerate(items):
             path = (*prefix, position)
-            if path in self.bad_paths or not isinstance(raw, dict):
+            if (scope.doc.file, path) in self.bad_paths or not isinstance(raw, dict):
                 self._lose(raw)
                 continue
             if not self._modifiers_fit(raw, path, scope):
@@ -157,7 +157,7 @@ class StepTreeReader:
         written = raw["include"]
         target = scope.real.parent / written
         real = target.resolve()
-        chain = (*scope.chain, (scope.real, f"{scope.doc.file}:{scope.doc.location(path).line}"))
+        chain = (*scope.chain, (scope.real, str(scope.doc.location(path))))
         if any(real == seen for seen, _ in chain):
             names = " -> ".join([*(where for _, where in chain), str(written)])
             self.add(scope, (*path, "include"), f"include cycle: {names}")
@@ -214,9 +214,9 @@ class StepTreeReader:
         problems = [finding_from_error(p) for p in doc.problems]
         checked = schema.check_paths(doc, "runbook")
         problems += [f for _, f in checked]
-        self.bad_paths |= {_step_path(p) for p, _ in checked}
+        self.bad_paths |= {(doc.file, _step_path(p)) for p, _ in checked}
         included_scope = dataclasses.replace(scope, chain=(
-            *scope.chain, (scope.real, f"{scope.doc.file}:{scope.doc.location(path).line}")))
+            *scope.chain, (scope.real, str(scope.doc.location(path)))))
         self.findings.extend(self._in_chain(included_scope, problems))
         if not isinstance(doc.data, dict) or not isinstance(doc.data.get("steps"), list):
             if not problems:
@@ -262,7 +262,7 @@ class StepTreeReader:
                 for f in found]
 
     def _chained(self, scope: Scope, path: JsonPath, finding: Finding) -> Finding:
-        chain = (*scope.chain, (scope.real, f"{scope.doc.file}:{scope.doc.location(path).line}"))
+        chain = (*scope.chain, (scope.real, str(scope.doc.location(path))))
         return self._in_chain(dataclasses.replace(scope, chain=chain), [finding])[0]
 
     def _lose(self, raw: Any) -> None:

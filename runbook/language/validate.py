@@ -158,6 +158,9 @@ class _FileValidator:
         self.report.files[doc.file] = "runbook"
         runbook, findings, lost = read_runbook(doc, path)
         self.add(findings)
+        for included in sorted({f.file for f in findings} | {
+                s.source.file for s in (runbook.steps if runbook else ()) if s.source}):
+            self.report.files.setdefault(included, "runbook")  # files it includes
         if runbook is None:
             return
         lab_path = lab or runbook.lab
