@@ -94,7 +94,7 @@ class Executor:
             runbook=runbook.name, runbook_path=str(runbook.path),
             lab_path=str(plan.lab.path) if plan.lab.path else None,
             hosts=[h.id for h in plan.hosts],
-            steps=[step_outcome(p.step) for p in plan.steps],
+            steps=[StepOutcome.of(p.step) for p in plan.steps],
             started=time.time())
 
     # -- run ------------------------------------------------------------------------------
@@ -399,14 +399,6 @@ class Executor:
         dry_run(self.plan, self.outcome, forks=self.forks, bus=self.bus, mask=self.mask)
         self._finish(RunStatus.FAILED if self.outcome.any_failed() else RunStatus.SUCCESS)
         return self.outcome
-
-
-def step_outcome(step: Step) -> StepOutcome:
-    """The empty record of `step`, with its path in the step tree."""
-    frames = [{"kind": f.kind, "name": f.name, "location": str(f.location),
-               **({"section": f.phase} if f.phase else {})} for f in step.frames]
-    return StepOutcome(step.index, step.name, step.action.kind, str(step.location),
-                       path=step.path, frames=frames, tags=sorted(step.tags))
 
 
 def _describe_error(exc: BaseException) -> str:

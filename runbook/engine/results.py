@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from runbook.model import Step
 from runbook.results import Status
 
 STEP_WORDS = ("success", "failed", "error", "skipped", "unreachable")
@@ -102,6 +103,14 @@ class StepOutcome:
     path: str = ""
     frames: list[dict[str, Any]] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, step: Step) -> StepOutcome:
+        """The empty record of `step`, with its path in the step tree."""
+        frames = [{"kind": f.kind, "name": f.name, "location": str(f.location),
+                   **({"section": f.phase} if f.phase else {})} for f in step.frames]
+        return cls(step.index, step.name, step.action.kind, str(step.location),
+                   path=step.path, frames=frames, tags=sorted(step.tags))
 
     def count(self, word: str) -> int:
         """How many hosts ended this step with the status `word` ("failed", "unreachable", ...)."""

@@ -34,7 +34,7 @@ from runbook.plan.batches import failure_limit, split
 from runbook.plan.renderer import ActionRenderer, template_message
 from runbook.plan.steps import PlannedStep
 from runbook.render.secrets import PlaceholderSecrets
-from runbook.render.stepheader import header_context, render_step_header
+from runbook.render.stepheader import header_context, render_step_header, render_text
 from runbook.render.templating import Templater, has_markup
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class _Compiler:
         for original in self.runbook.steps:
             step = render_step_header(original, self.renderer.templater, header_ctx,
                                       self.runbook.location_of)
-            targets = self._targets(step, limit_re)
+            targets = self._targets(step, limit_re, header_ctx)
             for host in targets:
                 seen.setdefault(host.id, host)
             if not self.dry_run:
@@ -122,7 +122,8 @@ class _Compiler:
         plan.max_failed = failure_limit(self.runbook.max_failed, len(plan.hosts))
         return plan
 
-    def _targets(self, step: Step, limit_re: re.Pattern[str] | None) -> tuple[Host, ...]:
+    def _targets(self, step: Step, limit_re: re.Pattern[str] | None,
+                 header_ctx: Mapping[str, Any]) -> tuple[Host, ...]:
         try:
             selected = self.lab.select(list(step.hosts))
         except re.error as exc:
@@ -130,7 +131,9 @@ class _Compiler:
                               file=step.location.file, line=step.location.line,
                               column=step.location.column) from exc
         for level in step.narrow:  # enclosing blocks' and includes' hosts: match each
-            allowed = {h.id for h in self.lab.select(list(level))}
+            patterns = [render_text(self.renderer.templater, ("hosts",), p, header_ctx)
+                        for p in level]
+            allowed = {h.id for h in self.lab.select(patterns)}
             selected = [h for h in selected if h.id in allowed]
         return tuple(h for h in selected if limit_re is None or limit_re.search(h.id))
 
