@@ -135,3 +135,11 @@ def test_include_cycle_names_the_chain(tmp_path: Path) -> None:
     assert "include cycle: " in finding.message
     assert "a.yml:3:5 -> " in finding.message and "b.yml:1:3 -> " in finding.message
     assert finding.message.count("->") == 3 and finding.file.endswith("c.yml")
+
+
+def test_validate_reports_tags_no_step_has(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"book.yml": "name: b\nsteps:\n  - {hosts: ., tags: [deploy], "
+                                         "run: echo}\n"})
+    report = validate_files([path], tags={"deploy", "dpeloy"})
+    assert [f.message for f in report.findings] == [
+        "no step has the tag 'dpeloy'; did you mean 'deploy'?"]
