@@ -215,7 +215,9 @@ steps:
     assert set(statuses(by_name(report, "after")).values()) == {"skipped"}
 
 
-def test_always_runs_after_sigint_to_apply(lab_file: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["SIGINT", "SIGHUP"])
+def test_always_runs_after_a_signal_to_apply(lab_file: Path, tmp_path: Path,
+                                             sig: signal.Signals) -> None:
     marker = f"blk-{uuid.uuid4().hex}"
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -246,7 +248,7 @@ steps:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             time.sleep(0.1)
         assert len(marker_pids(marker)) >= 20
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -364,3 +366,55 @@ steps:
         capture_output=True, text=True, check=False, timeout=60)
     assert listed.returncode == 0
     assert "block 'main'" in listed.stdout and "tidy  [work]" in listed.stdout
+
+
+def test_nested_blocks_pass_failures_outward_and_block_batches(lab_file: Path,
+                                                               tmp_path: Path) -> None:
+    proc, report = apply(tmp_path, lab_file, """
+name: nested
+steps:
+  - name: before
+    hosts: "^h0[1-6]$"
+    run: sleep 0.1
+  - name: outer
+    hosts: "^h0[1-6]$"
+    batch: 2
+    max_failed: 1
+    block:
+      - name: inner
+        block:
+          - name: risky
+            run: test {{ host.id }} != h03
+        always:
+          - name: inner tidy
+            run: echo tidy
+      - name: outer work
+        run: sleep 0.1
+    rescue:
+      - name: outer rescue
+        run: echo rescued {{ failed_step }}
+  - name: after
+    hosts: "^h0[1-6]$"
+    run: echo after
+""")
+    assert proc.returncode == 0, proc.stdout
+    # h03 failed in the inner block (no rescue there): inner always ran, then the failure
+    # moved out to the outer block, whose rescue recovered it
+    assert statuses(by_name(report, "inner tidy"))["h03"] == "success"
+    assert statuses(by_name(report, "outer work"))["h03"] == "skipped"
+    rescue = by_name(report, "outer rescue")["results"]
+    assert rescue["h03"]["output"] == "rescued risky\n"
+    assert {h for h, r in rescue.items() if r["status"] == "success"} == {"h03"}
+    assert report["rescued"] == {"h03": 1}
+    assert set(statuses(by_name(report, "after")).values()) == {"success"}
+    # the block's batches: 3 of 2 hosts, never overlapping; steps outside are not batched
+    assert [b["hosts"] for b in report["batches"]] == [["h01", "h02"], ["h03", "h04"],
+                                                       ["h05", "h06"]]
+    assert {b["block"] for b in report["batches"]} == {"outer"}
+    block_steps = [s for s in report["steps"] if s.get("frames")]
+    spans = [(min(s["results"][h]["started"] for s in block_steps for h in b["hosts"]),
+              max(s["results"][h]["ended"] for s in block_steps for h in b["hosts"]))
+             for b in report["batches"]]
+    assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))
+    before = by_name(report, "before")["results"]
+    assert max(r["started"] for r in before.values()) < min(r["ended"] for r in before.values())
