@@ -99,6 +99,9 @@ class Frame:
     location: Location
     phase: BlockPhase | None = None
     block_id: int | None = None
+    hosts: tuple[str, ...] | None = None
+    json_path: tuple[str | int, ...] = ()
+    source: Any = field(default=None, compare=False, repr=False)
 
     def label(self) -> str:
         """`block 'upgrade'/rescue` or `include lib/flash.yml`, for paths in output and reports."""

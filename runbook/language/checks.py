@@ -22,9 +22,12 @@ from runbook.errors import ConfigError, HeaderTemplateError
 from runbook.language.findings import Finding
 from runbook.language.treechecks import (
     LOOP_FIELDS,
+    enclosing_levels,
     included_from,
+    inherited_targets,
     loop_expression,
     loop_problems,
+    narrowed,
     scoped_names,
     step_label,
 )
@@ -104,6 +107,8 @@ class RunbookChecker:
         self.check_cycles(None, self.runbook.vars, set(self.runbook.vars))
         for name, value in _strings(self.runbook.vars, ("vars",)):
             self.check_template(None, name, value, base_known | all_host_vars | all_registers, [])
+        for level in enclosing_levels(self.runbook.steps):
+            self.check_hosts(level)
         for step in self.runbook.steps:
             self.check_step(step, base_known)
             if step.register:
@@ -114,7 +119,10 @@ class RunbookChecker:
         """Every check of one step: header, hosts, variables, templates, expect, action."""
         if step.named and has_markup(step.name):
             self.render_header(step, ("name",), step.name)
-        hosts = self.check_hosts(step)
+        inherited = bool(step.frames) and "hosts" not in self._raw_step(step)
+        # hosts passed in by a block or include are checked once, at the block or include
+        hosts = inherited_targets(step, self.lab) if inherited else narrowed(
+            self.check_hosts(step), step, self.lab)
         self.check_step_names(step)
         known = set(base_known) | self.registered | set(step.vars)
         for field, message in loop_problems(step, known):

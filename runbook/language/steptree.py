@@ -141,7 +141,8 @@ class StepTreeReader:
             items = raw.get(section)
             if not isinstance(items, list):
                 continue
-            frame = Frame("block", name, location, section, block_id)
+            frame = Frame("block", name, location, section, block_id, _own_hosts(raw), path,
+                          scope.doc)
             section_scope = dataclasses.replace(
                 inner, frames=(*scope.frames, frame),
                 blocks=(*scope.blocks, (block_id, section)))
@@ -172,7 +173,8 @@ class StepTreeReader:
         data = doc.data
         file_vars = data.get("vars") if isinstance(data.get("vars"), dict) else {}
         inner = self._inner_scope(raw, scope)
-        frame = Frame("include", str(written), scope.doc.location(path))
+        frame = Frame("include", str(written), scope.doc.location(path), None, None,
+                      _own_hosts(raw), path, scope.doc)
         included = dataclasses.replace(
             inner, doc=doc, real=real, chain=chain, frames=(*scope.frames, frame),
             vars={**file_vars, **scope.vars, **(raw.get("vars") or {})})
@@ -289,6 +291,13 @@ def _step_path(path: JsonPath) -> JsonPath:
 def bad_step_paths(paths: list[JsonPath]) -> set[JsonPath]:
     """The steps schema errors point into (each error marks its innermost step)."""
     return {p for p in (_step_path(path) for path in paths) if p}
+
+
+def _own_hosts(raw: dict[str, Any]) -> tuple[str, ...] | None:
+    hosts = raw.get("hosts")
+    if hosts is None:
+        return None
+    return (hosts,) if isinstance(hosts, str) else tuple(hosts)
 
 
 def _batch_value(value: Any) -> int | str | tuple[int | str, ...] | None:

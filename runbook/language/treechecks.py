@@ -3,9 +3,16 @@ step inside a loop or a rescue / always section may use, and `loop_var` shadowin
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING
 
-from runbook.model import Step
+from runbook.errors import ConfigError
+from runbook.model import RunAction, Step
+
+if TYPE_CHECKING:
+    from runbook.hosts.base import Host
+    from runbook.hosts.lab import Lab
 
 LOOP_FIELDS = ("results", "failed")
 """A looped step's registered result also has one result per item and whether any failed."""
@@ -60,3 +67,41 @@ def included_from(step: Step | None) -> str:
         return ""
     chain = [str(f.location) for f in step.frames if f.kind == "include"]
     return f" (included from {' > '.join(chain)})" if chain else ""
+
+
+def enclosing_levels(steps: Iterable[Step]) -> list[Step]:
+    """Each block and include that has `hosts`, once, as a stand-in step (at its own place in
+    its file) so its patterns get the same checks as a step's."""
+    seen: dict[tuple[str, int, int], Step] = {}
+    for step in steps:
+        for frame in step.frames:
+            key = (frame.location.file, frame.location.line, frame.location.column)
+            if frame.hosts is None or key in seen:
+                continue
+            seen[key] = Step(index=step.index, name=frame.name, hosts=frame.hosts,
+                             action=RunAction(("",)), location=frame.location,
+                             json_path=frame.json_path, source=frame.source)
+    return list(seen.values())
+
+
+def inherited_targets(step: Step, lab: Lab | None) -> list[Host]:
+    """The hosts of a step whose `hosts` come from its block or include (their problems are
+    reported there); none when a pattern is a template or not a valid regex."""
+    if lab is None or any("{" in p for level in (step.hosts, *step.narrow) for p in level):
+        return []
+    try:
+        selected = lab.select(list(step.hosts))
+        for level in step.narrow:
+            allowed = {h.id for h in lab.select(list(level))}
+            selected = [h for h in selected if h.id in allowed]
+    except (ConfigError, re.error):
+        return []
+    return selected
+
+
+def narrowed(hosts: list[Host], step: Step, lab: Lab | None) -> list[Host]:
+    """`hosts` (a step's own matches) kept to those every enclosing level also matches."""
+    if not step.narrow or not hosts:
+        return hosts
+    allowed = {h.id for h in inherited_targets(step, lab)}
+    return [h for h in hosts if h.id in allowed]

@@ -143,3 +143,16 @@ def test_validate_reports_tags_no_step_has(tmp_path: Path) -> None:
     report = validate_files([path], tags={"deploy", "dpeloy"})
     assert [f.message for f in report.findings] == [
         "no step has the tag 'dpeloy'; did you mean 'deploy'?"]
+
+
+def test_block_and_include_hosts_are_checked_once_at_their_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, {
+        "book.yml": "name: b\nsteps:\n  - name: blk\n    hosts: routr\n    block:\n"
+                    "      - {run: echo}\n      - {run: echo}\n"
+                    "  - include: lib.yml\n    hosts: '[bad'\n",
+        "lib.yml": "- {run: echo}\n"})
+    report = validate_files([path])
+    assert [(f.line, f.message.split(":")[0]) for f in report.findings] == [
+        (4, "step 1 ('blk')"), (9, "step 2")]
+    assert "hosts 'routr' matches no host" in report.findings[0].message
+    assert "invalid regular expression '[bad'" in report.findings[1].message
