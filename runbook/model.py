@@ -136,6 +136,12 @@ class Step:
     `name` and `hosts` may be templates, rendered once per step at plan time (they see lab,
     runbook and extra vars only); `named` is False when `name` was made from the action (then
     it is shown as is, never rendered).
+
+    A step read from a block or include carries what they pass in (language/steptree.py):
+    `narrow` holds the enclosing levels' host patterns (a host must match each), `blocks`
+    the (block id, section) pairs it sits in, outermost first, `frames` its ancestry for
+    paths; `json_path` / `source` say where it is written (`source` is its file's Document).
+    `index` is its place in the runbook's flat list of steps.
     """
 
     index: int

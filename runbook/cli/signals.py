@@ -2,7 +2,7 @@
 
 The contract every such command keeps (exit status 130, see docs/apply.md and docs/power.md):
 
-* from its first line, SIGINT and SIGTERM raise KeyboardInterrupt (`interrupts_raise`), so a
+* from its first line, SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt (`interrupts_raise`), so a
   signal while files load exits 130 instead of killing the process (status -15);
 * while the work runs in the event loop (`run_interruptible`) the first signal cancels it:
   its own cleanup runs (kill the commands it started, close hosts) and the command reports
@@ -112,7 +112,8 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def interrupts_raise() -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM raise KeyboardInterrupt (handlers restored on exit).
+    """While inside, SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt (handlers restored on
+    exit).
 
     Usable as a decorator of a command. Our own SIGINT handler (rather than Python's default)
     also keeps `asyncio.run` from installing and later restoring one of its own. A no-op
