@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,7 @@ steps:
 
 def test_rescue_recovers_a_host_and_always_runs_everywhere(lab_file: Path,
                                                            tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
     proc, report = apply(tmp_path, lab_file, f"""
 name: rescue
 steps:
@@ -149,7 +151,7 @@ steps:
   - name: after
     hosts: "{HOSTS_20}"
     run: echo after
-""")
+""", "--junit", str(junit))
     assert proc.returncode == 1, proc.stdout  # h07's rescue failed
     install = statuses(by_name(report, "install"))
     assert install["h02"] == "failed" and install["h01"] == "success"
@@ -165,6 +167,12 @@ steps:
     assert after["h07"] == "skipped"  # rescue failed: out of the run
     assert report["rescued"] == {"h02": 1}
     assert by_name(report, "cleanup")["path"] == "block 'upgrade'/always > cleanup"
+    suites = {s.get("name"): s for s in ET.parse(junit).getroot().findall("testsuite")}
+    install = suites["01 block 'upgrade' > install"]
+    assert install.find("testcase[@name='h02']/failure") is None  # rescued: a passing case
+    assert install.find("testcase[@name='h07']/failure") is not None
+    [case] = suites["03 block 'upgrade'/rescue > roll back"].findall("testcase[@name='h02']")
+    assert case.get("classname") == "rescue.block 'upgrade'/rescue > roll back"
 
 
 def test_a_recovered_failure_does_not_fail_the_run(lab_file: Path, tmp_path: Path) -> None:
