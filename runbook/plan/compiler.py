@@ -71,7 +71,8 @@ def _template_vars(sources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 @dataclass(slots=True)
 class Plan:
     """A compiled runbook, as data: steps with targets and rendered actions, the hosts they
-    touch in lab order, and the renderer the engine uses for what renders at run time."""
+    touch in lab order, the runbook's batches of them (one batch without `batch`), and the
+    renderer the engine uses for what renders at run time."""
 
     runbook: Runbook
     lab: Lab
@@ -81,7 +82,6 @@ class Plan:
     fail_fast: bool = False
     dry_run: bool = False
     batches: list[list[Host]] = field(default_factory=list)
-    max_failed: int = 0
 
 
 class _Compiler:
@@ -119,7 +119,7 @@ class _Compiler:
         order = {h.id: i for i, h in enumerate(self.lab.hosts)}
         plan.hosts = sorted(seen.values(), key=lambda h: order.get(h.id, len(order)))
         plan.batches = split(plan.hosts, self.runbook.batch)
-        plan.max_failed = failure_limit(self.runbook.max_failed, len(plan.hosts))
+        failure_limit(self.runbook.max_failed, len(plan.hosts))  # a bad value fails here
         return plan
 
     def _targets(self, step: Step, limit_re: re.Pattern[str] | None,
