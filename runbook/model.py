@@ -140,7 +140,9 @@ class Step:
     A step read from a block or include carries what they pass in (language/steptree.py):
     `narrow` holds the enclosing levels' host patterns (a host must match each), `blocks`
     the (block id, section) pairs it sits in, outermost first, `frames` its ancestry for
-    paths; `json_path` / `source` say where it is written (`source` is its file's Document).
+    paths; `json_path` / `source` say where it is written (`source` is its file's Document);
+    `files_dir` is the folder its `put` sources are relative to (None: the runbook's; an
+    included step's: its file's real folder).
     `index` is its place in the runbook's flat list of steps.
     """
 
@@ -168,6 +170,7 @@ class Step:
     frames: tuple[Frame, ...] = ()
     json_path: tuple[str | int, ...] = ()
     source: Any = field(default=None, compare=False, repr=False)
+    files_dir: Path | None = None
 
     @property
     def path(self) -> str:

@@ -43,11 +43,15 @@ def statuses(step: dict[str, Any]) -> dict[str, str]:
 def test_include_with_vars_narrowed_hosts_and_nesting(lab_file: Path, tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     lib.mkdir()
-    (lib / "flash.yml").write_text("""
+    (lib / "files").mkdir()
+    (lib / "files" / "fw.txt").write_text("firmware {{ image }}\n")
+    (lib / "flash.yml").write_text(f"""
+- name: upload
+  put: {{src: files/fw.txt, dest: "{tmp_path}/up/{{{{ host.id }}}}", template: true}}
 - name: flash
-  run: echo flash {{ image }} on {{ host.id }}
+  run: echo flash {{{{ image }}}} on {{{{ host.id }}}}
 - include: verify.yml
-  vars: {check: sha}
+  vars: {{check: sha}}
 """)
     (lib / "verify.yml").write_text("""
 name: verify library
@@ -79,6 +83,8 @@ steps:
     assert [f["kind"] for f in verify["frames"]] == ["include", "include"]
     assert verify["location"].endswith("verify.yml:5:5")
     assert len(by_name(report, "everyone")["results"]) == 20
+    # a put source in an included file is relative to that file's folder
+    assert (tmp_path / "up" / "h04" / "fw.txt").read_text() == "firmware v2\n"
 
 
 def test_include_cycle_is_a_finding_naming_the_chain(tmp_path: Path) -> None:

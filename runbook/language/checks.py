@@ -362,7 +362,8 @@ class RunbookChecker:
         except ConfigError as exc:
             self.add(step, field, f"{_field_text(field)}: {exc.message}")
             return None
-        return path if path.is_absolute() else self.runbook.path.parent / path
+        folder = step.files_dir if field[0] == "put" and step.files_dir else self.runbook.path.parent
+        return path if path.is_absolute() else folder / path
 
     def check_put(self, step: Step, action: PutAction, known: set[str] | frozenset[str],
                   hosts: list[Host]) -> None:
@@ -372,8 +373,10 @@ class RunbookChecker:
         if src is None:
             return
         if not src.exists():
+            where = "the folder of the file it is written in" if step.files_dir else \
+                "the runbook's folder"
             self.add(step, ("put", "src"), f"put.src {action.src!r} does not exist (paths are "
-                     "relative to the runbook's folder)")
+                     f"relative to {where})")
             return
         if not (src.is_file() or src.is_dir()):
             self.add(step, ("put", "src"), f"put.src {action.src!r} is not a regular file or "

@@ -126,7 +126,8 @@ class StepTreeReader:
             narrow=scope.hosts if own else scope.hosts[:-1],
             when=combine_when(scope.when, built.when), vars={**scope.vars, **built.vars},
             tags=scope.tags | as_tags(raw.get("tags")), frames=scope.frames,
-            blocks=scope.blocks, json_path=path, source=scope.doc)
+            blocks=scope.blocks, json_path=path, source=scope.doc,
+            files_dir=scope.real.parent if scope.chain else None)
         self.steps.append(step)
 
     def read_block(self, raw: dict[str, Any], path: JsonPath, scope: Scope) -> None:

@@ -145,7 +145,7 @@ class _Compiler:
         if isinstance(step.action, PutAction) and step.action.template:
             if not has_markup(step.action.src):
                 texts.append(self.renderer.template_source(
-                    self.renderer.local_path(step.action.src), step))
+                    self.renderer.local_path(step.action.src, step.files_dir), step))
             templated = True
         # a loop renders per item, at run time (its templates use the loop variable)
         runtime = step.loop is not None or self._needs_registered(

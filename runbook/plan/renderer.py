@@ -103,7 +103,7 @@ class ActionRenderer:
     def _put(self, action: PutAction, step: Step, ctx: dict[str, Any]) -> PutFiles:
         src = self._text(action.src, ctx, step, "put src")
         dest = self._text(action.dest, ctx, step, "put dest")
-        local = self.local_path(src)
+        local = self.local_path(src, step.files_dir)
         content = None
         if action.template:
             content = self._text(self.template_source(local, step), ctx, step, f"template {src}")
@@ -128,10 +128,11 @@ class ActionRenderer:
                                f"is not a valid regular expression: {exc}") from None
         return rendered
 
-    def local_path(self, path: str) -> Path:
-        """A local path of the runbook: `~` expanded, relative to the runbook's folder."""
+    def local_path(self, path: str, folder: Path | None = None) -> Path:
+        """A local path of the runbook: `~` expanded, relative to `folder` (a `put` source of
+        an included step: its file's folder), else to the runbook's folder."""
         p = Path(path).expanduser()
-        return p if p.is_absolute() else self.base_dir / p
+        return p if p.is_absolute() else (folder or self.base_dir) / p
 
     def template_source(self, path: Path, step: Step) -> str:
         """The text of the template file `path` of a `put` step (read once per run)."""
