@@ -16,6 +16,7 @@ from runbook.engine.loop import loop_items
 from runbook.engine.results import HostStepResult, RunOutcome
 from runbook.errors import RunbookError
 from runbook.plan.actions import PowerSwitch
+from runbook.plan.batches import split
 from runbook.plan.placeholders import dry_run_failure, dry_run_result
 from runbook.plan.renderer import template_message
 from runbook.results import Status
@@ -37,6 +38,7 @@ def dry_run(plan: Plan, outcome: RunOutcome, *, forks: int, bus: EventBus,
     if plan.runbook.batch is not None:
         for number, batch in enumerate(plan.batches, start=1):
             bus.emit(BatchStarted(number, len(plan.batches), tuple(h.id for h in batch)))
+    _block_batches(plan, bus)
     for planned, step_outcome in zip(plan.steps, outcome.steps, strict=True):
         step = planned.step
         limit = min(planned.limit or forks, forks, max(1, len(planned.targets)))
@@ -55,6 +57,19 @@ def dry_run(plan: Plan, outcome: RunOutcome, *, forks: int, bus: EventBus,
                 host.id, Status.Failed if error else Status.Skipped,
                 started=now, ended=now, message=mask(error or "check: not run"))
         step_outcome.started = step_outcome.ended = time.time()
+
+
+def _block_batches(plan: Plan, bus: EventBus) -> None:
+    """The batches of each block with `batch` (of all its hosts, as in a run without
+    runbook-level batches)."""
+    order = [h.id for h in plan.hosts]
+    for block in plan.runbook.blocks:
+        if block.batch is None or block.first < 0:
+            continue
+        inside = {h.id for p in plan.steps[block.first:block.last + 1] for h in p.targets}
+        batches = split([h for h in order if h in inside], block.batch, total=len(order))
+        for number, batch in enumerate(batches, start=1):
+            bus.emit(BatchStarted(number, len(batches), tuple(batch), block.name))
 
 
 def _placeholders(plan: Plan) -> dict[str, dict[str, Any]]:
