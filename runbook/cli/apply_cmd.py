@@ -20,6 +20,7 @@ import click
 
 from runbook.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, fail
 from runbook.cli.signals import (
+    INTERRUPT_GRACE,
     INTERRUPT_SIGNALS,
     hold_signals_until_exit,
     interrupts_raise,
@@ -178,9 +179,7 @@ async def _run(executor: Executor, console: Console, opts: Options) -> None:
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
 
-    from runbook.cli.signals import INTERRUPT_GRACE
-
-    cleanup = executor.cleanup_budget()
+    cleanup = executor.cleanup_budget()  # `always` steps still to run after a signal
     await run_interruptible(
         executor.run(),
         on_signal=lambda name: console.note(
