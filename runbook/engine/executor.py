@@ -2,15 +2,19 @@
 
 Steps are barriers. Within a step, a small pool of workers (at most `min(forks, concurrent N,
 targets)`) takes hosts in lab order; `concurrent: false` is one worker, so hosts never
-overlap. A host that fails, errors or is unreachable sits out the later steps; fail_fast
-cancels what runs and starts nothing new. On cancellation (Ctrl-C) the executor records what
-was running as interrupted, closes the hosts within a bounded time and re-raises;
+overlap. A host that fails, errors or is unreachable sits out the later steps (inside a block
+it goes on with the block's rescue and always steps: engine/blockstate.py); fail_fast cancels what runs and starts
+nothing new but the pending `always` steps. Batches (engine/batchrun.py) run the steps per
+group of hosts. On cancellation (Ctrl-C) the executor records what was running as
+interrupted, runs the pending `always` steps (a second cancellation abandons them), closes
+the hosts within a bounded time and re-raises;
 `executor.outcome` is always the full, final record for the reports.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
@@ -113,7 +117,8 @@ class Executor:
             await self._close_hosts(kill=self.halted is not None)
         except asyncio.CancelledError:
             self._interrupt_running()
-            await self._run_cleanup()
+            with contextlib.suppress(asyncio.CancelledError):  # a second cancel abandons them
+                await self._run_cleanup()
             self._interrupt()
             await self._close_hosts()
             self._finish(RunStatus.INTERRUPTED)
