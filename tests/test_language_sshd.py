@@ -7,14 +7,17 @@ Every run is the real CLI as a subprocess, judged by its exit code, its JSON rep
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,14 @@ import jsonschema
 import pytest
 
 from tests.sshlab import SshdLab
-from tests.test_apply_sshd import HOSTS_20, IDS_20, REPO, SCHEMA, apply, marker_pids
+from tests.test_apply_sshd import (
+    HOSTS_20,
+    IDS_20,
+    REPO,
+    SCHEMA,
+    apply,
+    marker_pids,
+)
 
 
 @pytest.fixture
@@ -432,3 +442,54 @@ steps:
     assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))
     before = by_name(report, "before")["results"]
     assert max(r["started"] for r in before.values()) < min(r["ended"] for r in before.values())
+
+
+def test_a_second_signal_abandons_the_always_steps(lab_file: Path, tmp_path: Path) -> None:
+    work, tidy = f"work-{uuid.uuid4().hex}", f"tidy-{uuid.uuid4().hex}"
+    book = tmp_path / "book.yml"
+    book.write_text(f"""
+name: stubborn cleanup
+steps:
+  - hosts: "^h0[1-4]$"
+    block:
+      - name: long
+        run: sh -c 'sleep 60; echo {work}'
+    always:
+      - name: slow cleanup
+        timeout: 120
+        run: sh -c 'sleep 60; echo {tidy}'
+""")
+    report = tmp_path / "report.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runbook", "apply", str(book), "--lab", str(lab_file),
+         "--report-json", str(report)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for marker in (work, tidy):
+            deadline = time.monotonic() + 60
+            while len(marker_pids(marker)) < 4 and time.monotonic() < deadline:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                time.sleep(0.1)
+            assert len(marker_pids(marker)) >= 4
+            proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    data = json.loads(report.read_text())
+    assert data["status"] == "interrupted"
+    assert "SIGINT again" in out
+    cleanup = by_name(data, "slow cleanup")["results"]
+    assert set(cleanup) == {"h01", "h02", "h03", "h04"}
+    assert {r["status"] for r in cleanup.values()} == {"error"}
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_markers() -> Iterator[None]:
+    """A second signal exits at once, leaving the remote `sleep` of an abandoned step to run
+    out on the (loopback) host: end those of this module's markers by pid afterwards."""
+    yield
+    for pid in marker_pids("(work|tidy)-[0-9a-f]{32}"):
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)
