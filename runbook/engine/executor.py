@@ -3,11 +3,11 @@
 Steps are barriers. Within a step, a small pool of workers (at most `min(forks, concurrent N,
 targets)`) takes hosts in lab order; `concurrent: false` is one worker, so hosts never
 overlap. A host that fails, errors or is unreachable sits out the later steps (inside a block
-it goes on with the block's rescue and always steps: engine/blockstate.py); fail_fast cancels what runs and starts
-nothing new but the pending `always` steps. Batches (engine/batchrun.py) run the steps per
-group of hosts. On cancellation (Ctrl-C) the executor records what was running as
-interrupted, runs the pending `always` steps (a second cancellation abandons them), closes
-the hosts within a bounded time and re-raises;
+it goes on with the block's rescue and always steps: engine/blockstate.py); fail_fast
+cancels what runs and starts nothing new but the pending `always` steps. Batches
+(engine/batchrun.py) run the steps per group of hosts. On cancellation (Ctrl-C) the
+executor records what was running as interrupted, runs the pending `always` steps (a second
+cancellation abandons them), closes the hosts within a bounded time and re-raises;
 `executor.outcome` is always the full, final record for the reports.
 """
 

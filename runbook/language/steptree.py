@@ -14,6 +14,7 @@ findings inside an included file name that file and line, plus the chain that le
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,9 @@ class Scope:
     inherited: dict[str, Any] = field(default_factory=dict)
 
 
-StepBuilder = Any  # (index, raw, doc, path) -> (Step | None, findings); see runbookfile
+StepBuilder = Callable[[int, dict[str, Any], Document, JsonPath],
+                      tuple[Step | None, list[Finding]]]
+"""Builds one action step (runbookfile._build_step): flat index, raw mapping, file, path."""
 
 
 def as_runbook_document(doc: Document, name: str) -> Document:
@@ -55,12 +58,7 @@ def as_runbook_document(doc: Document, name: str) -> Document:
     schema and one set of paths (`steps`, i, ...) serve both forms."""
     if not isinstance(doc.data, list):
         return doc
-
-    def shift(table: dict[JsonPath, Any]) -> dict[JsonPath, Any]:
-        return {("steps", *path): value for path, value in table.items()}
-
-    return Document(doc.file, {"name": name, "steps": doc.data}, doc.problems,
-                    shift(doc._values), shift(doc._keys), shift(doc._raw))
+    return doc.nested({"name": name, "steps": doc.data}, ("steps",))
 
 
 def combine_when(outer: str | None, inner: str | None) -> str | None:
