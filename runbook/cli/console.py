@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from runbook.cli.treeview import batch_line, recap_notes
+from runbook.cli.treeview import batch_line, recap_notes, sitting_out
 from runbook.engine.events import (
     BatchSkipped,
     BatchStarted,
@@ -170,7 +170,7 @@ class Console:
             else:
                 extra = ", all at once"
         if event.skipped:
-            extra += f"; {event.skipped} skipped after earlier failures"
+            extra += f"; {event.skipped} {sitting_out(event.path)}"
         hosts = "1 host" if event.total == 1 else f"{event.total} hosts"
         self._write(self.paint(f"step {event.index + 1}/{self._steps}: "
                                f"{self.mask(event.path or event.name)} "

@@ -38,3 +38,14 @@ def recap_notes(outcome: RunOutcome) -> list[str]:
         notes.append(f"batch {first.number}/{first.total}{where} and {len(skipped) - 1} later "
                      f"not started: {first.not_started}")
     return notes
+
+
+def sitting_out(path: str) -> str:
+    """Why hosts sit a step out, as the step header says it: a rescue step is for the hosts
+    that failed in its block, an always step for those that entered it."""
+    section = path.rsplit(" > ", 1)[0].rsplit("/", 1)[-1] if " > " in path else ""
+    if section == "rescue":
+        return "skipped: nothing to rescue or failed earlier"
+    if section == "always":
+        return "skipped: did not enter the block"
+    return "skipped after earlier failures"
