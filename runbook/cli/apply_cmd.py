@@ -30,6 +30,7 @@ from runbook.cli.exits import (
 )
 from runbook.cli.locking import lock_options, locks_refused, run_locked
 from runbook.cli.signals import (
+    INTERRUPT_GRACE,
     INTERRUPT_SIGNALS,
     hold_signals_until_exit,
     interrupts_raise,
@@ -68,6 +69,11 @@ class Options:
     # lab locks (apply only; docs/locks.md)
     lock_wait: float = 0.0
     no_lock: bool = False
+    # step selection (docs/language.md)
+    tags: Sequence[str] = ()
+    skip_tags: Sequence[str] = ()
+    start_at_step: str | None = None
+    list_steps: bool = False
 
 
 def _findings_text(findings: Sequence[object]) -> str:
@@ -86,6 +92,7 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     from runbook import api
     from runbook.cli.console import Console
     from runbook.language.varsfile import parse_extra_vars
+    from runbook.plan.tags import split_tags
     from runbook.render.secrets import SecretStore
 
     check_report_paths(opts)
@@ -101,7 +108,9 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
         if findings:
             fail(_findings_text(findings), mask=mask)
         plan = api.compile(runbook, lab, secrets=secrets, extra_vars=extra, limit=opts.limit,
-                           fail_fast=opts.fail_fast, dry_run=opts.check)
+                           fail_fast=opts.fail_fast, dry_run=opts.check,
+                           tags=split_tags(opts.tags), skip_tags=split_tags(opts.skip_tags),
+                           start_at=opts.start_at_step)
     except ConfigError as exc:
         _config_error(exc, mask)
     except RunbookError as exc:
@@ -234,11 +243,13 @@ async def _run(executor: Executor, console: Console, opts: Options,
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
 
+    cleanup = executor.cleanup_budget()  # `always` steps still to run after a signal
     await run_interruptible(
         run_locked(executor, console, lock_wait=opts.lock_wait, no_lock=opts.no_lock),
         on_signal=lambda name: console.note(
-            f"{name}: stopping, closing hosts (again to exit at once)"),
-        force_exit=force_exit, then=_defer_signal)  # cleanup bound: signals.INTERRUPT_GRACE
+            f"{name}: stopping" + (", running the `always` steps" if cleanup else "")
+            + ", closing hosts (again to exit at once)"),
+        force_exit=force_exit, then=_defer_signal, grace=INTERRUPT_GRACE + cleanup)
 
 
 def _defer_signal(signum: int, frame: object) -> None:
@@ -261,6 +272,10 @@ def run_apply(opts: Options) -> NoReturn:
 
 
 def _apply(opts: Options) -> int:
+    if opts.list_steps:
+        from runbook.cli.steplist import list_steps
+
+        return list_steps(opts.runbook)
     try:
         executor, console, mask = prepare(opts)
         recorder = start_record(opts, executor)
@@ -270,6 +285,12 @@ def _apply(opts: Options) -> int:
         outcome = executor.check()
         write_reports(outcome, opts, mask)
         return exit_code(outcome)
+    return _execute(executor, console, opts, mask, recorder)
+
+
+def _execute(executor: Executor, console: Console, opts: Options, mask: Callable[[str], str],
+             recorder: RunRecorder | None) -> int:
+    """The real run: its exit status, with the reports written whatever happened."""
     code = EXIT_FAILED
     try:
         asyncio.run(_run(executor, console, opts, recorder))
@@ -314,6 +335,15 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--report-html", type=path,
                      help="Write a self-contained HTML report (step x host grid) here."),
         click.option("-v", "--verbose", count=True, help="Show every command's output."),
+        click.option("--tags", multiple=True, metavar="TAG[,TAG]",
+                     help="Only steps with one of these tags (and `always` ones); repeatable."),
+        click.option("--skip-tags", multiple=True, metavar="TAG[,TAG]",
+                     help="Leave out steps with one of these tags; repeatable."),
+        click.option("--start-at-step", metavar="NAME",
+                     help="Start at the first step with this name (or path, see --list-steps)."),
+        click.option("--list-steps", is_flag=True,
+                     help="Print the step tree (names, tags, file:line) and exit; connects "
+                          "nothing."),
     ]
     for option in reversed(options):
         func = option(func)

@@ -39,7 +39,7 @@ from runbook.engine.events import (
     StepFinished,
     StepStarted,
 )
-from runbook.report.json_report import mask_strings
+from runbook.render.secrets import mask_strings
 
 JOURNAL_VERSION = 1
 Mask = Callable[[str], str]
@@ -74,7 +74,8 @@ class Journal:
                     "registered": event.registered}
         if isinstance(event, StepStarted):
             return {"event": "step_start", "step": event.index, "name": event.name,
-                    "action": event.action, "hosts": event.total, "skipped": event.skipped}
+                    "action": event.action, "hosts": event.total, "skipped": event.skipped,
+                    **({"path": event.path} if event.path else {})}
         if isinstance(event, StepFinished):
             step = event.outcome
             return {"event": "step_end", "step": step.index, "started": step.started,
@@ -85,10 +86,15 @@ class Journal:
                     "started": event.started, "check": event.check}
         if isinstance(event, RunFinished):
             outcome = event.outcome
-            record = {"event": "run_end", "status": outcome.status.value,
-                      "ended": outcome.ended, "duration_s": round(outcome.duration, 6)}
+            record: dict[str, Any] = {"event": "run_end", "status": outcome.status.value,
+                                      "ended": outcome.ended,
+                                      "duration_s": round(outcome.duration, 6)}
             if outcome.error:
                 record["error"] = outcome.error
+            if outcome.batches:
+                record["batches"] = [b.to_dict() for b in outcome.batches]
+            if outcome.rescued:
+                record["rescued"] = dict(outcome.rescued)
             return record
         return None
 

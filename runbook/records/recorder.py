@@ -20,7 +20,7 @@ from runbook.report.json_report import atomic_write
 
 if TYPE_CHECKING:
     from runbook.engine.executor import Executor
-    from runbook.engine.results import RunOutcome
+    from runbook.engine.results import RunOutcome, StepOutcome
 
 
 def file_sha256(path: Path) -> str | None:
@@ -71,7 +71,8 @@ class RunRecorder:
             "extra_vars": list(extra_vars),
             "steps": [{"index": p.step.index, "name": p.step.name,
                        "action": p.step.action.kind, "location": str(p.step.location),
-                       "register": p.step.register or None} for p in executor.plan.steps],
+                       "register": p.step.register or None, **_tree_place(o)}
+                      for p, o in zip(executor.plan.steps, outcome.steps, strict=True)],
         }
         journal = Journal(folder.journal, header, mask)
         executor.bus.subscribe(journal)
@@ -115,3 +116,12 @@ class RunRecorder:
             problems.append(f"cannot prune old runs in {self.folder.path.parent}: "
                             f"{exc.strerror or exc}")
         return problems
+
+
+def _tree_place(step: StepOutcome) -> dict[str, Any]:
+    """A nested step's place in the step tree (path, frames) and its tags, as the JSON report
+    has them, so a report rebuilt from the journal shows them too."""
+    place: dict[str, Any] = {"path": step.path, "frames": step.frames} if step.frames else {}
+    if step.tags:
+        place["tags"] = step.tags
+    return place
