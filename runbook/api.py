@@ -64,17 +64,21 @@ def check(runbook: LoadedRunbook, lab: Lab, *,
 
 def compile(runbook: LoadedRunbook, lab: Lab, *, secrets: SecretStore | None = None,
             extra_vars: Mapping[str, Any] | None = None, limit: str | None = None,
-            fail_fast: bool = False, dry_run: bool = False) -> Plan:
+            fail_fast: bool = False, dry_run: bool = False, tags: Iterable[str] = (),
+            skip_tags: Iterable[str] = (), start_at: str | None = None) -> Plan:
     """The plan: targets per step (`limit` is a regex on host ids), actions rendered.
 
     `dry_run`: unset secrets render as `***`; otherwise a targeted host needing one is a
-    `ValidationError`.
+    `ValidationError`. `tags` / `skip_tags` / `start_at` choose steps (`runbook.plan.tags`;
+    an unknown tag or step name is a `ConfigError`).
     """
     from runbook.plan.compiler import compile_plan
+    from runbook.plan.tags import select_steps
     from runbook.render.secrets import SecretStore
     from runbook.render.templating import Templater
 
     templater = Templater(secrets if secrets is not None else SecretStore())
+    runbook = select_steps(runbook, tags=set(tags), skip_tags=set(skip_tags), start_at=start_at)
     return compile_plan(runbook, lab, templater, extra_vars=extra_vars, limit=limit,
                         fail_fast=fail_fast, dry_run=dry_run)
 

@@ -84,6 +84,51 @@ class Expect:
     not_output: str | None = None
 
 
+BlockPhase = Literal["block", "rescue", "always"]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One level of a step's ancestry: the block or include it sits in, and where that is.
+
+    `phase` is the section of a block the step (or the next frame) is in; includes have none.
+    """
+
+    kind: Literal["block", "include"]
+    name: str
+    location: Location
+    phase: BlockPhase | None = None
+    block_id: int | None = None
+    hosts: tuple[str, ...] | None = None
+    json_path: tuple[str | int, ...] = ()
+    source: Any = field(default=None, compare=False, repr=False)
+
+    def label(self) -> str:
+        """`block 'upgrade'/rescue` or `include lib/flash.yml`, for paths in output and reports."""
+        text = f"{self.kind} {self.name!r}" if self.kind == "block" else f"include {self.name}"
+        return f"{text}/{self.phase}" if self.phase and self.phase != "block" else text
+
+
+@dataclass(frozen=True)
+class Block:
+    """A `block:` of the runbook, flattened: its steps are a contiguous range of the runbook's.
+
+    `parent` is the (block id, phase) the block itself sits in (None at top level);
+    `batch` splits its hosts into batches run through the block one after another.
+    """
+
+    id: int
+    name: str
+    location: Location
+    hosts: tuple[tuple[str, ...], ...]
+    first: int = 0
+    last: int = 0
+    has_rescue: bool = False
+    parent: tuple[int, BlockPhase] | None = None
+    batch: int | str | tuple[int | str, ...] | None = None
+    max_failed: int | str = 0
+
+
 @dataclass(frozen=True)
 class Step:
     """One step of a runbook: an action on the hosts whose id matches `hosts`.
@@ -91,6 +136,14 @@ class Step:
     `name` and `hosts` may be templates, rendered once per step at plan time (they see lab,
     runbook and extra vars only); `named` is False when `name` was made from the action (then
     it is shown as is, never rendered).
+
+    A step read from a block or include carries what they pass in (language/steptree.py):
+    `narrow` holds the enclosing levels' host patterns (a host must match each), `blocks`
+    the (block id, section) pairs it sits in, outermost first, `frames` its ancestry for
+    paths; `json_path` / `source` say where it is written (`source` is its file's Document);
+    `files_dir` is the folder its `put` sources are relative to (None: the runbook's; an
+    included step's: its file's real folder).
+    `index` is its place in the runbook's flat list of steps.
     """
 
     index: int
@@ -109,6 +162,20 @@ class Step:
     expect: Expect | None = None
     vars: dict[str, Any] = field(default_factory=dict)
     named: bool = True
+    tags: frozenset[str] = frozenset()
+    loop: tuple[Any, ...] | str | None = None
+    loop_var: str = "item"
+    narrow: tuple[tuple[str, ...], ...] = ()
+    blocks: tuple[tuple[int, BlockPhase], ...] = ()
+    frames: tuple[Frame, ...] = ()
+    json_path: tuple[str | int, ...] = ()
+    source: Any = field(default=None, compare=False, repr=False)
+    files_dir: Path | None = None
+
+    @property
+    def path(self) -> str:
+        """The step's place in the tree: `block 'upgrade'/rescue > restore config`."""
+        return " > ".join([*(f.label() for f in self.frames), self.name])
 
 
 @dataclass(frozen=True)
@@ -122,6 +189,9 @@ class Runbook:
     lab: Path | None = None
     vars: dict[str, Any] = field(default_factory=dict)
     fail_fast: bool = False
+    blocks: tuple[Block, ...] = ()
+    batch: int | str | tuple[int | str, ...] | None = None
+    max_failed: int | str = 0
 
     def location_of(self, step: Step | None, *parts: str | int) -> Location:
         """Where a node of `step` (or of the runbook, when None) is written; a runbook built

@@ -29,7 +29,9 @@ from runbook.cli.exits import (
     fail,
 )
 from runbook.cli.locking import lock_options, locks_refused, run_locked
+from runbook.cli.reportpaths import reports_problem
 from runbook.cli.signals import (
+    INTERRUPT_GRACE,
     INTERRUPT_SIGNALS,
     hold_signals_until_exit,
     interrupts_raise,
@@ -73,6 +75,11 @@ class Options:
     no_lock: bool = False
     # multi-site labs (apply only; docs/sites.md)
     site_timeout: float | None = None
+    # step selection (docs/language.md)
+    tags: Sequence[str] = ()
+    skip_tags: Sequence[str] = ()
+    start_at_step: str | None = None
+    list_steps: bool = False
 
 
 def _findings_text(findings: Sequence[object]) -> str:
@@ -91,6 +98,7 @@ def prepare(opts: Options) -> tuple[Runner, Console, Callable[[str], str]]:
     from runbook import api
     from runbook.cli.console import Console
     from runbook.language.varsfile import parse_extra_vars
+    from runbook.plan.tags import split_tags
     from runbook.render.secrets import SecretStore
 
     check_report_paths(opts)
@@ -106,7 +114,9 @@ def prepare(opts: Options) -> tuple[Runner, Console, Callable[[str], str]]:
         if findings:
             fail(_findings_text(findings), mask=mask)
         plan = api.compile(runbook, lab, secrets=secrets, extra_vars=extra, limit=opts.limit,
-                           fail_fast=opts.fail_fast, dry_run=opts.check)
+                           fail_fast=opts.fail_fast, dry_run=opts.check,
+                           tags=split_tags(opts.tags), skip_tags=split_tags(opts.skip_tags),
+                           start_at=opts.start_at_step)
     except ConfigError as exc:
         _config_error(exc, mask)
     except RunbookError as exc:
@@ -126,14 +136,9 @@ def _report_options(opts: Options) -> dict[str, Path | None]:
 
 def check_report_paths(opts: Options) -> None:
     """Exit 2 before anything runs if a report could not be written or two share a file."""
-    seen: dict[Path, str] = {}
-    for option, report in _report_options(opts).items():
-        if report is None:
-            continue
-        if problem := report_path_problem(report, _inputs(opts)):
-            fail(f"cannot write report {report}: {problem}")
-        if (other := seen.setdefault(report.resolve(), option)) != option:
-            fail(f"{other} and {option} both name {report}: give them different files")
+    problem = reports_problem(_report_options(opts), _inputs(opts))
+    if problem:
+        fail(problem)
 
 
 def _site_runner(plan: Plan, secrets: SecretStore, console: Console, extra: dict[str, Any],
@@ -155,34 +160,6 @@ def _inputs(opts: Options) -> dict[Path, str]:
     named = {opts.runbook: "the runbook", opts.lab: "the lab", opts.secrets: "the secrets file"}
     named.update({Path(v[1:]): "an -e file" for v in opts.extra_vars if v.startswith("@")})
     return {path.resolve(): what for path, what in named.items() if path is not None}
-
-
-def report_path_problem(path: Path, inputs: dict[Path, str] | None = None) -> str | None:
-    """Why a report could not be written at `path`, checked before anything runs; else None.
-
-    Missing parent folders are created (CI artifact folders often are); the file is opened
-    for appending, a real test even as root, and removed again if it did not exist. A path
-    that is one of the run's input files is refused: the report would overwrite it.
-    """
-    if path.is_dir():
-        return "it is a folder; give a file name"
-    if inputs and (what := inputs.get(path.resolve())):
-        return f"it is {what}, which the report would overwrite"
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                return f"{parent} is a file, not a folder"
-            break
-    existed = path.exists()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a"):
-            pass
-        if not existed:
-            path.unlink()
-    except OSError as exc:
-        return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
-    return None
 
 
 def start_record(opts: Options, executor: Runner) -> RunRecorder | None:
@@ -254,11 +231,13 @@ async def _run(executor: Runner, console: Console, opts: Options,
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
 
+    cleanup = executor.cleanup_budget()  # `always` steps still to run after a signal
     await run_interruptible(
         run_locked(executor, console, lock_wait=opts.lock_wait, no_lock=opts.no_lock),
         on_signal=lambda name: console.note(
-            f"{name}: stopping, closing hosts (again to exit at once)"),
-        force_exit=force_exit, then=_defer_signal)  # cleanup bound: signals.INTERRUPT_GRACE
+            f"{name}: stopping" + (", running the `always` steps" if cleanup else "")
+            + ", closing hosts (again to exit at once)"),
+        force_exit=force_exit, then=_defer_signal, grace=INTERRUPT_GRACE + cleanup)
 
 
 def _defer_signal(signum: int, frame: object) -> None:
@@ -281,6 +260,10 @@ def run_apply(opts: Options) -> NoReturn:
 
 
 def _apply(opts: Options) -> int:
+    if opts.list_steps:
+        from runbook.cli.steplist import list_steps
+
+        return list_steps(opts.runbook)
     try:
         executor, console, mask = prepare(opts)
         recorder = start_record(opts, executor)
@@ -290,6 +273,12 @@ def _apply(opts: Options) -> int:
         outcome = executor.check()
         write_reports(outcome, opts, mask)
         return exit_code(outcome)
+    return _execute(executor, console, opts, mask, recorder)
+
+
+def _execute(executor: Runner, console: Console, opts: Options, mask: Callable[[str], str],
+             recorder: RunRecorder | None) -> int:
+    """The real run: its exit status, with the reports written whatever happened."""
     code = EXIT_FAILED
     try:
         asyncio.run(_run(executor, console, opts, recorder))
@@ -334,6 +323,15 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--report-html", type=path,
                      help="Write a self-contained HTML report (step x host grid) here."),
         click.option("-v", "--verbose", count=True, help="Show every command's output."),
+        click.option("--tags", multiple=True, metavar="TAG[,TAG]",
+                     help="Only steps with one of these tags (and `always` ones); repeatable."),
+        click.option("--skip-tags", multiple=True, metavar="TAG[,TAG]",
+                     help="Leave out steps with one of these tags; repeatable."),
+        click.option("--start-at-step", metavar="NAME",
+                     help="Start at the first step with this name (or path, see --list-steps)."),
+        click.option("--list-steps", is_flag=True,
+                     help="Print the step tree (names, tags, file:line) and exit; connects "
+                          "nothing."),
     ]
     for option in reversed(options):
         func = option(func)

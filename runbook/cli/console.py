@@ -24,7 +24,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from runbook.cli.terminal import ellipsis_for, line_width, shorten, visible_controls
+from runbook.cli.treeview import batch_line, recap_notes, sitting_out
 from runbook.engine.events import (
+    BatchSkipped,
+    BatchStarted,
     Event,
     HostResult,
     PlannedHost,
@@ -158,6 +161,9 @@ class Console:
             self._clear_progress()
             self.recap(event.outcome)
             self.stream.flush()
+        elif isinstance(event, BatchStarted | BatchSkipped):
+            self._clear_progress()
+            self._write((batch_line(event), "bold magenta"))
 
     def _write(self, *pieces: Piece) -> None:
         """Write one line made of `pieces`: plain text, or (text, style) to paint it.
@@ -196,9 +202,9 @@ class Console:
             else:
                 extra = ", all at once"
         if event.skipped:
-            extra += f"; {event.skipped} skipped after earlier failures"
+            extra += f"; {event.skipped} {sitting_out(event.path)}"
         hosts = "1 host" if event.total == 1 else f"{event.total} hosts"
-        self._write((f"step {event.index + 1}/{self._steps}: {event.name} "
+        self._write((f"step {event.index + 1}/{self._steps}: {event.path or event.name} "
                      f"({event.action}, {hosts}{extra})", "bold blue"))
         if not self._check:
             self._last_progress = 0.0
@@ -310,6 +316,8 @@ class Console:
             text = "  ".join([row[0].ljust(width),
                               *(str(v).rjust(w) for v, w in zip(row[1:], cols, strict=True))])
             self._write((text, "red" if row[2] or row[4] else ""))
+        for note in recap_notes(outcome):
+            self._write((note, "bold magenta"))
         line = f"{outcome.status.value} in {outcome.duration:.2f}s"
         if outcome.error:
             line += f" (internal error: {outcome.error})"

@@ -47,17 +47,18 @@ async def run_locked(executor: Runner, console: Console, *, lock_wait: float,
     whichever part of a multi-site run drives it (docs/sites.md).
 
     Taking them may wait `lock_wait` seconds and raises LockError when it cannot (exit 3).
-    If a renewal fails, no new step (or host) starts, and the run ends with exit 3. The
-    leases are given back on every way out, cancellation included.
+    If a renewal fails, no new step (or host) starts, the `always` steps of the blocks the
+    hosts entered still run (`Executor.halt`, as after fail_fast), and the run ends with
+    exit 3. The leases are given back on every way out, cancellation included.
     """
     import asyncio
 
     from runbook.locks import hold_lab_locks
 
     def lost(reason: str) -> None:
-        # Hook for block/always (not in runbook yet): its `always` cleanup should run here.
-        console.note(f"{reason}: no new steps start")
-        executor.halted = executor.halted or reason
+        cleanup = " (the pending `always` steps still run)" if executor.cleanup_budget() else ""
+        console.note(f"{reason}: no new steps start{cleanup}")
+        executor.halt(reason)
 
     def waiting(conflicts: list[HostLock]) -> None:
         console.note(f"waiting up to {lock_wait:g}s for hosts locked by someone else:\n"

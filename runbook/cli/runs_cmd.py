@@ -132,9 +132,11 @@ def _header(report: dict[str, Any], path: Path) -> list[str]:
 def _recap(report: dict[str, Any]) -> list[str]:
     rows = [(h, *(str(c.get(k, 0)) for k in _COUNTS)) for h, c in report["hosts"].items()]
     lines = _table(("host", "ok", *_COUNTS[1:]), rows, right=frozenset(range(1, 6)))
-    bad = [(f"{s['index'] + 1}. {s['name']}", h, r["status"], r.get("message", ""))
+    bad = [(f"{s['index'] + 1}. {s.get('path') or s['name']}", h, r["status"],
+            r.get("message", ""))
            for s in report["steps"] for h, r in s["results"].items()
-           if r["status"] in ("failed", "error", "unreachable") and not r.get("ignored")]
+           if r["status"] in ("failed", "error", "unreachable")
+           and not (r.get("ignored") or r.get("rescued"))]
     if bad:
         lines += ["", "not ok:", *("  " + t for t in _table(("step", "host", "status",
                                                              "message"), bad))]
@@ -144,12 +146,13 @@ def _recap(report: dict[str, Any]) -> list[str]:
 def _result_row(result: dict[str, Any]) -> tuple[str, str, str, str]:
     rc = "" if result.get("rc") is None else str(result["rc"])
     took = _took(max(0.0, float(result.get("ended", 0)) - float(result.get("started", 0))))
-    status = result["status"] + (" (ignored)" if result.get("ignored") else "")
+    status = result["status"] + (" (ignored)" if result.get("ignored") else "") + (
+        " (rescued)" if result.get("rescued") else "")
     return status, rc, took, result.get("message", "")
 
 
 def _host_steps(report: dict[str, Any], host: str) -> list[str]:
-    rows = [(str(s["index"] + 1), s["name"], *_result_row(s["results"][host]))
+    rows = [(str(s["index"] + 1), s.get("path") or s["name"], *_result_row(s["results"][host]))
             for s in report["steps"]]
     if not rows:
         return [f"host {host} has no results in this run"]
@@ -160,7 +163,8 @@ def _host_steps(report: dict[str, Any], host: str) -> list[str]:
 def _step_hosts(report: dict[str, Any]) -> list[str]:
     step = report["steps"][0]
     rows = [(h, *_result_row(r)) for h, r in step["results"].items()]
-    title = f"step {step['index'] + 1}. {step['name']} ({step['action']}, {step.get('location')})"
+    title = (f"step {step['index'] + 1}. {step.get('path') or step['name']} ({step['action']}, "
+             f"{step.get('location')})")
     if not rows:
         return [title, "no results (the run never reached this step)"]
     return [title, *_table(("host", "status", "rc", "took", "message"), rows,
@@ -169,7 +173,7 @@ def _step_hosts(report: dict[str, Any]) -> list[str]:
 
 def _host_step(report: dict[str, Any], host: str) -> list[str]:
     step = report["steps"][0]
-    title = f"step {step['index'] + 1}. {step['name']} on {host}"
+    title = f"step {step['index'] + 1}. {step.get('path') or step['name']} on {host}"
     result = step["results"].get(host)
     if result is None:
         return [title, "no result: the step did not target this host, or the run never "
@@ -179,6 +183,9 @@ def _host_step(report: dict[str, Any], host: str) -> list[str]:
              f"started  {_when(float(result.get('started') or 0))} UTC, took {took}"]
     if message:
         lines.append(f"message  {message}")
+    for item in result.get("items") or []:  # a loop's items, one line each
+        lines.append(f"item     [{item.get('item')}] {item.get('status')}"
+                     + (f": {item['message']}" if item.get("message") else ""))
     lines += ["", "command:", result.get("command") or "(nothing was sent)", "",
               "output:", (result.get("output") or "(no output)").rstrip("\n")]
     return lines

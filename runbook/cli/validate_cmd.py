@@ -49,9 +49,14 @@ def _expand(paths: tuple[Path, ...]) -> list[Path]:
               show_default=True, help="json prints machine-readable findings for CI.")
 @click.option("-e", "--extra-vars", "extra_vars", multiple=True, metavar="KEY=VALUE|@FILE",
               help="Extra variable (repeatable), as `apply` will get it.")
+@click.option("--tags", "tags", multiple=True, metavar="TAG[,TAG]",
+              help="Tags `apply --tags` will get: each must be on some step (repeatable).")
+@click.option("--skip-tags", "skip_tags", multiple=True, metavar="TAG[,TAG]",
+              help="Tags `apply --skip-tags` will get: each must be on some step.")
 @exit_130_on_interrupt
 def validate_command(files: tuple[Path, ...], lab: Path | None, fmt: str,
-                     extra_vars: tuple[str, ...]) -> None:
+                     extra_vars: tuple[str, ...], *, tags: tuple[str, ...] = (),
+                     skip_tags: tuple[str, ...] = ()) -> None:
     """Check runbooks and labs (told apart by content: a runbook has `steps`).
 
     Prints every problem as FILE:LINE:COL: message, then a summary line, on stdout (as linters
@@ -63,6 +68,7 @@ def validate_command(files: tuple[Path, ...], lab: Path | None, fmt: str,
     """
     from runbook.language.validate import validate_files
     from runbook.language.varsfile import parse_extra_vars
+    from runbook.plan.tags import split_tags
 
     try:
         extra = parse_extra_vars(extra_vars)
@@ -74,7 +80,8 @@ def validate_command(files: tuple[Path, ...], lab: Path | None, fmt: str,
     if files and not paths:
         _usage_error("no .yml, .yaml or .json file found in the given folder(s)")
     try:
-        report = validate_files(paths, lab=lab, extra_vars=extra)
+        report = validate_files(paths, lab=lab, extra_vars=extra,
+                                tags=split_tags([*tags, *skip_tags]))
     except RunbookError as exc:  # should not happen: every problem is a finding
         _usage_error(str(exc))
     if fmt == "json":

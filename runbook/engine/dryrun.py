@@ -11,10 +11,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from runbook.engine.actions import describe_action
-from runbook.engine.events import EventBus, PlannedHost, StepStarted
+from runbook.engine.events import BatchStarted, EventBus, PlannedHost, StepStarted
+from runbook.engine.loop import loop_items
 from runbook.engine.results import HostStepResult, RunOutcome
 from runbook.errors import RunbookError
-from runbook.plan.placeholders import dry_run_result
+from runbook.plan.batches import split
+from runbook.plan.placeholders import dry_run_failure, dry_run_result
 from runbook.plan.renderer import template_message
 from runbook.results import Status
 
@@ -24,18 +26,29 @@ if TYPE_CHECKING:
     from runbook.plan.steps import PlannedStep
 
 
+MAX_SHOWN_ITEMS = 20
+
+
 def dry_run(plan: Plan, outcome: RunOutcome, *, forks: int, bus: EventBus,
             mask: Callable[[str], str]) -> None:
     """Fill `outcome` with each host's would-be step (skipped, or failed on a template error)
     and emit `StepStarted` / `PlannedHost` per step and host."""
     placeholders = _placeholders(plan)
+    if plan.runbook.batch is not None:
+        for number, batch in enumerate(plan.batches, start=1):
+            bus.emit(BatchStarted(number, len(plan.batches), tuple(h.id for h in batch)))
+    _block_batches(plan, bus)
     for planned, step_outcome in zip(plan.steps, outcome.steps, strict=True):
         step = planned.step
         limit = min(planned.limit or forks, forks, max(1, len(planned.targets)))
-        bus.emit(StepStarted(step.index, step.name, step.action.kind, len(planned.targets), limit))
+        bus.emit(StepStarted(step.index, step.name, step.action.kind, len(planned.targets), limit,
+                             path=step.path))
         for host in planned.targets:
             now = time.time()
-            lines, error = _describe(plan, planned, host, placeholders)
+            if step.loop is not None:
+                lines, error = describe_loop(plan, planned, host, placeholders)
+            else:
+                lines, error = _describe(plan, planned, host, placeholders)
             if step.when is not None:
                 lines.insert(0, f"when: {step.when}")
             bus.emit(PlannedHost(step.index, step.name, host.id, tuple(mask(t) for t in lines)))
@@ -45,12 +58,26 @@ def dry_run(plan: Plan, outcome: RunOutcome, *, forks: int, bus: EventBus,
         step_outcome.started = step_outcome.ended = time.time()
 
 
+def _block_batches(plan: Plan, bus: EventBus) -> None:
+    """The batches of each block with `batch` (of all its hosts, as in a run without
+    runbook-level batches)."""
+    order = [h.id for h in plan.hosts]
+    for block in plan.runbook.blocks:
+        if block.batch is None or block.first < 0:
+            continue
+        inside = {h.id for p in plan.steps[block.first:block.last + 1] for h in p.targets}
+        batches = split([h for h in order if h in inside], block.batch, total=len(order))
+        for number, batch in enumerate(batches, start=1):
+            bus.emit(BatchStarted(number, len(batches), tuple(batch), block.name))
+
+
 def _placeholders(plan: Plan) -> dict[str, dict[str, Any]]:
     values: dict[str, Any] = {}
     for planned in plan.steps:
         name = planned.step.register
         if name:
             values[name] = dry_run_result(planned.step)
+    values.update(dry_run_failure())
     return {h.id: dict(values) for h in plan.hosts}
 
 
@@ -68,3 +95,29 @@ def _describe(plan: Plan, planned: PlannedStep, host: Host,
         message = template_message(step, host, exc)
         return [f"ERROR {message}"], message
     return describe_action(action, host), None
+
+
+def describe_loop(plan: Plan, planned: PlannedStep, host: Host,
+                  placeholders: dict[str, dict[str, Any]]) -> tuple[list[str], str | None]:
+    """A looped step: its items (when known before the run) and each item's action."""
+    step = planned.step
+    renderer = plan.renderer
+    context = renderer.context(step, host, placeholders)
+    try:
+        items = loop_items(step, renderer.templater, context)
+    except RunbookError as exc:
+        if isinstance(step.loop, str):
+            return [f"loop {step.loop!r}: items known at run time ({exc})"], None
+        message = template_message(step, host, exc)
+        return [f"ERROR {message}"], message
+    lines = [f"loop over {len(items)} item(s) as {step.loop_var}"]
+    for item in items[:MAX_SHOWN_ITEMS]:
+        try:
+            action = renderer.concretize(step, host, {**context, step.loop_var: item})
+        except RunbookError as exc:
+            lines.append(f"[{item}] (rendered at run time: {exc})")
+            continue
+        lines += [f"[{item}] {line}" for line in describe_action(action, host)]
+    if len(items) > MAX_SHOWN_ITEMS:
+        lines.append(f"... and {len(items) - MAX_SHOWN_ITEMS} more item(s)")
+    return lines, None

@@ -39,6 +39,27 @@ class StepStarted:
     total: int
     limit: int
     skipped: int = 0
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStarted:
+    """A rolling batch begins (`block`: the block whose `batch` it is; None for the runbook)."""
+
+    number: int
+    total: int
+    hosts: tuple[str, ...]
+    block: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSkipped:
+    """No further batch starts: `reason` says why (too many hosts failed)."""
+
+    number: int
+    total: int
+    reason: str
+    block: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +110,8 @@ class RunFinished:
     outcome: RunOutcome
 
 
-Event = RunStarted | StepStarted | HostResult | Progress | StepFinished | PlannedHost | RunFinished
+Event = (RunStarted | StepStarted | HostResult | Progress | StepFinished | PlannedHost
+         | RunFinished | BatchStarted | BatchSkipped)
 Subscriber = Callable[[Event], None]
 
 

@@ -2,19 +2,26 @@
 
 Steps are barriers. Within a step, a small pool of workers (at most `min(forks, concurrent N,
 targets)`) takes hosts in lab order; `concurrent: false` is one worker, so hosts never
-overlap. A host that fails, errors or is unreachable sits out the later steps; fail_fast
-cancels what runs and starts nothing new. On cancellation (Ctrl-C) the executor records what
-was running as interrupted, closes the hosts within a bounded time and re-raises;
+overlap. A host that fails, errors or is unreachable sits out the later steps (inside a block
+it goes on with the block's rescue and always steps: engine/blockstate.py); fail_fast
+cancels what runs and starts nothing new but the pending `always` steps. Batches
+(engine/batchrun.py) run the steps per group of hosts. On cancellation (Ctrl-C) the
+executor records what was running as interrupted, runs the pending `always` steps (a second
+cancellation abandons them), closes the hosts within a bounded time and re-raises;
 `executor.outcome` is always the full, final record for the reports.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from runbook.engine.batchrun import BatchRunner
+from runbook.engine.blockstate import BlockTracker
 from runbook.engine.dryrun import dry_run
 from runbook.engine.events import (
     EventBus,
@@ -31,11 +38,13 @@ from runbook.engine.results import (
     RunOutcome,
     RunStatus,
     StepOutcome,
+    outcome_for,
 )
 from runbook.results import Status
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
+    from runbook.model import Step
     from runbook.plan.compiler import Plan
     from runbook.plan.steps import PlannedStep
 
@@ -49,28 +58,15 @@ FDS_RESERVED = 64
 
 # Seconds allowed for closing every host at the end (and after Ctrl-C, inside the 5 s promise).
 CLOSE_TIMEOUT = 3.0
-
-
-def _identity(text: str) -> str:
-    return text
+# Seconds an `always` step may take on a host while the run is halted or interrupted, when the
+# step sets no `timeout` of its own.
+ALWAYS_TIMEOUT = 60.0
 
 
 def choose_forks(requested: int | None, fd_limit: int) -> int:
     """`requested` (or DEFAULT_FORKS), clamped so the open-file limit cannot be exhausted."""
     budget = max(1, (fd_limit - FDS_RESERVED) // FDS_PER_HOST)
     return max(1, min(requested or DEFAULT_FORKS, budget))
-
-
-def outcome_for(plan: Plan) -> RunOutcome:
-    """The empty record of a run of `plan`: every step, no results yet."""
-    runbook = plan.runbook
-    return RunOutcome(
-        runbook=runbook.name, runbook_path=str(runbook.path),
-        lab_path=str(plan.lab.path) if plan.lab.path else None,
-        hosts=[h.id for h in plan.hosts],
-        steps=[StepOutcome(p.step.index, p.step.name, p.step.action.kind, str(p.step.location))
-               for p in plan.steps],
-        started=time.time())
 
 
 class Executor:
@@ -82,11 +78,15 @@ class Executor:
         self.plan = plan
         self.forks = max(1, forks)
         self.bus = bus or EventBus()
-        self.mask = mask or _identity
+        self.mask = mask or str  # unmasked
         self.close_timeout = close_timeout
         self.registered: Registered = {h.id: {} for h in plan.hosts}
-        self.dropped: dict[str, str] = {}
+        self.tracker = BlockTracker(plan.runbook.blocks)
+        self.dropped: dict[str, str] = self.tracker.dropped
         self.halted: str | None = None
+        self._cleanup = False
+        self._position = -1
+        self._batch: frozenset[str] | None = None
         self._inflight: dict[str, asyncio.Task[HostStepResult]] = {}
         self._running_since: dict[str, float] = {}
         self._current: StepOutcome | None = None
@@ -100,13 +100,17 @@ class Executor:
                                  tuple(self.outcome.hosts), self.outcome.started,
                                  step_names=tuple(s.name for s in self.outcome.steps)))
         try:
-            for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
-                if self.halted is not None:
-                    self._skip_all(planned, outcome, f"not run: {self.halted}")
-                    continue
-                await self._run_step(planned, outcome)
+            await self._batches().run(self.plan.runbook.batch, self.plan.runbook.max_failed,
+                                      (0, len(self.plan.steps) - 1),
+                                      [h.id for h in self.plan.hosts])
+            if self.halted is not None:
+                await self._run_cleanup()
+            self._fill_missing()
             await self._close_hosts(kill=self.halted is not None)
         except asyncio.CancelledError:
+            self._interrupt_running()
+            with contextlib.suppress(asyncio.CancelledError):  # a second cancel abandons them
+                await self._run_cleanup()
             self._interrupt()
             await self._close_hosts()
             self._finish(RunStatus.INTERRUPTED)
@@ -119,6 +123,71 @@ class Executor:
             raise
         self._finish(RunStatus.FAILED if self.outcome.any_failed() else RunStatus.SUCCESS)
         return self.outcome
+
+    def halt(self, reason: str, *, cancel: bool = False, keep: str | None = None) -> None:
+        """Start no new step or host from now on (`reason` says why: fail_fast, a lost lab
+        lock, a request from a multi-site run); then the pending `always` steps of the blocks
+        hosts entered run, and the run ends failed. Hosts in the middle of a step finish it,
+        unless `cancel` (fail_fast): then their work is cancelled (but `keep`'s own task) and
+        reads `cancelled: <reason>`."""
+        self.halted = self.halted or reason
+        if cancel:
+            for host_id, task in list(self._inflight.items()):
+                if host_id != keep:
+                    task.cancel()
+
+    def cleanup_budget(self) -> float:
+        """Seconds the `always` steps may take after an interruption (each step's timeout,
+        default ALWAYS_TIMEOUT): how long a caller should wait before giving up on them."""
+        return sum(p.step.timeout or ALWAYS_TIMEOUT for p in self.plan.steps
+                   if any(phase == "always" for _, phase in p.step.blocks))
+
+    def _batches(self) -> BatchRunner:
+        return BatchRunner(self.plan.runbook.blocks, [h.id for h in self.plan.hosts],
+                           self._run_index, self._failed_hosts,
+                           lambda: self.halted is not None, self.bus, self.outcome)
+
+    async def _run_index(self, index: int, hosts: frozenset[str]) -> None:
+        """Step `index` on the hosts of the current batch, then close the blocks ending there."""
+        self._position, self._batch = index, hosts
+        await self._run_step(self.plan.steps[index], self.outcome.steps[index])
+        self._leave_blocks(index)
+
+    def _leave_blocks(self, index: int) -> None:
+        """Close the blocks ending at step `index`: drop unrecovered hosts, mark the failures
+        that rescue recovered (shown, but they no longer fail the run)."""
+        for host_id in self.tracker.leave(index):
+            if self.plan.fail_fast and self.halted is None:
+                self.halt(f"fail_fast after {host_id!r} failed in a block")
+        self.tracker.mark_rescued(self.outcome.steps)
+        self.outcome.rescued = self.tracker.rescued_hosts()
+
+    def _failed_hosts(self, first: int, last: int, hosts: Sequence[str]) -> set[str]:
+        """Hosts of `hosts` that failed in steps first..last and were not rescued."""
+        return self.tracker.failed_in(self.outcome.steps[first:last + 1], hosts)
+
+    async def _run_cleanup(self) -> None:
+        """After a halt or the first interruption: the `always` steps of the blocks hosts
+        entered, each bounded by its timeout (default ALWAYS_TIMEOUT); a second signal
+        abandons them (the CLI calls `abandon()`)."""
+        self._cleanup = True
+        for index in range(self._position + 1, len(self.plan.steps)):
+            planned = self.plan.steps[index]
+            if any(phase == "always" for _, phase in planned.step.blocks):
+                step = dataclasses.replace(planned.step,
+                                           timeout=planned.step.timeout or ALWAYS_TIMEOUT)
+                self._position = index
+                await self._run_step(dataclasses.replace(planned, step=step),
+                                     self.outcome.steps[index])
+            self._leave_blocks(index)
+
+    def _fill_missing(self) -> None:
+        """Targets with no result in a step (a batch that never started, a halt) as not run."""
+        reasons = [b.not_started for b in self.outcome.batches if b.not_started]
+        reason = self.halted or (f"batch not started: {reasons[0]}" if reasons else "not run")
+        for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
+            if any(h.id not in outcome.results for h in planned.targets):
+                self._skip_all(planned, outcome, f"not run: {reason}", emit=False)
 
     def _finish(self, status: RunStatus) -> None:
         if self.outcome.ended is not None:
@@ -138,26 +207,20 @@ class Executor:
         return self.outcome
 
     async def _close_hosts(self, *, kill: bool = True) -> None:
-        """Close every lab host (hop hosts and power controllers hold connections too).
-
-        `kill` (interruption, fail_fast, internal error): `close()`, which kills the shells'
-        and oneshots' process groups. After a run that finished normally no command of ours
-        is in flight, so the connection is just dropped (`reset_connection()`): idle shells
-        exit on EOF, what a step deliberately left running (`nohup server &`) survives, as
-        with plain ssh, and 500 hosts are spared a kill round-trip each.
-        """
-        hosts = self.plan.lab.hosts
-        if not hosts:
-            return
-        try:
-            async with asyncio.timeout(self.close_timeout):
-                await asyncio.gather(*(h.close() if kill else h.reset_connection()
-                                       for h in hosts), return_exceptions=True)
-        except TimeoutError:
-            pass  # a host that will not close in time must not hold the run hostage
+        """Close the lab's hosts within `close_timeout`. `kill` after an interruption,
+        fail_fast or an internal error; after a normal end no command of ours is in flight,
+        so the connections are just dropped (500 hosts are spared a kill round-trip each)."""
+        await self.plan.lab.close(kill=kill, timeout=self.close_timeout)
 
     def _interrupt(self, reason: str = "interrupted") -> None:
         """Record running hosts as interrupted and everything not started as not run."""
+        self._interrupt_running(reason)
+        for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
+            if any(h.id not in outcome.results for h in planned.targets):
+                self._skip_all(planned, outcome, f"not run: {self.halted}", emit=False)
+
+    def _interrupt_running(self, reason: str = "interrupted") -> None:
+        """Record the hosts running the current step as interrupted; halt the run."""
         now = time.time()
         current = self._current
         if current is not None:
@@ -169,9 +232,7 @@ class Executor:
                 if result.message == reason and result.status is Status.Error:
                     self.bus.emit(HostResult(current.index, current.name, result))
         self.halted = self.halted or reason
-        for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
-            if outcome.ended is None:
-                self._skip_all(planned, outcome, f"not run: {reason}", emit=False)
+        self._current = None
 
     def _skip_all(self, planned: PlannedStep, outcome: StepOutcome, message: str,
                   emit: bool = True) -> None:
@@ -182,7 +243,7 @@ class Executor:
                                                           started=now, ended=now, message=message)
         outcome.results = {h.id: outcome.results[h.id] for h in planned.targets}
         outcome.started = outcome.started or now
-        outcome.ended = now
+        outcome.ended = outcome.ended or now
         if emit:
             self.bus.emit(StepFinished(outcome))
 
@@ -190,35 +251,47 @@ class Executor:
     async def _run_step(self, planned: PlannedStep, outcome: StepOutcome) -> None:
         step = planned.step
         self._current = outcome
-        outcome.started = time.time()
-        active = self._sit_out_dropped(planned, outcome)
+        outcome.started = outcome.started or time.time()
+        active, sitting = self._sit_out_dropped(planned, outcome)
+        if not active and self._cleanup:
+            self._close_step(planned, outcome, emit=False)
+            self._current = None
+            return
         limit = min(self.forks, planned.limit or self.forks, max(1, len(active)))
         self.bus.emit(StepStarted(step.index, step.name, step.action.kind, len(active), limit,
-                                  skipped=len(planned.targets) - len(active)))
-        for result in outcome.results.values():
-            self.bus.emit(HostResult(step.index, step.name, result,
-                                     registered_value(self.registered, step, result.host_id, self.mask)))
+                                  skipped=len(sitting), path=step.path))
+        for result in sitting:
+            self._emit_result(step, result)
         if active:
             await self._work(planned, outcome, active, limit)
-        if self.halted is not None:
+        if self.halted is not None and not self._cleanup:
             self._skip_all(planned, outcome, f"not run: {self.halted}")
         else:
             self._close_step(planned, outcome)
         self._current = None
 
-    def _sit_out_dropped(self, planned: PlannedStep, outcome: StepOutcome) -> list[Host]:
-        """Record hosts dropped by an earlier step as skipped; return the others."""
+    def _sit_out_dropped(self, planned: PlannedStep,
+                         outcome: StepOutcome) -> tuple[list[Host], list[HostStepResult]]:
+        """Record the batch's hosts that do not run the step (dropped by an earlier step, or
+        out of it by the blocks' rules) as skipped; return the others and those results."""
         active: list[Host] = []
-        now = outcome.started or time.time()
+        sitting: list[HostStepResult] = []
+        now = time.time()
         for host in planned.targets:
-            reason = self.dropped.get(host.id)
+            if self._batch is not None and host.id not in self._batch:
+                continue
+            reason = self.tracker.skip_reason(planned.step, host.id, cleanup=self._cleanup)
             if reason is None:
                 active.append(host)
                 continue
-            outcome.results[host.id] = HostStepResult(
-                host.id, Status.Skipped, started=now, ended=now, message=f"skipped: {reason}")
+            if self._cleanup and reason == "not run":
+                reason = f"not run: {self.halted}"
+            result = HostStepResult(host.id, Status.Skipped, started=now, ended=now,
+                                    message=reason)
+            outcome.results[host.id] = result
+            sitting.append(result)
             register(self.registered, planned.step, host.id, Status.Skipped.word)
-        return active
+        return active, sitting
 
     async def _work(self, planned: PlannedStep, outcome: StepOutcome, active: list[Host],
                     limit: int) -> None:
@@ -229,7 +302,7 @@ class Executor:
 
         async def worker() -> None:
             for host in queue:
-                if self.halted is not None:
+                if self.halted is not None and not self._cleanup:
                     return
                 result = await self._host_task(planned, host)
                 self._record(planned, outcome, result)
@@ -243,11 +316,12 @@ class Executor:
             for _ in range(limit):
                 group.create_task(worker())
 
-    def _close_step(self, planned: PlannedStep, outcome: StepOutcome) -> None:
+    def _close_step(self, planned: PlannedStep, outcome: StepOutcome, emit: bool = True) -> None:
         outcome.results = {h.id: outcome.results[h.id] for h in planned.targets
                            if h.id in outcome.results}
         outcome.ended = time.time()
-        self.bus.emit(StepFinished(outcome))
+        if emit:
+            self.bus.emit(StepFinished(outcome))
 
     async def _host_task(self, planned: PlannedStep, host: Host) -> HostStepResult:
         """Run one host's step in its own task so fail_fast can cancel just that work."""
@@ -279,23 +353,28 @@ class Executor:
         if not result.status.is_ok:
             if step.ignore_errors and not result.unreachable:
                 result.ignored = True
-            else:
-                self.dropped[result.host_id] = f"failed in step {step.name!r}" if (
-                    not result.unreachable) else "unreachable"
-                if self.plan.fail_fast and self.halted is None:
-                    self.halt(f"fail_fast after {result.host_id!r} failed step {step.name!r}",
-                              keep=result.host_id)
-        self.bus.emit(HostResult(step.index, step.name, result,
-                                 registered_value(self.registered, step, result.host_id, self.mask)))
+            elif self._failed(step, result) and self.plan.fail_fast and self.halted is None:
+                self.halt(f"fail_fast after {result.host_id!r} failed step {step.name!r}",
+                          cancel=True, keep=result.host_id)
+        self._emit_result(step, result)
 
-    def halt(self, reason: str, *, keep: str | None = None) -> None:
-        """Start nothing new and cancel what runs (but `keep`'s own task): fail_fast, also when
-        another part of the run (a site, `runbook.sites`) asks. Cancelled hosts read
-        `cancelled: <reason>`, hosts not started `not run: <reason>`."""
-        self.halted = self.halted or reason
-        for host_id, task in list(self._inflight.items()):
-            if host_id != keep:
-                task.cancel()
+    def _emit_result(self, step: Step, result: HostStepResult) -> None:
+        """HostResult for `result`, with a masked copy of what the step registered."""
+        self.bus.emit(HostResult(step.index, step.name, result,
+                                 registered_value(self.registered, step, result.host_id,
+                                                  self.mask)))
+
+    def _failed(self, step: Step, result: HostStepResult) -> bool:
+        """Record a failure with the blocks; True when nothing can rescue it (fail_fast)."""
+        fatal = self.tracker.fail(step, result.host_id, result.message or result.word)
+        if fatal and not step.blocks:
+            self.dropped[result.host_id] = (f"failed in step {step.name!r}"
+                                            if not result.unreachable else "unreachable")
+        failure = self.tracker.failure_of(result.host_id, step)
+        if failure is not None:
+            values = self.registered.setdefault(result.host_id, {})
+            values["failed_step"], values["failed_message"] = failure
+        return fatal
 
     async def _run_host(self, planned: PlannedStep, host: Host) -> HostStepResult:
         return await HostStep(planned, host, self.plan.renderer, self.registered, self.mask).run()

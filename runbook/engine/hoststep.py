@@ -13,9 +13,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from runbook.engine.actions import ActionResult, apply_expect, describe_action, execute
+from runbook.engine.loop import combine, loop_items, loop_register_value
 from runbook.engine.results import HostStepResult
 from runbook.errors import RunbookError
 from runbook.plan.renderer import template_message
+from runbook.render.secrets import mask_strings
 from runbook.results import Status
 
 if TYPE_CHECKING:
@@ -47,7 +49,8 @@ def registered_value(registered: Registered, step: Step, host_id: str,
     value = registered.get(host_id, {}).get(step.register) if step.register else None
     if value is None:
         return None
-    return {k: mask(v) if isinstance(v, str) else v for k, v in value.items()}
+    masked: dict[str, Any] = mask_strings(value, mask)  # a loop's `results` nest deeper
+    return masked
 
 
 class HostStep:
@@ -66,6 +69,8 @@ class HostStep:
     async def run(self) -> HostStepResult:
         """The host's result; template errors are failures of this host, never exceptions."""
         step, host = self.step, self.host
+        if step.loop is not None:
+            return await self._run_loop()
         try:
             if step.when is not None and not self.renderer.evaluate(
                     step.when, step, host, self.registered):
@@ -80,7 +85,48 @@ class HostStep:
         result.command = self.mask("\n".join(describe_action(action, host)))
         return result
 
-    async def _attempts(self, action: ConcreteAction) -> tuple[ActionResult, int, bool]:
+    async def _run_loop(self) -> HostStepResult:
+        """Each item of the host's loop as its own run of the action (see engine/loop.py)."""
+        step = self.step
+        try:
+            items = loop_items(step, self.renderer.templater,
+                               self.renderer.context(step, self.host, self.registered))
+        except RunbookError as exc:
+            return self._template_failure(exc)
+        done: list[tuple[Any, HostStepResult]] = []
+        for item in items:
+            self.started = time.time()
+            done.append((item, await self._loop_item(item)))
+        result = combine(self.host.id, done[0][1].started if done else time.time(),
+                         time.time(), done)
+        result.command = "\n".join(f"[{entry['item']}] {line}" for entry, (_, item_result)
+                                   in zip(result.items or [], done, strict=True)
+                                   for line in item_result.command.splitlines())
+        if step.register:
+            self.registered.setdefault(self.host.id, {})[step.register] = \
+                loop_register_value(result)
+        return result
+
+    async def _loop_item(self, item: Any) -> HostStepResult:
+        """One item: its `when`, its action, its attempts."""
+        step, host = self.step, self.host
+        extra = {step.loop_var: item}
+        try:
+            if step.when is not None and not self.renderer.evaluate(
+                    step.when, step, host, self.registered, extra=extra):
+                return HostStepResult(host.id, Status.Skipped, started=self.started,
+                                      ended=time.time(), message=f"skipped: when {step.when!r}")
+            ctx = {**self.renderer.context(step, host, self.registered), **extra}
+            action = self.renderer.concretize(step, host, ctx)
+            raw, attempt, done = await self._attempts(action, extra)
+        except RunbookError as exc:
+            return self._template_failure(exc)
+        result = self._result(raw, attempt, done)
+        result.command = self.mask("\n".join(describe_action(action, host)))
+        return result
+
+    async def _attempts(self, action: ConcreteAction,
+                        extra: dict[str, Any] | None = None) -> tuple[ActionResult, int, bool]:
         """Run the action until it succeeds (or `until` holds), at most `retries + 1` times."""
         step = self.step
         attempts = step.retries + 1
@@ -89,7 +135,7 @@ class HostStep:
             raw = apply_expect(step, await execute(action, self.host, timeout=step.timeout), action)
             value = register(self.registered, step, self.host.id, raw.word, rc=raw.rc,
                              output=raw.output, state=raw.state)
-            done = self._judge_until(raw, value) if step.until is not None \
+            done = self._judge_until(raw, value, extra) if step.until is not None \
                 else raw.status is Status.Success
             if done or attempt >= attempts:
                 return raw, attempt, done
@@ -97,11 +143,13 @@ class HostStep:
             if step.delay > 0:
                 await asyncio.sleep(step.delay)
 
-    def _judge_until(self, raw: ActionResult, value: dict[str, Any]) -> bool:
+    def _judge_until(self, raw: ActionResult, value: dict[str, Any],
+                     extra: dict[str, Any] | None = None) -> bool:
         """Whether `until` holds for this attempt; sets the attempt's status from it."""
         step = self.step
         assert step.until is not None
-        held = self.renderer.evaluate(step.until, step, self.host, self.registered, result=value)
+        held = self.renderer.evaluate(step.until, step, self.host, self.registered, result=value,
+                                      extra=extra)
         if held and not raw.unreachable:
             raw.status, raw.message = Status.Success, ""
         elif raw.status is Status.Success or raw.status is Status.Failed:

@@ -7,11 +7,16 @@ result as status `error` or `unreachable`; it never aborts the others.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from runbook.model import Step
 from runbook.results import Status
+
+if TYPE_CHECKING:
+    from runbook.plan.compiler import Plan
 
 STEP_WORDS = ("success", "failed", "error", "skipped", "unreachable")
 """How a step can end on a host, as reports write it (`HostStepResult.word`)."""
@@ -32,8 +37,10 @@ class HostStepResult:
     `output` is already masked (safe to print); `message` explains an error, a skip or an
     ignored failure in one line; `started`/`ended` are epoch seconds (equal for a skip).
     `state` is the power state for `power: status`; `attempts` counts retries + 1.
-    `command` is what was sent (rendered, masked; one line per command or transfer), empty
-    when nothing ran (skip, template error).
+    `command` is what was sent (rendered, masked; one line per command or transfer, a loop's
+    prefixed with the item), empty when nothing ran (skip, template error).
+    `rescued`: a failure inside a block that the block's `rescue` recovered (shown, counted,
+    but it does not fail the run); `items`: a loop's per-item results.
     """
 
     host_id: str
@@ -48,6 +55,8 @@ class HostStepResult:
     state: str | None = None
     unreachable: bool = False
     command: str = ""
+    items: list[dict[str, Any]] | None = None
+    rescued: bool = False
 
     @property
     def word(self) -> str:
@@ -78,12 +87,20 @@ class HostStepResult:
             data["state"] = self.state
         if self.command:
             data["command"] = self.command
+        if self.rescued:
+            data["rescued"] = True
+        if self.items is not None:
+            data["items"] = self.items
         return data
 
 
 @dataclass(slots=True)
 class StepOutcome:
-    """One step across its target hosts; `results` keeps the lab order of the targets."""
+    """One step across its target hosts; `results` keeps the lab order of the targets.
+
+    `path` is the step's ancestry (`block 'upgrade'/rescue > roll back`), `frames` the same
+    as data for reports (kind, name, section, file:line of each enclosing block / include).
+    """
 
     index: int
     name: str
@@ -92,10 +109,47 @@ class StepOutcome:
     results: dict[str, HostStepResult] = field(default_factory=dict)
     started: float | None = None
     ended: float | None = None
+    path: str = ""
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, step: Step) -> StepOutcome:
+        """The empty record of `step`, with its path in the step tree."""
+        frames = [{"kind": f.kind, "name": f.name, "location": str(f.location),
+                   **({"section": f.phase} if f.phase else {})} for f in step.frames]
+        return cls(step.index, step.name, step.action.kind, str(step.location),
+                   path=step.path, frames=frames, tags=sorted(step.tags))
 
     def count(self, word: str) -> int:
         """How many hosts ended this step with the status `word` ("failed", "unreachable", ...)."""
         return sum(1 for r in self.results.values() if r.word == word)
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """One rolling batch: its hosts and when it ran, or why it did not start.
+
+    `block` names the block whose `batch` made it (None: the runbook's `batch`).
+    """
+
+    number: int
+    total: int
+    hosts: list[str]
+    block: str | None = None
+    started: float | None = None
+    ended: float | None = None
+    not_started: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report form."""
+        data: dict[str, Any] = {"number": self.number, "of": self.total, "hosts": self.hosts,
+                                "started": self.started, "ended": self.ended}
+        if self.block is not None:
+            data["block"] = self.block
+        if self.not_started is not None:
+            data["not_started"] = self.not_started
+        return data
 
 
 @dataclass(slots=True)
@@ -117,6 +171,8 @@ class RunOutcome:
     locks: dict[str, Any] | None = None
     #: Host id → the site whose worker drove it (multi-site runs, docs/sites.md).
     sites: dict[str, str] = field(default_factory=dict)
+    batches: list[BatchOutcome] = field(default_factory=list)
+    rescued: dict[str, int] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
@@ -136,7 +192,18 @@ class RunOutcome:
     def any_failed(self) -> bool:
         """True when a host failed (not ignored), errored or was unreachable in any step."""
         return any(
-            not r.status.is_ok and not r.ignored
+            not r.status.is_ok and not r.ignored and not r.rescued
             for step in self.steps
             for r in step.results.values()
         )
+
+
+def outcome_for(plan: Plan) -> RunOutcome:
+    """The empty record of a run of `plan`: every step (with its path), no results yet."""
+    runbook = plan.runbook
+    return RunOutcome(
+        runbook=runbook.name, runbook_path=str(runbook.path),
+        lab_path=str(plan.lab.path) if plan.lab.path else None,
+        hosts=[h.id for h in plan.hosts],
+        steps=[StepOutcome.of(p.step) for p in plan.steps],
+        started=time.time())

@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 class Runner(Protocol):
     """One run of a compiled plan; see the module docstring."""
 
-    #: Why no new step (or host) starts any more (fail_fast, a lost lock); None while running.
-    #: Setting it stops the run from starting anything new; what runs finishes.
-    halted: str | None
+    @property
+    def halted(self) -> str | None:
+        """Why no new step (or host) starts any more (fail_fast, a lost lock); None while
+        running."""
 
     @property
     def plan(self) -> Plan:
@@ -39,6 +40,14 @@ class Runner(Protocol):
     @property
     def outcome(self) -> RunOutcome:
         """The run's record so far (complete once `run` returned or `abandon` was called)."""
+
+    def halt(self, reason: str, *, cancel: bool = False, keep: str | None = None) -> None:
+        """Start nothing new from now on (every part of a multi-site run); what runs finishes
+        unless `cancel` (fail_fast: all but `keep`'s work); then the pending `always` steps
+        of the blocks hosts entered run, and the run ends failed."""
+
+    def cleanup_budget(self) -> float:
+        """Seconds the pending `always` steps may take after an interruption."""
 
     async def run(self) -> RunOutcome:
         """Run the plan; re-raises cancellation after recording what happened."""

@@ -107,9 +107,22 @@ class Lab:
             return any(p.fullmatch(host_id) for p in patterns)
         return any(p.search(host_id) for p in patterns)
 
-    async def close(self) -> None:
-        """Close every host: kill what runs there and drop connections."""
-        await asyncio.gather(*(h.close() for h in self._hosts.values()), return_exceptions=True)
+    async def close(self, *, kill: bool = True, timeout: float | None = None) -> None:
+        """Close every host (hop hosts and power controllers hold connections too).
+
+        `kill`: `close()` each host, which kills its shells' and oneshots' process groups;
+        otherwise just drop the connection (`reset_connection()`): idle shells exit on EOF,
+        what a step deliberately left running (`nohup server &`) survives, as with plain
+        ssh. `timeout`: give up after that many seconds (a host that will not close must
+        not hold a run hostage).
+        """
+        closing = asyncio.gather(*(h.close() if kill else h.reset_connection()
+                                   for h in self._hosts.values()), return_exceptions=True)
+        try:
+            async with asyncio.timeout(timeout):
+                await closing
+        except TimeoutError:
+            pass
 
     def __repr__(self) -> str:
         return f"Lab({list(self._hosts)!r})"

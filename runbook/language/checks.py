@@ -10,16 +10,28 @@ Entry point: `runbook.language.validate.check_runbook`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 from jinja2 import nodes
 
 from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError, HeaderTemplateError
 from runbook.language.findings import Finding
+from runbook.language.stepfields import Field, action_templates, field_text, template_strings
+from runbook.language.treechecks import (
+    LOOP_FIELDS,
+    enclosing_levels,
+    included_from,
+    inherited_targets,
+    loop_expression,
+    loop_problems,
+    narrowed,
+    scoped_names,
+    step_label,
+)
+from runbook.language.varcycles import variable_cycles
 from runbook.language.varsfile import reserved_name_problem
 from runbook.language.yamlload import base_folder, expand_home
 from runbook.model import GetAction, Location, PowerAction, PutAction, Runbook, Step
@@ -31,7 +43,6 @@ if TYPE_CHECKING:
     from runbook.hosts.base import Host
     from runbook.hosts.lab import Lab
 
-Field = tuple[str | int, ...]
 # What a template sees: `host.<field>` and a registered result's `<name>.<field>`.
 HOST_FIELDS = ("id", "address", "port", "user", "vars")
 RESULT_FIELDS = ("output", "rc", "status", "state")
@@ -51,9 +62,13 @@ class RunbookChecker:
         self.findings: list[Finding] = []
         self.registered: set[str] = set(lost_registers or ())
         self.document = getattr(runbook, "document", None)
+        self.loop_registers = {s.register for s in runbook.steps if s.register and s.loop}
 
     # -- helpers ------------------------------------------------------------------------------
     def loc(self, step: Step | None, field: Field, *, key: bool = False) -> Location:
+        if step is not None and step.source is not None:
+            return step.source.location(  # type: ignore[no-any-return]
+                (*step.json_path, *field), key=key)
         if self.document is not None:
             prefix: Field = ("steps", step.index) if step is not None else ()
             return self.document.location(  # type: ignore[no-any-return]
@@ -68,16 +83,18 @@ class RunbookChecker:
         owner = ""
         if step is not None:
             explicit = self.document is None or "name" in self._raw_step(step)
-            owner = f"step {step.index + 1}" + (f" ({step.name!r})" if explicit else "") + ": "
+            owner = step_label(step) + (f" ({step.name!r})" if explicit else "") + ": "
         self.findings.append(Finding(loc.file, loc.line + line_offset, loc.column,
-                                     owner + message))
+                                     owner + message + included_from(step)))
 
     def _raw_step(self, step: Step) -> Mapping[str, Any]:
-        data = getattr(self.document, "data", None)
-        try:
-            raw = data["steps"][step.index]  # type: ignore[index]
-        except (TypeError, KeyError, IndexError):
-            return {}
+        document = step.source if step.source is not None else self.document
+        raw = getattr(document, "data", None)
+        for part in step.json_path or ("steps", step.index):
+            try:
+                raw = raw[part]  # type: ignore[index]
+            except (TypeError, KeyError, IndexError):
+                return {}
         return raw if isinstance(raw, dict) else {}
 
     # -- the checks ---------------------------------------------------------------------------
@@ -88,8 +105,10 @@ class RunbookChecker:
         all_registers = self.registered | {s.register for s in self.runbook.steps if s.register}
         self.check_reserved(None, self.runbook.vars)
         self.check_cycles(None, self.runbook.vars, set(self.runbook.vars))
-        for name, value in _strings(self.runbook.vars, ("vars",)):
+        for name, value in template_strings(self.runbook.vars, ("vars",)):
             self.check_template(None, name, value, base_known | all_host_vars | all_registers, [])
+        for level in enclosing_levels(self.runbook.steps):
+            self.check_hosts(level)
         for step in self.runbook.steps:
             self.check_step(step, base_known)
             if step.register:
@@ -100,9 +119,15 @@ class RunbookChecker:
         """Every check of one step: header, hosts, variables, templates, expect, action."""
         if step.named and has_markup(step.name):
             self.render_header(step, ("name",), step.name)
-        hosts = self.check_hosts(step)
+        inherited = bool(step.frames) and "hosts" not in self._raw_step(step)
+        # hosts passed in by a block or include are checked once, at the block or include
+        hosts = inherited_targets(step, self.lab) if inherited else narrowed(
+            self.check_hosts(step), step, self.lab)
         self.check_step_names(step)
         known = set(base_known) | self.registered | set(step.vars)
+        for field, message in loop_problems(step, known):
+            self.add(step, field, message, key=True)
+        known |= scoped_names(step)
         self.check_step_templates(step, known, hosts)
         self.check_expect(step, known, hosts)
         self.check_action(step, known, hosts)
@@ -119,12 +144,16 @@ class RunbookChecker:
 
     def check_step_templates(self, step: Step, known: set[str], hosts: list[Host]) -> None:
         """The action's templates, the step's vars, `when` and `until` use defined names."""
-        for field, text in _action_templates(step):
+        for field, text in action_templates(step):
             self.check_template(step, field, text, known, hosts)
-        for field, text in _strings(step.vars, ("vars",)):
+        for field, text in template_strings(step.vars, ("vars",)):
             self.check_template(step, field, text, known, hosts)
         if step.when is not None:
             self.check_template(step, ("when",), step.when, known, hosts, expression=True)
+        loop = loop_expression(step)
+        if loop is not None:
+            self.check_template(step, ("loop",), loop[0], known - {step.loop_var}, hosts,
+                                expression=loop[1])
         if step.until is not None:
             # The executor also offers the step's own result as `result` to `until`.
             own = known | {"result"} | ({step.register} if step.register else set())
@@ -167,21 +196,7 @@ class RunbookChecker:
         """Variables whose templates refer to each other in a loop (`a: '{{ b }}'`,
         `b: '{{ a }}'`) fail on every host at run time; report each loop once, at the
         first of its names defined here (`own`)."""
-        edges: dict[str, set[str]] = {}
-        for name, value in variables.items():
-            if isinstance(value, str) and has_markup(value):
-                try:
-                    edges[name] = self.templater.referenced_names(value) & set(variables)
-                except jinja2.TemplateSyntaxError:  # reported by check_template
-                    edges[name] = set()
-        reported: set[str] = set()
-        for start in variables:
-            if start not in own or start in reported:
-                continue
-            chain = _cycle_from(start, edges)
-            if chain is None:
-                continue
-            reported.update(chain)
+        for start, chain in variable_cycles(variables, own, self.templater):
             loop = " -> ".join([*chain, chain[0]])
             self.add(step, ("vars", start), f"variable {start!r} refers to itself ({loop}): "
                      "break the loop", key=True)
@@ -267,7 +282,7 @@ class RunbookChecker:
     def check_template(self, step: Step | None, field: Field, text: str,
                        known: set[str] | frozenset[str], hosts: list[Host], *,
                        expression: bool = False) -> None:
-        what = _field_text(field)
+        what = field_text(field)
         stripped = text.strip()
         if expression and stripped.startswith("{{"):
             inner = stripped[2:-2].strip() if stripped.endswith("}}") else None
@@ -302,7 +317,7 @@ class RunbookChecker:
                 fields = HOST_FIELDS
                 what = "the host"
             elif name in results:
-                fields = RESULT_FIELDS
+                fields = RESULT_FIELDS + (LOOP_FIELDS if name in self.loop_registers else ())
                 what = f"the registered result {name!r}" if name != "result" else "result"
             else:
                 continue
@@ -315,7 +330,7 @@ class RunbookChecker:
 
     def undefined(self, step: Step | None, field: Field, name: str, *,
                   known: set[str] | frozenset[str], hosts: list[Host]) -> None:
-        what = _field_text(field)
+        what = field_text(field)
         having = [h.id for h in hosts if name in h.vars]
         if having:
             lacking = [h.id for h in hosts if name not in h.vars]
@@ -338,9 +353,11 @@ class RunbookChecker:
         try:
             path = expand_home(text)
         except ConfigError as exc:
-            self.add(step, field, f"{_field_text(field)}: {exc.message}")
+            self.add(step, field, f"{field_text(field)}: {exc.message}")
             return None
-        return path if path.is_absolute() else base_folder(self.runbook.path) / path
+        folder = step.files_dir if field[0] == "put" and step.files_dir \
+            else base_folder(self.runbook.path)
+        return path if path.is_absolute() else folder / path
 
     def check_put(self, step: Step, action: PutAction, known: set[str] | frozenset[str],
                   hosts: list[Host]) -> None:
@@ -350,8 +367,10 @@ class RunbookChecker:
         if src is None:
             return
         if not src.exists():
+            where = "the folder of the file it is written in" if step.files_dir else \
+                "the runbook's folder"
             self.add(step, ("put", "src"), f"put.src {action.src!r} does not exist (paths are "
-                     "relative to the runbook's folder)")
+                     f"relative to {where})")
             return
         if not (src.is_file() or src.is_dir()):
             self.add(step, ("put", "src"), f"put.src {action.src!r} is not a regular file or "
@@ -369,50 +388,3 @@ class RunbookChecker:
                          f"text template: {exc}")
                 return
             self.check_template(step, ("put", "src"), text, known, hosts)
-
-
-def _cycle_from(start: str, edges: Mapping[str, set[str]]) -> list[str] | None:
-    """The names of a reference loop through `start` (start first), or None."""
-    stack: list[tuple[str, list[str]]] = [(start, [start])]
-    seen: set[str] = set()
-    while stack:
-        name, path = stack.pop()
-        for target in sorted(edges.get(name, ())):
-            if target == start:
-                return path
-            if target not in seen:
-                seen.add(target)
-                stack.append((target, [*path, target]))
-    return None
-
-
-def _field_text(field: Field) -> str:
-    text = ""
-    for part in field:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _strings(value: Any, prefix: Field) -> Iterator[tuple[Field, str]]:
-    """(path, text) of every string inside `value` that holds Jinja markup."""
-    if isinstance(value, str):
-        if has_markup(value):
-            yield prefix, value
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _strings(item, (*prefix, str(key)))
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            yield from _strings(item, (*prefix, i))
-
-
-def _action_templates(step: Step) -> Iterator[tuple[Field, str]]:
-    action = step.action
-    kind = action.kind
-    if kind in ("run", "oneshot"):
-        commands: tuple[str, ...] = action.commands  # type: ignore[union-attr]
-        for i, command in enumerate(commands):
-            yield ((kind, i) if len(commands) > 1 else (kind,)), command
-    elif kind in ("put", "get"):
-        yield (kind, "src"), action.src  # type: ignore[union-attr]
-        yield (kind, "dest"), action.dest  # type: ignore[union-attr]

@@ -20,6 +20,7 @@ from typing import Any
 from runbook.errors import ConfigError, ValidationError, YamlSyntaxError
 from runbook.language import schema
 from runbook.language.findings import Finding, finding_from_error
+from runbook.language.steptree import Scope, StepTreeReader, bad_step_paths
 from runbook.language.yamlload import Document, JsonPath, base_folder, expand_home, load_file
 from runbook.model import (
     Action,
@@ -50,6 +51,8 @@ class LoadedRunbook(Runbook):
         """Location of a node of `step` (or of the runbook when None), e.g. ("put", "src")."""
         if self.document is None:
             return step.location if step is not None else Location(str(self.path), 1, 1)
+        if step is not None and step.source is not None:
+            return step.source.location((*step.json_path, *parts))  # type: ignore[no-any-return]
         prefix: JsonPath = ("steps", step.index) if step is not None else ()
         return self.document.location((*prefix, *parts))
 
@@ -104,20 +107,10 @@ def read_runbook(doc: Document, path: Path) -> tuple[LoadedRunbook | None, list[
     data = doc.data
     if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
         return None, findings, set()
-    bad_steps = {p[1] for p, _ in checked if len(p) >= 2 and p[0] == "steps"}
-    steps: list[Step] = []
-    lost_registers: set[str] = set()
-    for index, raw in enumerate(data["steps"]):
-        built = None
-        if index not in bad_steps and isinstance(raw, dict):
-            built, problems = _build_step(index, raw, doc)
-            findings.extend(problems)
-        if built is None:
-            register = raw.get("register") if isinstance(raw, dict) else None
-            if isinstance(register, str):
-                lost_registers.add(register)
-        else:
-            steps.append(built)
+    reader = StepTreeReader(_build_step, doc.file, bad_step_paths([p for p, _ in checked]))
+    reader.read_list(data["steps"], ("steps",), Scope(doc, path.resolve()))
+    findings.extend(reader.findings)
+    steps, lost_registers = reader.steps, reader.lost_registers
     lab = data.get("lab")
     lab_path: Path | None = None
     if isinstance(lab, str) and lab:  # an empty lab has its schema finding
@@ -131,18 +124,24 @@ def read_runbook(doc: Document, path: Path) -> tuple[LoadedRunbook | None, list[
         description=str(data.get("description") or ""),
         lab=lab_path,
         vars=dict(data["vars"]) if isinstance(data.get("vars"), dict) else {},
-        fail_fast=data.get("fail_fast") is True, document=doc)
+        fail_fast=data.get("fail_fast") is True, document=doc, blocks=tuple(reader.blocks),
+        batch=tuple(batch) if isinstance(batch := data.get("batch"), list) else batch,
+        max_failed=data.get("max_failed", 0))
     return runbook, findings, lost_registers
 
 
-def _build_step(index: int, raw: dict[str, Any], doc: Document) -> tuple[Step | None, list[Finding]]:
-    """One schema-valid step as a `Step` (None plus findings when a value is unusable)."""
+def _build_step(index: int, raw: dict[str, Any], doc: Document,
+                path: JsonPath) -> tuple[Step | None, list[Finding]]:
+    """One schema-valid action step as a `Step` (None plus findings when a value is unusable).
+
+    `index` is its place in the runbook's flat list, `path` where it is written in `doc`.
+    """
     findings: list[Finding] = []
-    owner, _ = schema.owner_of("runbook", doc.data, ("steps", index))
-    action = _build_action(index, raw, doc, owner, findings)
+    owner, _ = schema.owner_of("runbook", doc.data, path)
+    action = _build_action(path, raw, doc, owner, findings)
     if action is None:
         return None, findings
-    hosts = raw["hosts"]
+    hosts = raw.get("hosts", ".")
     until = raw.get("until")
     when = raw.get("when")
     if isinstance(when, bool):
@@ -156,16 +155,18 @@ def _build_step(index: int, raw: dict[str, Any], doc: Document) -> tuple[Step | 
     step = Step(
         index=index, name=raw.get("name") or default_name(action),
         hosts=(hosts,) if isinstance(hosts, str) else tuple(hosts), action=action,
-        location=doc.location(("steps", index)), when=when, register=raw.get("register"),
+        location=doc.location(path), when=when, register=raw.get("register"),
         timeout=float(raw["timeout"]) if "timeout" in raw else None,
         concurrent=raw.get("concurrent", True), ignore_errors=raw.get("ignore_errors", False),
         retries=raw.get("retries", UNTIL_RETRIES if until else 0),
         delay=float(raw.get("delay", UNTIL_DELAY if until else 0.0)), until=until,
-        expect=expect, vars=dict(raw.get("vars") or {}), named=bool(raw.get("name")))
+        expect=expect, vars=dict(raw.get("vars") or {}), named=bool(raw.get("name")),
+        loop=tuple(loop) if isinstance(loop := raw.get("loop"), list) else loop,
+        loop_var=raw.get("loop_var", "item"))
     return step, findings
 
 
-def _build_action(index: int, raw: dict[str, Any], doc: Document, owner: str,
+def _build_action(path: JsonPath, raw: dict[str, Any], doc: Document, owner: str,
                   findings: list[Finding]) -> Action | None:
     if "run" in raw or "oneshot" in raw:
         kind = "run" if "run" in raw else "oneshot"
@@ -174,7 +175,7 @@ def _build_action(index: int, raw: dict[str, Any], doc: Document, owner: str,
         return RunAction(commands) if kind == "run" else OneshotAction(commands)
     if "put" in raw:
         put = raw["put"]
-        mode = _mode(put.get("mode"), doc, ("steps", index, "put", "mode"), owner, findings)
+        mode = _mode(put.get("mode"), doc, (*path, "put", "mode"), owner, findings)
         if "mode" in put and mode is None:
             return None
         return PutAction(src=put["src"], dest=put["dest"], mode=mode,

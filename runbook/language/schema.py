@@ -30,6 +30,9 @@ from runbook.language.findings import Finding
 from runbook.language.yamlload import Document, JsonPath
 
 ACTIONS = ("run", "oneshot", "put", "get", "power")
+STEP_KINDS = (*ACTIONS, "include", "block")
+"""What a step can be: one action, an include or a block (exactly one of them)."""
+NESTING_KEYS = ("block", "rescue", "always")
 _TYPE_NAMES = {"string": "a string", "array": "a list", "object": "a mapping",
                "integer": "an integer", "number": "a number", "boolean": "true or false",
                "null": "null"}
@@ -166,18 +169,34 @@ def _non_finite_numbers(doc: Document, name: str) -> list[tuple[JsonPath, Findin
 
 # -- turning jsonschema errors into findings -------------------------------------------------
 def owner_of(name: str, data: Any, path: JsonPath) -> tuple[str, JsonPath]:
-    """Who a path belongs to, for messages: ("step 2 ('upload')", rest) or ("host 'r1'", rest)."""
-    if name == "runbook" and len(path) >= 2 and path[0] == "steps" and isinstance(path[1], int):
-        steps = data.get("steps") if isinstance(data, dict) else None
-        step = steps[path[1]] if isinstance(steps, list) and path[1] < len(steps) else None
-        label = step.get("name") if isinstance(step, dict) else None
-        text = f"step {path[1] + 1}" + (f" ({label!r})" if isinstance(label, str) else "")
-        return text, path[2:]
+    """Who a path belongs to, for messages: ("step 2 ('upload')", rest) or ("host 'r1'", rest).
+
+    Nested steps are named by their place: `step 2 > rescue[1] ('roll back')`. A file that is
+    a plain list of steps (an include) starts with the step's index.
+    """
+    if name == "runbook":
+        return _step_owner(data, path)
     if name == "lab" and len(path) >= 2 and path[0] == "hosts":
         return f"host {path[1]!r}", path[2:]
     if name == "lab" and path[:1] == ("defaults",):
         return "defaults", path[1:]
     return "", path
+
+
+def _step_owner(data: Any, path: JsonPath) -> tuple[str, JsonPath]:
+    """The innermost step a runbook (or step-list) path leads into, as text, and the rest."""
+    if path and isinstance(path[0], int) and isinstance(data, list):
+        data, path = {"steps": data}, ("steps", *path)
+    node, place, label, rest = data, "", "", path
+    while len(rest) >= 2 and isinstance(rest[1], int) and (
+            rest[0] == "steps" if not place else rest[0] in NESTING_KEYS):
+        items = node.get(rest[0]) if isinstance(node, dict) else None
+        node = items[rest[1]] if isinstance(items, list) and rest[1] < len(items) else None
+        place = f"step {rest[1] + 1}" if not place else f"{place} > {rest[0]}[{rest[1] + 1}]"
+        name = node.get("name") if isinstance(node, dict) else None
+        label = place + (f" ({name!r})" if isinstance(name, str) else "")
+        rest = rest[2:]
+    return label, rest
 
 
 def field_text(path: JsonPath) -> str:
@@ -357,20 +376,21 @@ def _explain(error: jsonschema.ValidationError, doc: Document, name: str) -> lis
 def _is_action_choice(schema: dict[str, Any]) -> bool:
     branches = schema.get("oneOf")
     return isinstance(branches, list) and all(
-        isinstance(b, dict) and b.get("required", [None])[0] in ACTIONS for b in branches)
+        isinstance(b, dict) and b.get("required", [None])[0] in STEP_KINDS for b in branches)
 
 
 def _action_findings(inst: dict[str, Any], path: JsonPath, at: Any) -> list[Finding]:
-    present = [a for a in ACTIONS if a in inst]
+    present = [a for a in STEP_KINDS if a in inst]
     if len(present) > 1:
         return [at((*path, present[1]), f"a step does exactly one thing, this one has "
                    f"{' and '.join(present)}: split it into {len(present)} steps", key=True)]
     # An unknown key that looks like an action is reported (with did-you-mean) already.
     step_keys = set(load_schema("runbook")["$defs"]["step"]["properties"])
     for key in inst:
-        if key not in step_keys and closest(key, ACTIONS) is not None:
+        if key not in step_keys and closest(key, STEP_KINDS) is not None:
             return []
-    return [at(path, f"step has no action: add one of {', '.join(ACTIONS)}")]
+    return [at(path, f"step has no action: add one of {', '.join(ACTIONS)}, "
+                     "or make it an include or a block")]
 
 
 __all__ = ["ACTIONS", "check", "check_paths", "field_text", "load_schema", "one_of", "owner_of",

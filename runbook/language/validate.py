@@ -8,7 +8,7 @@ checks on already-loaded objects; the scheduler calls it before a run.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -66,9 +66,15 @@ def validate_paths(paths: list[Path], *, lab: Path | None = None,
 
 
 def validate_files(paths: list[Path], *, lab: Path | None = None,
-                   extra_vars: Mapping[str, Any] | None = None) -> ValidationReport:
-    """Like `validate_paths`, also telling which files are runbooks and which are labs."""
-    return _FileValidator(extra_vars).run(paths, lab=lab)
+                   extra_vars: Mapping[str, Any] | None = None,
+                   tags: Collection[str] = ()) -> ValidationReport:
+    """Like `validate_paths`, also telling which files are runbooks and which are labs.
+
+    `tags` (from `--tags` / `--skip-tags`): each runbook must have a step with each of them.
+    """
+    validator = _FileValidator(extra_vars)
+    validator.tags = set(tags)
+    return validator.run(paths, lab=lab)
 
 
 def check_runbook(runbook: Runbook, lab: Lab, *,
@@ -89,6 +95,7 @@ class _FileValidator:
         self.report = ValidationReport()
         self.labs: dict[Path, Lab | None] = {}
         self._seen: set[Finding] = set()
+        self.tags: set[str] = set()
 
     def add(self, findings: list[Finding]) -> None:
         for finding in findings:
@@ -158,8 +165,12 @@ class _FileValidator:
         self.report.files[doc.file] = "runbook"
         runbook, findings, lost = read_runbook(doc, path)
         self.add(findings)
+        for included in sorted({f.file for f in findings} | {
+                s.source.file for s in (runbook.steps if runbook else ()) if s.source}):
+            self.report.files.setdefault(included, "runbook")  # files it includes
         if runbook is None:
             return
+        self._check_tags(runbook)
         lab_path = lab or runbook.lab
         lab_obj: Lab | None = Lab.default()
         if lab_path is not None:
@@ -174,6 +185,14 @@ class _FileValidator:
         checker = RunbookChecker(runbook, lab_obj, extra_vars=self.extra, lost_registers=lost)
         self._check_hosts_of_broken_steps(checker, runbook, doc.data["steps"])
         self.add(checker.run())
+
+    def _check_tags(self, runbook: Any) -> None:
+        """Tags given on the command line that no step of the runbook has."""
+        from runbook.plan.tags import unknown_tags
+
+        loc = runbook.location_of(None, "steps")
+        self.add([Finding(loc.file, loc.line, loc.column, message)
+                  for message in unknown_tags(runbook, self.tags)])
 
     @staticmethod
     def _check_hosts_of_broken_steps(checker: Any, runbook: Any, raw_steps: list[Any]) -> None:

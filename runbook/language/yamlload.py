@@ -100,6 +100,15 @@ class Document:
         """Every JSON path that has a position (values of the document)."""
         return iter(self._values)
 
+    def nested(self, data: Any, prefix: JsonPath) -> Document:
+        """The same positions for `data`, which holds this document's data at `prefix`
+        (a plain list of steps seen as a runbook's `steps`)."""
+        def shift(table: dict[JsonPath, Any]) -> dict[JsonPath, Any]:
+            return {(*prefix, *path): value for path, value in table.items()}
+
+        return Document(self.file, data, self.problems, shift(self._values),
+                        shift(self._keys), shift(self._raw))
+
 
 class _Builder:
     """Turns a composed YAML node tree into plain data while recording positions."""

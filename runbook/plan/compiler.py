@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.errors import ConfigError, RunbookError, ValidationError
 from runbook.language.findings import Finding
+from runbook.language.treechecks import scoped_names
 from runbook.model import (
     GetAction,
     OneshotAction,
@@ -29,10 +30,11 @@ from runbook.model import (
     Runbook,
     Step,
 )
+from runbook.plan.batches import failure_limit, split
 from runbook.plan.renderer import ActionRenderer, template_message
 from runbook.plan.steps import PlannedStep
 from runbook.render.secrets import PlaceholderSecrets
-from runbook.render.stepheader import header_context, render_step_header
+from runbook.render.stepheader import header_context, render_step_header, render_text
 from runbook.render.templating import Templater, has_markup
 
 if TYPE_CHECKING:
@@ -69,7 +71,8 @@ def _template_vars(sources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 @dataclass(slots=True)
 class Plan:
     """A compiled runbook, as data: steps with targets and rendered actions, the hosts they
-    touch in lab order, and the renderer the engine uses for what renders at run time."""
+    touch in lab order, the runbook's batches of them (one batch without `batch`), and the
+    renderer the engine uses for what renders at run time."""
 
     runbook: Runbook
     lab: Lab
@@ -78,6 +81,7 @@ class Plan:
     hosts: list[Host] = field(default_factory=list)
     fail_fast: bool = False
     dry_run: bool = False
+    batches: list[list[Host]] = field(default_factory=list)
 
 
 class _Compiler:
@@ -102,7 +106,7 @@ class _Compiler:
         for original in self.runbook.steps:
             step = render_step_header(original, self.renderer.templater, header_ctx,
                                       self.runbook.location_of)
-            targets = self._targets(step, limit_re)
+            targets = self._targets(step, limit_re, header_ctx)
             for host in targets:
                 seen.setdefault(host.id, host)
             if not self.dry_run:
@@ -114,15 +118,23 @@ class _Compiler:
             raise ValidationError(unset)
         order = {h.id: i for i, h in enumerate(self.lab.hosts)}
         plan.hosts = sorted(seen.values(), key=lambda h: order.get(h.id, len(order)))
+        plan.batches = split(plan.hosts, self.runbook.batch)
+        failure_limit(self.runbook.max_failed, len(plan.hosts))  # a bad value fails here
         return plan
 
-    def _targets(self, step: Step, limit_re: re.Pattern[str] | None) -> tuple[Host, ...]:
+    def _targets(self, step: Step, limit_re: re.Pattern[str] | None,
+                 header_ctx: Mapping[str, Any]) -> tuple[Host, ...]:
         try:
             selected = self.lab.select(list(step.hosts))
         except re.error as exc:
             raise ConfigError(f"step {step.name!r}: bad hosts regex: {exc}",
                               file=step.location.file, line=step.location.line,
                               column=step.location.column) from exc
+        for level in step.narrow:  # enclosing blocks' and includes' hosts: match each
+            patterns = [render_text(self.renderer.templater, ("hosts",), p, header_ctx)
+                        for p in level]
+            allowed = {h.id for h in self.lab.select(patterns)}
+            selected = [h for h in selected if h.id in allowed]
         return tuple(h for h in selected if limit_re is None or limit_re.search(h.id))
 
     def _plan_step(self, step: Step, targets: tuple[Host, ...],
@@ -133,9 +145,11 @@ class _Compiler:
         if isinstance(step.action, PutAction) and step.action.template:
             if not has_markup(step.action.src):
                 texts.append(self.renderer.template_source(
-                    self.renderer.local_path(step.action.src), step))
+                    self.renderer.local_path(step.action.src, step.files_dir), step))
             templated = True
-        runtime = self._needs_registered(step, texts, targets, registered_before)
+        # a loop renders per item, at run time (its templates use the loop variable)
+        runtime = step.loop is not None or self._needs_registered(
+            step, texts, targets, registered_before | scoped_names(step))
         planned = PlannedStep(step, targets, _step_limit(step), runtime)
         if runtime:
             return planned

@@ -51,4 +51,12 @@ def dry_run_result(step: Step) -> dict[str, Any]:
                              "status": _shown_as("success", f"<status {label}>")}
     if isinstance(step.action, PowerAction):
         value["state"] = f"<power state {label}>"
+    if step.loop is not None:
+        value["results"] = []
+        value["failed"] = False
     return value
+
+
+def dry_run_failure() -> dict[str, Any]:
+    """What a dry run shows for `failed_step` / `failed_message` inside rescue and always."""
+    return {"failed_step": "<failed_step>", "failed_message": "<failed_message>"}

@@ -55,9 +55,12 @@ class ActionRenderer:
         return context
 
     def evaluate(self, expression: str, step: Step, host: Host, registered: Registered, *,
-                 result: Mapping[str, Any] | None = None) -> bool:
-        """`when` / `until` of `step` for `host` (`result` is the attempt's result for `until`)."""
+                 result: Mapping[str, Any] | None = None,
+                 extra: Mapping[str, Any] | None = None) -> bool:
+        """`when` / `until` of `step` for `host` (`result` is the attempt's result for `until`,
+        `extra` a loop's item, which wins over every variable)."""
         ctx = self.context(step, host, registered)
+        ctx.update(extra or {})
         if result is not None:
             ctx["result"] = result
         return bool(self.templater.evaluate(expression, ctx, location=step.location))
@@ -101,7 +104,7 @@ class ActionRenderer:
     def _put(self, action: PutAction, step: Step, ctx: dict[str, Any]) -> PutFiles:
         src = self._text(action.src, ctx, step, "put src")
         dest = self._text(action.dest, ctx, step, "put dest")
-        local = self.local_path(src)
+        local = self.local_path(src, step.files_dir)
         content = None
         if action.template:
             content = self._text(self.template_source(local, step), ctx, step, f"template {src}")
@@ -126,10 +129,11 @@ class ActionRenderer:
                                f"is not a valid regular expression: {exc}") from None
         return rendered
 
-    def local_path(self, path: str) -> Path:
-        """A local path of the runbook: `~` expanded, relative to the runbook's folder."""
+    def local_path(self, path: str, folder: Path | None = None) -> Path:
+        """A local path of the runbook: `~` expanded, relative to `folder` (a `put` source of
+        an included step: its file's folder), else to the runbook's folder."""
         p = Path(path).expanduser()
-        return p if p.is_absolute() else self.base_dir / p
+        return p if p.is_absolute() else (folder or self.base_dir) / p
 
     def template_source(self, path: Path, step: Step) -> str:
         """The text of the template file `path` of a `put` step (read once per run)."""

@@ -39,9 +39,10 @@ def load_run_report(folder: RunFolder) -> dict[str, Any]:
 
 
 def host_failed(report: dict[str, Any], host_id: str) -> bool:
-    """True when the host failed (not ignored), errored or was unreachable in some step."""
+    """True when the host failed, errored or was unreachable in some step (a failure that was
+    ignored, or that a block's `rescue` recovered, does not count)."""
     return any(
-        result["status"] in _BAD and not result.get("ignored")
+        result["status"] in _BAD and not (result.get("ignored") or result.get("rescued"))
         for step in report.get("steps", [])
         if (result := step.get("results", {}).get(host_id)) is not None
     )

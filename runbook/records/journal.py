@@ -41,7 +41,7 @@ from runbook.engine.events import (
     StepFinished,
     StepStarted,
 )
-from runbook.report.json_report import mask_strings
+from runbook.render.secrets import mask_strings
 
 JOURNAL_VERSION = 1
 Mask = Callable[[str], str]
@@ -71,16 +71,18 @@ class Journal:
 
     def _record(self, event: Event) -> dict[str, Any] | None:
         if isinstance(event, HostResult):
-            record = {"event": "host_result", "step": event.step_index,
-                      "host": event.result.host_id, "result": event.result.to_dict(),
-                      "register": self._registers.get(event.step_index),
-                      "registered": event.registered}
+            record: dict[str, Any] = {"event": "host_result", "step": event.step_index,
+                                      "host": event.result.host_id,
+                                      "result": event.result.to_dict(),
+                                      "register": self._registers.get(event.step_index),
+                                      "registered": event.registered}
             if event.result.host_id in self._sites:
                 record["site"] = self._sites[event.result.host_id]
             return record
         if isinstance(event, StepStarted):
             return {"event": "step_start", "step": event.index, "name": event.name,
-                    "action": event.action, "hosts": event.total, "skipped": event.skipped}
+                    "action": event.action, "hosts": event.total, "skipped": event.skipped,
+                    **({"path": event.path} if event.path else {})}
         if isinstance(event, StepFinished):
             step = event.outcome
             return {"event": "step_end", "step": step.index, "started": step.started,
@@ -91,11 +93,16 @@ class Journal:
                     "started": event.started, "check": event.check}
         if isinstance(event, RunFinished):
             outcome = event.outcome
-            record = {"event": "run_end", "status": outcome.status.value,
-                      "ended": outcome.ended, "duration_s": round(outcome.duration, 6)}
+            end: dict[str, Any] = {"event": "run_end", "status": outcome.status.value,
+                                   "ended": outcome.ended,
+                                   "duration_s": round(outcome.duration, 6)}
             if outcome.error:
-                record["error"] = outcome.error
-            return record
+                end["error"] = outcome.error
+            if outcome.batches:
+                end["batches"] = [b.to_dict() for b in outcome.batches]
+            if outcome.rescued:
+                end["rescued"] = dict(outcome.rescued)
+            return end
         return None
 
     def write(self, record: Mapping[str, Any]) -> None:

@@ -37,6 +37,7 @@ def report_from_journal(records: list[dict[str, Any]]) -> dict[str, Any]:
     start = next((r for r in records if r["event"] == "run_start"), {})
     end = next((r for r in records if r["event"] == "run_end"), None)
     steps = [{**{k: s.get(k) for k in ("index", "name", "action", "location")},
+              **{k: s[k] for k in ("path", "frames", "tags") if k in s},
               "started": None, "ended": None, "results": {}} for s in start.get("steps", [])]
     by_index = {s["index"]: s for s in steps}
     last_seen = float(start.get("started") or 0.0)
@@ -60,8 +61,9 @@ def report_from_journal(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
     if start.get("sites"):
         report["sites"] = start["sites"]
-    if end and end.get("error"):
-        report["error"] = end["error"]
+    for key in ("error", "batches", "rescued"):
+        if end and end.get(key):
+            report[key] = end[key]
     return report
 
 

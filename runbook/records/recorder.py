@@ -22,7 +22,7 @@ from runbook.records.runfolder import DEFAULT_KEEP_RUNS, RunFolder, prune_runs
 from runbook.report.json_report import atomic_write
 
 if TYPE_CHECKING:
-    from runbook.engine.results import RunOutcome
+    from runbook.engine.results import RunOutcome, StepOutcome
     from runbook.engine.runner import Runner
 
 
@@ -74,7 +74,8 @@ class RunRecorder:
             "extra_vars": list(extra_vars),
             "steps": [{"index": p.step.index, "name": p.step.name,
                        "action": p.step.action.kind, "location": str(p.step.location),
-                       "register": p.step.register or None} for p in executor.plan.steps],
+                       "register": p.step.register or None, **_tree_place(o)}
+                      for p, o in zip(executor.plan.steps, outcome.steps, strict=True)],
         }
         if outcome.sites:  # a multi-site run: host id -> the site whose worker drives it
             header["sites"] = dict(outcome.sites)
@@ -120,3 +121,12 @@ class RunRecorder:
             problems.append(f"cannot prune old runs in {self.folder.path.parent}: "
                             f"{exc.strerror or exc}")
         return problems
+
+
+def _tree_place(step: StepOutcome) -> dict[str, Any]:
+    """A nested step's place in the step tree (path, frames) and its tags, as the JSON report
+    has them, so a report rebuilt from the journal shows them too."""
+    place: dict[str, Any] = {"path": step.path, "frames": step.frames} if step.frames else {}
+    if step.tags:
+        place["tags"] = step.tags
+    return place

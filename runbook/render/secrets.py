@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from runbook.errors import ConfigError, MissingSecretError
 
@@ -129,3 +130,14 @@ def _read_secrets_file(path: Path) -> dict[str, str]:
                               "the value", file=loc.file, line=loc.line, column=loc.column)
         values[str(key)] = value if isinstance(value, str) else str(value)
     return values
+
+
+def mask_strings(data: Any, mask: Callable[[str], str]) -> Any:
+    """`data` (JSON-like: dicts, lists, scalars) with every string, key or value, masked."""
+    if isinstance(data, str):
+        return mask(data)
+    if isinstance(data, Mapping):
+        return {mask_strings(k, mask): mask_strings(v, mask) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [mask_strings(v, mask) for v in data]
+    return data

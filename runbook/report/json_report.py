@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from runbook.engine.results import RunOutcome
+from runbook.render.secrets import mask_strings
+
+__all__ = ["build_json_report", "mask_strings", "write_json_report"]
 
 REPORT_VERSION = 1
 
@@ -45,12 +48,18 @@ def build_json_report(outcome: RunOutcome,
                 "started": None if step.started is None else round(step.started, 6),
                 "ended": None if step.ended is None else round(step.ended, 6),
                 "results": {h: r.to_dict() for h, r in step.results.items()},
+                **({"path": step.path, "frames": step.frames} if step.frames else {}),
+                **({"tags": step.tags} if step.tags else {}),
             }
             for step in outcome.steps
         ],
     }
     if outcome.sites:
         report["sites"] = dict(outcome.sites)
+    if outcome.batches:
+        report["batches"] = [b.to_dict() for b in outcome.batches]
+    if outcome.rescued:
+        report["rescued"] = dict(outcome.rescued)
     if outcome.error:
         report["error"] = outcome.error
     if outcome.run_id:
@@ -59,17 +68,6 @@ def build_json_report(outcome: RunOutcome,
         report["locks"] = outcome.locks
     masked: dict[str, Any] = mask_strings(report, mask) if mask is not None else report
     return masked
-
-
-def mask_strings(data: Any, mask: Callable[[str], str]) -> Any:
-    """`data` (JSON-like: dicts, lists, scalars) with every string, key or value, masked."""
-    if isinstance(data, str):
-        return mask(data)
-    if isinstance(data, Mapping):
-        return {mask_strings(k, mask): mask_strings(v, mask) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [mask_strings(v, mask) for v in data]
-    return data
 
 
 def write_json_report(outcome: RunOutcome, path: str | Path,

@@ -38,20 +38,21 @@ def build_junit(outcome: RunOutcome, mask: Callable[[str], str] | None = None) -
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for step in outcome.steps:
         counts = {"tests": len(step.results), "failures": 0, "errors": 0, "skipped": 0}
-        suite = ET.SubElement(root, "testsuite", name=f"{step.index + 1:02d} {step.name}")
+        label = step.path or step.name  # nested steps by their path in the step tree
+        suite = ET.SubElement(root, "testsuite", name=f"{step.index + 1:02d} {label}")
         for host_id, result in step.results.items():
             case = ET.SubElement(suite, "testcase", name=host_id,
-                                 classname=f"{outcome.runbook}.{step.name}",
+                                 classname=f"{outcome.runbook}.{label}",
                                  time=f"{result.duration:.3f}")
             if host_id in outcome.sites:  # multi-site runs: which site's worker drove it
                 props = ET.SubElement(case, "properties")
                 ET.SubElement(props, "property", name="site", value=outcome.sites[host_id])
             detail = result.output
             message = result.message or result.word
-            if result.status is Status.Failed and not result.ignored:
+            if result.status is Status.Failed and not (result.ignored or result.rescued):
                 counts["failures"] += 1
                 ET.SubElement(case, "failure", message=message, type="failed").text = detail
-            elif result.status is Status.Error and not result.ignored:
+            elif result.status is Status.Error and not (result.ignored or result.rescued):
                 counts["errors"] += 1
                 ET.SubElement(case, "error", message=message,
                               type=result.word).text = detail

@@ -51,6 +51,7 @@ def event_message(event: Event) -> Message | None:
 def outcome_message(outcome: RunOutcome) -> Message:
     """The share's final record: status, error, and every step's results."""
     return {"t": "done", "status": outcome.status.value, "error": outcome.error,
+            "rescued": dict(outcome.rescued),
             "steps": [{"step": s.index, "started": s.started, "ended": s.ended,
                        "results": [result_to_dict(r) for r in s.results.values()]}
                       for s in outcome.steps]}

@@ -92,13 +92,21 @@ class SiteRun:
         """Why nothing new starts any more, on this machine or any site (None: running)."""
         return self._halt or self.local.halted
 
-    @halted.setter
-    def halted(self, reason: str | None) -> None:
-        """Stop starting steps everywhere (a lab lock lost: cli.locking); what runs finishes."""
-        if reason is None or self.halted is not None:
+    def halt(self, reason: str, *, cancel: bool = False, keep: str | None = None) -> None:
+        """Stop starting steps everywhere (`Executor.halt` here, forwarded to the workers):
+        a lab lock lost (cli.locking) lets what runs finish ("stop"), fail_fast (`cancel`)
+        cancels it but `keep`'s task ("halt"). Every part then runs its pending `always`
+        steps."""
+        if self._halt is not None:
             return
-        self.local.halted = reason
-        self._requests.append(("stop", reason))
+        self._halt = reason
+        self.local.halt(reason, cancel=cancel, keep=keep)
+        self._requests.append(("halt" if cancel else "stop", reason))
+
+    def cleanup_budget(self) -> float:
+        """Seconds the `always` steps may take after an interruption (every part runs the
+        same steps on its own hosts, at the same time)."""
+        return self.local.cleanup_budget()
 
     def check(self) -> RunOutcome:
         """The dry run needs no site: every host's plan is known here."""
@@ -226,10 +234,9 @@ class SiteRun:
 
     def _failed(self, host_id: str, step_name: str) -> None:
         """A host failed somewhere: with fail_fast, every part halts."""
-        if self.plan.fail_fast and self._halt is None:
-            self._halt = f"fail_fast after {host_id!r} failed step {step_name!r}"
-            self.local.halt(self._halt, keep=host_id)
-            self._requests.append(("halt", self._halt))
+        if self.plan.fail_fast:
+            self.halt(f"fail_fast after {host_id!r} failed step {step_name!r}", cancel=True,
+                      keep=host_id)
 
     async def _send_halt(self) -> None:
         """Pass on to the workers what `_failed` or `halted` asked for (halt, stop)."""
@@ -242,7 +249,7 @@ class SiteRun:
         if local_task is not None:
             local_task.cancel()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + CANCEL_WAIT
+        deadline = loop.time() + CANCEL_WAIT + self.cleanup_budget()  # workers run `always`
         with contextlib.suppress(Exception):
             if self._channel is not None:
                 await asyncio.wait_for(self._channel.cancel("interrupt", reason), 1.0)

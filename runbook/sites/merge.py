@@ -23,13 +23,13 @@ from runbook.engine.events import (
     StepFinished,
     StepStarted,
 )
-from runbook.engine.executor import outcome_for
-from runbook.engine.results import HostStepResult, RunStatus
+from runbook.engine.results import HostStepResult, RunStatus, outcome_for
 from runbook.results import Status
 from runbook.sites.codec import Message, result_from_dict
 
 if TYPE_CHECKING:
     from runbook.engine.results import RunOutcome, StepOutcome
+    from runbook.model import Step
     from runbook.plan.compiler import Plan
 
 LOCAL = ""
@@ -52,6 +52,7 @@ class Merger:
         self._finished: dict[int, set[str]] = {s.index: set() for s in self.outcome.steps}
         self._by_index = {s.index: s for s in self.outcome.steps}
         self._targets = {p.step.index: [h.id for h in p.targets] for p in plan.steps}
+        self._rescuable = {p.step.index for p in plan.steps if _rescuable(plan, p.step)}
 
     def part_of(self, host_id: str) -> str:
         return self.plan.lab.site_of.get(host_id, LOCAL)
@@ -87,6 +88,7 @@ class Merger:
             for result in step.results.values():
                 if result.host_id not in known:
                     self.host_result(step.index, result)
+        self.outcome.rescued.update(outcome.rescued)
         self.part_finished(part)
 
     def site_done(self, site: str, message: Message) -> None:
@@ -99,6 +101,9 @@ class Merger:
                 result = result_from_dict(data)
                 if result.host_id not in merged.results:
                     self.host_result(merged.index, result)
+                else:  # streamed before its block ended: whether rescue recovered it
+                    merged.results[result.host_id].rescued = result.rescued
+        self.outcome.rescued.update(message.get("rescued") or {})
         self.part_finished(site)
 
     # -- the merged record -----------------------------------------------------------
@@ -109,7 +114,7 @@ class Merger:
         step = self._by_index[index]
         step.started = step.started or time.time()
         self.bus.emit(StepStarted(index, step.name, step.action, len(self._targets[index]),
-                                  limit))
+                                  limit, path=step.path))
 
     def host_result(self, index: int, result: HostStepResult) -> None:
         step = self._by_index.get(index)
@@ -120,7 +125,8 @@ class Merger:
         self.bus.emit(HostResult(index, step.name, result))
         if first:
             self.bus.emit(Progress(index, step.name, len(step.results), len(self._targets[index])))
-        if not result.status.is_ok and not result.ignored and self.on_failure is not None:
+        if not result.status.is_ok and not result.ignored and self.on_failure is not None \
+                and index not in self._rescuable:  # a rescue may recover it: no fail_fast yet
             self.on_failure(result.host_id, step.name)
 
     def step_finished(self, index: int, part: str, started: Any = None, ended: Any = None) -> None:
@@ -179,3 +185,13 @@ class Merger:
         self.outcome.ended = time.time()
         self.bus.emit(RunFinished(self.outcome))
         return self.outcome
+
+
+def _rescuable(plan: Plan, step: Step) -> bool:
+    """A failure of `step` that its innermost block's `rescue` may still recover (as
+    engine/blockstate.py decides): the run's fail_fast waits for the block's end."""
+    if not step.blocks:
+        return False
+    block_id, phase = step.blocks[-1]
+    return phase == "block" and any(b.id == block_id and b.has_rescue
+                                    for b in plan.runbook.blocks)

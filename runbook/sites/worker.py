@@ -167,9 +167,9 @@ class _Share:
             return False
         log.info("share %s: %s (%s)", self.payload["run_id"], kind, reason)
         if kind == "halt":  # fail_fast elsewhere: cancel what runs too
-            self.executor.halt(reason)
+            self.executor.halt(reason, cancel=True)
         elif kind == "stop":  # the controller lost a lab lock: start nothing new
-            self.executor.halted = self.executor.halted or reason
+            self.executor.halt(reason)
         else:
             self.run_task.cancel()
         return True

@@ -91,7 +91,7 @@ def test_unknown_key_points_at_the_key_with_did_you_mean() -> None:
 
 def test_unknown_key_without_close_match_lists_choices() -> None:
     [message] = _messages("name: x\nzzz: 1\nsteps:\n  - {hosts: a, run: b}\n")
-    assert message.startswith("f.yml:2:1: unknown key 'zzz'; expected one of $schema, description")
+    assert message.startswith("f.yml:2:1: unknown key 'zzz'; expected one of $schema, batch, description")
 
 
 def test_step_name_appears_in_messages() -> None:

@@ -29,19 +29,33 @@ class ApplyRun:
     """One `runbook apply` subprocess with its output in files and a JSON report."""
 
     def __init__(self, tmp_path: Path, name: str, lab: Path, hosts: str, *args: str,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, always: str | None = None) -> None:
+        """`always`: a command run as the `cleanup` step of an `always:` section, the two
+        steps then being the `block:` of a block named `work` (and a step `after` follows)."""
         self.marker = tmp_path / f"{name}.hold"
         self.marker.touch()
         book = tmp_path / f"{name}.yml"
-        book.write_text(f"""name: {name}
-steps:
+        steps = f"""
   - name: hold until the test says go
     hosts: "{hosts}"
     run: "while [ -e {self.marker} ]; do sleep 0.05; done"
   - name: second step
     hosts: "{hosts}"
     run: echo second
-""")
+"""
+        if always is not None:
+            steps = f"""
+  - name: work
+    hosts: "{hosts}"
+    block:{steps.replace(chr(10) + "  ", chr(10) + "      ")}
+    always:
+      - name: cleanup
+        run: "{always}"
+  - name: after
+    hosts: "{hosts}"
+    run: echo after
+"""
+        book.write_text(f"name: {name}\nsteps:{steps}")
         self.report = tmp_path / f"{name}.json"
         self.out = tmp_path / f"{name}.out"
         with self.out.open("w") as out:

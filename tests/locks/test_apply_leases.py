@@ -4,6 +4,7 @@ steps and exit 3, a plugin backend drives a real run, and `runbook power` honour
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from tests.locks.lockrun import (
     ApplyRun,
     holders,
     install_plugin,
+    lab_backend,
     try_take,
     wait_locked,
 )
@@ -82,6 +84,46 @@ def test_redis_stopping_mid_run_stops_new_steps_and_exits_3(
     second = report["steps"][1]["results"]
     assert {r["status"] for r in second.values()} == {"skipped"}
     assert all("lost the lock" in r["message"] for r in second.values())
+
+
+def force_release(lab: Path, host: str) -> None:
+    """What `runbook unlock HOST --force` does: someone takes the lease away from its run."""
+    backend = lab_backend(lab)
+
+    async def take_away() -> None:
+        try:
+            assert await backend.force_release([host], "test@bench")
+        finally:
+            await backend.close()
+
+    asyncio.run(take_away())
+
+
+def test_a_lost_lock_runs_the_always_cleanup_then_exits_3(
+        sshd_lab: SshdLab, tmp_path: Path, runs: list[ApplyRun]) -> None:
+    # issue 15: the run stops starting steps, runs its `always` cleanup, and exits 3
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    lab = short_ttl_lab(sshd_lab, tmp_path, 3)  # the file backend; renewed every second
+    run = ApplyRun(tmp_path, "run", lab, "^(h01|h02)$",
+                   always=f"touch {marks}/{{{{ host.id }}}}")
+    runs.append(run)
+    wait_locked(lab, {"h01", "h02"})
+    run.wait_output("hold until the test says go")
+    force_release(lab, "h01")
+    run.wait_output("lost the lock")
+    assert not list(marks.iterdir())  # the block's work is still running: no cleanup yet
+    code, report = run.finish()
+    assert code == 3, run.output()
+    assert "test@bench" in report["locks"]["lost"]
+    steps = {s["name"]: s["results"] for s in report["steps"]}
+    assert {r["status"] for r in steps["hold until the test says go"].values()} == {"success"}
+    for skipped in ("second step", "after"):
+        assert {r["status"] for r in steps[skipped].values()} == {"skipped"}, steps[skipped]
+        assert all("lost the lock" in r["message"] for r in steps[skipped].values())
+    assert {r["status"] for r in steps["cleanup"].values()} == {"success"}
+    assert {p.name for p in marks.iterdir()} == {"h01", "h02"}  # the cleanup ran on the hosts
+    assert "the pending `always` steps still run" in run.output()
 
 
 def test_a_plugin_backend_locks_a_real_run(sshd_lab: SshdLab, tmp_path: Path,

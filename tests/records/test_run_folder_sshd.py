@@ -20,7 +20,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from runbook.records import list_runs, read_journal
+from runbook.records import list_runs, read_journal, report_from_journal
+from tests.report.test_html import parse, render_dom
 from tests.sshlab import SshdLab
 from tests.test_apply_sshd import marker_pids, wait_no_marker
 
@@ -82,6 +83,67 @@ def wait_for_markers(proc: subprocess.Popen[str], marker: str, count: int) -> No
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         time.sleep(0.1)
     assert len(marker_pids(marker)) >= count
+
+
+def test_blocks_and_loops_are_recorded_with_their_paths_and_items(lab_file: Path,
+                                                                 tmp_path: Path) -> None:
+    book = write_book(tmp_path, """
+name: nested
+steps:
+  - name: upgrade
+    hosts: "^h0[1-3]$"
+    block:
+      - name: per port
+        loop: [eth0, eth1]
+        loop_var: port
+        run: test {{ host.id }}-{{ port }} != h02-eth1
+    rescue:
+      - name: roll back
+        run: echo "rolled back after {{ failed_step }}"
+    always:
+      - name: cleanup
+        run: echo clean
+  - name: after
+    hosts: "^h0[1-3]$"
+    loop: "{{ ['a', 'b'] }}"
+    run: echo {{ item }}
+""")
+    proc = runbook("apply", str(book), "--lab", str(lab_file), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # h02 failed, its rescue recovered
+    folder = only_run(tmp_path / ".runbook" / "runs")
+    report = report_of(folder)  # valid per schemas/report.schema.json
+    ports, rollback = report["steps"][0], report["steps"][1]
+    assert ports["path"] == "block 'upgrade' > per port"
+    assert rollback["path"] == "block 'upgrade'/rescue > roll back"
+    h02 = ports["results"]["h02"]
+    assert h02["status"] == "failed" and h02["rescued"] is True
+    assert [(i["item"], i["status"]) for i in h02["items"]] == [("eth0", "success"),
+                                                                 ("eth1", "failed")]
+    assert h02["command"].splitlines() == ["[eth0] run: test h02-eth0 != h02-eth1",
+                                           "[eth1] run: test h02-eth1 != h02-eth1"]
+    assert report["rescued"] == {"h02": 1}
+
+    # the journal alone rebuilds the same tree (what `runbook show` uses for a killed run)
+    rebuilt = report_from_journal(read_journal(folder / "journal.jsonl"))
+    jsonschema.validate(rebuilt, SCHEMA)
+    assert [s.get("path") for s in rebuilt["steps"]] == [s.get("path") for s in report["steps"]]
+    assert rebuilt["steps"][0]["results"]["h02"]["items"] == h02["items"]
+    assert rebuilt["rescued"] == {"h02": 1}
+
+    dom = parse(render_dom(folder / "report.html", tmp_path, "?cell=h02|2"))
+    assert list(dom.rows) == ["h01", "h02", "h03"]
+    assert not dom.rows["h02"]["failed"]  # recovered by its rescue
+    assert [s for s, _ in dom.rows["h02"]["cells"]] == ["failed", "success", "success",
+                                                        "success"]
+    assert "s-ignored" in dom.rows["h02"]["cells"][0][1]
+    assert dom.rows["h01"]["cells"][1][0] == "skipped"
+    assert dom.texts["detail-title"] == "h02 / 2. block 'upgrade'/rescue > roll back"
+    assert dom.texts.get("detail-output", "").startswith("rolled back after per port")
+
+    shown = runbook("show", folder.name, "--host", "h02", "--step", "1", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "item     [eth1] failed" in shown.stdout
+    assert "block 'upgrade' > per port on h02" in shown.stdout
 
 
 def test_success_and_failure_folders_hold_everything_masked(lab_file: Path,

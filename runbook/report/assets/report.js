@@ -27,11 +27,21 @@
     dl.appendChild(el("dt", label));
     dl.appendChild(el("dd", value));
   }
-  function isBad(result) { return !!(result && BAD[result.status] && !result.ignored); }
+  // a failure that was ignored, or that a block's rescue recovered, does not fail the host
+  function isForgiven(result) { return !!(result && BAD[result.status] && (result.ignored || result.rescued)); }
+  function isBad(result) { return !!(result && BAD[result.status] && !isForgiven(result)); }
   function cellClass(result) {
     if (!result) return "s-none";
-    if (result.ignored && BAD[result.status]) return "s-ignored";
+    if (isForgiven(result)) return "s-ignored";
     return "s-" + result.status;
+  }
+  // a step inside blocks or includes is shown by its path in the step tree
+  function label(step) { return step.path || step.name; }
+  function itemLines(items) {
+    return (items || []).map(function (i) {
+      return "[" + i.item + "] " + i.status + (i.rc === null || i.rc === undefined ? "" : " (rc " + i.rc + ")") +
+        (i.message ? ": " + i.message : "");
+    }).join("\n");
   }
 
   // -- header: metadata and summary
@@ -62,7 +72,7 @@
   headRow.appendChild(el("th", "host", "host"));
   steps.forEach(function (step) {
     var th = el("th", (step.index + 1) + " " + step.name);
-    th.title = (step.index + 1) + ". " + step.name + " (" + step.action + ")" + (step.location ? " at " + step.location : "");
+    th.title = (step.index + 1) + ". " + label(step) + " (" + step.action + ")" + (step.location ? " at " + step.location : "");
     headRow.appendChild(th);
   });
   grid.tHead.appendChild(headRow);
@@ -77,11 +87,11 @@
     steps.forEach(function (step, column) {
       var result = (step.results || {})[h];
       var td = el("td", result ? SYMBOL[result.status] || "?" : "", "cell " + cellClass(result));
-      if (result && result.ignored && BAD[result.status]) td.textContent = "f";
+      if (isForgiven(result)) td.textContent = result.rescued ? "r" : "f";
       td.dataset.step = String(column);
       if (result) {
         td.dataset.status = result.status;
-        td.title = h + " / " + step.name + ": " + result.status + (result.message ? " (" + result.message + ")" : "");
+        td.title = h + " / " + label(step) + ": " + result.status + (result.message ? " (" + result.message + ")" : "");
       }
       tr.appendChild(td);
     });
@@ -133,14 +143,16 @@
     var row = rows[hosts.indexOf(host)];
     selected = row ? row.children[column + 1] : null;
     if (selected) selected.classList.add("selected");
-    document.getElementById("detail-title").textContent = host + " / " + (step.index + 1) + ". " + step.name;
+    document.getElementById("detail-title").textContent = host + " / " + (step.index + 1) + ". " + label(step);
     var dl = document.getElementById("detail-meta");
     dl.textContent = "";
-    addMeta(dl, "status", result.status + (result.ignored ? " (ignored)" : ""));
+    addMeta(dl, "status", result.status + (result.ignored ? " (ignored)" : "") + (result.rescued ? " (rescued)" : ""));
     addMeta(dl, "exit status", result.rc);
     addMeta(dl, "message", result.message);
     addMeta(dl, "attempts", result.attempts);
     addMeta(dl, "power state", result.state);
+    addMeta(dl, "loop items", itemLines(result.items));
+    addMeta(dl, "tags", (step.tags || []).join(", "));
     addMeta(dl, "action", step.action);
     addMeta(dl, "defined at", step.location);
     addMeta(dl, "started", when(result.started));

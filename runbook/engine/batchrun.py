@@ -1,0 +1,101 @@
+"""Running a range of steps batch by batch (the runbook's `batch`, or a block's).
+
+Each batch of hosts goes through every step of the range before the next batch starts; the
+steps stay barriers within a batch. Before each batch after the first, the hosts failed so
+far are counted: when they exceed `max_failed`, no further batch starts and each batch not
+started is recorded (with the reason) in the outcome. A block with its own `batch` met inside
+the range is run through the same way, on the hosts of the current batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from runbook.engine.events import BatchSkipped, BatchStarted, EventBus
+from runbook.engine.results import BatchOutcome, RunOutcome
+from runbook.model import Block
+from runbook.plan.batches import BatchSpec, failure_limit, split
+
+RunStep = Callable[[int, frozenset[str]], Awaitable[None]]
+"""Runs step `index` on the given host ids (those of the current batch)."""
+FailedHosts = Callable[[int, int, Sequence[str]], set[str]]
+"""Which of the hosts failed (not rescued) in steps first..last."""
+
+
+@dataclass
+class BatchRunner:
+    """Walks step ranges, splitting hosts into batches where the runbook or a block says."""
+
+    blocks: Sequence[Block]
+    order: Sequence[str]
+    run_step: RunStep
+    failed_hosts: FailedHosts
+    halted: Callable[[], bool]
+    bus: EventBus
+    outcome: RunOutcome
+
+    async def run(self, spec: BatchSpec, max_failed: int | str, span: tuple[int, int],
+                  hosts: Sequence[str], within: Block | None = None) -> None:
+        """Steps first..last on `hosts`, in batches per `spec` (None: all at once);
+        `within` is the block whose batches these are (None: the runbook's)."""
+        block = within.name if within is not None else None
+        first, last = span
+        batches = split(list(hosts), spec, total=len(self.order))
+        limit = failure_limit(max_failed, len(self.order))
+        records = [BatchOutcome(n + 1, len(batches), list(b), block)
+                   for n, b in enumerate(batches)] if spec is not None else []
+        self.outcome.batches += records
+        done: list[str] = []
+        for number, batch in enumerate(batches, start=1):
+            if self.halted():
+                self._not_started(records, number, "the run was halted", block)
+                return
+            failed = self.failed_hosts(first, last, done) if done else set()
+            if len(failed) > limit:
+                reason = (f"{len(failed)} host(s) failed ({', '.join(sorted(failed))}), more "
+                          f"than max_failed {max_failed}")
+                self._not_started(records, number, reason, block)
+                return
+            if records:
+                records[number - 1].started = time.time()
+                self.bus.emit(BatchStarted(number, len(batches), tuple(batch), block))
+            await self.range(first, last, frozenset(batch), within)
+            if records:
+                records[number - 1].ended = time.time()
+            done += batch
+
+    async def range(self, first: int, last: int, hosts: frozenset[str],
+                    within: Block | None = None) -> None:
+        """Steps first..last on `hosts`; a batched block inside runs in its own batches."""
+        index = first
+        while index <= last:
+            if self.halted():
+                return
+            block = self._batched_block_at(index, last, within)
+            if block is not None:
+                inside = [h for h in self.order if h in hosts]
+                await self.run(block.batch, block.max_failed, (block.first, block.last), inside,
+                               block)
+                index = block.last + 1
+                continue
+            await self.run_step(index, hosts)
+            index += 1
+
+    def _batched_block_at(self, index: int, last: int, within: Block | None) -> Block | None:
+        """The outermost batched block starting at `index`, inside the range, other than
+        `within` and the blocks enclosing it (blocks are numbered outer first)."""
+        floor = within.id if within is not None else -1
+        for block in self.blocks:
+            if (block.batch is not None and block.id > floor and block.first == index
+                    and block.last <= last):
+                return block
+        return None
+
+    def _not_started(self, records: list[BatchOutcome], number: int, reason: str,
+                     block: str | None) -> None:
+        for record in records[number - 1:]:
+            record.not_started = reason
+        if records:
+            self.bus.emit(BatchSkipped(number, len(records), reason, block))
