@@ -79,8 +79,10 @@ def compile(runbook: LoadedRunbook, lab: Lab, *, secrets: SecretStore | None = N
 
     templater = Templater(secrets if secrets is not None else SecretStore())
     runbook = select_steps(runbook, tags=set(tags), skip_tags=set(skip_tags), start_at=start_at)
-    return compile_plan(runbook, lab, templater, extra_vars=extra_vars, limit=limit,
+    plan = compile_plan(runbook, lab, templater, extra_vars=extra_vars, limit=limit,
                         fail_fast=fail_fast, dry_run=dry_run)
+    plan.selection = {"tags": sorted(tags), "skip_tags": sorted(skip_tags), "start_at": start_at}
+    return plan
 
 
 def executor(plan: Plan, *, subscribers: Iterable[Subscriber] = (), forks: int | None = None,

@@ -82,6 +82,9 @@ class Plan:
     fail_fast: bool = False
     dry_run: bool = False
     batches: list[list[Host]] = field(default_factory=list)
+    #: How the steps were chosen (`tags`, `skip_tags`, `start_at`; empty: all of them), so
+    #: that a site worker compiles the same steps with the same indices (runbook.sites).
+    selection: dict[str, Any] = field(default_factory=dict)
 
 
 class _Compiler:

@@ -1,6 +1,7 @@
 """The local files a site's share needs, shipped inside its task, content-addressed.
 
-A site worker has none of the controller's files: the runbook, the lab, and every local file
+A site worker has none of the controller's files: the runbook and the files it includes, the
+lab, and every local file
 the plan reads for the site's hosts (put sources, put templates; a folder is shipped whole)
 travel in the task as `files` (absolute path on the controller → SHA-256) and `blobs`
 (SHA-256 → base64 content), so a file used by many steps travels once. The worker rebuilds
@@ -45,6 +46,15 @@ def plan_files(plan: Plan, host_ids: Iterable[str]) -> list[Path]:
             for source in sources:
                 found.update(dict.fromkeys(_walk(Path(source))))
     return list(found)
+
+
+def runbook_files(plan: Plan) -> list[Path]:
+    """The files the runbook was read from: its own and every file it includes (as far as a
+    step was read from it), so the worker loads the same step tree."""
+    found = {Path(step.location.file): None for step in plan.runbook.steps}
+    for step in plan.runbook.steps:
+        found.update((Path(frame.location.file), None) for frame in step.frames)
+    return [path for path in found if path.is_file()]
 
 
 def _walk(path: Path) -> list[Path]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.sites.broker import TASK_NAME, queue_name
-from runbook.sites.bundle import MAX_BUNDLE_BYTES, pack, plan_files
+from runbook.sites.bundle import MAX_BUNDLE_BYTES, pack, plan_files, runbook_files
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -46,11 +46,13 @@ def build_task(plan: Plan, *, run_id: str, site: str, hosts: list[str],
     """The payload of `site`'s task (JSON-serialisable); `ConfigError` over the size limit."""
     runbook_path = Path(plan.runbook.path).resolve()
     lab_path = Path(plan.lab.path).resolve() if plan.lab.path else None
-    files = [runbook_path, *([lab_path] if lab_path else []), *plan_files(plan, hosts)]
+    files = [runbook_path, *([lab_path] if lab_path else []), *runbook_files(plan),
+             *plan_files(plan, hosts)]
     return {
         "version": PAYLOAD_VERSION, "run_id": run_id, "site": site, "hosts": list(hosts),
         "runbook": str(runbook_path), "lab": str(lab_path) if lab_path else None,
         "extra_vars": _jsonable(dict(extra_vars)), "fail_fast": plan.fail_fast, "forks": forks,
+        "selection": dict(plan.selection),
         "bundle": pack(files, limit=limit),
     }
 

@@ -135,8 +135,11 @@ class _Share:
         loaded.site_of.clear()  # this process drives the share's hosts: their secrets count here
         hosts = self.payload["hosts"]
         limit = "^(?:" + "|".join(re.escape(h) for h in hosts) + ")$"
+        chosen = self.payload.get("selection") or {}  # the controller's --tags etc.
         plan = api.compile(book, loaded, secrets=secrets, extra_vars=self.payload["extra_vars"],
-                           limit=limit, fail_fast=bool(self.payload.get("fail_fast")))
+                           limit=limit, fail_fast=bool(self.payload.get("fail_fast")),
+                           tags=chosen.get("tags") or (), skip_tags=chosen.get("skip_tags") or (),
+                           start_at=chosen.get("start_at"))
         return plan, secrets.mask
 
     def _subscriber(self, event: Event) -> None:
