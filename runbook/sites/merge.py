@@ -89,6 +89,8 @@ class Merger:
                 if result.host_id not in known:
                     self.host_result(step.index, result)
         self.outcome.rescued.update(outcome.rescued)
+        if part == LOCAL:  # a site's batches stay in its worker's record (docs/sites.md)
+            self.outcome.batches = list(outcome.batches)
         self.part_finished(part)
 
     def site_done(self, site: str, message: Message) -> None:
