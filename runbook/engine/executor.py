@@ -129,9 +129,9 @@ class Executor:
         lock, a request from a multi-site run); then the pending `always` steps of the blocks
         hosts entered run, and the run ends failed. Hosts in the middle of a step finish it,
         unless `cancel` (fail_fast): then their work is cancelled (but `keep`'s own task) and
-        reads `cancelled: <reason>`."""
+        reads `cancelled: <reason>`; never the `always` cleanup already under way."""
         self.halted = self.halted or reason
-        if cancel:
+        if cancel and not self._cleanup:
             for host_id, task in list(self._inflight.items()):
                 if host_id != keep:
                     task.cancel()
