@@ -4,7 +4,7 @@ One long-lived `bash --noprofile --norc` (or `sh`) per host reads commands on st
 command is sent as
 
     __runbook_cmd='<command>'
-    __runbook_run </dev/null; printf '<marker>:%d:\\n' "$?"
+    __runbook_run </dev/null 8>&-; printf '<marker>:%d:\\n' "$?" >&8
 
 where `__runbook_run() { eval "$__runbook_cmd"; }` is defined once at start-up, so that cwd,
 exported and shell variables persist (a function runs in the current shell); stdin of the
@@ -12,6 +12,12 @@ command is /dev/null (it cannot swallow the shell's input); stderr was merged in
 at start-up (`exec 2>&1`), so the output keeps the order the command wrote it in; and the random
 per-shell marker tells where the output ends and carries the real exit status. No tty is used:
 nothing is echoed, no prompt.
+
+The marker travels on file descriptor 8 (`PROTOCOL_FD`), a copy of the channel made at
+start-up, not on stdout: a step may redirect the shell's own output (`exec > log 2>&1`, common
+in install scripts) and the protocol still works, and the user's file never sees the marker.
+fd 8 is closed while a command runs (its children do not inherit it) and the shell restores it
+afterwards, so whatever a step does to fd 8 lasts only for that step.
 
 A timeout sends SIGTERM to the shell's process group. The shell traps TERM with `return 143`
 (the trap is reset in its children): the running program dies, the shell leaves the function,
@@ -41,6 +47,9 @@ else:
 INTERRUPT_GRACE = 3.0
 #: Seconds allowed for a new shell to start and answer.
 START_TIMEOUT = 15.0
+
+#: The descriptor that carries the protocol's markers (a single digit, so plain `sh` has it too).
+PROTOCOL_FD = 8
 
 SHELL_COMMAND = "command -v bash >/dev/null 2>&1 && exec bash --noprofile --norc; exec sh"
 
@@ -138,10 +147,10 @@ class PersistentShell:
         """
         shell = cls(channel, signal_group)
         init = (
-            "exec 2>&1\n"
+            f"exec {PROTOCOL_FD}>&1 2>&1\n"
             "__runbook_run() { eval \"$__runbook_cmd\"; }\n"
             "trap 'return 143' TERM\n"
-            f"printf '%s:%d:\\n' {quote(shell._marker)} \"$$\"\n"
+            f"printf '%s:%d:\\n' {quote(shell._marker)} \"$$\" >&{PROTOCOL_FD}\n"
         )
         channel.write(init.encode())
         try:
@@ -156,7 +165,8 @@ class PersistentShell:
         """Run one command; on timeout interrupt it and keep the shell if it recovers."""
         wrapped = (
             f"__runbook_cmd={quote(command)}\n"
-            f"__runbook_run </dev/null; printf '%s:%d:\\n' {quote(self._marker)} \"$?\"\n"
+            f"__runbook_run </dev/null {PROTOCOL_FD}>&-; "
+            f"printf '%s:%d:\\n' {quote(self._marker)} \"$?\" >&{PROTOCOL_FD}\n"
         )
         self._channel.write(wrapped.encode())
         self.busy = True
