@@ -302,3 +302,33 @@ def test_collect_logs_example_runs_against_the_lab(sshd_lab: SshdLab, tmp_path: 
     for name in names:
         assert (tmp_path / "logs" / name / f"bundle-{name}" / "uptime.txt").is_file()
         assert not (tmp_path / f"bundle-{name}").exists()  # cleaned up on the host
+
+
+def test_connection_lost_mid_step_says_so_everywhere(lab_file: Path, tmp_path: Path) -> None:
+    """The sshd session dies mid-step (the step kills its own sshd process): every non-ok result
+    carries a message saying what happened, on the console, in JSON and in JUnit."""
+    book = """
+name: lost
+steps:
+  - name: lose the connection
+    hosts: "^h0[12]$"
+    run: "kill -KILL $PPID; sleep 5"
+  - name: lose a oneshot's connection
+    hosts: "^h0[34]$"
+    oneshot: "kill -KILL $PPID; sleep 5"
+"""
+    junit = tmp_path / "junit.xml"
+    proc, report = apply(tmp_path, lab_file, book, "--junit", str(junit))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lost = {**results(report, 0), **results(report, 1)}
+    assert set(lost) == {"h01", "h02", "h03", "h04"}
+    for host_id, result in lost.items():
+        assert result["status"] in ("error", "unreachable"), result
+        assert "lost" in result.get("message", ""), (host_id, result)
+    for line in proc.stdout.splitlines():
+        if any(word in line for word in ("ERROR", "FAILED", "UNREACHABLE")) and "h0" in line:
+            assert "lost" in line, line
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        for verdict in case:
+            if verdict.tag in ("error", "failure"):
+                assert "lost" in verdict.get("message", ""), ET.tostring(case)

@@ -54,10 +54,10 @@ async def execute(action: ConcreteAction, host: Host, *, timeout: float | None =
     """Run `action` on `host`, bounded by `timeout` seconds; never raises except on cancel."""
     try:
         if timeout is None:
-            return await _dispatch(action, host, timeout)
+            return _explained(await _dispatch(action, host, timeout))
         async with asyncio.timeout(timeout + (TIMEOUT_GRACE if action.kind in ("run", "oneshot")
                                               else 0.0)):
-            return await _dispatch(action, host, timeout)
+            return _explained(await _dispatch(action, host, timeout))
     except HostUnreachableError as exc:
         return ActionResult(HostStatus.UNREACHABLE, None, "", exc.cause or str(exc))
     except CommandTimeoutError as exc:
@@ -73,6 +73,23 @@ async def execute(action: ConcreteAction, host: Host, *, timeout: float | None =
                             f"host {host.id!r} does not support {action.kind!r}")
     except (OSError, ValueError) as exc:
         return ActionResult(HostStatus.ERROR, None, "", f"{type(exc).__name__}: {exc}")
+
+
+def _explained(result: ActionResult) -> ActionResult:
+    """Give an error without a message one: the host's closing `runbook: ...` note (a lost
+    connection or shell). A failure with an exit status is left to `expect` and the executor
+    ("exit status N"), so a non-ok result never goes out unexplained."""
+    if result.status is HostStatus.SUCCESS or result.message or (
+            result.status is HostStatus.FAILED and result.rc is not None):
+        return result
+    last = result.output.rstrip("\n").rpartition("\n")[2]
+    if last.startswith("runbook: "):
+        result.message = last.removeprefix("runbook: ")
+    elif result.rc is not None:
+        result.message = f"exit status {result.rc}"
+    else:
+        result.message = f"{result.status.value} without an exit status"
+    return result
 
 
 async def _reset_quietly(host: Host) -> None:

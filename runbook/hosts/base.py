@@ -72,6 +72,14 @@ class Host(PowerMixin, ABC):
         self._shell: PersistentShell | None = None
         self._run_lock: asyncio.Lock | None = None  # made on first run: no asyncio at build time
 
+    @property
+    def endpoint(self) -> str:
+        """`address:port` (`[v6]:port`), or the address alone when there is no port."""
+        if self.port is None:
+            return self.address
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{address}:{self.port}"
+
     # -- commands -------------------------------------------------------------------------
     async def run(self, cmds: str | Sequence[str], timeout: float | None = None) -> RunResult:
         """Run command(s) in this host's persistent shell; a list stops at the first failure.

@@ -185,9 +185,9 @@ class PersistentShell:
             self.alive = False
             if outcome.retcode is None:
                 # No exit status: the connection or the shell was lost, not a command result.
-                note = ("runbook: the shell was lost while the command ran (connection dropped "
-                        "or shell killed); the next command starts a new shell")
-                return CommandStatus(command, _with_note(output, note), Status.Error, None)
+                return lost_mid_command(command, output, "the shell was lost while the command "
+                                        "ran (connection dropped or shell killed); the next "
+                                        "command starts a new shell")
         return CommandStatus(command, output, status, outcome.retcode)
 
     async def _collect(self) -> _Outcome:
@@ -245,3 +245,8 @@ def killed_after_timeout(command: str, output: bytes, timeout: float | None) -> 
     note = f"runbook: command timed out after {timeout:g} s and was killed"
     return CommandStatus(command, _with_note(output.decode(errors="replace"), note),
                          Status.Error, None)
+
+
+def lost_mid_command(command: str, output: str, what: str) -> CommandStatus:
+    """The result of a command whose shell or session ended without an exit status."""
+    return CommandStatus(command, _with_note(output, f"runbook: {what}"), Status.Error, None)

@@ -29,6 +29,7 @@ from runbook.hosts.shell import (
     MarkerReader,
     ShellDied,
     killed_after_timeout,
+    lost_mid_command,
     quote,
 )
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
@@ -318,6 +319,9 @@ class RemoteHost(Host):
                     self._running_pgids.discard(pgid)
             rc = await channel.exit_status()
         output = b"".join(chunks).decode(errors="replace")
+        if rc is None:
+            return lost_mid_command(cmd, output, f"the SSH session to {self.endpoint} ended "
+                                                 "without an exit status (connection lost)")
         return CommandStatus(cmd, output, Status.Success if rc == 0 else Status.Failed, rc)
 
     # -- files --------------------------------------------------------------------------
