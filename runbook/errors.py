@@ -12,13 +12,34 @@ class RunbookError(Exception):
 
 
 class HostUnreachableError(RunbookError, ConnectionError):
-    """A host could not be connected to (refused, timeout, auth, host key, DNS)."""
+    """A host could not be connected to (refused, timeout, auth, host key, DNS).
 
-    def __init__(self, host_id: str, address: str, cause: str) -> None:
+    The message names the host id, `address:port` and, when the host is reached through jump
+    hosts that answered, the `route` (" through jump host 'j' (10.0.0.1:22)"); a jump host that
+    did not answer is named in `cause` instead.
+    """
+
+    def __init__(self, host_id: str, address: str, cause: str, *, port: int | None = None,
+                 route: str = "") -> None:
         self.host_id = host_id
         self.address = address
+        self.port = port
         self.cause = cause
-        super().__init__(f"host {host_id!r} ({address}) is unreachable: {cause}")
+        self.route = route
+        super().__init__(f"host {host_id!r} ({self.endpoint}{route}) is unreachable: {cause}")
+
+    @property
+    def endpoint(self) -> str:
+        """`address:port` (`[v6]:port`), or the address alone when the port is unknown."""
+        if self.port is None:
+            return self.address
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{address}:{self.port}"
+
+    @property
+    def detail(self) -> str:
+        """The message without the host id (for lines that already show it)."""
+        return f"{self.endpoint}{self.route}: {self.cause}"
 
 
 class CommandTimeoutError(RunbookError, TimeoutError):

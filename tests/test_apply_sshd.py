@@ -172,6 +172,7 @@ steps:
     assert first["h03"]["status"] == "failed" and first["h03"]["rc"] == 1
     assert first["dead1"]["status"] == "unreachable"
     assert first["dead2"]["status"] == "unreachable"
+    assert first["dead1"]["message"].startswith(f"127.0.0.250:{sshd_lab.port}: ")
     assert first["h04"]["status"] == "success"
     assert second["h03"]["status"] == "skipped" and second["dead1"]["status"] == "skipped"
     assert second["h05"]["status"] == "failed" and second["h05"]["ignored"] is True

@@ -59,7 +59,7 @@ async def execute(action: ConcreteAction, host: Host, *, timeout: float | None =
                                               else 0.0)):
             return _explained(await _dispatch(action, host, timeout))
     except HostUnreachableError as exc:
-        return ActionResult(HostStatus.UNREACHABLE, None, "", exc.cause or str(exc))
+        return ActionResult(HostStatus.UNREACHABLE, None, "", exc.detail)
     except CommandTimeoutError as exc:
         return ActionResult(HostStatus.FAILED, None, "", str(exc) or "timed out", timed_out=True)
     except TimeoutError:

@@ -75,10 +75,7 @@ class Host(PowerMixin, ABC):
     @property
     def endpoint(self) -> str:
         """`address:port` (`[v6]:port`), or the address alone when there is no port."""
-        if self.port is None:
-            return self.address
-        address = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{address}:{self.port}"
+        return HostUnreachableError(self.id, self.address, "", port=self.port).endpoint
 
     # -- commands -------------------------------------------------------------------------
     async def run(self, cmds: str | Sequence[str], timeout: float | None = None) -> RunResult:
@@ -115,12 +112,14 @@ class Host(PowerMixin, ABC):
                 self._shell = await PersistentShell.start(channel, self._signal_group, limit)
             except TimeoutError as exc:
                 raise HostUnreachableError(
-                    self.id, self.address, f"the shell did not start within {limit:g} s"
+                    self.id, self.address, f"the shell did not start within {limit:g} s",
+                    port=self.port,
                 ) from exc
             except ShellDied as exc:
                 status = await channel.exit_status()
                 raise HostUnreachableError(
-                    self.id, self.address, f"the shell ended at start (exit status {status})"
+                    self.id, self.address, f"the shell ended at start (exit status {status})",
+                    port=self.port,
                 ) from exc
         return self._shell
 

@@ -197,29 +197,33 @@ class RemoteHost(Host):
                 asyncssh.connect(self.address, **options), self.connect_timeout + 1
             )
         except HostUnreachableError as exc:
-            raise HostUnreachableError(self.id, self.address, f"jump host {exc}") from exc
+            raise self._unreachable(f"jump host {exc.host_id!r} ({exc.endpoint}{exc.route}) "
+                                    f"is unreachable: {exc.cause}", past_hops=False) from exc
         except TimeoutError as exc:
-            raise HostUnreachableError(
-                self.id, self.address, f"no answer within {self.connect_timeout:g} s"
-            ) from exc
+            raise self._unreachable(f"no answer within {self.connect_timeout:g} s") from exc
         except asyncssh.HostKeyNotVerifiable as exc:
-            raise HostUnreachableError(
-                self.id, self.address,
+            raise self._unreachable(
                 f"host key not verified ({exc.reason}); add it to known_hosts, or set "
-                "host_key_checking: false in the lab to skip the check",
-            ) from exc
+                "host_key_checking: false in the lab to skip the check") from exc
         except asyncssh.PermissionDenied as exc:
-            raise HostUnreachableError(
-                self.id, self.address, f"authentication failed for user {self.user!r}: {exc.reason}"
-            ) from exc
+            raise self._unreachable(
+                f"authentication failed for user {self.user!r}: {exc.reason}") from exc
         except socket.gaierror as exc:
-            raise HostUnreachableError(
-                self.id, self.address,
+            raise self._unreachable(
                 f"cannot resolve the address {self.address!r} ({exc.strerror}): check the "
-                "host's address in the lab, or DNS",
-            ) from exc
+                "host's address in the lab, or DNS") from exc
         except (OSError, asyncssh.Error) as exc:
-            raise HostUnreachableError(self.id, self.address, _describe(exc)) from exc
+            raise self._unreachable(_describe(exc)) from exc
+
+    def _unreachable(self, cause: str, *, past_hops: bool = True) -> HostUnreachableError:
+        """The error for this host, naming `address:port` and (when the jump hosts answered,
+        `past_hops`) the jump hosts on the way; a dead jump host is named in `cause`."""
+        route = ""
+        hop = self.hop if past_hops else None
+        while hop is not None:
+            route += f" through jump host {hop.id!r} ({hop.endpoint})"
+            hop = hop.hop
+        return HostUnreachableError(self.id, self.address, cause, port=self.port, route=route)
 
     def _forget_connection(self) -> None:
         self._conn = None
@@ -244,15 +248,13 @@ class RemoteHost(Host):
                 conn.abort()
                 self._forget_connection()
                 if reconnected:
-                    raise HostUnreachableError(self.id, self.address, _describe(exc)) from exc
+                    raise self._unreachable(_describe(exc)) from exc
                 reconnected = True
             except asyncssh.ChannelOpenError as exc:
                 if delay is None:
-                    raise HostUnreachableError(
-                        self.id, self.address,
+                    raise self._unreachable(
                         f"could not open a session: {exc.reason} (is the server's MaxSessions "
-                        f"below max_sessions={self.max_sessions}? lower it in the lab)",
-                    ) from exc
+                        f"below max_sessions={self.max_sessions}? lower it in the lab)") from exc
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -445,6 +447,6 @@ def _remote_path(path: PathLike) -> str:
 def _describe(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)
     text = reason or str(exc) or type(exc).__name__
-    if isinstance(exc, ConnectionRefusedError):
+    if isinstance(exc, ConnectionRefusedError) or str(text).lower() == "connection refused":
         return "connection refused"
     return str(text)
