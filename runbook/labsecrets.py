@@ -62,7 +62,7 @@ class HostSecretNeeds:
         return self.power + (self.connect if waits else ())
 
 
-CONNECT_FIELDS = ("address", "user", "password")
+CONNECT_FIELDS = ("address", "user", "password", "key_passphrase")
 
 
 def resolve_needs(own: Mapping[str, list[MissingSecret]], hops: Mapping[str, str | None],

@@ -333,3 +333,30 @@ steps:
         for verdict in case:
             if verdict.tag in ("error", "failure"):
                 assert "lost" in verdict.get("message", ""), ET.tostring(case)
+
+
+def test_passphrase_protected_key(sshd_lab: SshdLab, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without key_passphrase the host is unreachable with a message saying how to supply it;
+    with `key_passphrase: "{{ secret(...) }}"` it logs in, and the passphrase is in no output."""
+    locked = tmp_path / "locked_ed25519"
+    locked.write_bytes(sshd_lab.client_key.read_bytes())
+    locked.chmod(0o600)
+    passphrase = "correct horse 42"
+    subprocess.run(["ssh-keygen", "-q", "-p", "-N", passphrase, "-f", str(locked)], check=True,
+                   stdin=subprocess.DEVNULL)
+    lab = sshd_lab.lab_yaml(tmp_path / "lab.yml", host_ids=["h01", "h02"], extra={
+        "defaults": {"key": str(locked), "agent": False},
+        "hosts": {"h02": {"key_passphrase": "{{ secret('KEYPASS') }}"}}})
+    book = "name: keys\nsteps:\n  - name: who\n    hosts: .\n    oneshot: echo in\n"
+    junit = tmp_path / "junit.xml"
+    monkeypatch.setenv("RUNBOOK_SECRET_KEYPASS", passphrase)  # the apply subprocess inherits it
+    proc, report = apply(tmp_path, lab, book, "--junit", str(junit))
+    first = results(report, 0)
+    assert first["h02"]["status"] == "success", first["h02"]
+    assert first["h01"]["status"] == "unreachable", first["h01"]
+    assert "key_passphrase" in first["h01"]["message"]
+    assert "ssh-agent" in first["h01"]["message"]
+    assert "key_passphrase" in proc.stdout
+    everything = proc.stdout + proc.stderr + json.dumps(report) + junit.read_text()
+    assert passphrase not in everything

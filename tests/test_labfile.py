@@ -35,9 +35,15 @@ hosts:
 
 
 @pytest.fixture
-def lab_path(tmp_path: Path) -> Path:
+def lab_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The lab above, with its key files present (a missing key file is a finding)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for key in (tmp_path / "keys" / "id_lab", tmp_path / "home" / ".ssh" / "id_a"):
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.write_text("key")
     path = tmp_path / "lab.yml"
-    path.write_text(LAB)
+    path.write_text(LAB.replace("/abs/id_b", str(tmp_path / "keys" / "id_b")))
+    (tmp_path / "keys" / "id_b").write_text("key")
     return path
 
 
@@ -77,7 +83,7 @@ def test_key_paths_expanded_and_relative_to_lab(lab_path: Path) -> None:
     lab = load_lab(lab_path)
     router1, jump1 = lab["router1"], lab["jump1"]
     assert isinstance(router1, RemoteHost) and isinstance(jump1, RemoteHost)
-    assert router1.keys == [Path("~/.ssh/id_a").expanduser(), Path("/abs/id_b")]
+    assert router1.keys == [Path("~/.ssh/id_a").expanduser(), lab_path.parent / "keys" / "id_b"]
     assert jump1.keys == [lab_path.parent / "keys" / "id_lab"]
     assert router1.known_hosts == lab_path.parent / "kh"
 
@@ -221,3 +227,30 @@ def test_secret_rendered_into_a_bad_field_is_masked_in_findings(tmp_path: Path) 
         load_lab(path, secrets=SecretStore(environ={"RUNBOOK_SECRET_PW": "hunter2"}))
     assert "hunter2" not in str(info.value)
     assert "power_control.port: must be an integer, got '***'" in str(info.value)
+
+
+def test_missing_key_file_is_a_finding_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "id_here").write_text("key")
+    path = tmp_path / "lab.yml"
+    path.write_text("defaults:\n  key: keys/id_gone\nhosts:\n  r1: {}\n  r2: {}\n"
+                    "  r3:\n    key: [id_here, /nowhere/id_x]\n")
+    with pytest.raises(ValidationFailed) as info:
+        load_lab(path)
+    found = [(f.line, f.message) for f in info.value.findings]
+    assert [line for line, _ in found] == [2, 7], found  # defaults reported once, not per host
+    assert f"the key file {tmp_path / 'keys' / 'id_gone'} does not exist" in found[0][1]
+    assert "relative to the lab file's folder" in found[0][1]
+    assert found[1][1].startswith("host 'r3': key: the key file /nowhere/id_x does not exist")
+
+
+def test_key_passphrase_is_a_connect_secret(tmp_path: Path) -> None:
+    (tmp_path / "id").write_text("key")
+    path = tmp_path / "lab.yml"
+    path.write_text("hosts:\n  s1:\n    key: id\n"
+                    "    key_passphrase: \"{{ secret('kp') }}\"\n  s2: {hop: s1}\n")
+    lab = load_lab(path, secrets=SecretStore(environ={"RUNBOOK_SECRET_KP": "open sesame"}))
+    host = lab["s1"]
+    assert isinstance(host, RemoteHost) and host.key_passphrase == "open sesame"
+    missing = load_lab(path, secrets=SecretStore(environ={}))
+    assert list(missing.missing_secrets) == ["s1", "s2"]  # s2 tunnels through s1
+    assert missing["s1"].key_passphrase is None  # type: ignore[attr-defined]

@@ -90,6 +90,7 @@ class RemoteHost(Host):
         user: str | None = None,
         password: str | None = None,
         key: str | Path | Sequence[str | Path] | None = None,
+        key_passphrase: str | None = None,
         hop: RemoteHost | None = None,
         connect_timeout: float = 10.0,
         host_key_checking: bool = True,
@@ -121,6 +122,7 @@ class RemoteHost(Host):
         self.password = password
         keys = [key] if isinstance(key, str | Path) else list(key or [])
         self.keys = [Path(k).expanduser() for k in keys]
+        self.key_passphrase = key_passphrase
         self.hop = hop
         self.connect_timeout = connect_timeout
         self.host_key_checking = host_key_checking
@@ -178,6 +180,8 @@ class RemoteHost(Host):
             options["password"] = self.password
         if self.keys:
             options["client_keys"] = [str(k) for k in self.keys]
+        if self.key_passphrase is not None:
+            options["passphrase"] = self.key_passphrase
         if not self.agent:
             options["agent_path"] = None
         if not self.host_key_checking:
@@ -188,6 +192,9 @@ class RemoteHost(Host):
                 options["known_hosts"] = known
             elif self.known_hosts is not None:
                 options["known_hosts"] = str(self.known_hosts)  # asyncssh reports the problem
+        for key in self.keys:
+            if not key.is_file():
+                raise self._unreachable(f"the key file {key} does not exist (lab field `key`)")
         try:
             if self.hop is not None:
                 options["tunnel"] = await self.hop.connection()
@@ -208,12 +215,25 @@ class RemoteHost(Host):
         except asyncssh.PermissionDenied as exc:
             raise self._unreachable(
                 f"authentication failed for user {self.user!r}: {exc.reason}") from exc
+        except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
+            raise self._unreachable(self._key_problem(exc)) from exc
         except socket.gaierror as exc:
             raise self._unreachable(
                 f"cannot resolve the address {self.address!r} ({exc.strerror}): check the "
                 "host's address in the lab, or DNS") from exc
         except (OSError, asyncssh.Error) as exc:
             raise self._unreachable(_describe(exc)) from exc
+
+    def _key_problem(self, exc: ValueError) -> str:
+        """What to do about a private key asyncssh could not load (passphrase missing or wrong)."""
+        keys = ", ".join(str(k) for k in self.keys) or "your default key"
+        if self.key_passphrase is None:
+            return (f"the private key {keys} is protected by a passphrase ({exc}): set "
+                    "key_passphrase for this host in the lab (normally "
+                    "\"{{ secret('NAME') }}\"), or load the key into an ssh-agent (ssh-add) and "
+                    "remove `key` from the host so the agent is used")
+        return (f"the private key {keys} could not be decrypted with key_passphrase ({exc}): "
+                "check the secret's value")
 
     def _unreachable(self, cause: str, *, past_hops: bool = True) -> HostUnreachableError:
         """The error for this host, naming `address:port` and (when the jump hosts answered,
