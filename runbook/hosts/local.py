@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.hosts.base import Host, check_command
 from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, killed_after_timeout
-from runbook.hosts.transfer import PathLike, as_paths, missing_sources
+from runbook.hosts.transfer import PathLike, as_paths, copy_local, missing_sources
 from runbook.lazyimport import lazy_module
 from runbook.results import CommandStatus, Status
 
@@ -114,7 +114,7 @@ class LocalHost(Host):
         sources = as_paths(src_files)
         if problem := missing_sources(sources):
             return Status.Error, problem
-        return await asyncio.to_thread(_copy_into, sources, Path(dest_dir), mode)
+        return await _copy_in_thread(sources, Path(dest_dir), mode)
 
     async def get(self, src_files: PathLike | Sequence[PathLike],
                   dest_dir: PathLike) -> tuple[Status, str]:
@@ -128,19 +128,15 @@ class LocalHost(Host):
             _killpg(pgid, signal.SIGKILL)
 
 
-def _copy_into(sources: list[Path], dest: Path, mode: int | None) -> tuple[Status, str]:
+async def _copy_in_thread(sources: list[Path], dest: Path, mode: int | None) -> tuple[Status, str]:
+    """`copy_local` in a worker thread; on cancellation the thread is told to stop and is
+    waited for (bounded), so its temporary file is gone before the cancellation goes on."""
+    stop = threading.Event()
+    task = asyncio.ensure_future(asyncio.to_thread(copy_local, sources, dest, mode, stop))
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
     try:
-        dest.mkdir(parents=True, exist_ok=True)
-        copied = []
-        for src in sources:
-            target = dest / src.name
-            if src.is_dir():
-                shutil.copytree(src, target, dirs_exist_ok=True)
-            else:
-                shutil.copy2(src, target)
-            if mode is not None:
-                target.chmod(mode)
-            copied.append(str(target))
-    except OSError as exc:
-        return Status.Error, f"copy to {dest} failed: {exc}"
-    return Status.Success, f"copied {len(copied)} item(s) to {dest}"
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        stop.set()
+        await asyncio.wait({task}, timeout=INTERRUPT_GRACE)
+        raise

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.errors import ConfigError, HostUnreachableError
 from runbook.hosts.base import Host, check_command
+from runbook.hosts.sftp import get_tree, put_tree
 from runbook.hosts.shell import (
     INTERRUPT_GRACE,
     SHELL_COMMAND,
@@ -369,15 +370,13 @@ class RemoteHost(Host):
         try:
             sftp = await self._sftp_client()
             await sftp.makedirs(dest, exist_ok=True)
-            await sftp.put([str(s) for s in sources], dest, recurse=True)
-            if mode is not None:
-                for src in sources:
-                    await sftp.chmod(f"{dest.rstrip('/')}/{src.name}", mode)
+            skipped = await put_tree(sftp, sources, dest, mode)
         except HostUnreachableError:
             raise
         except (OSError, asyncssh.Error) as exc:
             return Status.Error, f"upload to {self.id}:{dest} failed: {_describe(exc)}"
-        return Status.Success, f"uploaded {len(sources)} item(s) to {self.id}:{dest}"
+        return Status.Success, skipped.summary(
+            f"uploaded {len(sources)} item(s) to {self.id}:{dest}")
 
     async def get(self, src_files: PathLike | Sequence[PathLike],
                   dest_dir: PathLike) -> tuple[Status, str]:
@@ -388,15 +387,16 @@ class RemoteHost(Host):
         remote = [_remote_path(item) for item in items]
         dest = Path(dest_dir)
         try:
-            await asyncio.to_thread(_make_local_dir, dest)
+            dest = await asyncio.to_thread(_make_local_dir, dest)
             sftp = await self._sftp_client()
-            await sftp.get(remote, str(dest), recurse=True)
+            skipped = await get_tree(sftp, remote, dest)
         except HostUnreachableError:
             raise
         except (OSError, asyncssh.Error) as exc:
             where = f"{self.id}:{', '.join(remote)}"
             return Status.Error, f"download from {where} failed: {_describe(exc)}"
-        return Status.Success, f"downloaded {len(remote)} item(s) from {self.id} to {dest}"
+        return Status.Success, skipped.summary(
+            f"downloaded {len(remote)} item(s) from {self.id} to {dest}")
 
     # -- lifetime -----------------------------------------------------------------------
     async def reset_connection(self) -> None:
@@ -452,8 +452,11 @@ def _parsed_known_hosts(path: Path) -> asyncssh.SSHKnownHosts | None:
     return parsed
 
 
-def _make_local_dir(path: Path) -> None:
-    path.expanduser().mkdir(parents=True, exist_ok=True)
+def _make_local_dir(path: Path) -> Path:
+    """Make the local folder `path` (`~` expanded) and return its expanded path."""
+    path = path.expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _remote_path(path: PathLike) -> str:
