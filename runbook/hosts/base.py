@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from runbook.errors import ConfigError, HostUnreachableError
+from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
 from runbook.hosts.power_mixin import PowerMixin
 from runbook.hosts.shell import START_TIMEOUT, PersistentShell, ShellChannel, ShellDied
 from runbook.hosts.transfer import PathLike
@@ -78,16 +79,21 @@ class Host(PowerMixin, ABC):
         return HostUnreachableError(self.id, self.address, "", port=self.port).endpoint
 
     # -- commands -------------------------------------------------------------------------
-    async def run(self, cmds: str | Sequence[str], timeout: float | None = None) -> RunResult:
+    async def run(self, cmds: str | Sequence[str], timeout: float | None = None, *,
+                  output_limit: int = DEFAULT_OUTPUT_LIMIT,
+                  sink: OutputSink | None = None) -> RunResult:
         """Run command(s) in this host's persistent shell; a list stops at the first failure.
 
         cwd, exported and shell variables carry over between calls. Concurrent calls are
         serialized. `timeout` bounds each command; the commands after a failed one are Skipped.
+        Each command keeps the first and last `output_limit` bytes of its output (0: all);
+        `sink` gets every chunk of every command's output, unbounded.
         """
         commands = [cmds] if isinstance(cmds, str) else list(cmds)
         if not all(isinstance(c, str) for c in commands):
             raise TypeError(f"run() takes a command string or a list of them, not {cmds!r}")
         check_timeout(timeout)
+        BoundedOutput(output_limit)  # refuse a bad limit before anything runs
         statuses: list[CommandStatus] = []
         if self._run_lock is None:
             self._run_lock = asyncio.Lock()
@@ -97,7 +103,8 @@ class Host(PowerMixin, ABC):
                     statuses.append(CommandStatus(command, "", Status.Skipped, None))
                     continue
                 shell = await self._get_shell(timeout)
-                result = await shell.execute(command, timeout)
+                result = await shell.execute(command, timeout,
+                                             BoundedOutput(output_limit, sink))
                 if not shell.alive:
                     await self._drop_shell()
                 statuses.append(result)
@@ -137,8 +144,11 @@ class Host(PowerMixin, ABC):
         """Send `signal` ("TERM", "KILL") to the process group `pgid` on this host."""
 
     @abstractmethod
-    async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus:
-        """Run one command in a fresh process; safe to call concurrently."""
+    async def oneshot(self, cmd: str, timeout: float | None = None, *,
+                      output_limit: int = DEFAULT_OUTPUT_LIMIT,
+                      sink: OutputSink | None = None) -> CommandStatus:
+        """Run one command in a fresh process; safe to call concurrently. Output is bounded
+        like `run`'s."""
 
     @abstractmethod
     async def put(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.hosts.base import Host, check_command
+from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
 from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, killed_after_timeout
 from runbook.hosts.transfer import PathLike, as_paths, copy_local, missing_sources
 from runbook.lazyimport import lazy_module
@@ -72,22 +73,23 @@ class LocalHost(Host):
     async def _signal_group(self, pgid: int, signal_name: str) -> None:
         _killpg(pgid, getattr(signal, f"SIG{signal_name}"))
 
-    async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus:
+    async def oneshot(self, cmd: str, timeout: float | None = None, *,
+                      output_limit: int = DEFAULT_OUTPUT_LIMIT,
+                      sink: OutputSink | None = None) -> CommandStatus:
         """Run `cmd` with /bin/sh in a fresh process group; stdin is /dev/null."""
         check_command(cmd, timeout)
+        out = BoundedOutput(output_limit, sink)
         process = await asyncio.create_subprocess_exec(
             "/bin/sh", "-c", cmd,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, start_new_session=True,
         )
         self._oneshot_pgids.add(process.pid)
-        assert process.stdout is not None
-        chunks: list[bytes] = []
 
         async def collect() -> int:
             assert process.stdout is not None
             while chunk := await process.stdout.read(65536):
-                chunks.append(chunk)
+                out.write(chunk)
             return await process.wait()
 
         try:
@@ -99,14 +101,13 @@ class LocalHost(Host):
             except TimeoutError:
                 _killpg(process.pid, signal.SIGKILL)
                 await process.wait()
-            return killed_after_timeout(cmd, b"".join(chunks), timeout)
+            return killed_after_timeout(cmd, out.text(), timeout)
         except asyncio.CancelledError:
             _killpg(process.pid, signal.SIGKILL)
             raise
         finally:
             self._oneshot_pgids.discard(process.pid)
-        output = b"".join(chunks).decode(errors="replace")
-        return CommandStatus(cmd, output, Status.Success if rc == 0 else Status.Failed, rc)
+        return CommandStatus(cmd, out.text(), Status.Success if rc == 0 else Status.Failed, rc)
 
     async def put(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike,
                   mode: int | None = None) -> tuple[Status, str]:

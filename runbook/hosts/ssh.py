@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.errors import ConfigError, HostUnreachableError
 from runbook.hosts.base import Host, check_command
+from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
 from runbook.hosts.sftp import get_tree, put_tree
 from runbook.hosts.shell import (
     INTERRUPT_GRACE,
@@ -299,9 +300,12 @@ class RemoteHost(Host):
                 )
 
     # -- oneshot ------------------------------------------------------------------------
-    async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus:
+    async def oneshot(self, cmd: str, timeout: float | None = None, *,
+                      output_limit: int = DEFAULT_OUTPUT_LIMIT,
+                      sink: OutputSink | None = None) -> CommandStatus:
         """Run `cmd` in a fresh exec channel (stdin /dev/null, stderr merged into output)."""
         check_command(cmd, timeout)
+        out = BoundedOutput(output_limit, sink)
         marker = f"__runbook_{secrets.token_hex(6)}__"
         wrapped = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; exec 2>&1 </dev/null; "
                    f"eval {quote(cmd)}")
@@ -310,7 +314,6 @@ class RemoteHost(Host):
             channel = _SSHChannel(process)
             reader = MarkerReader(channel, marker.encode())
             pgid: int | None = None
-            chunks: list[bytes] = []
 
             async def collect() -> None:
                 nonlocal pgid
@@ -319,9 +322,9 @@ class RemoteHost(Host):
                 except ShellDied:
                     return
                 self._running_pgids.add(pgid)
-                chunks.append(reader.take_pending())
+                reader.take_pending(out)
                 while chunk := await channel.read():
-                    chunks.append(chunk)
+                    out.write(chunk)
 
             try:
                 await asyncio.wait_for(collect(), timeout)
@@ -331,7 +334,7 @@ class RemoteHost(Host):
                 channel.close()
                 # Hold the session slot until the server has released the channel too.
                 await channel.exit_status()
-                return killed_after_timeout(cmd, b"".join(chunks), timeout)
+                return killed_after_timeout(cmd, out.text(), timeout)
             except asyncio.CancelledError:
                 if pgid is not None:
                     await asyncio.shield(self._kill_groups([pgid], "KILL"))
@@ -341,7 +344,7 @@ class RemoteHost(Host):
                 if pgid is not None:
                     self._running_pgids.discard(pgid)
             rc = await channel.exit_status()
-        output = b"".join(chunks).decode(errors="replace")
+        output = out.text()
         if rc is None:
             return lost_mid_command(cmd, output, f"the SSH session to {self.endpoint} ended "
                                                  "without an exit status (connection lost)")
