@@ -140,8 +140,11 @@ class Plan:
 
     def __init__(self, runbook: Runbook, lab: Lab, templater: Templater, *,
                  extra_vars: Mapping[str, Any] | None = None, limit: str | None = None,
-                 fail_fast: bool = False, dry_run: bool = False) -> None:
+                 fail_fast: bool = False, dry_run: bool = False,
+                 output_limit: int | None = None) -> None:
         self.runbook = runbook
+        #: The run's output limit (`--output-limit`) for steps that set none; None: default.
+        self.output_limit = output_limit
         self.lab = lab
         self.dry_run = dry_run
         if dry_run:
@@ -157,6 +160,16 @@ class Plan:
         self._templates: dict[Path, str] = {}
         self.steps: list[PlannedStep] = []
         self.hosts: list[Host] = []
+
+    def output_limit_of(self, step: Step) -> int:
+        """Bytes of each command's output kept from each end: the step's own `output_limit`,
+        else the run's, else `DEFAULT_OUTPUT_LIMIT` (0: everything)."""
+        from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT
+
+        for limit in (step.output_limit, self.output_limit):
+            if limit is not None:
+                return limit
+        return DEFAULT_OUTPUT_LIMIT
 
     # -- compile -------------------------------------------------------------------------
     def compile(self) -> Plan:
@@ -368,11 +381,12 @@ def _compile_limit(limit: str | None) -> re.Pattern[str] | None:
 
 def compile_plan(runbook: Runbook, lab: Lab, templater: Templater, *,
                  extra_vars: Mapping[str, Any] | None = None, limit: str | None = None,
-                 fail_fast: bool = False, dry_run: bool = False) -> Plan:
+                 fail_fast: bool = False, dry_run: bool = False,
+                 output_limit: int | None = None) -> Plan:
     """Compile `runbook` against `lab`: targets per step, actions rendered where possible.
 
     `dry_run` (plan / --check): secrets that are not set render as `***` instead of failing.
     Otherwise a targeted host that needs an unset secret is a `ValidationFailed`.
     """
     return Plan(runbook, lab, templater, extra_vars=extra_vars, limit=limit,
-                fail_fast=fail_fast, dry_run=dry_run).compile()
+                fail_fast=fail_fast, dry_run=dry_run, output_limit=output_limit).compile()

@@ -360,3 +360,32 @@ def test_passphrase_protected_key(sshd_lab: SshdLab, tmp_path: Path,
     assert "key_passphrase" in proc.stdout
     everything = proc.stdout + proc.stderr + json.dumps(report) + junit.read_text()
     assert passphrase not in everything
+
+
+def test_output_is_bounded_per_step_and_per_run(lab_file: Path, tmp_path: Path) -> None:
+    """3 MB of output: the report keeps the first and last 64 KiB by default, a step's own
+    `output_limit` wins, and `--output-limit` changes the default for the other steps."""
+    book = """
+name: chatty
+steps:
+  - name: default limit
+    hosts: "^h0[12]$"
+    run: seq -w 0 428570
+  - name: own limit
+    hosts: "^h0[12]$"
+    output_limit: 1k
+    oneshot: seq -w 0 428570
+"""
+    proc, report = apply(tmp_path, lab_file, book)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    default, own = results(report, 0)["h01"]["output"], results(report, 1)["h02"]["output"]
+    assert default.startswith("000000\n") and default.endswith("428570\n")
+    assert f"{2_999_997 - 2 * 65536} bytes of output left out here, 2999997 in all" in default
+    assert len(default) < 2 * 65536 + 200
+    assert own.startswith("000000\n") and own.endswith("428570\n")
+    assert len(own) < 2 * 1024 + 200
+    assert (tmp_path / "report.json").stat().st_size < 4 * (2 * 65536 + 2 * 1024) + 20_000
+    proc, report = apply(tmp_path, lab_file, book, "--output-limit", "0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(results(report, 0)["h01"]["output"]) == 2_999_997
+    assert len(results(report, 1)["h01"]["output"]) < 2 * 1024 + 200

@@ -50,6 +50,7 @@ class Options:
     report_json: Path | None
     junit: Path | None
     verbose: int
+    output_limit: int | None = None
 
 
 def _fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
@@ -115,7 +116,8 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
             _fail(_findings_text(findings))
         templater = Templater(secrets)
         plan = compile_plan(runbook, lab, templater, extra_vars=extra, limit=opts.limit,
-                            fail_fast=opts.fail_fast, dry_run=opts.check)
+                            fail_fast=opts.fail_fast, dry_run=opts.check,
+                            output_limit=opts.output_limit)
     except ConfigError as exc:
         _config_error(exc)
     except RunbookError as exc:
@@ -279,12 +281,27 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """A byte size: 65536, 64k, 1m (runbook.model.parse_size); a bad one is a usage error."""
+    from runbook.model import parse_size
+
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 @click.command("apply")
 @_common
 @click.option("--forks", type=click.IntRange(min=1), default=None,
               help="Hosts worked on at once per step (default 500, clamped by open-file limit).")
 @click.option("--check", is_flag=True, help="Dry run: show what would run; connect nothing.")
 @click.option("--fail-fast", is_flag=True, help="Stop everything at the first failure.")
+@click.option("--output-limit", callback=_size_option, default=None, metavar="SIZE",
+              help="Bytes of each command's output kept from its start and its end, for steps "
+                   "without their own output_limit (default 64k; 1m, 0 = everything).")
 def apply_command(**kwargs: Any) -> None:
     """Run RUNBOOK across the lab.
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from runbook.engine.regex import RegexTimeout, bounded_search
 from runbook.engine.results import HostStatus
 from runbook.errors import CommandTimeoutError, HostUnreachableError, RunbookError
+from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT
 from runbook.results import Status
 
 if TYPE_CHECKING:
@@ -50,14 +51,19 @@ class ActionResult:
     timed_out: bool = False
 
 
-async def execute(action: ConcreteAction, host: Host, *, timeout: float | None = None) -> ActionResult:
-    """Run `action` on `host`, bounded by `timeout` seconds; never raises except on cancel."""
+async def execute(action: ConcreteAction, host: Host, *, timeout: float | None = None,
+                  output_limit: int | None = None) -> ActionResult:
+    """Run `action` on `host`, bounded by `timeout` seconds; never raises except on cancel.
+
+    `output_limit`: bytes of each command's output kept from each end (None: the default).
+    """
+    limit = DEFAULT_OUTPUT_LIMIT if output_limit is None else output_limit
     try:
         if timeout is None:
-            return _explained(await _dispatch(action, host, timeout))
+            return _explained(await _dispatch(action, host, timeout, limit))
         async with asyncio.timeout(timeout + (TIMEOUT_GRACE if action.kind in ("run", "oneshot")
                                               else 0.0)):
-            return _explained(await _dispatch(action, host, timeout))
+            return _explained(await _dispatch(action, host, timeout, limit))
     except HostUnreachableError as exc:
         return ActionResult(HostStatus.UNREACHABLE, None, "", exc.detail)
     except CommandTimeoutError as exc:
@@ -101,14 +107,15 @@ async def _reset_quietly(host: Host) -> None:
         pass
 
 
-async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None) -> ActionResult:
+async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None,
+                    output_limit: int) -> ActionResult:
     kind = action.kind
     if kind == "run":
-        result = await host.run(list(action.commands), timeout=timeout)
+        result = await host.run(list(action.commands), timeout=timeout, output_limit=output_limit)
         return _timeout_as_failure(
             ActionResult(_STATUS[result.status], result.retcode, result.output))
     if kind == "oneshot":
-        return _timeout_as_failure(await _oneshot(action, host, timeout))
+        return _timeout_as_failure(await _oneshot(action, host, timeout, output_limit))
     if kind == "put":
         return await _put(action, host)
     if kind == "get":
@@ -129,13 +136,14 @@ def _timeout_as_failure(result: ActionResult) -> ActionResult:
     return result
 
 
-async def _oneshot(action: ConcreteAction, host: Host, timeout: float | None) -> ActionResult:
+async def _oneshot(action: ConcreteAction, host: Host, timeout: float | None,
+                   output_limit: int) -> ActionResult:
     """Each command in a fresh process, one after another, stopping at the first failure."""
     outputs: list[str] = []
     rc: int | None = None
     status = HostStatus.SUCCESS
     for command in action.commands:
-        cs = await host.oneshot(command, timeout=timeout)
+        cs = await host.oneshot(command, timeout=timeout, output_limit=output_limit)
         outputs.append(cs.output)
         rc = cs.retcode
         status = _STATUS[cs.status]

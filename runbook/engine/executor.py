@@ -294,7 +294,9 @@ class Executor:
         attempts = step.retries + 1
         attempt = 1
         while True:
-            raw = apply_expect(step, await execute(action, host, timeout=step.timeout), action)
+            raw = apply_expect(step, await execute(
+                action, host, timeout=step.timeout,
+                output_limit=self.plan.output_limit_of(step)), action)
             value = self._register(step, host, raw.status, raw.rc, raw.output, state=raw.state)
             if step.until is not None:
                 try:

@@ -80,7 +80,8 @@ class FakeHost(Host):
             t.calls.append((self.id, command, start, time.time()))
         return CommandStatus(command, output, Status.Success if rc == 0 else Status.Failed, rc)
 
-    async def run(self, cmds: str | Sequence[str], timeout: float | None = None) -> RunResult:
+    async def run(self, cmds: str | Sequence[str], timeout: float | None = None,
+                  **output: Any) -> RunResult:
         commands = [cmds] if isinstance(cmds, str) else list(cmds)
         statuses: list[CommandStatus] = []
         for command in commands:
@@ -90,7 +91,8 @@ class FakeHost(Host):
             statuses.append(await self._interpret(command))
         return RunResult.from_statuses(statuses)
 
-    async def oneshot(self, cmd: str, timeout: float | None = None) -> CommandStatus:
+    async def oneshot(self, cmd: str, timeout: float | None = None,
+                      **output: Any) -> CommandStatus:
         return await self._interpret(cmd)
 
     async def _open_shell_channel(self) -> Any:

@@ -49,7 +49,7 @@ def test_big_output_is_bounded_and_the_sink_gets_all_of_it(host_factory: HostFac
             result = await host.oneshot(PRINT_3MB, timeout=60, output_limit=7000,
                                         sink=seen.extend)
         assert result.status is Status.Success and result.retcode == 0
-        head, note, tail = result.output.partition("[runbook: ")
+        head, _, tail = result.output.partition("[runbook: ")
         assert head == "".join(LINES[:1000])
         assert tail.partition("]\n")[2] == "".join(LINES[-1000:])
         assert f"{len(FULL) - 14000} bytes of output left out here, {len(FULL)} in all" in tail
