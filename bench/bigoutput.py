@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=10.0, help="MB each host prints (M)")
     parser.add_argument("--repeat", type=int, default=1, help="runs (the highest RSS is shown)")
     parser.add_argument("--output-limit", default=None, help="passed to runbook apply")
+    parser.add_argument("--no-report", action="store_true",
+                        help="no JSON report (to see what writing it costs)")
     args = parser.parse_args()
     size = int(args.mb * 1_000_000)
     with tempfile.TemporaryDirectory(prefix="rb-bigout-") as tmp:
@@ -48,16 +50,18 @@ def main() -> None:
             lab_file = lab.lab_yaml(work / "lab.yml",
                                     extra={"defaults": {"connect_timeout": 60}})
             # `python -m runbook` from this checkout (timed() runs it in the repository)
-            argv = [sys.executable, "-m", "runbook", "apply", str(job), "--lab", str(lab_file),
-                    "--report-json", str(report)]
+            argv = [sys.executable, "-m", "runbook", "apply", str(job), "--lab", str(lab_file)]
+            if not args.no_report:
+                argv += ["--report-json", str(report)]
             if args.output_limit is not None:
                 argv += ["--output-limit", args.output_limit]
             print(f"{'hosts':>6} {'MB/host':>8} {'wall (s)':>9} {'peak RSS (MB)':>14} "
                   f"{'CPU (s)':>8} {'JSON report (MB)':>17}")
             for _ in range(args.repeat):
                 elapsed, peak, cpu = timed(argv)
+                report_mb = report.stat().st_size / 1e6 if report.exists() else 0.0
                 print(f"{args.hosts:>6} {args.mb:>8g} {elapsed:>9.1f} {peak:>14.0f} {cpu:>8.1f} "
-                      f"{report.stat().st_size / 1e6:>17.2f}", flush=True)
+                      f"{report_mb:>17.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ OutputSink = Callable[[bytes], None]
 class BoundedOutput:
     """First and last `limit` bytes of a stream (`limit` 0: everything), plus a byte count."""
 
-    __slots__ = ("_head", "_limit", "_sink", "_tail", "total")
+    __slots__ = ("_filled", "_head", "_limit", "_ring", "_sink", "_start", "total")
 
     def __init__(self, limit: int = DEFAULT_OUTPUT_LIMIT, sink: OutputSink | None = None) -> None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
@@ -29,7 +29,11 @@ class BoundedOutput:
         self._limit = limit
         self._sink = sink
         self._head = bytearray()
-        self._tail = bytearray()
+        # The tail is a ring of exactly `limit` bytes (made when first needed): no growth,
+        # no over-allocation, whatever the chunk sizes.
+        self._ring = bytearray()
+        self._start = 0  # where the oldest tail byte sits in the ring
+        self._filled = 0  # tail bytes held
         self.total = 0
 
     def write(self, chunk: bytes) -> None:
@@ -47,19 +51,36 @@ class BoundedOutput:
             self._head += chunk[:room]
             chunk = chunk[room:]
         if chunk:
-            self._tail += chunk[-self._limit:]
-            if len(self._tail) > self._limit:
-                del self._tail[: len(self._tail) - self._limit]
+            self._roll(memoryview(chunk)[-self._limit:])
+
+    def _roll(self, data: memoryview) -> None:
+        """Append `data` (at most `limit` bytes) to the ring, overwriting the oldest bytes."""
+        size = self._limit
+        if not self._ring:
+            self._ring = bytearray(size)
+        end = (self._start + self._filled) % size
+        first = min(len(data), size - end)
+        self._ring[end:end + first] = data[:first]
+        self._ring[:len(data) - first] = data[first:]
+        overflow = max(0, self._filled + len(data) - size)
+        self._filled = min(size, self._filled + len(data))
+        self._start = (self._start + overflow) % size
+
+    def _tail(self) -> bytes:
+        end = self._start + self._filled
+        if end <= self._limit:
+            return bytes(self._ring[self._start:end])
+        return bytes(self._ring[self._start:]) + bytes(self._ring[:end - self._limit])
 
     @property
     def omitted(self) -> int:
         """Bytes counted but not kept."""
-        return self.total - len(self._head) - len(self._tail)
+        return self.total - len(self._head) - self._filled
 
     def text(self) -> str:
         """The kept output as text (invalid UTF-8 replaced), with a line where bytes were cut."""
         head = self._head.decode(errors="replace")
-        tail = self._tail.decode(errors="replace")
+        tail = self._tail().decode(errors="replace")
         if self.omitted == 0:
             return head + tail
         sep = "" if head.endswith("\n") else "\n"

@@ -49,6 +49,10 @@ else:
 
 #: Sessions OpenSSH allows per connection by default (sshd_config MaxSessions).
 DEFAULT_MAX_SESSIONS = 10
+#: Receive window of shell and exec channels: the most output asyncssh buffers per channel
+#: before the server must wait for runbook to read (asyncssh's default is 2 MiB; 500 hosts
+#: printing fast would hold up to 1 GB). Large enough for full speed on a LAN.
+CHANNEL_WINDOW = 128 * 1024
 #: Pauses before retrying a refused session; None: give up.
 SESSION_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, None)
 #: Where OpenSSH keeps the user's known host keys.
@@ -264,7 +268,7 @@ class RemoteHost(Host):
         for delay in SESSION_RETRY_DELAYS:
             conn = await self.connection()
             try:
-                return await conn.create_process(command, encoding=None)
+                return await conn.create_process(command, encoding=None, window=CHANNEL_WINDOW)
             except (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError,
                     ConnectionResetError) as exc:
                 conn.abort()

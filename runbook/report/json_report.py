@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +52,22 @@ def build_json_report(outcome: RunOutcome) -> dict[str, Any]:
 
 def write_json_report(outcome: RunOutcome, path: str | Path) -> None:
     """Write the report atomically (temp file + rename) so CI never reads half a file."""
-    atomic_write(Path(path), json.dumps(build_json_report(outcome), indent=2) + "\n")
+    # Encoded piece by piece into the file: a report of 500 hosts' outputs is never held whole
+    # as one string (memory stays bounded, docs/apply.md "Output limits").
+    chunks = json.JSONEncoder(indent=2).iterencode(build_json_report(outcome))
+    atomic_write(Path(path), itertools.chain(chunks, ["\n"]))
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str | Iterable[str]) -> None:
+    """Write `text` (a string, or strings written one after another) to `path` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            if isinstance(text, str):
+                handle.write(text)
+            else:
+                handle.writelines(text)
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
