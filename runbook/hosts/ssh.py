@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.errors import ConfigError, HostUnreachableError
 from runbook.hosts.base import Host, check_command
+from runbook.hosts.known_hosts import DEFAULT_KNOWN_HOSTS, parsed_known_hosts
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
 from runbook.hosts.sftp import get_tree, put_tree
 from runbook.hosts.shell import (
@@ -55,8 +56,6 @@ DEFAULT_MAX_SESSIONS = 10
 CHANNEL_WINDOW = 128 * 1024
 #: Pauses before retrying a refused session; None: give up.
 SESSION_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, None)
-#: Where OpenSSH keeps the user's known host keys.
-DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts").expanduser()
 
 
 class _SSHChannel:
@@ -193,7 +192,7 @@ class RemoteHost(Host):
         if not self.host_key_checking:
             options["known_hosts"] = None
         else:
-            known = _parsed_known_hosts(self.known_hosts or DEFAULT_KNOWN_HOSTS)
+            known = parsed_known_hosts(self.known_hosts or DEFAULT_KNOWN_HOSTS)
             if known is not None:
                 options["known_hosts"] = known
             elif self.known_hosts is not None:
@@ -433,30 +432,6 @@ class RemoteHost(Host):
         conn.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(conn.wait_closed(), INTERRUPT_GRACE)
-
-
-#: known_hosts files parsed once per process (path -> (mtime_ns, size, parsed)). asyncssh
-#: re-reads the file for every connection given its path: O(hosts^2) lines at 500 hosts.
-_KNOWN_HOSTS_CACHE: dict[Path, tuple[int, int, asyncssh.SSHKnownHosts]] = {}
-
-
-def _parsed_known_hosts(path: Path) -> asyncssh.SSHKnownHosts | None:
-    """The parsed known_hosts file at `path` (re-read when it changes); None if unreadable."""
-    import asyncssh
-
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    cached = _KNOWN_HOSTS_CACHE.get(path)
-    if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
-        return cached[2]
-    try:
-        parsed = asyncssh.read_known_hosts(str(path))
-    except (OSError, ValueError):
-        return None
-    _KNOWN_HOSTS_CACHE[path] = (stat.st_mtime_ns, stat.st_size, parsed)
-    return parsed
 
 
 def _make_local_dir(path: Path) -> Path:
