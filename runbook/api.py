@@ -63,8 +63,12 @@ def check(runbook: LoadedRunbook, lab: Lab, *,
 
 def compile(runbook: LoadedRunbook, lab: Lab, *, secrets: SecretStore | None = None,
             extra_vars: Mapping[str, Any] | None = None, limit: str | None = None,
-            fail_fast: bool = False, dry_run: bool = False) -> Plan:
+            fail_fast: bool = False, dry_run: bool = False,
+            output_limit: int | None = None) -> Plan:
     """The plan: targets per step (`limit` is a regex on host ids), actions rendered.
+
+    `output_limit`: bytes of each command's output kept from each end, for steps without
+    their own `output_limit` (None: the hosts' default, 64 KiB; 0: everything).
 
     `dry_run`: unset secrets render as `***`; otherwise a targeted host needing one is a
     `ValidationError`.
@@ -75,7 +79,7 @@ def compile(runbook: LoadedRunbook, lab: Lab, *, secrets: SecretStore | None = N
 
     templater = Templater(secrets if secrets is not None else SecretStore())
     return compile_plan(runbook, lab, templater, extra_vars=extra_vars, limit=limit,
-                        fail_fast=fail_fast, dry_run=dry_run)
+                        fail_fast=fail_fast, dry_run=dry_run, output_limit=output_limit)
 
 
 def executor(plan: Plan, *, subscribers: Iterable[Subscriber] = (), forks: int | None = None,

@@ -68,6 +68,7 @@ class Options:
     # lab locks (apply only; docs/locks.md)
     lock_wait: float = 0.0
     no_lock: bool = False
+    output_limit: int | None = None
 
 
 def _identity(text: str) -> str:
@@ -105,7 +106,8 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
         if findings:
             fail(_findings_text(findings), mask=mask)
         plan = api.compile(runbook, lab, secrets=secrets, extra_vars=extra, limit=opts.limit,
-                           fail_fast=opts.fail_fast, dry_run=opts.check)
+                           fail_fast=opts.fail_fast, dry_run=opts.check,
+                           output_limit=opts.output_limit)
     except ConfigError as exc:
         _config_error(exc, mask)
     except RunbookError as exc:
@@ -324,6 +326,18 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """A byte size: 65536, 64k, 1m (runbook.model.parse_size); a bad one is a usage error."""
+    from runbook.model import parse_size
+
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 @click.command("apply")
 @_common
 @click.option("--forks", type=click.IntRange(min=1), default=None,
@@ -337,6 +351,9 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
               show_default=True,
               metavar="N", help="Keep the newest N run folders; older ones are removed.")
 @lock_options
+@click.option("--output-limit", callback=_size_option, default=None, metavar="SIZE",
+              help="Bytes of each command's output kept from its start and its end, for steps "
+                   "without their own output_limit (default 64k; 1m, 0 = everything).")
 def apply_command(**kwargs: Any) -> None:
     """Run RUNBOOK across the lab.
 

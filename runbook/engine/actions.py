@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from runbook.engine.regex import bounded_search
 from runbook.errors import CommandTimeoutError, HostUnreachableError, RegexTimeoutError, RunbookError
+from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT
 from runbook.plan.actions import (
     ConcreteAction,
     GetFiles,
@@ -61,16 +62,21 @@ class ActionResult:
         return "unreachable" if self.unreachable else self.status.word
 
 
-async def execute(action: ConcreteAction, host: Host, *, timeout: float | None = None) -> ActionResult:
-    """Run `action` on `host`, bounded by `timeout` seconds; never raises except on cancel."""
+async def execute(action: ConcreteAction, host: Host, *, timeout: float | None = None,
+                  output_limit: int | None = None) -> ActionResult:
+    """Run `action` on `host`, bounded by `timeout` seconds; never raises except on cancel.
+
+    `output_limit`: bytes of each command's output kept from each end (None: the default).
+    """
+    limit = DEFAULT_OUTPUT_LIMIT if output_limit is None else output_limit
     try:
         if timeout is None:
-            return await _dispatch(action, host, timeout)
+            return _explained(await _dispatch(action, host, timeout, limit))
         commands = isinstance(action, RunCommands | OneshotCommands)
         async with asyncio.timeout(timeout + (TIMEOUT_GRACE if commands else 0.0)):
-            return await _dispatch(action, host, timeout)
+            return _explained(await _dispatch(action, host, timeout, limit))
     except HostUnreachableError as exc:
-        return ActionResult(Status.Error, None, "", exc.cause or str(exc), unreachable=True)
+        return ActionResult(Status.Error, None, "", exc.detail, unreachable=True)
     except CommandTimeoutError as exc:
         return ActionResult(Status.Failed, None, "", str(exc) or "timed out", timed_out=True)
     except TimeoutError:
@@ -86,6 +92,23 @@ async def execute(action: ConcreteAction, host: Host, *, timeout: float | None =
         return ActionResult(Status.Error, None, "", f"{type(exc).__name__}: {exc}")
 
 
+def _explained(result: ActionResult) -> ActionResult:
+    """Give an error without a message one: the host's closing `runbook: ...` note (a lost
+    connection or shell). A failure with an exit status is left to `expect` and the executor
+    ("exit status N"), so a non-ok result never goes out unexplained."""
+    if result.status is Status.Success or result.message or (
+            result.status is Status.Failed and result.rc is not None):
+        return result
+    last = result.output.rstrip("\n").rpartition("\n")[2]
+    if last.startswith("runbook: "):
+        result.message = last.removeprefix("runbook: ")
+    elif result.rc is not None:
+        result.message = f"exit status {result.rc}"
+    else:
+        result.message = f"{result.word} without an exit status"
+    return result
+
+
 async def _reset_quietly(host: Host) -> None:
     """After a hard timeout the shell may be mid-command: drop it so the next use starts clean."""
     try:
@@ -95,14 +118,16 @@ async def _reset_quietly(host: Host) -> None:
         pass
 
 
-async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None) -> ActionResult:
+async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None,
+                    output_limit: int) -> ActionResult:
     match action:
         case RunCommands():
-            result = await host.run(list(action.commands), timeout=timeout)
+            result = await host.run(list(action.commands), timeout=timeout,
+                                    output_limit=output_limit)
             return _timeout_as_failure(
                 ActionResult(_step_status(result.status), result.retcode, result.output))
         case OneshotCommands():
-            return _timeout_as_failure(await _oneshot(action, host, timeout))
+            return _timeout_as_failure(await _oneshot(action, host, timeout, output_limit))
         case PutFiles():
             return await _put(action, host)
         case GetFiles():
@@ -124,13 +149,14 @@ def _timeout_as_failure(result: ActionResult) -> ActionResult:
     return result
 
 
-async def _oneshot(action: OneshotCommands, host: Host, timeout: float | None) -> ActionResult:
+async def _oneshot(action: OneshotCommands, host: Host, timeout: float | None,
+                   output_limit: int) -> ActionResult:
     """Each command in a fresh process, one after another, stopping at the first failure."""
     outputs: list[str] = []
     rc: int | None = None
     status = Status.Success
     for command in action.commands:
-        cs = await host.oneshot(command, timeout=timeout)
+        cs = await host.oneshot(command, timeout=timeout, output_limit=output_limit)
         outputs.append(cs.output)
         rc = cs.retcode
         status = _step_status(cs.status)

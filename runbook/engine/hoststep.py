@@ -86,7 +86,9 @@ class HostStep:
         attempts = step.retries + 1
         attempt = 1
         while True:
-            raw = apply_expect(step, await execute(action, self.host, timeout=step.timeout), action)
+            raw = apply_expect(step, await execute(
+                action, self.host, timeout=step.timeout,
+                output_limit=self.planned.output_limit), action)
             value = register(self.registered, step, self.host.id, raw.word, rc=raw.rc,
                              output=raw.output, state=raw.state)
             done = self._judge_until(raw, value) if step.until is not None \

@@ -32,6 +32,7 @@ from runbook.model import (
     RunAction,
     Runbook,
     Step,
+    parse_size,
 )
 
 DEFAULT_WAIT = 300.0
@@ -158,11 +159,22 @@ def _build_step(index: int, raw: dict[str, Any], doc: Document) -> tuple[Step | 
         hosts=(hosts,) if isinstance(hosts, str) else tuple(hosts), action=action,
         location=doc.location(("steps", index)), when=when, register=raw.get("register"),
         timeout=float(raw["timeout"]) if "timeout" in raw else None,
+        output_limit=_output_limit(raw.get("output_limit")),
         concurrent=raw.get("concurrent", True), ignore_errors=raw.get("ignore_errors", False),
         retries=raw.get("retries", UNTIL_RETRIES if until else 0),
         delay=float(raw.get("delay", UNTIL_DELAY if until else 0.0)), until=until,
         expect=expect, vars=dict(raw.get("vars") or {}), named=bool(raw.get("name")))
     return step, findings
+
+
+def _output_limit(value: Any) -> int | None:
+    """The step's `output_limit` in bytes; None when unset (or invalid: the schema said so)."""
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError:
+        return None
 
 
 def _build_action(index: int, raw: dict[str, Any], doc: Document, owner: str,
