@@ -29,6 +29,7 @@ from runbook.cli.exits import (
     fail,
 )
 from runbook.cli.locking import lock_options, locks_refused, run_locked
+from runbook.cli.restart import plan_restart, recorded_options
 from runbook.cli.signals import (
     INTERRUPT_SIGNALS,
     hold_signals_until_exit,
@@ -40,9 +41,11 @@ from runbook.records.runfolder import DEFAULT_KEEP_RUNS
 
 if TYPE_CHECKING:
     from runbook.cli.console import Console
+    from runbook.cli.restart import Restart
     from runbook.engine.executor import Executor
     from runbook.engine.results import RunOutcome
     from runbook.records import RunRecorder
+    from runbook.records.progress import RunProgress
 
 
 @dataclass
@@ -69,6 +72,10 @@ class Options:
     lock_wait: float = 0.0
     no_lock: bool = False
     output_limit: int | None = None
+    # starting part-way (docs/records.md): rerun the failed hosts of a run, or resume one
+    rerun_failed: str | None = None
+    force: bool = False
+    resume: RunProgress | None = None
 
 
 def _identity(text: str) -> str:
@@ -171,8 +178,10 @@ def report_path_problem(path: Path, inputs: dict[Path, str] | None = None) -> st
     return None
 
 
-def start_record(opts: Options, executor: Executor) -> RunRecorder | None:
-    """Create the run folder and journal the run's events into it (None: --no-record, --check).
+def start_record(opts: Options, executor: Executor,
+                 restart: Restart | None = None) -> RunRecorder | None:
+    """Create the run folder and journal the run's events into it (None: --no-record, --check);
+    a resumed run records into its own folder again.
 
     Exits 2 before anything runs when the folder cannot be created.
     """
@@ -182,8 +191,14 @@ def start_record(opts: Options, executor: Executor) -> RunRecorder | None:
     from runbook.records import RunRecorder, resolve_runs_dir
 
     try:
-        recorder = RunRecorder.start(executor, resolve_runs_dir(opts.runs_dir),
-                                     keep=opts.keep_runs, extra_vars=opts.extra_vars)
+        if restart is not None and restart.resume:
+            recorder = RunRecorder.resume(executor, restart.folder, keep=opts.keep_runs)
+            click.echo(f"run {recorder.run_id}: resuming in {recorder.folder.path}")
+            return recorder
+        recorder = RunRecorder.start(
+            executor, resolve_runs_dir(opts.runs_dir), keep=opts.keep_runs,
+            extra_vars=opts.extra_vars, options=recorded_options(opts),
+            repairs=None if restart is None else restart.earlier.run_id)
     except RunRecordError as exc:
         fail(executor.mask(f"{exc}; choose another folder with --runs-dir (or "
                            "RUNBOOK_RUNS_DIR), or run with --no-record"))
@@ -269,7 +284,8 @@ def run_apply(opts: Options) -> NoReturn:
 def _apply(opts: Options) -> int:
     try:
         executor, console, mask = prepare(opts)
-        recorder = start_record(opts, executor)
+        restart = plan_restart(opts, executor)
+        recorder = start_record(opts, executor, restart)
     except KeyboardInterrupt:  # Ctrl-C while loading: nothing ran, nothing to report
         fail("interrupted", EXIT_INTERRUPTED)
     if opts.check:
@@ -297,9 +313,21 @@ def _apply(opts: Options) -> int:
     finally:
         for sig in INTERRUPT_SIGNALS:
             signal.signal(sig, _defer_signal)
-        if not write_reports(executor.outcome, opts, mask, recorder) and code == EXIT_OK:
-            code = EXIT_FAILED
-        sys.stdout.flush()
+        code = _report(executor, opts, mask, code, recorder=recorder, restart=restart)
+    return code
+
+
+def _report(executor: Executor, opts: Options, mask: Callable[[str], str], code: int, *,
+            recorder: RunRecorder | None, restart: Restart | None) -> int:
+    """Write the reports (a restarted run's merged with the earlier run's first); the exit
+    code, which then judges every host's final state."""
+    if restart is not None:
+        restart.merge(executor.outcome)
+        if code in (EXIT_OK, EXIT_FAILED) and executor.outcome.error is None:
+            code = exit_code(executor.outcome)
+    if not write_reports(executor.outcome, opts, mask, recorder) and code == EXIT_OK:
+        code = EXIT_FAILED
+    sys.stdout.flush()
     return code
 
 
@@ -351,6 +379,11 @@ def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) 
               show_default=True,
               metavar="N", help="Keep the newest N run folders; older ones are removed.")
 @lock_options
+@click.option("--rerun-failed", "rerun_failed", metavar="RUN", default=None,
+              help="Only the hosts that did not finish ok in RUN (id, prefix, `last`), each "
+                   "from the step where it stopped; the report merges RUN's results.")
+@click.option("--force", is_flag=True,
+              help="With --rerun-failed: go on even if the runbook changed since RUN.")
 @click.option("--output-limit", callback=_size_option, default=None, metavar="SIZE",
               help="Bytes of each command's output kept from its start and its end, for steps "
                    "without their own output_limit (default 64k; 1m, 0 = everything).")

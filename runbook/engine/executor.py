@@ -36,6 +36,7 @@ from runbook.results import Status
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
+    from runbook.hosts.hostlog import HostLog
     from runbook.plan.compiler import Plan
     from runbook.plan.steps import PlannedStep
 
@@ -53,6 +54,10 @@ CLOSE_TIMEOUT = 3.0
 
 def _identity(text: str) -> str:
     return text
+
+
+def _no_log(host_id: str) -> HostLog | None:
+    return None
 
 
 def choose_forks(requested: int | None, fd_limit: int) -> int:
@@ -73,6 +78,8 @@ class Executor:
         self.mask = mask or _identity
         self.close_timeout = close_timeout
         self.registered: Registered = {h.id: {} for h in plan.hosts}
+        #: Each host's transcript (`RunRecorder` sets it); None: not recorded.
+        self.host_logs: Callable[[str], HostLog | None] = _no_log
         self.dropped: dict[str, str] = {}
         self.halted: str | None = None
         self._inflight: dict[str, asyncio.Task[HostStepResult]] = {}
@@ -286,7 +293,8 @@ class Executor:
                                  registered_value(self.registered, step, result.host_id, self.mask)))
 
     async def _run_host(self, planned: PlannedStep, host: Host) -> HostStepResult:
-        return await HostStep(planned, host, self.plan.renderer, self.registered, self.mask).run()
+        return await HostStep(planned, host, self.plan.renderer, self.registered, self.mask,
+                              log=self.host_logs(host.id)).run()
 
     # -- dry run --------------------------------------------------------------------------
     def check(self) -> RunOutcome:

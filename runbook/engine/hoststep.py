@@ -20,6 +20,7 @@ from runbook.results import Status
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
+    from runbook.hosts.hostlog import HostLog
     from runbook.model import Step
     from runbook.plan.actions import ConcreteAction
     from runbook.plan.renderer import ActionRenderer
@@ -54,18 +55,22 @@ class HostStep:
     """Runs `planned` on `host`: build one, `await run()` for the host's result."""
 
     def __init__(self, planned: PlannedStep, host: Host, renderer: ActionRenderer,
-                 registered: Registered, mask: Callable[[str], str]) -> None:
+                 registered: Registered, mask: Callable[[str], str], *,
+                 log: HostLog | None = None) -> None:
         self.planned = planned
         self.step = planned.step
         self.host = host
         self.renderer = renderer
         self.registered = registered
         self.mask = mask
+        self.log = log
         self.started = time.time()
 
     async def run(self) -> HostStepResult:
         """The host's result; template errors are failures of this host, never exceptions."""
         step, host = self.step, self.host
+        if self.log is not None:
+            self.log.note(f"step {step.index + 1} {step.name!r} ({step.action.kind})")
         try:
             if step.when is not None and not self.renderer.evaluate(
                     step.when, step, host, self.registered):
@@ -88,7 +93,7 @@ class HostStep:
         while True:
             raw = apply_expect(step, await execute(
                 action, self.host, timeout=step.timeout,
-                output_limit=self.planned.output_limit), action)
+                output_limit=self.planned.output_limit, log=self.log), action)
             value = register(self.registered, step, self.host.id, raw.word, rc=raw.rc,
                              output=raw.output, state=raw.state)
             done = self._judge_until(raw, value) if step.until is not None \

@@ -145,6 +145,8 @@ class Host(PowerMixin, ABC):
         self._become_locks: dict[str, asyncio.Lock] = {}
         #: pgid -> who runs it, for every marker oneshot still running (close() kills them).
         self._running_oneshots: dict[int, Become | None] = {}
+        #: Told about connection events (connect, reconnect) in words: a run's transcript.
+        self.notes: Callable[[str], None] | None = None
 
     def become_for(self, become: bool | None = None,
                    become_user: str | None = None) -> Become | None:

@@ -131,6 +131,7 @@ class RemoteHost(Host):
         self.agent = agent
         self.max_sessions = max_sessions
         self._conn: asyncssh.SSHClientConnection | None = None
+        self._connected_once = False  # a later connect is a reconnect (transcripts say so)
         self._sftp: asyncssh.SFTPClient | None = None
 
     # Locks and semaphores are made on first use, so building hosts (validate, `runbook hosts`)
@@ -160,9 +161,22 @@ class RemoteHost(Host):
             return conn
         async with self._connect_lock:
             if self._conn is None or self._conn.is_closed():
+                again = self._connected_once
                 self._forget_connection()
-                self._conn = await self._connect()
+                self._note(f"{'reconnecting' if again else 'connecting'} to {self.endpoint}"
+                           + (" (the connection was lost)" if again else ""))
+                try:
+                    self._conn = await self._connect()
+                except HostUnreachableError as exc:
+                    self._note(f"connection failed: {exc.detail}")
+                    raise
+                self._connected_once = True
+                self._note(f"connected to {self.endpoint}")
             return self._conn
+
+    def _note(self, text: str) -> None:
+        if self.notes is not None:
+            self.notes(text)
 
     def _connect_options(self) -> dict[str, Any]:
         """asyncssh.connect keywords from this host's settings (credentials, host keys)."""

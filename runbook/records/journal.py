@@ -12,9 +12,11 @@ included, passes through the run's mask first.
 Lines (`event` names the kind; times are epoch seconds; see docs/records.md):
 
     run_start    run_id, runbook, runbook_path, runbook_sha256, lab_path, extra_vars, hosts,
-                 steps [{index, name, action, location, register}], started, check
+                 steps [{index, path, name, action, location, register}], options, pid,
+                 repairs, started, check
+    resume       pid, started (`runbook resume` continues the run in the same folder)
     step_start   step, name, action, hosts (active), skipped
-    host_result  step, host, result (the report's hostResult), register, registered
+    host_result  step, path, host, result (the report's hostResult), register, registered
     step_end     step, started, ended
     run_end      status, ended, duration_s, error (only after an internal error)
 
@@ -39,6 +41,7 @@ from runbook.engine.events import (
     StepFinished,
     StepStarted,
 )
+from runbook.records.runfolder import step_path
 from runbook.report.json_report import mask_strings
 
 JOURNAL_VERSION = 1
@@ -52,9 +55,11 @@ class Journal:
     steps); it goes into the `run_start` line. Registered values and extra vars are masked.
     """
 
-    def __init__(self, path: Path, header: Mapping[str, Any], mask: Mask) -> None:
+    def __init__(self, path: Path, header: Mapping[str, Any], mask: Mask, *,
+                 resumed: bool = False) -> None:
         self.path = path
         self.mask = mask
+        self.resumed = resumed
         self._header = dict(header)
         self._registers: dict[int, str | None] = {
             s["index"]: s.get("register") for s in self._header.get("steps", [])}
@@ -69,6 +74,7 @@ class Journal:
     def _record(self, event: Event) -> dict[str, Any] | None:
         if isinstance(event, HostResult):
             return {"event": "host_result", "step": event.step_index,
+                    "path": step_path(event.step_index),
                     "host": event.result.host_id, "result": event.result.to_dict(),
                     "register": self._registers.get(event.step_index),
                     "registered": event.registered}
@@ -80,6 +86,8 @@ class Journal:
             return {"event": "step_end", "step": step.index, "started": step.started,
                     "ended": step.ended}
         if isinstance(event, RunStarted):
+            if self.resumed:
+                return {"event": "resume", **self._header, "started": event.started}
             return {"event": "run_start", "version": JOURNAL_VERSION, **self._header,
                     "runbook": event.runbook, "hosts": list(event.hosts),
                     "started": event.started, "check": event.check}

@@ -49,6 +49,12 @@ def resolve_runs_dir(explicit: Path | None = None,
     return Path(env) if env else DEFAULT_RUNS_DIR
 
 
+def step_path(*indexes: int) -> str:
+    """The key of a step in the journal: its index, and inside a block the indexes down to it
+    joined with `/` (`"3"`, `"3/0/2"`). Resume and rerun find where a host stopped by it."""
+    return "/".join(str(i) for i in indexes)
+
+
 def safe_file_name(name: str) -> str:
     """`name` usable as one file name: unusual characters become `_`, never empty or a dot."""
     cleaned = _UNSAFE_NAME.sub("_", name)

@@ -54,6 +54,8 @@ def build_json_report(outcome: RunOutcome,
         report["error"] = outcome.error
     if outcome.run_id:
         report["run_id"] = outcome.run_id
+    if outcome.repairs:
+        report["repairs"] = outcome.repairs
     if outcome.locks is not None:
         report["locks"] = outcome.locks
     masked: dict[str, Any] = mask_strings(report, mask) if mask is not None else report
