@@ -14,14 +14,24 @@ import click
 
 from runbook.cli.exits import fail
 
+#: Default --lock-wait of resume: a killed run still holds its hosts' leases until they lapse
+#: (the lab's lock ttl, 60 s unless set), so resume waits for them rather than exiting 3.
+RESUME_LOCK_WAIT = 120.0
+
 
 @click.command("resume")
 @click.argument("run")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where runs are recorded (default: $RUNBOOK_RUNS_DIR or .runbook/runs).")
 @click.option("--force", is_flag=True, help="Go on even if the runbook changed since RUN.")
+@click.option("--lock-wait", type=click.FloatRange(min=0, max=7 * 24 * 3600),
+              default=RESUME_LOCK_WAIT, metavar="SECONDS", show_default=True,
+              help="Wait this long for locked hosts (the killed run's leases lapse after the "
+                   "lab's lock ttl), then exit 3 naming them.")
+@click.option("--no-lock", is_flag=True, help="Break-glass: take no lab locks.")
 @click.option("-v", "--verbose", count=True, help="Show every command's output.")
-def resume_command(run: str, runs_dir: Path | None, force: bool, verbose: int) -> None:
+def resume_command(run: str, *, runs_dir: Path | None, force: bool, lock_wait: float,
+                   no_lock: bool, verbose: int) -> None:
     """Continue RUN (an id, a unique prefix, `last` or a folder) where it was cut short.
 
     Each host goes on from the first step it has no result for, with the values it
@@ -58,4 +68,5 @@ def resume_command(run: str, runs_dir: Path | None, force: bool, verbose: int) -
         secrets=Path(secrets) if secrets else None, report_json=None, junit=None,
         report_html=None, verbose=verbose,
         keep_runs=int(options.get("keep_runs") or DEFAULT_KEEP_RUNS),
-        output_limit=options.get("output_limit"), force=force, resume=earlier))
+        output_limit=options.get("output_limit"), force=force, resume=earlier,
+        lock_wait=lock_wait, no_lock=no_lock))
