@@ -75,12 +75,13 @@ class HostStep:
             if step.when is not None and not self.renderer.evaluate(
                     step.when, step, host, self.registered):
                 register(self.registered, step, host.id, Status.Skipped.word)
-                return HostStepResult(host.id, Status.Skipped, started=self.started,
-                                      ended=time.time(), message=f"skipped: when {step.when!r}")
+                return self._noted(HostStepResult(
+                    host.id, Status.Skipped, started=self.started, ended=time.time(),
+                    message=f"skipped: when {step.when!r}"))
             action = self.renderer.action_for(self.planned, host, self.registered)
             raw, attempt, done = await self._attempts(action)
         except RunbookError as exc:
-            return self._template_failure(exc)
+            return self._noted(self._template_failure(exc))
         result = self._result(raw, attempt, done)
         result.command = self.mask("\n".join(describe_action(action, host)))
         return result
@@ -125,6 +126,12 @@ class HostStep:
         return HostStepResult(self.host.id, raw.status, raw.rc, self.mask(raw.output),
                               self.started, time.time(), message=self.mask(raw.message),
                               attempts=attempt, state=raw.state, unreachable=raw.unreachable)
+
+    def _noted(self, result: HostStepResult) -> HostStepResult:
+        """`result` of a step that sent nothing, told to the transcript."""
+        if self.log is not None:
+            self.log.note(f"{result.word}: {result.message}")
+        return result
 
     def _template_failure(self, exc: BaseException) -> HostStepResult:
         message = self.mask(template_message(self.step, self.host, exc))

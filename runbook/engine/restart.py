@@ -2,8 +2,9 @@
 
 `--rerun-failed` and `runbook resume` decide where each host starts (`runbook.records.progress`);
 this module makes an `Executor` do just that, without the executor knowing: a host drops out
-of the targets of every step before its start (and of every step, when it has none), its
-registered values are put back, and a host that already failed for real sits the rest out.
+of the targets of every step before its start (and of every step, when it has none; such a
+host is not locked or connected either), its registered values are put back, and a host
+that already failed for real sits the rest out.
 Steps are named by path (`step_path`); a plan of nested steps would narrow its inner steps'
 targets the same way.
 """
@@ -32,6 +33,8 @@ def start_part_way(executor: Executor, starts: Mapping[str, str],
     for i, planned in enumerate(executor.plan.steps):
         planned.targets = tuple(h for h in planned.targets
                                 if h.id in first and first[h.id] <= i)
+    # only these hosts are locked and connected; the outcome still lists every host
+    executor.plan.hosts = [h for h in executor.plan.hosts if h.id in first]
     for host, values in (registered or {}).items():
         executor.registered.setdefault(host, {}).update(values)
     executor.dropped.update(dropped or {})

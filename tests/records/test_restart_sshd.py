@@ -71,6 +71,7 @@ def test_rerun_failed_touches_only_the_failed_hosts_from_their_failing_step(
     repair = list_runs(tmp_path / "runs")[-1].path
     report = report_of(repair)
     assert report["repairs"] == failed_run and report["status"] == "success"
+    assert report["locks"]["hosts"] == ["h07", "h08"]  # the hosts that finished ok: untouched
     for step in range(4):  # the merged report: every host's final state
         assert {s for s, _ in results(report, step).values()} == {"success"}, step
     # registered values restored from the journal: step 4 saw step 1's output of the first run
