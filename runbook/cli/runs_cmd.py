@@ -78,9 +78,11 @@ def runs_command(runs_dir: Path | None) -> None:
 @click.option("--step", "step", metavar="STEP", help="Only this step (its number or name).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Text recap, or the (narrowed) JSON report.")
+@click.option("--transcript", is_flag=True,
+              help="With --host: print the host's transcript (every command and its output).")
 @_runs_dir_option
 @exit_130_on_interrupt
-def show_command(run: str, host: str | None, step: str | None, fmt: str,
+def show_command(run: str, *, host: str | None, step: str | None, fmt: str, transcript: bool,
                  runs_dir: Path | None) -> None:
     """Show a recorded run: its recap, one host's steps, one step's hosts, or one host-step.
 
@@ -99,6 +101,9 @@ def show_command(run: str, host: str | None, step: str | None, fmt: str,
         report = select(load_run_report(folder), host=host, step=step)
     except RunNotFoundError as exc:
         fail(f"runbook: {exc}")
+    if transcript:
+        _print_transcript(folder.host_log(host) if host is not None else None)
+        return
     if fmt == "json":
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
@@ -114,6 +119,18 @@ def show_command(run: str, host: str | None, step: str | None, fmt: str,
     click.echo("\n".join(lines))
 
 
+def _print_transcript(path: Path | None) -> None:
+    """Copy a host's transcript to stdout as it is (it may be large: in pieces)."""
+    if path is None:
+        fail("runbook: --transcript needs --host HOST")
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            while chunk := handle.read(1 << 16):
+                click.echo(chunk, nl=False)
+    except FileNotFoundError:
+        fail(f"runbook: no transcript {path}: the run sent nothing to that host")
+
+
 def _header(report: dict[str, Any], path: Path) -> list[str]:
     lab = report.get("lab_path") or "(local host only)"
     status = report.get("status", "")
@@ -122,6 +139,8 @@ def _header(report: dict[str, Any], path: Path) -> list[str]:
     rows = [("run", f"{report.get('run_id')}  ({path})"),
             ("runbook", f"{report.get('runbook')} ({report.get('runbook_path')})"),
             ("lab", lab), ("status", status),
+            *([("repairs", f"run {report['repairs']} (this report merges its results)")]
+              if report.get("repairs") else []),
             ("started", f"{_when(float(report.get('started') or 0))} UTC, took "
                         f"{_took(float(report.get('duration_s') or 0))}")]
     if (path / "report.html").exists():

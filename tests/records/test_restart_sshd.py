@@ -86,6 +86,11 @@ def test_rerun_failed_touches_only_the_failed_hosts_from_their_failing_step(
 
     shown = runbook("show", repair.name, "--runs-dir", "runs", cwd=tmp_path)
     assert shown.returncode == 0 and "success" in shown.stdout, shown.stderr
+    assert f"repairs  run {failed_run} (this report merges its results)" in shown.stdout
+    log = runbook("show", repair.name, "--runs-dir", "runs", "--host", "h08", "--transcript",
+                  cwd=tmp_path)
+    assert log.returncode == 0 and "step 3 'three' (run)" in log.stdout
+    assert "step 2 'two'" not in log.stdout  # h08 was rerun from step 3 only
     listing = runbook("runs", "--runs-dir", "runs", cwd=tmp_path).stdout.splitlines()
     assert listing[1].split()[-2:] == ["failed", "2/2"]
     assert listing[2].split()[-2:] == ["success", "4/0"]
