@@ -244,13 +244,16 @@ def exit_code(outcome: RunOutcome) -> int:
     return EXIT_USAGE if outcome.check else EXIT_FAILED
 
 
-async def _run(executor: Executor, console: Console, opts: Options,
-               recorder: RunRecorder | None) -> None:
+async def _run(executor: Executor, console: Console, opts: Options, *,
+               recorder: RunRecorder | None, restart: Restart | None) -> None:
     """Run the executor; SIGINT/SIGTERM/SIGHUP cancel it, a second signal exits at once."""
 
     def force_exit(reason: str) -> None:
         console.note(f"{reason}: exiting now, without waiting for the hosts to close")
-        write_reports(executor.abandon(), opts, executor.mask, recorder)
+        outcome = executor.abandon()
+        if restart is not None:
+            restart.merge(outcome)
+        write_reports(outcome, opts, executor.mask, recorder)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
@@ -294,7 +297,7 @@ def _apply(opts: Options) -> int:
         return exit_code(outcome)
     code = EXIT_FAILED
     try:
-        asyncio.run(_run(executor, console, opts, recorder))
+        asyncio.run(_run(executor, console, opts, recorder=recorder, restart=restart))
         code = exit_code(executor.outcome)
         if opts.no_lock:
             console.note("locks: none taken (--no-lock)")
