@@ -50,7 +50,8 @@ def main() -> None:
             lab_file = lab.lab_yaml(work / "lab.yml",
                                     extra={"defaults": {"connect_timeout": 60}})
             # `python -m runbook` from this checkout (timed() runs it in the repository)
-            argv = [sys.executable, "-m", "runbook", "apply", str(job), "--lab", str(lab_file)]
+            argv = [sys.executable, "-m", "runbook", "apply", str(job), "--lab", str(lab_file),
+                    "--runs-dir", str(work / "runs")]  # the run folder (transcripts) goes too
             if not args.no_report:
                 argv += ["--report-json", str(report)]
             if args.output_limit is not None:

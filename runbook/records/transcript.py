@@ -8,8 +8,9 @@ a command line and its end line is the command's output, byte for byte except th
 masked (a secret split across two chunks too: `render.streammask`).
 
 The writer is host-agnostic (`hosts.hostlog.HostLog`): SSH and local hosts feed it from the
-engine, console hosts can feed it the same calls. Files are opened on first use, appended to
-(a resumed run continues its hosts' logs) and flushed at each command's end.
+engine, console hosts can feed it the same calls. Files are appended to (a resumed run
+continues its hosts' logs) and closed after each command and note, so a run on 500 hosts
+does not hold 500 files open and `kill -9` loses at most the command in flight.
 """
 
 from __future__ import annotations
@@ -89,14 +90,14 @@ class HostTranscript:
         self.flush()
 
     def flush(self) -> None:
+        """Close the file (the next write opens it again, appending)."""
         if self._file is not None:
-            self._file.flush()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._raw(self._masker.flush())
             self._file.close()
             self._file = None
+
+    def close(self) -> None:
+        self._raw(self._masker.flush())
+        self.flush()
 
 
 class Transcripts:
