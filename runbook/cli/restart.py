@@ -18,6 +18,7 @@ import click
 
 from runbook.cli.exits import EXIT_OK, fail
 from runbook.errors import RunNotFoundError
+from runbook.records.runfolder import step_number
 
 if TYPE_CHECKING:
     from runbook.engine.executor import Executor
@@ -58,6 +59,11 @@ class Restart:
         from runbook.records.merge import merge_earlier
 
         merge_earlier(outcome, self.earlier)
+        failed = sum(1 for h in outcome.hosts if any(
+            not r.status.is_ok and not r.ignored
+            for s in outcome.steps if (r := s.results.get(h)) is not None))
+        click.echo(f"with run {self.earlier.run_id}'s results: {len(outcome.hosts) - failed} "
+                   f"host(s) ok, {failed} not ok in the end")
         if self.resume:
             outcome.started = float(self.earlier.start.get("started") or outcome.started)
         else:
@@ -120,7 +126,7 @@ def plan_rerun(spec: str, runs_dir: Path, executor: Executor, *, force: bool) ->
     if not starts:
         click.echo(f"run {earlier.run_id}: nothing to repair, every host finished ok")
         raise SystemExit(EXIT_OK)
-    where = ", ".join(f"{h} from step {int(p.split('/')[0]) + 1}" for h, p in starts.items())
+    where = ", ".join(f"{h} from step {step_number(p)}" for h, p in starts.items())
     click.echo(f"rerunning the failed hosts of run {earlier.run_id}: {where}")
     _narrow(executor, earlier, starts)
     return Restart(earlier, resume=False)
@@ -132,7 +138,7 @@ def plan_resume(earlier: RunProgress, executor: Executor, *, force: bool) -> Res
     starts, dropped = earlier.resume_points(_targets(executor))
     _narrow(executor, earlier, starts, dropped)
     click.echo(f"resuming run {earlier.run_id}: " + (", ".join(
-        f"{h} from step {int(p.split('/')[0]) + 1}" for h, p in starts.items() if h not in dropped)
+        f"{h} from step {step_number(p)}" for h, p in starts.items() if h not in dropped)
         or "no host has steps left"))
     return Restart(earlier, resume=True)
 

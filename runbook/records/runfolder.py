@@ -55,6 +55,11 @@ def step_path(*indexes: int) -> str:
     return "/".join(str(i) for i in indexes)
 
 
+def step_number(path: str) -> str:
+    """A step path as people count steps, from 1: `"3"` -> `"4"`, `"3/0/2"` -> `"4.1.3"`."""
+    return ".".join(str(int(part) + 1) for part in path.split("/"))
+
+
 def safe_file_name(name: str) -> str:
     """`name` usable as one file name: unusual characters become `_`, never empty or a dot."""
     cleaned = _UNSAFE_NAME.sub("_", name)
