@@ -29,6 +29,7 @@ from runbook.cli.exits import (
     fail,
 )
 from runbook.cli.locking import lock_options, locks_refused, run_locked
+from runbook.cli.reportpaths import report_path_problem
 from runbook.cli.restart import plan_restart, recorded_options
 from runbook.cli.signals import (
     INTERRUPT_SIGNALS,
@@ -148,34 +149,6 @@ def _inputs(opts: Options) -> dict[Path, str]:
     named = {opts.runbook: "the runbook", opts.lab: "the lab", opts.secrets: "the secrets file"}
     named.update({Path(v[1:]): "an -e file" for v in opts.extra_vars if v.startswith("@")})
     return {path.resolve(): what for path, what in named.items() if path is not None}
-
-
-def report_path_problem(path: Path, inputs: dict[Path, str] | None = None) -> str | None:
-    """Why a report could not be written at `path`, checked before anything runs; else None.
-
-    Missing parent folders are created (CI artifact folders often are); the file is opened
-    for appending, a real test even as root, and removed again if it did not exist. A path
-    that is one of the run's input files is refused: the report would overwrite it.
-    """
-    if path.is_dir():
-        return "it is a folder; give a file name"
-    if inputs and (what := inputs.get(path.resolve())):
-        return f"it is {what}, which the report would overwrite"
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                return f"{parent} is a file, not a folder"
-            break
-    existed = path.exists()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a"):
-            pass
-        if not existed:
-            path.unlink()
-    except OSError as exc:
-        return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
-    return None
 
 
 def start_record(opts: Options, executor: Executor,
