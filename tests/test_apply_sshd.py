@@ -40,10 +40,13 @@ def apply(tmp_path: Path, lab: Path, book: str, *args: str,
     path.write_text(book)
     report = tmp_path / "report.json"
     report.unlink(missing_ok=True)
+    # no COLUMNS (something in the test session may set it): console lines are not wrapped,
+    # as in a CI log, so a host's line holds its message
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     proc = subprocess.run(
         [sys.executable, "-m", "runbook", "apply", str(path), "--lab", str(lab),
          "--report-json", str(report), *args],
-        check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
     assert report.exists(), proc.stdout + proc.stderr
     data: dict[str, Any] = json.loads(report.read_text())
     jsonschema.validate(data, SCHEMA)

@@ -28,6 +28,7 @@ from runbook.hosts.known_hosts import DEFAULT_KNOWN_HOSTS, parsed_known_hosts
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
 from runbook.hosts.sftp import get_tree, put_tree
 from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND
+from runbook.hosts.sshtext import describe_error, key_problem, make_local_dir, remote_path
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.results import CommandStatus, Status
 
@@ -236,30 +237,19 @@ class RemoteHost(Host):
             raise self._unreachable(
                 f"authentication failed for user {self.user!r}: {exc.reason}") from exc
         except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
-            raise self._unreachable(self._key_problem(exc)) from exc
+            raise self._unreachable(key_problem(self.keys, self.key_passphrase is not None, exc)) from exc
         except socket.gaierror as exc:
             raise self._unreachable(
                 f"cannot resolve the address {self.address!r} ({exc.strerror}): check the "
                 "host's address in the lab, or DNS") from exc
         except (OSError, asyncssh.Error) as exc:
-            raise self._unreachable(_describe(exc)) from exc
+            raise self._unreachable(describe_error(exc)) from exc
 
     def _check_key_files(self) -> None:
         """A lab `key` that is not a file: unreachable, naming it (not a raw OS error)."""
         for key in self.keys:
             if not key.is_file():
                 raise self._unreachable(f"the key file {key} does not exist (lab field `key`)")
-
-    def _key_problem(self, exc: ValueError) -> str:
-        """What to do about a private key asyncssh could not load (passphrase missing or wrong)."""
-        keys = ", ".join(str(k) for k in self.keys) or "your default key"
-        if self.key_passphrase is None:
-            return (f"the private key {keys} is protected by a passphrase ({exc}): set "
-                    "key_passphrase for this host in the lab (normally "
-                    "\"{{ secret('NAME') }}\"), or load the key into an ssh-agent (ssh-add) and "
-                    "remove `key` from the host so the agent is used")
-        return (f"the private key {keys} could not be decrypted with key_passphrase ({exc}): "
-                "check the secret's value")
 
     def _unreachable(self, cause: str, *, past_hops: bool = True) -> HostUnreachableError:
         """The error for this host, naming `address:port` and (when the jump hosts answered,
@@ -295,7 +285,7 @@ class RemoteHost(Host):
                 conn.abort()
                 self._forget_connection()
                 if reconnected:
-                    raise self._unreachable(_describe(exc)) from exc
+                    raise self._unreachable(describe_error(exc)) from exc
                 reconnected = True
             except asyncssh.ChannelOpenError as exc:
                 if delay is None:
@@ -372,7 +362,7 @@ class RemoteHost(Host):
             return Status.Error, problem
         if (who := self.become_for(become, become_user)) is not None:
             return await become_put(self, sources, dest_dir, mode, who)
-        dest = _remote_path(dest_dir)
+        dest = remote_path(dest_dir)
         try:
             sftp = await self._sftp_client()
             await sftp.makedirs(dest, exist_ok=True)
@@ -380,7 +370,7 @@ class RemoteHost(Host):
         except HostUnreachableError:
             raise
         except (OSError, asyncssh.Error) as exc:
-            return Status.Error, f"upload to {self.id}:{dest} failed: {_describe(exc)}"
+            return Status.Error, f"upload to {self.id}:{dest} failed: {describe_error(exc)}"
         return Status.Success, skipped.summary(
             f"uploaded {len(sources)} item(s) to {self.id}:{dest}")
 
@@ -393,17 +383,17 @@ class RemoteHost(Host):
         items = [src_files] if isinstance(src_files, str | Path) else list(src_files)
         if (who := self.become_for(become, become_user)) is not None:
             return await become_get(self, items, Path(dest_dir), who)
-        remote = [_remote_path(item) for item in items]
+        remote = [remote_path(item) for item in items]
         dest = Path(dest_dir)
         try:
-            dest = await asyncio.to_thread(_make_local_dir, dest)
+            dest = await asyncio.to_thread(make_local_dir, dest)
             sftp = await self._sftp_client()
             skipped = await get_tree(sftp, remote, dest)
         except HostUnreachableError:
             raise
         except (OSError, asyncssh.Error) as exc:
             where = f"{self.id}:{', '.join(remote)}"
-            return Status.Error, f"download from {where} failed: {_describe(exc)}"
+            return Status.Error, f"download from {where} failed: {describe_error(exc)}"
         return Status.Success, skipped.summary(
             f"downloaded {len(remote)} item(s) from {self.id} to {dest}")
 
@@ -436,26 +426,3 @@ class RemoteHost(Host):
         conn.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(conn.wait_closed(), INTERRUPT_GRACE)
-
-
-def _make_local_dir(path: Path) -> Path:
-    """Make the local folder `path` (`~` expanded) and return its expanded path."""
-    path = path.expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _remote_path(path: PathLike) -> str:
-    """SFTP paths are relative to the login folder: `~/x` becomes `x`."""
-    text = str(path)
-    if text == "~":
-        return "."
-    return text[2:] if text.startswith("~/") else text
-
-
-def _describe(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None)
-    text = reason or str(exc) or type(exc).__name__
-    if isinstance(exc, ConnectionRefusedError) or str(text).lower() == "connection refused":
-        return "connection refused"
-    return str(text)
