@@ -127,3 +127,18 @@ def test_damaged_file_records_never_crash_the_lock_commands(tmp_path: Path, reco
         result = runbook(lab, *args)
         assert result.exit_code in (0, 3), result.output
         assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["apply", "BOOK"], ["power", "r1", "on"]])
+@pytest.mark.parametrize("wait", ["nan", "NaN", "-1", "inf"])
+def test_lock_wait_must_be_a_finite_number(tmp_path: Path, command: list[str],
+                                           wait: str) -> None:
+    """--lock-wait nan passed click's range check and the run went on."""
+    book = tmp_path / "book.yml"
+    book.write_text("name: b\nsteps:\n  - {name: s, hosts: local, run: 'true'}\n")
+    lab = tmp_path / "lab.yml"
+    lab.write_text(LAB)
+    command = [str(book) if arg == "BOOK" else arg for arg in command]
+    result = CliRunner().invoke(cli, [*command, "--lock-wait", wait, "--lab", str(lab)],
+                                catch_exceptions=False)
+    assert result.exit_code == 2 and "--lock-wait" in result.output, result.output
