@@ -76,11 +76,16 @@ class _Session:
             compiled = re.compile(pattern)
         except re.error as exc:
             raise click.UsageError(f"PATTERN {pattern!r} is not a valid regex: {exc}") from None
-        selected = [h.id for h in self.lab.select(compiled)]
+        # built-in hosts (`local`, this machine) are never locked by a run (docs/locks.md)
+        builtin = set(self.lab.builtin)
+        matched = [h.id for h in self.lab.select(compiled)]
+        selected = [h for h in matched if h not in builtin]
         if not selected:
-            ids = ", ".join(h.id for h in self.lab.hosts) or "none"
-            raise _exit(EXIT_USAGE, f"no host of the lab matches {pattern!r} (hosts: {ids})",
-                        self.mask)
+            ids = ", ".join(h.id for h in self.lab.hosts if h.id not in builtin) or "none"
+            why = (f"{', '.join(matched)} is built in (this machine) and never locked; "
+                   if matched else "")
+            raise _exit(EXIT_USAGE, f"no lockable host of the lab matches {pattern!r} ({why}"
+                        f"hosts: {ids})", self.mask)
         return selected
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:

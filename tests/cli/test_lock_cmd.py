@@ -142,3 +142,13 @@ def test_lock_wait_must_be_a_finite_number(tmp_path: Path, command: list[str],
     result = CliRunner().invoke(cli, [*command, "--lock-wait", wait, "--lab", str(lab)],
                                 catch_exceptions=False)
     assert result.exit_code == 2 and "--lock-wait" in result.output, result.output
+
+
+def test_the_builtin_local_host_is_never_reserved(lab: Path) -> None:
+    """`runbook lock local` reserved this machine, which runs never lock, and `unlock .`
+    could not release it."""
+    refused = runbook(lab, "lock", "local", "--for", "1h")
+    assert refused.exit_code == 2 and "never locked" in refused.output, refused.output
+    assert "no host is locked" in runbook(lab, "locks").output
+    listed = runbook(lab, "lock", "nomatch", "--for", "1h")
+    assert "local" not in listed.output.split("hosts:")[1]
