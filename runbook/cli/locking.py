@@ -64,8 +64,10 @@ async def run_locked(executor: Executor, console: Console, *, lock_wait: float,
 
     plan = executor.plan
     try:
+        # a recorded run's leases carry its run folder's id (`runbook show RUN` finds it)
         async with hold_lab_locks(plan.lab, [h.id for h in plan.hosts], wait=lock_wait,
-                                  disabled=no_lock, on_lost=lost, on_wait=waiting) as held:
+                                  disabled=no_lock, on_lost=lost, on_wait=waiting,
+                                  run_id=executor.outcome.run_id) as held:
             executor.outcome.locks = held.to_dict()
             if held.skipped:
                 console.note("--no-lock: running without lab locks (break-glass)")
