@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from runbook._text import visible_controls
 from runbook.cli.exits import exit_130_on_interrupt, fail
 from runbook.errors import RunNotFoundError
 
@@ -82,7 +83,7 @@ def runs_command(runs_dir: Path | None) -> None:
         click.echo(f"no runs recorded in {folder}")
         return
     header = ("run", "runbook", "started (UTC)", "duration", "status", "hosts ok/failed")
-    click.echo("\n".join(_table(header, rows, right=frozenset({3, 5}))))
+    click.echo(visible_controls("\n".join(_table(header, rows, right=frozenset({3, 5})))))
 
 
 @click.command("show")
@@ -127,7 +128,8 @@ def show_command(run: str, host: str | None, step: str | None, fmt: str,
         lines += _step_hosts(report)
     else:
         lines += _recap(report)
-    click.echo("\n".join(lines))
+    # recorded output is kept as received; the terminal sees its control characters escaped
+    click.echo(visible_controls("\n".join(lines)))
 
 
 def _header(report: dict[str, Any], path: Path) -> list[str]:

@@ -139,3 +139,21 @@ def test_an_empty_run_or_a_runs_dir_that_is_a_file_exit_2(tmp_path: Path,
     for args in (["runs"], ["show", "last"]):
         result = invoke(*args)
         assert result.exit_code == 2 and "is not a folder" in result.output, result.output
+
+
+def test_show_escapes_control_characters_of_recorded_output(tmp_path: Path) -> None:
+    """`runbook show --host --step` printed remote output raw: ESC]0;title BEL retitled and
+    ESC[2J cleared the user's terminal (the console escapes them, docs/apply.md)."""
+    book = tmp_path / "esc.yml"
+    book.write_text("name: esc\nsteps:\n  - name: esc\n    hosts: local\n"
+                    "    run: \"printf 'a\\\\033]0;title\\\\007\\\\033[2Jb\\\\n'\"\n")
+    runs = str(tmp_path / "runs")
+    applied = invoke("apply", str(book), "--runs-dir", runs)
+    assert applied.exit_code == 0, applied.output
+    record = next((tmp_path / "runs").iterdir()) / "report.json"
+    output = json.loads(record.read_text())["steps"][0]["results"]["local"]["output"]
+    assert "\x1b]0;title\x07" in output  # the record keeps the output as received
+    shown = invoke("show", "last", "--host", "local", "--step", "1", "--runs-dir", runs)
+    assert shown.exit_code == 0, shown.output
+    assert "\x1b" not in shown.output and "\x07" not in shown.output
+    assert "a\\x1b]0;title\\x07\\x1b[2Jb" in shown.output
