@@ -11,14 +11,15 @@ from typing import Any
 from runbook._suggest import hint
 from runbook.errors import RunNotFoundError
 from runbook.records.journal_reader import read_journal, report_from_journal
-from runbook.records.runfolder import RunFolder
+from runbook.records.runfolder import RunFolder, in_progress
 
 _BAD = frozenset({"failed", "error", "unreachable"})
 
 
 def load_run_report(folder: RunFolder) -> dict[str, Any]:
     """The report of a recorded run: report.json when the run finished, else rebuilt from the
-    journal (status `unfinished` when the journal has no run end: killed or crashed).
+    journal (status `unfinished` when the journal has no run end: killed or crashed;
+    `running` while another process still records it).
 
     Raises RunNotFoundError, saying what is wrong with each file, when neither can be read
     (missing, not JSON, or not shaped as runbook writes them).
@@ -40,6 +41,8 @@ def load_run_report(folder: RunFolder) -> dict[str, Any]:
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         why_journal = f"not a journal runbook wrote ({type(exc).__name__}: {exc})"
     else:
+        if report["status"] == "unfinished" and in_progress(folder):
+            report["status"] = "running"  # not killed: another process is recording it
         return {**report, "run_id": report.get("run_id") or folder.run_id}
     raise RunNotFoundError(f"cannot read the run in {folder.path}: report.json: {why_report}; "
                            f"journal.jsonl: {why_journal}")
