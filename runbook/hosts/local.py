@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any
 from runbook._lazyimport import lazy_module
 from runbook.hosts.base import Host, check_command
 from runbook.hosts.become_files import become_get, become_put
-from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, killed_after_timeout
+from runbook.hosts.shell import (
+    INTERRUPT_GRACE,
+    SHELL_COMMAND,
+    killed_after_timeout,
+    read_script_then_eval,
+)
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.results import CommandStatus, Status
 
@@ -86,12 +91,16 @@ class LocalHost(Host):
         check_command(cmd, timeout)
         if (who := self.become_for(become, become_user)) is not None:
             return await self._marker_oneshot(cmd, timeout, who)
+        script = cmd.encode()
         process = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-c", cmd,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            "/bin/sh", "-c", read_script_then_eval(len(script)),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, start_new_session=True,
         )
         self._oneshot_pgids.add(process.pid)
+        assert process.stdin is not None
+        process.stdin.write(script)  # not in argv: `ps` shows argv to every user
+        process.stdin.close()
         assert process.stdout is not None
         chunks: list[bytes] = []
 
