@@ -21,22 +21,10 @@ import pytest
 import yaml
 
 from tests.sshlab import SshdLab
+from tests.test_apply_sshd import marker_pids
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE = 30.0
-
-
-def marker_pids(marker: str) -> list[str]:
-    """Pids whose command line contains `marker` (the sleep) and the other processes of their
-    groups (the controller's shell: it reads the command on stdin, its argv does not show it)."""
-    found = subprocess.run(["pgrep", "-f", marker], check=False, capture_output=True, text=True)
-    pids = set(found.stdout.split())
-    for pid in list(pids):
-        with contextlib.suppress(ProcessLookupError):
-            group = subprocess.run(["pgrep", "-g", str(os.getpgid(int(pid)))], check=False,
-                                   capture_output=True, text=True)
-            pids.update(group.stdout.split())
-    return sorted(pids)
 
 
 def poll(condition: str, check: Callable[[], bool], deadline: float = DEADLINE) -> None:

@@ -18,6 +18,7 @@ from runbook.hosts.local import LocalHost
 from runbook.power import CommandPowerController, PowerState
 from runbook.power.command import run_local
 from runbook.results import Status
+from tests.test_apply_sshd import marker_pids
 
 
 def switch(tmp_path: Path, **overrides: object) -> CommandPowerController:
@@ -150,14 +151,8 @@ def test_a_controller_host_needs_the_target_to_be_in_a_lab() -> None:
 
 
 def sleep_pids(marker: str) -> list[str]:
-    """The processes whose command line holds `marker`, and every process of their groups
-    (the shell: its command line no longer shows the command, which it reads on stdin)."""
-    found = subprocess.run(["pgrep", "-f", marker], check=False, capture_output=True, text=True)
-    groups = set()
-    for pid in found.stdout.split():
-        with contextlib.suppress(ProcessLookupError):
-            groups.add(os.getpgid(int(pid)))
-    return sorted(set(found.stdout.split()) | {p for g in groups for p in group_pids(g)})
+    """The sleep holding `marker` and the rest of its process group (the shell)."""
+    return marker_pids(marker)
 
 
 def group_pids(pgid: int) -> list[str]:
