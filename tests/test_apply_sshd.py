@@ -6,6 +6,7 @@ JUnit reports (timestamps, not durations, show overlap and order).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import itertools
 import json
@@ -69,9 +70,17 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 
 
 def marker_pids(marker: str) -> list[str]:
-    # the `sh -c 'sleep 60; echo MARKER'` of a step carries the marker in its command line
+    """Pids whose command line holds `marker` (the `sh -c 'sleep 60; echo MARKER'` of a step,
+    a controller's sleep) and the other processes of their groups: a oneshot's or power
+    command's shell reads the command on stdin, so its own command line does not show it."""
     found = subprocess.run(["pgrep", "-f", marker], check=False, capture_output=True, text=True)
-    return found.stdout.split()
+    pids = set(found.stdout.split())
+    for pid in list(pids):
+        with contextlib.suppress(ProcessLookupError):
+            group = subprocess.run(["pgrep", "-g", str(os.getpgid(int(pid)))], check=False,
+                                   capture_output=True, text=True)
+            pids.update(group.stdout.split())
+    return sorted(pids)
 
 
 def wait_no_marker(marker: str, deadline_s: float = 10.0) -> list[str]:

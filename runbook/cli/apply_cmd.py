@@ -79,16 +79,12 @@ class Options:
     resume: RunProgress | None = None
 
 
-def _identity(text: str) -> str:
-    return text
-
-
 def _findings_text(findings: Sequence[object]) -> str:
     """One `FILE:LINE:COL: message` line per finding, as `runbook validate` prints them."""
     return "\n".join(map(str, findings))
 
 
-def _config_error(exc: ConfigError, mask: Callable[[str], str] = _identity) -> NoReturn:
+def _config_error(exc: ConfigError, mask: Callable[[str], str] = str) -> NoReturn:
     fail(_findings_text(exc.findings) if isinstance(exc, ValidationError) and exc.findings
          else str(exc), mask=mask)
 
@@ -179,7 +175,7 @@ def start_record(opts: Options, executor: Executor,
     return recorder
 
 
-def write_reports(outcome: RunOutcome, opts: Options, mask: Callable[[str], str] = _identity,
+def write_reports(outcome: RunOutcome, opts: Options, mask: Callable[[str], str] = str,
                   recorder: RunRecorder | None = None) -> bool:
     """Write the requested reports, masked, (and the run folder's); False, after saying why on
     stderr, if one could not be."""

@@ -25,12 +25,8 @@ EXIT_INTERRUPTED = 130
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _identity(text: str) -> str:
-    return text
-
-
 def fail(message: str, code: int = EXIT_USAGE,
-         mask: Callable[[str], str] = _identity) -> NoReturn:
+         mask: Callable[[str], str] = str) -> NoReturn:
     """Print `message` on stderr (through `mask`: it may quote a rendered secret) and exit
     with `code` (default: invalid input or usage)."""
     click.echo(mask(message), err=True)

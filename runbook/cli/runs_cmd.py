@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from runbook._text import visible_controls
 from runbook.cli.exits import exit_130_on_interrupt, fail
 from runbook.errors import RunNotFoundError
 
@@ -43,6 +44,18 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]],
             for row in (header, *rows)]
 
 
+def _runs_folder(runs_dir: Path | None) -> Path:
+    """The runs folder to read (`--runs-dir`, $RUNBOOK_RUNS_DIR or the default); exit 2 when
+    it names something that is not a folder."""
+    from runbook.records import resolve_runs_dir
+
+    folder = resolve_runs_dir(runs_dir)
+    if folder.exists() and not folder.is_dir():
+        fail(f"runbook: the runs folder {folder} is not a folder; point --runs-dir (or "
+             "RUNBOOK_RUNS_DIR) at the folder holding the run folders")
+    return folder
+
+
 @click.command("runs")
 @_runs_dir_option
 @exit_130_on_interrupt
@@ -50,12 +63,13 @@ def runs_command(runs_dir: Path | None) -> None:
     """List the recorded runs, oldest first (newest last).
 
     \b
-    Exit codes: 0 done (also when there are none); 130 interrupted.
+    Exit codes: 0 done (also when there are none); 2 the runs folder is not a folder;
+    130 interrupted.
     """
-    from runbook.records import list_runs, resolve_runs_dir
+    from runbook.records import list_runs
     from runbook.records.history import RunSummary, load_run_report
 
-    folder = resolve_runs_dir(runs_dir)
+    folder = _runs_folder(runs_dir)
     rows = []
     for run in list_runs(folder):
         try:
@@ -69,7 +83,7 @@ def runs_command(runs_dir: Path | None) -> None:
         click.echo(f"no runs recorded in {folder}")
         return
     header = ("run", "runbook", "started (UTC)", "duration", "status", "hosts ok/failed")
-    click.echo("\n".join(_table(header, rows, right=frozenset({3, 5}))))
+    click.echo(visible_controls("\n".join(_table(header, rows, right=frozenset({3, 5})))))
 
 
 @click.command("show")
@@ -90,14 +104,17 @@ def show_command(run: str, *, host: str | None, step: str | None, fmt: str, tran
     never finished (killed) is rebuilt from its journal and shown as `unfinished`.
 
     \b
-    Exit codes: 0 done; 2 unknown or ambiguous RUN, unknown --host or --step;
-    130 interrupted.
+    Exit codes: 0 done; 2 unknown, empty or ambiguous RUN, a run that cannot be read,
+    unknown --host or --step; 130 interrupted.
     """
-    from runbook.records import find_run, resolve_runs_dir
+    from runbook.records import find_run
     from runbook.records.history import load_run_report, select
 
+    if not run.strip():
+        fail("runbook: RUN is empty: give a run id, a prefix of one, `last` or a run folder "
+             "(see `runbook runs`)")
     try:
-        folder = find_run(run, resolve_runs_dir(runs_dir))
+        folder = find_run(run, _runs_folder(runs_dir))
         report = select(load_run_report(folder), host=host, step=step)
     except RunNotFoundError as exc:
         fail(f"runbook: {exc}")
@@ -116,7 +133,8 @@ def show_command(run: str, *, host: str | None, step: str | None, fmt: str, tran
         lines += _step_hosts(report)
     else:
         lines += _recap(report)
-    click.echo("\n".join(lines))
+    # recorded output is kept as received; the terminal sees its control characters escaped
+    click.echo(visible_controls("\n".join(lines)))
 
 
 def _print_transcript(path: Path | None) -> None:

@@ -37,6 +37,7 @@ from runbook.hosts.shell import (
     killed_after_timeout,
     lost_mid_command,
     quote,
+    read_script_then_eval,
 )
 from runbook.hosts.transfer import PathLike
 from runbook.results import CommandStatus, RunResult, Status
@@ -289,12 +290,14 @@ class Host(PowerMixin, ABC):
         """
         out = out if out is not None else BoundedOutput()
         marker = f"__runbook_{secrets.token_hex(6)}__"
-        inner = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; exec 2>&1 </dev/null; "
-                 f"eval {quote(cmd)}")
+        script = cmd.encode()
+        inner = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; "
+                 f"{read_script_then_eval(len(script))}")
         signal = self._signal_group if who is None else functools.partial(self._signal_group_as, who)
         async with self._command_slot():
             channel = await (self._open_command_channel(inner) if who is None
                              else self._open_become_channel(who, inner))
+            channel.write(script)  # on stdin: a command line is in every `ps` listing
             reader = MarkerReader(channel, marker.encode())
             pgid: int | None = None
 

@@ -14,7 +14,12 @@ from runbook._lazyimport import lazy_module
 from runbook.hosts.base import Host, check_command
 from runbook.hosts.become_files import become_get, become_put
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
-from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, killed_after_timeout
+from runbook.hosts.shell import (
+    INTERRUPT_GRACE,
+    SHELL_COMMAND,
+    killed_after_timeout,
+    read_script_then_eval,
+)
 from runbook.hosts.transfer import PathLike, as_paths, copy_local, missing_sources
 from runbook.results import CommandStatus, Status
 
@@ -81,7 +86,7 @@ class LocalHost(Host):
                       become: bool | None = None, become_user: str | None = None,
                       output_limit: int = DEFAULT_OUTPUT_LIMIT,
                       sink: OutputSink | None = None) -> CommandStatus:
-        """Run `cmd` with /bin/sh in a fresh process group; stdin is /dev/null.
+        """Run `cmd` with /bin/sh in a fresh process group; the command arrives on stdin.
 
         With become it runs under sudo as the become user (`runbook.hosts.become`).
         """
@@ -89,12 +94,16 @@ class LocalHost(Host):
         out = BoundedOutput(output_limit, sink)
         if (who := self.become_for(become, become_user)) is not None:
             return await self._marker_oneshot(cmd, timeout, who, out=out)
+        script = cmd.encode()
         process = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-c", cmd,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            "/bin/sh", "-c", read_script_then_eval(len(script)),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, start_new_session=True,
         )
         self._oneshot_pgids.add(process.pid)
+        assert process.stdin is not None
+        process.stdin.write(script)  # not in argv: `ps` shows argv to every user
+        process.stdin.close()
 
         async def collect() -> int:
             assert process.stdout is not None

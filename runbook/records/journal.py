@@ -26,6 +26,7 @@ Reading it back is journal_reader.py (kept apart so `runbook runs` / `show` need
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import threading
@@ -64,6 +65,8 @@ class Journal:
         self._registers: dict[int, str | None] = {
             s["index"]: s.get("register") for s in self._header.get("steps", [])}
         self._file: IO[str] | None = path.open("a", encoding="utf-8")
+        # held until close (or the process dies): the run is in progress (runfolder.in_progress)
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_SH)
         self._syncer = _Syncer(self._file.fileno())
 
     def __call__(self, event: Event) -> None:

@@ -20,10 +20,6 @@ from runbook.results import Status
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def _identity(text: str) -> str:
-    return text
-
-
 def _mask_and_clean(root: ET.Element, mask: Callable[[str], str]) -> None:
     """Mask every attribute and text of the tree, then replace what XML cannot hold.
 
@@ -68,7 +64,7 @@ def build_junit(outcome: RunOutcome, mask: Callable[[str], str] | None = None) -
             totals[key] += counts[key]
     root.attrib.update({k: str(v) for k, v in totals.items()})
     root.set("time", f"{outcome.duration:.3f}")
-    _mask_and_clean(root, mask or _identity)
+    _mask_and_clean(root, mask or str)
     return root
 
 

@@ -43,6 +43,8 @@ def test_second_run_exits_3_naming_the_first(lab: Path, tmp_path: Path,
     code, report = first.finish()
     assert code == 0, first.output()
     assert report["locks"]["hosts"] == ["h01", "h02"] and report["locks"]["run_id"] == run_id
+    # the lease names the run as its run folder does, so `runbook show RUN` finds it
+    assert run_id == report["run_id"] and f"run {run_id}: recording in" in first.output()
     assert holders(lab) == []
 
 
@@ -94,7 +96,7 @@ def test_own_manual_reservation_is_usable_others_are_not(lab: Path, tmp_path: Pa
     assert "(manual reservation)" in theirs.output() and 'note "my bench"' in theirs.output()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_locks_are_released_on_signals(lab: Path, tmp_path: Path, runs: list[ApplyRun],
                                        sig: signal.Signals) -> None:
     run = ApplyRun(tmp_path, "run", lab, "^(h01|h02)$")
