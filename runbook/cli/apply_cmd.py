@@ -29,6 +29,7 @@ from runbook.cli.exits import (
     fail,
 )
 from runbook.cli.locking import lock_options, locks_refused, run_locked
+from runbook.cli.params import FolderPath
 from runbook.cli.reportpaths import report_path_problem
 from runbook.cli.restart import plan_restart, recorded_options
 from runbook.cli.signals import (
@@ -344,7 +345,7 @@ def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) 
               help="Hosts worked on at once per step (default 500, clamped by open-file limit).")
 @click.option("--check", is_flag=True, help="Dry run: show what would run; connect nothing.")
 @click.option("--fail-fast", is_flag=True, help="Stop everything at the first failure.")
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--runs-dir", type=FolderPath(), default=None,
               help="Record the run under DIR (default: $RUNBOOK_RUNS_DIR or .runbook/runs).")
 @click.option("--no-record", is_flag=True, help="Do not record the run in a run folder.")
 @click.option("--keep-runs", type=click.IntRange(min=1), default=DEFAULT_KEEP_RUNS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,3 +21,18 @@ class FiniteFloatRange(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
         return number
+
+
+class FolderPath(click.Path):
+    """A folder path (as `pathlib.Path`) that refuses the empty string: `--runs-dir ''`
+    would otherwise mean the current folder and scatter run folders there."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty folder name; give a folder (or leave the option out)",
+                      param, ctx)
+        return super().convert(value, param, ctx)

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from runbook.cli.exits import fail
+from runbook.cli.params import FolderPath
 
 #: Default --lock-wait of resume: a killed run still holds its hosts' leases until they lapse
 #: (the lab's lock ttl, 60 s unless set), so resume waits for them rather than exiting 3.
@@ -21,7 +22,7 @@ RESUME_LOCK_WAIT = 120.0
 
 @click.command("resume")
 @click.argument("run")
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--runs-dir", type=FolderPath(), default=None,
               help="Where runs are recorded (default: $RUNBOOK_RUNS_DIR or .runbook/runs).")
 @click.option("--force", is_flag=True, help="Go on even if the runbook changed since RUN.")
 @click.option("--lock-wait", type=click.FloatRange(min=0, max=7 * 24 * 3600),

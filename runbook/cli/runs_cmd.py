@@ -16,11 +16,12 @@ import click
 
 from runbook._text import visible_controls
 from runbook.cli.exits import exit_130_on_interrupt, fail
+from runbook.cli.params import FolderPath
 from runbook.errors import RunNotFoundError
 
 _COUNTS = ("success", "failed", "error", "skipped", "unreachable")
 _runs_dir_option = click.option(
-    "--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    "--runs-dir", type=FolderPath(), default=None,
     help="Where runs are recorded (default: $RUNBOOK_RUNS_DIR or .runbook/runs).")
 
 

@@ -157,3 +157,16 @@ def test_show_escapes_control_characters_of_recorded_output(tmp_path: Path) -> N
     assert shown.exit_code == 0, shown.output
     assert "\x1b" not in shown.output and "\x07" not in shown.output
     assert "a\\x1b]0;title\\x07\\x1b[2Jb" in shown.output
+
+
+@pytest.mark.parametrize("command", [("apply", "book.yml"), ("runs",), ("show", "last"),
+                                     ("resume", "last")])
+def test_an_empty_runs_dir_is_a_usage_error_not_the_current_folder(
+        command: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "book.yml").write_text("steps:\n  - run: 'true'\n")
+    result = invoke(*command, "--runs-dir", "")
+    assert result.exit_code == 2, result.output
+    assert "empty folder name" in result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["book.yml"]
