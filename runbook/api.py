@@ -65,8 +65,12 @@ def check(runbook: LoadedRunbook, lab: Lab, *,
 def compile(runbook: LoadedRunbook, lab: Lab, *, secrets: SecretStore | None = None,
             extra_vars: Mapping[str, Any] | None = None, limit: str | None = None,
             fail_fast: bool = False, dry_run: bool = False, tags: Iterable[str] = (),
-            skip_tags: Iterable[str] = (), start_at: str | None = None) -> Plan:
+            skip_tags: Iterable[str] = (), start_at: str | None = None,
+            output_limit: int | None = None) -> Plan:
     """The plan: targets per step (`limit` is a regex on host ids), actions rendered.
+
+    `output_limit`: bytes of each command's output kept from each end, for steps without
+    their own `output_limit` (None: the hosts' default, 64 KiB; 0: everything).
 
     `dry_run`: unset secrets render as `***`; otherwise a targeted host needing one is a
     `ValidationError`. `tags` / `skip_tags` / `start_at` choose steps (`runbook.plan.tags`;
@@ -80,7 +84,7 @@ def compile(runbook: LoadedRunbook, lab: Lab, *, secrets: SecretStore | None = N
     templater = Templater(secrets if secrets is not None else SecretStore())
     runbook = select_steps(runbook, tags=set(tags), skip_tags=set(skip_tags), start_at=start_at)
     plan = compile_plan(runbook, lab, templater, extra_vars=extra_vars, limit=limit,
-                        fail_fast=fail_fast, dry_run=dry_run)
+                        fail_fast=fail_fast, dry_run=dry_run, output_limit=output_limit)
     plan.selection = {"tags": sorted(tags), "skip_tags": sorted(skip_tags), "start_at": start_at}
     return plan
 

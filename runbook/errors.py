@@ -8,6 +8,7 @@ Only the CLI turns these into messages and exit codes.
     ├── CommandTimeoutError (TimeoutError)
     ├── RegexTimeoutError (TimeoutError)     an `expect` regex ran past its time limit
     ├── ShellDiedError                       internal: a host's shell ended mid-command
+    ├── TransferStoppedError                 internal: a cancelled local copy stopped
     ├── HeaderTemplateError                  a step's `name` / `hosts` template cannot render
     ├── ConfigError (ValueError)             bad input, with file:line:col when known
     │   ├── YamlSyntaxError
@@ -52,6 +53,7 @@ __all__ = [
     "ShellDiedError",
     "TemplateError",
     "TemplateRenderError",
+    "TransferStoppedError",
     "ValidationError",
     "WaitTimeoutError",
     "YamlSyntaxError",
@@ -63,13 +65,34 @@ class RunbookError(Exception):
 
 
 class HostUnreachableError(RunbookError, ConnectionError):
-    """A host could not be connected to (refused, timeout, auth, host key, DNS)."""
+    """A host could not be connected to (refused, timeout, auth, host key, DNS).
 
-    def __init__(self, host_id: str, address: str, cause: str) -> None:
+    The message names the host id, `address:port` and, when the host is reached through jump
+    hosts that answered, the `route` (" through jump host 'j' (10.0.0.1:22)"); a jump host that
+    did not answer is named in `cause` instead.
+    """
+
+    def __init__(self, host_id: str, address: str, cause: str, *, port: int | None = None,
+                 route: str = "") -> None:
         self.host_id = host_id
         self.address = address
+        self.port = port
         self.cause = cause
-        super().__init__(f"host {host_id!r} ({address}) is unreachable: {cause}")
+        self.route = route
+        super().__init__(f"host {host_id!r} ({self.endpoint}{route}) is unreachable: {cause}")
+
+    @property
+    def endpoint(self) -> str:
+        """`address:port` (`[v6]:port`), or the address alone when the port is unknown."""
+        if self.port is None:
+            return self.address
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{address}:{self.port}"
+
+    @property
+    def detail(self) -> str:
+        """The message without the host id (for lines that already show it)."""
+        return f"{self.endpoint}{self.route}: {self.cause}"
 
 
 class CommandTimeoutError(RunbookError, TimeoutError):
@@ -82,6 +105,10 @@ class RegexTimeoutError(RunbookError, TimeoutError):
 
 class ShellDiedError(RunbookError):
     """The shell ended while a command ran (internal; turned into a result)."""
+
+
+class TransferStoppedError(RunbookError):
+    """A local copy was asked to stop (its task was cancelled); internal."""
 
 
 class HeaderTemplateError(RunbookError):

@@ -6,6 +6,7 @@ or run time. Every node keeps the `Location` it was read from so errors can poin
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -154,6 +155,8 @@ class Step:
     when: str | None = None
     register: str | None = None
     timeout: float | None = None
+    #: Bytes of each command's output kept from each end (0: all); None: the run's default.
+    output_limit: int | None = None
     concurrent: bool | int = True
     ignore_errors: bool = False
     retries: int = 0
@@ -198,3 +201,21 @@ class Runbook:
         in code knows only its steps' locations (a loaded one knows every node's)."""
         del parts
         return step.location if step is not None else Location(str(self.path), 1, 1)
+
+
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from `65536`, `"64k"`, `"1m"`, `"2 GiB"` (binary units, case-insensitive).
+
+    ValueError (saying what is accepted) for anything else, negative numbers included.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = re.fullmatch(r"(\d+) *([kmg]?)(?:i?b)?", str(value).strip().lower()) \
+        if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"{value!r} is not a size: give bytes (65536) or a number with k, m "
+                         "or g (64k, 1m); 0 keeps everything")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2)]

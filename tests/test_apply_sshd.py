@@ -6,6 +6,7 @@ JUnit reports (timestamps, not durations, show overlap and order).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import itertools
 import json
@@ -40,10 +41,13 @@ def apply(tmp_path: Path, lab: Path, book: str, *args: str,
     path.write_text(book)
     report = tmp_path / "report.json"
     report.unlink(missing_ok=True)
+    # no COLUMNS (something in the test session may set it): console lines are not wrapped,
+    # as in a CI log, so a host's line holds its message
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     proc = subprocess.run(
         [sys.executable, "-m", "runbook", "apply", str(path), "--lab", str(lab),
          "--report-json", str(report), *args],
-        check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        check=False, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
     assert report.exists(), proc.stdout + proc.stderr
     data: dict[str, Any] = json.loads(report.read_text())
     jsonschema.validate(data, SCHEMA)
@@ -66,9 +70,17 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 
 
 def marker_pids(marker: str) -> list[str]:
-    # the `sh -c 'sleep 60; echo MARKER'` of a step carries the marker in its command line
+    """Pids whose command line holds `marker` (the `sh -c 'sleep 60; echo MARKER'` of a step,
+    a controller's sleep) and the other processes of their groups: a oneshot's or power
+    command's shell reads the command on stdin, so its own command line does not show it."""
     found = subprocess.run(["pgrep", "-f", marker], check=False, capture_output=True, text=True)
-    return found.stdout.split()
+    pids = set(found.stdout.split())
+    for pid in list(pids):
+        with contextlib.suppress(ProcessLookupError):
+            group = subprocess.run(["pgrep", "-g", str(os.getpgid(int(pid)))], check=False,
+                                   capture_output=True, text=True)
+            pids.update(group.stdout.split())
+    return sorted(pids)
 
 
 def wait_no_marker(marker: str, deadline_s: float = 10.0) -> list[str]:
@@ -177,6 +189,7 @@ steps:
     assert first["h03"]["status"] == "failed" and first["h03"]["rc"] == 1
     assert first["dead1"]["status"] == "unreachable"
     assert first["dead2"]["status"] == "unreachable"
+    assert first["dead1"]["message"].startswith(f"127.0.0.250:{sshd_lab.port}: ")
     assert first["h04"]["status"] == "success"
     assert second["h03"]["status"] == "skipped" and second["dead1"]["status"] == "skipped"
     assert second["h05"]["status"] == "failed" and second["h05"]["ignored"] is True
@@ -359,3 +372,89 @@ def test_collect_logs_example_runs_against_the_lab(sshd_lab: SshdLab, tmp_path: 
     for name in names:
         assert (tmp_path / "logs" / name / f"bundle-{name}" / "uptime.txt").is_file()
         assert not (tmp_path / f"bundle-{name}").exists()  # cleaned up on the host
+
+
+def test_connection_lost_mid_step_says_so_everywhere(lab_file: Path, tmp_path: Path) -> None:
+    """The sshd session dies mid-step (the step kills its own sshd process): every non-ok result
+    carries a message saying what happened, on the console, in JSON and in JUnit."""
+    book = """
+name: lost
+steps:
+  - name: lose the connection
+    hosts: "^h0[12]$"
+    run: "kill -KILL $PPID; sleep 5"
+  - name: lose a oneshot's connection
+    hosts: "^h0[34]$"
+    oneshot: "kill -KILL $PPID; sleep 5"
+"""
+    junit = tmp_path / "junit.xml"
+    proc, report = apply(tmp_path, lab_file, book, "--junit", str(junit))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lost = {**results(report, 0), **results(report, 1)}
+    assert set(lost) == {"h01", "h02", "h03", "h04"}
+    for host_id, result in lost.items():
+        assert result["status"] in ("error", "unreachable"), result
+        assert "lost" in result.get("message", ""), (host_id, result)
+    for line in proc.stdout.splitlines():
+        if any(word in line for word in ("ERROR", "FAILED", "UNREACHABLE")) and "h0" in line:
+            assert "lost" in line, line
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        for verdict in case:
+            if verdict.tag in ("error", "failure"):
+                assert "lost" in verdict.get("message", ""), ET.tostring(case)
+
+
+def test_passphrase_protected_key(sshd_lab: SshdLab, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without key_passphrase the host is unreachable with a message saying how to supply it;
+    with `key_passphrase: "{{ secret(...) }}"` it logs in, and the passphrase is in no output."""
+    locked = tmp_path / "locked_ed25519"
+    locked.write_bytes(sshd_lab.client_key.read_bytes())
+    locked.chmod(0o600)
+    passphrase = "correct horse 42"
+    subprocess.run(["ssh-keygen", "-q", "-p", "-N", passphrase, "-f", str(locked)], check=True,
+                   stdin=subprocess.DEVNULL)
+    lab = sshd_lab.lab_yaml(tmp_path / "lab.yml", host_ids=["h01", "h02"], extra={
+        "defaults": {"key": str(locked), "agent": False},
+        "hosts": {"h02": {"key_passphrase": "{{ secret('KEYPASS') }}"}}})
+    book = "name: keys\nsteps:\n  - name: who\n    hosts: .\n    oneshot: echo in\n"
+    junit = tmp_path / "junit.xml"
+    monkeypatch.setenv("RUNBOOK_SECRET_KEYPASS", passphrase)  # the apply subprocess inherits it
+    proc, report = apply(tmp_path, lab, book, "--junit", str(junit))
+    first = results(report, 0)
+    assert first["h02"]["status"] == "success", first["h02"]
+    assert first["h01"]["status"] == "unreachable", first["h01"]
+    assert "key_passphrase" in first["h01"]["message"]
+    assert "ssh-agent" in first["h01"]["message"]
+    assert "key_passphrase" in proc.stdout
+    everything = proc.stdout + proc.stderr + json.dumps(report) + junit.read_text()
+    assert passphrase not in everything
+
+
+def test_output_is_bounded_per_step_and_per_run(lab_file: Path, tmp_path: Path) -> None:
+    """3 MB of output: the report keeps the first and last 64 KiB by default, a step's own
+    `output_limit` wins, and `--output-limit` changes the default for the other steps."""
+    book = """
+name: chatty
+steps:
+  - name: default limit
+    hosts: "^h0[12]$"
+    run: seq -w 0 428570
+  - name: own limit
+    hosts: "^h0[12]$"
+    output_limit: 1k
+    oneshot: seq -w 0 428570
+"""
+    proc, report = apply(tmp_path, lab_file, book)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    default, own = results(report, 0)["h01"]["output"], results(report, 1)["h02"]["output"]
+    assert default.startswith("000000\n") and default.endswith("428570\n")
+    assert f"{2_999_997 - 2 * 65536} bytes of output left out here, 2999997 in all" in default
+    assert len(default) < 2 * 65536 + 200
+    assert own.startswith("000000\n") and own.endswith("428570\n")
+    assert len(own) < 2 * 1024 + 200
+    assert (tmp_path / "report.json").stat().st_size < 4 * (2 * 65536 + 2 * 1024) + 20_000
+    proc, report = apply(tmp_path, lab_file, book, "--output-limit", "0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(results(report, 0)["h01"]["output"]) == 2_999_997
+    assert len(results(report, 1)["h01"]["output"]) < 2 * 1024 + 200

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from runbook.cli.applyrecord import start_record, write_reports
 from runbook.cli.exits import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -29,7 +30,9 @@ from runbook.cli.exits import (
     fail,
 )
 from runbook.cli.locking import lock_options, locks_refused, run_locked
+from runbook.cli.params import FolderPath
 from runbook.cli.reportpaths import reports_problem
+from runbook.cli.restart import plan_restart
 from runbook.cli.signals import (
     INTERRUPT_GRACE,
     INTERRUPT_SIGNALS,
@@ -42,10 +45,12 @@ from runbook.records.runfolder import DEFAULT_KEEP_RUNS
 
 if TYPE_CHECKING:
     from runbook.cli.console import Console
+    from runbook.cli.restart import Restart
     from runbook.engine.results import RunOutcome
     from runbook.engine.runner import Runner
     from runbook.plan.compiler import Plan
     from runbook.records import RunRecorder
+    from runbook.records.progress import RunProgress
     from runbook.render.secrets import SecretStore
     from runbook.sites.controller import SiteRun
 
@@ -80,6 +85,11 @@ class Options:
     skip_tags: Sequence[str] = ()
     start_at_step: str | None = None
     list_steps: bool = False
+    output_limit: int | None = None
+    # starting part-way (docs/records.md): rerun the failed hosts of a run, or resume one
+    rerun_failed: str | None = None
+    force: bool = False
+    resume: RunProgress | None = None
 
 
 def _findings_text(findings: Sequence[object]) -> str:
@@ -116,7 +126,7 @@ def prepare(opts: Options) -> tuple[Runner, Console, Callable[[str], str]]:
         plan = api.compile(runbook, lab, secrets=secrets, extra_vars=extra, limit=opts.limit,
                            fail_fast=opts.fail_fast, dry_run=opts.check,
                            tags=split_tags(opts.tags), skip_tags=split_tags(opts.skip_tags),
-                           start_at=opts.start_at_step)
+                           start_at=opts.start_at_step, output_limit=opts.output_limit)
     except ConfigError as exc:
         _config_error(exc, mask)
     except RunbookError as exc:
@@ -162,51 +172,6 @@ def _inputs(opts: Options) -> dict[Path, str]:
     return {path.resolve(): what for path, what in named.items() if path is not None}
 
 
-def start_record(opts: Options, executor: Runner) -> RunRecorder | None:
-    """Create the run folder and journal the run's events into it (None: --no-record, --check).
-
-    Exits 2 before anything runs when the folder cannot be created.
-    """
-    if opts.no_record or opts.check:
-        return None
-    from runbook.errors import RunRecordError
-    from runbook.records import RunRecorder, resolve_runs_dir
-
-    try:
-        recorder = RunRecorder.start(executor, resolve_runs_dir(opts.runs_dir),
-                                     keep=opts.keep_runs, extra_vars=opts.extra_vars)
-    except RunRecordError as exc:
-        fail(executor.mask(f"{exc}; choose another folder with --runs-dir (or "
-                           "RUNBOOK_RUNS_DIR), or run with --no-record"))
-    click.echo(f"run {recorder.run_id}: recording in {recorder.folder.path}")
-    return recorder
-
-
-def write_reports(outcome: RunOutcome, opts: Options, mask: Callable[[str], str] = str,
-                  recorder: RunRecorder | None = None) -> bool:
-    """Write the requested reports, masked, (and the run folder's); False, after saying why on
-    stderr, if one could not be."""
-    from runbook.report import write_html_report, write_json_report, write_junit
-
-    ok = True
-    for path, writer in ((opts.report_json, write_json_report), (opts.junit, write_junit),
-                         (opts.report_html, write_html_report)):
-        if path is None:
-            continue
-        try:
-            writer(outcome, path, mask)
-        except OSError as exc:
-            click.echo(mask(f"cannot write report {path}: {exc.strerror or exc}"), err=True)
-            ok = False
-    if recorder is not None:
-        problems = recorder.finish(outcome)
-        for problem in problems:
-            click.echo(mask(f"run record: {problem}"), err=True)
-        click.echo(f"run {recorder.run_id} recorded in {recorder.folder.path}")
-        ok = ok and not problems
-    return ok
-
-
 def exit_code(outcome: RunOutcome) -> int:
     """0 success, 1 failed, 130 interrupted; a dry run with template errors is invalid input."""
     from runbook.engine.results import RunStatus
@@ -220,13 +185,16 @@ def exit_code(outcome: RunOutcome) -> int:
     return EXIT_USAGE if outcome.check else EXIT_FAILED
 
 
-async def _run(executor: Runner, console: Console, opts: Options,
-               recorder: RunRecorder | None) -> None:
+async def _run(executor: Runner, console: Console, opts: Options, *,
+               recorder: RunRecorder | None, restart: Restart | None) -> None:
     """Run the executor; SIGINT/SIGTERM/SIGHUP cancel it, a second signal exits at once."""
 
     def force_exit(reason: str) -> None:
         console.note(f"{reason}: exiting now, without waiting for the hosts to close")
-        write_reports(executor.abandon(), opts, console.mask, recorder)
+        outcome = executor.abandon()
+        if restart is not None:
+            restart.merge(outcome)
+        write_reports(outcome, opts, console.mask, recorder)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
@@ -266,22 +234,23 @@ def _apply(opts: Options) -> int:
         return list_steps(opts.runbook)
     try:
         executor, console, mask = prepare(opts)
-        recorder = start_record(opts, executor)
+        restart = plan_restart(opts, executor)
+        recorder = start_record(opts, executor, restart)
     except KeyboardInterrupt:  # Ctrl-C while loading: nothing ran, nothing to report
         fail("interrupted", EXIT_INTERRUPTED)
     if opts.check:
         outcome = executor.check()
         write_reports(outcome, opts, mask)
         return exit_code(outcome)
-    return _execute(executor, console, opts, mask, recorder)
+    return _execute(executor, console, opts, mask, recorder=recorder, restart=restart)
 
 
-def _execute(executor: Runner, console: Console, opts: Options, mask: Callable[[str], str],
-             recorder: RunRecorder | None) -> int:
+def _execute(executor: Runner, console: Console, opts: Options, mask: Callable[[str], str], *,
+             recorder: RunRecorder | None, restart: Restart | None) -> int:
     """The real run: its exit status, with the reports written whatever happened."""
     code = EXIT_FAILED
     try:
-        asyncio.run(_run(executor, console, opts, recorder))
+        asyncio.run(_run(executor, console, opts, recorder=recorder, restart=restart))
         code = exit_code(executor.outcome)
         if opts.no_lock:
             console.note("locks: none taken (--no-lock)")
@@ -300,9 +269,21 @@ def _execute(executor: Runner, console: Console, opts: Options, mask: Callable[[
     finally:
         for sig in INTERRUPT_SIGNALS:
             signal.signal(sig, _defer_signal)
-        if not write_reports(executor.outcome, opts, mask, recorder) and code == EXIT_OK:
-            code = EXIT_FAILED
-        sys.stdout.flush()
+        code = _report(executor, opts, mask, code, recorder=recorder, restart=restart)
+    return code
+
+
+def _report(executor: Runner, opts: Options, mask: Callable[[str], str], code: int, *,
+            recorder: RunRecorder | None, restart: Restart | None) -> int:
+    """Write the reports (a restarted run's merged with the earlier run's first); the exit
+    code, which then judges every host's final state."""
+    if restart is not None:
+        restart.merge(executor.outcome)
+        if code in (EXIT_OK, EXIT_FAILED) and executor.outcome.error is None:
+            code = exit_code(executor.outcome)
+    if not write_reports(executor.outcome, opts, mask, recorder) and code == EXIT_OK:
+        code = EXIT_FAILED
+    sys.stdout.flush()
     return code
 
 
@@ -338,13 +319,25 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """A byte size: 65536, 64k, 1m (runbook.model.parse_size); a bad one is a usage error."""
+    from runbook.model import parse_size
+
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 @click.command("apply")
 @_common
 @click.option("--forks", type=click.IntRange(min=1), default=None,
               help="Hosts worked on at once per step (default 500, clamped by open-file limit).")
 @click.option("--check", is_flag=True, help="Dry run: show what would run; connect nothing.")
 @click.option("--fail-fast", is_flag=True, help="Stop everything at the first failure.")
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--runs-dir", type=FolderPath(), default=None,
               help="Record the run under DIR (default: $RUNBOOK_RUNS_DIR or .runbook/runs).")
 @click.option("--no-record", is_flag=True, help="Do not record the run in a run folder.")
 @click.option("--keep-runs", type=click.IntRange(min=1), default=DEFAULT_KEEP_RUNS,
@@ -354,6 +347,14 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--site-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="SECONDS", help="Multi-site labs: fail a site's hosts as unreachable when no "
               "worker takes its share within this time (default 30).")
+@click.option("--rerun-failed", "rerun_failed", metavar="RUN", default=None,
+              help="Only the hosts that did not finish ok in RUN (id, prefix, `last`), each "
+                   "from the step where it stopped; the report merges RUN's results.")
+@click.option("--force", is_flag=True,
+              help="With --rerun-failed: go on even if the runbook changed since RUN.")
+@click.option("--output-limit", callback=_size_option, default=None, metavar="SIZE",
+              help="Bytes of each command's output kept from its start and its end, for steps "
+                   "without their own output_limit (default 64k; 1m, 0 = everything).")
 def apply_command(**kwargs: Any) -> None:
     """Run RUNBOOK across the lab.
 

@@ -27,10 +27,12 @@ T = TypeVar("T")
 EXIT_OK, EXIT_USAGE, EXIT_LOCKED = 0, 2, 3
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+MAX_RESERVATION_S = 365 * 86400
 
 
 def parse_duration(text: str) -> float:
-    """`2h`, `90m`, `1h30m`, `45s`, `1d` -> seconds; ValueError for anything else."""
+    """`2h`, `90m`, `1h30m`, `45s`, `1d` -> seconds (at most 365 days); ValueError for
+    anything else."""
     compact = text.strip().replace(" ", "")
     parts = _DURATION.findall(compact)
     if not parts or "".join(n + u for n, u in parts) != compact:
@@ -38,6 +40,8 @@ def parse_duration(text: str) -> float:
     seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:
         raise ValueError(f"{text!r} is no time at all: give a positive duration")
+    if seconds > MAX_RESERVATION_S:
+        raise ValueError(f"{text!r} is too long: a reservation lasts at most 365d")
     return seconds
 
 
@@ -72,11 +76,16 @@ class _Session:
             compiled = re.compile(pattern)
         except re.error as exc:
             raise click.UsageError(f"PATTERN {pattern!r} is not a valid regex: {exc}") from None
-        selected = [h.id for h in self.lab.select(compiled)]
+        # built-in hosts (`local`, this machine) are never locked by a run (docs/locks.md)
+        builtin = set(self.lab.builtin)
+        matched = [h.id for h in self.lab.select(compiled)]
+        selected = [h for h in matched if h not in builtin]
         if not selected:
-            ids = ", ".join(h.id for h in self.lab.hosts) or "none"
-            raise _exit(EXIT_USAGE, f"no host of the lab matches {pattern!r} (hosts: {ids})",
-                        self.mask)
+            ids = ", ".join(h.id for h in self.lab.hosts if h.id not in builtin) or "none"
+            why = (f"{', '.join(matched)} is built in (this machine) and never locked; "
+                   if matched else "")
+            raise _exit(EXIT_USAGE, f"no lockable host of the lab matches {pattern!r} ({why}"
+                        f"hosts: {ids})", self.mask)
         return selected
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
@@ -198,6 +207,7 @@ def locks_command(pattern: str | None, lab_path: Path | None,
     PATTERN (a regex found in the host id) narrows the list. `runbook who` is the same.
     Exit codes: 0 listed; 2 invalid input; 3 the lock backend could not be used.
     """
+    from runbook._text import one_line
     from runbook.locks import format_time
 
     session = _Session("locks", lab_path, secrets_file)
@@ -209,9 +219,10 @@ def locks_command(pattern: str | None, lab_path: Path | None,
     if not locks:
         session.echo(f"no host is locked ({session.backend.describe()})")
         return
-    rows = [("HOST", "HOLDER", "RUN", "SINCE", "UNTIL", "NOTE")]
-    rows += [(h.host, h.holder.owner, h.holder.run_text, format_time(h.holder.since),
-              format_time(h.holder.until), h.holder.note) for h in locks]
+    rows: list[tuple[str, ...]] = [("HOST", "HOLDER", "RUN", "SINCE", "UNTIL", "NOTE")]
+    rows += [tuple(one_line(cell) for cell in (  # others wrote them: no control sequences
+        h.host, h.holder.owner, h.holder.run_text, format_time(h.holder.since),
+        format_time(h.holder.until), h.holder.note)) for h in locks]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         session.echo("  ".join(f"{cell:<{widths[i]}}" for i, cell in enumerate(row[:5]))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runbook.cli.exits import EXIT_LOCKED, EXIT_USAGE
+from runbook.cli.params import FiniteFloatRange
 from runbook.errors import LockError, LockSpecError
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def lock_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--no-lock", is_flag=True,
                         help="Break-glass: take no lab locks for this run (report and recap "
                              "say so).")(func)
-    return click.option("--lock-wait", type=click.FloatRange(min=0, max=7 * 24 * 3600),
+    return click.option("--lock-wait", type=FiniteFloatRange(min=0, max=7 * 24 * 3600),
                         default=0.0, metavar="SECONDS", show_default=True,
                         help="Wait this long for hosts someone else holds, then exit 3 "
                              "naming them.")(func)
@@ -66,8 +67,10 @@ async def run_locked(executor: Runner, console: Console, *, lock_wait: float,
 
     plan = executor.plan
     try:
+        # a recorded run's leases carry its run folder's id (`runbook show RUN` finds it)
         async with hold_lab_locks(plan.lab, [h.id for h in plan.hosts], wait=lock_wait,
-                                  disabled=no_lock, on_lost=lost, on_wait=waiting) as held:
+                                  disabled=no_lock, on_lost=lost, on_wait=waiting,
+                                  run_id=executor.outcome.run_id) as held:
             executor.outcome.locks = held.to_dict()
             if held.skipped:
                 console.note("--no-lock: running without lab locks (break-glass)")

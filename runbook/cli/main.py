@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "power": ("runbook.cli.power_cmd", "power_command", "Power hosts on / off / cycle, or show status."),
     "runs": ("runbook.cli.runs_cmd", "runs_command", "List recorded runs (.runbook/runs)."),
     "show": ("runbook.cli.runs_cmd", "show_command", "Show a recorded run, a host or a step of it."),
+    "resume": ("runbook.cli.resume_cmd", "resume_command", "Continue a run that was cut short."),
     "lock": ("runbook.cli.lock_cmd", "lock_command", "Reserve lab hosts for a while (--for 2h)."),
     "unlock": ("runbook.cli.lock_cmd", "unlock_command", "Release your reservations (--force: anyone's)."),
     "locks": ("runbook.cli.lock_cmd", "locks_command", "Show who holds which lab host."),

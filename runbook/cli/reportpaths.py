@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+__all__ = ["report_path_problem", "reports_problem"]
+
 
 def reports_problem(reports: dict[str, Path | None], inputs: dict[Path, str]) -> str | None:
     """What is wrong with the reports (option -> path, None when not asked for), else None."""

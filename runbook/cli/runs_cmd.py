@@ -14,12 +14,14 @@ from typing import Any
 
 import click
 
+from runbook._text import visible_controls
 from runbook.cli.exits import exit_130_on_interrupt, fail
+from runbook.cli.params import FolderPath
 from runbook.errors import RunNotFoundError
 
 _COUNTS = ("success", "failed", "error", "skipped", "unreachable")
 _runs_dir_option = click.option(
-    "--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    "--runs-dir", type=FolderPath(), default=None,
     help="Where runs are recorded (default: $RUNBOOK_RUNS_DIR or .runbook/runs).")
 
 
@@ -43,6 +45,18 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]],
             for row in (header, *rows)]
 
 
+def _runs_folder(runs_dir: Path | None) -> Path:
+    """The runs folder to read (`--runs-dir`, $RUNBOOK_RUNS_DIR or the default); exit 2 when
+    it names something that is not a folder."""
+    from runbook.records import resolve_runs_dir
+
+    folder = resolve_runs_dir(runs_dir)
+    if folder.exists() and not folder.is_dir():
+        fail(f"runbook: the runs folder {folder} is not a folder; point --runs-dir (or "
+             "RUNBOOK_RUNS_DIR) at the folder holding the run folders")
+    return folder
+
+
 @click.command("runs")
 @_runs_dir_option
 @exit_130_on_interrupt
@@ -50,12 +64,13 @@ def runs_command(runs_dir: Path | None) -> None:
     """List the recorded runs, oldest first (newest last).
 
     \b
-    Exit codes: 0 done (also when there are none); 130 interrupted.
+    Exit codes: 0 done (also when there are none); 2 the runs folder is not a folder;
+    130 interrupted.
     """
-    from runbook.records import list_runs, resolve_runs_dir
+    from runbook.records import list_runs
     from runbook.records.history import RunSummary, load_run_report
 
-    folder = resolve_runs_dir(runs_dir)
+    folder = _runs_folder(runs_dir)
     rows = []
     for run in list_runs(folder):
         try:
@@ -69,7 +84,7 @@ def runs_command(runs_dir: Path | None) -> None:
         click.echo(f"no runs recorded in {folder}")
         return
     header = ("run", "runbook", "started (UTC)", "duration", "status", "hosts ok/failed")
-    click.echo("\n".join(_table(header, rows, right=frozenset({3, 5}))))
+    click.echo(visible_controls("\n".join(_table(header, rows, right=frozenset({3, 5})))))
 
 
 @click.command("show")
@@ -78,9 +93,11 @@ def runs_command(runs_dir: Path | None) -> None:
 @click.option("--step", "step", metavar="STEP", help="Only this step (its number or name).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Text recap, or the (narrowed) JSON report.")
+@click.option("--transcript", is_flag=True,
+              help="With --host: print the host's transcript (every command and its output).")
 @_runs_dir_option
 @exit_130_on_interrupt
-def show_command(run: str, host: str | None, step: str | None, fmt: str,
+def show_command(run: str, *, host: str | None, step: str | None, fmt: str, transcript: bool,
                  runs_dir: Path | None) -> None:
     """Show a recorded run: its recap, one host's steps, one step's hosts, or one host-step.
 
@@ -88,17 +105,23 @@ def show_command(run: str, host: str | None, step: str | None, fmt: str,
     never finished (killed) is rebuilt from its journal and shown as `unfinished`.
 
     \b
-    Exit codes: 0 done; 2 unknown or ambiguous RUN, unknown --host or --step;
-    130 interrupted.
+    Exit codes: 0 done; 2 unknown, empty or ambiguous RUN, a run that cannot be read,
+    unknown --host or --step; 130 interrupted.
     """
-    from runbook.records import find_run, resolve_runs_dir
+    from runbook.records import find_run
     from runbook.records.history import load_run_report, select
 
+    if not run.strip():
+        fail("runbook: RUN is empty: give a run id, a prefix of one, `last` or a run folder "
+             "(see `runbook runs`)")
     try:
-        folder = find_run(run, resolve_runs_dir(runs_dir))
+        folder = find_run(run, _runs_folder(runs_dir))
         report = select(load_run_report(folder), host=host, step=step)
     except RunNotFoundError as exc:
         fail(f"runbook: {exc}")
+    if transcript:
+        _print_transcript(folder.host_log(host) if host is not None else None)
+        return
     if fmt == "json":
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
@@ -111,7 +134,20 @@ def show_command(run: str, host: str | None, step: str | None, fmt: str,
         lines += _step_hosts(report)
     else:
         lines += _recap(report)
-    click.echo("\n".join(lines))
+    # recorded output is kept as received; the terminal sees its control characters escaped
+    click.echo(visible_controls("\n".join(lines)))
+
+
+def _print_transcript(path: Path | None) -> None:
+    """Copy a host's transcript to stdout as it is (it may be large: in pieces)."""
+    if path is None:
+        fail("runbook: --transcript needs --host HOST")
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            while chunk := handle.read(1 << 16):
+                click.echo(chunk, nl=False)
+    except FileNotFoundError:
+        fail(f"runbook: no transcript {path}: the run sent nothing to that host")
 
 
 def _header(report: dict[str, Any], path: Path) -> list[str]:
@@ -122,6 +158,8 @@ def _header(report: dict[str, Any], path: Path) -> list[str]:
     rows = [("run", f"{report.get('run_id')}  ({path})"),
             ("runbook", f"{report.get('runbook')} ({report.get('runbook_path')})"),
             ("lab", lab), ("status", status),
+            *([("repairs", f"run {report['repairs']} (this report merges its results)")]
+              if report.get("repairs") else []),
             ("started", f"{_when(float(report.get('started') or 0))} UTC, took "
                         f"{_took(float(report.get('duration_s') or 0))}")]
     if (path / "report.html").exists():

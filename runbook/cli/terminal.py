@@ -10,16 +10,9 @@ import os
 import shutil
 from typing import TextIO
 
-# Control characters other than newline and tab (C0, DEL and the C1 range, which some
-# terminals also obey: U+009B is a CSI) are shown as `\xNN`. Reports keep output as received.
-_VISIBLE = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7f, 0xa0))
-            if code not in (0x09, 0x0a)}
+from runbook._text import visible_controls
 
-
-def visible_controls(text: str) -> str:
-    """`text` with control characters escaped (ESC → `\\x1b`), newline and tab kept; a CRLF
-    line end is a plain newline."""
-    return text.replace("\r\n", "\n").translate(_VISIBLE)
+__all__ = ["ellipsis_for", "line_width", "shorten", "visible_controls"]
 
 
 def line_width(stream: TextIO) -> int | None:

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runbook.engine.logged import log_files, oneshot_logged, run_logged
 from runbook.engine.regex import bounded_search
 from runbook.errors import CommandTimeoutError, HostUnreachableError, RegexTimeoutError, RunbookError
+from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT
 from runbook.plan.actions import (
     ConcreteAction,
     GetFiles,
@@ -27,6 +29,7 @@ from runbook.results import Status
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
+    from runbook.hosts.hostlog import HostLog
     from runbook.model import Step
 
 # How a host marks a command it stopped at its timeout (runbook.hosts.shell / ssh).
@@ -61,16 +64,22 @@ class ActionResult:
         return "unreachable" if self.unreachable else self.status.word
 
 
-async def execute(action: ConcreteAction, host: Host, *, timeout: float | None = None) -> ActionResult:
-    """Run `action` on `host`, bounded by `timeout` seconds; never raises except on cancel."""
+async def execute(action: ConcreteAction, host: Host, *, timeout: float | None = None,
+                  output_limit: int | None = None, log: HostLog | None = None) -> ActionResult:
+    """Run `action` on `host`, bounded by `timeout` seconds; never raises except on cancel.
+
+    `output_limit`: bytes of each command's output kept from each end (None: the default).
+    `log`: the host's transcript, told every command, all its output and every file.
+    """
+    limit = DEFAULT_OUTPUT_LIMIT if output_limit is None else output_limit
     try:
         if timeout is None:
-            return await _dispatch(action, host, timeout)
+            return _explained(await _dispatch(action, host, timeout, limit, log))
         commands = isinstance(action, RunCommands | OneshotCommands)
         async with asyncio.timeout(timeout + (TIMEOUT_GRACE if commands else 0.0)):
-            return await _dispatch(action, host, timeout)
+            return _explained(await _dispatch(action, host, timeout, limit, log))
     except HostUnreachableError as exc:
-        return ActionResult(Status.Error, None, "", exc.cause or str(exc), unreachable=True)
+        return ActionResult(Status.Error, None, "", exc.detail, unreachable=True)
     except CommandTimeoutError as exc:
         return ActionResult(Status.Failed, None, "", str(exc) or "timed out", timed_out=True)
     except TimeoutError:
@@ -86,6 +95,23 @@ async def execute(action: ConcreteAction, host: Host, *, timeout: float | None =
         return ActionResult(Status.Error, None, "", f"{type(exc).__name__}: {exc}")
 
 
+def _explained(result: ActionResult) -> ActionResult:
+    """Give an error without a message one: the host's closing `runbook: ...` note (a lost
+    connection or shell). A failure with an exit status is left to `expect` and the executor
+    ("exit status N"), so a non-ok result never goes out unexplained."""
+    if result.status is Status.Success or result.message or (
+            result.status is Status.Failed and result.rc is not None):
+        return result
+    last = result.output.rstrip("\n").rpartition("\n")[2]
+    if last.startswith("runbook: "):
+        result.message = last.removeprefix("runbook: ")
+    elif result.rc is not None:
+        result.message = f"exit status {result.rc}"
+    else:
+        result.message = f"{result.word} without an exit status"
+    return result
+
+
 async def _reset_quietly(host: Host) -> None:
     """After a hard timeout the shell may be mid-command: drop it so the next use starts clean."""
     try:
@@ -95,21 +121,37 @@ async def _reset_quietly(host: Host) -> None:
         pass
 
 
-async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None) -> ActionResult:
+async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None,
+                    output_limit: int, log: HostLog | None) -> ActionResult:
     match action:
         case RunCommands():
-            result = await host.run(list(action.commands), timeout=timeout)
+            result = await (
+                host.run(list(action.commands), timeout=timeout, output_limit=output_limit)
+                if log is None else run_logged(host, action.commands, timeout, output_limit, log))
             return _timeout_as_failure(
                 ActionResult(_step_status(result.status), result.retcode, result.output))
         case OneshotCommands():
-            return _timeout_as_failure(await _oneshot(action, host, timeout))
+            return _timeout_as_failure(await _oneshot(action, host, timeout, output_limit, log))
         case PutFiles():
-            return await _put(action, host)
+            return _logged_transfer(log, "put", await _put(action, host, log))
         case GetFiles():
             status, message = await host.get(list(action.sources), action.dest)
-            return _transfer(status, message)
+            if status is Status.Success:
+                await log_files(log, f"got from {host.id}", [
+                    Path(action.dest) / Path(s).name for s in action.sources])
+            return _logged_transfer(log, "get", _transfer(status, message))
         case PowerSwitch():
-            return await _power(action, host)
+            if log is not None:
+                log.note(f"power {action.verb}")
+            return _logged_transfer(log, f"power {action.verb}", await _power(action, host))
+
+
+def _logged_transfer(log: HostLog | None, what: str, result: ActionResult) -> ActionResult:
+    """Note how a transfer or power action ended in the transcript."""
+    if log is not None:
+        text = (result.output or result.message).strip().replace("\n", "; ")
+        log.note(f"{what} {result.word}" + (f": {text}" if text else ""))
+    return result
 
 
 def _timeout_as_failure(result: ActionResult) -> ActionResult:
@@ -124,13 +166,14 @@ def _timeout_as_failure(result: ActionResult) -> ActionResult:
     return result
 
 
-async def _oneshot(action: OneshotCommands, host: Host, timeout: float | None) -> ActionResult:
+async def _oneshot(action: OneshotCommands, host: Host, timeout: float | None,
+                   output_limit: int, log: HostLog | None) -> ActionResult:
     """Each command in a fresh process, one after another, stopping at the first failure."""
     outputs: list[str] = []
     rc: int | None = None
     status = Status.Success
     for command in action.commands:
-        cs = await host.oneshot(command, timeout=timeout)
+        cs = await oneshot_logged(host, command, timeout, output_limit, log)
         outputs.append(cs.output)
         rc = cs.retcode
         status = _step_status(cs.status)
@@ -145,8 +188,10 @@ def _transfer(status: Status, message: str) -> ActionResult:
                         "" if mapped is Status.Success else message)
 
 
-async def _put(action: PutFiles, host: Host) -> ActionResult:
+async def _put(action: PutFiles, host: Host, log: HostLog | None) -> ActionResult:
     if action.content is None:
+        await log_files(log, f"put to {host.id}:{action.dest}",
+                        list(action.sources))
         status, message = await host.put(list(action.sources), action.dest, mode=action.mode)
         return _transfer(status, message)
     # A rendered template: write this host's text under the source's name, upload, clean up.
@@ -154,6 +199,8 @@ async def _put(action: PutFiles, host: Host) -> ActionResult:
     with tempfile.TemporaryDirectory(prefix="runbook-put-") as tmp:
         local = Path(tmp) / name
         local.write_text(action.content, encoding="utf-8")
+        await log_files(log, f"put (rendered {action.sources[0]}) to {host.id}:{action.dest}",
+                        [local])
         status, message = await host.put([local], action.dest, mode=action.mode)
     return _transfer(status, message)
 

@@ -44,6 +44,7 @@ from runbook.results import Status
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
+    from runbook.hosts.hostlog import HostLog
     from runbook.model import Step
     from runbook.plan.compiler import Plan
     from runbook.plan.steps import PlannedStep
@@ -61,6 +62,10 @@ CLOSE_TIMEOUT = 3.0
 # Seconds an `always` step may take on a host while the run is halted or interrupted, when the
 # step sets no `timeout` of its own.
 ALWAYS_TIMEOUT = 60.0
+
+
+def _no_log(host_id: str) -> HostLog | None:
+    return None
 
 
 def choose_forks(requested: int | None, fd_limit: int) -> int:
@@ -83,6 +88,8 @@ class Executor:
         self.registered: Registered = {h.id: {} for h in plan.hosts}
         self.tracker = BlockTracker(plan.runbook.blocks)
         self.dropped: dict[str, str] = self.tracker.dropped
+        #: Each host's transcript (`RunRecorder` sets it); None: not recorded.
+        self.host_logs: Callable[[str], HostLog | None] = _no_log
         self.halted: str | None = None
         self._cleanup = False
         self._position = -1
@@ -377,7 +384,8 @@ class Executor:
         return fatal
 
     async def _run_host(self, planned: PlannedStep, host: Host) -> HostStepResult:
-        return await HostStep(planned, host, self.plan.renderer, self.registered, self.mask).run()
+        return await HostStep(planned, host, self.plan.renderer, self.registered, self.mask,
+                              log=self.host_logs(host.id)).run()
 
     # -- dry run --------------------------------------------------------------------------
     def check(self) -> RunOutcome:

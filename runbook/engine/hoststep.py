@@ -22,6 +22,7 @@ from runbook.results import Status
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
+    from runbook.hosts.hostlog import HostLog
     from runbook.model import Step
     from runbook.plan.actions import ConcreteAction
     from runbook.plan.renderer import ActionRenderer
@@ -57,30 +58,35 @@ class HostStep:
     """Runs `planned` on `host`: build one, `await run()` for the host's result."""
 
     def __init__(self, planned: PlannedStep, host: Host, renderer: ActionRenderer,
-                 registered: Registered, mask: Callable[[str], str]) -> None:
+                 registered: Registered, mask: Callable[[str], str], *,
+                 log: HostLog | None = None) -> None:
         self.planned = planned
         self.step = planned.step
         self.host = host
         self.renderer = renderer
         self.registered = registered
         self.mask = mask
+        self.log = log
         self.started = time.time()
 
     async def run(self) -> HostStepResult:
         """The host's result; template errors are failures of this host, never exceptions."""
         step, host = self.step, self.host
+        if self.log is not None:
+            self.log.note(f"step {step.index + 1} {step.name!r} ({step.action.kind})")
         if step.loop is not None:
             return await self._run_loop()
         try:
             if step.when is not None and not self.renderer.evaluate(
                     step.when, step, host, self.registered):
                 register(self.registered, step, host.id, Status.Skipped.word)
-                return HostStepResult(host.id, Status.Skipped, started=self.started,
-                                      ended=time.time(), message=f"skipped: when {step.when!r}")
+                return self._noted(HostStepResult(
+                    host.id, Status.Skipped, started=self.started, ended=time.time(),
+                    message=f"skipped: when {step.when!r}"))
             action = self.renderer.action_for(self.planned, host, self.registered)
             raw, attempt, done = await self._attempts(action)
         except RunbookError as exc:
-            return self._template_failure(exc)
+            return self._noted(self._template_failure(exc))
         result = self._result(raw, attempt, done)
         result.command = self.mask("\n".join(describe_action(action, host)))
         return result
@@ -132,7 +138,9 @@ class HostStep:
         attempts = step.retries + 1
         attempt = 1
         while True:
-            raw = apply_expect(step, await execute(action, self.host, timeout=step.timeout), action)
+            raw = apply_expect(step, await execute(
+                action, self.host, timeout=step.timeout,
+                output_limit=self.planned.output_limit, log=self.log), action)
             value = register(self.registered, step, self.host.id, raw.word, rc=raw.rc,
                              output=raw.output, state=raw.state)
             done = self._judge_until(raw, value, extra) if step.until is not None \
@@ -166,6 +174,12 @@ class HostStep:
         return HostStepResult(self.host.id, raw.status, raw.rc, self.mask(raw.output),
                               self.started, time.time(), message=self.mask(raw.message),
                               attempts=attempt, state=raw.state, unreachable=raw.unreachable)
+
+    def _noted(self, result: HostStepResult) -> HostStepResult:
+        """`result` of a step that sent nothing, told to the transcript."""
+        if self.log is not None:
+            self.log.note(f"{result.word}: {result.message}")
+        return result
 
     def _template_failure(self, exc: BaseException) -> HostStepResult:
         message = self.mask(template_message(self.step, self.host, exc))

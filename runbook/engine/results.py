@@ -167,6 +167,8 @@ class RunOutcome:
     check: bool = False
     error: str | None = None
     run_id: str | None = None  # set when the run is recorded in a run folder (runbook.records)
+    #: The run this one repairs (`apply --rerun-failed RUN`); its results are merged in.
+    repairs: str | None = None
     #: The lab locks the run held (runbook.locks.HeldLocks.to_dict), None when it took none.
     locks: dict[str, Any] | None = None
     #: Host id → the site whose worker drove it (multi-site runs, docs/sites.md).

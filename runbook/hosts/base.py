@@ -24,6 +24,7 @@ from runbook._lazyimport import lazy_module
 from runbook._numbers import finite_number
 from runbook.errors import ConfigError, HostUnreachableError, PowerError, ShellDiedError
 from runbook.hosts.become import Become, authenticate, check_become_user, sudo_command
+from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
 from runbook.hosts.power_mixin import PowerMixin
 from runbook.hosts.shell import (
     INTERRUPT_GRACE,
@@ -34,7 +35,9 @@ from runbook.hosts.shell import (
     PersistentShell,
     ShellChannel,
     killed_after_timeout,
+    lost_mid_command,
     quote,
+    read_script_then_eval,
 )
 from runbook.hosts.transfer import PathLike
 from runbook.results import CommandStatus, RunResult, Status
@@ -143,6 +146,8 @@ class Host(PowerMixin, ABC):
         self._become_locks: dict[str, asyncio.Lock] = {}
         #: pgid -> who runs it, for every marker oneshot still running (close() kills them).
         self._running_oneshots: dict[int, Become | None] = {}
+        #: Told about connection events (connect, reconnect) in words: a run's transcript.
+        self.notes: Callable[[str], None] | None = None
 
     def become_for(self, become: bool | None = None,
                    become_user: str | None = None) -> Become | None:
@@ -154,21 +159,31 @@ class Host(PowerMixin, ABC):
             return None
         return Become(check_become_user(become_user or self.become_user), self.become_password)
 
+    @property
+    def endpoint(self) -> str:
+        """`address:port` (`[v6]:port`), or the address alone when there is no port."""
+        return HostUnreachableError(self.id, self.address, "", port=self.port).endpoint
+
     # -- commands -------------------------------------------------------------------------
     async def run(self, cmds: str | Sequence[str], timeout: float | None = None, *,
-                  become: bool | None = None, become_user: str | None = None) -> RunResult:
+                  become: bool | None = None, become_user: str | None = None,
+                  output_limit: int = DEFAULT_OUTPUT_LIMIT,
+                  sink: OutputSink | None = None) -> RunResult:
         """Run command(s) in this host's persistent shell; a list stops at the first failure.
 
         cwd, exported and shell variables carry over between calls. Concurrent calls are
         serialized. `timeout` bounds each command; the commands after a failed one are Skipped.
         With become, they run in the become user's own persistent shell (its state carries
         over between become calls); sudo failing raises `BecomeError`.
+        Each command keeps the first and last `output_limit` bytes of its output (0: all);
+        `sink` gets every chunk of every command's output, unbounded.
         """
         commands = [cmds] if isinstance(cmds, str) else list(cmds)
         if not all(isinstance(c, str) for c in commands):
             raise TypeError(f"run() takes a command string or a list of them, not {cmds!r}")
         check_timeout(timeout)
         who = self.become_for(become, become_user)
+        BoundedOutput(output_limit)  # refuse a bad limit before anything runs
         statuses: list[CommandStatus] = []
         async with self._shell_lock(who):
             for command in commands:
@@ -176,7 +191,8 @@ class Host(PowerMixin, ABC):
                     statuses.append(CommandStatus(command, "", Status.Skipped, None))
                     continue
                 shell = await self._get_shell(timeout, who)
-                result = await shell.execute(command, timeout)
+                result = await shell.execute(command, timeout,
+                                             BoundedOutput(output_limit, sink))
                 if not shell.alive:
                     await self._drop_shell(who)
                 statuses.append(result)
@@ -205,12 +221,14 @@ class Host(PowerMixin, ABC):
                 current = await PersistentShell.start(channel, signaller, limit)
             except TimeoutError as exc:
                 raise HostUnreachableError(
-                    self.id, self.address, f"the shell did not start within {limit:g} s"
+                    self.id, self.address, f"the shell did not start within {limit:g} s",
+                    port=self.port,
                 ) from exc
             except ShellDiedError as exc:
                 status = await channel.exit_status()
                 raise HostUnreachableError(
-                    self.id, self.address, f"the shell ended at start (exit status {status})"
+                    self.id, self.address, f"the shell ended at start (exit status {status})",
+                    port=self.port,
                 ) from exc
             if who is None:
                 self._shell = current
@@ -262,24 +280,26 @@ class Host(PowerMixin, ABC):
         yield
 
     async def _marker_oneshot(self, cmd: str, timeout: float | None, who: Become | None, *,
-                              signal_on_timeout: bool = True) -> CommandStatus:
+                              signal_on_timeout: bool = True,
+                              out: BoundedOutput | None = None) -> CommandStatus:
         """Run `cmd` in a fresh channel, as `who` if given; the first line out carries its pgid.
 
         The command string prints a random marker with its pid (the group leader: sshd or
-        setsid made it one), so a timeout or cancel can kill the whole group.
+        setsid made it one), so a timeout or cancel can kill the whole group. The output
+        goes into `out` (default: bounded at the default limit).
         """
+        out = out if out is not None else BoundedOutput()
         marker = f"__runbook_{secrets.token_hex(6)}__"
-        inner = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; exec 2>&1 </dev/null; "
-                 f"eval {quote(cmd)}")
+        script = cmd.encode()
+        inner = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; "
+                 f"{read_script_then_eval(len(script))}")
         signal = self._signal_group if who is None else functools.partial(self._signal_group_as, who)
         async with self._command_slot():
-            if who is None:
-                channel = await self._open_command_channel(inner)
-            else:
-                channel = await self._open_become_channel(who, inner)
+            channel = await (self._open_command_channel(inner) if who is None
+                             else self._open_become_channel(who, inner))
+            channel.write(script)  # on stdin: a command line is in every `ps` listing
             reader = MarkerReader(channel, marker.encode())
             pgid: int | None = None
-            chunks: list[bytes] = []
 
             async def collect() -> None:
                 nonlocal pgid
@@ -288,9 +308,9 @@ class Host(PowerMixin, ABC):
                 except ShellDiedError:
                     return
                 self._running_oneshots[pgid] = who
-                chunks.append(reader.take_pending())
+                reader.take_pending(out)
                 while chunk := await channel.read():
-                    chunks.append(chunk)
+                    out.write(chunk)
 
             try:
                 await asyncio.wait_for(collect(), timeout)
@@ -300,7 +320,7 @@ class Host(PowerMixin, ABC):
                 channel.close()
                 # Hold the slot until the channel is released on the other side too.
                 await channel.exit_status()
-                return killed_after_timeout(cmd, b"".join(chunks), timeout)
+                return killed_after_timeout(cmd, out.text(), timeout)
             except asyncio.CancelledError:
                 if pgid is not None:
                     await asyncio.shield(signal(pgid, "KILL"))
@@ -310,8 +330,13 @@ class Host(PowerMixin, ABC):
                 if pgid is not None:
                     self._running_oneshots.pop(pgid, None)
             rc = await channel.exit_status()
-        output = b"".join(chunks).decode(errors="replace")
-        return CommandStatus(cmd, output, Status.Success if rc == 0 else Status.Failed, rc)
+        if rc is None:
+            return lost_mid_command(cmd, out.text(), self._session_lost())
+        return CommandStatus(cmd, out.text(), Status.Success if rc == 0 else Status.Failed, rc)
+
+    def _session_lost(self) -> str:
+        """What a oneshot whose channel ended without an exit status says happened."""
+        return "the command's session ended without an exit status (connection lost)"
 
     async def _kill_running_oneshots(self) -> list[int]:
         """Kill the become oneshots still running; return the pgids of the login user's."""
@@ -331,9 +356,11 @@ class Host(PowerMixin, ABC):
 
     @abstractmethod
     async def oneshot(self, cmd: str, timeout: float | None = None, *,
-                      become: bool | None = None, become_user: str | None = None
-                      ) -> CommandStatus:
-        """Run one command in a fresh process (through sudo with become); safe concurrently."""
+                      become: bool | None = None, become_user: str | None = None,
+                      output_limit: int = DEFAULT_OUTPUT_LIMIT,
+                      sink: OutputSink | None = None) -> CommandStatus:
+        """Run one command in a fresh process (through sudo with become); safe concurrently.
+        Output is bounded like `run`'s."""
 
     @abstractmethod
     async def put(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,8 +13,14 @@ from typing import TYPE_CHECKING, Any
 from runbook._lazyimport import lazy_module
 from runbook.hosts.base import Host, check_command
 from runbook.hosts.become_files import become_get, become_put
-from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND, killed_after_timeout
-from runbook.hosts.transfer import PathLike, as_paths, missing_sources
+from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
+from runbook.hosts.shell import (
+    INTERRUPT_GRACE,
+    SHELL_COMMAND,
+    killed_after_timeout,
+    read_script_then_eval,
+)
+from runbook.hosts.transfer import PathLike, as_paths, copy_local, missing_sources
 from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:
@@ -77,28 +83,32 @@ class LocalHost(Host):
         _killpg(pgid, getattr(signal, f"SIG{signal_name}"))
 
     async def oneshot(self, cmd: str, timeout: float | None = None, *,
-                      become: bool | None = None, become_user: str | None = None
-                      ) -> CommandStatus:
-        """Run `cmd` with /bin/sh in a fresh process group; stdin is /dev/null.
+                      become: bool | None = None, become_user: str | None = None,
+                      output_limit: int = DEFAULT_OUTPUT_LIMIT,
+                      sink: OutputSink | None = None) -> CommandStatus:
+        """Run `cmd` with /bin/sh in a fresh process group; the command arrives on stdin.
 
         With become it runs under sudo as the become user (`runbook.hosts.become`).
         """
         check_command(cmd, timeout)
+        out = BoundedOutput(output_limit, sink)
         if (who := self.become_for(become, become_user)) is not None:
-            return await self._marker_oneshot(cmd, timeout, who)
+            return await self._marker_oneshot(cmd, timeout, who, out=out)
+        script = cmd.encode()
         process = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-c", cmd,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            "/bin/sh", "-c", read_script_then_eval(len(script)),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, start_new_session=True,
         )
         self._oneshot_pgids.add(process.pid)
-        assert process.stdout is not None
-        chunks: list[bytes] = []
+        assert process.stdin is not None
+        process.stdin.write(script)  # not in argv: `ps` shows argv to every user
+        process.stdin.close()
 
         async def collect() -> int:
             assert process.stdout is not None
             while chunk := await process.stdout.read(65536):
-                chunks.append(chunk)
+                out.write(chunk)
             return await process.wait()
 
         try:
@@ -110,14 +120,13 @@ class LocalHost(Host):
             except TimeoutError:
                 _killpg(process.pid, signal.SIGKILL)
                 await process.wait()
-            return killed_after_timeout(cmd, b"".join(chunks), timeout)
+            return killed_after_timeout(cmd, out.text(), timeout)
         except asyncio.CancelledError:
             _killpg(process.pid, signal.SIGKILL)
             raise
         finally:
             self._oneshot_pgids.discard(process.pid)
-        output = b"".join(chunks).decode(errors="replace")
-        return CommandStatus(cmd, output, Status.Success if rc == 0 else Status.Failed, rc)
+        return CommandStatus(cmd, out.text(), Status.Success if rc == 0 else Status.Failed, rc)
 
     async def put(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike,
                   mode: int | None = None, *, become: bool | None = None,
@@ -128,7 +137,7 @@ class LocalHost(Host):
             return Status.Error, problem
         if (who := self.become_for(become, become_user)) is not None:
             return await become_put(self, sources, dest_dir, mode, who)
-        return await asyncio.to_thread(_copy_into, sources, Path(dest_dir), mode)
+        return await _copy_in_thread(sources, Path(dest_dir), mode)
 
     async def get(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike, *,
                   become: bool | None = None, become_user: str | None = None
@@ -149,19 +158,15 @@ class LocalHost(Host):
             _killpg(pgid, signal.SIGKILL)
 
 
-def _copy_into(sources: list[Path], dest: Path, mode: int | None) -> tuple[Status, str]:
+async def _copy_in_thread(sources: list[Path], dest: Path, mode: int | None) -> tuple[Status, str]:
+    """`copy_local` in a worker thread; on cancellation the thread is told to stop and is
+    waited for (bounded), so its temporary file is gone before the cancellation goes on."""
+    stop = threading.Event()
+    task = asyncio.ensure_future(asyncio.to_thread(copy_local, sources, dest, mode, stop))
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
     try:
-        dest.mkdir(parents=True, exist_ok=True)
-        copied = []
-        for src in sources:
-            target = dest / src.name
-            if src.is_dir():
-                shutil.copytree(src, target, dirs_exist_ok=True)
-            else:
-                shutil.copy2(src, target)
-            if mode is not None:
-                target.chmod(mode)
-            copied.append(str(target))
-    except OSError as exc:
-        return Status.Error, f"copy to {dest} failed: {exc}"
-    return Status.Success, f"copied {len(copied)} item(s) to {dest}"
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        stop.set()
+        await asyncio.wait({task}, timeout=INTERRUPT_GRACE)
+        raise

@@ -4,7 +4,7 @@ One long-lived `bash --noprofile --norc` (or `sh`) per host reads commands on st
 command is sent as
 
     __runbook_cmd='<command>'
-    __runbook_run </dev/null; printf '<marker>:%d:\\n' "$?"
+    __runbook_run </dev/null 8>&-; printf '<marker>:%d:\\n' "$?" >&8
 
 where `__runbook_run() { eval "$__runbook_cmd"; }` is defined once at start-up, so that cwd,
 exported and shell variables persist (a function runs in the current shell); stdin of the
@@ -12,6 +12,12 @@ command is /dev/null (it cannot swallow the shell's input); stderr was merged in
 at start-up (`exec 2>&1`), so the output keeps the order the command wrote it in; and the random
 per-shell marker tells where the output ends and carries the real exit status. No tty is used:
 nothing is echoed, no prompt.
+
+The marker travels on file descriptor 8 (`PROTOCOL_FD`), a copy of the channel made at
+start-up, not on stdout: a step may redirect the shell's own output (`exec > log 2>&1`, common
+in install scripts) and the protocol still works, and the user's file never sees the marker.
+fd 8 is closed while a command runs (its children do not inherit it) and the shell restores it
+afterwards, so whatever a step does to fd 8 lasts only for that step.
 
 A timeout sends SIGTERM to the shell's process group. The shell traps TERM with `return 143`
 (the trap is reset in its children): the running program dies, the shell leaves the function,
@@ -30,9 +36,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from runbook._lazyimport import lazy_module
-
-#: Seconds to wait for the marker after interrupting a timed-out command.
 from runbook.errors import ShellDiedError
+from runbook.hosts.output import BoundedOutput
 from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:
@@ -40,9 +45,13 @@ if TYPE_CHECKING:
 else:
     asyncio = lazy_module("asyncio")
 
+#: Seconds to wait for the marker after interrupting a timed-out command.
 INTERRUPT_GRACE = 3.0
 #: Seconds allowed for a new shell to start and answer.
 START_TIMEOUT = 15.0
+
+#: The descriptor that carries the protocol's markers (a single digit, so plain `sh` has it too).
+PROTOCOL_FD = 8
 
 SHELL_COMMAND = "command -v bash >/dev/null 2>&1 && exec bash --noprofile --norc; exec sh"
 
@@ -70,9 +79,19 @@ def quote(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
+def read_script_then_eval(size: int) -> str:
+    """Shell text that reads the next `size` bytes of stdin (the command, written there by
+    the caller), points stdin at /dev/null and stderr at stdout, then runs the command.
+
+    A oneshot's command travels on stdin rather than in `sh -c` / sudo arguments: a command
+    line shows in every user's `ps` listing, and a rendered command may hold a secret.
+    """
+    return (f"__runbook_cmd=$(head -c {size}); exec 2>&1 </dev/null; "
+            "eval \"$__runbook_cmd\"")
+
+
 @dataclass
 class _Outcome:
-    output: bytes
     retcode: int | None
     exited: bool
 
@@ -86,32 +105,38 @@ class MarkerReader:
         self._buffer = bytearray()
         self._scan_from = 0
 
-    @property
-    def pending(self) -> bytes:
-        """Output read so far that belongs to the command still running."""
-        return bytes(self._buffer)
+    async def until_marker(self, out: BoundedOutput | None = None) -> tuple[bytes, int]:
+        """Output up to the marker and the number the marker carries; ShellDiedError at EOF.
 
-    async def until_marker(self) -> tuple[bytes, int]:
-        """Output up to the marker and the number the marker carries; ShellDiedError at EOF."""
+        With `out`, the output is streamed into it as it arrives (only a marker-sized tail is
+        held back) and b"" is returned: memory stays bounded however much a command prints.
+        """
+        keep = len(self._pattern.pattern) + 24  # a marker may straddle two chunks
         while True:
             match = self._pattern.search(self._buffer, self._scan_from)
             if match:
                 output, number = bytes(self._buffer[: match.start()]), int(match.group(1))
                 del self._buffer[: match.end()]
                 self._scan_from = 0
-                return output, number
-            # The marker may straddle two chunks: rescan the tail next time.
-            self._scan_from = max(0, len(self._buffer) - len(self._pattern.pattern) - 24)
+                if out is None:
+                    return output, number
+                out.write(output)
+                return b"", number
+            if out is not None and len(self._buffer) > keep:
+                flushed = len(self._buffer) - keep
+                out.write(bytes(self._buffer[:flushed]))
+                del self._buffer[:flushed]
+            self._scan_from = max(0, len(self._buffer) - keep)
             chunk = await self._channel.read()
             if not chunk:
                 raise ShellDiedError
             self._buffer += chunk
 
-    def take_pending(self) -> bytes:
-        data = bytes(self._buffer)
+    def take_pending(self, out: BoundedOutput) -> None:
+        """Move what was read but not yet given out (the command still ran) into `out`."""
+        out.write(bytes(self._buffer))
         self._buffer.clear()
         self._scan_from = 0
-        return data
 
 
 class PersistentShell:
@@ -136,10 +161,10 @@ class PersistentShell:
         """
         shell = cls(channel, signal_group)
         init = (
-            "exec 2>&1\n"
+            f"exec {PROTOCOL_FD}>&1 2>&1\n"
             "__runbook_run() { eval \"$__runbook_cmd\"; }\n"
             "trap 'return 143' TERM\n"
-            f"printf '%s:%d:\\n' {quote(shell._marker)} \"$$\"\n"
+            f"printf '%s:%d:\\n' {quote(shell._marker)} \"$$\" >&{PROTOCOL_FD}\n"
         )
         channel.write(init.encode())
         try:
@@ -150,63 +175,71 @@ class PersistentShell:
         shell.pgid = pid
         return shell
 
-    async def execute(self, command: str, timeout: float | None) -> CommandStatus:
-        """Run one command; on timeout interrupt it and keep the shell if it recovers."""
+    async def execute(self, command: str, timeout: float | None,
+                      out: BoundedOutput | None = None) -> CommandStatus:
+        """Run one command; on timeout interrupt it and keep the shell if it recovers.
+
+        Its output goes into `out` (default: a `BoundedOutput` with the default limit).
+        """
+        out = out if out is not None else BoundedOutput()
         wrapped = (
             f"__runbook_cmd={quote(command)}\n"
-            f"__runbook_run </dev/null; printf '%s:%d:\\n' {quote(self._marker)} \"$?\"\n"
+            f"__runbook_run </dev/null {PROTOCOL_FD}>&-; "
+            f"printf '%s:%d:\\n' {quote(self._marker)} \"$?\" >&{PROTOCOL_FD}\n"
         )
         self._channel.write(wrapped.encode())
         self.busy = True
         try:
-            outcome = await asyncio.wait_for(self._collect(), timeout)
+            outcome = await asyncio.wait_for(self._collect(out), timeout)
         except TimeoutError:
-            return await self._interrupt(command, timeout)
+            return await self._interrupt(command, timeout, out)
         except asyncio.CancelledError:
             await self.kill()
             raise
         finally:
             self.busy = False
-        output = outcome.output.decode(errors="replace")
+        output = out.text()
         status = Status.Success if outcome.retcode == 0 else Status.Failed
         if outcome.exited:
             self.alive = False
             if outcome.retcode is None:
                 # No exit status: the connection or the shell was lost, not a command result.
-                note = ("runbook: the shell was lost while the command ran (connection dropped "
-                        "or shell killed); the next command starts a new shell")
-                return CommandStatus(command, _with_note(output, note), Status.Error, None)
+                return lost_mid_command(command, output, "the shell was lost while the command "
+                                        "ran (connection dropped or shell killed); the next "
+                                        "command starts a new shell")
         return CommandStatus(command, output, status, outcome.retcode)
 
-    async def _collect(self) -> _Outcome:
+    async def _collect(self, out: BoundedOutput) -> _Outcome:
         try:
-            output, rc = await self._reader.until_marker()
+            _, rc = await self._reader.until_marker(out)
         except ShellDiedError:
             rc_exit = await self._channel.exit_status()
-            return _Outcome(self._reader.take_pending(), rc_exit, exited=True)
-        return _Outcome(output, rc, exited=False)
+            self._reader.take_pending(out)
+            return _Outcome(rc_exit, exited=True)
+        return _Outcome(rc, exited=False)
 
-    async def _interrupt(self, command: str, timeout: float | None) -> CommandStatus:
+    async def _interrupt(self, command: str, timeout: float | None,
+                         out: BoundedOutput) -> CommandStatus:
         """Stop a timed-out command: TERM the group, wait for the marker, else kill the shell."""
         note = f"runbook: command timed out after {timeout:g} s"
         if self.pgid is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._signal_group(self.pgid, "TERM"), INTERRUPT_GRACE)
         try:
-            outcome = await asyncio.wait_for(self._collect(), INTERRUPT_GRACE)
+            outcome = await asyncio.wait_for(self._collect(out), INTERRUPT_GRACE)
         except TimeoutError:
-            partial = self._reader.take_pending().decode(errors="replace")
+            self._reader.take_pending(out)
             await self.kill()
             note += (" and did not stop; the shell was restarted, "
                      "so shell state (cwd, variables) was reset")
-            return CommandStatus(command, _with_note(partial, note), Status.Error, None)
-        partial = outcome.output.decode(errors="replace")
+            return CommandStatus(command, _with_note(out.text(), note), Status.Error, None)
         if outcome.exited:
             self.alive = False
             note += "; the shell ended, so shell state (cwd, variables) was reset"
         else:
             note += "; it was interrupted and the shell state was kept"
-        return CommandStatus(command, _with_note(partial, note), Status.Error, outcome.retcode)
+        return CommandStatus(command, _with_note(out.text(), note), Status.Error,
+                             outcome.retcode)
 
     async def kill(self) -> None:
         """Kill the shell and everything it started; bounded in time."""
@@ -228,8 +261,12 @@ def _with_note(output: str, note: str) -> str:
     return f"{output}{sep}{note}\n"
 
 
-def killed_after_timeout(command: str, output: bytes, timeout: float | None) -> CommandStatus:
+def killed_after_timeout(command: str, output: str, timeout: float | None) -> CommandStatus:
     """The result of a oneshot killed for running past `timeout`: its partial output + a note."""
     note = f"runbook: command timed out after {timeout:g} s and was killed"
-    return CommandStatus(command, _with_note(output.decode(errors="replace"), note),
-                         Status.Error, None)
+    return CommandStatus(command, _with_note(output, note), Status.Error, None)
+
+
+def lost_mid_command(command: str, output: str, what: str) -> CommandStatus:
+    """The result of a command whose shell or session ended without an exit status."""
+    return CommandStatus(command, _with_note(output, f"runbook: {what}"), Status.Error, None)

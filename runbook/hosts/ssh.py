@@ -24,7 +24,11 @@ from runbook._numbers import finite_number
 from runbook.errors import ConfigError, HostUnreachableError
 from runbook.hosts.base import Host, check_command
 from runbook.hosts.become_files import become_get, become_put
+from runbook.hosts.known_hosts import DEFAULT_KNOWN_HOSTS, parsed_known_hosts
+from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
+from runbook.hosts.sftp import get_tree, put_tree
 from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND
+from runbook.hosts.sshtext import describe_error, key_problem, make_local_dir, remote_path
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.results import CommandStatus, Status
 
@@ -39,10 +43,12 @@ else:
 
 #: Sessions OpenSSH allows per connection by default (sshd_config MaxSessions).
 DEFAULT_MAX_SESSIONS = 10
+#: Receive window of shell and exec channels: the most output asyncssh buffers per channel
+#: before the server must wait for runbook to read (asyncssh's default is 2 MiB; 500 hosts
+#: printing fast would hold up to 1 GB). Large enough for full speed on a LAN.
+CHANNEL_WINDOW = 128 * 1024
 #: Pauses before retrying a refused session; None: give up.
 SESSION_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, None)
-#: Where OpenSSH keeps the user's known host keys.
-DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts").expanduser()
 
 
 class _SSHChannel:
@@ -82,6 +88,7 @@ class RemoteHost(Host):
         user: str | None = None,
         password: str | None = None,
         key: str | Path | Sequence[str | Path] | None = None,
+        key_passphrase: str | None = None,
         hop: RemoteHost | None = None,
         connect_timeout: float = 10.0,
         host_key_checking: bool = True,
@@ -116,6 +123,7 @@ class RemoteHost(Host):
         self.password = password
         keys = [key] if isinstance(key, str | Path) else list(key or [])
         self.keys = [Path(k).expanduser() for k in keys]
+        self.key_passphrase = key_passphrase
         self.hop = hop
         self.connect_timeout = connect_timeout
         self.host_key_checking = host_key_checking
@@ -124,6 +132,7 @@ class RemoteHost(Host):
         self.agent = agent
         self.max_sessions = max_sessions
         self._conn: asyncssh.SSHClientConnection | None = None
+        self._connected_once = False  # a later connect is a reconnect (transcripts say so)
         self._sftp: asyncssh.SFTPClient | None = None
 
     # Locks and semaphores are made on first use, so building hosts (validate, `runbook hosts`)
@@ -153,9 +162,22 @@ class RemoteHost(Host):
             return conn
         async with self._connect_lock:
             if self._conn is None or self._conn.is_closed():
+                again = self._connected_once
                 self._forget_connection()
-                self._conn = await self._connect()
+                self._note(f"{'reconnecting' if again else 'connecting'} to {self.endpoint}"
+                           + (" (the connection was lost)" if again else ""))
+                try:
+                    self._conn = await self._connect()
+                except HostUnreachableError as exc:
+                    self._note(f"connection failed: {exc.detail}")
+                    raise
+                self._connected_once = True
+                self._note(f"connected to {self.endpoint}")
             return self._conn
+
+    def _note(self, text: str) -> None:
+        if self.notes is not None:
+            self.notes(text)
 
     def _connect_options(self) -> dict[str, Any]:
         """asyncssh.connect keywords from this host's settings (credentials, host keys)."""
@@ -171,6 +193,8 @@ class RemoteHost(Host):
             options["password"] = self.password
         if self.keys:
             options["client_keys"] = [str(k) for k in self.keys]
+        if self.key_passphrase is not None:
+            options["passphrase"] = self.key_passphrase
         if not self.agent:
             options["agent_path"] = None
         options.update(self._known_hosts_option())
@@ -180,7 +204,7 @@ class RemoteHost(Host):
         """`known_hosts` for asyncssh: None to skip the check, parsed entries, or a path."""
         if not self.host_key_checking:
             return {"known_hosts": None}
-        known = _parsed_known_hosts(self.known_hosts or DEFAULT_KNOWN_HOSTS)
+        known = parsed_known_hosts(self.known_hosts or DEFAULT_KNOWN_HOSTS)
         if known is not None:
             return {"known_hosts": known}
         if self.known_hosts is not None:
@@ -191,6 +215,7 @@ class RemoteHost(Host):
         import asyncssh
 
         options = self._connect_options()
+        self._check_key_files()
         try:
             if self.hop is not None:
                 options["tunnel"] = await self.hop.connection()
@@ -200,29 +225,41 @@ class RemoteHost(Host):
                 asyncssh.connect(self.address, **options), self.connect_timeout + 1
             )
         except HostUnreachableError as exc:
-            raise HostUnreachableError(self.id, self.address, f"jump host {exc}") from exc
+            raise self._unreachable(f"jump host {exc.host_id!r} ({exc.endpoint}{exc.route}) "
+                                    f"is unreachable: {exc.cause}", past_hops=False) from exc
         except TimeoutError as exc:
-            raise HostUnreachableError(
-                self.id, self.address, f"no answer within {self.connect_timeout:g} s"
-            ) from exc
+            raise self._unreachable(f"no answer within {self.connect_timeout:g} s") from exc
         except asyncssh.HostKeyNotVerifiable as exc:
-            raise HostUnreachableError(
-                self.id, self.address,
+            raise self._unreachable(
                 f"host key not verified ({exc.reason}); add it to known_hosts, or set "
-                "host_key_checking: false in the lab to skip the check",
-            ) from exc
+                "host_key_checking: false in the lab to skip the check") from exc
         except asyncssh.PermissionDenied as exc:
-            raise HostUnreachableError(
-                self.id, self.address, f"authentication failed for user {self.user!r}: {exc.reason}"
-            ) from exc
+            raise self._unreachable(
+                f"authentication failed for user {self.user!r}: {exc.reason}") from exc
+        except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
+            raise self._unreachable(key_problem(self.keys, self.key_passphrase is not None, exc)) from exc
         except socket.gaierror as exc:
-            raise HostUnreachableError(
-                self.id, self.address,
+            raise self._unreachable(
                 f"cannot resolve the address {self.address!r} ({exc.strerror}): check the "
-                "host's address in the lab, or DNS",
-            ) from exc
+                "host's address in the lab, or DNS") from exc
         except (OSError, asyncssh.Error) as exc:
-            raise HostUnreachableError(self.id, self.address, _describe(exc)) from exc
+            raise self._unreachable(describe_error(exc)) from exc
+
+    def _check_key_files(self) -> None:
+        """A lab `key` that is not a file: unreachable, naming it (not a raw OS error)."""
+        for key in self.keys:
+            if not key.is_file():
+                raise self._unreachable(f"the key file {key} does not exist (lab field `key`)")
+
+    def _unreachable(self, cause: str, *, past_hops: bool = True) -> HostUnreachableError:
+        """The error for this host, naming `address:port` and (when the jump hosts answered,
+        `past_hops`) the jump hosts on the way; a dead jump host is named in `cause`."""
+        route = ""
+        hop = self.hop if past_hops else None
+        while hop is not None:
+            route += f" through jump host {hop.id!r} ({hop.endpoint})"
+            hop = hop.hop
+        return HostUnreachableError(self.id, self.address, cause, port=self.port, route=route)
 
     def _forget_connection(self) -> None:
         self._conn = None
@@ -242,21 +279,19 @@ class RemoteHost(Host):
         for delay in SESSION_RETRY_DELAYS:
             conn = await self.connection()
             try:
-                return await conn.create_process(command, encoding=None)
+                return await conn.create_process(command, encoding=None, window=CHANNEL_WINDOW)
             except (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError,
                     ConnectionResetError) as exc:
                 conn.abort()
                 self._forget_connection()
                 if reconnected:
-                    raise HostUnreachableError(self.id, self.address, _describe(exc)) from exc
+                    raise self._unreachable(describe_error(exc)) from exc
                 reconnected = True
             except asyncssh.ChannelOpenError as exc:
                 if delay is None:
-                    raise HostUnreachableError(
-                        self.id, self.address,
+                    raise self._unreachable(
                         f"could not open a session: {exc.reason} (is the server's MaxSessions "
-                        f"below max_sessions={self.max_sessions}? lower it in the lab)",
-                    ) from exc
+                        f"below max_sessions={self.max_sessions}? lower it in the lab)") from exc
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -288,15 +323,22 @@ class RemoteHost(Host):
         async with self._exec_slots:
             yield
 
+    def _session_lost(self) -> str:
+        return (f"the SSH session to {self.endpoint} ended without an exit status "
+                "(connection lost)")
+
     async def oneshot(self, cmd: str, timeout: float | None = None, *,
-                      become: bool | None = None, become_user: str | None = None
-                      ) -> CommandStatus:
+                      become: bool | None = None, become_user: str | None = None,
+                      output_limit: int = DEFAULT_OUTPUT_LIMIT,
+                      sink: OutputSink | None = None) -> CommandStatus:
         """Run `cmd` in a fresh exec channel (stdin /dev/null, stderr merged into output).
 
         With become it runs under sudo as the become user (`runbook.hosts.become`).
         """
         check_command(cmd, timeout)
-        return await self._marker_oneshot(cmd, timeout, self.become_for(become, become_user))
+        out = BoundedOutput(output_limit, sink)
+        return await self._marker_oneshot(cmd, timeout, self.become_for(become, become_user),
+                                          out=out)
 
     # -- files --------------------------------------------------------------------------
     async def _sftp_client(self) -> asyncssh.SFTPClient:
@@ -320,19 +362,17 @@ class RemoteHost(Host):
             return Status.Error, problem
         if (who := self.become_for(become, become_user)) is not None:
             return await become_put(self, sources, dest_dir, mode, who)
-        dest = _remote_path(dest_dir)
+        dest = remote_path(dest_dir)
         try:
             sftp = await self._sftp_client()
             await sftp.makedirs(dest, exist_ok=True)
-            await sftp.put([str(s) for s in sources], dest, recurse=True)
-            if mode is not None:
-                for src in sources:
-                    await sftp.chmod(f"{dest.rstrip('/')}/{src.name}", mode)
+            skipped = await put_tree(sftp, sources, dest, mode)
         except HostUnreachableError:
             raise
         except (OSError, asyncssh.Error) as exc:
-            return Status.Error, f"upload to {self.id}:{dest} failed: {_describe(exc)}"
-        return Status.Success, f"uploaded {len(sources)} item(s) to {self.id}:{dest}"
+            return Status.Error, f"upload to {self.id}:{dest} failed: {describe_error(exc)}"
+        return Status.Success, skipped.summary(
+            f"uploaded {len(sources)} item(s) to {self.id}:{dest}")
 
     async def get(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike, *,
                   become: bool | None = None, become_user: str | None = None
@@ -343,18 +383,19 @@ class RemoteHost(Host):
         items = [src_files] if isinstance(src_files, str | Path) else list(src_files)
         if (who := self.become_for(become, become_user)) is not None:
             return await become_get(self, items, Path(dest_dir), who)
-        remote = [_remote_path(item) for item in items]
+        remote = [remote_path(item) for item in items]
         dest = Path(dest_dir)
         try:
-            await asyncio.to_thread(_make_local_dir, dest)
+            dest = await asyncio.to_thread(make_local_dir, dest)
             sftp = await self._sftp_client()
-            await sftp.get(remote, str(dest), recurse=True)
+            skipped = await get_tree(sftp, remote, dest)
         except HostUnreachableError:
             raise
         except (OSError, asyncssh.Error) as exc:
             where = f"{self.id}:{', '.join(remote)}"
-            return Status.Error, f"download from {where} failed: {_describe(exc)}"
-        return Status.Success, f"downloaded {len(remote)} item(s) from {self.id} to {dest}"
+            return Status.Error, f"download from {where} failed: {describe_error(exc)}"
+        return Status.Success, skipped.summary(
+            f"downloaded {len(remote)} item(s) from {self.id} to {dest}")
 
     # -- lifetime -----------------------------------------------------------------------
     async def reset_connection(self) -> None:
@@ -385,47 +426,3 @@ class RemoteHost(Host):
         conn.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(conn.wait_closed(), INTERRUPT_GRACE)
-
-
-#: known_hosts files parsed once per process (path -> (mtime_ns, size, parsed)). asyncssh
-#: re-reads the file for every connection given its path: O(hosts^2) lines at 500 hosts.
-_KNOWN_HOSTS_CACHE: dict[Path, tuple[int, int, asyncssh.SSHKnownHosts]] = {}
-
-
-def _parsed_known_hosts(path: Path) -> asyncssh.SSHKnownHosts | None:
-    """The parsed known_hosts file at `path` (re-read when it changes); None if unreadable."""
-    import asyncssh
-
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    cached = _KNOWN_HOSTS_CACHE.get(path)
-    if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
-        return cached[2]
-    try:
-        parsed = asyncssh.read_known_hosts(str(path))
-    except (OSError, ValueError):
-        return None
-    _KNOWN_HOSTS_CACHE[path] = (stat.st_mtime_ns, stat.st_size, parsed)
-    return parsed
-
-
-def _make_local_dir(path: Path) -> None:
-    path.expanduser().mkdir(parents=True, exist_ok=True)
-
-
-def _remote_path(path: PathLike) -> str:
-    """SFTP paths are relative to the login folder: `~/x` becomes `x`."""
-    text = str(path)
-    if text == "~":
-        return "."
-    return text[2:] if text.startswith("~/") else text
-
-
-def _describe(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None)
-    text = reason or str(exc) or type(exc).__name__
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    return str(text)

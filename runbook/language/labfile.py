@@ -8,10 +8,10 @@ Choices: `defaults` apply to every host (their `vars` are merged, the host's win
 inherited from defaults is ignored on the hop host itself; `address` defaults to the host id;
 `~` in key / known_hosts paths is expanded and relative paths are relative to the lab file;
 `local` (this machine) is added last unless the lab defines it. Strings in `address`, `user`,
-`password`, `become_password` and `power_control` may use Jinja (`{{ secret('BMC_PASSWORD') }}`,
-lab vars, `host.id`); they are rendered when the lab is loaded, and so are the strings of the
-`lock:` block (`runbook.language.lablock`: a redis URL's password may be a secret). A secret
-that is not set does not fail
+`password`, `become_password`, `key_passphrase` and `power_control` may use Jinja
+(`{{ secret('BMC_PASSWORD') }}`, lab vars, `host.id`); they are rendered when the lab is
+loaded, and so are the strings of the `lock:` block (`runbook.language.lablock`: a redis URL's
+password may be a secret). A secret that is not set does not fail
 the load: the host is built without it and `Lab.missing_secrets` records what it needs, so a
 run only asks for the secrets of the hosts it touches (see `runbook.render.labsecrets`).
 """
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from runbook.hosts.lab import Lab
 
 LOCAL_ID = "local"
-TEMPLATED_FIELDS = ("address", "user", "password", "become_password")
+TEMPLATED_FIELDS = ("address", "user", "password", "become_password", "key_passphrase")
 _PATH_FIELDS = ("key", "known_hosts")
 # Fields of a power_control spec that name a local file, relative to the lab file's folder.
 _POWER_PATH_FIELDS = ("ca_file",)
@@ -279,8 +279,9 @@ def _render_templates(reader: _LabReader, hosts: dict[str, dict[str, Any]],
                 reader.missing.setdefault(host_id, []).extend(
                     MissingSecret(host_id, secret, field, loc, recording.store.secrets_file)
                     for secret in recording.missing)
-                if name in (("password",), ("become_password",)):
-                    rendered = None  # never log in (or answer sudo) with a placeholder
+                if name in (("password",), ("become_password",), ("key_passphrase",)):
+                    # never log in, answer sudo or decrypt a key with a placeholder
+                    rendered = None
             target = fields["power_control"] if name[0] == "power_control" else fields
             target[name[-1]] = rendered
 
@@ -335,7 +336,9 @@ def _power_paths(spec: Any, base: Path) -> Any:
 
 
 def _check_home_paths(reader: _LabReader, hosts: dict[str, dict[str, Any]]) -> None:
-    """`key: ~nobody/id` would crash expanding `~` when the lab is built: a finding instead."""
+    """`key: ~nobody/id` would crash expanding `~` when the lab is built, and a key file that
+    does not exist would fail every connection with a raw OS error: findings instead."""
+    reported: set[JsonPath] = set()
     for host_id, fields in hosts.items():
         for name in _PATH_FIELDS:
             value = fields.get(name)
@@ -343,12 +346,31 @@ def _check_home_paths(reader: _LabReader, hosts: dict[str, dict[str, Any]]) -> N
                                      value if isinstance(value, list) else []):
                 if not isinstance(text, str):
                     continue
+                origin = reader.origin(host_id, name)
+                where = (*origin, i) if isinstance(value, list) else origin
+                owner = "defaults" if origin[0] == "defaults" else f"host {host_id!r}"
                 try:
-                    expand_home(text)
+                    path = expand_home(text)
                 except ConfigError as exc:
-                    where = reader.origin(host_id, name)
-                    reader.add((*where, i) if isinstance(value, list) else where,
-                               f"host {host_id!r}: {name}: {exc.message}")
+                    reader.add(where, f"host {host_id!r}: {name}: {exc.message}")
+                    continue
+                if name == "key" and where not in reported:
+                    problem = _missing_key(path, base_folder(reader.path))
+                    if problem is not None:
+                        reported.add(where)
+                        reader.add(where, f"{owner}: key: {problem}")
+
+
+def _missing_key(path: Path, base: Path) -> str | None:
+    """Why the key file at `path` (relative to the lab's folder `base`) cannot be used, or None."""
+    full = path if path.is_absolute() else base / path
+    if full.is_file():
+        return None
+    what = "is not a file" if full.exists() else "does not exist"
+    hint = " (a relative key path is relative to the lab file's folder)" \
+        if not path.is_absolute() else ""
+    return f"the key file {full} {what}{hint}; fix the path, or remove `key` to use your " \
+           "default keys and ssh-agent"
 
 
 def _key_path(value: str, base: Path) -> str:

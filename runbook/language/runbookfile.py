@@ -33,6 +33,7 @@ from runbook.model import (
     RunAction,
     Runbook,
     Step,
+    parse_size,
 )
 
 DEFAULT_WAIT = 300.0
@@ -157,6 +158,7 @@ def _build_step(index: int, raw: dict[str, Any], doc: Document,
         hosts=(hosts,) if isinstance(hosts, str) else tuple(hosts), action=action,
         location=doc.location(path), when=when, register=raw.get("register"),
         timeout=float(raw["timeout"]) if "timeout" in raw else None,
+        output_limit=_output_limit(raw.get("output_limit")),
         concurrent=raw.get("concurrent", True), ignore_errors=raw.get("ignore_errors", False),
         retries=raw.get("retries", UNTIL_RETRIES if until else 0),
         delay=float(raw.get("delay", UNTIL_DELAY if until else 0.0)), until=until,
@@ -164,6 +166,16 @@ def _build_step(index: int, raw: dict[str, Any], doc: Document,
         loop=tuple(loop) if isinstance(loop := raw.get("loop"), list) else loop,
         loop_var=raw.get("loop_var", "item"))
     return step, findings
+
+
+def _output_limit(value: Any) -> int | None:
+    """The step's `output_limit` in bytes; None when unset (or invalid: the schema said so)."""
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError:
+        return None
 
 
 def _build_action(path: JsonPath, raw: dict[str, Any], doc: Document, owner: str,

@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar
 
+from runbook._numbers import finite_number
+from runbook._text import one_line
+
 MANUAL = "manual"
 
 
@@ -60,11 +63,21 @@ class Holder:
         """The record stored by `to_json`; a foreign or damaged one reads as 'unknown'."""
         try:
             data: Any = json.loads(text)
-            return cls(**{k: data[k] for k in ("user", "machine", "run_id", "since", "until",
-                                               "note", "token") if k in data})
+            holder = cls(**{k: data[k] for k in ("user", "machine", "run_id", "since", "until",
+                                                 "note", "token") if k in data})
         except (ValueError, TypeError, KeyError):
+            holder = None
+        if holder is None or not holder._well_typed():
             return cls(user="unknown", machine="unknown", note="unreadable lock record",
                        token="")
+        return holder
+
+    def _well_typed(self) -> bool:
+        """Whether a record read back has the field types `to_json` writes."""
+        texts = (self.user, self.machine, self.note, self.token)
+        return (all(isinstance(t, str) for t in texts)
+                and (self.run_id is None or isinstance(self.run_id, str))
+                and finite_number(self.since) and finite_number(self.until))
 
     def can_use(self, other: Holder) -> bool:
         """Whether a run by `self` may work on a host `other` holds: it is the same lease, or
@@ -84,8 +97,9 @@ class HostLock:
         h = self.holder
         run = "manual reservation" if h.manual else f"run {h.run_id}"
         note = f', note "{h.note}"' if h.note else ""
-        return (f"{self.host}: held by {h.owner} ({run}) since {format_time(h.since)} "
-                f"until {format_time(h.until)}{note}")
+        # other people wrote these texts: no control sequence reaches this user's terminal
+        return one_line(f"{self.host}: held by {h.owner} ({run}) since {format_time(h.since)} "
+                        f"until {format_time(h.until)}{note}")
 
 
 @dataclass(frozen=True)
@@ -98,8 +112,8 @@ class ForcedRelease:
     previous: Holder
 
     def describe(self) -> str:
-        return (f"{self.host}: lease of {self.previous.owner} ({self.previous.run_text}) was "
-                f"released with --force by {self.by} at {format_time(self.at)}")
+        return one_line(f"{self.host}: lease of {self.previous.owner} ({self.previous.run_text}) "
+                        f"was released with --force by {self.by} at {format_time(self.at)}")
 
     def to_json(self) -> str:
         return json.dumps({"by": self.by, "at": self.at, "previous": self.previous.to_json()})
@@ -118,7 +132,10 @@ class ForcedRelease:
 def format_time(epoch: float) -> str:
     """Local time of day, with the date when it is not today."""
     now = time.localtime()
-    then = time.localtime(epoch)
+    try:
+        then = time.localtime(epoch)
+    except (OverflowError, OSError, ValueError, TypeError):  # a damaged or foreign record
+        return f"(time {epoch!r} out of range)"
     if (then.tm_year, then.tm_yday) == (now.tm_year, now.tm_yday):
         return time.strftime("%H:%M:%S", then)
     return time.strftime("%Y-%m-%d %H:%M:%S", then)

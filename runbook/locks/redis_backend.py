@@ -163,7 +163,8 @@ class RedisLockBackend(LockBackend):
         except LockBackendError:
             raise
         except Exception as exc:  # redis errors, OSError, TimeoutError: all mean unusable
-            detail = str(exc) or type(exc).__name__
+            detail = (f"no answer within {self.timeout:g}s (lock: timeout)"
+                      if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__)
             if self._password:
                 detail = detail.replace(self._password, "***")
             raise LockBackendError(f"{self.describe()}: {what} failed: {detail}") from None

@@ -85,14 +85,17 @@ class Plan:
     #: How the steps were chosen (`tags`, `skip_tags`, `start_at`; empty: all of them), so
     #: that a site worker compiles the same steps with the same indices (runbook.sites).
     selection: dict[str, Any] = field(default_factory=dict)
+    #: The run's output limit (`--output-limit`) for steps that set none; None: the default.
+    output_limit: int | None = None
 
 
 class _Compiler:
     """Builds one `Plan`: resolves targets and renders every template not needing a result."""
 
     def __init__(self, runbook: Runbook, lab: Lab, renderer: ActionRenderer, *,
-                 limit: str | None, dry_run: bool) -> None:
+                 limit: str | None, dry_run: bool, output_limit: int | None = None) -> None:
         self.runbook = runbook
+        self.output_limit = output_limit
         self.lab = lab
         self.renderer = renderer
         self.limit = limit
@@ -153,7 +156,9 @@ class _Compiler:
         # a loop renders per item, at run time (its templates use the loop variable)
         runtime = step.loop is not None or self._needs_registered(
             step, texts, targets, registered_before | scoped_names(step))
-        planned = PlannedStep(step, targets, _step_limit(step), runtime)
+        planned = PlannedStep(step, targets, _step_limit(step), runtime,
+                              output_limit=self.output_limit if step.output_limit is None
+                              else step.output_limit)
         if runtime:
             return planned
         if not templated and isinstance(step.action, GetAction):
@@ -226,8 +231,12 @@ def _compile_limit(limit: str | None) -> re.Pattern[str] | None:
 
 def compile_plan(runbook: Runbook, lab: Lab, templater: Templater, *,
                  extra_vars: Mapping[str, Any] | None = None, limit: str | None = None,
-                 fail_fast: bool = False, dry_run: bool = False) -> Plan:
+                 fail_fast: bool = False, dry_run: bool = False,
+                 output_limit: int | None = None) -> Plan:
     """Compile `runbook` against `lab`: targets per step, actions rendered where possible.
+
+    `output_limit` (`--output-limit`): bytes of each command's output kept from each end for
+    steps without their own (None: the hosts' default; 0: everything).
 
     `dry_run` (plan / --check): secrets that are not set render as `***` instead of failing.
     Otherwise a targeted host that needs an unset secret is a `ValidationError`.
@@ -235,5 +244,7 @@ def compile_plan(runbook: Runbook, lab: Lab, templater: Templater, *,
     if dry_run:
         templater = Templater(PlaceholderSecrets(templater.secrets))
     renderer = ActionRenderer(runbook, lab.vars, templater, extra_vars=extra_vars)
-    plan = Plan(runbook, lab, renderer, fail_fast=fail_fast or runbook.fail_fast, dry_run=dry_run)
-    return _Compiler(runbook, lab, renderer, limit=limit, dry_run=dry_run).compile(plan)
+    plan = Plan(runbook, lab, renderer, fail_fast=fail_fast or runbook.fail_fast, dry_run=dry_run,
+                output_limit=output_limit)
+    return _Compiler(runbook, lab, renderer, limit=limit, dry_run=dry_run,
+                     output_limit=output_limit).compile(plan)

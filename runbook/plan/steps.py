@@ -27,6 +27,9 @@ class PlannedStep:
     static: ConcreteAction | None = None
     rendered: dict[str, ConcreteAction] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    #: Bytes of each command's output kept from each end: the step's `output_limit`, else the
+    #: run's (`--output-limit`); None: the hosts' default (64 KiB); 0: everything.
+    output_limit: int | None = None
 
     @property
     def serial(self) -> bool:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, ClassVar
 from runbook._lazyimport import lazy_module
 from runbook.errors import CommandTimeoutError, HostUnreachableError, PowerError, PowerSpecError
 from runbook.hosts.base import HostResolver
+from runbook.hosts.shell import read_script_then_eval
 from runbook.power.base import PowerController, PowerState, check_positive
 from runbook.results import CommandStatus, Status
 
@@ -211,9 +212,11 @@ async def run_local(cmd: str | Sequence[str], *, timeout: float,
     except OSError as exc:  # not executable, exec format error ...: like the shell's 126
         return CommandStatus(shown, f"cannot run {shown}: {exc.strerror or exc}\n",
                              Status.Failed, 126)
+    # a shell command goes on stdin (see _spawn); communicate closes stdin after it
+    script = cmd.encode() if isinstance(cmd, str) else None
     try:
         async with asyncio.timeout(timeout):
-            out, _ = await proc.communicate()
+            out, _ = await proc.communicate(script)
     except BaseException as exc:
         _kill_group(proc.pid)
         await proc.wait()
@@ -227,10 +230,16 @@ async def run_local(cmd: str | Sequence[str], *, timeout: float,
 
 async def _spawn(cmd: str | Sequence[str],
                  env: Mapping[str, str] | None) -> asyncio.subprocess.Process:
-    """Start `cmd` in a session (and process group) of its own, output piped, no stdin."""
+    """Start `cmd` in a session (and process group) of its own, output piped, no stdin.
+
+    A shell command string is not passed in argv, where every user's `ps` would show it (with
+    any secret rendered into it): the caller writes it on stdin, which the shell reads before
+    pointing stdin at /dev/null (`read_script_then_eval`).
+    """
     if isinstance(cmd, str):
-        return await asyncio.create_subprocess_shell(
-            cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        return await asyncio.create_subprocess_exec(
+            "/bin/sh", "-c", read_script_then_eval(len(cmd.encode())),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True)
     return await asyncio.create_subprocess_exec(
         *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

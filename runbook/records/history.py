@@ -11,31 +11,76 @@ from typing import Any
 from runbook._suggest import hint
 from runbook.errors import RunNotFoundError
 from runbook.records.journal_reader import read_journal, report_from_journal
-from runbook.records.runfolder import RunFolder
+from runbook.records.runfolder import RunFolder, in_progress
 
 _BAD = frozenset({"failed", "error", "unreachable"})
 
 
 def load_run_report(folder: RunFolder) -> dict[str, Any]:
     """The report of a recorded run: report.json when the run finished, else rebuilt from the
-    journal (status `unfinished` when the journal has no run end: killed or crashed).
+    journal (status `unfinished` when the journal has no run end: killed or crashed;
+    `running` while another process still records it).
 
-    Raises RunNotFoundError when neither file can be read.
+    Raises RunNotFoundError, saying what is wrong with each file, when neither can be read
+    (missing, not JSON, or not shaped as runbook writes them).
     """
-    report: dict[str, Any] | None = None
     try:
-        loaded = json.loads(folder.report_json.read_text(encoding="utf-8"))
-        report = loaded if isinstance(loaded, dict) else None
-    except (OSError, ValueError):
-        report = None
-    if report is None:
-        try:
-            report = report_from_journal(read_journal(folder.journal))
-        except OSError as exc:
-            raise RunNotFoundError(f"{folder.path} holds neither a report.json nor a readable "
-                                   f"journal.jsonl ({exc.strerror or exc})") from exc
-    report["run_id"] = report.get("run_id") or folder.run_id
-    return report
+        report = check_report_shape(json.loads(folder.report_json.read_text(encoding="utf-8")))
+    except OSError as exc:
+        why_report = exc.strerror or str(exc)
+    except json.JSONDecodeError as exc:
+        why_report = f"not JSON ({exc})"
+    except ValueError as exc:
+        why_report = str(exc)
+    else:
+        return {**report, "run_id": report.get("run_id") or folder.run_id}
+    try:
+        report = check_report_shape(report_from_journal(read_journal(folder.journal)))
+    except OSError as exc:
+        why_journal = exc.strerror or str(exc)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        why_journal = f"not a journal runbook wrote ({type(exc).__name__}: {exc})"
+    else:
+        if report["status"] == "unfinished" and in_progress(folder):
+            report["status"] = "running"  # not killed: another process is recording it
+        return {**report, "run_id": report.get("run_id") or folder.run_id}
+    raise RunNotFoundError(f"cannot read the run in {folder.path}: report.json: {why_report}; "
+                           f"journal.jsonl: {why_journal}")
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise ValueError(f"{where} has the wrong type (bool)")
+    if not isinstance(value, kind):
+        raise ValueError(f"{where} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def check_report_shape(report: Any) -> dict[str, Any]:
+    """`report` when it has the shape the commands read (schemas/report.schema.json, plus
+    `unfinished`); ValueError naming the first field that does not."""
+    number, text = (int, float), str
+    _expect(report, dict, "the report")
+    for key in ("started", "ended", "duration_s"):
+        _expect(report.get(key, 0), (*number, type(None)), key)
+    for key in ("status", "runbook"):
+        _expect(report.get(key, ""), text, key)
+    for host, counts in _expect(report.get("hosts"), dict, "hosts").items():
+        for status, count in _expect(counts, dict, f"hosts.{host}").items():
+            _expect(count, int, f"hosts.{host}.{status}")
+    for i, step in enumerate(_expect(report.get("steps"), list, "steps")):
+        _expect(step, dict, f"steps[{i}]")
+        _expect(step.get("index"), int, f"steps[{i}].index")
+        _expect(step.get("name"), text, f"steps[{i}].name")
+        for host, result in _expect(step.get("results"), dict, f"steps[{i}].results").items():
+            where = f"steps[{i}].results.{host}"
+            _expect(_expect(result, dict, where).get("status"), text, f"{where}.status")
+            for key in ("started", "ended"):
+                _expect(result.get(key, 0), number, f"{where}.{key}")
+            for key in ("message", "command", "output"):
+                _expect(result.get(key, ""), (text, type(None)), f"{where}.{key}")
+    shaped: dict[str, Any] = report
+    return shaped
 
 
 def host_failed(report: dict[str, Any], host_id: str) -> bool:

@@ -12,10 +12,11 @@ included, passes through the run's mask first.
 Lines (`event` names the kind; times are epoch seconds; see docs/records.md):
 
     run_start    run_id, runbook, runbook_path, runbook_sha256, lab_path, extra_vars, hosts,
-                 steps [{index, name, action, location, register}], started, check,
-                 sites {host: site} (multi-site runs only)
+                 steps [{index, key, name, action, location, register, path/frames/tags}], options, pid,
+                 repairs, started, check, sites {host: site} (multi-site runs only)
+    resume       pid, started (`runbook resume` continues the run in the same folder)
     step_start   step, name, action, hosts (active), skipped
-    host_result  step, host, result (the report's hostResult), register, registered,
+    host_result  step, path, host, result (the report's hostResult), register, registered,
                  site (only for a host a site's worker drove)
     step_end     step, started, ended
     run_end      status, ended, duration_s, error (only after an internal error)
@@ -26,6 +27,7 @@ Reading it back is journal_reader.py (kept apart so `runbook runs` / `show` need
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import threading
@@ -41,6 +43,7 @@ from runbook.engine.events import (
     StepFinished,
     StepStarted,
 )
+from runbook.records.runfolder import step_path
 from runbook.render.secrets import mask_strings
 
 JOURNAL_VERSION = 1
@@ -54,14 +57,18 @@ class Journal:
     steps); it goes into the `run_start` line. Registered values and extra vars are masked.
     """
 
-    def __init__(self, path: Path, header: Mapping[str, Any], mask: Mask) -> None:
+    def __init__(self, path: Path, header: Mapping[str, Any], mask: Mask, *,
+                 resumed: bool = False) -> None:
         self.path = path
         self.mask = mask
+        self.resumed = resumed
         self._header = dict(header)
         self._registers: dict[int, str | None] = {
             s["index"]: s.get("register") for s in self._header.get("steps", [])}
         self._sites: dict[str, str] = dict(self._header.get("sites") or {})
         self._file: IO[str] | None = path.open("a", encoding="utf-8")
+        # held until close (or the process dies): the run is in progress (runfolder.in_progress)
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_SH)
         self._syncer = _Syncer(self._file.fileno())
 
     def __call__(self, event: Event) -> None:
@@ -69,16 +76,21 @@ class Journal:
         if record is not None:
             self.write(record)
 
+    def _host_result(self, event: HostResult) -> dict[str, Any]:
+        """A host's result, keyed by step path too (what rerun/resume match on)."""
+        record: dict[str, Any] = {"event": "host_result", "step": event.step_index,
+                                  "path": step_path(event.step_index),
+                                  "host": event.result.host_id,
+                                  "result": event.result.to_dict(),
+                                  "register": self._registers.get(event.step_index),
+                                  "registered": event.registered}
+        if event.result.host_id in self._sites:
+            record["site"] = self._sites[event.result.host_id]
+        return record
+
     def _record(self, event: Event) -> dict[str, Any] | None:
         if isinstance(event, HostResult):
-            record: dict[str, Any] = {"event": "host_result", "step": event.step_index,
-                                      "host": event.result.host_id,
-                                      "result": event.result.to_dict(),
-                                      "register": self._registers.get(event.step_index),
-                                      "registered": event.registered}
-            if event.result.host_id in self._sites:
-                record["site"] = self._sites[event.result.host_id]
-            return record
+            return self._host_result(event)
         if isinstance(event, StepStarted):
             return {"event": "step_start", "step": event.index, "name": event.name,
                     "action": event.action, "hosts": event.total, "skipped": event.skipped,
@@ -88,6 +100,8 @@ class Journal:
             return {"event": "step_end", "step": step.index, "started": step.started,
                     "ended": step.ended}
         if isinstance(event, RunStarted):
+            if self.resumed:
+                return {"event": "resume", **self._header, "started": event.started}
             return {"event": "run_start", "version": JOURNAL_VERSION, **self._header,
                     "runbook": event.runbook, "hosts": list(event.hosts),
                     "started": event.started, "check": event.check}

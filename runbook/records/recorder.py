@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook.records.journal import Journal
-from runbook.records.runfolder import DEFAULT_KEEP_RUNS, RunFolder, prune_runs
+from runbook.records.runfolder import DEFAULT_KEEP_RUNS, RunFolder, prune_runs, step_path
+from runbook.records.transcript import Transcripts
 from runbook.report.json_report import atomic_write
 
 if TYPE_CHECKING:
@@ -42,11 +44,12 @@ class RunRecorder:
     """The run folder of one run being executed; see the module docstring."""
 
     def __init__(self, folder: RunFolder, journal: Journal, *, keep: int,
-                 mask: Callable[[str], str]) -> None:
+                 mask: Callable[[str], str], transcripts: Transcripts | None = None) -> None:
         self.folder = folder
         self.journal = journal
         self.keep = keep
         self.mask = mask
+        self.transcripts = transcripts
         self.finished = False
 
     @property
@@ -55,12 +58,16 @@ class RunRecorder:
 
     @classmethod
     def start(cls, executor: Runner, runs_dir: Path, *, keep: int = DEFAULT_KEEP_RUNS,
-              extra_vars: Sequence[str] = (), mask: Callable[[str], str] | None = None
+              extra_vars: Sequence[str] = (), mask: Callable[[str], str] | None = None,
+              options: Mapping[str, Any] | None = None, repairs: str | None = None
               ) -> RunRecorder:
-        """Create the run folder and subscribe its journal to `executor`'s events.
+        """Create the run folder, subscribe its journal to `executor`'s events and give the
+        executor and hosts their transcripts (`hosts/<host id>.log`).
 
         Raises RunRecordError when the folder cannot be created. `extra_vars` (the `-e`
-        arguments as given) are recorded masked.
+        arguments as given) are recorded masked; `options` (how the run was started, for
+        `runbook resume`) and `repairs` (the run a `--rerun-failed` run repairs) go into the
+        journal's first line.
         """
         mask = mask or executor.mask
         folder = RunFolder.create(runs_dir)
@@ -72,19 +79,44 @@ class RunRecorder:
             "runbook_sha256": file_sha256(Path(outcome.runbook_path)),
             "lab_path": outcome.lab_path,
             "extra_vars": list(extra_vars),
-            "steps": [{"index": p.step.index, "name": p.step.name,
-                       "action": p.step.action.kind, "location": str(p.step.location),
+            "steps": [{"index": p.step.index, "key": step_path(p.step.index),
+                       "name": p.step.name, "action": p.step.action.kind,
+                       "location": str(p.step.location),
                        "register": p.step.register or None, **_tree_place(o)}
                       for p, o in zip(executor.plan.steps, outcome.steps, strict=True)],
+            "options": dict(options or {}),
+            "pid": os.getpid(),
+            "repairs": repairs,
         }
         if outcome.sites:  # a multi-site run: host id -> the site whose worker drives it
             header["sites"] = dict(outcome.sites)
         journal = Journal(folder.journal, header, mask)
-        executor.bus.subscribe(journal)
-        return cls(folder, journal, keep=keep, mask=mask)
+        return cls._attach(executor, folder, journal, keep=keep, mask=mask)
 
-    # A per-host transcript writer (hosts/<host id>.log) subscribes here the same way the
-    # journal does; `self.folder.host_log(host_id)` names its file.
+    @classmethod
+    def resume(cls, executor: Runner, folder: RunFolder, *, keep: int = DEFAULT_KEEP_RUNS,
+               mask: Callable[[str], str] | None = None) -> RunRecorder:
+        """Continue recording into an existing run folder (`runbook resume`): the journal and
+        the transcripts are appended to; the journal gets a `resume` line instead of a second
+        `run_start`."""
+        mask = mask or executor.mask
+        executor.outcome.run_id = folder.run_id
+        journal = Journal(folder.journal, {"pid": os.getpid()}, mask, resumed=True)
+        return cls._attach(executor, folder, journal, keep=keep, mask=mask)
+
+    @classmethod
+    def _attach(cls, executor: Runner, folder: RunFolder, journal: Journal, *, keep: int,
+                mask: Callable[[str], str]) -> RunRecorder:
+        executor.bus.subscribe(journal)
+        secrets = executor.plan.renderer.templater.secrets
+        transcripts = Transcripts(folder, mask, lambda: secrets.values)
+        from runbook.engine.executor import Executor
+
+        if isinstance(executor, Executor):  # a multi-site run's workers keep their own
+            executor.host_logs = transcripts.host
+        for host in executor.plan.hosts:
+            host.notes = transcripts.host(host.id).note
+        return cls(folder, journal, keep=keep, mask=mask, transcripts=transcripts)
 
     def finish(self, outcome: RunOutcome) -> list[str]:
         """Write the reports into the folder, close the journal, prune old runs.
@@ -101,6 +133,8 @@ class RunRecorder:
 
         problems: list[str] = []
         self.journal.close()
+        if self.transcripts is not None:
+            self.transcripts.close()
         report = build_json_report(outcome, self.mask)
         writers: list[tuple[Path, Callable[[], None]]] = [
             (self.folder.report_json,

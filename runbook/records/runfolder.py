@@ -15,6 +15,7 @@ second (1/65536 s): `20261202T061500Z-8a3f`. Ids sort by time as plain strings, 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -47,6 +48,17 @@ def resolve_runs_dir(explicit: Path | None = None,
         return explicit
     env = (os.environ if environ is None else environ).get(RUNS_DIR_ENV, "").strip()
     return Path(env) if env else DEFAULT_RUNS_DIR
+
+
+def step_path(*indexes: int) -> str:
+    """The key of a step in the journal: its index, and inside a block the indexes down to it
+    joined with `/` (`"3"`, `"3/0/2"`). Resume and rerun find where a host stopped by it."""
+    return "/".join(str(i) for i in indexes)
+
+
+def step_number(path: str) -> str:
+    """A step path as people count steps, from 1: `"3"` -> `"4"`, `"3/0/2"` -> `"4.1.3"`."""
+    return ".".join(str(int(part) + 1) for part in path.split("/"))
 
 
 def safe_file_name(name: str) -> str:
@@ -160,11 +172,27 @@ def find_run(spec: str, runs_dir: Path) -> RunFolder:
     raise RunNotFoundError(f"no run {spec!r} in {runs_dir} ({hint}); see `runbook runs`")
 
 
+def in_progress(folder: RunFolder) -> bool:
+    """Whether a live process is still recording into `folder`: its journal holds a lock
+    while the run goes (a killed or crashed run's lock is gone with its process)."""
+    try:
+        with folder.journal.open("rb") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
 def prune_runs(runs_dir: Path, keep: int, *, protect: RunFolder | None = None) -> list[Path]:
     """Delete the oldest run folders so that at most `keep` remain; returns what was removed.
 
-    `protect` (the run being recorded) is never removed and counts as one kept. Only folders
-    named like a run id are touched; a folder that cannot be removed is left alone.
+    `protect` (the run being recorded) is never removed and counts as one kept, nor is a run
+    another process is still recording (`in_progress`). Only folders named like a run id are
+    touched; a folder that cannot be removed is left alone.
     """
     runs = list_runs(runs_dir)
     if protect is not None:
@@ -174,6 +202,8 @@ def prune_runs(runs_dir: Path, keep: int, *, protect: RunFolder | None = None) -
         runs = others
     removed: list[Path] = []
     for run in runs[:max(0, len(runs) - max(0, keep))]:
+        if in_progress(run):
+            continue
         shutil.rmtree(run.path, ignore_errors=True)
         if not run.path.exists():
             removed.append(run.path)

@@ -62,7 +62,7 @@ class HostSecretNeeds:
         return self.power + (self.connect if waits else ())
 
 
-CONNECT_FIELDS = ("address", "user", "password")
+CONNECT_FIELDS = ("address", "user", "password", "key_passphrase")
 #: Needed to act on the host itself, not to tunnel through it.
 OWN_FIELDS = ("become_password",)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,8 @@ def build_json_report(outcome: RunOutcome,
         report["error"] = outcome.error
     if outcome.run_id:
         report["run_id"] = outcome.run_id
+    if outcome.repairs:
+        report["repairs"] = outcome.repairs
     if outcome.locks is not None:
         report["locks"] = outcome.locks
     masked: dict[str, Any] = mask_strings(report, mask) if mask is not None else report
@@ -73,11 +76,15 @@ def build_json_report(outcome: RunOutcome,
 def write_json_report(outcome: RunOutcome, path: str | Path,
                       mask: Callable[[str], str] | None = None) -> None:
     """Write the report atomically (temp file + rename) so CI never reads half a file."""
-    atomic_write(Path(path), json.dumps(build_json_report(outcome, mask), indent=2) + "\n")
+    # Encoded piece by piece into the file: a report of 500 hosts' outputs is never held whole
+    # as one string (memory stays bounded, docs/apply.md "Output limits").
+    chunks = json.JSONEncoder(indent=2).iterencode(build_json_report(outcome, mask))
+    atomic_write(Path(path), itertools.chain(chunks, ["\n"]))
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it into place.
+def atomic_write(path: Path, text: str | Iterable[str]) -> None:
+    """Write `text` (a string, or strings written one after another) to a temporary file
+    beside `path`, then rename it into place.
 
     The file gets the mode any new file gets under the umask (0644 under umask 022), as
     `open()` would give it: mkstemp's private 0600 would keep a CI artifact uploader running
@@ -88,7 +95,10 @@ def atomic_write(path: Path, text: str) -> None:
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            if isinstance(text, str):
+                handle.write(text)
+            else:
+                handle.writelines(text)
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -52,7 +52,7 @@ def build_task(plan: Plan, *, run_id: str, site: str, hosts: list[str],
         "version": PAYLOAD_VERSION, "run_id": run_id, "site": site, "hosts": list(hosts),
         "runbook": str(runbook_path), "lab": str(lab_path) if lab_path else None,
         "extra_vars": _jsonable(dict(extra_vars)), "fail_fast": plan.fail_fast, "forks": forks,
-        "selection": dict(plan.selection),
+        "selection": dict(plan.selection), "output_limit": plan.output_limit,
         "bundle": pack(files, limit=limit),
     }
 

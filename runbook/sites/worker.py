@@ -139,7 +139,8 @@ class _Share:
         plan = api.compile(book, loaded, secrets=secrets, extra_vars=self.payload["extra_vars"],
                            limit=limit, fail_fast=bool(self.payload.get("fail_fast")),
                            tags=chosen.get("tags") or (), skip_tags=chosen.get("skip_tags") or (),
-                           start_at=chosen.get("start_at"))
+                           start_at=chosen.get("start_at"),
+                           output_limit=self.payload.get("output_limit"))
         return plan, secrets.mask
 
     def _subscriber(self, event: Event) -> None:

@@ -21,15 +21,10 @@ import pytest
 import yaml
 
 from tests.sshlab import SshdLab
+from tests.test_apply_sshd import marker_pids
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE = 30.0
-
-
-def marker_pids(marker: str) -> list[str]:
-    """Pids whose command line contains `marker` (the controller's shell and its sleep)."""
-    found = subprocess.run(["pgrep", "-f", marker], check=False, capture_output=True, text=True)
-    return found.stdout.split()
 
 
 def poll(condition: str, check: Callable[[], bool], deadline: float = DEADLINE) -> None:

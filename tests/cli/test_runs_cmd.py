@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from runbook.cli.main import cli
@@ -94,3 +95,78 @@ def test_runs_and_show_import_no_engine(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+CORRUPT = {
+    "report.json": ["garbage", "[1, 2]", '{"hosts": [], "steps": {}}',
+                    '{"hosts": {"h": {"success": "x"}}, "steps": []}',
+                    '{"hosts": {}, "steps": [{"index": 0, "name": "a", "results": {"h": 5}}]}',
+                    '{"hosts": {}, "steps": [], "started": "yesterday"}'],
+    "journal.jsonl": ['{"event": "run_start", "steps": "x", "hosts": 5}',
+                      '{"event": "run_start", "started": "abc"}',
+                      '{"event": "run_start", "steps": [{"index": 0, "name": "a"}], '
+                      '"hosts": ["h"]}\n{"event": "host_result", "step": 0, "host": "h", '
+                      '"result": 5}',
+                      '{"event": "run_start"}\n{"event": "host_result", "step": [1]}'],
+}
+
+
+def test_a_corrupt_report_or_journal_is_named_never_a_traceback(tmp_path: Path) -> None:
+    """Damaged files in a run folder crashed `runbook runs` and `runbook show` (traceback)."""
+    runs = tmp_path / "runs"
+    cases = [(name, text) for name, texts in CORRUPT.items() for text in texts]
+    for number, (name, text) in enumerate(cases):
+        folder = runs / f"20261202T000000Z-{number:04x}"
+        folder.mkdir(parents=True)
+        (folder / name).write_text(text + "\n")
+    listing = invoke("runs", "--runs-dir", str(runs))
+    assert listing.exit_code == 0, listing.output
+    assert listing.output.count("unreadable") == len(cases)
+    for number, (name, _) in enumerate(cases):
+        result = invoke("show", f"20261202T000000Z-{number:04x}", "--runs-dir", str(runs))
+        assert result.exit_code == 2, (name, result.output)
+        assert f"cannot read the run in {runs / f'20261202T000000Z-{number:04x}'}" \
+            in result.output and name in result.output
+
+
+def test_an_empty_run_or_a_runs_dir_that_is_a_file_exit_2(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded_run(tmp_path)
+    empty = invoke("show", "", "--runs-dir", str(tmp_path / "runs"))
+    assert empty.exit_code == 2 and "RUN is empty" in empty.output  # '' matched every run
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("RUNBOOK_RUNS_DIR", str(tmp_path / "file"))
+    for args in (["runs"], ["show", "last"]):
+        result = invoke(*args)
+        assert result.exit_code == 2 and "is not a folder" in result.output, result.output
+
+
+def test_show_escapes_control_characters_of_recorded_output(tmp_path: Path) -> None:
+    """`runbook show --host --step` printed remote output raw: ESC]0;title BEL retitled and
+    ESC[2J cleared the user's terminal (the console escapes them, docs/apply.md)."""
+    book = tmp_path / "esc.yml"
+    book.write_text("name: esc\nsteps:\n  - name: esc\n    hosts: local\n"
+                    "    run: \"printf 'a\\\\033]0;title\\\\007\\\\033[2Jb\\\\n'\"\n")
+    runs = str(tmp_path / "runs")
+    applied = invoke("apply", str(book), "--runs-dir", runs)
+    assert applied.exit_code == 0, applied.output
+    record = next((tmp_path / "runs").iterdir()) / "report.json"
+    output = json.loads(record.read_text())["steps"][0]["results"]["local"]["output"]
+    assert "\x1b]0;title\x07" in output  # the record keeps the output as received
+    shown = invoke("show", "last", "--host", "local", "--step", "1", "--runs-dir", runs)
+    assert shown.exit_code == 0, shown.output
+    assert "\x1b" not in shown.output and "\x07" not in shown.output
+    assert "a\\x1b]0;title\\x07\\x1b[2Jb" in shown.output
+
+
+@pytest.mark.parametrize("command", [("apply", "book.yml"), ("runs",), ("show", "last"),
+                                     ("resume", "last")])
+def test_an_empty_runs_dir_is_a_usage_error_not_the_current_folder(
+        command: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "book.yml").write_text("steps:\n  - run: 'true'\n")
+    result = invoke(*command, "--runs-dir", "")
+    assert result.exit_code == 2, result.output
+    assert "empty folder name" in result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["book.yml"]

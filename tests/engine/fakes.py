@@ -81,7 +81,7 @@ class FakeHost(Host):
         return CommandStatus(command, output, Status.Success if rc == 0 else Status.Failed, rc)
 
     async def run(self, cmds: str | Sequence[str], timeout: float | None = None,
-                  **become: Any) -> RunResult:
+                  **options: Any) -> RunResult:
         commands = [cmds] if isinstance(cmds, str) else list(cmds)
         statuses: list[CommandStatus] = []
         for command in commands:
@@ -92,7 +92,7 @@ class FakeHost(Host):
         return RunResult.from_statuses(statuses)
 
     async def oneshot(self, cmd: str, timeout: float | None = None,
-                      **become: Any) -> CommandStatus:
+                      **options: Any) -> CommandStatus:
         return await self._interpret(cmd)
 
     async def _open_shell_channel(self) -> Any:

@@ -183,8 +183,10 @@ def test_password_is_in_no_process_list_environment_or_output(
 
 
 def _process_lists() -> str:
-    return subprocess.run(["ps", "-eo", "user,args"], capture_output=True, text=True,
-                          check=True).stdout
+    """`ps` as a user sees it, plus every whole command line (`ps` cuts long ones)."""
+    listing = subprocess.run(["ps", "-eo", "user,args"], capture_output=True, text=True,
+                             check=True).stdout
+    return listing + "\n" + "\n".join(_command_lines())
 
 
 def _all_environments() -> str:
@@ -272,3 +274,36 @@ def test_closing_a_local_host_ends_its_become_shell(sudo_accounts: SudoAccounts)
 
     pid = run(scenario())
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_a_become_oneshot_command_is_in_no_process_list(as_user: Make,
+                                                        sudo_accounts: SudoAccounts) -> None:
+    """`sudo ... /bin/sh -c '<marker>; eval CMD'` showed a rendered command (and any secret
+    in it) to every user's `ps`."""
+    host = as_user(sudo_accounts.withpass, become_password=sudo_accounts.password)
+    token = f"tok{secrets.token_hex(8)}"
+
+    async def scenario() -> tuple[list[str], str]:
+        seen: list[str] = []
+        async with host:
+            task = asyncio.create_task(host.oneshot(
+                f"X={token}; sleep 1; echo \"$X\" $(id -un)", become=True, timeout=60))
+            while not task.done():  # /proc: `ps` cuts long command lines
+                lines = await asyncio.to_thread(_command_lines)
+                seen += [line for line in lines if token in line]
+                await asyncio.sleep(0.05)
+            return seen, task.result().output
+
+    seen, output = run(scenario())
+    assert output == f"{token} root\n" and seen == []
+
+
+def _command_lines() -> list[str]:
+    """Every process's whole command line (the sshd lab's hosts run on this machine)."""
+    lines = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            lines.append(cmdline.read_bytes().decode(errors="replace"))
+        except OSError:
+            continue
+    return lines

@@ -305,3 +305,42 @@ def test_bad_arguments_are_refused_before_anything_runs(host_factory: HostFactor
         assert (await host.run("echo still fine")).only.output == "still fine\n"
 
     on_host(host_factory, scenario)
+
+
+def _command_lines() -> list[bytes]:
+    """Every process's command line on this machine (the sshd lab's hosts are here too)."""
+    lines = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                lines.append(handle.read())
+        except OSError:
+            continue
+    return lines
+
+
+def test_a_oneshot_command_is_in_no_process_list(host_factory: HostFactory,
+                                                 tmp_path: Path) -> None:
+    """A rendered command may hold a secret: `sh -c CMD` showed it to every user's `ps`."""
+    token = f"tok{uuid.uuid4().hex}"
+    started = tmp_path / "started"
+
+    async def scenario(host: Host) -> None:
+        task = asyncio.ensure_future(host.oneshot(
+            f"X={token}; touch {started}; sleep 1; echo \"$X\"; printf 'x\\n' | cat",
+            timeout=30))
+        seen: list[bytes] = []
+        while not task.done():
+            if started.exists():
+                seen += [line for line in _command_lines() if token.encode() in line]
+            await asyncio.sleep(0.02)
+        status = task.result()
+        assert status.status is Status.Success and status.output == f"{token}\nx\n"
+        assert seen == []
+        assert started.exists()
+        quoted = await host.oneshot("printf '%s|' \"a b\" 'c'\"'\"'d' $((1+2)); echo end >&2")
+        assert quoted.output == "a b|c'd|3|end\n"  # stderr merged, quoting as with sh -c
+        no_input = await host.oneshot("cat; echo rc=$?")
+        assert no_input.output == "rc=0\n"  # stdin is /dev/null, as before
+
+    on_host(host_factory, scenario)

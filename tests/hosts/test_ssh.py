@@ -43,8 +43,11 @@ def free_port() -> int:
 
 
 def test_connection_refused() -> None:
-    err = unreachable(RemoteHost("gone", "127.0.0.1", port=free_port(), connect_timeout=3))
+    port = free_port()
+    err = unreachable(RemoteHost("gone", "127.0.0.1", port=port, connect_timeout=3))
     assert "connection refused" in err.cause
+    assert f"host 'gone' (127.0.0.1:{port}) is unreachable: connection refused" == str(err)
+    assert err.detail == f"127.0.0.1:{port}: connection refused"
 
 
 def test_unknown_host_name() -> None:
@@ -109,9 +112,21 @@ def test_jump_host(ssh_host_factory: Factory) -> None:
 
 
 def test_unreachable_jump_host_names_both(ssh_host_factory: Factory) -> None:
-    jump = RemoteHost("jump", "127.0.0.1", port=free_port(), connect_timeout=2)
-    err = unreachable(ssh_host_factory(4, hop=jump))
-    assert "jump" in err.cause
+    port = free_port()
+    jump = RemoteHost("deadhop", "127.0.0.1", port=port, connect_timeout=2)
+    target = ssh_host_factory(4, hop=jump)
+    err = unreachable(target)
+    assert f"({target.address}:{target.port})" in str(err)
+    assert f"jump host 'deadhop' (127.0.0.1:{port}) is unreachable: connection refused" in err.cause
+    assert "host host" not in str(err)
+
+
+def test_failure_behind_a_jump_host_names_the_route(ssh_host_factory: Factory) -> None:
+    jump = ssh_host_factory(3)
+    port = free_port()
+    err = unreachable(ssh_host_factory(4, port=port, hop=jump))
+    assert err.detail == (f"127.0.0.6:{port} through jump host 'h04' (127.0.0.5:{jump.port}): "
+                          "connection refused"), err.detail
 
 
 def test_dead_connection_is_reopened(ssh_host_factory: Factory) -> None:

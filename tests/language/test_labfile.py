@@ -34,9 +34,15 @@ hosts:
 
 
 @pytest.fixture
-def lab_path(tmp_path: Path) -> Path:
+def lab_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The lab above, with its key files present (a missing key file is a finding)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for key in (tmp_path / "keys" / "id_lab", tmp_path / "home" / ".ssh" / "id_a"):
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.write_text("key")
     path = tmp_path / "lab.yml"
-    path.write_text(LAB)
+    path.write_text(LAB.replace("/abs/id_b", str(tmp_path / "keys" / "id_b")))
+    (tmp_path / "keys" / "id_b").write_text("key")
     return path
 
 
@@ -76,7 +82,7 @@ def test_key_paths_expanded_and_relative_to_lab(lab_path: Path) -> None:
     lab = load_lab(lab_path)
     router1, jump1 = lab["router1"], lab["jump1"]
     assert isinstance(router1, RemoteHost) and isinstance(jump1, RemoteHost)
-    assert router1.keys == [Path("~/.ssh/id_a").expanduser(), Path("/abs/id_b")]
+    assert router1.keys == [Path("~/.ssh/id_a").expanduser(), lab_path.parent / "keys" / "id_b"]
     assert jump1.keys == [lab_path.parent / "keys" / "id_lab"]
     assert router1.known_hosts == lab_path.parent / "kh"
 
@@ -229,6 +235,8 @@ def test_a_symlinked_lab_resolves_its_files_next_to_its_target(
     real = tmp_path / "releases" / "v2"
     (real / "certs").mkdir(parents=True)
     (real / "certs" / "ca.pem").write_text("not read while loading\n")
+    (real / "keys").mkdir()
+    (real / "keys" / "id").write_text("a key file must exist\n")
     (real / "lab.yml").write_text(
         "hosts:\n  r1:\n    key: keys/id\n    known_hosts: kh\n"
         "    power_control: {type: redfish, url: 'https://bmc.example', ca_file: certs/ca.pem}\n")
@@ -255,6 +263,8 @@ def test_a_relative_ca_file_is_relative_to_the_lab_not_the_current_folder(
     monkeypatch.chdir(tmp_path / "elsewhere")
     control = load_lab(path)["r1"].power_control
     assert getattr(control, "ca_file", None) == str(path.parent / "certs" / "ca.pem")
+
+
 def test_become_fields_from_defaults_and_hosts(tmp_path: Path) -> None:
     path = tmp_path / "lab.yml"
     path.write_text(
@@ -292,3 +302,30 @@ def test_bad_become_fields_are_findings_at_their_line(tmp_path: Path, entry: str
         load_lab(path)
     text = str(info.value)
     assert f"{path}:4:" in text and problem in text
+
+
+def test_missing_key_file_is_a_finding_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "id_here").write_text("key")
+    path = tmp_path / "lab.yml"
+    path.write_text("defaults:\n  key: keys/id_gone\nhosts:\n  r1: {}\n  r2: {}\n"
+                    "  r3:\n    key: [id_here, /nowhere/id_x]\n")
+    with pytest.raises(ValidationError) as info:
+        load_lab(path)
+    found = [(f.line, f.message) for f in info.value.findings]
+    assert [line for line, _ in found] == [2, 7], found  # defaults reported once, not per host
+    assert f"the key file {tmp_path / 'keys' / 'id_gone'} does not exist" in found[0][1]
+    assert "relative to the lab file's folder" in found[0][1]
+    assert found[1][1].startswith("host 'r3': key: the key file /nowhere/id_x does not exist")
+
+
+def test_key_passphrase_is_a_connect_secret(tmp_path: Path) -> None:
+    (tmp_path / "id").write_text("key")
+    path = tmp_path / "lab.yml"
+    path.write_text("hosts:\n  s1:\n    key: id\n"
+                    "    key_passphrase: \"{{ secret('kp') }}\"\n  s2: {hop: s1}\n")
+    lab = load_lab(path, secrets=SecretStore(environ={"RUNBOOK_SECRET_KP": "open sesame"}))
+    host = lab["s1"]
+    assert isinstance(host, RemoteHost) and host.key_passphrase == "open sesame"
+    missing = load_lab(path, secrets=SecretStore(environ={}))
+    assert list(missing.missing_secrets) == ["s1", "s2"]  # s2 tunnels through s1
+    assert missing["s1"].key_passphrase is None  # type: ignore[attr-defined]

@@ -162,3 +162,20 @@ def test_load_runbook_takes_a_str_path(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     book = load_runbook("book.yml")
     assert book.lab == Path("lab.yml") and book.steps[0].named is False
+
+
+@pytest.mark.parametrize(("text", "expected"), [("65536", 65536), ("64k", 65536), ('"1 MiB"', 1 << 20),
+                                                ("2g", 2 << 30), ("0", 0)])
+def test_output_limit_sizes(tmp_path: Path, text: str, expected: int) -> None:
+    path = tmp_path / "book.yml"
+    path.write_text(f"name: b\nsteps:\n  - hosts: local\n    output_limit: {text}\n    run: 'true'\n")
+    assert load_runbook(path).steps[0].output_limit == expected
+
+
+def test_output_limit_that_is_no_size_is_a_finding(tmp_path: Path) -> None:
+    path = tmp_path / "book.yml"
+    path.write_text("name: b\nsteps:\n  - hosts: local\n    output_limit: 12x\n    run: 'true'\n")
+    with pytest.raises(ValidationError) as info:
+        load_runbook(path)
+    [finding] = info.value.findings
+    assert finding.line == 4 and "is not a size" in finding.message, finding

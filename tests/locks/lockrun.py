@@ -61,7 +61,8 @@ class ApplyRun:
         with self.out.open("w") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "runbook", "apply", str(book), "--lab", str(lab),
-                 "--report-json", str(self.report), *args],
+                 "--report-json", str(self.report), "--runs-dir", str(tmp_path / "runs"),
+                 *args],
                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
 

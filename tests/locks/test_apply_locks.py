@@ -43,6 +43,8 @@ def test_second_run_exits_3_naming_the_first(lab: Path, tmp_path: Path,
     code, report = first.finish()
     assert code == 0, first.output()
     assert report["locks"]["hosts"] == ["h01", "h02"] and report["locks"]["run_id"] == run_id
+    # the lease names the run as its run folder does, so `runbook show RUN` finds it
+    assert run_id == report["run_id"] and f"run {run_id}: recording in" in first.output()
     assert holders(lab) == []
 
 

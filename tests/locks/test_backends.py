@@ -170,3 +170,13 @@ def test_redis_password_authenticates(tmp_path: Path) -> None:
         assert "wrong-pw" not in str(info.value)
     finally:
         server.stop()
+
+
+def test_a_silent_redis_is_a_backend_error_saying_it_did_not_answer() -> None:
+    """A server that accepts and never answers read `... failed: TimeoutError`."""
+    from tests.faults import SilentTcpServer
+
+    with SilentTcpServer() as silent:
+        backend = RedisLockBackend("ns", url=f"redis://127.0.0.1:{silent.port}/0", timeout=1)
+        with pytest.raises(LockBackendError, match=r"no answer within 1s \(lock: timeout\)"):
+            run(using(backend, backend.holders()))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import secrets
 import subprocess
 import time
@@ -16,6 +18,7 @@ from runbook.hosts.local import LocalHost
 from runbook.power import CommandPowerController, PowerState
 from runbook.power.command import run_local
 from runbook.results import Status
+from tests.test_apply_sshd import marker_pids
 
 
 def switch(tmp_path: Path, **overrides: object) -> CommandPowerController:
@@ -148,7 +151,13 @@ def test_a_controller_host_needs_the_target_to_be_in_a_lab() -> None:
 
 
 def sleep_pids(marker: str) -> list[str]:
-    found = subprocess.run(["pgrep", "-f", marker], check=False, capture_output=True, text=True)
+    """The sleep holding `marker` and the rest of its process group (the shell)."""
+    return marker_pids(marker)
+
+
+def group_pids(pgid: int) -> list[str]:
+    found = subprocess.run(["pgrep", "-g", str(pgid)], check=False, capture_output=True,
+                           text=True)
     return found.stdout.split()
 
 
@@ -172,6 +181,7 @@ def test_cancelling_a_command_kills_its_whole_process_group(ticks: int | str) ->
             while len(sleep_pids(marker)) < 2 and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             assert len(sleep_pids(marker)) == 2  # the shell and its sleep
+            groups.update(os.getpgid(int(p)) for p in sleep_pids(marker))
         else:
             for _ in range(int(ticks)):
                 await asyncio.sleep(0)
@@ -179,5 +189,38 @@ def test_cancelling_a_command_kills_its_whole_process_group(ticks: int | str) ->
         with pytest.raises(asyncio.CancelledError):
             await task
 
+    groups: set[int] = set()
     asyncio.run(scenario())
     assert wait_gone(marker) == []
+    deadline = time.monotonic() + 10  # a killed child may show until init reaps it
+    while [p for g in groups for p in group_pids(g)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p for g in groups for p in group_pids(g)] == []
+
+
+def test_a_shell_command_is_in_no_process_list(tmp_path: Path) -> None:
+    """`on_cmd: "pdu --password {{ secret('PDU') }} on 3"` ran as `sh -c CMD`: the rendered
+    secret was in every user's `ps`."""
+    token = f"tok{secrets.token_hex(8)}"
+    started = tmp_path / "started"
+
+    def command_lines() -> list[bytes]:
+        lines = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            with contextlib.suppress(OSError):
+                lines.append(cmdline.read_bytes())
+        return lines
+
+    async def scenario() -> tuple[list[bytes], str]:
+        task = asyncio.create_task(run_local(
+            f"X={token}; touch {started}; sleep 1; echo \"$X\"; cat", timeout=30))
+        seen: list[bytes] = []
+        while not task.done():
+            if started.exists():
+                seen += [line for line in command_lines() if token.encode() in line]
+            await asyncio.sleep(0.02)
+        return seen, task.result().output
+
+    seen, output = asyncio.run(scenario())
+    assert seen == [] and started.exists()
+    assert output == f"{token}\n"  # and stdin is empty for the command, as before

@@ -89,3 +89,49 @@ def test_prune_keeps_the_newest_and_the_protected(runs: Path) -> None:
     assert (runs / "notes").is_dir()
     assert prune_runs(runs, 5) == []
     assert [p.name for p in prune_runs(runs, 1)] == ["20261201T100000Z-0001"]
+
+
+def test_prune_never_removes_a_run_another_process_is_recording(tmp_path: Path) -> None:
+    """`apply --keep-runs 1` removed the folder of a run still going in another terminal: its
+    journal lines went to a deleted file."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    marker = tmp_path / "hold"
+    marker.touch()
+    slow, quick = tmp_path / "slow.yml", tmp_path / "quick.yml"
+    slow.write_text("name: slow\nsteps:\n  - name: hold\n    hosts: local\n"
+                    f"    run: 'while [ -e {marker} ]; do sleep 0.05; done'\n")
+    quick.write_text("name: quick\nsteps:\n  - {name: q, hosts: local, run: 'true'}\n")
+    runs = tmp_path / "runs"
+    apply = [sys.executable, "-m", "runbook", "apply", "--runs-dir", str(runs)]
+    first = subprocess.Popen([*apply, str(slow)], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not any("step_start" in p.read_text() for p in runs.glob("*/journal.jsonl")):
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.02)
+        (live,) = list_runs(runs)
+        listing = subprocess.run([sys.executable, "-m", "runbook", "runs", "--runs-dir",
+                                  str(runs)], env=env, capture_output=True, text=True,
+                                 timeout=60, check=False).stdout
+        assert " running " in listing, listing
+        assert subprocess.run([*apply, str(quick), "--keep-runs", "1"], env=env,
+                              capture_output=True, timeout=60, check=False).returncode == 0
+        assert live.path.is_dir()
+        marker.unlink()
+        assert first.wait(timeout=60) == 0
+    finally:
+        marker.unlink(missing_ok=True)
+        first.kill()
+        first.wait()
+    assert '"run_end"' in live.journal.read_text()
+    assert len(list_runs(runs)) == 2
+    assert subprocess.run([*apply, str(quick), "--keep-runs", "1"], env=env,
+                          capture_output=True, timeout=60, check=False).returncode == 0
+    assert len(list_runs(runs)) == 1  # a finished run is pruned as before

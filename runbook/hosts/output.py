@@ -1,0 +1,89 @@
+"""`BoundedOutput`: what one command keeps of its output, however much it prints.
+
+A command's output is kept whole up to `2 * limit` bytes; past that only the first `limit` and
+the last `limit` bytes are kept, with a line in the middle saying how much was left out. So a
+host-step's memory (and its share of the reports) stays bounded even when a command prints
+gigabytes. An optional `sink` receives every chunk, unbounded, as it arrives: the place to
+stream the full output to a file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+#: Bytes kept from each end of a command's output unless told otherwise (64 KiB).
+DEFAULT_OUTPUT_LIMIT = 64 * 1024
+
+#: Receives every chunk of output, unbounded, in order.
+OutputSink = Callable[[bytes], None]
+
+
+class BoundedOutput:
+    """First and last `limit` bytes of a stream (`limit` 0: everything), plus a byte count."""
+
+    __slots__ = ("_filled", "_head", "_limit", "_ring", "_sink", "_start", "total")
+
+    def __init__(self, limit: int = DEFAULT_OUTPUT_LIMIT, sink: OutputSink | None = None) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"output limit must be a whole number of bytes >= 0, not {limit!r}")
+        self._limit = limit
+        self._sink = sink
+        self._head = bytearray()
+        # The tail is a ring of exactly `limit` bytes (made when first needed): no growth,
+        # no over-allocation, whatever the chunk sizes.
+        self._ring = bytearray()
+        self._start = 0  # where the oldest tail byte sits in the ring
+        self._filled = 0  # tail bytes held
+        self.total = 0
+
+    def write(self, chunk: bytes) -> None:
+        """Add `chunk`: pass it to the sink, keep what fits the head, roll the tail."""
+        if not chunk:
+            return
+        if self._sink is not None:
+            self._sink(chunk)
+        self.total += len(chunk)
+        if self._limit == 0:
+            self._head += chunk
+            return
+        room = self._limit - len(self._head)
+        if room > 0:
+            self._head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self._roll(memoryview(chunk)[-self._limit:])
+
+    def _roll(self, data: memoryview) -> None:
+        """Append `data` (at most `limit` bytes) to the ring, overwriting the oldest bytes."""
+        size = self._limit
+        if not self._ring:
+            self._ring = bytearray(size)
+        end = (self._start + self._filled) % size
+        first = min(len(data), size - end)
+        self._ring[end:end + first] = data[:first]
+        self._ring[:len(data) - first] = data[first:]
+        overflow = max(0, self._filled + len(data) - size)
+        self._filled = min(size, self._filled + len(data))
+        self._start = (self._start + overflow) % size
+
+    def _tail(self) -> bytes:
+        end = self._start + self._filled
+        if end <= self._limit:
+            return bytes(self._ring[self._start:end])
+        return bytes(self._ring[self._start:]) + bytes(self._ring[:end - self._limit])
+
+    @property
+    def omitted(self) -> int:
+        """Bytes counted but not kept."""
+        return self.total - len(self._head) - self._filled
+
+    def text(self) -> str:
+        """The kept output as text (invalid UTF-8 replaced), with a line where bytes were cut."""
+        head = self._head.decode(errors="replace")
+        tail = self._tail().decode(errors="replace")
+        if self.omitted == 0:
+            return head + tail
+        sep = "" if head.endswith("\n") else "\n"
+        note = (f"[runbook: {self.omitted} bytes of output left out here, {self.total} in all; "
+                f"output_limit keeps the first and last {self._limit} bytes]\n")
+        return f"{head}{sep}{note}{tail}"

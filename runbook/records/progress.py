@@ -1,0 +1,173 @@
+"""Where each host of a recorded run stopped: the base of `--rerun-failed` and `runbook resume`.
+
+Read from the run's journal (and report.json when the run wrote one: it also holds the hosts
+recorded `not run` after an interruption). Results are keyed by step path (`step_path`: the
+step's index today, `3/0/2` once steps nest in blocks), so "the step where a host stopped" is
+a path and both commands extend to nested steps: a host restarts at the first path, in plan
+order, whose result is missing or not ok.
+
+- **rerun** (`repair_points`): every host of the run whose result in some step it was
+  targeted by is not ok: failed (not ignored), error, unreachable, interrupted, or skipped
+  because of one of those (a `when` skip is ok). It restarts at the first such step.
+- **resume** (`resume_points`): every host continues at the first step with no result (or an
+  interrupted / not-run one); a host that had already failed for real is not run again but
+  sits the rest out (`dropped`), as it would have in the original run.
+
+Registered values come back from the journal (`registered_before`): they are the masked
+copies, so a value holding a secret comes back with `***` in its place.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from runbook.records.journal_reader import read_journal
+from runbook.records.runfolder import RunFolder, step_path
+
+_BAD = frozenset({"failed", "error", "unreachable"})
+#: Messages of results that say the host never got to (or through) the step.
+_NOT_DONE_PREFIXES = ("not run:", "interrupted", "cancelled:")
+
+
+def result_ok(result: dict[str, Any]) -> bool:
+    """A result a host may keep: success, an ignored failure, or a `when` skip."""
+    status = result.get("status")
+    if status == "success":
+        return True
+    if status in ("failed", "error") and result.get("ignored"):
+        return True
+    return status == "skipped" and str(result.get("message", "")).startswith("skipped: when")
+
+
+def result_unfinished(result: dict[str, Any]) -> bool:
+    """A result that says the step never ran to its end on the host (interrupted, not run)."""
+    return str(result.get("message", "")).startswith(_NOT_DONE_PREFIXES)
+
+
+@dataclass
+class RunProgress:
+    """One recorded run read back: its header, whether it ended, and every host's results."""
+
+    folder: RunFolder
+    start: dict[str, Any]
+    ended: bool
+    #: step path -> host id -> the report's hostResult
+    results: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: host id -> step path -> (register name, registered value)
+    registered: dict[str, dict[str, tuple[str, Any]]] = field(default_factory=dict)
+    #: pid of the last runbook process that wrote the journal
+    pid: int | None = None
+
+    @classmethod
+    def load(cls, folder: RunFolder) -> RunProgress:
+        """Read `folder`'s journal (and report.json, if any). OSError if there is no journal."""
+        records = read_journal(folder.journal)
+        start = next((r for r in records if r["event"] == "run_start"), {})
+        progress = cls(folder, start, ended=False, pid=start.get("pid"))
+        for record in records:
+            progress._add(record)
+        progress._add_report()
+        return progress
+
+    def _add(self, record: dict[str, Any]) -> None:
+        kind = record["event"]
+        if kind == "host_result":
+            path = str(record.get("path", record.get("step")))
+            host = record["host"]
+            self.results.setdefault(path, {})[host] = record["result"]
+            if record.get("register") and record.get("registered") is not None:
+                self.registered.setdefault(host, {})[path] = (record["register"],
+                                                              record["registered"])
+        elif kind == "run_end":
+            self.ended = True
+        elif kind == "resume":
+            self.ended = False  # a later resume was itself cut short, unless a run_end follows
+            self.pid = record.get("pid", self.pid)
+
+    def _add_report(self) -> None:
+        """Results only report.json holds (hosts recorded `not run` after an interruption)."""
+        try:
+            report = json.loads(self.folder.report_json.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        for step in report.get("steps", []) if isinstance(report, dict) else []:
+            known = self.results.setdefault(step_path(step["index"]), {})
+            for host, result in step.get("results", {}).items():
+                known.setdefault(host, result)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.start.get("run_id") or self.folder.run_id)
+
+    @property
+    def hosts(self) -> list[str]:
+        return [str(h) for h in self.start.get("hosts", [])]
+
+    def result(self, path: str, host: str) -> dict[str, Any] | None:
+        return self.results.get(path, {}).get(host)
+
+    def repair_points(self, targets: Sequence[tuple[str, Iterable[str]]]) -> dict[str, str]:
+        """Host -> path of the step to rerun it from, for each host of the run that did not
+        finish ok. `targets`: each step's path and the hosts it targets, in plan order."""
+        starts: dict[str, str] = {}
+        for path, hosts in targets:
+            for host in hosts:
+                if host in starts or host not in self.hosts:
+                    continue
+                result = self.result(path, host)
+                if result is None or not result_ok(result):
+                    starts[host] = path
+        return starts
+
+    def resume_points(self, targets: Sequence[tuple[str, Iterable[str]]]
+                      ) -> tuple[dict[str, str], dict[str, str]]:
+        """(host -> path to continue from, host -> why it sits the rest out) for a run that
+        did not end: each host continues at its first step without a finished result."""
+        starts: dict[str, str] = {}
+        dropped: dict[str, str] = {}
+        for path, hosts in targets:
+            for host in hosts:
+                if host in starts:
+                    continue
+                result = self.result(path, host)
+                if result is None or result_unfinished(result):
+                    starts[host] = path
+                elif not result_ok(result) and host not in dropped:
+                    dropped[host] = ("unreachable" if result.get("status") == "unreachable"
+                                     else f"failed in step {path}")
+        return starts, {h: r for h, r in dropped.items() if h in starts}
+
+    def registered_before(self, host: str, order: Sequence[str], start: str) -> dict[str, Any]:
+        """The values `host` registered in the steps before `start` (`order`: plan order)."""
+        values: dict[str, Any] = {}
+        done = self.registered.get(host, {})
+        for path in order:
+            if path == start:
+                break
+            if path in done:
+                name, value = done[path]
+                values[name] = value
+        return values
+
+    def changes(self, runbook_sha256: str | None, steps: Sequence[dict[str, Any]]) -> list[str]:
+        """What differs between the run's runbook and the one given now (empty: the same)."""
+        if runbook_sha256 == self.start.get("runbook_sha256"):
+            return []
+        found = ["its content changed (sha256 "
+                 f"{str(self.start.get('runbook_sha256'))[:12]}... -> "
+                 f"{str(runbook_sha256)[:12]}...)"]
+        before = [(s.get("name"), s.get("action")) for s in self.start.get("steps", [])]
+        after = [(s.get("name"), s.get("action")) for s in steps]
+        for i in range(max(len(before), len(after))):
+            old = before[i] if i < len(before) else None
+            new = after[i] if i < len(after) else None
+            if old != new:
+                found.append(f"step {i + 1}: {_describe(old)} -> {_describe(new)}")
+        return found
+
+
+def _describe(step: tuple[Any, Any] | None) -> str:
+    return "(none)" if step is None else f"{step[0]!r} ({step[1]})"

@@ -1,0 +1,64 @@
+"""`runbook resume`: the runs it refuses (exit 2) before anything runs, and a local resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from runbook.cli.main import cli
+from runbook.records.runfolder import RunFolder
+
+
+def recorded(tmp_path: Path, *, ended: bool = False, **start: Any) -> RunFolder:
+    folder = RunFolder.create(tmp_path / "runs")
+    header = {"event": "run_start", "run_id": folder.run_id, "hosts": ["local"],
+              "runbook_path": "book.yml", "steps": [], "extra_vars": [], "pid": None,
+              "options": {"cwd": str(tmp_path)}, **start}
+    lines = [header, *([{"event": "run_end", "status": "success"}] if ended else [])]
+    folder.journal.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return folder
+
+
+def resume(tmp_path: Path, *args: str) -> Any:
+    return CliRunner().invoke(cli, ["resume", *args, "--runs-dir", str(tmp_path / "runs")])
+
+
+def test_a_run_that_ended_is_not_resumed(tmp_path: Path) -> None:
+    folder = recorded(tmp_path, ended=True)
+    result = resume(tmp_path, "last")
+    assert result.exit_code == 2
+    assert f"run {folder.run_id} ended cleanly" in result.output
+    assert f"--rerun-failed {folder.run_id}" in result.output
+
+
+def test_a_run_whose_process_still_runs_is_not_resumed(tmp_path: Path) -> None:
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "runbook"])
+    cmdline = Path(f"/proc/{alive.pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while b"runbook" not in cmdline.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)  # a process just started may not show its command line yet
+    try:
+        recorded(tmp_path, pid=alive.pid)
+        result = resume(tmp_path, "last")
+    finally:
+        alive.kill()
+        alive.wait()
+    assert result.exit_code == 2 and f"still running (process {alive.pid})" in result.output
+
+
+def test_masked_extra_vars_cannot_be_restored(tmp_path: Path) -> None:
+    recorded(tmp_path, extra_vars=["pw=***"])
+    result = resume(tmp_path, "last")
+    assert result.exit_code == 2 and "recorded masked" in result.output
+
+
+def test_an_unknown_run_is_exit_2(tmp_path: Path) -> None:
+    recorded(tmp_path)
+    result = resume(tmp_path, "nosuchrun")
+    assert result.exit_code == 2 and "no run 'nosuchrun'" in result.output
