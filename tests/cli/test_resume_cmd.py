@@ -62,3 +62,43 @@ def test_an_unknown_run_is_exit_2(tmp_path: Path) -> None:
     recorded(tmp_path)
     result = resume(tmp_path, "nosuchrun")
     assert result.exit_code == 2 and "no run 'nosuchrun'" in result.output
+
+
+BLOCK_BOOK = """\
+name: nested
+steps:
+  - name: work
+    hosts: local
+    block:
+      - {name: fails, run: "false"}
+"""
+
+LOOP_BOOK = """\
+name: looped
+steps:
+  - name: probe
+    hosts: local
+    loop: [1, 2]
+    run: "false"
+"""
+
+
+def test_a_rerun_of_a_runbook_with_blocks_is_refused(tmp_path: Path) -> None:
+    book = tmp_path / "book.yml"
+    book.write_text(BLOCK_BOOK)
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    first = CliRunner().invoke(cli, ["apply", str(book), *runs])
+    assert first.exit_code == 1, first.output
+    result = CliRunner().invoke(cli, ["apply", str(book), "--rerun-failed", "last", *runs])
+    assert result.exit_code == 2, result.output
+    assert "--rerun-failed does not support runbooks with blocks" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_resume_of_a_runbook_with_loops_is_refused(tmp_path: Path) -> None:
+    book = tmp_path / "book.yml"
+    book.write_text(LOOP_BOOK)
+    recorded(tmp_path, runbook_path=str(book))
+    result = resume(tmp_path, "last")
+    assert result.exit_code == 2, result.output
+    assert "runbook resume does not support runbooks with loops" in result.output
