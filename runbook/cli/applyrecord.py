@@ -3,25 +3,36 @@ and the reports asked for, written whatever happened (docs/records.md, docs/appl
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import click
 
 from runbook.cli.exits import fail
-from runbook.cli.restart import recorded_options
+from runbook.cli.restart import StartOptions, recorded_options
 
 if TYPE_CHECKING:
-    from runbook.cli.apply_cmd import Options
+    from pathlib import Path
+
     from runbook.cli.restart import Restart
     from runbook.engine.results import RunOutcome
     from runbook.engine.runner import Runner
     from runbook.records import RunRecorder
 
-__all__ = ["start_record", "write_reports"]
+__all__ = ["RecordOptions", "start_record", "write_reports"]
 
 
-def start_record(opts: Options, executor: Runner,
+class RecordOptions(StartOptions, Protocol):
+    """The `apply` options read here (`apply_cmd.Options` has them)."""
+
+    no_record: bool
+    extra_vars: Sequence[str]
+    report_json: Path | None
+    junit: Path | None
+    report_html: Path | None
+
+
+def start_record(opts: RecordOptions, executor: Runner,
                  restart: Restart | None = None) -> RunRecorder | None:
     """Create the run folder and journal the run's events into it (None: --no-record, --check);
     a resumed run records into its own folder again.
@@ -49,7 +60,7 @@ def start_record(opts: Options, executor: Runner,
     return recorder
 
 
-def write_reports(outcome: RunOutcome, opts: Options, mask: Callable[[str], str] = str,
+def write_reports(outcome: RunOutcome, opts: RecordOptions, mask: Callable[[str], str] = str,
                   recorder: RunRecorder | None = None) -> bool:
     """Write the requested reports, masked, (and the run folder's); False, after saying why on
     stderr, if one could not be."""
