@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the test suite needs: OpenSSH server + client (the SSH test lab, tests/sshlab.py),
-# ipmitool (IPMI power tests), openssl (TLS certificates for the Redfish test), and the package itself with its `test` extra (pytest, ruff, mypy...).
+# ipmitool (IPMI power tests), openssl (TLS certificates for the Redfish test), inetutils-telnetd,
+# socat and frr (console tests, tests/peers/), and the package itself with its `test` extra (pytest, ruff, mypy...).
 #
 # Idempotent: system packages are only installed when missing. Needs root (or sudo) for apt-get.
 # Environment:
@@ -32,6 +33,10 @@ missing=()
 command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 command -v ipmitool >/dev/null 2>&1 || missing+=(ipmitool)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # Redfish TLS test certificates
+# console tests (tests/peers): a telnet daemon, a serial line made by socat, FRRouting's CLI
+[[ -x /usr/sbin/telnetd ]] || missing+=(inetutils-telnetd)
+command -v socat >/dev/null 2>&1 || missing+=(socat)
+[[ -x /usr/lib/frr/zebra && -x /usr/bin/vtysh ]] || missing+=(frr)
 
 if ((${#missing[@]})); then
     if ! command -v apt-get >/dev/null 2>&1; then
