@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from runbook.results import CommandStatus, RunResult, Status
 if TYPE_CHECKING:
     import asyncio
 
+    from runbook.hosts.streams import ConsoleStream
     from runbook.lab import Lab
     from runbook.power import PowerController
 else:
@@ -146,6 +147,32 @@ class Host(PowerMixin, ABC):
     @abstractmethod
     async def close(self) -> None:
         """Stop the shell and every process started here; drop the connection."""
+
+    async def interact(self, pairs: Sequence[Mapping[str, Any]], timeout: float | None = None,
+                       *, pair_timeout: float | None = None,
+                       mask: Callable[[str], str] | None = None) -> CommandStatus:
+        """Play an expect/send dialog in a fresh terminal session (`runbook.hosts.interact`).
+
+        `pairs` are `{expect: REGEX, send: TEXT, timeout: SECONDS}`; `timeout` bounds the whole
+        dialog, `pair_timeout` each pair without its own. Returns the dialog's output (masked
+        by `mask`), Failed with the last output when a pattern does not come.
+        """
+        from runbook.hosts.interact import parse_pairs, run_dialog
+
+        check_timeout(timeout)
+        parse_pairs(pairs, pair_timeout)  # bad input fails before anything connects
+        stream = await self._open_interact_stream()
+        try:
+            from runbook.hosts.expect import Expecter
+
+            return await run_dialog(Expecter(stream), pairs, timeout, pair_timeout=pair_timeout,
+                                    mask=mask)
+        finally:
+            await stream.close()
+
+    async def _open_interact_stream(self) -> ConsoleStream:
+        """A new terminal session (a pty login shell) for `interact`."""
+        raise NotImplementedError(f"{type(self).__name__} offers no terminal for interact")
 
     async def reset_connection(self) -> None:
         """Drop the cached connection and shell so the next command reconnects (after power changes)."""

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     import asyncssh
 
+    from runbook.hosts.streams import SshPtyStream
     from runbook.power import PowerController
 else:
     asyncio = lazy_module("asyncio")
@@ -258,6 +259,12 @@ class RemoteHost(Host):
     # -- shell --------------------------------------------------------------------------
     async def _open_shell_channel(self) -> _SSHChannel:
         return _SSHChannel(await self._open_channel(SHELL_COMMAND))
+
+    async def _open_interact_stream(self) -> SshPtyStream:
+        """A fresh session with a pty and the account's login shell (for `interact`)."""
+        from runbook.hosts.streams import SshPtyStream
+
+        return await SshPtyStream.open(await self.connection())
 
     async def _signal_group(self, pgid: int, signal_name: str) -> None:
         await self._kill_groups([pgid], signal_name)

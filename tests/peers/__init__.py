@@ -62,10 +62,17 @@ TEST_PASSWORD = "console-Pw-7"
 
 
 def ensure_test_user() -> tuple[str, str]:
-    """A local user with a password and bash as shell (CI runs as root); returns (user, password)."""
+    """A local user with a password, bash and sudo rights (CI runs as root); (user, password).
+
+    sudo asks this user for the password, which is what the interact tests answer.
+    """
     if subprocess.run(["id", TEST_USER], capture_output=True, check=False).returncode != 0:
         subprocess.run(["useradd", "-m", "-s", "/bin/bash", TEST_USER], check=True,
                        capture_output=True)
     subprocess.run(["chpasswd"], input=f"{TEST_USER}:{TEST_PASSWORD}\n".encode(), check=True,
                    capture_output=True)
+    sudoers = Path(f"/etc/sudoers.d/{TEST_USER}")
+    if Path("/etc/sudoers.d").is_dir() and not sudoers.exists():
+        sudoers.write_text(f"{TEST_USER} ALL=(ALL) ALL\n")
+        sudoers.chmod(0o440)
     return TEST_USER, TEST_PASSWORD
