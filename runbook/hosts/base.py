@@ -49,12 +49,15 @@ def check_command(cmd: object, timeout: float | None) -> None:
 class Host(PowerMixin, ABC):
     """Base of `LocalHost` and `RemoteHost`.
 
-    `id` is the lab key; `address`, `port` and `user` describe how it is reached (shown in
-    templates as `host.address` ...); `vars` are the lab's per-host variables; `lab` is the
-    back-reference set by `Lab` so power controllers can find their controller host.
+    `id` is the lab key; `transport` ("local", "ssh", "telnet", "serial"), `address`, `port` and
+    `user` describe how it is reached (shown in templates as `host.address` ...); `vars` are
+    the lab's per-host variables; `lab` is the back-reference set by `Lab` so power
+    controllers can find their controller host.
     """
 
     id: str
+    #: How the host is reached: "local", "ssh", "telnet" or "serial" (shown by `runbook hosts`).
+    transport: str
     address: str
     port: int | None
     user: str | None

@@ -116,6 +116,7 @@ class CliHost(Host):
                  power_control: PowerController | None = None) -> None:
         super().__init__(id, vars=vars, power_control=power_control)
         self.link = link
+        self.transport = link.transport
         self.login = login
         self.prompt = prompt
         self._prompt = compile_prompt(prompt)
@@ -130,10 +131,6 @@ class CliHost(Host):
             self.user = login.user if login else None
         self._session: CliSession | None = None
         self._line_lock: asyncio.Lock | None = None
-
-    @property
-    def transport(self) -> str:
-        return self.link.transport
 
     @property
     def baud(self) -> int | None:

@@ -41,6 +41,7 @@ class ConsoleHost(Host):
                  power_control: PowerController | None = None) -> None:
         super().__init__(id, vars=vars, power_control=power_control)
         self.link = link
+        self.transport = link.transport
         self.login = login
         self.noise_patterns = tuple(noise_patterns)
         for pattern in self.noise_patterns:
@@ -51,10 +52,6 @@ class ConsoleHost(Host):
         self._line: Expecter | None = None
         self._console: ConsoleShell | None = None
         self._line_lock: asyncio.Lock | None = None
-
-    @property
-    def transport(self) -> str:
-        return self.link.transport
 
     @property
     def baud(self) -> int | None:

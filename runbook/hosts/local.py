@@ -54,6 +54,8 @@ def _killpg(pgid: int, sig: int) -> None:
 class LocalHost(Host):
     """The machine runbook runs on. Commands run in new process groups so they can be stopped."""
 
+    transport = "local"
+
     def __init__(self, id: str = "local", **kwargs: Any) -> None:
         super().__init__(id, **kwargs)
         self.address = "localhost"

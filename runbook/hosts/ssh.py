@@ -81,6 +81,8 @@ class _SSHChannel:
 class RemoteHost(Host):
     """A lab host reached over SSH. Keyword names match the lab file's host fields."""
 
+    transport = "ssh"
+
     def __init__(
         self,
         id: str,
