@@ -218,6 +218,16 @@ class CliHost(Host):
                 session.alive = False  # the dialog left the CLI elsewhere: reconnect next time
             return result
 
+    async def _probe(self, timeout: float) -> bool:
+        """Reachable (for power `wait_up`) when a new session gets to the prompt after setup."""
+        await self.reset_connection()
+        try:
+            async with self._lock():
+                await asyncio.wait_for(self._cli(), timeout)
+        except (HostUnreachableError, TimeoutError, OSError):
+            return False
+        return True
+
     async def close(self) -> None:
         await self._drop_session()
         if isinstance(self.link, SshLink):

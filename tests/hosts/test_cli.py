@@ -79,3 +79,31 @@ def test_put_and_get_are_not_supported(frr_peer: FrrPeer) -> None:
         assert status is Status.Error and "not supported" in message
 
     on_router(frr_peer, scenario)
+
+
+def test_interact_in_the_cli_session_and_reachability(frr_peer: FrrPeer) -> None:
+    async def scenario(host: CliHost) -> None:
+        assert await host.is_reachable()
+        result = await host.interact([
+            {"send": "configure terminal\\r"},
+            {"expect": r"\(config\)# ?$", "send": "end\\r"},
+            {"expect": r"^[\w.-]+# ?$"},
+        ], timeout=20)
+        assert result.status is Status.Success, result.output
+        assert "(config)#" in result.output
+        assert (await host.run("show version")).status is Status.Success
+
+    on_router(frr_peer, scenario)
+
+
+def test_a_cli_host_without_a_server_is_not_reachable(frr_peer: FrrPeer) -> None:
+    lab = frr_peer.ssh
+    ssh = RemoteHost("r9", "127.0.0.1", port=1, user=lab.user, key=lab.client_key,
+                     known_hosts=lab.known_hosts, agent=False, connect_timeout=2)
+    host = CliHost("r9", SshLink(ssh))
+
+    async def main() -> None:
+        assert not await host.is_reachable()
+        await host.close()
+
+    asyncio.run(main())
