@@ -37,6 +37,8 @@ DEFAULT_NOISE_PATTERNS = (r"^\s*<?\d*>?\[\s*\d+\.\d+\] ",)
 INTERRUPT_GRACE = 5.0
 RESYNC_EVERY = 1.0
 START_TIMEOUT = 15.0
+#: Seconds without an answer after which the set-up line is typed again.
+RETYPE_AFTER = 3.0
 
 
 class ConsoleShell:
@@ -62,9 +64,20 @@ class ConsoleShell:
                 "unset PROMPT_COMMAND; TERM=dumb; export TERM; "
                 "__runbook_run() { eval \"$__runbook_cmd\"; }; "
                 f"printf '%s:%d:\\n' {quote(shell.marker)} \"$$\"")
-        line.send(init + enter)
-        await line.expect(shell._end, timeout)
-        return shell
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            # Typed-ahead input can be lost while a login hands the line to the shell (a
+            # terminal flush): send the set-up line again until the shell answers. Answers to
+            # earlier copies are harmless: a command's output starts after its begin marker.
+            line.send(init + enter)
+            wait = min(RETYPE_AFTER, deadline - loop.time())
+            try:
+                await line.expect(shell._end, max(0.01, wait))
+                return shell
+            except ExpectTimeout:
+                if loop.time() >= deadline:
+                    raise
 
     def clean(self, text: str) -> str:
         """Output as the command wrote it: no terminal codes, CRs or noise lines."""

@@ -18,6 +18,8 @@ from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:
     import asyncio
+
+    from runbook.hosts.streams import LocalPtyStream
 else:
     asyncio = lazy_module("asyncio")
 
@@ -70,6 +72,12 @@ class LocalHost(Host):
             stderr=asyncio.subprocess.STDOUT, start_new_session=True,
         )
         return _ProcessChannel(process)
+
+    async def _open_interact_stream(self) -> LocalPtyStream:
+        """A login shell on a new pty (for `interact`)."""
+        from runbook.hosts.streams import LocalPtyStream
+
+        return await LocalPtyStream.open()
 
     async def _signal_group(self, pgid: int, signal_name: str) -> None:
         _killpg(pgid, getattr(signal, f"SIG{signal_name}"))

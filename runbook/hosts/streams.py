@@ -144,3 +144,73 @@ class SshPtyStream:
         self._process.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._process.wait_closed(), 3)
+
+
+class LocalPtyStream:
+    """A login shell on a new pty of this machine (for `LocalHost.interact`)."""
+
+    COMMAND = "command -v bash >/dev/null 2>&1 && exec bash --login; exec sh -l"
+
+    def __init__(self, master: int, process: asyncio.subprocess.Process) -> None:
+        self._master = master
+        self._process = process
+        self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        asyncio.get_running_loop().add_reader(master, self._readable)
+
+    @classmethod
+    async def open(cls) -> LocalPtyStream:
+        import os
+        import pty
+
+        master, slave = pty.openpty()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                "/bin/sh", "-c", cls.COMMAND, stdin=slave, stdout=slave, stderr=slave,
+                preexec_fn=_take_controlling_tty, env={**os.environ, "TERM": "dumb"})
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        return cls(master, process)
+
+    def _readable(self) -> None:
+        import os
+
+        try:
+            data = os.read(self._master, READ_CHUNK)
+        except OSError:  # EIO: every process on the pty has closed it
+            data = b""
+        if not data:
+            asyncio.get_running_loop().remove_reader(self._master)
+        self._chunks.put_nowait(data)
+
+    async def read(self) -> bytes:
+        return await self._chunks.get()
+
+    def write(self, data: bytes) -> None:
+        import os
+
+        os.write(self._master, data)
+
+    async def close(self) -> None:
+        import os
+        import signal
+
+        asyncio.get_running_loop().remove_reader(self._master)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._process.wait(), 3)
+        with contextlib.suppress(OSError):
+            os.close(self._master)
+
+
+def _take_controlling_tty() -> None:
+    """In the child: a new session whose controlling terminal is the pty on stdin."""
+    import fcntl
+    import os
+    import termios
+
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)

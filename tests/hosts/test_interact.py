@@ -11,6 +11,7 @@ from runbook import Status
 from runbook.hosts.console import ConsoleHost
 from runbook.hosts.expect import spell_keys
 from runbook.hosts.links import Login, TelnetLink
+from runbook.hosts.local import LocalHost
 from tests.conftest import RemoteHostFactory
 from tests.peers.telnetd import TelnetPeer
 
@@ -103,5 +104,24 @@ def test_bad_pairs_fail_before_connecting(ssh_host_factory: RemoteHostFactory) -
             await host.interact([{"wait": "x"}])
         with pytest.raises(ValueError, match="pair 2: timeout"):
             await host.interact([{"send": "x"}, {"expect": "y", "timeout": -1}])
+
+    asyncio.run(main())
+
+
+def test_interact_on_the_local_machine(tmp_path: Path) -> None:
+    script = tmp_path / "ask.sh"
+    script.write_text(ASK_TWO)
+
+    async def main() -> None:
+        host = LocalHost("local")
+        result = await host.interact([
+            {"send": f"sh {script}; exit\\r"},
+            {"expect": r"Name\? $", "send": "bob\\r"},
+            {"expect": r"Secret\? $", "send": SECRET + "\\r"},
+            {"expect": r"hello bob \(13 chars\)"},
+        ], timeout=30, mask=_mask)
+        await host.close()
+        assert result.status is Status.Success, result.output
+        assert SECRET not in result.output
 
     asyncio.run(main())
