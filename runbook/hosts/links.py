@@ -131,15 +131,21 @@ async def _log_in(line: Expecter, link: Link, login: Login, ready: re.Pattern[st
     loop = asyncio.get_running_loop()
     deadline = loop.time() + login.timeout
     user_prompt = re.compile(login.login_prompt, re.MULTILINE)
+    password_prompt = re.compile(login.password_prompt, re.MULTILINE)
     try:
         await line.expect(user_prompt, min(WAKE_AFTER, login.timeout))
     except ExpectTimeout:
         line.send(link.enter)  # a quiet serial line shows its prompt after Enter
-        await line.expect(user_prompt, max(0.1, deadline - loop.time()))
+        index, _, _ = await line.expect_any([user_prompt, password_prompt],
+                                            max(0.1, deadline - loop.time()))
+        if index == 1:
+            # The line was left at a password prompt (its login prompt came before we
+            # listened, and Enter answered it): give up that login and wait for the next one.
+            line.send(link.enter)
+            await line.expect(user_prompt, max(0.1, deadline - loop.time()))
     line.send(login.user + link.enter)
     if login.password is not None:
-        await line.expect(re.compile(login.password_prompt, re.MULTILINE),
-                          max(0.1, deadline - loop.time()))
+        await line.expect(password_prompt, max(0.1, deadline - loop.time()))
         line.send(login.password + link.enter)
     outcomes = [LOGIN_FAILED, user_prompt, ready or re.compile(r"[$#%>]\s*$", re.MULTILINE)]
     index, _, _ = await line.expect_any(outcomes, max(0.1, deadline - loop.time()))

@@ -169,3 +169,23 @@ def test_console_noise_mid_command_stays_out_of_the_output(serial_peer: SerialPe
         assert result == CommandStatus(command, "before\nafter\n", Status.Failed, 3)
 
     on_console(lambda: ConsoleHost("sr1", SerialLink(serial_peer.device)), scenario)
+
+
+def test_serial_line_with_a_login(console_user: tuple[str, str]) -> None:
+    """A serial console that shows `login:` (socat runs /bin/login on the far end)."""
+    from tests.peers import require
+    from tests.peers.serial_line import SOCAT
+
+    require(SOCAT, "socat")
+    user, password = console_user
+    with SerialPeer(program="/bin/login") as line:
+        on_console(lambda: ConsoleHost("sr2", SerialLink(line.device, 115200),
+                                       login=Login(user, password)),
+                   _whoami_is(user))
+
+
+def _whoami_is(user: str) -> Scenario:
+    async def scenario(host: ConsoleHost) -> None:
+        assert (await host.run("whoami; tty <&2")).only.output.startswith(f"{user}\n/dev/pts/")
+
+    return scenario
