@@ -105,3 +105,21 @@ def test_put_get_and_expect_rc_on_a_cli_host_are_findings(tmp_path: Path) -> Non
         (6, "get is not supported on `shell"),
     ]
     assert "r1" in findings[1].message and "board1" not in findings[1].message
+
+
+def test_validate_and_hosts_do_not_import_console_libraries(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "lab.yml").write_text(LAB)
+    repo = Path(__file__).resolve().parent.parent
+    code = ("import sys\nfrom runbook.cli.main import cli\n"
+            "for args in (['validate', sys.argv[1]], ['hosts', '--lab', sys.argv[1]]):\n"
+            "    try:\n        cli(args, standalone_mode=False)\n"
+            "    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('asyncssh', 'telnetlib3', 'serial') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "lab.yml")], cwd=repo,
+                            env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr

@@ -107,3 +107,25 @@ def test_a_cli_host_without_a_server_is_not_reachable(frr_peer: FrrPeer) -> None
         await host.close()
 
     asyncio.run(main())
+
+
+def test_cli_over_telnet(frr_peer: FrrPeer) -> None:
+    """The same CLI on a telnet port (telnetd runs vtysh instead of login), no login prompt."""
+    from runbook.hosts.links import TelnetLink
+    from tests.peers import require
+    from tests.peers.telnetd import TELNETD, TelnetPeer
+
+    require(TELNETD, "inetutils-telnetd")
+    with TelnetPeer(program=str(frr_peer.vtysh_login)) as telnet:
+        host = CliHost("r1t", TelnetLink("127.0.0.1", telnet.port), setup=["terminal length 0"])
+
+        async def main() -> None:
+            try:
+                result = await host.run(["show running-config", "configure terminal", "end"])
+                assert result.status is Status.Success, result
+                assert f"hostname {HOSTNAME}\n" in result.statuses[0].output
+                assert (await host.run("show nonsense")).status is Status.Failed
+            finally:
+                await host.close()
+
+        asyncio.run(main())

@@ -43,7 +43,7 @@ class FrrPeer:
         config = self.directory / "zebra.conf"
         config.write_text(f"hostname {HOSTNAME}\n")
         shutil.chown(config, "frr", "frr")
-        wrapper = self.directory / "vtysh-login"
+        wrapper = self.vtysh_login = self.directory / "vtysh-login"
         wrapper.write_text(f"#!/bin/sh\nexec {VTYSH} --vty_socket {self.directory}\n")
         wrapper.chmod(0o755)
         self.ssh = _VtyshSshdLab(str(wrapper))

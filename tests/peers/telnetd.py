@@ -22,7 +22,9 @@ TELNETD = "/usr/sbin/telnetd"
 class TelnetPeer:
     """`with TelnetPeer() as peer:` -> `peer.port` on 127.0.0.1 serves telnet logins."""
 
-    def __init__(self) -> None:
+    def __init__(self, program: str | None = None) -> None:
+        """`program` runs instead of /bin/login (telnetd -E), e.g. a router CLI."""
+        self._argv = [TELNETD, "-h", *(["-E", program] if program else [])]
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -57,7 +59,7 @@ class TelnetPeer:
             with conn:
                 conn.setblocking(True)
                 fd = conn.fileno()
-                child = subprocess.Popen([TELNETD, "-h"], stdin=fd, stdout=fd, stderr=fd,
+                child = subprocess.Popen(self._argv, stdin=fd, stdout=fd, stderr=fd,
                                          start_new_session=True, close_fds=True)
             self._children.append(child)
 
