@@ -73,7 +73,8 @@ class Expecter:
     CR NUL) are dropped, so `^` and `$` in patterns work on lines.
 
     `expect` consumes the buffer up to the end of the match and returns what it consumed;
-    `transcript` keeps every character received since `start_transcript` (for `interact`).
+    `transcript` keeps every character received between `start_transcript` and
+    `stop_transcript` (for `interact`).
     """
 
     def __init__(self, stream: ConsoleStream) -> None:
@@ -81,6 +82,7 @@ class Expecter:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._buffer = ""
         self.transcript = ""
+        self._recording = False
         self.ended = False
 
     def send(self, text: str) -> None:
@@ -95,7 +97,14 @@ class Expecter:
         return strip_terminal_codes(self._buffer[-LAST_OUTPUT_CHARS:])
 
     def start_transcript(self) -> None:
+        """Record everything received from now on in `transcript` (until `stop_transcript`)."""
         self.transcript = ""
+        self._recording = True
+
+    def stop_transcript(self) -> str:
+        """Stop recording; the transcript so far (kept out of memory on a long-lived line)."""
+        text, self.transcript, self._recording = self.transcript, "", False
+        return text
 
     async def expect(self, pattern: re.Pattern[str], timeout: float | None) -> tuple[str, re.Match[str]]:
         """Wait for `pattern`; (text up to and including the match, the match).
@@ -136,7 +145,8 @@ class Expecter:
             self._buffer = self._buffer[:-1]  # a CR LF split across two chunks
         text = text.replace("\r\n", "\n")
         self._buffer += text
-        self.transcript += text
+        if self._recording:
+            self.transcript += text
 
     async def drain(self, quiet: float) -> str:
         """Consume what arrives until the line has been quiet for `quiet` seconds."""

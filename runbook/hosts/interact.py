@@ -100,7 +100,7 @@ async def run_dialog(line: Expecter, pairs: Sequence[Mapping[str, Any]], timeout
                 break
         if pair.send is not None:
             line.send(pair.send)
-    output = strip_terminal_codes(line.transcript)
+    output = strip_terminal_codes(line.stop_transcript())
     if note is None:
         return CommandStatus(title, hide(output), Status.Success, None)
     sep = "" if not output or output.endswith("\n") else "\n"
