@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from runbook.errors import HostUnreachableError
+from runbook.errors import ConfigError, HostUnreachableError
 from runbook.hosts.base import Host, check_command, check_timeout
 from runbook.hosts.console_shell import DEFAULT_NOISE_PATTERNS, START_TIMEOUT, ConsoleShell
 from runbook.hosts.expect import ExpectTimeout, StreamEnded
@@ -45,7 +45,11 @@ class ConsoleHost(Host):
         self.login = login
         self.noise_patterns = tuple(noise_patterns)
         for pattern in self.noise_patterns:
-            re.compile(pattern)
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"host {id!r}: noise pattern {pattern!r} is not a valid "
+                                  f"regex: {exc}") from None
         self.address = link.address if isinstance(link, TelnetLink) else link.describe()
         self.port = link.port if isinstance(link, TelnetLink) else None
         self.user = login.user if login else None

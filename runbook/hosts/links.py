@@ -8,11 +8,11 @@ sent as the link's `enter`: CR LF on telnet (the NVT newline), CR on a serial li
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from runbook.errors import HostUnreachableError
-from runbook.hosts.expect import Expecter, ExpectTimeout, StreamEnded
+from runbook.hosts.expect import Expecter, ExpectTimeout, StreamEnded, strip_terminal_codes
 from runbook.lazyimport import lazy_module
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class Login:
     """Credentials and prompts answered on a console (telnet, serial) before the shell is ready."""
 
     user: str
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a repr or a log
     login_prompt: str = DEFAULT_LOGIN_PROMPT
     password_prompt: str = DEFAULT_PASSWORD_PROMPT
     timeout: float = DEFAULT_LOGIN_TIMEOUT
@@ -148,13 +148,11 @@ async def _log_in(line: Expecter, link: Link, login: Login, ready: re.Pattern[st
         await line.expect(password_prompt, max(0.1, deadline - loop.time()))
         line.send(login.password + link.enter)
     outcomes = [LOGIN_FAILED, user_prompt, ready or re.compile(r"[$#%>]\s*$", re.MULTILINE)]
-    index, _, _ = await line.expect_any(outcomes, max(0.1, deadline - loop.time()))
+    index, answer, _ = await line.expect_any(outcomes, max(0.1, deadline - loop.time()))
     if index != 2:
-        raise HostUnreachableError("", "", f"login failed for user {login.user!r}: the device "
-                                   f"answered with {line.last_output()[-200:]!r}"
-                                   if index == 1 else
-                                   f"login failed for user {login.user!r} (wrong user or "
-                                   "password?)")
+        shown = " ".join(strip_terminal_codes(answer).split())[-120:]
+        raise HostUnreachableError("", "", f"login failed for user {login.user!r} (wrong user or "
+                                   f"password?); the device answered {shown!r}")
 
 
 def _describe(exc: BaseException) -> str:

@@ -189,3 +189,9 @@ def _whoami_is(user: str) -> Scenario:
         assert (await host.run("whoami; tty <&2")).only.output.startswith(f"{user}\n/dev/pts/")
 
     return scenario
+
+
+def test_the_login_password_is_not_in_a_repr() -> None:
+    login = Login("root", "hunter2-secret")
+    assert "hunter2-secret" not in repr(login)
+    assert "hunter2-secret" not in repr(ConsoleHost("b1", SerialLink("/dev/null"), login=login))
