@@ -26,6 +26,9 @@ if _REPO_ROOT not in sys.path:
 
 from tests.sshlab import SSHD, SshdLab, require_sshd  # noqa: E402
 
+#: Fixtures of the console peers (telnetd, serial line, FRR): tests/peers/fixtures.py.
+pytest_plugins = ["tests.peers.fixtures"]
+
 if TYPE_CHECKING:
     from runbook.hosts.ssh import RemoteHost
 

@@ -148,6 +148,7 @@ class RunbookChecker:
     def check_action(self, step: Step, known: set[str], hosts: list[Host]) -> None:
         """What the action needs: power control on its hosts, readable put sources, a get folder."""
         action = step.action
+        self.check_cli_hosts(step, hosts)
         if isinstance(action, PowerAction) and hosts:
             missing = [h.id for h in hosts if h.power_control is None]
             if missing:
@@ -161,6 +162,19 @@ class RunbookChecker:
             if dest is not None and dest.exists() and not dest.is_dir():
                 self.add(step, ("get", "dest"), f"get.dest {action.dest!r} is an existing file; "
                          "get copies into a folder (one subfolder per host): name a folder")
+
+    def check_cli_hosts(self, step: Step, hosts: list[Host]) -> None:
+        """`shell: cli` hosts have no files to copy and no exit codes to expect."""
+        from runbook.hosts.cli import CliHost
+
+        cli = [h.id for h in hosts if isinstance(h, CliHost)]
+        kind = step.action.kind
+        if cli and kind in ("put", "get"):
+            self.add(step, (kind,), f"{kind} is not supported on `shell: cli` host(s) "
+                     f"{', '.join(cli)}: a network CLI has no shell to copy files with")
+        if cli and step.expect is not None and step.expect.rc is not None:
+            self.add(step, ("expect", "rc"), f"expect.rc needs exit codes, which `shell: cli` "
+                     f"host(s) {', '.join(cli)} do not give: check expect.output / not_output")
 
     def check_cycles(self, step: Step | None, variables: Mapping[str, Any],
                      own: set[str]) -> None:

@@ -146,6 +146,7 @@ def _read_lab(doc: Document, path: Path, *, secrets: SecretStore | None,
     hosts = merged_hosts(data)
     ids = [*hosts, *([] if LOCAL_ID in hosts else [LOCAL_ID])]
     _check_hops(reader, hosts, ids)
+    _check_console_fields(reader, hosts, bad)
     _check_reserved(reader, data)
     _render_templates(reader, hosts, data, secrets)
     specs: dict[str, Any] = {}
@@ -218,6 +219,22 @@ def _check_hops(reader: _LabReader, hosts: dict[str, dict[str, Any]], ids: list[
                 reader.add(reader.origin(first, "hop"),
                            f"host {first!r}: hop cycle {' -> '.join(loop)}: a host cannot "
                            "(indirectly) tunnel through itself")
+
+
+def _check_console_fields(reader: _LabReader, hosts: dict[str, dict[str, Any]],
+                          bad: set[JsonPath]) -> None:
+    """transport / shell fields that do not fit together; a hop must be an SSH host."""
+    from runbook.hosts.console_spec import field_problems
+
+    for host_id, fields in hosts.items():
+        for name, index, message in field_problems(fields):
+            where = reader.origin(host_id, name)
+            if where[:3] not in bad:
+                reader.add(where if index is None else (*where, index), f"host {host_id!r}: {message}")
+        hop = fields.get("hop")
+        if isinstance(hop, str) and hosts.get(hop, {}).get("transport", "ssh") != "ssh":
+            reader.add(reader.origin(host_id, "hop"), f"host {host_id!r}: hop {hop!r} is reached "
+                       f"by {hosts[hop]['transport']}, not SSH: only an SSH host can be a hop")
 
 
 def _check_reserved(reader: _LabReader, data: dict[str, Any]) -> None:
@@ -348,6 +365,7 @@ def _key_path(value: str, base: Path) -> str:
 
 def _build_lab(data: dict[str, Any], hosts: dict[str, dict[str, Any]],
                controllers: dict[str, Any], path: Path) -> Lab:
+    from runbook.hosts.console_spec import needs_console_class
     from runbook.hosts.lab import Lab
     from runbook.hosts.local import LocalHost
     from runbook.hosts.ssh import RemoteHost
@@ -367,6 +385,10 @@ def _build_lab(data: dict[str, Any], hosts: dict[str, dict[str, Any]],
         if fields.get("known_hosts"):
             fields["known_hosts"] = _key_path(fields["known_hosts"], base)
         fields.pop("power_control", None)
+        if needs_console_class(fields):
+            host = _console_host(host_id, fields, controllers.get(host_id), hop)
+            built[host_id] = host
+            return host
         address = fields.pop("address", host_id)
         host = RemoteHost(host_id, address, hop=hop if isinstance(hop, RemoteHost) else None,
                           power_control=controllers.get(host_id), **fields)
@@ -381,3 +403,20 @@ def _build_lab(data: dict[str, Any], hosts: dict[str, dict[str, Any]],
     lab_vars = data.get("vars") if isinstance(data.get("vars"), dict) else {}
     builtin = () if LOCAL_ID in hosts else (LOCAL_ID,)
     return Lab(ordered, vars=dict(lab_vars or {}), path=path, builtin=builtin)
+
+
+def _console_host(host_id: str, fields: dict[str, Any], power: Any, hop: Host | None) -> Host:
+    """A telnet / serial host, or a `shell: cli` host (over SSH: on a RemoteHost of its own)."""
+    from runbook.hosts.console_spec import CONSOLE_TRANSPORTS, build_host
+    from runbook.hosts.ssh import RemoteHost
+
+    ssh_host = None
+    if fields.get("transport", "ssh") not in CONSOLE_TRANSPORTS:
+        ssh_fields = {k: v for k, v in fields.items()
+                      if k not in ("transport", "shell", "prompt", "setup", "error_patterns",
+                                   "become", "become_user", "become_password")}
+        address = ssh_fields.pop("address", host_id)
+        ssh_fields.pop("vars", None)
+        ssh_host = RemoteHost(host_id, address, hop=hop if isinstance(hop, RemoteHost) else None,
+                              **ssh_fields)
+    return build_host(host_id, fields, power_control=power, ssh_host=ssh_host)
