@@ -14,14 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runbook.engine.regex import bounded_search
+from runbook.engine.waiting import interact, wait
 from runbook.errors import CommandTimeoutError, HostUnreachableError, RegexTimeoutError, RunbookError
 from runbook.plan.actions import (
     ConcreteAction,
     GetFiles,
+    InteractDialog,
     OneshotCommands,
     PowerSwitch,
     PutFiles,
     RunCommands,
+    WaitForCommand,
+    WaitForPath,
+    WaitForPort,
 )
 from runbook.results import Status
 
@@ -54,6 +59,7 @@ class ActionResult:
     state: str | None = None
     timed_out: bool = False
     unreachable: bool = False
+    elapsed: float | None = None
 
     @property
     def word(self) -> str:
@@ -66,7 +72,7 @@ async def execute(action: ConcreteAction, host: Host, *, timeout: float | None =
     try:
         if timeout is None:
             return await _dispatch(action, host, timeout)
-        commands = isinstance(action, RunCommands | OneshotCommands)
+        commands = isinstance(action, RunCommands | OneshotCommands | InteractDialog)
         async with asyncio.timeout(timeout + (TIMEOUT_GRACE if commands else 0.0)):
             return await _dispatch(action, host, timeout)
     except HostUnreachableError as exc:
@@ -98,7 +104,8 @@ async def _reset_quietly(host: Host) -> None:
 async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None) -> ActionResult:
     match action:
         case RunCommands():
-            result = await host.run(list(action.commands), timeout=timeout)
+            result = await host.run(list(action.commands), timeout=timeout,
+                                    become=action.become, become_user=action.become_user)
             return _timeout_as_failure(
                 ActionResult(_step_status(result.status), result.retcode, result.output))
         case OneshotCommands():
@@ -106,10 +113,19 @@ async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None) -
         case PutFiles():
             return await _put(action, host)
         case GetFiles():
-            status, message = await host.get(list(action.sources), action.dest)
+            status, message = await host.get(list(action.sources), action.dest,
+                                              become=action.become,
+                                              become_user=action.become_user)
             return _transfer(status, message)
         case PowerSwitch():
             return await _power(action, host)
+        case WaitForPort() | WaitForPath() | WaitForCommand():
+            output, elapsed = await wait(action, host)
+            return ActionResult(Status.Success, 0, output, elapsed=elapsed)
+        case InteractDialog():
+            done, output, why = await interact(action, host, timeout)
+            return ActionResult(Status.Success if done else Status.Failed, None, output,
+                                "" if done else why)
 
 
 def _timeout_as_failure(result: ActionResult) -> ActionResult:
@@ -130,7 +146,8 @@ async def _oneshot(action: OneshotCommands, host: Host, timeout: float | None) -
     rc: int | None = None
     status = Status.Success
     for command in action.commands:
-        cs = await host.oneshot(command, timeout=timeout)
+        cs = await host.oneshot(command, timeout=timeout, become=action.become,
+                                become_user=action.become_user)
         outputs.append(cs.output)
         rc = cs.retcode
         status = _step_status(cs.status)
@@ -147,14 +164,16 @@ def _transfer(status: Status, message: str) -> ActionResult:
 
 async def _put(action: PutFiles, host: Host) -> ActionResult:
     if action.content is None:
-        status, message = await host.put(list(action.sources), action.dest, mode=action.mode)
+        status, message = await host.put(list(action.sources), action.dest, mode=action.mode,
+                                         become=action.become, become_user=action.become_user)
         return _transfer(status, message)
     # A rendered template: write this host's text under the source's name, upload, clean up.
     name = Path(action.sources[0]).name
     with tempfile.TemporaryDirectory(prefix="runbook-put-") as tmp:
         local = Path(tmp) / name
         local.write_text(action.content, encoding="utf-8")
-        status, message = await host.put([local], action.dest, mode=action.mode)
+        status, message = await host.put([local], action.dest, mode=action.mode,
+                                         become=action.become, become_user=action.become_user)
     return _transfer(status, message)
 
 

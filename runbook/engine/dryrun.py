@@ -11,10 +11,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from runbook.engine.actions import describe_power
+from runbook.engine.delegate import runs_on
 from runbook.engine.events import EventBus, PlannedHost, StepStarted
 from runbook.engine.results import HostStepResult, RunOutcome
 from runbook.errors import RunbookError
-from runbook.plan.actions import PowerSwitch
+from runbook.plan.actions import PowerSwitch, as_user
 from runbook.plan.placeholders import dry_run_result
 from runbook.plan.renderer import template_message
 from runbook.results import Status
@@ -34,9 +35,13 @@ def dry_run(plan: Plan, outcome: RunOutcome, *, forks: int, bus: EventBus,
         step = planned.step
         limit = min(planned.limit or forks, forks, max(1, len(planned.targets)))
         bus.emit(StepStarted(step.index, step.name, step.action.kind, len(planned.targets), limit))
-        for host in planned.targets:
+        for number, host in enumerate(planned.targets):
             now = time.time()
-            lines, error = _describe(plan, planned, host, placeholders)
+            if step.run_once and number:
+                lines, error = [f"run_once: runs on {planned.targets[0].id} only, "
+                                "result shared"], None
+            else:
+                lines, error = _describe(plan, planned, host, placeholders)
             if step.when is not None:
                 lines.insert(0, f"when: {step.when}")
             bus.emit(PlannedHost(step.index, step.name, host.id, tuple(mask(t) for t in lines)))
@@ -70,4 +75,11 @@ def _describe(plan: Plan, planned: PlannedStep, host: Host,
         return [f"ERROR {message}"], message
     if isinstance(action, PowerSwitch):
         return describe_power(action, host), None
-    return action.describe(), None
+    try:
+        runner = runs_on(step, host, plan.lab)
+    except RunbookError as exc:
+        return [f"ERROR {exc}"], str(exc)
+    lines = action.describe(as_user(action, runner))
+    if runner is not host:
+        lines = [f"on {runner.id}: {line}" for line in lines]
+    return lines, None

@@ -20,6 +20,7 @@ from jinja2 import nodes
 from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError, HeaderTemplateError
 from runbook.language.findings import Finding
+from runbook.language.stepchecks import action_templates, check_modifiers
 from runbook.language.varsfile import reserved_name_problem
 from runbook.language.yamlload import base_folder, expand_home
 from runbook.model import GetAction, Location, PowerAction, PutAction, Runbook, Step
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 Field = tuple[str | int, ...]
 # What a template sees: `host.<field>` and a registered result's `<name>.<field>`.
 HOST_FIELDS = ("id", "address", "port", "user", "vars")
-RESULT_FIELDS = ("output", "rc", "status", "state")
+RESULT_FIELDS = ("output", "rc", "status", "state", "elapsed")
 
 
 class RunbookChecker:
@@ -149,6 +150,7 @@ class RunbookChecker:
         """What the action needs: power control on its hosts, readable put sources, a get folder."""
         action = step.action
         self.check_cli_hosts(step, hosts)
+        check_modifiers(step, self.lab, self.add)
         if isinstance(action, PowerAction) and hosts:
             missing = [h.id for h in hosts if h.power_control is None]
             if missing:
@@ -421,6 +423,7 @@ def _strings(value: Any, prefix: Field) -> Iterator[tuple[Field, str]]:
 
 
 def _action_templates(step: Step) -> Iterator[tuple[Field, str]]:
+    yield from action_templates(step)
     action = step.action
     kind = action.kind
     if kind in ("run", "oneshot"):
