@@ -25,6 +25,7 @@ if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
 from tests.sshlab import SSHD, SshdLab, require_sshd  # noqa: E402
+from tests.sudolab import SudoAccounts, allow_lab_logins, require_sudo  # noqa: E402
 
 #: Fixtures of the console peers (telnetd, serial line, FRR): tests/peers/fixtures.py.
 pytest_plugins = ["tests.peers.fixtures"]
@@ -69,6 +70,15 @@ def sshd_lab(sshd_binary: Path) -> Iterator[SshdLab]:
             yield lab
         finally:
             _SESSION_LAB = None
+
+
+@pytest.fixture(scope="session")
+def sudo_accounts(sshd_lab: SshdLab) -> Iterator[SudoAccounts]:
+    """Sudo test users (NOPASSWD, with password, not in sudoers) who can log in to the lab."""
+    require_sudo()
+    allow_lab_logins(sshd_lab.directory, sshd_lab.authorized_keys)
+    with SudoAccounts() as accounts:
+        yield accounts
 
 
 @pytest.fixture(autouse=True)
