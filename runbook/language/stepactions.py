@@ -22,8 +22,12 @@ DEFAULT_WAIT_TIMEOUT = 300.0
 
 
 def _finding(doc: Document, path: JsonPath, message: str, *, key: bool = False) -> Finding:
+    """A finding at `path`, said for its step (`step 2 ('name'): ...`) like the schema's."""
+    from runbook.language import schema
+
     loc = doc.location(path, key=key)
-    return Finding(loc.file, loc.line, loc.column, message)
+    owner, _ = schema.owner_of("runbook", doc.data, tuple(path[:2]))
+    return Finding(loc.file, loc.line, loc.column, f"{owner}: {message}" if owner else message)
 
 
 def build_wait_for(spec: dict[str, Any], doc: Document, path: JsonPath,
