@@ -17,7 +17,7 @@ from runbook.errors import ConfigError, HostUnreachableError
 from runbook.hosts.base import Host, check_command, check_timeout
 from runbook.hosts.console_shell import DEFAULT_NOISE_PATTERNS, START_TIMEOUT, ConsoleShell
 from runbook.hosts.expect import ExpectTimeout, StreamEnded
-from runbook.hosts.links import Link, Login, SerialLink, TelnetLink, open_line
+from runbook.hosts.links import Link, Login, SerialLink, TelnetLink, open_line, shows_prompt
 from runbook.hosts.transfer import PathLike
 from runbook.results import CommandStatus, RunResult, Status
 
@@ -154,6 +154,17 @@ class ConsoleHost(Host):
             line = await self._open()
             self._console = None
             return await run_dialog(line, pairs, timeout, pair_timeout=pair_timeout, mask=mask)
+
+    async def _probe(self, timeout: float) -> bool:
+        """Up (power `wait_up`) once a fresh line shows the login prompt, or a shell prompt
+        on a line without login or still logged in: the board can be logged into."""
+        async with self._lock():
+            await self._drop_line()
+            try:
+                stream = await asyncio.wait_for(self.link.open(), timeout)
+            except Exception:  # OSError, TimeoutError, pyserial's SerialException and friends
+                return False
+            return await shows_prompt(stream, self.link.enter, self.login, timeout)
 
     async def close(self) -> None:
         await self._drop_line()

@@ -155,6 +155,27 @@ async def _log_in(line: Expecter, link: Link, login: Login, ready: re.Pattern[st
                                    f"password?); the device answered {shown!r}")
 
 
+async def shows_prompt(stream: ConsoleStream, enter: str, login: Login | None,
+                       timeout: float) -> bool:
+    """Whether `stream` shows a login prompt (or a shell prompt) within `timeout` seconds,
+    pressing Enter once if the line stays quiet; closes the stream."""
+    prompts = [re.compile(r"[$#%>]\s*$", re.MULTILINE)]
+    if login is not None:
+        prompts.insert(0, re.compile(login.login_prompt, re.MULTILINE))
+    line = Expecter(stream)
+    try:
+        try:
+            await line.expect_any(prompts, min(WAKE_AFTER, timeout))
+        except ExpectTimeout:
+            line.send(enter)
+            await line.expect_any(prompts, max(0.1, timeout - WAKE_AFTER))
+        return True
+    except (ExpectTimeout, StreamEnded):
+        return False
+    finally:
+        await stream.close()
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "no answer in time"

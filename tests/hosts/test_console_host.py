@@ -205,3 +205,46 @@ def test_become_on_a_console_host_is_refused_before_connecting() -> None:
     host = ConsoleHost("board", TelnetLink("127.0.0.1", 1, 1.0))
     with pytest.raises(BecomeError, match="not supported on a console host"):
         asyncio.run(host.run("id", become=True))
+
+
+def test_wait_up_is_the_login_prompt_on_the_line(console_factory: Callable[[], ConsoleHost]) -> None:
+    """power `wait_up` on a console: the line shows its login (or shell) prompt."""
+    async def scenario(host: ConsoleHost) -> None:
+        assert await host.wait_until_up(20)
+        assert (await host.run("echo still works")).only.output == "still works\n"
+
+    on_console(console_factory, scenario)
+
+
+@pytest.mark.parametrize(("banner", "up"), [(b"", False), (b"\r\nboard login: ", True)])
+def test_up_means_the_login_prompt_not_a_login(banner: bytes, up: bool) -> None:
+    """A port that accepts but shows no prompt (still booting) is down; one that shows the
+    login prompt is up, though no login would succeed there yet."""
+    import socket
+    import threading
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        port = server.getsockname()[1]
+
+        def serve() -> None:
+            while True:
+                try:
+                    client, _ = server.accept()
+                except OSError:
+                    return
+                client.sendall(banner)  # then say nothing more; closed with the test
+
+        threading.Thread(target=serve, daemon=True).start()
+
+        async def main() -> None:
+            host = ConsoleHost("board", TelnetLink("127.0.0.1", port, 2.0),
+                               login=Login("root", "pw"))
+            try:
+                assert await host.wait_until_up(4) is up
+                assert await host.wait_until_down(4) is not up
+            finally:
+                await host.close()
+
+        asyncio.run(main())
