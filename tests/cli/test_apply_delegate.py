@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 from tests.sshlab import SshdLab
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -24,6 +26,7 @@ def apply(tmp_path: Path, lab: Path, book: str, *args: str
                           capture_output=True, text=True, timeout=120, check=False)
     assert report.exists(), proc.stdout + proc.stderr
     data: dict[str, Any] = json.loads(report.read_text())
+    jsonschema.validate(data, json.loads((REPO / "schemas" / "report.schema.json").read_text()))
     return proc, data
 
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
+
 from tests.sshlab import SshdLab
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -60,6 +62,7 @@ steps:
     proc = _run("apply", tmp_path, lab, book, "-v", "--report-json", str(report))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     data = json.loads(report.read_text())
+    jsonschema.validate(data, json.loads((REPO / "schemas" / "report.schema.json").read_text()))
     answered, registered, never = (s["results"] for s in data["steps"])
     for host in ("h01", "h02"):
         assert answered[host]["status"] == "success", answered[host]

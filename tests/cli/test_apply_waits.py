@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from tests.sshlab import SshdLab
@@ -32,6 +33,7 @@ def apply(tmp_path: Path, lab: Path, book: str) -> tuple[subprocess.CompletedPro
                           text=True, timeout=120, check=False)
     assert report.exists(), proc.stdout + proc.stderr
     data: dict[str, Any] = json.loads(report.read_text())
+    jsonschema.validate(data, json.loads((REPO / "schemas" / "report.schema.json").read_text()))
     return proc, data
 
 

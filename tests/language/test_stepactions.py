@@ -52,7 +52,7 @@ def _findings(tmp_path: Path, steps: str) -> list[str]:
     ("  - {hosts: r1, become: true, wait_for: {port: 22}}\n",
      "become does not apply to a port wait"),
     ("  - {hosts: r1, become_user: 'bad user', run: id}\n",
-     "4:30: step 1: become_user 'bad user' is not a user name"),
+     "4:30: step 1: become_user 'bad user' is not a user name: use letters"),
     ("  - {hosts: r1, become: yes please, run: id}\n",
      "4:25: step 1: become must be true or false, not a string 'yes please'"),
     ("  - {hosts: r1, interact: [{expect: '(unclosed'}]}\n",
