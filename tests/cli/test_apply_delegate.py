@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,12 @@ def test_run_once_and_delegate_to_on_twelve_hosts(sshd_lab: SshdLab, tmp_path: P
         assert result["status"] == "error"
         assert "delegate 'deadctl' is unreachable" in result["message"]
     assert "unreachable" not in [r["status"] for r in dead.values()]
+    # shown once: one console line for the run_once step, twelve for the next
+    shown = [m.groups() for m in re.finditer(r"^\d\d:\d\d:\d\d  (.+?) {2,}(h\d\d) ",
+                                             proc.stdout, re.MULTILINE)]
+    assert [host for step, host in shown if step == "once"] == ["h01"]
+    assert sorted(host for step, host in shown
+                  if step == "every target has the once result") == TARGETS
     plan = subprocess.run([sys.executable, "-m", "runbook", "plan", str(tmp_path / "book.yml"),
                            "--lab", str(lab)], cwd=REPO, capture_output=True, text=True,
                           timeout=60, check=False)
