@@ -20,7 +20,7 @@ from jinja2 import nodes
 from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError, HeaderTemplateError
 from runbook.language.findings import Finding
-from runbook.language.stepchecks import action_templates, check_modifiers
+from runbook.language.stepchecks import action_templates, check_console_targets, check_modifiers
 from runbook.language.varsfile import reserved_name_problem
 from runbook.language.yamlload import base_folder, expand_home
 from runbook.model import GetAction, Location, PowerAction, PutAction, Runbook, Step
@@ -151,6 +151,7 @@ class RunbookChecker:
         action = step.action
         self.check_cli_hosts(step, hosts)
         check_modifiers(step, self.lab, self.add)
+        check_console_targets(step, hosts, self.add)
         if isinstance(action, PowerAction) and hosts:
             missing = [h.id for h in hosts if h.power_control is None]
             if missing:

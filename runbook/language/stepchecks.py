@@ -16,6 +16,7 @@ from runbook.model import InteractAction, PowerAction, Step, WaitForAction
 from runbook.render.templating import has_markup
 
 if TYPE_CHECKING:
+    from runbook.hosts.base import Host
     from runbook.hosts.lab import Lab
 
 Field = tuple[str | int, ...]
@@ -80,3 +81,21 @@ def _check_delegate(step: Step, lab: Lab | None, add: Add) -> None:
         hint = did_you_mean(delegate, names)
         add(step, ("delegate_to",), f"delegate_to: no host {delegate!r} in the lab"
             + (f"; {hint}" if hint else f" (hosts: {', '.join(names)})"))
+
+
+def check_console_targets(step: Step, hosts: list[Host], add: Add) -> None:
+    """Console and `shell: cli` hosts have no sudo; a CLI has no files or exit codes to wait on."""
+    from runbook.hosts.cli import CliHost
+
+    if step.become:
+        odd = [h.id for h in hosts if isinstance(h, CliHost) or h.transport in ("telnet", "serial")]
+        if odd:
+            add(step, ("become",), f"become is not supported on console or `shell: cli` "
+                                   f"host(s) {', '.join(odd)}: they log in as their `user`")
+    action = step.action
+    if isinstance(action, WaitForAction) and action.port is None:
+        cli = [h.id for h in hosts if isinstance(h, CliHost)]
+        if cli:
+            add(step, ("wait_for",), f"wait_for {action.target} needs a POSIX shell, which "
+                                     f"`shell: cli` host(s) {', '.join(cli)} do not have: "
+                                     "wait for a port, or use interact")

@@ -126,3 +126,21 @@ def test_validate_and_hosts_do_not_import_console_libraries(tmp_path: Path) -> N
                             env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+def test_become_and_shell_waits_on_console_and_cli_hosts_are_findings(tmp_path: Path) -> None:
+    (tmp_path / "lab.yml").write_text(LAB)
+    runbook = tmp_path / "rb.yml"
+    runbook.write_text(
+        "name: x\nlab: lab.yml\nsteps:\n"
+        "  - {hosts: 'board1|plain', become: true, run: id}\n"
+        "  - {hosts: r1, wait_for: {path: /x}}\n"
+        "  - {hosts: r1, wait_for: {port: 22}}\n"
+        "  - {hosts: plain, become: true, wait_for: {command: 'true'}}\n")
+    findings = validate_paths([runbook])
+    assert [(f.line, f.message) for f in findings] == [
+        (4, "step 1: become is not supported on console or `shell: cli` host(s) board1: they "
+            "log in as their `user`"),
+        (5, "step 2: wait_for path needs a POSIX shell, which `shell: cli` host(s) r1 do not "
+            "have: wait for a port, or use interact"),
+    ]
