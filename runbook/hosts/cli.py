@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
-from runbook.errors import HostUnreachableError
+from runbook.errors import ExpectTimeoutError, HostUnreachableError, StreamEndedError
 from runbook.hosts.base import Host, check_command, check_timeout
-from runbook.hosts.expect import Expecter, ExpectTimeout, StreamEnded, strip_terminal_codes
+from runbook.hosts.expect import Expecter, strip_terminal_codes
 from runbook.hosts.links import WAKE_AFTER, Link, Login, SerialLink, SshLink, TelnetLink, open_line
 from runbook.hosts.transfer import PathLike
 from runbook.results import CommandStatus, RunResult, Status
@@ -63,7 +63,7 @@ class CliSession:
         """Wait for the prompt, pressing Enter once if the line stays quiet."""
         try:
             _, match = await self.line.expect(self.prompt, min(WAKE_AFTER, timeout))
-        except ExpectTimeout:
+        except ExpectTimeoutError:
             self.line.send(self.enter)
             _, match = await self.line.expect(self.prompt, timeout)
         self.current_prompt = match.group(0).strip()
@@ -73,9 +73,9 @@ class CliSession:
         self.line.send(command + self.enter)
         try:
             consumed, match = await self.line.expect(self.prompt, timeout)
-        except ExpectTimeout:
+        except ExpectTimeoutError:
             return await self._interrupt(command, timeout)
-        except StreamEnded:
+        except StreamEndedError:
             self.alive = False
             output = _without_echo(strip_terminal_codes(self.line.pending), command)
             return CommandStatus(command, output + "runbook: the CLI session closed\n",
@@ -92,7 +92,7 @@ class CliSession:
         try:
             await self.wait_prompt(INTERRUPT_GRACE)
             note += "; ^C brought the prompt back"
-        except (ExpectTimeout, StreamEnded):
+        except (ExpectTimeoutError, StreamEndedError):
             self.alive = False
             note += " and ^C did not bring the prompt back; the next command reconnects"
         sep = "" if not partial or partial.endswith("\n") else "\n"
@@ -156,7 +156,7 @@ class CliHost(Host):
         session = CliSession(line, self.link.enter, self._prompt, self._errors)
         try:
             await session.wait_prompt(START_TIMEOUT)
-        except (ExpectTimeout, StreamEnded) as exc:
+        except (ExpectTimeoutError, StreamEndedError) as exc:
             await line.stream.close()
             raise HostUnreachableError(self.id, self.address, f"no CLI prompt matching "
                                        f"{self.prompt!r} came: {exc or 'the session closed'}") from None
@@ -222,7 +222,7 @@ class CliHost(Host):
                                       mask=mask)
             try:
                 await session.wait_prompt(INTERRUPT_GRACE)
-            except (ExpectTimeout, StreamEnded):
+            except (ExpectTimeoutError, StreamEndedError):
                 session.alive = False  # the dialog left the CLI elsewhere: reconnect next time
             return result
 

@@ -13,10 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
-from runbook.errors import ConfigError, HostUnreachableError
+from runbook.errors import ConfigError, ExpectTimeoutError, HostUnreachableError, StreamEndedError
 from runbook.hosts.base import Host, check_command, check_timeout
 from runbook.hosts.console_shell import DEFAULT_NOISE_PATTERNS, START_TIMEOUT, ConsoleShell
-from runbook.hosts.expect import ExpectTimeout, StreamEnded
 from runbook.hosts.links import Link, Login, SerialLink, TelnetLink, open_line, shows_prompt
 from runbook.hosts.transfer import PathLike
 from runbook.results import CommandStatus, RunResult, Status
@@ -81,7 +80,7 @@ class ConsoleHost(Host):
         line = await self._open()
         try:
             self._console = await ConsoleShell.start(line, self.link.enter, self.noise_patterns)
-        except (ExpectTimeout, StreamEnded) as exc:
+        except (ExpectTimeoutError, StreamEndedError) as exc:
             await self._drop_line()
             raise HostUnreachableError(self.id, self.address,
                                        f"no POSIX shell answered on the line within "

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from runbook._lazyimport import lazy_module
-from runbook.hosts.expect import Expecter, ExpectTimeout, StreamEnded, strip_terminal_codes
+from runbook.errors import ExpectTimeoutError, StreamEndedError
+from runbook.hosts.expect import Expecter, strip_terminal_codes
 from runbook.hosts.shell import quote
 from runbook.results import CommandStatus, Status
 
@@ -58,7 +59,7 @@ class ConsoleShell:
     @classmethod
     async def start(cls, line: Expecter, enter: str, noise: Sequence[str],
                     timeout: float = START_TIMEOUT) -> ConsoleShell:
-        """Set the shell up on the line; ExpectTimeout / StreamEnded when it does not answer."""
+        """Set the shell up on the line; ExpectTimeoutError / StreamEndedError when it does not answer."""
         shell = cls(line, enter, noise)
         init = ("stty -echo 2>/dev/null; set +o emacs +o vi 2>/dev/null; PS1=''; PS2=''; "
                 "unset PROMPT_COMMAND; TERM=dumb; export TERM; "
@@ -75,7 +76,7 @@ class ConsoleShell:
             try:
                 await line.expect(shell._end, max(0.01, wait))
                 return shell
-            except ExpectTimeout:
+            except ExpectTimeoutError:
                 if loop.time() >= deadline:
                     raise
 
@@ -97,9 +98,9 @@ class ConsoleShell:
             await self.line.expect(self._begin, timeout)
             left = None if deadline is None else max(0.01, deadline - loop.time())
             output, match = await self.line.expect(self._end, left)
-        except ExpectTimeout:
+        except ExpectTimeoutError:
             return await self._interrupt(command, timeout)
-        except StreamEnded:
+        except StreamEndedError:
             self.alive = False
             note = "runbook: the console line closed while the command ran"
             return CommandStatus(command, _with_note(self.clean(self.line.pending), note),
@@ -127,7 +128,7 @@ class ConsoleShell:
             self.line.send(f"printf '%s:R:\\n' {quote(self.marker)}{self.enter}")
             try:
                 await self.line.expect(self._resync, min(RESYNC_EVERY, deadline - loop.time()))
-            except (ExpectTimeout, StreamEnded):
+            except (ExpectTimeoutError, StreamEndedError):
                 if self.line.ended:
                     return False
                 continue

@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING
 
 from runbook._lazyimport import lazy_module
+from runbook.errors import ExpectTimeoutError, StreamEndedError
 
 if TYPE_CHECKING:
     import asyncio
@@ -49,21 +50,6 @@ def strip_terminal_codes(text: str) -> str:
     """Text without ANSI control sequences and NULs (telnet's CR NUL), CR LF as LF, no stray CR."""
     text = _ANSI.sub("", text).replace("\x00", "")
     return text.replace("\r\n", "\n").replace("\r", "")
-
-
-class ExpectTimeout(Exception):
-    """A pattern did not come in time (internal; hosts turn it into a result or an error)."""
-
-    def __init__(self, pattern: str, timeout: float, last_output: str) -> None:
-        self.pattern = pattern
-        self.timeout = timeout
-        self.last_output = last_output
-        super().__init__(f"{pattern} did not come within {timeout:g} s; "
-                         f"last output received:\n{last_output}")
-
-
-class StreamEnded(Exception):
-    """The console stream ended (connection closed, device gone)."""
 
 
 class Expecter:
@@ -109,7 +95,7 @@ class Expecter:
     async def expect(self, pattern: re.Pattern[str], timeout: float | None) -> tuple[str, re.Match[str]]:
         """Wait for `pattern`; (text up to and including the match, the match).
 
-        ExpectTimeout (with the last output) when it does not come, StreamEnded at end of stream.
+        ExpectTimeoutError (with the last output) when it does not come, StreamEndedError at end of stream.
         """
         _, consumed, match = await self.expect_any([pattern], timeout)
         return consumed, match
@@ -121,7 +107,7 @@ class Expecter:
             return await asyncio.wait_for(self._until(patterns), timeout)
         except TimeoutError:
             shown = " or ".join(repr(p.pattern) for p in patterns)
-            raise ExpectTimeout(shown, timeout or 0, self.last_output()) from None
+            raise ExpectTimeoutError(shown, timeout or 0, self.last_output()) from None
 
     async def _until(self, patterns: list[re.Pattern[str]]) -> tuple[int, str, re.Match[str]]:
         while True:
@@ -135,11 +121,11 @@ class Expecter:
 
     async def _fill(self) -> None:
         if self.ended:
-            raise StreamEnded
+            raise StreamEndedError
         chunk = await self.stream.read()
         if not chunk:
             self.ended = True
-            raise StreamEnded
+            raise StreamEndedError
         text = self._decoder.decode(chunk).replace("\x00", "")
         if text.startswith("\n") and self._buffer.endswith("\r"):
             self._buffer = self._buffer[:-1]  # a CR LF split across two chunks
@@ -153,7 +139,7 @@ class Expecter:
         while True:
             try:
                 await asyncio.wait_for(self._fill(), quiet)
-            except (TimeoutError, StreamEnded):
+            except (TimeoutError, StreamEndedError):
                 break
         drained, self._buffer = self._buffer, ""
         return drained

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
-from runbook.hosts.expect import ExpectTimeout, StreamEnded, spell_keys, strip_terminal_codes
+from runbook.errors import ExpectTimeoutError, StreamEndedError
+from runbook.hosts.expect import spell_keys, strip_terminal_codes
 from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:
@@ -88,13 +89,13 @@ async def run_dialog(line: Expecter, pairs: Sequence[Mapping[str, Any]], timeout
             wait = pair.timeout if deadline is None else min(pair.timeout, deadline - loop.time())
             try:
                 await line.expect(pair.expect, max(0.01, wait))
-            except ExpectTimeout as exc:
+            except ExpectTimeoutError as exc:
                 which = "the dialog's" if wait < pair.timeout else "its"
                 note = (f"runbook: interact pair {number}: {pair.expect.pattern!r} did not come "
                         f"within {which} timeout ({max(wait, 0):g} s); last output received:\n"
                         f"{exc.last_output}")
                 break
-            except StreamEnded:
+            except StreamEndedError:
                 note = (f"runbook: interact pair {number}: the session ended before "
                         f"{pair.expect.pattern!r} came")
                 break

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from runbook._lazyimport import lazy_module
-from runbook.errors import HostUnreachableError
-from runbook.hosts.expect import Expecter, ExpectTimeout, StreamEnded, strip_terminal_codes
+from runbook.errors import ExpectTimeoutError, HostUnreachableError, StreamEndedError
+from runbook.hosts.expect import Expecter, strip_terminal_codes
 
 if TYPE_CHECKING:
     import asyncio
@@ -118,11 +118,11 @@ async def open_line(host_id: str, link: Link, login: Login | None,
     try:
         if login is not None:
             await _log_in(line, link, login, ready)
-    except (ExpectTimeout, StreamEnded, HostUnreachableError) as exc:
+    except (ExpectTimeoutError, StreamEndedError, HostUnreachableError) as exc:
         await stream.close()
         if isinstance(exc, HostUnreachableError):
             raise HostUnreachableError(host_id, link.describe(), exc.cause) from None
-        what = "the connection closed" if isinstance(exc, StreamEnded) else str(exc)
+        what = "the connection closed" if isinstance(exc, StreamEndedError) else str(exc)
         raise HostUnreachableError(host_id, link.describe(), f"login failed: {what}") from None
     return line
 
@@ -134,7 +134,7 @@ async def _log_in(line: Expecter, link: Link, login: Login, ready: re.Pattern[st
     password_prompt = re.compile(login.password_prompt, re.MULTILINE)
     try:
         await line.expect(user_prompt, min(WAKE_AFTER, login.timeout))
-    except ExpectTimeout:
+    except ExpectTimeoutError:
         line.send(link.enter)  # a quiet serial line shows its prompt after Enter
         index, _, _ = await line.expect_any([user_prompt, password_prompt],
                                             max(0.1, deadline - loop.time()))
@@ -166,11 +166,11 @@ async def shows_prompt(stream: ConsoleStream, enter: str, login: Login | None,
     try:
         try:
             await line.expect_any(prompts, min(WAKE_AFTER, timeout))
-        except ExpectTimeout:
+        except ExpectTimeoutError:
             line.send(enter)
             await line.expect_any(prompts, max(0.1, timeout - WAKE_AFTER))
         return True
-    except (ExpectTimeout, StreamEnded):
+    except (ExpectTimeoutError, StreamEndedError):
         return False
     finally:
         await stream.close()
