@@ -118,7 +118,7 @@ class HostStep:
         if not done and attempts > 1:
             raw.message = f"{raw.message} (after {attempts} attempts)"
         if self.runs_on is not self.host and not raw.status.is_ok:
-            # the target may be fine: say that the delegate failed, and keep the target in
+            # the target itself may be fine: say that its delegate failed, not the target
             raw.message = delegate_message(self.step, raw.message or raw.status.word,
                                            unreachable=raw.unreachable)
             raw.unreachable = False
