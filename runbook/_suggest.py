@@ -16,8 +16,21 @@ def closest(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str
     lowered = {c.lower(): c for c in pool}
     if word.lower() in lowered:
         return lowered[word.lower()]
+    # Two swapped letters ("prot" for "port") beat a longer word sharing more letters ("prompt").
+    swapped = [c for c in lowered if _one_transposition(word.lower(), c)]
+    if swapped:
+        return lowered[swapped[0]]
     matches = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)
     return lowered[matches[0]] if matches else None
+
+
+def _one_transposition(word: str, candidate: str) -> bool:
+    """True when swapping two neighbouring letters of `word` gives `candidate`."""
+    if len(word) != len(candidate):
+        return False
+    diffs = [i for i, (a, b) in enumerate(zip(word, candidate, strict=True)) if a != b]
+    return len(diffs) == 2 and diffs[1] == diffs[0] + 1 \
+        and word[diffs[0]] == candidate[diffs[1]] and word[diffs[1]] == candidate[diffs[0]]
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:

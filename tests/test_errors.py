@@ -11,7 +11,7 @@ import runbook
 from runbook import errors
 
 PACKAGE = Path(runbook.__file__).parent
-INTERNAL = {"ShellDiedError", "HeaderTemplateError"}
+INTERNAL = {"ShellDiedError", "HeaderTemplateError", "ExpectTimeoutError", "StreamEndedError"}
 
 
 def error_classes() -> list[type[BaseException]]:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from runbook.engine.actions import describe_action
+from runbook.engine.delegate import runs_on
 from runbook.engine.events import EventBus, PlannedHost, StepStarted
 from runbook.engine.results import HostStepResult, RunOutcome
 from runbook.errors import RunbookError
@@ -33,9 +34,13 @@ def dry_run(plan: Plan, outcome: RunOutcome, *, forks: int, bus: EventBus,
         step = planned.step
         limit = min(planned.limit or forks, forks, max(1, len(planned.targets)))
         bus.emit(StepStarted(step.index, step.name, step.action.kind, len(planned.targets), limit))
-        for host in planned.targets:
+        for number, host in enumerate(planned.targets):
             now = time.time()
-            lines, error = _describe(plan, planned, host, placeholders)
+            if step.run_once and number:
+                lines, error = [f"run_once: runs on {planned.targets[0].id} only, "
+                                "result shared"], None
+            else:
+                lines, error = _describe(plan, planned, host, placeholders)
             if step.when is not None:
                 lines.insert(0, f"when: {step.when}")
             bus.emit(PlannedHost(step.index, step.name, host.id, tuple(mask(t) for t in lines)))
@@ -67,4 +72,8 @@ def _describe(plan: Plan, planned: PlannedStep, host: Host,
             return [f"{step.action.kind}: (rendered at run time: {exc})"], None
         message = template_message(step, host, exc)
         return [f"ERROR {message}"], message
-    return describe_action(action, host), None
+    try:
+        runner = runs_on(step, host, plan.lab)
+    except RunbookError as exc:
+        return [f"ERROR {exc}"], str(exc)
+    return describe_action(action, host, runner), None

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from runbook.engine.delegate import share_run_once
 from runbook.engine.dryrun import dry_run
 from runbook.engine.events import (
     EventBus,
@@ -194,7 +195,12 @@ class Executor:
             self.bus.emit(HostResult(step.index, step.name, result,
                                      registered_value(self.registered, step, result.host_id, self.mask)))
         if active:
-            await self._work(planned, outcome, active, limit)
+            ran = active[:1] if step.run_once else active
+            await self._work(planned, outcome, ran, min(limit, len(ran)))
+            if step.run_once and self.halted is None and ran[0].id in outcome.results:
+                for shared in share_run_once(step, outcome.results[ran[0].id], active[1:],
+                                             self.registered):
+                    self._record(planned, outcome, shared, emit=False)
         if self.halted is not None:
             self._skip_all(planned, outcome, f"not run: {self.halted}")
         else:
@@ -268,7 +274,8 @@ class Executor:
             self._inflight.pop(host.id, None)
             self._running_since.pop(host.id, None)
 
-    def _record(self, planned: PlannedStep, outcome: StepOutcome, result: HostStepResult) -> None:
+    def _record(self, planned: PlannedStep, outcome: StepOutcome, result: HostStepResult, *,
+                emit: bool = True) -> None:
         step = planned.step
         outcome.results[result.host_id] = result
         if not result.status.is_ok:
@@ -282,11 +289,14 @@ class Executor:
                     for host_id, task in list(self._inflight.items()):
                         if host_id != result.host_id:
                             task.cancel()
-        self.bus.emit(HostResult(step.index, step.name, result,
-                                 registered_value(self.registered, step, result.host_id, self.mask)))
+        if emit:
+            self.bus.emit(HostResult(step.index, step.name, result,
+                                     registered_value(self.registered, step, result.host_id,
+                                                      self.mask)))
 
     async def _run_host(self, planned: PlannedStep, host: Host) -> HostStepResult:
-        return await HostStep(planned, host, self.plan.renderer, self.registered, self.mask).run()
+        return await HostStep(planned, host, self.plan.renderer, self.registered, self.mask,
+                              lab=self.plan.lab).run()
 
     # -- dry run --------------------------------------------------------------------------
     def check(self) -> RunOutcome:

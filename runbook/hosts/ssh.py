@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import asyncssh
 
     from runbook.hosts.base import PowerControl
+    from runbook.hosts.streams import SshPtyStream
 else:
     asyncio = lazy_module("asyncio")
 
@@ -72,6 +73,8 @@ class _SSHChannel:
 
 class RemoteHost(Host):
     """A lab host reached over SSH. Keyword names match the lab file's host fields."""
+
+    transport = "ssh"
 
     def __init__(
         self,
@@ -266,6 +269,12 @@ class RemoteHost(Host):
 
     async def _open_command_channel(self, command: str) -> _SSHChannel:
         return _SSHChannel(await self._open_channel(command))
+
+    async def _open_interact_stream(self) -> SshPtyStream:
+        """A fresh session with a pty and the account's login shell (for `interact`)."""
+        from runbook.hosts.streams import SshPtyStream
+
+        return await SshPtyStream.open(await self.connection())
 
     async def _signal_group(self, pgid: int, signal_name: str) -> None:
         await self._kill_groups([pgid], signal_name)

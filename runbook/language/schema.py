@@ -29,7 +29,7 @@ from runbook.errors import ConfigError
 from runbook.language.findings import Finding
 from runbook.language.yamlload import Document, JsonPath
 
-ACTIONS = ("run", "oneshot", "put", "get", "power")
+ACTIONS = ("run", "oneshot", "put", "get", "power", "wait_for", "interact")
 _TYPE_NAMES = {"string": "a string", "array": "a list", "object": "a mapping",
                "integer": "an integer", "number": "a number", "boolean": "true or false",
                "null": "null"}
