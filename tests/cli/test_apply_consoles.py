@@ -54,7 +54,8 @@ def test_apply_runs_steps_on_telnet_serial_and_cli_hosts(
     (tmp_path / "payload.txt").write_text("console payload\n")
     os.environ["RUNBOOK_SECRET_CONSOLE_PW"] = password
     try:
-        proc, report = apply(tmp_path, lab, BOOK.replace("PAYLOAD", str(tmp_path / "payload.txt")))
+        proc, report = apply(tmp_path, lab, BOOK.replace("PAYLOAD", str(tmp_path / "payload.txt")),
+                             "--runs-dir", str(tmp_path / "runs"))
     finally:
         del os.environ["RUNBOOK_SECRET_CONSOLE_PW"]
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -63,6 +64,14 @@ def test_apply_runs_steps_on_telnet_serial_and_cli_hosts(
         assert {h: r["status"] for h, r in results(report, step).items()} == {
             "tn1": "success", "sr1": "success"}
     assert results(report, 3)["r1"]["status"] == "success"
+    # the run record of a console host: `runbook show` has the command and its output
+    shown = subprocess.run([sys.executable, "-m", "runbook", "show", "last", "--host", "tn1",
+                            "--step", "who", "--runs-dir", str(tmp_path / "runs")],
+                           capture_output=True, text=True, check=True, timeout=60)
+    assert "run: cd /tmp && echo hello-$(basename $PWD)" in shown.stdout
+    assert "hello-tmp" in shown.stdout
+    for path in (tmp_path / "runs").rglob("*"):
+        assert not path.is_file() or password.encode() not in path.read_bytes(), path
     listed = subprocess.run([sys.executable, "-m", "runbook", "hosts", "--lab", str(lab)],
                             capture_output=True, text=True, check=True)
     assert [line.split()[:2] for line in listed.stdout.splitlines()[1:]] == [
