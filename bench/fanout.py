@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -25,10 +26,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.peers import peer_arms  # noqa: E402
 from tests.sshlab import SshdLab  # noqa: E402
 
 JOB = """\
@@ -65,9 +68,11 @@ def runbook_argv(src: Path | None) -> list[str]:
     return [script] if script and src is None else [sys.executable, "-m", "runbook"]
 
 
-def bench(lab: SshdLab, n: int, repeat: int, work: Path, src: Path | None) -> dict[str, float]:
+def bench(lab: SshdLab, n: int, repeat: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Run every arm `repeat` times, alternating; medians of wall time and CPU per arm."""
     ids = lab.host_ids[:n]
-    lab_file = lab.lab_yaml(work / f"lab{n}.yml", host_ids=ids, extra={"defaults": {"connect_timeout": 60}})
+    lab_file = lab.lab_yaml(work / f"lab{n}.yml", host_ids=ids,
+                            extra={"defaults": {"connect_timeout": 60}})
     payload = work / "payload.bin"
     dest = work / "remote" / f"n{n}"
     job = work / f"job{n}.yml"
@@ -79,42 +84,77 @@ def bench(lab: SshdLab, n: int, repeat: int, work: Path, src: Path | None) -> di
     ]
     floor_json = work / f"floor{n}.json"
     floor_json.write_text(json.dumps(floor_hosts))
-    arm_a = [*runbook_argv(src), "apply", str(job), "--lab", str(lab_file)]
-    env_a = {**os.environ, "PYTHONPATH": str(src)} if src else None
-    arm_b = [sys.executable, str(REPO / "bench" / "floor.py"), str(floor_json), str(payload)]
-    a_times, b_times, rss, a_cpu, b_cpu = [], [], [], [], []
+    env_a = {**os.environ, "PYTHONPATH": str(args.src)} if args.src else None
+    arms: dict[str, tuple[list[str], dict[str, str] | None]] = {
+        "runbook": ([*runbook_argv(args.src), "apply", str(job), "--lab", str(lab_file),
+                     *args.apply_args], env_a),
+        "floor": ([sys.executable, str(REPO / "bench" / "floor.py"), str(floor_json),
+                   str(payload)], None),
+    }
+    if args.peers:
+        for name, argv in peer_arms(args.peer_python, work, floor_json, payload).items():
+            arms[name] = (argv, None)
+    wall: dict[str, list[float]] = {name: [] for name in arms}
+    cpu: dict[str, list[float]] = {name: [] for name in arms}
+    rss: dict[str, list[float]] = {name: [] for name in arms}
     for _ in range(repeat):
-        elapsed, peak, cpu = timed(arm_a, env_a)
-        a_times.append(elapsed)
-        rss.append(peak)
-        a_cpu.append(cpu)
-        elapsed, _, cpu = timed(arm_b)
-        b_times.append(elapsed)
-        b_cpu.append(cpu)
-    a, b = statistics.median(a_times), statistics.median(b_times)
-    return {"n": n, "a": a, "b": b, "ratio": a / b, "rss": max(rss),
-            "a_cpu": statistics.median(a_cpu), "b_cpu": statistics.median(b_cpu)}
+        for name, (argv, env) in arms.items():
+            elapsed, peak, seconds = timed(argv, env)
+            wall[name].append(elapsed)
+            cpu[name].append(seconds)
+            rss[name].append(peak)
+    row: dict[str, Any] = {"n": n}
+    for name in arms:
+        row[name] = {"wall": statistics.median(wall[name]), "cpu": statistics.median(cpu[name]),
+                     "rss": max(rss[name])}
+    row["ratio"] = row["runbook"]["wall"] / row["floor"]["wall"]
+    row["cpu_ratio"] = row["runbook"]["cpu"] / row["floor"]["cpu"]
+    return row
+
+
+def print_row(row: dict[str, Any]) -> None:
+    """One line per host count: ratios first, then each arm's wall / CPU seconds."""
+    arms = [k for k in row if isinstance(row[k], dict)]
+    cells = "  ".join(f"{a} {row[a]['wall']:.2f}s/{row[a]['cpu']:.2f}cpu" for a in arms)
+    print(f"{row['n']:>6} {row['ratio']:>10.2f} {row['cpu_ratio']:>10.2f} "
+          f"{row['runbook']['rss']:>9.0f}  {cells}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hosts", default="50,200,500", help="comma-separated host counts")
+    parser.add_argument("--hosts", default="50,200", help="comma-separated host counts")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each arm per host count")
     parser.add_argument("--src", type=Path, default=None,
                         help="run arm A from this checkout (PYTHONPATH) to compare versions")
+    parser.add_argument("--peers", action="store_true",
+                        help="also run pyinfra and parallel-ssh where installed")
+    parser.add_argument("--peer-python", default=sys.executable,
+                        help="the Python that has pyinfra / parallel-ssh (default: this one)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("apply_args", nargs="*", help="extra arguments for runbook apply")
     args = parser.parse_args()
     counts = [int(x) for x in args.hosts.split(",")]
+    raise_open_files_limit()
+    rows = []
     with tempfile.TemporaryDirectory(prefix="rb-bench-") as tmp:
         work = Path(tmp)
         (work / "payload.bin").write_bytes(os.urandom(64 * 1024))
         with SshdLab(n_hosts=max(counts), log_level="ERROR") as lab:
-            print(f"{'hosts':>6} {'runbook apply (s)':>18} {'asyncssh floor (s)':>19} "
-                  f"{'ratio A/B':>10} {'peak RSS A (MB)':>16} {'CPU A (s)':>10} {'CPU B (s)':>10}")
+            print(f"{'hosts':>6} {'wall A/B':>10} {'CPU A/B':>10} {'RSS A MB':>9}  "
+                  "per arm: median wall s / CPU s (A = runbook, B = floor)")
             for n in counts:
-                row = bench(lab, n, args.repeat, work, args.src)
-                print(f"{n:>6} {row['a']:>18.2f} {row['b']:>19.2f} {row['ratio']:>10.2f} "
-                      f"{row['rss']:>16.0f} {row['a_cpu']:>10.2f} {row['b_cpu']:>10.2f}",
-                      flush=True)
+                row = bench(lab, n, args.repeat, work, args)
+                rows.append(row)
+                print_row(row)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+def raise_open_files_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: the floor's sockets need it at 1,000+ hosts."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from runbook.hosts.shell import (
     killed_after_timeout,
     quote,
 )
+from runbook.hosts.sshfiles import loaded_keypairs, parsed_known_hosts
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.results import CommandStatus, Status
 
@@ -176,13 +177,13 @@ class RemoteHost(Host):
         if self.password is not None:
             options["password"] = self.password
         if self.keys:
-            options["client_keys"] = [str(k) for k in self.keys]
+            options["client_keys"] = loaded_keypairs(self.keys) or [str(k) for k in self.keys]
         if not self.agent:
             options["agent_path"] = None
         if not self.host_key_checking:
             options["known_hosts"] = None
         else:
-            known = _parsed_known_hosts(self.known_hosts or DEFAULT_KNOWN_HOSTS)
+            known = parsed_known_hosts(self.known_hosts or DEFAULT_KNOWN_HOSTS)
             if known is not None:
                 options["known_hosts"] = known
             elif self.known_hosts is not None:
@@ -400,30 +401,6 @@ class RemoteHost(Host):
         conn.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(conn.wait_closed(), INTERRUPT_GRACE)
-
-
-#: known_hosts files parsed once per process (path -> (mtime_ns, size, parsed)). asyncssh
-#: re-reads the file for every connection given its path: O(hosts^2) lines at 500 hosts.
-_KNOWN_HOSTS_CACHE: dict[Path, tuple[int, int, asyncssh.SSHKnownHosts]] = {}
-
-
-def _parsed_known_hosts(path: Path) -> asyncssh.SSHKnownHosts | None:
-    """The parsed known_hosts file at `path` (re-read when it changes); None if unreadable."""
-    import asyncssh
-
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    cached = _KNOWN_HOSTS_CACHE.get(path)
-    if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
-        return cached[2]
-    try:
-        parsed = asyncssh.read_known_hosts(str(path))
-    except (OSError, ValueError):
-        return None
-    _KNOWN_HOSTS_CACHE[path] = (stat.st_mtime_ns, stat.st_size, parsed)
-    return parsed
 
 
 def _make_local_dir(path: Path) -> None:
