@@ -1,21 +1,27 @@
 """Fan-out benchmark: `runbook apply` (arm A) against plain asyncssh (arm B, the floor).
 
-    python bench/fanout.py [--hosts 50,200,500] [--repeat 3]
-
-CPU A / CPU B are the client processes' own user+system seconds (sshd's CPU is not in
-them): less noisy than wall time on a shared machine. `--src DIR` runs arm A from another
-checkout, to measure what a change bought.
+    python bench/fanout.py [--hosts 50,200] [--repeat 3] [--peers] [--json FILE] [-- APPLY ARGS]
 
 Starts one loopback OpenSSH lab (tests/sshlab.py) with as many hosts as the largest N, then for
-each N runs the same job both ways, alternating A and B `--repeat` times, each arm as a fresh
+each N runs the same job with every arm, alternating arms `--repeat` times, each arm as a fresh
 subprocess (start-up included, as a user would run it). On every host: `run: uname -a`, `put` a
-64 KiB file into a per-host folder, `oneshot: md5sum` of it. Prints medians, the ratio A/B and
-the peak RSS of arm A. Budgets (README): A/B <= 1.25 and RSS < 200 MB at N = 500.
+64 KiB file into a per-host folder, `oneshot: md5sum` of it.
+
+Arms: A `runbook apply`; B bench/floor.py, the fastest plain asyncssh script for the job
+(known_hosts and key parsed once); with `--peers`, pyinfra and parallel-ssh where installed
+(`pip install -e .[bench]`, or any Python given with `--peer-python`; see bench/peers.py).
+
+Prints, per N, the median wall-time ratio A/B, the median CPU ratio A/B (each client process's
+own user+system seconds from wait4; sshd's CPU is in neither: less noisy than wall time on a
+shared machine), arm A's peak RSS and each arm's medians. `--src DIR` runs arm A from another
+checkout, to measure what a change bought. Arm A's source is byte-compiled first, as pip does
+on install. Budgets (docs/performance.md): A/B <= 1.10 wall and <= 1.25 CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import resource
@@ -135,6 +141,9 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(x) for x in args.hosts.split(",")]
     raise_open_files_limit()
+    # An installed runbook has bytecode (pip compiles it); a checkout run with
+    # PYTHONDONTWRITEBYTECODE set would recompile ~60 modules per run (~0.25 s) otherwise.
+    compileall.compile_dir(str((args.src or REPO) / "runbook"), quiet=1)
     rows = []
     with tempfile.TemporaryDirectory(prefix="rb-bench-") as tmp:
         work = Path(tmp)
