@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from runbook._lazyimport import lazy_module
 from runbook.errors import ConfigError, HostUnreachableError
 from runbook.hosts.base import Host, check_command
+from runbook.hosts.sftpdirs import ensure_dir
 from runbook.hosts.shell import (
     INTERRUPT_GRACE,
     SHELL_COMMAND,
@@ -343,7 +344,7 @@ class RemoteHost(Host):
         dest = _remote_path(dest_dir)
         try:
             sftp = await self._sftp_client()
-            await sftp.makedirs(dest, exist_ok=True)
+            await ensure_dir(sftp, dest)
             await sftp.put([str(s) for s in sources], dest, recurse=True)
             if mode is not None:
                 for src in sources:
