@@ -97,14 +97,22 @@ def bench(lab: SshdLab, n: int, repeat: int, work: Path, args: argparse.Namespac
         "floor": ([sys.executable, str(REPO / "bench" / "floor.py"), str(floor_json),
                    str(payload)], None),
     }
+    for other in args.compare:
+        env = {**os.environ, "PYTHONPATH": str(other)}
+        arms[f"runbook@{other.name}"] = (
+            [sys.executable, "-m", "runbook", "apply", str(job), "--lab", str(lab_file),
+             *args.apply_args], env)
     if args.peers:
         for name, argv in peer_arms(args.peer_python, work, floor_json, payload).items():
             arms[name] = (argv, None)
     wall: dict[str, list[float]] = {name: [] for name in arms}
     cpu: dict[str, list[float]] = {name: [] for name in arms}
     rss: dict[str, list[float]] = {name: [] for name in arms}
-    for _ in range(repeat):
-        for name, (argv, env) in arms.items():
+    names = list(arms)
+    for round_ in range(repeat):
+        # Rotate the order each round, so no arm always runs first (or after the same one).
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            argv, env = arms[name]
             elapsed, peak, seconds = timed(argv, env)
             wall[name].append(elapsed)
             cpu[name].append(seconds)
@@ -132,6 +140,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each arm per host count")
     parser.add_argument("--src", type=Path, default=None,
                         help="run arm A from this checkout (PYTHONPATH) to compare versions")
+    parser.add_argument("--compare", type=Path, action="append", default=[], metavar="DIR",
+                        help="also run runbook from this checkout (repeatable): what a change bought")
     parser.add_argument("--peers", action="store_true",
                         help="also run pyinfra and parallel-ssh where installed")
     parser.add_argument("--peer-python", default=sys.executable,
@@ -143,7 +153,8 @@ def main() -> None:
     raise_open_files_limit()
     # An installed runbook has bytecode (pip compiles it); a checkout run with
     # PYTHONDONTWRITEBYTECODE set would recompile ~60 modules per run (~0.25 s) otherwise.
-    compileall.compile_dir(str((args.src or REPO) / "runbook"), quiet=1)
+    for source in [args.src or REPO, *args.compare]:
+        compileall.compile_dir(str(source / "runbook"), quiet=1)
     rows = []
     with tempfile.TemporaryDirectory(prefix="rb-bench-") as tmp:
         work = Path(tmp)
