@@ -87,6 +87,7 @@ def raise_fd_limit() -> int:
 def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     """Load, validate and compile; exits 2 with FILE:LINE:COL messages on any bad input."""
     from runbook.cli.console import Console
+    from runbook.cli.gctuning import tune_gc
     from runbook.engine.events import EventBus
     from runbook.engine.executor import Executor, choose_forks
     from runbook.hosts.lab import Lab
@@ -123,6 +124,7 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     if opts.limit is not None and not plan.hosts:
         _fail(f"--limit {opts.limit!r} matches no host the runbook targets")
     forks = choose_forks(opts.forks, raise_fd_limit())
+    tune_gc()  # after loading: what start-up made is frozen, not scanned again
     console = Console(verbose=opts.verbose, mask=secrets.mask)
     executor = Executor(plan, forks=forks, bus=EventBus([console]), mask=secrets.mask)
     return executor, console, secrets.mask
