@@ -113,12 +113,20 @@ def bench(lab: SshdLab, n: int, repeat: int, work: Path, args: argparse.Namespac
         # Rotate the order each round, so no arm always runs first (or after the same one).
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
             argv, env = arms[name]
-            elapsed, peak, seconds = timed(argv, env)
+            try:
+                elapsed, peak, seconds = timed(argv, env)
+            except SystemExit as failure:
+                if name in ("runbook", "floor"):
+                    raise
+                print(f"{name} failed, left out of this round: {failure}", file=sys.stderr)
+                continue
             wall[name].append(elapsed)
             cpu[name].append(seconds)
             rss[name].append(peak)
     row: dict[str, Any] = {"n": n}
     for name in arms:
+        if not wall[name]:
+            continue
         row[name] = {"wall": statistics.median(wall[name]), "cpu": statistics.median(cpu[name]),
                      "rss": max(rss[name])}
     row["ratio"] = row["runbook"]["wall"] / row["floor"]["wall"]

@@ -74,22 +74,23 @@ def _pssh_job(floor_json: Path, payload: Path) -> int:
         pkey=first["key"], pool_size=len(hosts), allow_agent=False, num_retries=1,
         host_config=[HostConfig(port=first["port"], user=first["user"], private_key=first["key"])
                      for _ in hosts])
-    failed = 0
+    problems: list[str] = []
     uname = client.run_command("uname -a", stop_on_errors=False)
     client.join(uname)
-    failed += sum(1 for out in uname if out.exception or out.exit_code != 0)
+    problems += [f"uname {o.host}: {o.exception or o.exit_code}" for o in uname
+                 if o.exception or o.exit_code != 0]
     dests = [f"{h['dest']}-pssh/{h['id']}/{payload.name}" for h in hosts]
     copies = client.copy_file(str(payload), "%(dest)s", copy_args=[{"dest": d} for d in dests])
     joinall(copies, raise_error=False)
-    failed += sum(1 for g in copies if g.exception is not None)
+    problems += [f"copy: {g.exception!r}" for g in copies if g.exception is not None]
     digest = client.run_command("md5sum %s", host_args=[(d,) for d in dests],
                                 stop_on_errors=False)
     client.join(digest)
-    failed += sum(1 for out in digest if out.exception or out.exit_code != 0)
-    if failed:
-        problems = [out.exception for out in [*uname, *digest] if out.exception]
-        problems += [g.exception for g in copies if g.exception is not None]
-        print(f"parallel-ssh: {failed} failure(s): {problems[:3]}", file=sys.stderr)
+    problems += [f"md5sum {o.host}: {o.exception or o.exit_code} {list(o.stderr or [])}"
+                 for o in digest if o.exception or o.exit_code != 0]
+    if problems:
+        print(f"parallel-ssh: {len(problems)} failure(s): {problems[:3]}", file=sys.stderr)
+    failed = len(problems)
     return 1 if failed else 0
 
 
