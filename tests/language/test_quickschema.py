@@ -77,3 +77,24 @@ def test_agrees_with_jsonschema_on_mutated_examples(example: str) -> None:
 def test_unknown_keywords_are_not_guessed() -> None:
     with pytest.raises(UnsupportedSchema):
         QuickValidator({"uniqueItems": True}).is_valid([1, 1])
+
+
+def test_valid_files_do_not_import_jsonschema_and_invalid_ones_still_get_its_findings(
+        tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yml"
+    bad.write_text("name: x\nsteps:\n  - {hosts: local, run: true, timeout: soon}\n")
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from runbook.language.validate import validate_paths\n"
+        f"assert validate_paths(sorted(Path({str(ROOT / 'examples')!r}).glob('*.yml'))) == []\n"
+        "assert 'jsonschema' not in sys.modules\n"
+        f"print(*validate_paths([Path({str(bad)!r})]), sep='\\n')\n"
+        "assert 'jsonschema' in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert "timeout must be a number, not a string 'soon'" in out.stdout, out.stdout
