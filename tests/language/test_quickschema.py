@@ -18,8 +18,20 @@ from runbook.language.schema import load_schema
 from runbook.language.yamlload import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = sorted([*ROOT.glob("examples/*.yml"), *ROOT.glob("tests/corpus/**/*.yml")])
-ODD_VALUES = (None, 0, -1, 1.5, 1.0, float("nan"), 10**20, "", "x", "{{ ", "1", [], {},
+
+
+def _loadable(path: Path) -> bool:
+    """Files whose YAML loads (the others never reach the schema check)."""
+    try:
+        load_file(path)
+    except Exception:
+        return False
+    return True
+
+
+FILES = [p for p in sorted([*ROOT.glob("examples/*.yml"), *ROOT.glob("tests/corpus/**/*.yml")])
+         if _loadable(p)]
+ODD_VALUES: tuple[Any, ...] = (None, 0, -1, 1.5, 1.0, float("nan"), 10**20, "", "x", "{{ ", "1", [], {},
               True, False, ["["], [1], {"a": 1}, {"run": "x"})
 
 
@@ -45,10 +57,7 @@ def _paths(data: object, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_agrees_with_jsonschema_on_every_file(path: Path) -> None:
-    try:
-        data = load_file(path).data
-    except Exception:  # unreadable YAML never reaches the schema check
-        pytest.skip("not loadable")
+    data = load_file(path).data
     for name in ("runbook", "lab"):
         _agree(data, name)
 
