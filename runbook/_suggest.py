@@ -6,12 +6,13 @@ Every "unknown X" message in runbook ends with the same kind of hint, so it live
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
 def closest(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str | None:
     """The candidate most similar to `word` (case-insensitive), or None when nothing is close."""
+    import difflib  # only when there is something to suggest: keeps it out of every start-up
+
     pool = sorted({c for c in candidates if isinstance(c, str)})
     lowered = {c.lower(): c for c in pool}
     if word.lower() in lowered:

@@ -85,6 +85,7 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
     bad input."""
     from runbook import api
     from runbook.cli.console import Console
+    from runbook.cli.gctuning import tune_gc
     from runbook.language.varsfile import parse_extra_vars
     from runbook.render.secrets import SecretStore
 
@@ -108,6 +109,7 @@ def prepare(opts: Options) -> tuple[Executor, Console, Callable[[str], str]]:
         fail(str(exc), mask=mask)
     if opts.limit is not None and not plan.hosts:
         fail(f"--limit {opts.limit!r} matches no host the runbook targets", mask=mask)
+    tune_gc()  # after loading: what start-up made is frozen, not scanned again
     console = Console(verbose=opts.verbose, mask=mask)
     executor = api.executor(plan, subscribers=[console], forks=opts.forks, mask=mask)
     return executor, console, mask

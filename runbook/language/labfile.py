@@ -312,6 +312,8 @@ def _templated_strings(fields: dict[str, Any]) -> list[tuple[tuple[str, ...], st
 
 def _power_controllers(reader: _LabReader, specs: dict[str, Any]) -> dict[str, Any]:
     """Build each power spec; errors become findings at the offending key."""
+    if not specs:
+        return {}  # no power control: the power package is not even imported
     try:
         from runbook.power import PowerSpecError, power_control_from_spec
     except ImportError:  # pragma: no cover - the power package is part of runbook

@@ -3,10 +3,13 @@ tests/cli/test_apply_delegate.py)."""
 
 from __future__ import annotations
 
-from runbook.engine.events import HostResult
+import asyncio
+from typing import cast
+
+from runbook.engine.events import HostResult, StepStarted
 from runbook.engine.results import RunStatus
 from runbook.model import OneshotAction
-from tests.engine.fakes import Tracker, fake_lab, make_executor, run, runbook, statuses, step
+from tests.engine.fakes import FakeHost, Tracker, fake_lab, make_executor, run, runbook, statuses, step
 
 
 def test_a_failing_run_once_fails_every_target_which_then_sit_out() -> None:
@@ -55,3 +58,19 @@ def test_an_unreachable_delegate_fails_its_targets_naming_it() -> None:
         assert result.word == "error"
         assert result.message.startswith("delegate 'f04' is unreachable: connection refused")
     assert statuses(outcome)[1] == {"f01": "skipped", "f02": "skipped"}
+
+
+def test_a_delegate_is_not_released_while_other_targets_still_run_on_it() -> None:
+    """f01's last step is step 0, but step 1 delegates to it: it stays connected until the end
+    (early release, runbook.engine.executor.release_points, skips delegates)."""
+    lab = fake_lab(3)
+    f01, f02, _ = (cast(FakeHost, h) for h in lab.hosts)
+    book = runbook(step(0, "all", "echo:x"),
+                   step(1, "via f01", "echo:y", hosts=("^f0[23]$",), delegate_to="f01"))
+    executor, _ = make_executor(book, lab)
+    resets_at_step_1: list[int] = []
+    executor.bus.subscribe(lambda e: resets_at_step_1.extend([f01.resets, f02.resets])
+                           if isinstance(e, StepStarted) and e.index == 1 else None)
+    assert asyncio.run(executor.run()).status is RunStatus.SUCCESS
+    assert resets_at_step_1 == [0, 0]
+    assert (f01.resets, f02.resets) == (1, 1)
