@@ -57,6 +57,7 @@ __all__ = [
     "StreamEndedError",
     "TemplateError",
     "TemplateRenderError",
+    "UnsupportedSchemaError",
     "ValidationError",
     "WaitTimeoutError",
     "YamlSyntaxError",
@@ -103,6 +104,10 @@ class ExpectTimeoutError(RunbookError, TimeoutError):
 
 class StreamEndedError(RunbookError, EOFError):
     """A console stream ended: connection closed, device gone (internal)."""
+
+
+class UnsupportedSchemaError(RunbookError, NotImplementedError):
+    """The quick schema check met a keyword it does not implement: ask jsonschema (internal)."""
 
 
 class HeaderTemplateError(RunbookError):

@@ -4,7 +4,7 @@
 Importing jsonschema (with referencing, rpds, attrs) and building its Draft 2020-12 validator
 cost about 110 ms of a 400 ms `validate`, yet almost every file checked is valid. `is_valid`
 answers only "is this instance valid?" for the keywords our schemas use; when it says no, or
-meets a keyword it does not know (`UnsupportedSchema`), the caller asks jsonschema, which
+meets a keyword it does not know (`UnsupportedSchemaError`), the caller asks jsonschema, which
 produces the errors the findings are made of. So the messages stay exactly jsonschema's, and
 a schema edit that uses a new keyword falls back safely instead of being half-checked.
 
@@ -19,15 +19,13 @@ import re
 from collections.abc import Callable, Sized
 from typing import Any
 
+from runbook.errors import UnsupportedSchemaError
+
 #: Keywords that only annotate; they never make an instance invalid.
 _ANNOTATIONS = frozenset({
     "$schema", "$id", "$comment", "title", "description", "examples", "default", "deprecated",
     "errorMessage", "markdownDescription", "readOnly", "writeOnly", "$defs", "definitions",
 })
-
-
-class UnsupportedSchema(Exception):
-    """The schema uses a keyword `is_valid` does not implement: ask jsonschema instead."""
 
 
 def _is_integer(value: Any) -> bool:
@@ -70,7 +68,7 @@ class QuickValidator:
         self._root = root
 
     def is_valid(self, instance: Any) -> bool:
-        """True or False; raises UnsupportedSchema for a keyword it does not know."""
+        """True or False; raises UnsupportedSchemaError for a keyword it does not know."""
         return self._valid(instance, self._root)
 
     def _valid(self, value: Any, schema: Any) -> bool:
@@ -83,14 +81,14 @@ class QuickValidator:
                 continue
             check = _KEYWORDS.get(keyword)
             if check is None:
-                raise UnsupportedSchema(keyword)
+                raise UnsupportedSchemaError(keyword)
             if not check(self, value, arg, schema):
                 return False
         return True
 
     def _ref(self, ref: str) -> Any:
         if not ref.startswith("#/"):
-            raise UnsupportedSchema(f"$ref {ref}")
+            raise UnsupportedSchemaError(f"$ref {ref}")
         node: Any = self._root
         for part in ref[2:].split("/"):
             node = node[part.replace("~1", "/").replace("~0", "~")]

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import runbook
 from runbook._suggest import closest, did_you_mean, hint, one_of
-from runbook.errors import ConfigError
+from runbook.errors import ConfigError, UnsupportedSchemaError
 from runbook.language.findings import Finding
-from runbook.language.quickschema import QuickValidator, UnsupportedSchema
+from runbook.language.quickschema import QuickValidator
 from runbook.language.yamlload import Document, JsonPath
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def _quickly_valid(data: Any, name: str) -> bool:
     """True when `data` is certainly valid, without importing jsonschema (see quickschema)."""
     try:
         return QuickValidator(load_schema(name)).is_valid(data)
-    except UnsupportedSchema:
+    except UnsupportedSchemaError:
         return False
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped,unused-ignore]
 import pytest
 
-from runbook.language.quickschema import QuickValidator, UnsupportedSchema
+from runbook.errors import UnsupportedSchemaError
+from runbook.language.quickschema import QuickValidator
 from runbook.language.schema import load_schema
 from runbook.language.yamlload import load_file
 
@@ -84,7 +85,7 @@ def test_agrees_with_jsonschema_on_mutated_examples(example: str) -> None:
 
 
 def test_unknown_keywords_are_not_guessed() -> None:
-    with pytest.raises(UnsupportedSchema):
+    with pytest.raises(UnsupportedSchemaError):
         QuickValidator({"uniqueItems": True}).is_valid([1, 1])
 
 
