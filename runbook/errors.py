@@ -7,7 +7,11 @@ Only the CLI turns these into messages and exit codes.
     ├── HostUnreachableError (ConnectionError)
     ├── CommandTimeoutError (TimeoutError)
     ├── RegexTimeoutError (TimeoutError)     an `expect` regex ran past its time limit
+    ├── WaitTimeoutError (CommandTimeoutError)   a `wait_for` condition did not hold in time
     ├── ShellDiedError                       internal: a host's shell ended mid-command
+    ├── ExpectTimeoutError (TimeoutError)    internal: a console pattern did not come in time
+    ├── StreamEndedError (EOFError)          internal: a console stream ended
+    ├── BecomeError (PermissionError)        sudo would not run as the become user
     ├── HeaderTemplateError                  a step's `name` / `hosts` template cannot render
     ├── ConfigError (ValueError)             bad input, with file:line:col when known
     │   ├── YamlSyntaxError
@@ -33,6 +37,7 @@ __all__ = [
     "BrokerError",
     "CommandTimeoutError",
     "ConfigError",
+    "ExpectTimeoutError",
     "HeaderTemplateError",
     "HostUnreachableError",
     "LocatedProblem",
@@ -50,8 +55,10 @@ __all__ = [
     "RunRecordError",
     "RunbookError",
     "ShellDiedError",
+    "StreamEndedError",
     "TemplateError",
     "TemplateRenderError",
+    "UnsupportedSchemaError",
     "ValidationError",
     "WaitTimeoutError",
     "YamlSyntaxError",
@@ -82,6 +89,26 @@ class RegexTimeoutError(RunbookError, TimeoutError):
 
 class ShellDiedError(RunbookError):
     """The shell ended while a command ran (internal; turned into a result)."""
+
+
+class ExpectTimeoutError(RunbookError, TimeoutError):
+    """A console pattern did not come in time (internal; hosts turn it into a result or an
+    unreachable host). Carries the pattern, the timeout and the last output received."""
+
+    def __init__(self, pattern: str, timeout: float, last_output: str) -> None:
+        self.pattern = pattern
+        self.timeout = timeout
+        self.last_output = last_output
+        super().__init__(f"{pattern} did not come within {timeout:g} s; "
+                         f"last output received:\n{last_output}")
+
+
+class StreamEndedError(RunbookError, EOFError):
+    """A console stream ended: connection closed, device gone (internal)."""
+
+
+class UnsupportedSchemaError(RunbookError, NotImplementedError):
+    """The quick schema check met a keyword it does not implement: ask jsonschema (internal)."""
 
 
 class HeaderTemplateError(RunbookError):

@@ -14,14 +14,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runbook.engine.regex import bounded_search
+from runbook.engine.waiting import interact, wait
 from runbook.errors import CommandTimeoutError, HostUnreachableError, RegexTimeoutError, RunbookError
 from runbook.plan.actions import (
     ConcreteAction,
     GetFiles,
+    InteractDialog,
     OneshotCommands,
     PowerSwitch,
     PutFiles,
     RunCommands,
+    WaitForCommand,
+    WaitForPath,
+    WaitForPort,
+    as_user,
 )
 from runbook.results import Status
 
@@ -34,7 +40,6 @@ _TIMEOUT_NOTE = "runbook: command timed out"
 # Extra seconds the outer safety timeout allows past the host's own `timeout` handling, so the
 # host gets the first chance to stop its command cleanly.
 TIMEOUT_GRACE = 5.0
-
 
 
 def _step_status(status: Status) -> Status:
@@ -54,6 +59,7 @@ class ActionResult:
     state: str | None = None
     timed_out: bool = False
     unreachable: bool = False
+    elapsed: float | None = None
 
     @property
     def word(self) -> str:
@@ -66,7 +72,7 @@ async def execute(action: ConcreteAction, host: Host, *, timeout: float | None =
     try:
         if timeout is None:
             return await _dispatch(action, host, timeout)
-        commands = isinstance(action, RunCommands | OneshotCommands)
+        commands = isinstance(action, RunCommands | OneshotCommands | InteractDialog)
         async with asyncio.timeout(timeout + (TIMEOUT_GRACE if commands else 0.0)):
             return await _dispatch(action, host, timeout)
     except HostUnreachableError as exc:
@@ -98,7 +104,8 @@ async def _reset_quietly(host: Host) -> None:
 async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None) -> ActionResult:
     match action:
         case RunCommands():
-            result = await host.run(list(action.commands), timeout=timeout)
+            result = await host.run(list(action.commands), timeout=timeout,
+                                    become=action.become, become_user=action.become_user)
             return _timeout_as_failure(
                 ActionResult(_step_status(result.status), result.retcode, result.output))
         case OneshotCommands():
@@ -106,10 +113,19 @@ async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None) -
         case PutFiles():
             return await _put(action, host)
         case GetFiles():
-            status, message = await host.get(list(action.sources), action.dest)
+            status, message = await host.get(list(action.sources), action.dest,
+                                              become=action.become,
+                                              become_user=action.become_user)
             return _transfer(status, message)
         case PowerSwitch():
             return await _power(action, host)
+        case WaitForPort() | WaitForPath() | WaitForCommand():
+            output, elapsed = await wait(action, host)
+            return ActionResult(Status.Success, 0, output, elapsed=elapsed)
+        case InteractDialog():
+            done, output, why = await interact(action, host, timeout)
+            return ActionResult(Status.Success if done else Status.Failed, None, output,
+                                "" if done else why)
 
 
 def _timeout_as_failure(result: ActionResult) -> ActionResult:
@@ -130,7 +146,8 @@ async def _oneshot(action: OneshotCommands, host: Host, timeout: float | None) -
     rc: int | None = None
     status = Status.Success
     for command in action.commands:
-        cs = await host.oneshot(command, timeout=timeout)
+        cs = await host.oneshot(command, timeout=timeout, become=action.become,
+                                become_user=action.become_user)
         outputs.append(cs.output)
         rc = cs.retcode
         status = _step_status(cs.status)
@@ -147,14 +164,16 @@ def _transfer(status: Status, message: str) -> ActionResult:
 
 async def _put(action: PutFiles, host: Host) -> ActionResult:
     if action.content is None:
-        status, message = await host.put(list(action.sources), action.dest, mode=action.mode)
+        status, message = await host.put(list(action.sources), action.dest, mode=action.mode,
+                                         become=action.become, become_user=action.become_user)
         return _transfer(status, message)
     # A rendered template: write this host's text under the source's name, upload, clean up.
     name = Path(action.sources[0]).name
     with tempfile.TemporaryDirectory(prefix="runbook-put-") as tmp:
         local = Path(tmp) / name
         local.write_text(action.content, encoding="utf-8")
-        status, message = await host.put([local], action.dest, mode=action.mode)
+        status, message = await host.put([local], action.dest, mode=action.mode,
+                                         become=action.become, become_user=action.become_user)
     return _transfer(status, message)
 
 
@@ -187,11 +206,19 @@ async def _power(action: PowerSwitch, host: Host) -> ActionResult:
     return ActionResult(Status.Success, 0, "\n".join(lines) + ("\n" if lines else ""))
 
 
-def describe_action(action: ConcreteAction, host: Host) -> list[str]:
-    """What `action` sends to `host`, one line per command or transfer (dry run, reports)."""
+def describe_action(action: ConcreteAction, host: Host, runner: Host | None = None) -> list[str]:
+    """What `action` does for `host`, one line per command, transfer, wait or dialog exchange
+    (dry run, reports); `runner` is the host it runs on when that is a `delegate_to` host.
+
+    The lines hold rendered values (an interact `send` may be a secret): callers mask them.
+    """
     if isinstance(action, PowerSwitch):
         return describe_power(action, host)
-    return action.describe()
+    runner = runner or host
+    lines = action.describe(as_user(action, runner))
+    if runner is not host:
+        lines = [f"on {runner.id}: {line}" for line in lines]
+    return lines
 
 
 def describe_power(action: PowerSwitch, host: Host) -> list[str]:

@@ -19,6 +19,8 @@ from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:
     import asyncio
+
+    from runbook.hosts.streams import LocalPtyStream
 else:
     asyncio = lazy_module("asyncio")
 
@@ -55,6 +57,8 @@ def _killpg(pgid: int, sig: int) -> None:
 class LocalHost(Host):
     """The machine runbook runs on. Commands run in new process groups so they can be stopped."""
 
+    transport = "local"
+
     def __init__(self, id: str = "local", **kwargs: Any) -> None:
         super().__init__(id, **kwargs)
         self.address = "localhost"
@@ -72,6 +76,12 @@ class LocalHost(Host):
 
     async def _open_shell_channel(self) -> _ProcessChannel:
         return await self._open_command_channel(SHELL_COMMAND)
+
+    async def _open_interact_stream(self) -> LocalPtyStream:
+        """A login shell on a new pty (for `interact`)."""
+        from runbook.hosts.streams import LocalPtyStream
+
+        return await LocalPtyStream.open()
 
     async def _signal_group(self, pgid: int, signal_name: str) -> None:
         _killpg(pgid, getattr(signal, f"SIG{signal_name}"))

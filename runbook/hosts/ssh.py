@@ -24,7 +24,9 @@ from runbook._numbers import finite_number
 from runbook.errors import ConfigError, HostUnreachableError
 from runbook.hosts.base import Host, check_command
 from runbook.hosts.become_files import become_get, become_put
+from runbook.hosts.sftpdirs import ensure_dir
 from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND
+from runbook.hosts.sshfiles import client_keys, known_hosts_option
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.results import CommandStatus, Status
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     import asyncssh
 
     from runbook.hosts.base import PowerControl
+    from runbook.hosts.streams import SshPtyStream
 else:
     asyncio = lazy_module("asyncio")
 
@@ -41,8 +44,6 @@ else:
 DEFAULT_MAX_SESSIONS = 10
 #: Pauses before retrying a refused session; None: give up.
 SESSION_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, None)
-#: Where OpenSSH keeps the user's known host keys.
-DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts").expanduser()
 
 
 class _SSHChannel:
@@ -72,6 +73,8 @@ class _SSHChannel:
 
 class RemoteHost(Host):
     """A lab host reached over SSH. Keyword names match the lab file's host fields."""
+
+    transport = "ssh"
 
     def __init__(
         self,
@@ -170,22 +173,11 @@ class RemoteHost(Host):
         if self.password is not None:
             options["password"] = self.password
         if self.keys:
-            options["client_keys"] = [str(k) for k in self.keys]
+            options["client_keys"] = client_keys(self.keys)
         if not self.agent:
             options["agent_path"] = None
-        options.update(self._known_hosts_option())
+        options.update(known_hosts_option(self.host_key_checking, self.known_hosts))
         return options
-
-    def _known_hosts_option(self) -> dict[str, Any]:
-        """`known_hosts` for asyncssh: None to skip the check, parsed entries, or a path."""
-        if not self.host_key_checking:
-            return {"known_hosts": None}
-        known = _parsed_known_hosts(self.known_hosts or DEFAULT_KNOWN_HOSTS)
-        if known is not None:
-            return {"known_hosts": known}
-        if self.known_hosts is not None:
-            return {"known_hosts": str(self.known_hosts)}  # asyncssh reports the problem
-        return {}
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         import asyncssh
@@ -267,6 +259,12 @@ class RemoteHost(Host):
     async def _open_command_channel(self, command: str) -> _SSHChannel:
         return _SSHChannel(await self._open_channel(command))
 
+    async def _open_interact_stream(self) -> SshPtyStream:
+        """A fresh session with a pty and the account's login shell (for `interact`)."""
+        from runbook.hosts.streams import SshPtyStream
+
+        return await SshPtyStream.open(await self.connection())
+
     async def _signal_group(self, pgid: int, signal_name: str) -> None:
         await self._kill_groups([pgid], signal_name)
 
@@ -323,7 +321,7 @@ class RemoteHost(Host):
         dest = _remote_path(dest_dir)
         try:
             sftp = await self._sftp_client()
-            await sftp.makedirs(dest, exist_ok=True)
+            await ensure_dir(sftp, dest)
             await sftp.put([str(s) for s in sources], dest, recurse=True)
             if mode is not None:
                 for src in sources:
@@ -385,30 +383,6 @@ class RemoteHost(Host):
         conn.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(conn.wait_closed(), INTERRUPT_GRACE)
-
-
-#: known_hosts files parsed once per process (path -> (mtime_ns, size, parsed)). asyncssh
-#: re-reads the file for every connection given its path: O(hosts^2) lines at 500 hosts.
-_KNOWN_HOSTS_CACHE: dict[Path, tuple[int, int, asyncssh.SSHKnownHosts]] = {}
-
-
-def _parsed_known_hosts(path: Path) -> asyncssh.SSHKnownHosts | None:
-    """The parsed known_hosts file at `path` (re-read when it changes); None if unreadable."""
-    import asyncssh
-
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    cached = _KNOWN_HOSTS_CACHE.get(path)
-    if cached is not None and cached[:2] == (stat.st_mtime_ns, stat.st_size):
-        return cached[2]
-    try:
-        parsed = asyncssh.read_known_hosts(str(path))
-    except (OSError, ValueError):
-        return None
-    _KNOWN_HOSTS_CACHE[path] = (stat.st_mtime_ns, stat.st_size, parsed)
-    return parsed
 
 
 def _make_local_dir(path: Path) -> None:
