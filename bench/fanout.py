@@ -1,23 +1,30 @@
 """Fan-out benchmark: `runbook apply` (arm A) against plain asyncssh (arm B, the floor).
 
-    python bench/fanout.py [--hosts 50,200,500] [--repeat 3]
-
-CPU A / CPU B are the client processes' own user+system seconds (sshd's CPU is not in
-them): less noisy than wall time on a shared machine. `--src DIR` runs arm A from another
-checkout, to measure what a change bought.
+    python bench/fanout.py [--hosts 50,200] [--repeat 3] [--peers] [--json FILE] [-- APPLY ARGS]
 
 Starts one loopback OpenSSH lab (tests/sshlab.py) with as many hosts as the largest N, then for
-each N runs the same job both ways, alternating A and B `--repeat` times, each arm as a fresh
+each N runs the same job with every arm, alternating arms `--repeat` times, each arm as a fresh
 subprocess (start-up included, as a user would run it). On every host: `run: uname -a`, `put` a
-64 KiB file into a per-host folder, `oneshot: md5sum` of it. Prints medians, the ratio A/B and
-the peak RSS of arm A. Budgets (README): A/B <= 1.25 and RSS < 200 MB at N = 500.
+64 KiB file into a per-host folder, `oneshot: md5sum` of it.
+
+Arms: A `runbook apply`; B bench/floor.py, the fastest plain asyncssh script for the job
+(known_hosts and key parsed once); with `--peers`, pyinfra and parallel-ssh where installed
+(`pip install -e .[bench]`, or any Python given with `--peer-python`; see bench/peers.py).
+
+Prints, per N, the median wall-time ratio A/B, the median CPU ratio A/B (each client process's
+own user+system seconds from wait4; sshd's CPU is in neither: less noisy than wall time on a
+shared machine), arm A's peak RSS and each arm's medians. `--src DIR` runs arm A from another
+checkout, to measure what a change bought. Arm A's source is byte-compiled first, as pip does
+on install. Budgets (docs/performance.md): A/B <= 1.10 wall and <= 1.25 CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -25,10 +32,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.peers import peer_arms  # noqa: E402
 from tests.sshlab import SshdLab  # noqa: E402
 
 JOB = """\
@@ -65,9 +74,30 @@ def runbook_argv(src: Path | None) -> list[str]:
     return [script] if script and src is None else [sys.executable, "-m", "runbook"]
 
 
-def bench(lab: SshdLab, n: int, repeat: int, work: Path, src: Path | None) -> dict[str, float]:
+Arms = dict[str, tuple[list[str], dict[str, str] | None]]
+
+
+def bench(lab: SshdLab, n: int, repeat: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Run every arm `repeat` times, alternating; medians of wall time and CPU per arm."""
+    arms = make_arms(lab, n, work, args)
+    wall, cpu, rss = measure(arms, repeat, args)
+    row: dict[str, Any] = {"n": n}
+    for name in arms:
+        if not wall[name]:
+            continue
+        row[name] = {"wall": statistics.median(wall[name]), "cpu": statistics.median(cpu[name]),
+                     "rss": max(rss[name])}
+    if "floor" in row:
+        row["ratio"] = row["runbook"]["wall"] / row["floor"]["wall"]
+        row["cpu_ratio"] = row["runbook"]["cpu"] / row["floor"]["cpu"]
+    return row
+
+
+def make_arms(lab: SshdLab, n: int, work: Path, args: argparse.Namespace) -> Arms:
+    """The commands to time for `n` hosts: runbook, the floor, compared checkouts, peers."""
     ids = lab.host_ids[:n]
-    lab_file = lab.lab_yaml(work / f"lab{n}.yml", host_ids=ids, extra={"defaults": {"connect_timeout": 60}})
+    lab_file = lab.lab_yaml(work / f"lab{n}.yml", host_ids=ids,
+                            extra={"defaults": {"connect_timeout": 60}})
     payload = work / "payload.bin"
     dest = work / "remote" / f"n{n}"
     job = work / f"job{n}.yml"
@@ -79,42 +109,97 @@ def bench(lab: SshdLab, n: int, repeat: int, work: Path, src: Path | None) -> di
     ]
     floor_json = work / f"floor{n}.json"
     floor_json.write_text(json.dumps(floor_hosts))
-    arm_a = [*runbook_argv(src), "apply", str(job), "--lab", str(lab_file)]
-    env_a = {**os.environ, "PYTHONPATH": str(src)} if src else None
-    arm_b = [sys.executable, str(REPO / "bench" / "floor.py"), str(floor_json), str(payload)]
-    a_times, b_times, rss, a_cpu, b_cpu = [], [], [], [], []
-    for _ in range(repeat):
-        elapsed, peak, cpu = timed(arm_a, env_a)
-        a_times.append(elapsed)
-        rss.append(peak)
-        a_cpu.append(cpu)
-        elapsed, _, cpu = timed(arm_b)
-        b_times.append(elapsed)
-        b_cpu.append(cpu)
-    a, b = statistics.median(a_times), statistics.median(b_times)
-    return {"n": n, "a": a, "b": b, "ratio": a / b, "rss": max(rss),
-            "a_cpu": statistics.median(a_cpu), "b_cpu": statistics.median(b_cpu)}
+    env_a = {**os.environ, "PYTHONPATH": str(args.src)} if args.src else None
+    arms: Arms = {
+        "runbook": ([*runbook_argv(args.src), "apply", str(job), "--lab", str(lab_file),
+                     *args.apply_args], env_a),
+        "floor": ([sys.executable, str(REPO / "bench" / "floor.py"), str(floor_json),
+                   str(payload)], None),
+    }
+    for other in args.compare:
+        env = {**os.environ, "PYTHONPATH": str(other)}
+        arms[f"runbook@{other.name}"] = (
+            [sys.executable, "-m", "runbook", "apply", str(job), "--lab", str(lab_file),
+             *args.apply_args], env)
+    if args.peers:
+        for name, argv in peer_arms(args.peer_python, work, floor_json, payload).items():
+            arms[name] = (argv, None)
+    return arms
+
+
+def measure(arms: Arms, repeat: int, args: argparse.Namespace
+            ) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
+    """Wall seconds, CPU seconds and peak RSS (MiB) of each arm's runs, rotating the order."""
+    wall: dict[str, list[float]] = {name: [] for name in arms}
+    cpu: dict[str, list[float]] = {name: [] for name in arms}
+    rss: dict[str, list[float]] = {name: [] for name in arms}
+    names = list(arms)
+    for round_ in range(repeat):
+        # Rotate the order each round, so no arm always runs first (or after the same one).
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            argv, env = arms[name]
+            try:
+                elapsed, peak, seconds = timed(argv, env)
+            except SystemExit as failure:
+                if name == "runbook" or (name == "floor" and not getattr(args, "lenient", False)):
+                    raise
+                print(f"{name} failed, left out of this round: {failure}", file=sys.stderr)
+                continue
+            wall[name].append(elapsed)
+            cpu[name].append(seconds)
+            rss[name].append(peak)
+    return wall, cpu, rss
+
+
+def print_row(row: dict[str, Any]) -> None:
+    """One line per host count: ratios first, then each arm's wall / CPU seconds."""
+    arms = [k for k in row if isinstance(row[k], dict)]
+    cells = "  ".join(f"{a} {row[a]['wall']:.2f}s/{row[a]['cpu']:.2f}cpu" for a in arms)
+    print(f"{row['n']:>6} {row['ratio']:>10.2f} {row['cpu_ratio']:>10.2f} "
+          f"{row['runbook']['rss']:>9.0f}  {cells}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hosts", default="50,200,500", help="comma-separated host counts")
+    parser.add_argument("--hosts", default="50,200", help="comma-separated host counts")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each arm per host count")
     parser.add_argument("--src", type=Path, default=None,
                         help="run arm A from this checkout (PYTHONPATH) to compare versions")
+    parser.add_argument("--compare", type=Path, action="append", default=[], metavar="DIR",
+                        help="also run runbook from this checkout (repeatable): what a change bought")
+    parser.add_argument("--peers", action="store_true",
+                        help="also run pyinfra and parallel-ssh where installed")
+    parser.add_argument("--peer-python", default=sys.executable,
+                        help="the Python that has pyinfra / parallel-ssh (default: this one)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("apply_args", nargs="*", help="extra arguments for runbook apply")
     args = parser.parse_args()
     counts = [int(x) for x in args.hosts.split(",")]
+    raise_open_files_limit()
+    # An installed runbook has bytecode (pip compiles it); a checkout run with
+    # PYTHONDONTWRITEBYTECODE set would recompile ~60 modules per run (~0.25 s) otherwise.
+    for source in [args.src or REPO, *args.compare]:
+        compileall.compile_dir(str(source / "runbook"), quiet=1)
+    rows = []
     with tempfile.TemporaryDirectory(prefix="rb-bench-") as tmp:
         work = Path(tmp)
         (work / "payload.bin").write_bytes(os.urandom(64 * 1024))
         with SshdLab(n_hosts=max(counts), log_level="ERROR") as lab:
-            print(f"{'hosts':>6} {'runbook apply (s)':>18} {'asyncssh floor (s)':>19} "
-                  f"{'ratio A/B':>10} {'peak RSS A (MB)':>16} {'CPU A (s)':>10} {'CPU B (s)':>10}")
+            print(f"{'hosts':>6} {'wall A/B':>10} {'CPU A/B':>10} {'RSS A MB':>9}  "
+                  "per arm: median wall s / CPU s (A = runbook, B = floor)")
             for n in counts:
-                row = bench(lab, n, args.repeat, work, args.src)
-                print(f"{n:>6} {row['a']:>18.2f} {row['b']:>19.2f} {row['ratio']:>10.2f} "
-                      f"{row['rss']:>16.0f} {row['a_cpu']:>10.2f} {row['b_cpu']:>10.2f}",
-                      flush=True)
+                row = bench(lab, n, args.repeat, work, args)
+                rows.append(row)
+                print_row(row)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+def raise_open_files_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: the floor's sockets need it at 1,000+ hosts."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,13 @@
 LAB_JSON (written by bench/fanout.py) lists the hosts and how to reach them. On every host,
 concurrently with asyncio.gather: `uname -a`, upload PAYLOAD into a per-host folder over SFTP,
 then `md5sum` of it. Exits 1 if any host failed.
+
+This is meant to be the fastest honest script for the job, so that runbook's ratio to it means
+something: the known_hosts file and the private key are parsed ONCE up front (given paths,
+asyncssh re-reads both for every connection: O(hosts^2) known_hosts lines), host keys are still
+verified, no agent is asked, and the ciphers and key types are asyncssh's defaults, as in
+`runbook apply`. asyncssh is imported before the clock of nothing in particular: the whole
+process is timed from outside, start-up included, like the runbook arm.
 """
 
 from __future__ import annotations
@@ -18,12 +25,10 @@ from typing import Any
 import asyncssh
 
 
-async def job(host: dict[str, Any], payload: Path) -> bool:
+async def job(host: dict[str, Any], payload: Path, options: dict[str, Any]) -> bool:
     """One host's share of the work; True when every command succeeded."""
-    async with asyncssh.connect(
-        host["address"], port=host["port"], username=host["user"],
-        client_keys=[host["key"]], known_hosts=host["known_hosts"], agent_path=None,
-    ) as conn:
+    async with asyncssh.connect(host["address"], port=host["port"], username=host["user"],
+                                **options) as conn:
         uname = await conn.run("uname -a")
         dest = f"{host['dest']}/{host['id']}"
         async with conn.start_sftp_client() as sftp:
@@ -34,8 +39,14 @@ async def job(host: dict[str, Any], payload: Path) -> bool:
 
 
 async def main(hosts: list[dict[str, Any]], payload: Path) -> int:
-    results = await asyncio.gather(*(job(h, payload) for h in hosts), return_exceptions=True)
-    failed = [h["id"] for h, ok in zip(hosts, results, strict=True) if ok is not True]
+    options = {
+        "known_hosts": asyncssh.read_known_hosts(hosts[0]["known_hosts"]),
+        "client_keys": [asyncssh.read_private_key(hosts[0]["key"])],
+        "agent_path": None,
+    }
+    results = await asyncio.gather(*(job(h, payload, options) for h in hosts),
+                                   return_exceptions=True)
+    failed = [(h["id"], r) for h, r in zip(hosts, results, strict=True) if r is not True]
     if failed:
         print(f"floor: {len(failed)} host(s) failed: {failed[:5]}", file=sys.stderr)
         return 1

@@ -1,5 +1,5 @@
 """`python -m runbook` runs the CLI."""
 
-from runbook.cli.main import main
+from runbook.cli.entry import main
 
 main()

@@ -6,18 +6,32 @@ Every "unknown X" message in runbook ends with the same kind of hint, so it live
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
 def closest(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str | None:
     """The candidate most similar to `word` (case-insensitive), or None when nothing is close."""
+    import difflib  # only when there is something to suggest: keeps it out of every start-up
+
     pool = sorted({c for c in candidates if isinstance(c, str)})
     lowered = {c.lower(): c for c in pool}
     if word.lower() in lowered:
         return lowered[word.lower()]
+    # Two swapped letters ("prot" for "port") beat a longer word sharing more letters ("prompt").
+    swapped = [c for c in lowered if _one_transposition(word.lower(), c)]
+    if swapped:
+        return lowered[swapped[0]]
     matches = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)
     return lowered[matches[0]] if matches else None
+
+
+def _one_transposition(word: str, candidate: str) -> bool:
+    """True when swapping two neighbouring letters of `word` gives `candidate`."""
+    if len(word) != len(candidate):
+        return False
+    diffs = [i for i, (a, b) in enumerate(zip(word, candidate, strict=True)) if a != b]
+    return len(diffs) == 2 and diffs[1] == diffs[0] + 1 \
+        and word[diffs[0]] == candidate[diffs[1]] and word[diffs[1]] == candidate[diffs[0]]
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:

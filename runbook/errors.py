@@ -7,8 +7,12 @@ Only the CLI turns these into messages and exit codes.
     ├── HostUnreachableError (ConnectionError)
     ├── CommandTimeoutError (TimeoutError)
     ├── RegexTimeoutError (TimeoutError)     an `expect` regex ran past its time limit
+    ├── WaitTimeoutError (CommandTimeoutError)   a `wait_for` condition did not hold in time
     ├── ShellDiedError                       internal: a host's shell ended mid-command
     ├── TransferStoppedError                 internal: a cancelled local copy stopped
+    ├── ExpectTimeoutError (TimeoutError)    internal: a console pattern did not come in time
+    ├── StreamEndedError (EOFError)          internal: a console stream ended
+    ├── BecomeError (PermissionError)        sudo would not run as the become user
     ├── HeaderTemplateError                  a step's `name` / `hosts` template cannot render
     ├── ConfigError (ValueError)             bad input, with file:line:col when known
     │   ├── YamlSyntaxError
@@ -34,6 +38,7 @@ __all__ = [
     "BrokerError",
     "CommandTimeoutError",
     "ConfigError",
+    "ExpectTimeoutError",
     "HeaderTemplateError",
     "HostUnreachableError",
     "LocatedProblem",
@@ -51,9 +56,11 @@ __all__ = [
     "RunRecordError",
     "RunbookError",
     "ShellDiedError",
+    "StreamEndedError",
     "TemplateError",
     "TemplateRenderError",
     "TransferStoppedError",
+    "UnsupportedSchemaError",
     "ValidationError",
     "WaitTimeoutError",
     "YamlSyntaxError",
@@ -109,6 +116,24 @@ class ShellDiedError(RunbookError):
 
 class TransferStoppedError(RunbookError):
     """A local copy was asked to stop (its task was cancelled); internal."""
+class ExpectTimeoutError(RunbookError, TimeoutError):
+    """A console pattern did not come in time (internal; hosts turn it into a result or an
+    unreachable host). Carries the pattern, the timeout and the last output received."""
+
+    def __init__(self, pattern: str, timeout: float, last_output: str) -> None:
+        self.pattern = pattern
+        self.timeout = timeout
+        self.last_output = last_output
+        super().__init__(f"{pattern} did not come within {timeout:g} s; "
+                         f"last output received:\n{last_output}")
+
+
+class StreamEndedError(RunbookError, EOFError):
+    """A console stream ended: connection closed, device gone (internal)."""
+
+
+class UnsupportedSchemaError(RunbookError, NotImplementedError):
+    """The quick schema check met a keyword it does not implement: ask jsonschema (internal)."""
 
 
 class HeaderTemplateError(RunbookError):

@@ -73,7 +73,54 @@ class PowerAction:
     kind: Literal["power"] = "power"
 
 
-Action = RunAction | OneshotAction | PutAction | GetAction | PowerAction
+WaitState = Literal["started", "stopped", "present", "absent"]
+
+
+@dataclass(frozen=True)
+class WaitForAction:
+    """Wait for a TCP `port` (from this machine), a `path` on the host, or a `command` to pass.
+
+    Exactly one of `port`, `path` and `command` is set; `state` is None for a command.
+    `address` (port only), `path`, `contains` and `command` may be templates.
+    """
+
+    port: int | None = None
+    path: str | None = None
+    command: str | None = None
+    state: WaitState | None = None
+    contains: str | None = None
+    address: str | None = None
+    timeout: float = 300.0
+    delay: float = 0.0
+    kind: Literal["wait_for"] = "wait_for"
+
+    @property
+    def target(self) -> Literal["port", "path", "command"]:
+        """Which of the three waits this is."""
+        if self.port is not None:
+            return "port"
+        return "path" if self.path is not None else "command"
+
+
+@dataclass(frozen=True)
+class InteractPair:
+    """One exchange of a dialog: wait for `expect` (a regex), then type `send` (a template)."""
+
+    expect: str | None = None
+    send: str | None = None
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class InteractAction:
+    """An expect/send dialog in a terminal session of the host (the step's `timeout` bounds it)."""
+
+    pairs: tuple[InteractPair, ...]
+    kind: Literal["interact"] = "interact"
+
+
+Action = (RunAction | OneshotAction | PutAction | GetAction | PowerAction | WaitForAction
+          | InteractAction)
 
 
 @dataclass(frozen=True)
@@ -145,6 +192,8 @@ class Step:
     `files_dir` is the folder its `put` sources are relative to (None: the runbook's; an
     included step's: its file's real folder).
     `index` is its place in the runbook's flat list of steps.
+    `become` / `become_user` None take the host's own; `run_once` runs on the first target
+    only; `delegate_to` runs each target's action on that lab host instead.
     """
 
     index: int
@@ -174,6 +223,10 @@ class Step:
     json_path: tuple[str | int, ...] = ()
     source: Any = field(default=None, compare=False, repr=False)
     files_dir: Path | None = None
+    become: bool | None = None
+    become_user: str | None = None
+    run_once: bool = False
+    delegate_to: str | None = None
 
     @property
     def path(self) -> str:

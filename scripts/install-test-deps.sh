@@ -3,7 +3,8 @@
 # ipmitool (IPMI power tests), openssl (TLS certificates for the Redfish test), sudo (become tests,
 # tests/sudolab.py), python3-venv (the README set-up test), chromium (the HTML report is tested in
 # a real headless browser), redis-server (lab lock tests, tests/locks, and the multi-site broker,
-# tests/sites), and the package itself with its `test` extra (pytest, ruff, mypy...).
+# tests/sites), inetutils-telnetd, socat and frr (console tests, tests/peers/), and the package
+# itself with its `test` extra (pytest, ruff, mypy...).
 #
 # Idempotent: system packages are only installed when missing. Needs root (or sudo) for apt-get.
 # Environment:
@@ -36,6 +37,10 @@ if command -v dpkg-query >/dev/null 2>&1 && [[ -x /usr/bin/python3 ]]; then
     dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q "ok installed" \
         || missing+=(python3-venv)
 fi
+# console tests (tests/peers): a telnet daemon, a serial line made by socat, FRRouting's CLI
+[[ -x /usr/sbin/telnetd ]] || missing+=(inetutils-telnetd)
+command -v socat >/dev/null 2>&1 || missing+=(socat)
+[[ -x /usr/lib/frr/zebra && -x /usr/bin/vtysh ]] || missing+=(frr)
 
 if ((${#missing[@]})); then
     if ! command -v apt-get >/dev/null 2>&1; then

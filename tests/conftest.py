@@ -27,6 +27,10 @@ if _REPO_ROOT not in sys.path:
 
 from tests.locks.redislab import RedisServer, require_redis  # noqa: E402
 from tests.sshlab import SSHD, SshdLab, require_sshd  # noqa: E402
+from tests.sudolab import SudoAccounts, allow_lab_logins, require_sudo  # noqa: E402
+
+#: Fixtures of the console peers (telnetd, serial line, FRR): tests/peers/fixtures.py.
+pytest_plugins = ["tests.peers.fixtures"]
 
 if TYPE_CHECKING:
     from runbook.hosts.ssh import RemoteHost
@@ -83,6 +87,15 @@ def _runs_dir_outside_the_repo(tmp_path_factory: pytest.TempPathFactory) -> Iter
         os.environ.pop("RUNBOOK_RUNS_DIR", None)
     else:
         os.environ["RUNBOOK_RUNS_DIR"] = before
+
+
+@pytest.fixture(scope="session")
+def sudo_accounts(sshd_lab: SshdLab) -> Iterator[SudoAccounts]:
+    """Sudo test users (NOPASSWD, with password, not in sudoers) who can log in to the lab."""
+    require_sudo()
+    allow_lab_logins(sshd_lab.directory, sshd_lab.authorized_keys)
+    with SudoAccounts() as accounts:
+        yield accounts
 
 
 @pytest.fixture(autouse=True)

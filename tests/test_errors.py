@@ -11,7 +11,8 @@ import runbook
 from runbook import errors
 
 PACKAGE = Path(runbook.__file__).parent
-INTERNAL = {"ShellDiedError", "TransferStoppedError", "HeaderTemplateError"}
+INTERNAL = {"ShellDiedError", "TransferStoppedError", "HeaderTemplateError",
+            "ExpectTimeoutError", "StreamEndedError", "UnsupportedSchemaError"}
 
 
 def error_classes() -> list[type[BaseException]]:

@@ -107,6 +107,7 @@ def prepare(opts: Options) -> tuple[Runner, Console, Callable[[str], str]]:
     bad input."""
     from runbook import api
     from runbook.cli.console import Console
+    from runbook.cli.gctuning import tune_gc
     from runbook.language.varsfile import parse_extra_vars
     from runbook.plan.tags import split_tags
     from runbook.render.secrets import SecretStore
@@ -133,6 +134,7 @@ def prepare(opts: Options) -> tuple[Runner, Console, Callable[[str], str]]:
         fail(str(exc), mask=mask)
     if opts.limit is not None and not plan.hosts:
         fail(f"--limit {opts.limit!r} matches no host the runbook targets", mask=mask)
+    tune_gc()  # after loading: what start-up made is frozen, not scanned again
     console = Console(verbose=opts.verbose, mask=mask)
     runner = None if opts.check else _site_runner(plan, secrets, console, extra, opts)
     executor = runner or api.executor(plan, subscribers=[console], forks=opts.forks, mask=mask)

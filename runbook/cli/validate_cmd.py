@@ -116,7 +116,8 @@ def host_row(host: Host) -> dict[str, Any]:
     """What `runbook hosts` shows of a host."""
     hop = getattr(host, "hop", None)
     power = host.power_control
-    return {"id": host.id, "address": host.address, "port": host.port, "user": host.user,
+    return {"id": host.id, "transport": getattr(host, "transport", "ssh"),
+            "address": host.address, "port": host.port, "user": host.user,
             "hop": hop.id if hop is not None else None,
             "power": getattr(power, "type_name", type(power).__name__) if power else None}
 
@@ -170,7 +171,7 @@ def _read_lab(path: Path) -> Any:
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
-    columns = ["id", "address", "port", "user", "hop", "power"]
+    columns = ["id", "transport", "address", "port", "user", "hop", "power"]
     cells = [[("-" if r[c] is None else str(r[c])) for c in columns] for r in rows]
     if sys.stdout.isatty():
         from rich.console import Console

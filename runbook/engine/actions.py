@@ -15,15 +15,21 @@ from typing import TYPE_CHECKING
 
 from runbook.engine.logged import log_files, oneshot_logged, run_logged
 from runbook.engine.regex import bounded_search
+from runbook.engine.waiting import interact, wait
 from runbook.errors import CommandTimeoutError, HostUnreachableError, RegexTimeoutError, RunbookError
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT
 from runbook.plan.actions import (
     ConcreteAction,
     GetFiles,
+    InteractDialog,
     OneshotCommands,
     PowerSwitch,
     PutFiles,
     RunCommands,
+    WaitForCommand,
+    WaitForPath,
+    WaitForPort,
+    as_user,
 )
 from runbook.results import Status
 
@@ -37,7 +43,6 @@ _TIMEOUT_NOTE = "runbook: command timed out"
 # Extra seconds the outer safety timeout allows past the host's own `timeout` handling, so the
 # host gets the first chance to stop its command cleanly.
 TIMEOUT_GRACE = 5.0
-
 
 
 def _step_status(status: Status) -> Status:
@@ -57,6 +62,7 @@ class ActionResult:
     state: str | None = None
     timed_out: bool = False
     unreachable: bool = False
+    elapsed: float | None = None
 
     @property
     def word(self) -> str:
@@ -75,7 +81,7 @@ async def execute(action: ConcreteAction, host: Host, *, timeout: float | None =
     try:
         if timeout is None:
             return _explained(await _dispatch(action, host, timeout, limit, log))
-        commands = isinstance(action, RunCommands | OneshotCommands)
+        commands = isinstance(action, RunCommands | OneshotCommands | InteractDialog)
         async with asyncio.timeout(timeout + (TIMEOUT_GRACE if commands else 0.0)):
             return _explained(await _dispatch(action, host, timeout, limit, log))
     except HostUnreachableError as exc:
@@ -126,8 +132,11 @@ async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None,
     match action:
         case RunCommands():
             result = await (
-                host.run(list(action.commands), timeout=timeout, output_limit=output_limit)
-                if log is None else run_logged(host, action.commands, timeout, output_limit, log))
+                host.run(list(action.commands), timeout=timeout, output_limit=output_limit,
+                         become=action.become, become_user=action.become_user)
+                if log is None else run_logged(host, action.commands, timeout, output_limit, log,
+                                               become=action.become,
+                                               become_user=action.become_user))
             return _timeout_as_failure(
                 ActionResult(_step_status(result.status), result.retcode, result.output))
         case OneshotCommands():
@@ -135,7 +144,9 @@ async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None,
         case PutFiles():
             return _logged_transfer(log, "put", await _put(action, host, log))
         case GetFiles():
-            status, message = await host.get(list(action.sources), action.dest)
+            status, message = await host.get(list(action.sources), action.dest,
+                                              become=action.become,
+                                              become_user=action.become_user)
             if status is Status.Success:
                 await log_files(log, f"got from {host.id}", [
                     Path(action.dest) / Path(s).name for s in action.sources])
@@ -144,6 +155,13 @@ async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None,
             if log is not None:
                 log.note(f"power {action.verb}")
             return _logged_transfer(log, f"power {action.verb}", await _power(action, host))
+        case WaitForPort() | WaitForPath() | WaitForCommand():
+            output, elapsed = await wait(action, host)
+            return ActionResult(Status.Success, 0, output, elapsed=elapsed)
+        case InteractDialog():
+            done, output, why = await interact(action, host, timeout)
+            return ActionResult(Status.Success if done else Status.Failed, None, output,
+                                "" if done else why)
 
 
 def _logged_transfer(log: HostLog | None, what: str, result: ActionResult) -> ActionResult:
@@ -173,7 +191,8 @@ async def _oneshot(action: OneshotCommands, host: Host, timeout: float | None,
     rc: int | None = None
     status = Status.Success
     for command in action.commands:
-        cs = await oneshot_logged(host, command, timeout, output_limit, log)
+        cs = await oneshot_logged(host, command, timeout, output_limit, log,
+                                  become=action.become, become_user=action.become_user)
         outputs.append(cs.output)
         rc = cs.retcode
         status = _step_status(cs.status)
@@ -192,7 +211,8 @@ async def _put(action: PutFiles, host: Host, log: HostLog | None) -> ActionResul
     if action.content is None:
         await log_files(log, f"put to {host.id}:{action.dest}",
                         list(action.sources))
-        status, message = await host.put(list(action.sources), action.dest, mode=action.mode)
+        status, message = await host.put(list(action.sources), action.dest, mode=action.mode,
+                                         become=action.become, become_user=action.become_user)
         return _transfer(status, message)
     # A rendered template: write this host's text under the source's name, upload, clean up.
     name = Path(action.sources[0]).name
@@ -201,7 +221,8 @@ async def _put(action: PutFiles, host: Host, log: HostLog | None) -> ActionResul
         local.write_text(action.content, encoding="utf-8")
         await log_files(log, f"put (rendered {action.sources[0]}) to {host.id}:{action.dest}",
                         [local])
-        status, message = await host.put([local], action.dest, mode=action.mode)
+        status, message = await host.put([local], action.dest, mode=action.mode,
+                                         become=action.become, become_user=action.become_user)
     return _transfer(status, message)
 
 
@@ -234,11 +255,19 @@ async def _power(action: PowerSwitch, host: Host) -> ActionResult:
     return ActionResult(Status.Success, 0, "\n".join(lines) + ("\n" if lines else ""))
 
 
-def describe_action(action: ConcreteAction, host: Host) -> list[str]:
-    """What `action` sends to `host`, one line per command or transfer (dry run, reports)."""
+def describe_action(action: ConcreteAction, host: Host, runner: Host | None = None) -> list[str]:
+    """What `action` does for `host`, one line per command, transfer, wait or dialog exchange
+    (dry run, reports); `runner` is the host it runs on when that is a `delegate_to` host.
+
+    The lines hold rendered values (an interact `send` may be a secret): callers mask them.
+    """
     if isinstance(action, PowerSwitch):
         return describe_power(action, host)
-    return action.describe()
+    runner = runner or host
+    lines = action.describe(as_user(action, runner))
+    if runner is not host:
+        lines = [f"on {runner.id}: {line}" for line in lines]
+    return lines
 
 
 def describe_power(action: PowerSwitch, host: Host) -> list[str]:

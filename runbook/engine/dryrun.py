@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from runbook.engine.actions import describe_action
+from runbook.engine.delegate import runs_on
 from runbook.engine.events import BatchStarted, EventBus, PlannedHost, StepStarted
 from runbook.engine.loop import loop_items
 from runbook.engine.results import HostStepResult, RunOutcome
@@ -43,9 +44,12 @@ def dry_run(plan: Plan, outcome: RunOutcome, *, forks: int, bus: EventBus,
         limit = min(planned.limit or forks, forks, max(1, len(planned.targets)))
         bus.emit(StepStarted(step.index, step.name, step.action.kind, len(planned.targets), limit,
                              path=step.path))
-        for host in planned.targets:
+        for number, host in enumerate(planned.targets):
             now = time.time()
-            if step.loop is not None:
+            if step.run_once and number:
+                lines, error = [f"run_once: runs on {planned.targets[0].id} only, "
+                                "result shared"], None
+            elif step.loop is not None:
                 lines, error = describe_loop(plan, planned, host, placeholders)
             else:
                 lines, error = _describe(plan, planned, host, placeholders)
@@ -94,7 +98,11 @@ def _describe(plan: Plan, planned: PlannedStep, host: Host,
             return [f"{step.action.kind}: (rendered at run time: {exc})"], None
         message = template_message(step, host, exc)
         return [f"ERROR {message}"], message
-    return describe_action(action, host), None
+    try:
+        runner = runs_on(step, host, plan.lab)
+    except RunbookError as exc:
+        return [f"ERROR {exc}"], str(exc)
+    return describe_action(action, host, runner), None
 
 
 def describe_loop(plan: Plan, planned: PlannedStep, host: Host,
@@ -110,6 +118,10 @@ def describe_loop(plan: Plan, planned: PlannedStep, host: Host,
             return [f"loop {step.loop!r}: items known at run time ({exc})"], None
         message = template_message(step, host, exc)
         return [f"ERROR {message}"], message
+    try:
+        runner = runs_on(step, host, plan.lab)
+    except RunbookError as exc:
+        return [f"ERROR {exc}"], str(exc)
     lines = [f"loop over {len(items)} item(s) as {step.loop_var}"]
     for item in items[:MAX_SHOWN_ITEMS]:
         try:
@@ -117,7 +129,7 @@ def describe_loop(plan: Plan, planned: PlannedStep, host: Host,
         except RunbookError as exc:
             lines.append(f"[{item}] (rendered at run time: {exc})")
             continue
-        lines += [f"[{item}] {line}" for line in describe_action(action, host)]
+        lines += [f"[{item}] {line}" for line in describe_action(action, host, runner)]
     if len(items) > MAX_SHOWN_ITEMS:
         lines.append(f"... and {len(items) - MAX_SHOWN_ITEMS} more item(s)")
     return lines, None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from runbook.engine.batchrun import BatchRunner
 from runbook.engine.blockstate import BlockTracker
+from runbook.engine.delegate import share_run_once
 from runbook.engine.dryrun import dry_run
 from runbook.engine.events import (
     EventBus,
@@ -33,6 +34,7 @@ from runbook.engine.events import (
     StepStarted,
 )
 from runbook.engine.hoststep import HostStep, Registered, register, registered_value
+from runbook.engine.release import EarlyRelease
 from runbook.engine.results import (
     HostStepResult,
     RunOutcome,
@@ -98,6 +100,7 @@ class Executor:
         self._running_since: dict[str, float] = {}
         self._current: StepOutcome | None = None
         self.outcome = outcome_for(plan)
+        self.release = EarlyRelease(plan, close_timeout)
 
     # -- run ------------------------------------------------------------------------------
     async def run(self) -> RunOutcome:
@@ -216,8 +219,10 @@ class Executor:
     async def _close_hosts(self, *, kill: bool = True) -> None:
         """Close the lab's hosts within `close_timeout`. `kill` after an interruption,
         fail_fast or an internal error; after a normal end no command of ours is in flight,
-        so the connections are just dropped (500 hosts are spared a kill round-trip each)."""
-        await self.plan.lab.close(kill=kill, timeout=self.close_timeout)
+        so the connections are just dropped (500 hosts are spared a kill round-trip each),
+        and hosts already released after their last step (engine/release.py) are not reset twice."""
+        await self.plan.lab.close(kill=kill, timeout=self.close_timeout,
+                                  released=self.release.released)
 
     def _interrupt(self, reason: str = "interrupted") -> None:
         """Record running hosts as interrupted and everything not started as not run."""
@@ -270,7 +275,12 @@ class Executor:
         for result in sitting:
             self._emit_result(step, result)
         if active:
-            await self._work(planned, outcome, active, limit)
+            ran = active[:1] if step.run_once else active
+            await self._work(planned, outcome, ran, min(limit, len(ran)))
+            if step.run_once and self.halted is None and ran[0].id in outcome.results:
+                for shared in share_run_once(step, outcome.results[ran[0].id], active[1:],
+                                             self.registered):
+                    self._record(planned, outcome, shared, emit=False)
         if self.halted is not None and not self._cleanup:
             self._skip_all(planned, outcome, f"not run: {self.halted}")
         else:
@@ -313,6 +323,8 @@ class Executor:
                     return
                 result = await self._host_task(planned, host)
                 self._record(planned, outcome, result)
+                if self.halted is None:
+                    await self.release.after(planned, host)
                 done[0] += 1
                 self.bus.emit(Progress(step.index, step.name, done[0], len(active)))
 
@@ -354,7 +366,8 @@ class Executor:
             self._inflight.pop(host.id, None)
             self._running_since.pop(host.id, None)
 
-    def _record(self, planned: PlannedStep, outcome: StepOutcome, result: HostStepResult) -> None:
+    def _record(self, planned: PlannedStep, outcome: StepOutcome, result: HostStepResult, *,
+                emit: bool = True) -> None:
         step = planned.step
         outcome.results[result.host_id] = result
         if not result.status.is_ok:
@@ -363,7 +376,8 @@ class Executor:
             elif self._failed(step, result) and self.plan.fail_fast and self.halted is None:
                 self.halt(f"fail_fast after {result.host_id!r} failed step {step.name!r}",
                           cancel=True, keep=result.host_id)
-        self._emit_result(step, result)
+        if emit:
+            self._emit_result(step, result)
 
     def _emit_result(self, step: Step, result: HostStepResult) -> None:
         """HostResult for `result`, with a masked copy of what the step registered."""
@@ -385,7 +399,7 @@ class Executor:
 
     async def _run_host(self, planned: PlannedStep, host: Host) -> HostStepResult:
         return await HostStep(planned, host, self.plan.renderer, self.registered, self.mask,
-                              log=self.host_logs(host.id)).run()
+                              log=self.host_logs(host.id), lab=self.plan.lab).run()
 
     # -- dry run --------------------------------------------------------------------------
     def check(self) -> RunOutcome:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from runbook.engine.actions import ActionResult, apply_expect, describe_action, execute
+from runbook.engine.delegate import delegate_message, runs_on
 from runbook.engine.loop import combine, loop_items, loop_register_value
 from runbook.engine.results import HostStepResult
 from runbook.errors import RunbookError
@@ -23,6 +24,7 @@ from runbook.results import Status
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
     from runbook.hosts.hostlog import HostLog
+    from runbook.hosts.lab import Lab
     from runbook.model import Step
     from runbook.plan.actions import ConcreteAction
     from runbook.plan.renderer import ActionRenderer
@@ -33,11 +35,17 @@ Registered = dict[str, dict[str, Any]]
 
 
 def register(registered: Registered, step: Step, host_id: str, status: str, *,
-             rc: int | None = None, output: str = "", state: str | None = None) -> dict[str, Any]:
-    """The result value templates see (`r.rc`, ...); stored under `step.register` if it has one."""
+             rc: int | None = None, output: str = "", state: str | None = None,
+             elapsed: float | None = None) -> dict[str, Any]:
+    """The result value templates see (`r.rc`, ...); stored under `step.register` if it has one.
+
+    A power step adds `state`, a wait_for step `elapsed` (seconds; None when it timed out).
+    """
     value: dict[str, Any] = {"output": output, "rc": rc, "status": status}
     if step.action.kind == "power":
         value["state"] = state
+    if step.action.kind == "wait_for":
+        value["elapsed"] = elapsed
     if step.register:
         registered.setdefault(host_id, {})[step.register] = value
     return value
@@ -59,10 +67,13 @@ class HostStep:
 
     def __init__(self, planned: PlannedStep, host: Host, renderer: ActionRenderer,
                  registered: Registered, mask: Callable[[str], str], *,
-                 log: HostLog | None = None) -> None:
+                 log: HostLog | None = None, lab: Lab | None = None) -> None:
         self.planned = planned
         self.step = planned.step
         self.host = host
+        #: where the action runs: the target, or its `delegate_to` host (found in `lab`)
+        self.lab = lab
+        self.runs_on = host
         self.renderer = renderer
         self.registered = registered
         self.mask = mask
@@ -84,11 +95,12 @@ class HostStep:
                     host.id, Status.Skipped, started=self.started, ended=time.time(),
                     message=f"skipped: when {step.when!r}"))
             action = self.renderer.action_for(self.planned, host, self.registered)
+            self.runs_on = runs_on(step, host, self.lab)
             raw, attempt, done = await self._attempts(action)
         except RunbookError as exc:
             return self._noted(self._template_failure(exc))
         result = self._result(raw, attempt, done)
-        result.command = self.mask("\n".join(describe_action(action, host)))
+        result.command = self.mask("\n".join(describe_action(action, host, self.runs_on)))
         return result
 
     async def _run_loop(self) -> HostStepResult:
@@ -128,7 +140,7 @@ class HostStep:
         except RunbookError as exc:
             return self._template_failure(exc)
         result = self._result(raw, attempt, done)
-        result.command = self.mask("\n".join(describe_action(action, host)))
+        result.command = self.mask("\n".join(describe_action(action, host, self.runs_on)))
         return result
 
     async def _attempts(self, action: ConcreteAction,
@@ -139,10 +151,10 @@ class HostStep:
         attempt = 1
         while True:
             raw = apply_expect(step, await execute(
-                action, self.host, timeout=step.timeout,
+                action, self.runs_on, timeout=step.timeout,
                 output_limit=self.planned.output_limit, log=self.log), action)
             value = register(self.registered, step, self.host.id, raw.word, rc=raw.rc,
-                             output=raw.output, state=raw.state)
+                             output=raw.output, state=raw.state, elapsed=raw.elapsed)
             done = self._judge_until(raw, value, extra) if step.until is not None \
                 else raw.status is Status.Success
             if done or attempt >= attempts:
@@ -171,6 +183,11 @@ class HostStep:
             raw.message = f"exit status {raw.rc}"
         if not done and attempts > 1:
             raw.message = f"{raw.message} (after {attempts} attempts)"
+        if self.runs_on is not self.host and not raw.status.is_ok:
+            # the target itself may be fine: say that its delegate failed, not the target
+            raw.message = delegate_message(self.step, raw.message or raw.status.word,
+                                           unreachable=raw.unreachable)
+            raw.unreachable = False
         return HostStepResult(self.host.id, raw.status, raw.rc, self.mask(raw.output),
                               self.started, time.time(), message=self.mask(raw.message),
                               attempts=attempt, state=raw.state, unreachable=raw.unreachable)

@@ -35,7 +35,8 @@ async def logged_command(log: HostLog, command: str, kind: str,
 
 
 async def run_logged(host: Host, commands: Sequence[str], timeout: float | None,
-                     output_limit: int, log: HostLog) -> RunResult:
+                     output_limit: int, log: HostLog, *, become: bool | None = None,
+                     become_user: str | None = None) -> RunResult:
     """`host.run(commands)` with each command logged and its output streamed to `log`."""
     statuses: list[CommandStatus] = []
     for command in commands:
@@ -46,7 +47,7 @@ async def run_logged(host: Host, commands: Sequence[str], timeout: float | None,
 
         async def send(command: str = command) -> CommandStatus:
             result = await host.run(command, timeout=timeout, output_limit=output_limit,
-                                    sink=log.output)
+                                    sink=log.output, become=become, become_user=become_user)
             return result.only
 
         statuses.append(await logged_command(log, command, "run", send))
@@ -54,12 +55,15 @@ async def run_logged(host: Host, commands: Sequence[str], timeout: float | None,
 
 
 async def oneshot_logged(host: Host, command: str, timeout: float | None, output_limit: int,
-                         log: HostLog | None) -> CommandStatus:
+                         log: HostLog | None, *, become: bool | None = None,
+                         become_user: str | None = None) -> CommandStatus:
     """`host.oneshot(command)`, logged when there is a log."""
     if log is None:
-        return await host.oneshot(command, timeout=timeout, output_limit=output_limit)
+        return await host.oneshot(command, timeout=timeout, output_limit=output_limit,
+                                  become=become, become_user=become_user)
     return await logged_command(log, command, "oneshot", lambda: host.oneshot(
-        command, timeout=timeout, output_limit=output_limit, sink=log.output))
+        command, timeout=timeout, output_limit=output_limit, sink=log.output,
+        become=become, become_user=become_user))
 
 
 def _files(paths: Sequence[str | Path]) -> Iterator[Path]:

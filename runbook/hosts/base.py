@@ -15,14 +15,20 @@ import contextlib
 import functools
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from runbook._lazyimport import lazy_module
 from runbook._numbers import finite_number
-from runbook.errors import ConfigError, HostUnreachableError, PowerError, ShellDiedError
+from runbook.errors import (
+    BecomeError,
+    ConfigError,
+    HostUnreachableError,
+    PowerError,
+    ShellDiedError,
+)
 from runbook.hosts.become import Become, authenticate, check_become_user, sudo_command
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
 from runbook.hosts.power_mixin import PowerMixin
@@ -44,6 +50,8 @@ from runbook.results import CommandStatus, RunResult, Status
 
 if TYPE_CHECKING:
     import asyncio
+
+    from runbook.hosts.streams import ConsoleStream
 else:
     asyncio = lazy_module("asyncio")
 
@@ -104,13 +112,15 @@ def check_command(cmd: object, timeout: float | None) -> None:
 class Host(PowerMixin, ABC):
     """Base of `LocalHost` and `RemoteHost`.
 
-    `id` is the lab key; `address`, `port` and `user` describe how it is reached (shown in
-    templates as `host.address` ...); `vars` are the lab's per-host variables; `power_control`
-    powers it from elsewhere (a `Lab` lets its controller find controller hosts by id); `lab`
-    is the lab holding the host, set by `Lab`.
+    `id` is the lab key; `transport` ("local", "ssh", "telnet", "serial"), `address`, `port` and
+    `user` describe how it is reached (shown in templates as `host.address` ...); `vars` are
+    the lab's per-host variables; `power_control` powers it from elsewhere (a `Lab` lets its
+    controller find controller hosts by id); `lab` is the lab holding the host, set by `Lab`.
     """
 
     id: str
+    #: How the host is reached: "local", "ssh", "telnet" or "serial" (shown by `runbook hosts`).
+    transport: str
     address: str
     port: int | None
     user: str | None
@@ -163,6 +173,12 @@ class Host(PowerMixin, ABC):
     def endpoint(self) -> str:
         """`address:port` (`[v6]:port`), or the address alone when there is no port."""
         return HostUnreachableError(self.id, self.address, "", port=self.port).endpoint
+
+    def refuse_become(self, become: bool | None, become_user: str | None, why: str) -> None:
+        """Raise `BecomeError` when a call asks for become on a host that cannot (`why`)."""
+        who = self.become_for(become, become_user)
+        if who is not None:
+            raise BecomeError(self.id, who.user, why)
 
     # -- commands -------------------------------------------------------------------------
     async def run(self, cmds: str | Sequence[str], timeout: float | None = None, *,
@@ -416,6 +432,32 @@ class Host(PowerMixin, ABC):
             raise PowerError(f"host {self.id!r} has no power control: add a `power_control` "
                              f"entry for it in the lab file (see docs/power.md)")
         return self.power_control
+
+    async def interact(self, pairs: Sequence[Mapping[str, Any]], timeout: float | None = None,
+                       *, pair_timeout: float | None = None,
+                       mask: Callable[[str], str] | None = None) -> CommandStatus:
+        """Play an expect/send dialog in a fresh terminal session (`runbook.hosts.interact`).
+
+        `pairs` are `{expect: REGEX, send: TEXT, timeout: SECONDS}`; `timeout` bounds the whole
+        dialog, `pair_timeout` each pair without its own. Returns the dialog's output (masked
+        by `mask`), Failed with the last output when a pattern does not come.
+        """
+        from runbook.hosts.interact import parse_pairs, run_dialog
+
+        check_timeout(timeout)
+        parse_pairs(pairs, pair_timeout)  # bad input fails before anything connects
+        stream = await self._open_interact_stream()
+        try:
+            from runbook.hosts.expect import Expecter
+
+            return await run_dialog(Expecter(stream), pairs, timeout, pair_timeout=pair_timeout,
+                                    mask=mask)
+        finally:
+            await stream.close()
+
+    async def _open_interact_stream(self) -> ConsoleStream:
+        """A new terminal session (a pty login shell) for `interact`."""
+        raise NotImplementedError(f"{type(self).__name__} offers no terminal for interact")
 
     async def reset_connection(self) -> None:
         """Drop the cached connection and shell so the next command reconnects (after power changes)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,17 +107,20 @@ class Lab:
             return any(p.fullmatch(host_id) for p in patterns)
         return any(p.search(host_id) for p in patterns)
 
-    async def close(self, *, kill: bool = True, timeout: float | None = None) -> None:
+    async def close(self, *, kill: bool = True, timeout: float | None = None,
+                    released: Collection[str] = ()) -> None:
         """Close every host (hop hosts and power controllers hold connections too).
 
         `kill`: `close()` each host, which kills its shells' and oneshots' process groups;
         otherwise just drop the connection (`reset_connection()`): idle shells exit on EOF,
         what a step deliberately left running (`nohup server &`) survives, as with plain
         ssh. `timeout`: give up after that many seconds (a host that will not close must
-        not hold a run hostage).
+        not hold a run hostage). `released`: ids of hosts whose connection was already dropped
+        early (the executor's release after a host's last step); not reset twice unless `kill`.
         """
-        closing = asyncio.gather(*(h.close() if kill else h.reset_connection()
-                                   for h in self._hosts.values()), return_exceptions=True)
+        hosts = [h for h in self._hosts.values() if kill or h.id not in released]
+        closing = asyncio.gather(*(h.close() if kill else h.reset_connection() for h in hosts),
+                                 return_exceptions=True)
         try:
             async with asyncio.timeout(timeout):
                 await closing

@@ -25,6 +25,8 @@ from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:
     import asyncio
+
+    from runbook.hosts.streams import LocalPtyStream
 else:
     asyncio = lazy_module("asyncio")
 
@@ -61,6 +63,8 @@ def _killpg(pgid: int, sig: int) -> None:
 class LocalHost(Host):
     """The machine runbook runs on. Commands run in new process groups so they can be stopped."""
 
+    transport = "local"
+
     def __init__(self, id: str = "local", **kwargs: Any) -> None:
         super().__init__(id, **kwargs)
         self.address = "localhost"
@@ -78,6 +82,12 @@ class LocalHost(Host):
 
     async def _open_shell_channel(self) -> _ProcessChannel:
         return await self._open_command_channel(SHELL_COMMAND)
+
+    async def _open_interact_stream(self) -> LocalPtyStream:
+        """A login shell on a new pty (for `interact`)."""
+        from runbook.hosts.streams import LocalPtyStream
+
+        return await LocalPtyStream.open()
 
     async def _signal_group(self, pgid: int, signal_name: str) -> None:
         _killpg(pgid, getattr(signal, f"SIG{signal_name}"))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from runbook.results import CommandStatus
+
 #: Bytes kept from each end of a command's output unless told otherwise (64 KiB).
 DEFAULT_OUTPUT_LIMIT = 64 * 1024
 
@@ -87,3 +89,13 @@ class BoundedOutput:
         note = (f"[runbook: {self.omitted} bytes of output left out here, {self.total} in all; "
                 f"output_limit keeps the first and last {self._limit} bytes]\n")
         return f"{head}{sep}{note}{tail}"
+
+
+def bounded_status(result: CommandStatus, limit: int = DEFAULT_OUTPUT_LIMIT,
+                   sink: OutputSink | None = None) -> CommandStatus:
+    """`result` with its output passed through a `BoundedOutput`: for hosts that receive a
+    command's output whole (console lines, small by nature) yet must keep the same bound and
+    feed the same sink (a transcript) as the streaming hosts."""
+    kept = BoundedOutput(limit, sink)
+    kept.write(result.output.encode())
+    return result._replace(output=kept.text())

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runbook._lazyimport import lazy_module
+from runbook.hosts.sftpdirs import ensure_dir
 from runbook.hosts.shell import INTERRUPT_GRACE
 from runbook.hosts.transfer import Skipped, temp_name
 
@@ -68,7 +69,7 @@ async def _put_item(sftp: asyncssh.SFTPClient, src: Path, target: str, skipped: 
     if real in ancestors:
         skipped.add(str(src), f"link loop back to {real}")
         return
-    await sftp.makedirs(target, exist_ok=True)
+    await ensure_dir(sftp, target)
     for child in sorted(src.iterdir()):  # noqa: ASYNC240 - local metadata, quick
         await _put_item(sftp, child, remote_join(target, child.name), skipped,
                         ancestors | {real})

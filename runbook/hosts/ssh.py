@@ -24,10 +24,11 @@ from runbook._numbers import finite_number
 from runbook.errors import ConfigError, HostUnreachableError
 from runbook.hosts.base import Host, check_command
 from runbook.hosts.become_files import become_get, become_put
-from runbook.hosts.known_hosts import DEFAULT_KNOWN_HOSTS, parsed_known_hosts
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
 from runbook.hosts.sftp import get_tree, put_tree
+from runbook.hosts.sftpdirs import ensure_dir
 from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND
+from runbook.hosts.sshfiles import client_keys, known_hosts_option
 from runbook.hosts.sshtext import describe_error, key_problem, make_local_dir, remote_path
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.results import CommandStatus, Status
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     import asyncssh
 
     from runbook.hosts.base import PowerControl
+    from runbook.hosts.streams import SshPtyStream
 else:
     asyncio = lazy_module("asyncio")
 
@@ -78,6 +80,8 @@ class _SSHChannel:
 
 class RemoteHost(Host):
     """A lab host reached over SSH. Keyword names match the lab file's host fields."""
+
+    transport = "ssh"
 
     def __init__(
         self,
@@ -192,24 +196,13 @@ class RemoteHost(Host):
         if self.password is not None:
             options["password"] = self.password
         if self.keys:
-            options["client_keys"] = [str(k) for k in self.keys]
+            options["client_keys"] = client_keys(self.keys)
         if self.key_passphrase is not None:
             options["passphrase"] = self.key_passphrase
         if not self.agent:
             options["agent_path"] = None
-        options.update(self._known_hosts_option())
+        options.update(known_hosts_option(self.host_key_checking, self.known_hosts))
         return options
-
-    def _known_hosts_option(self) -> dict[str, Any]:
-        """`known_hosts` for asyncssh: None to skip the check, parsed entries, or a path."""
-        if not self.host_key_checking:
-            return {"known_hosts": None}
-        known = parsed_known_hosts(self.known_hosts or DEFAULT_KNOWN_HOSTS)
-        if known is not None:
-            return {"known_hosts": known}
-        if self.known_hosts is not None:
-            return {"known_hosts": str(self.known_hosts)}  # asyncssh reports the problem
-        return {}
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         import asyncssh
@@ -302,6 +295,12 @@ class RemoteHost(Host):
     async def _open_command_channel(self, command: str) -> _SSHChannel:
         return _SSHChannel(await self._open_channel(command))
 
+    async def _open_interact_stream(self) -> SshPtyStream:
+        """A fresh session with a pty and the account's login shell (for `interact`)."""
+        from runbook.hosts.streams import SshPtyStream
+
+        return await SshPtyStream.open(await self.connection())
+
     async def _signal_group(self, pgid: int, signal_name: str) -> None:
         await self._kill_groups([pgid], signal_name)
 
@@ -365,7 +364,7 @@ class RemoteHost(Host):
         dest = remote_path(dest_dir)
         try:
             sftp = await self._sftp_client()
-            await sftp.makedirs(dest, exist_ok=True)
+            await ensure_dir(sftp, dest)
             skipped = await put_tree(sftp, sources, dest, mode)
         except HostUnreachableError:
             raise

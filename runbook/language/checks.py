@@ -19,6 +19,7 @@ from jinja2 import nodes
 from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError, HeaderTemplateError
 from runbook.language.findings import Finding
+from runbook.language.stepchecks import check_console_targets, check_modifiers
 from runbook.language.stepfields import Field, action_templates, field_text, template_strings
 from runbook.language.treechecks import (
     LOOP_FIELDS,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 # What a template sees: `host.<field>` and a registered result's `<name>.<field>`.
 HOST_FIELDS = ("id", "address", "port", "user", "vars")
-RESULT_FIELDS = ("output", "rc", "status", "state")
+RESULT_FIELDS = ("output", "rc", "status", "state", "elapsed")
 
 
 class RunbookChecker:
@@ -177,6 +178,9 @@ class RunbookChecker:
     def check_action(self, step: Step, known: set[str], hosts: list[Host]) -> None:
         """What the action needs: power control on its hosts, readable put sources, a get folder."""
         action = step.action
+        self.check_cli_hosts(step, hosts)
+        check_modifiers(step, self.lab, self.add)
+        check_console_targets(step, hosts, self.add)
         if isinstance(action, PowerAction) and hosts:
             missing = [h.id for h in hosts if h.power_control is None]
             if missing:
@@ -190,6 +194,19 @@ class RunbookChecker:
             if dest is not None and dest.exists() and not dest.is_dir():
                 self.add(step, ("get", "dest"), f"get.dest {action.dest!r} is an existing file; "
                          "get copies into a folder (one subfolder per host): name a folder")
+
+    def check_cli_hosts(self, step: Step, hosts: list[Host]) -> None:
+        """`shell: cli` hosts have no files to copy and no exit codes to expect."""
+        from runbook.hosts.cli import CliHost
+
+        cli = [h.id for h in hosts if isinstance(h, CliHost)]
+        kind = step.action.kind
+        if cli and kind in ("put", "get"):
+            self.add(step, (kind,), f"{kind} is not supported on `shell: cli` host(s) "
+                     f"{', '.join(cli)}: a network CLI has no shell to copy files with")
+        if cli and step.expect is not None and step.expect.rc is not None:
+            self.add(step, ("expect", "rc"), f"expect.rc needs exit codes, which `shell: cli` "
+                     f"host(s) {', '.join(cli)} do not give: check expect.output / not_output")
 
     def check_cycles(self, step: Step | None, variables: Mapping[str, Any],
                      own: set[str]) -> None:

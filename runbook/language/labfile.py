@@ -7,13 +7,14 @@ say: a `hop` or power `controller` naming no host, hop cycles, power_control spe
 Choices: `defaults` apply to every host (their `vars` are merged, the host's win); a `hop`
 inherited from defaults is ignored on the hop host itself; `address` defaults to the host id;
 `~` in key / known_hosts paths is expanded and relative paths are relative to the lab file;
-`local` (this machine) is added last unless the lab defines it. Strings in `address`, `user`,
-`password`, `become_password`, `key_passphrase` and `power_control` may use Jinja
-(`{{ secret('BMC_PASSWORD') }}`, lab vars, `host.id`); they are rendered when the lab is
-loaded, and so are the strings of the `lock:` block (`runbook.language.lablock`: a redis URL's
-password may be a secret). A secret that is not set does not fail
-the load: the host is built without it and `Lab.missing_secrets` records what it needs, so a
-run only asks for the secrets of the hosts it touches (see `runbook.render.labsecrets`).
+`local` (this machine) is added last unless the lab defines it (the hosts are built by
+`runbook.language.labbuild`). Strings in `address`, `user`, `password`, `become_password`,
+`key_passphrase` and `power_control` may use Jinja (`{{ secret('BMC_PASSWORD') }}`, lab vars,
+`host.id`); they are rendered when the lab is loaded, and so are the strings of the `lock:`
+block (`runbook.language.lablock`: a redis URL's password may be a secret). A secret that is
+not set does not fail the load: the host is built without it and `Lab.missing_secrets` records
+what it needs, so a run only asks for the secrets of the hosts it touches (see
+`runbook.render.labsecrets`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError, TemplateError, ValidationError, YamlSyntaxError
 from runbook.language import schema
 from runbook.language.findings import Finding, finding_from_error
+from runbook.language.labbuild import LOCAL_ID, build_lab
 from runbook.language.lablock import read_lock_block
-from runbook.language.labsites import attach_sites, check_broker, check_sites, site_of_hosts
+from runbook.language.labsites import check_broker, check_sites
 from runbook.language.varsfile import reserved_name_problem
 from runbook.language.yamlload import (
     Document,
@@ -41,10 +43,8 @@ from runbook.render.labsecrets import HostSecretNeeds, MissingSecret, resolve_ne
 from runbook.render.secrets import PlaceholderSecrets, SecretStore
 
 if TYPE_CHECKING:
-    from runbook.hosts.base import Host
     from runbook.hosts.lab import Lab
 
-LOCAL_ID = "local"
 TEMPLATED_FIELDS = ("address", "user", "password", "become_password", "key_passphrase")
 _PATH_FIELDS = ("key", "known_hosts")
 # Fields of a power_control spec that name a local file, relative to the lab file's folder.
@@ -150,6 +150,7 @@ def _read_lab(doc: Document, path: Path, *, secrets: SecretStore | None,
     hosts = merged_hosts(data)
     ids = [*hosts, *([] if LOCAL_ID in hosts else [LOCAL_ID])]
     _check_hops(reader, hosts, ids)
+    _check_console_fields(reader, hosts, bad)
     _check_reserved(reader, data)
     check_sites(reader.add, reader.origin, data, hosts)
     check_broker(reader.add, data)
@@ -176,7 +177,7 @@ def _read_lab(doc: Document, path: Path, *, secrets: SecretStore | None,
     if reader.findings or not build:
         return None, reader.findings
     try:
-        lab = _build_lab(data, hosts, controllers, path)
+        lab = build_lab(data, hosts, controllers, path)
     except (ConfigError, TemplateError) as exc:
         reader.add((), str(exc))
         return None, reader.findings
@@ -228,6 +229,22 @@ def _check_hops(reader: _LabReader, hosts: dict[str, dict[str, Any]], ids: list[
                 reader.add(reader.origin(first, "hop"),
                            f"host {first!r}: hop cycle {' -> '.join(loop)}: a host cannot "
                            "(indirectly) tunnel through itself")
+
+
+def _check_console_fields(reader: _LabReader, hosts: dict[str, dict[str, Any]],
+                          bad: set[JsonPath]) -> None:
+    """transport / shell fields that do not fit together; a hop must be an SSH host."""
+    from runbook.hosts.console_spec import field_problems
+
+    for host_id, fields in hosts.items():
+        for name, index, message in field_problems(fields):
+            where = reader.origin(host_id, name)
+            if where[:3] not in bad:
+                reader.add(where if index is None else (*where, index), f"host {host_id!r}: {message}")
+        hop = fields.get("hop")
+        if isinstance(hop, str) and hosts.get(hop, {}).get("transport", "ssh") != "ssh":
+            reader.add(reader.origin(host_id, "hop"), f"host {host_id!r}: hop {hop!r} is reached "
+                       f"by {hosts[hop]['transport']}, not SSH: only an SSH host can be a hop")
 
 
 def _check_reserved(reader: _LabReader, data: dict[str, Any]) -> None:
@@ -299,6 +316,8 @@ def _templated_strings(fields: dict[str, Any]) -> list[tuple[tuple[str, ...], st
 
 def _power_controllers(reader: _LabReader, specs: dict[str, Any]) -> dict[str, Any]:
     """Build each power spec; errors become findings at the offending key."""
+    if not specs:
+        return {}  # no power control: the power package is not even imported
     try:
         from runbook.power import PowerSpecError, power_control_from_spec
     except ImportError:  # pragma: no cover - the power package is part of runbook
@@ -372,47 +391,3 @@ def _missing_key(path: Path, base: Path) -> str | None:
     return f"the key file {full} {what}{hint}; fix the path, or remove `key` to use your " \
            "default keys and ssh-agent"
 
-
-def _key_path(value: str, base: Path) -> str:
-    path = expand_home(value)
-    return str(path if path.is_absolute() else base / path)
-
-
-def _build_lab(data: dict[str, Any], hosts: dict[str, dict[str, Any]],
-               controllers: dict[str, Any], path: Path) -> Lab:
-    from runbook.hosts.lab import Lab
-    from runbook.hosts.local import LocalHost
-    from runbook.hosts.ssh import RemoteHost
-
-    base = base_folder(path)
-    built: dict[str, Host] = {}
-    site_of = site_of_hosts(hosts)
-
-    def make(host_id: str) -> Host:
-        if host_id in built:
-            return built[host_id]
-        fields = dict(hosts[host_id])
-        hop_id = fields.pop("hop", None)
-        hop = make(hop_id) if isinstance(hop_id, str) else None
-        key = fields.pop("key", None)
-        if key is not None:
-            fields["key"] = [_key_path(k, base) for k in ([key] if isinstance(key, str) else key)]
-        if fields.get("known_hosts"):
-            fields["known_hosts"] = _key_path(fields["known_hosts"], base)
-        fields.pop("power_control", None)
-        address = fields.pop("address", host_id)
-        host = RemoteHost(host_id, address, hop=hop if isinstance(hop, RemoteHost) else None,
-                          power_control=controllers.get(host_id), **fields)
-        built[host_id] = host
-        return host
-
-    for host_id in hosts:
-        make(host_id)
-    ordered: list[Host] = [built[h] for h in hosts]
-    if LOCAL_ID not in hosts:
-        ordered.append(LocalHost(LOCAL_ID))
-    lab_vars = data.get("vars") if isinstance(data.get("vars"), dict) else {}
-    builtin = () if LOCAL_ID in hosts else (LOCAL_ID,)
-    lab = Lab(ordered, vars=dict(lab_vars or {}), path=path, builtin=builtin)
-    attach_sites(lab, data, site_of)
-    return lab

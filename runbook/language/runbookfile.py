@@ -20,12 +20,14 @@ from typing import Any
 from runbook.errors import ConfigError, ValidationError, YamlSyntaxError
 from runbook.language import schema
 from runbook.language.findings import Finding, finding_from_error
+from runbook.language.stepactions import build_interact, build_wait_for, wait_or_dialog_name
 from runbook.language.steptree import Scope, StepTreeReader, bad_step_paths
 from runbook.language.yamlload import Document, JsonPath, base_folder, expand_home, load_file
 from runbook.model import (
     Action,
     Expect,
     GetAction,
+    InteractAction,
     Location,
     OneshotAction,
     PowerAction,
@@ -33,6 +35,7 @@ from runbook.model import (
     RunAction,
     Runbook,
     Step,
+    WaitForAction,
     parse_size,
 )
 
@@ -164,7 +167,9 @@ def _build_step(index: int, raw: dict[str, Any], doc: Document,
         delay=float(raw.get("delay", UNTIL_DELAY if until else 0.0)), until=until,
         expect=expect, vars=dict(raw.get("vars") or {}), named=bool(raw.get("name")),
         loop=tuple(loop) if isinstance(loop := raw.get("loop"), list) else loop,
-        loop_var=raw.get("loop_var", "item"))
+        loop_var=raw.get("loop_var", "item"),
+        become=raw.get("become"), become_user=raw.get("become_user"),
+        run_once=raw.get("run_once", False), delegate_to=raw.get("delegate_to"))
     return step, findings
 
 
@@ -194,6 +199,10 @@ def _build_action(path: JsonPath, raw: dict[str, Any], doc: Document, owner: str
                          template=put.get("template", False))
     if "get" in raw:
         return GetAction(src=raw["get"]["src"], dest=raw["get"]["dest"])
+    if "wait_for" in raw:
+        return build_wait_for(raw["wait_for"], doc, (*path, "wait_for"), findings)
+    if "interact" in raw:
+        return build_interact(raw["interact"], doc, (*path, "interact"), findings)
     power = raw["power"]
     if isinstance(power, str):
         return PowerAction(action=power)  # type: ignore[arg-type]
@@ -241,6 +250,8 @@ def default_name(action: Action) -> str:
         text = f"put {action.src} -> {action.dest}"
     elif isinstance(action, GetAction):
         text = f"get {action.src} -> {action.dest}"
+    elif isinstance(action, WaitForAction | InteractAction):
+        text = wait_or_dialog_name(action)
     else:
         text = f"power {action.action}"
     return text if len(text) <= 60 else text[:57] + "..."

@@ -19,17 +19,19 @@ import math
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import jsonschema  # type: ignore[import-untyped,unused-ignore]
+from typing import TYPE_CHECKING, Any
 
 import runbook
 from runbook._suggest import closest, did_you_mean, hint, one_of
-from runbook.errors import ConfigError
+from runbook.errors import ConfigError, UnsupportedSchemaError
 from runbook.language.findings import Finding
+from runbook.language.quickschema import QuickValidator
 from runbook.language.yamlload import Document, JsonPath
 
-ACTIONS = ("run", "oneshot", "put", "get", "power")
+if TYPE_CHECKING:
+    import jsonschema  # type: ignore[import-untyped,unused-ignore]
+
+ACTIONS = ("run", "oneshot", "put", "get", "power", "wait_for", "interact")
 STEP_KINDS = (*ACTIONS, "include", "block")
 """What a step can be: one action, an include or a block (exactly one of them)."""
 NESTING_KEYS = ("block", "rescue", "always")
@@ -69,7 +71,17 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @functools.cache
 def _validator(name: str) -> jsonschema.Draft202012Validator:
+    import jsonschema  # type: ignore[import-untyped,unused-ignore]
+
     return jsonschema.Draft202012Validator(load_schema(name))
+
+
+def _quickly_valid(data: Any, name: str) -> bool:
+    """True when `data` is certainly valid, without importing jsonschema (see quickschema)."""
+    try:
+        return QuickValidator(load_schema(name)).is_valid(data)
+    except UnsupportedSchemaError:
+        return False
 
 
 def check(doc: Document, name: str) -> list[Finding]:
@@ -80,7 +92,8 @@ def check(doc: Document, name: str) -> list[Finding]:
 def check_paths(doc: Document, name: str) -> list[tuple[JsonPath, Finding]]:
     """Like `check`, each finding with the JSON path of the node that failed (sorted by line)."""
     found: dict[tuple[int, int, str], tuple[JsonPath, Finding]] = {}
-    errors = _drop_shadowed_type_errors(list(_validator(name).iter_errors(doc.data)))
+    errors = [] if _quickly_valid(doc.data, name) else _drop_shadowed_type_errors(
+        list(_validator(name).iter_errors(doc.data)))
     for error in errors:
         for finding in _explain(error, doc, name):
             key = (finding.line, finding.column, finding.message)

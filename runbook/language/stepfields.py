@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from runbook.language.stepchecks import action_templates as wait_and_dialog_templates
 from runbook.model import Step
 from runbook.render.templating import has_markup
 
@@ -46,3 +47,5 @@ def action_templates(step: Step) -> Iterator[tuple[Field, str]]:
     elif kind in ("put", "get"):
         yield (kind, "src"), action.src  # type: ignore[union-attr]
         yield (kind, "dest"), action.dest  # type: ignore[union-attr]
+    else:
+        yield from wait_and_dialog_templates(step)

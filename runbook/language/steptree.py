@@ -28,7 +28,11 @@ from runbook.model import Block, BlockPhase, Frame, Step
 MAX_INCLUDE_DEPTH = 32
 SECTIONS: tuple[BlockPhase, ...] = ("block", "rescue", "always")
 # Keys that mean something only on an action step; on a block or include they are refused.
-ACTION_ONLY = ("register", "until", "retries", "delay", "expect", "loop", "loop_var")
+ACTION_ONLY = ("register", "until", "retries", "delay", "expect", "loop", "loop_var",
+               "run_once", "delegate_to")
+# Modifiers a block or include passes to its steps (a step's own value wins).
+INHERITED = ("timeout", "ignore_errors", "concurrent", "become", "become_user")
+BECOME_KEYS = ("become", "become_user")
 BLOCK_ONLY = ("rescue", "always", "batch", "max_failed")
 
 
@@ -112,7 +116,8 @@ class StepTreeReader:
                                   "left out)")
             self._lose(raw)
             return
-        inherited = {k: v for k, v in scope.inherited.items() if k not in raw}
+        inherited = {k: v for k, v in scope.inherited.items()
+                     if k not in raw and (k not in BECOME_KEYS or _runs_as_user(raw))}
         built, problems = self.build_step(len(self.steps), {**inherited, **raw}, scope.doc, path)
         self.findings.extend(self._in_chain(scope, problems))
         if built is None:
@@ -190,7 +195,7 @@ class StepTreeReader:
         if isinstance(when, bool):
             when = "true" if when else "false"
         inherited = dict(scope.inherited)
-        for key in ("timeout", "ignore_errors", "concurrent"):
+        for key in INHERITED:
             if key in raw:
                 inherited[key] = raw[key]
         return dataclasses.replace(
@@ -301,3 +306,12 @@ def _own_hosts(raw: dict[str, Any]) -> tuple[str, ...] | None:
 
 def _batch_value(value: Any) -> int | str | tuple[int | str, ...] | None:
     return tuple(value) if isinstance(value, list) else value
+
+
+def _runs_as_user(raw: dict[str, Any]) -> bool:
+    """Whether an action step runs something as a user on the host, so an enclosing block's
+    `become` applies to it (not to power, interact or a port wait, which refuse their own)."""
+    if "power" in raw or "interact" in raw:
+        return False
+    wait = raw.get("wait_for")
+    return not (isinstance(wait, dict) and "port" in wait)

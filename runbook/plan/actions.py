@@ -8,12 +8,20 @@ step's `model` action into one of these for one host; the engine dispatches on t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from runbook.hosts.base import Host
+
+
+def become_tag(as_user: str | None) -> str:
+    """` [become USER]` after a command that runs as another user, else nothing."""
+    return f" [become {as_user}]" if as_user else ""
 
 
 def _command_lines(kind: str, commands: tuple[str, ...], expect_output: str | None,
-                   expect_not_output: str | None) -> list[str]:
-    lines = [f"{kind}: {c}" for c in commands]
+                   expect_not_output: str | None, as_user: str | None) -> list[str]:
+    lines = [f"{kind}: {c}{become_tag(as_user)}" for c in commands]
     if expect_output is not None:
         lines.append(f"expect output to match: {expect_output}")
     if expect_not_output is not None:
@@ -29,10 +37,13 @@ class RunCommands:
     commands: tuple[str, ...]
     expect_output: str | None = None
     expect_not_output: str | None = None
+    become: bool | None = None
+    become_user: str | None = None
 
-    def describe(self) -> list[str]:
-        """Dry-run lines: each command, then the expected output patterns."""
-        return _command_lines(self.kind, self.commands, self.expect_output, self.expect_not_output)
+    def describe(self, as_user: str | None = None) -> list[str]:
+        """Dry-run lines: each command (run as `as_user`), then the expected output patterns."""
+        return _command_lines(self.kind, self.commands, self.expect_output,
+                              self.expect_not_output, as_user)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +54,13 @@ class OneshotCommands:
     commands: tuple[str, ...]
     expect_output: str | None = None
     expect_not_output: str | None = None
+    become: bool | None = None
+    become_user: str | None = None
 
-    def describe(self) -> list[str]:
-        """Dry-run lines: each command, then the expected output patterns."""
-        return _command_lines(self.kind, self.commands, self.expect_output, self.expect_not_output)
+    def describe(self, as_user: str | None = None) -> list[str]:
+        """Dry-run lines: each command (run as `as_user`), then the expected output patterns."""
+        return _command_lines(self.kind, self.commands, self.expect_output,
+                              self.expect_not_output, as_user)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +75,14 @@ class PutFiles:
     dest: str
     mode: int | None = None
     content: str | None = None
+    become: bool | None = None
+    become_user: str | None = None
 
-    def describe(self) -> list[str]:
+    def describe(self, as_user: str | None = None) -> list[str]:
         """Dry-run lines: one per source."""
         mode = f" (mode {self.mode:04o})" if self.mode is not None else ""
         what = "rendered template " if self.content is not None else ""
-        return [f"put {what}{s} -> {self.dest}{mode}" for s in self.sources]
+        return [f"put {what}{s} -> {self.dest}{mode}{become_tag(as_user)}" for s in self.sources]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +92,12 @@ class GetFiles:
     kind: ClassVar[str] = "get"
     sources: tuple[str, ...]
     dest: str
+    become: bool | None = None
+    become_user: str | None = None
 
-    def describe(self) -> list[str]:
+    def describe(self, as_user: str | None = None) -> list[str]:
         """Dry-run lines: one per source."""
-        return [f"get {s} -> {self.dest}" for s in self.sources]
+        return [f"get {s} -> {self.dest}{become_tag(as_user)}" for s in self.sources]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +118,122 @@ class PowerSwitch:
             waits.append(f"wait until up ({self.wait_up:g}s)")
         return waits
 
-    def describe(self) -> list[str]:
+    def describe(self, as_user: str | None = None) -> list[str]:
         """One dry-run line (without the controller's own description)."""
         waits = self.wait_lines()
         return [f"power {self.verb}" + (", then " + ", ".join(waits) if waits else "")]
 
 
-ConcreteAction = RunCommands | OneshotCommands | PutFiles | GetFiles | PowerSwitch
+@dataclass(frozen=True, slots=True)
+class WaitForPort:
+    """Wait from this machine until TCP `port` of `address` (None: the host's) is `state`."""
+
+    kind: ClassVar[str] = "wait_for"
+    port: int
+    state: str = "started"
+    address: str | None = None
+    timeout: float = 300.0
+    delay: float = 0.0
+
+    def describe(self, as_user: str | None = None) -> list[str]:
+        """One dry-run line."""
+        where = f"{self.address}:{self.port}" if self.address else f"port {self.port}"
+        return [f"wait_for {where} to be {self.state} (from this machine){_limits(self)}"]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForPath:
+    """Wait on the host until `path` is `state` (present: with a line matching `contains`)."""
+
+    kind: ClassVar[str] = "wait_for"
+    path: str
+    state: str = "present"
+    contains: str | None = None
+    timeout: float = 300.0
+    delay: float = 0.0
+    become: bool | None = None
+    become_user: str | None = None
+
+    def describe(self, as_user: str | None = None) -> list[str]:
+        """One dry-run line."""
+        what = f"{self.path} containing /{self.contains}/" if self.contains else self.path
+        return [f"wait_for {what} to be {self.state}{_limits(self)}{become_tag(as_user)}"]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForCommand:
+    """Wait until `command` exits 0 on the host (run once a second, as a oneshot)."""
+
+    kind: ClassVar[str] = "wait_for"
+    command: str
+    timeout: float = 300.0
+    delay: float = 0.0
+    become: bool | None = None
+    become_user: str | None = None
+
+    def describe(self, as_user: str | None = None) -> list[str]:
+        """One dry-run line."""
+        return [f"wait_for command to exit 0: {self.command}{_limits(self)}{become_tag(as_user)}"]
+
+
+def _limits(wait: WaitForPort | WaitForPath | WaitForCommand) -> str:
+    delay = f", after {wait.delay:g}s" if wait.delay else ""
+    return f" (timeout {wait.timeout:g}s{delay})"
+
+
+@dataclass(frozen=True, slots=True)
+class DialogPair:
+    """One rendered exchange of an `interact` dialog (`send` may hold a secret: mask it)."""
+
+    expect: str | None
+    send: str | None
+    timeout: float | None = None
+
+    def as_mapping(self) -> dict[str, str | float]:
+        """The `{expect, send, timeout}` pair `Host.interact` takes (unset keys left out)."""
+        pair: dict[str, str | float] = {}
+        if self.expect is not None:
+            pair["expect"] = self.expect
+        if self.send is not None:
+            pair["send"] = self.send
+        if self.timeout is not None:
+            pair["timeout"] = self.timeout
+        return pair
+
+
+@dataclass(frozen=True, slots=True)
+class InteractDialog:
+    """An expect/send dialog in a terminal session of the host."""
+
+    kind: ClassVar[str] = "interact"
+    pairs: tuple[DialogPair, ...]
+
+    def describe(self, as_user: str | None = None) -> list[str]:
+        """Dry-run lines: one per pair (the caller masks secrets in `send`)."""
+        lines = []
+        for number, pair in enumerate(self.pairs, 1):
+            parts = []
+            if pair.expect is not None:
+                parts.append(f"expect /{pair.expect}/")
+            if pair.send is not None:
+                parts.append(f"send {pair.send!r}")
+            limit = f" (timeout {pair.timeout:g}s)" if pair.timeout is not None else ""
+            lines.append(f"interact {number}: " + ", then ".join(parts) + limit)
+        return lines
+
+
+WaitFor = WaitForPort | WaitForPath | WaitForCommand
+"""A `wait_for` step's concrete action."""
+
+ConcreteAction = (RunCommands | OneshotCommands | PutFiles | GetFiles | PowerSwitch | WaitForPort
+                  | WaitForPath | WaitForCommand | InteractDialog)
 """Any concrete action; the engine matches on the type."""
+
+
+def as_user(action: ConcreteAction, host: Host) -> str | None:
+    """Whom `action` runs as on `host` through become (step setting, else the host's), or None."""
+    if not isinstance(action, RunCommands | OneshotCommands | PutFiles | GetFiles | WaitForPath
+                      | WaitForCommand):
+        return None
+    who = host.become_for(action.become, action.become_user)
+    return who.user if who is not None else None

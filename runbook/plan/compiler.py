@@ -23,16 +23,19 @@ from runbook.language.findings import Finding
 from runbook.language.treechecks import scoped_names
 from runbook.model import (
     GetAction,
+    InteractAction,
     OneshotAction,
     PowerAction,
     PutAction,
     RunAction,
     Runbook,
     Step,
+    WaitForAction,
 )
 from runbook.plan.batches import failure_limit, split
 from runbook.plan.renderer import ActionRenderer, template_message
 from runbook.plan.steps import PlannedStep
+from runbook.plan.waits import dialog_texts, wait_texts
 from runbook.render.secrets import PlaceholderSecrets
 from runbook.render.stepheader import header_context, render_step_header, render_text
 from runbook.render.templating import Templater, has_markup
@@ -51,6 +54,10 @@ def _action_strings(step: Step) -> list[str]:
         return [*action.commands, *(p for p in patterns if p is not None)]
     if isinstance(action, PutAction | GetAction):
         return [action.src, action.dest]
+    if isinstance(action, WaitForAction):
+        return wait_texts(action)
+    if isinstance(action, InteractAction):
+        return dialog_texts(action)
     return []
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbook.model import PowerAction, Step
+from runbook.model import PowerAction, Step, WaitForAction
 
 
 class _ShownAs:
@@ -43,7 +43,7 @@ def dry_run_result(step: Step) -> dict[str, Any]:
     """What a dry run registers for `step`: every field prints as `<FIELD of step 'NAME'>`.
 
     `rc` still computes as 0 and `status` compares as 'success', so `{{ r.rc + 1 }}` or a
-    filter on them renders; a power step also has `state`, like at run time.
+    filter on them renders; a power step also has `state`, a wait_for step `elapsed`, like at run time.
     """
     label = f"of step {step.name!r}"
     value: dict[str, Any] = {"output": f"<output {label}>",
@@ -51,6 +51,8 @@ def dry_run_result(step: Step) -> dict[str, Any]:
                              "status": _shown_as("success", f"<status {label}>")}
     if isinstance(step.action, PowerAction):
         value["state"] = f"<power state {label}>"
+    if isinstance(step.action, WaitForAction):
+        value["elapsed"] = _shown_as(0, f"<elapsed {label}>")
     if step.loop is not None:
         value["results"] = []
         value["failed"] = False

@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.errors import ConfigError, RunbookError
 from runbook.language.yamlload import base_folder
-from runbook.model import GetAction, OneshotAction, PowerAction, PutAction, RunAction, Runbook, Step
+from runbook.model import (
+    GetAction,
+    InteractAction,
+    OneshotAction,
+    PowerAction,
+    PutAction,
+    RunAction,
+    Runbook,
+    Step,
+    WaitForAction,
+)
 from runbook.plan.actions import (
     ConcreteAction,
     GetFiles,
@@ -25,6 +35,7 @@ from runbook.plan.actions import (
     RunCommands,
 )
 from runbook.plan.steps import PlannedStep
+from runbook.plan.waits import render_dialog, render_wait
 from runbook.render.templating import has_markup, host_context
 
 if TYPE_CHECKING:
@@ -83,13 +94,7 @@ class ActionRenderer:
         """`step`'s action with its templates rendered in `ctx` (`host` None: shared by all)."""
         action = step.action
         if isinstance(action, RunAction | OneshotAction):
-            kind = RunCommands if isinstance(action, RunAction) else OneshotCommands
-            cmds = tuple(self._text(c, ctx, step, f"{action.kind} command") for c in action.commands)
-            expect = step.expect
-            if expect is None:
-                return kind(cmds)
-            return kind(cmds, expect_output=self._regex(expect.output, ctx, step, "output"),
-                        expect_not_output=self._regex(expect.not_output, ctx, step, "not_output"))
+            return self._commands(action, step, ctx)
         if isinstance(action, PutAction):
             return self._put(action, step, ctx)
         if isinstance(action, GetAction):
@@ -97,9 +102,27 @@ class ActionRenderer:
             local_dest = self.local_path(self._text(action.dest, ctx, step, "get dest"))
             if host is not None:
                 local_dest = local_dest / host.id
-            return GetFiles((src,), str(local_dest))
+            return GetFiles((src,), str(local_dest), become=step.become,
+                            become_user=step.become_user)
+        if isinstance(action, WaitForAction):
+            return render_wait(action, lambda text, what: self._text(text, ctx, step, what),
+                               become=step.become, become_user=step.become_user)
+        if isinstance(action, InteractAction):
+            return render_dialog(action, lambda text, what: self._text(text, ctx, step, what))
         assert isinstance(action, PowerAction)
         return PowerSwitch(action.action, wait_up=action.wait_up, wait_down=action.wait_down)
+
+    def _commands(self, action: RunAction | OneshotAction, step: Step,
+                  ctx: dict[str, Any]) -> RunCommands | OneshotCommands:
+        kind = RunCommands if isinstance(action, RunAction) else OneshotCommands
+        cmds = tuple(self._text(c, ctx, step, f"{action.kind} command") for c in action.commands)
+        expect = step.expect
+        return kind(cmds,
+                    expect_output=None if expect is None else self._regex(
+                        expect.output, ctx, step, "output"),
+                    expect_not_output=None if expect is None else self._regex(
+                        expect.not_output, ctx, step, "not_output"),
+                    become=step.become, become_user=step.become_user)
 
     def _put(self, action: PutAction, step: Step, ctx: dict[str, Any]) -> PutFiles:
         src = self._text(action.src, ctx, step, "put src")
@@ -108,7 +131,8 @@ class ActionRenderer:
         content = None
         if action.template:
             content = self._text(self.template_source(local, step), ctx, step, f"template {src}")
-        return PutFiles((str(local),), dest, mode=action.mode, content=content)
+        return PutFiles((str(local),), dest, mode=action.mode, content=content,
+                        become=step.become, become_user=step.become_user)
 
     def _text(self, text: str, ctx: dict[str, Any], step: Step, what: str) -> str:
         if not has_markup(text):

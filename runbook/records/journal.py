@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from runbook.engine.delegate import is_run_once_copy
 from runbook.engine.events import (
     Event,
     HostResult,
@@ -43,6 +44,7 @@ from runbook.engine.events import (
     StepFinished,
     StepStarted,
 )
+from runbook.engine.results import HostStepResult, StepOutcome
 from runbook.records.runfolder import step_path
 from runbook.render.secrets import mask_strings
 
@@ -66,31 +68,47 @@ class Journal:
         self._registers: dict[int, str | None] = {
             s["index"]: s.get("register") for s in self._header.get("steps", [])}
         self._sites: dict[str, str] = dict(self._header.get("sites") or {})
+        #: step index -> host id -> registered value, of the host_result lines written
+        self._journaled: dict[int, dict[str, Mapping[str, Any] | None]] = {}
         self._file: IO[str] | None = path.open("a", encoding="utf-8")
         # held until close (or the process dies): the run is in progress (runfolder.in_progress)
         fcntl.flock(self._file.fileno(), fcntl.LOCK_SH)
         self._syncer = _Syncer(self._file.fileno())
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, StepFinished):
+            for line in self._unannounced(event.outcome):
+                self.write(line)
         record = self._record(event)
         if record is not None:
             self.write(record)
 
-    def _host_result(self, event: HostResult) -> dict[str, Any]:
+    def _host_record(self, step_index: int, result: HostStepResult,
+                     registered: Mapping[str, Any] | None) -> dict[str, Any]:
         """A host's result, keyed by step path too (what rerun/resume match on)."""
-        record: dict[str, Any] = {"event": "host_result", "step": event.step_index,
-                                  "path": step_path(event.step_index),
-                                  "host": event.result.host_id,
-                                  "result": event.result.to_dict(),
-                                  "register": self._registers.get(event.step_index),
-                                  "registered": event.registered}
-        if event.result.host_id in self._sites:
-            record["site"] = self._sites[event.result.host_id]
+        self._journaled.setdefault(step_index, {})[result.host_id] = registered
+        record: dict[str, Any] = {"event": "host_result", "step": step_index,
+                                  "path": step_path(step_index),
+                                  "host": result.host_id, "result": result.to_dict(),
+                                  "register": self._registers.get(step_index),
+                                  "registered": registered}
+        if result.host_id in self._sites:
+            record["site"] = self._sites[result.host_id]
         return record
+
+    def _unannounced(self, step: StepOutcome) -> list[dict[str, Any]]:
+        """host_result lines for the step's results no HostResult event announced: the copies
+        of a `run_once` step (the console shows that step once; the record keeps every host),
+        registered like the host the step ran on."""
+        seen = self._journaled.get(step.index, {})
+        ran_on = next(iter(seen.values()), None)
+        return [self._host_record(step.index, result,
+                                  ran_on if is_run_once_copy(result) else None)
+                for host_id, result in step.results.items() if host_id not in seen]
 
     def _record(self, event: Event) -> dict[str, Any] | None:
         if isinstance(event, HostResult):
-            return self._host_result(event)
+            return self._host_record(event.step_index, event.result, event.registered)
         if isinstance(event, StepStarted):
             return {"event": "step_start", "step": event.index, "name": event.name,
                     "action": event.action, "hosts": event.total, "skipped": event.skipped,

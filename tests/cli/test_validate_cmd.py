@@ -129,14 +129,15 @@ def test_hosts_plain_table(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["hosts", "--lab", str(EXAMPLE_LAB), "^router"])
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["ID", "ADDRESS", "PORT", "USER", "HOP", "POWER"]
-    assert lines[1].split() == ["router1", "10.0.0.11", "22", "lab", "jump1", "command"]
+    assert lines[0].split() == ["ID", "TRANSPORT", "ADDRESS", "PORT", "USER", "HOP", "POWER"]
+    assert lines[1].split() == ["router1", "ssh", "10.0.0.11", "22", "lab", "jump1", "command"]
     assert len(lines) == 3
 
 
 def test_hosts_json_and_default_lab(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["hosts", "--lab", str(EXAMPLE_LAB), "--format", "json", "build"])
-    assert json.loads(result.stdout) == [{"id": "build1", "address": "10.0.0.31", "port": 22,
+    assert json.loads(result.stdout) == [{"id": "build1", "transport": "ssh",
+                                          "address": "10.0.0.31", "port": 22,
                                           "user": "builder", "hop": "jump1", "power": "ipmi"}]
     result = runner.invoke(cli, ["hosts", "--format", "json"])
     assert [row["id"] for row in json.loads(result.stdout)] == ["local"]
@@ -215,3 +216,12 @@ def test_ctrl_c_exits_130_not_click_aborted(runner: CliRunner, monkeypatch: pyte
     result = runner.invoke(cli, args)
     assert result.exit_code == 130, result.output
     assert "interrupted" in result.output and "Aborted" not in result.output
+
+
+def test_hosts_shows_console_transports(runner: CliRunner, files: Path) -> None:
+    (files / "lab.yml").write_text("hosts:\n  b1: {transport: serial, device: /dev/ttyUSB0}\n"
+                                   "  cs: {transport: telnet, address: cs1, port: 7004}\n")
+    result = runner.invoke(cli, ["hosts", "--lab", "lab.yml", "--format", "json"])
+    assert [(r["id"], r["transport"], r["address"], r["port"]) for r in json.loads(result.stdout)] \
+        == [("b1", "serial", "/dev/ttyUSB0", None), ("cs", "telnet", "cs1", 7004),
+            ("local", "local", "localhost", None)]

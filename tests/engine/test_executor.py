@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import pytest
 
@@ -19,6 +20,7 @@ from runbook.engine.results import RunStatus
 from runbook.model import Expect, OneshotAction, RunAction
 from runbook.results import Status
 from tests.engine.fakes import (
+    FakeHost,
     Tracker,
     fake_lab,
     make_executor,
@@ -345,3 +347,29 @@ def test_host_results_carry_the_masked_command_and_registered_value() -> None:
     assert executor.registered["f01"]["said"]["output"] == "pw-123\n"  # the run keeps the value
     assert {e.registered for e in results if e.step_index == 1} == {None}
     assert executor.outcome.steps[0].results["f01"].to_dict()["command"] == "run: echo:***"
+
+
+def test_a_host_is_released_after_its_last_step_while_others_still_work() -> None:
+    lab = fake_lab(2)
+    f01, f02 = (cast(FakeHost, h) for h in lab.hosts)
+    resets_when_step_2_starts: list[int] = []
+    executor, _ = make_executor(
+        runbook(step(0, "both", "echo:x"), step(1, "f02 only", "echo:y", hosts=("f02",))), lab)
+    executor.bus.subscribe(lambda e: resets_when_step_2_starts.extend(
+        [f01.resets, f02.resets]) if isinstance(e, StepStarted) and e.index == 1 else None)
+    asyncio.run(executor.run())
+    assert resets_when_step_2_starts == [1, 0]
+    assert (f01.resets, f02.resets) == (1, 1)
+
+
+def test_no_early_release_when_a_host_is_a_jump_host() -> None:
+    from runbook import RemoteHost
+    from runbook.engine.release import release_points
+    from runbook.hosts.lab import Lab
+
+    jump = RemoteHost("jump", "192.0.2.1")
+    lab = Lab([*fake_lab(2).hosts, jump, RemoteHost("inner", "192.0.2.2", hop=jump)])
+    executor, _ = make_executor(runbook(step(0, "s", "echo:x", hosts=("f0",))), lab)
+    assert release_points(executor.plan) == {}
+    assert set(release_points(make_executor(runbook(step(0, "s", "echo:x")),
+                                            fake_lab(2))[0].plan)) == {"f01", "f02"}

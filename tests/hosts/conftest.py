@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from runbook.hosts.base import Host
 from runbook.hosts.local import LocalHost
-from tests.sshlab import SshdLab
-from tests.sudolab import SudoAccounts, allow_lab_logins, require_sudo
 
 HostFactory = Callable[[], Host]
 
@@ -23,11 +21,3 @@ def host_factory(request: pytest.FixtureRequest) -> HostFactory:
     make: Callable[..., Any] = request.getfixturevalue("ssh_host_factory")
     return lambda: make(0)
 
-
-@pytest.fixture(scope="session")
-def sudo_accounts(sshd_lab: SshdLab) -> Iterator[SudoAccounts]:
-    """Sudo test users (NOPASSWD, with password, not in sudoers) who can log in to the lab."""
-    require_sudo()
-    allow_lab_logins(sshd_lab.directory, sshd_lab.authorized_keys)
-    with SudoAccounts() as accounts:
-        yield accounts

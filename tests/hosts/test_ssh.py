@@ -274,3 +274,28 @@ def test_unresolvable_address_says_what_to_check() -> None:
     err = unreachable(RemoteHost("dns", "no-such-host.invalid", connect_timeout=3))
     assert "cannot resolve the address 'no-such-host.invalid'" in err.cause
     assert "check the host's address in the lab" in err.cause
+
+
+def test_put_into_existing_new_and_blocked_folders(ssh_host_factory: Factory,
+                                                   tmp_path: Any) -> None:
+    """The quick folder check (runbook/hosts/sftpdirs.py) in each case it distinguishes."""
+    payload = tmp_path / "payload.txt"
+    payload.write_text("data")
+    (tmp_path / "exists").mkdir()
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+
+    async def scenario() -> None:
+        host = ssh_host_factory(2)
+        try:
+            for dest in ("exists", "exists/new", "missing/parents/too"):
+                status, message = await host.put(payload, tmp_path / dest)
+                assert status is Status.Success, message
+                assert (tmp_path / dest / "payload.txt").read_text() == "data"
+            for dest in ("blocker", "blocker/below"):
+                status, message = await host.put(payload, tmp_path / dest)
+                assert status is Status.Error
+                assert f"upload to {host.id}:{tmp_path / dest} failed" in message
+        finally:
+            await host.close()
+
+    asyncio.run(scenario())

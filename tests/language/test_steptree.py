@@ -156,3 +156,46 @@ def test_block_and_include_hosts_are_checked_once_at_their_line(tmp_path: Path) 
         (4, "step 1 ('blk')"), (9, "step 2")]
     assert "hosts 'routr' matches no host" in report.findings[0].message
     assert "invalid regular expression '[bad'" in report.findings[1].message
+
+
+def test_a_blocks_become_passes_to_inner_steps_that_run_as_a_user(tmp_path: Path) -> None:
+    book = load_runbook(_write(tmp_path, {"book.yml": """
+name: b
+steps:
+  - name: as postgres
+    hosts: "."
+    become: true
+    become_user: postgres
+    block:
+      - name: inherits
+        run: psql -c 'select 1'
+      - name: own choice
+        become: false
+        run: whoami
+      - name: port wait
+        wait_for: {port: 22}
+      - name: power
+        power: status
+"""}))
+    inherits, own, port, power = book.steps
+    assert (inherits.become, inherits.become_user) == (True, "postgres")
+    assert (own.become, own.become_user) == (False, "postgres")
+    assert (port.become, port.become_user) == (None, None)
+    assert (power.become, power.become_user) == (None, None)
+
+
+def test_run_once_and_delegate_to_on_a_block_are_findings(tmp_path: Path) -> None:
+    _write(tmp_path, {"book.yml": """
+name: b
+steps:
+  - name: outer
+    hosts: "."
+    run_once: true
+    delegate_to: local
+    block:
+      - run: echo
+"""})
+    report = validate_files([tmp_path / "book.yml"])
+    messages = [f.message for f in report.findings]
+    assert any("'run_once' does not apply to a block" in m for m in messages), messages
+    assert any("'delegate_to' does not apply to a block" in m for m in messages), messages

@@ -90,3 +90,28 @@ def test_rebuilt_report_of_a_journal_cut_mid_line(tmp_path: Path) -> None:
 def test_retention_keeps_the_newest(tmp_path: Path) -> None:
     ids = [recorded_run(tmp_path, keep=2).run_id for _ in range(3)]
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ids[1:]
+
+
+def test_run_once_copies_are_journaled_for_every_target(tmp_path: Path) -> None:
+    """The console shows a run_once step once (one HostResult event); the record has all hosts."""
+    from runbook.model import OneshotAction
+
+    book = runbook(step(0, "once", OneshotAction((f"echo:{SECRET}",)), run_once=True,
+                        register="r"), step(1, "after", "echo:x"), path=tmp_path / "book.yml")
+    (tmp_path / "book.yml").write_text("name: once-book\n")
+    executor = Executor(compile_plan(book, fake_lab(3), Templater()), forks=10, bus=EventBus(),
+                        mask=mask)
+    recorder = RunRecorder.start(executor, tmp_path / "runs", keep=5)
+    asyncio.run(executor.run())
+    assert recorder.finish(executor.outcome) == []
+    records = read_journal(recorder.folder.journal)
+    once = [r for r in records if r["event"] == "host_result" and r["step"] == 0]
+    assert [r["host"] for r in once] == ["f01", "f02", "f03"]
+    assert once[2]["result"]["message"].startswith("run_once: the result of 'f01'")
+    assert once[2]["registered"] == once[0]["registered"] == {
+        "output": "***\n", "rc": 0, "status": "success"}
+    events = [r["event"] for r in records]
+    assert events.index("step_end") > max(i for i, r in enumerate(records)
+                                         if r["event"] == "host_result" and r["step"] == 0)
+    report = report_from_journal(records)
+    assert list(report["steps"][0]["results"]) == ["f01", "f02", "f03"]

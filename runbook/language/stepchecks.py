@@ -1,0 +1,101 @@
+"""Semantic checks of the step fields for privilege, waiting and delegation.
+
+`become` only where something runs on the host as a user (commands, transfers, path and
+command waits); `delegate_to` names a lab host (did-you-mean) and not on a power step;
+`interact` patterns compile. Called by `checks.RunbookChecker.check_action` with its `add`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from runbook._suggest import did_you_mean
+from runbook.model import InteractAction, PowerAction, Step, WaitForAction
+from runbook.render.templating import has_markup
+
+if TYPE_CHECKING:
+    from runbook.hosts.base import Host
+    from runbook.hosts.lab import Lab
+
+Field = tuple[str | int, ...]
+Add = Callable[[Step, Field, str], None]
+
+
+def action_templates(step: Step) -> Iterator[tuple[Field, str]]:
+    """(field, text) of the templates of a `wait_for` or `interact` action."""
+    action = step.action
+    if isinstance(action, WaitForAction):
+        for name in ("address", "path", "contains", "command"):
+            text = getattr(action, name)
+            if isinstance(text, str):
+                yield ("wait_for", name), text
+    elif isinstance(action, InteractAction):
+        for number, pair in enumerate(action.pairs):
+            for name, text in (("expect", pair.expect), ("send", pair.send)):
+                if text is not None:
+                    yield ("interact", number, name), text
+
+
+def check_modifiers(step: Step, lab: Lab | None, add: Add) -> None:
+    """`become`, `delegate_to` and the `interact` patterns of one step."""
+    _check_become(step, add)
+    _check_delegate(step, lab, add)
+    if isinstance(step.action, InteractAction):
+        for number, pair in enumerate(step.action.pairs):
+            if pair.expect is None or has_markup(pair.expect):
+                continue
+            try:
+                re.compile(pair.expect)
+            except re.error as exc:
+                add(step, ("interact", number, "expect"),
+                    f"invalid regular expression {pair.expect!r}: {exc}")
+
+
+def _check_become(step: Step, add: Add) -> None:
+    if step.become is None and step.become_user is None:
+        return
+    action = step.action
+    field: Field = ("become",) if step.become is not None else ("become_user",)
+    if isinstance(action, PowerAction):
+        add(step, field, "become does not apply to a power step (it runs through the "
+                         "host's power controller, not as a user on the host): remove it")
+    elif isinstance(action, InteractAction):
+        add(step, field, "become does not apply to interact (a dialog runs in the login "
+                         "user's terminal): drive sudo in the dialog, or remove it")
+    elif isinstance(action, WaitForAction) and action.port is not None:
+        add(step, field, "become does not apply to a port wait (it connects from this "
+                         "machine): remove it")
+
+
+def _check_delegate(step: Step, lab: Lab | None, add: Add) -> None:
+    delegate = step.delegate_to
+    if delegate is None:
+        return
+    if isinstance(step.action, PowerAction):
+        add(step, ("delegate_to",), "delegate_to does not apply to a power step (power acts "
+                                    "through each host's own power controller): remove it")
+    if lab is not None and delegate not in lab:
+        names = [h.id for h in lab]
+        hint = did_you_mean(delegate, names)
+        add(step, ("delegate_to",), f"delegate_to: no host {delegate!r} in the lab"
+            + (f"; {hint}" if hint else f" (hosts: {', '.join(names)})"))
+
+
+def check_console_targets(step: Step, hosts: list[Host], add: Add) -> None:
+    """Console and `shell: cli` hosts have no sudo; a CLI has no files or exit codes to wait on."""
+    from runbook.hosts.cli import CliHost
+
+    if step.become:
+        odd = [h.id for h in hosts if isinstance(h, CliHost) or h.transport in ("telnet", "serial")]
+        if odd:
+            add(step, ("become",), f"become is not supported on console or `shell: cli` "
+                                   f"host(s) {', '.join(odd)}: they log in as their `user`")
+    action = step.action
+    if isinstance(action, WaitForAction) and action.port is None:
+        cli = [h.id for h in hosts if isinstance(h, CliHost)]
+        if cli:
+            add(step, ("wait_for",), f"wait_for {action.target} needs a POSIX shell, which "
+                                     f"`shell: cli` host(s) {', '.join(cli)} do not have: "
+                                     "wait for a port, or use interact")

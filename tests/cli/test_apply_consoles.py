@@ -1,0 +1,78 @@
+"""`runbook apply` end to end on console hosts: a telnet login, a serial line and FRR's CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.peers.frr import FrrPeer
+from tests.peers.serial_line import SerialPeer
+from tests.peers.telnetd import TelnetPeer
+from tests.test_apply_sshd import apply, results
+
+BOOK = """\
+name: consoles
+steps:
+  - name: who
+    hosts: "^(tn1|sr1)$"
+    run: "cd /tmp && echo hello-$(basename $PWD)"
+    expect: {output: "hello-tmp"}
+  - name: upload
+    hosts: "^(tn1|sr1)$"
+    put:
+      src: PAYLOAD
+      dest: "/tmp/rb-consoles-{{ host.id }}"
+  - name: check
+    hosts: "^(tn1|sr1)$"
+    oneshot: "cat /tmp/rb-consoles-{{ host.id }}/payload.txt; rm -r /tmp/rb-consoles-{{ host.id }}"
+    expect: {output: "console payload"}
+  - name: router config
+    hosts: "^r1$"
+    run: show running-config
+    expect: {output: "hostname router1"}
+"""
+
+
+def test_apply_runs_steps_on_telnet_serial_and_cli_hosts(
+        tmp_path: Path, telnet_peer: TelnetPeer, serial_peer: SerialPeer, frr_peer: FrrPeer,
+        console_user: tuple[str, str]) -> None:
+    user, password = console_user
+    ssh = frr_peer.ssh
+    lab = tmp_path / "lab.yml"
+    lab.write_text(yaml.safe_dump({"hosts": {
+        "tn1": {"transport": "telnet", "address": "127.0.0.1", "port": telnet_peer.port,
+                "user": user, "password": "{{ secret('CONSOLE_PW') }}"},
+        "sr1": {"transport": "serial", "device": serial_peer.device},
+        "r1": {"address": ssh.addresses[0], "port": ssh.port, "user": ssh.user,
+               "key": str(ssh.client_key), "known_hosts": str(ssh.known_hosts), "agent": False,
+               "shell": "cli", "setup": ["terminal length 0"]},
+    }}, sort_keys=False))
+    (tmp_path / "payload.txt").write_text("console payload\n")
+    os.environ["RUNBOOK_SECRET_CONSOLE_PW"] = password
+    try:
+        proc, report = apply(tmp_path, lab, BOOK.replace("PAYLOAD", str(tmp_path / "payload.txt")),
+                             "--runs-dir", str(tmp_path / "runs"))
+    finally:
+        del os.environ["RUNBOOK_SECRET_CONSOLE_PW"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert password not in proc.stdout + proc.stderr
+    for step in range(3):
+        assert {h: r["status"] for h, r in results(report, step).items()} == {
+            "tn1": "success", "sr1": "success"}
+    assert results(report, 3)["r1"]["status"] == "success"
+    # the run record of a console host: `runbook show` has the command and its output
+    shown = subprocess.run([sys.executable, "-m", "runbook", "show", "last", "--host", "tn1",
+                            "--step", "who", "--runs-dir", str(tmp_path / "runs")],
+                           capture_output=True, text=True, check=True, timeout=60)
+    assert "run: cd /tmp && echo hello-$(basename $PWD)" in shown.stdout
+    assert "hello-tmp" in shown.stdout
+    for path in (tmp_path / "runs").rglob("*"):
+        assert not path.is_file() or password.encode() not in path.read_bytes(), path
+    listed = subprocess.run([sys.executable, "-m", "runbook", "hosts", "--lab", str(lab)],
+                            capture_output=True, text=True, check=True)
+    assert [line.split()[:2] for line in listed.stdout.splitlines()[1:]] == [
+        ["tn1", "telnet"], ["sr1", "serial"], ["r1", "ssh"], ["local", "local"]]
