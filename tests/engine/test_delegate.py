@@ -56,7 +56,7 @@ def test_an_unreachable_delegate_fails_its_targets_naming_it() -> None:
     outcome = run(book, fake_lab(4, unreachable=("f04",)))
     for result in outcome.steps[0].results.values():
         assert result.word == "error"
-        assert result.message.startswith("delegate 'f04' is unreachable: connection refused")
+        assert result.message.startswith("delegate 'f04' is unreachable: fake-f04: connection refused")
     assert statuses(outcome)[1] == {"f01": "skipped", "f02": "skipped"}
 
 
