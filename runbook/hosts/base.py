@@ -15,7 +15,7 @@ import contextlib
 import functools
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -100,6 +100,29 @@ def check_timeout(timeout: float | None) -> None:
         return
     if not finite_number(timeout) or timeout <= 0:
         raise ConfigError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+
+
+def command_list(cmds: str | Sequence[str]) -> list[str]:
+    """`run()`'s commands as a list: one string or a sequence of strings (else TypeError)."""
+    commands = [cmds] if isinstance(cmds, str) else list(cmds)
+    if not all(isinstance(c, str) for c in commands):
+        raise TypeError(f"run() takes a command string or a list of them, not {cmds!r}")
+    return commands
+
+
+async def run_in_order(commands: Sequence[str],
+                       execute: Callable[[str], Awaitable[CommandStatus]]) -> RunResult:
+    """Run `commands` one after another with `execute`; those after a failure are Skipped.
+
+    The list contract every host's `run` shares (persistent shell, console, network CLI).
+    """
+    statuses: list[CommandStatus] = []
+    for command in commands:
+        if statuses and not statuses[-1].status.is_ok:
+            statuses.append(CommandStatus(command, "", Status.Skipped, None))
+            continue
+        statuses.append(await execute(command))
+    return RunResult.from_statuses(statuses)
 
 
 def check_command(cmd: object, timeout: float | None) -> None:
@@ -194,25 +217,20 @@ class Host(PowerMixin, ABC):
         Each command keeps the first and last `output_limit` bytes of its output (0: all);
         `sink` gets every chunk of every command's output, unbounded.
         """
-        commands = [cmds] if isinstance(cmds, str) else list(cmds)
-        if not all(isinstance(c, str) for c in commands):
-            raise TypeError(f"run() takes a command string or a list of them, not {cmds!r}")
+        commands = command_list(cmds)
         check_timeout(timeout)
         who = self.become_for(become, become_user)
         BoundedOutput(output_limit)  # refuse a bad limit before anything runs
-        statuses: list[CommandStatus] = []
+
+        async def execute(command: str) -> CommandStatus:
+            shell = await self._get_shell(timeout, who)
+            result = await shell.execute(command, timeout, BoundedOutput(output_limit, sink))
+            if not shell.alive:
+                await self._drop_shell(who)
+            return result
+
         async with self._shell_lock(who):
-            for command in commands:
-                if statuses and not statuses[-1].status.is_ok:
-                    statuses.append(CommandStatus(command, "", Status.Skipped, None))
-                    continue
-                shell = await self._get_shell(timeout, who)
-                result = await shell.execute(command, timeout,
-                                             BoundedOutput(output_limit, sink))
-                if not shell.alive:
-                    await self._drop_shell(who)
-                statuses.append(result)
-        return RunResult.from_statuses(statuses)
+            return await run_in_order(commands, execute)
 
     def _shell_lock(self, who: Become | None) -> asyncio.Lock:
         """The lock serializing commands of one shell (the login shell or a become user's)."""

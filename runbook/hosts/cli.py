@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
 from runbook.errors import ExpectTimeoutError, HostUnreachableError, StreamEndedError
-from runbook.hosts.base import Host, check_command, check_timeout
+from runbook.hosts.base import Host, check_command, check_timeout, command_list, run_in_order
 from runbook.hosts.expect import Expecter, strip_terminal_codes
 from runbook.hosts.links import WAKE_AFTER, Link, Login, SerialLink, SshLink, TelnetLink, open_line
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, OutputSink, bounded_status
@@ -181,19 +181,15 @@ class CliHost(Host):
                   ) -> RunResult:
         """Type command(s) at the prompt; a list stops at the first failure. No exit codes."""
         self.refuse_become(become, become_user, NO_BECOME)
-        commands = [cmds] if isinstance(cmds, str) else list(cmds)
-        if not all(isinstance(c, str) for c in commands):
-            raise TypeError(f"run() takes a command string or a list of them, not {cmds!r}")
+        commands = command_list(cmds)
         check_timeout(timeout)
-        statuses: list[CommandStatus] = []
+
+        async def execute(command: str) -> CommandStatus:
+            line = await self._cli()
+            return bounded_status(await line.execute(command, timeout), output_limit, sink)
+
         async with self._lock():
-            for command in commands:
-                if statuses and not statuses[-1].status.is_ok:
-                    statuses.append(CommandStatus(command, "", Status.Skipped, None))
-                    continue
-                session = await self._cli()
-                statuses.append(bounded_status(await session.execute(command, timeout), output_limit, sink))
-        return RunResult.from_statuses(statuses)
+            return await run_in_order(commands, execute)
 
     async def oneshot(self, cmd: str, timeout: float | None = None, *,
                       become: bool | None = None, become_user: str | None = None,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
 from runbook.errors import ConfigError, ExpectTimeoutError, HostUnreachableError, StreamEndedError
-from runbook.hosts.base import Host, check_command, check_timeout
+from runbook.hosts.base import Host, check_command, check_timeout, command_list, run_in_order
 from runbook.hosts.console_shell import DEFAULT_NOISE_PATTERNS, START_TIMEOUT, ConsoleShell
 from runbook.hosts.links import Link, Login, SerialLink, TelnetLink, open_line, shows_prompt
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, OutputSink, bounded_status
@@ -100,19 +100,15 @@ class ConsoleHost(Host):
                   ) -> RunResult:
         """Run command(s) in the console's shell; a list stops at the first failure."""
         self.refuse_become(become, become_user, NO_BECOME)
-        commands = [cmds] if isinstance(cmds, str) else list(cmds)
-        if not all(isinstance(c, str) for c in commands):
-            raise TypeError(f"run() takes a command string or a list of them, not {cmds!r}")
+        commands = command_list(cmds)
         check_timeout(timeout)
-        statuses: list[CommandStatus] = []
+
+        async def execute(command: str) -> CommandStatus:
+            line = await self._shell_on_line()
+            return bounded_status(await line.execute(command, timeout), output_limit, sink)
+
         async with self._lock():
-            for command in commands:
-                if statuses and not statuses[-1].status.is_ok:
-                    statuses.append(CommandStatus(command, "", Status.Skipped, None))
-                    continue
-                shell = await self._shell_on_line()
-                statuses.append(bounded_status(await shell.execute(command, timeout), output_limit, sink))
-        return RunResult.from_statuses(statuses)
+            return await run_in_order(commands, execute)
 
     async def oneshot(self, cmd: str, timeout: float | None = None, *,
                       become: bool | None = None, become_user: str | None = None,
