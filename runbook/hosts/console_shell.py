@@ -40,6 +40,8 @@ RESYNC_EVERY = 1.0
 START_TIMEOUT = 15.0
 #: Seconds without an answer after which the set-up line is typed again.
 RETYPE_AFTER = 3.0
+#: Seconds the line is given to take a ^C before the set-up line is typed again.
+CTRL_C_SETTLE = 0.3
 
 
 class ConsoleShell:
@@ -67,11 +69,19 @@ class ConsoleShell:
                 f"printf '%s:%d:\\n' {quote(shell.marker)} \"$$\"")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        retyping = False
         while True:
             # Typed-ahead input can be lost while a login hands the line to the shell (a
-            # terminal flush): send the set-up line again until the shell answers. Answers to
-            # earlier copies are harmless: a command's output starts after its begin marker.
+            # terminal flush), or half eaten by a program still reading the line (sudo's pty
+            # relay after an `interact`), which leaves the shell inside an open quote: send the
+            # set-up line again, after a ^C that empties the shell's input, until the shell
+            # answers. Answers to earlier copies are harmless: a command's output starts after
+            # its begin marker.
+            if retyping:
+                line.send("\x03")
+                await line.settle(CTRL_C_SETTLE)
             line.send(init + enter)
+            retyping = True
             wait = min(RETYPE_AFTER, deadline - loop.time())
             try:
                 await line.expect(shell._end, max(0.01, wait))

@@ -9,6 +9,7 @@ Nothing is added: a send without `\\r` presses no Enter (a bootloader waits for 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 from typing import TYPE_CHECKING
 
@@ -133,6 +134,15 @@ class Expecter:
         self._buffer += text
         if self._recording:
             self.transcript += text
+
+    async def settle(self, seconds: float) -> None:
+        """Read (keep) what arrives for `seconds`: time for the far end to act on a key."""
+        with contextlib.suppress(TimeoutError, StreamEndedError):
+            await asyncio.wait_for(self._fill_forever(), seconds)
+
+    async def _fill_forever(self) -> None:
+        while True:
+            await self._fill()
 
     async def drain(self, quiet: float) -> str:
         """Consume what arrives until the line has been quiet for `quiet` seconds."""

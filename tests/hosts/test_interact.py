@@ -125,3 +125,22 @@ def test_interact_on_the_local_machine(tmp_path: Path) -> None:
         assert SECRET not in result.output
 
     asyncio.run(main())
+
+
+def test_a_dialog_that_leaves_the_shell_in_an_open_quote_does_not_stall_the_next_command(
+        telnet_peer: TelnetPeer, console_user: tuple[str, str]) -> None:
+    # What a program that eats half of a typed-ahead line (sudo's pty relay) leaves behind:
+    # the shell waits for the quote to close, and every retyped set-up line stays inside it.
+    user, password = console_user
+    host = ConsoleHost("tn1", TelnetLink("127.0.0.1", telnet_peer.port), login=Login(user, password))
+
+    async def main() -> None:
+        try:
+            assert (await host.run("true")).only.status is Status.Success
+            result = await host.interact([{"send": "echo 'left open\\r"}], timeout=5)
+            assert result.status is Status.Success
+            assert (await host.run("echo back")).only.output == "back\n"
+        finally:
+            await host.close()
+
+    asyncio.run(main())
