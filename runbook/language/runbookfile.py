@@ -20,6 +20,7 @@ from typing import Any
 from runbook.errors import ConfigError, ValidationError, YamlSyntaxError
 from runbook.language import schema
 from runbook.language.findings import Finding, finding_from_error
+from runbook.language.schemamessages import owner_of
 from runbook.language.stepactions import build_interact, build_wait_for, wait_or_dialog_name
 from runbook.language.steptree import Scope, StepTreeReader, bad_step_paths
 from runbook.language.yamlload import Document, JsonPath, base_folder, expand_home, load_file
@@ -141,7 +142,7 @@ def _build_step(index: int, raw: dict[str, Any], doc: Document,
     `index` is its place in the runbook's flat list, `path` where it is written in `doc`.
     """
     findings: list[Finding] = []
-    owner, _ = schema.owner_of("runbook", doc.data, path)
+    owner, _ = owner_of("runbook", doc.data, path)
     action = _build_action(path, raw, doc, owner, findings)
     if action is None:
         return None, findings

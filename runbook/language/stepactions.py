@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from runbook._suggest import did_you_mean
 from runbook.language.findings import Finding
+from runbook.language.schemamessages import owner_of
 from runbook.language.yamlload import Document, JsonPath
 from runbook.model import InteractAction, InteractPair, WaitForAction, WaitState
 
@@ -23,10 +24,8 @@ DEFAULT_WAIT_TIMEOUT = 300.0
 
 def _finding(doc: Document, path: JsonPath, message: str, *, key: bool = False) -> Finding:
     """A finding at `path`, said for its step (`step 2 ('name'): ...`) like the schema's."""
-    from runbook.language import schema
-
     loc = doc.location(path, key=key)
-    owner, _ = schema.owner_of("runbook", doc.data, tuple(path[:2]))
+    owner, _ = owner_of("runbook", doc.data, tuple(path[:2]))
     return Finding(loc.file, loc.line, loc.column, f"{owner}: {message}" if owner else message)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from runbook.errors import YamlSyntaxError
 from runbook.language import schema
 from runbook.language.findings import Finding, finding_from_error
+from runbook.language.schemamessages import owner_of
 from runbook.language.yamlload import Document, JsonPath, load_file
 from runbook.model import Block, BlockPhase, Frame, Step
 
@@ -253,7 +254,7 @@ class StepTreeReader:
     def add(self, scope: Scope, path: JsonPath, message: str, *, key: bool = False) -> None:
         """A finding at `path` of the scope's file (with the include chain when included)."""
         loc = scope.doc.location(path, key=key)
-        owner, _ = schema.owner_of("runbook", scope.doc.data, path)
+        owner, _ = owner_of("runbook", scope.doc.data, path)
         text = f"{owner}: {message}" if owner else message
         self.findings.extend(self._in_chain(scope, [Finding(loc.file, loc.line, loc.column,
                                                             text)]))
