@@ -32,7 +32,7 @@ from runbook.language.varsfile import reserved_name_problem
 from runbook.language.yamlload import base_folder, expand_home
 from runbook.model import GetAction, PowerAction, PutAction, Step
 from runbook.render import stepheader
-from runbook.render.templating import has_markup
+from runbook.render.jinjaenv import has_markup
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host

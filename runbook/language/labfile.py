@@ -304,7 +304,7 @@ def _render_templates(reader: _LabReader, hosts: dict[str, dict[str, Any]],
 
 
 def _templated_strings(fields: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
-    from runbook.render.templating import has_markup
+    from runbook.render.jinjaenv import has_markup
 
     found: list[tuple[tuple[str, ...], str]] = [
         ((n,), fields[n]) for n in TEMPLATED_FIELDS if isinstance(fields.get(n), str)]

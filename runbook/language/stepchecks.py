@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from runbook._suggest import did_you_mean
 from runbook.model import InteractAction, PowerAction, Step, WaitForAction
-from runbook.render.templating import has_markup
+from runbook.render.jinjaenv import has_markup
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host

@@ -9,7 +9,7 @@ from typing import Any
 
 from runbook.language.stepchecks import action_templates as wait_and_dialog_templates
 from runbook.model import Step
-from runbook.render.templating import has_markup
+from runbook.render.jinjaenv import has_markup
 
 Field = tuple[str | int, ...]
 """Where a value sits in a step: ("run", 0), ("vars", "port"), ("expect", "output")."""

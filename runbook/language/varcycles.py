@@ -9,7 +9,8 @@ from typing import Any
 
 import jinja2
 
-from runbook.render.templating import Templater, has_markup
+from runbook.render.jinjaenv import has_markup
+from runbook.render.templating import Templater
 
 
 def variable_cycles(variables: Mapping[str, Any], own: set[str],

@@ -36,9 +36,10 @@ from runbook.plan.batches import failure_limit, split
 from runbook.plan.renderer import ActionRenderer, template_message
 from runbook.plan.steps import PlannedStep
 from runbook.plan.waits import dialog_texts, wait_texts
+from runbook.render.jinjaenv import has_markup
 from runbook.render.secrets import PlaceholderSecrets
 from runbook.render.stepheader import header_context, render_step_header, render_text
-from runbook.render.templating import Templater, has_markup
+from runbook.render.templating import Templater
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host

@@ -36,7 +36,8 @@ from runbook.plan.actions import (
 )
 from runbook.plan.steps import PlannedStep
 from runbook.plan.waits import render_dialog, render_wait
-from runbook.render.templating import has_markup, host_context
+from runbook.render.jinjaenv import has_markup
+from runbook.render.templating import host_context
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host

@@ -15,7 +15,8 @@ from typing import Any
 from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError, HeaderTemplateError, RunbookError
 from runbook.model import Location, Step
-from runbook.render.templating import Templater, has_markup
+from runbook.render.jinjaenv import has_markup
+from runbook.render.templating import Templater
 
 SCOPE = "lab vars, runbook vars and -e"
 HeaderField = tuple[str | int, ...]
