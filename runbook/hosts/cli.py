@@ -162,8 +162,10 @@ class CliHost(Host):
         """The live session, or a new one: connect, log in, wait for the prompt, run `setup`."""
         if self._session is not None and self._session.alive and not self._session.line.ended:
             return self._session
+        lost = self._session is not None  # dropped on purpose (close, power) is None
         await self._drop_session()
-        line = await open_line(self.id, self.link, self.login, self._prompt)
+        line = await open_line(self.id, self.link, self.login, self._prompt, note=self.notes,
+                               again=lost)
         session = CliSession(line, self.link.enter, self._prompt, self._errors)
         try:
             await session.wait_prompt(START_TIMEOUT)

@@ -73,7 +73,9 @@ class ConsoleHost(Host):
     async def _open(self) -> Expecter:
         if self._line is None or self._line.ended:
             self._console = None
-            self._line = await open_line(self.id, self.link, self.login, None)
+            lost = self._line is not None  # dropped on purpose (close, power) is None
+            self._line = await open_line(self.id, self.link, self.login, None, note=self.notes,
+                                         again=lost)
         return self._line
 
     async def _shell_on_line(self) -> ConsoleShell:

@@ -136,6 +136,27 @@ def test_wrong_password_is_a_login_failure(telnet_peer: TelnetPeer,
     asyncio.run(main())
 
 
+def test_connections_and_reconnections_are_told_to_the_notes(
+        telnet_peer: TelnetPeer, console_user: tuple[str, str]) -> None:
+    """`notes` (a run's transcript) hears the line open, log in, close and open again."""
+    user, password = console_user
+    host = ConsoleHost("tn1", TelnetLink("127.0.0.1", telnet_peer.port), login=Login(user, password))
+    notes: list[str] = []
+    host.notes = notes.append
+    where = f"127.0.0.1:{telnet_peer.port}"
+
+    async def scenario(host: ConsoleHost) -> None:
+        await host.run("true")
+        assert notes == [f"connecting to telnet {where}", f"connected to {where}, logged in as {user}"]
+        lost = await host.run("exit")  # the shell ends, telnetd closes the connection
+        assert lost.only.status is Status.Error
+        assert (await host.run("echo back")).only.output == "back\n"
+        assert notes[2:] == [f"reconnecting to telnet {where} (the last session ended)",
+                             f"connected to {where}, logged in as {user}"]
+
+    on_console(lambda: host, scenario)
+
+
 def test_a_closed_port_is_unreachable(tmp_path: Path) -> None:
     host = ConsoleHost("sr9", SerialLink(str(tmp_path / "no-such-tty")))
 
