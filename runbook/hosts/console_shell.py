@@ -102,7 +102,9 @@ class ConsoleShell:
                       sink: OutputSink | None = None) -> CommandStatus:
         """Run one command; on timeout interrupt it with ^C and keep the shell if it resyncs.
 
-        `sink` gets the output as it arrives, as received, without the markers (`MarkerTap`).
+        `sink` gets the output as it arrives, as received, without the markers (`MarkerTap`),
+        after what the line brought since the last command (a kernel message while the board
+        was idle) less runbook's own lines (set-up answers, an echo of the framing).
         """
         run = "( __runbook_run )" if subshell else "__runbook_run"
         m = quote(self.marker)
@@ -112,9 +114,10 @@ class ConsoleShell:
         deadline = None if timeout is None else loop.time() + timeout
         tap = MarkerTap(sink or ignore, self.marker)
         try:
-            await self.line.expect(self._begin, timeout)
+            before, begin = await self.line.expect(self._begin, timeout)
             left = None if deadline is None else max(0.01, deadline - loop.time())
-            tap.feed(self.line.pending)
+            tap.feed("".join(ln for ln in before[: begin.start()].splitlines(keepends=True)
+                             if self.marker not in ln) + self.line.pending)
             with tapped(self.line, tap.feed):
                 output, match = await self.line.expect(self._end, left)
         except ExpectTimeoutError:

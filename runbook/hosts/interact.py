@@ -87,6 +87,8 @@ async def run_dialog(line: Expecter, pairs: Sequence[Mapping[str, Any]], timeout
     hide = mask or (lambda text: text)
     title = hide("interact: " + " | ".join(
         p.expect.pattern if p.expect else "(send)" for p in dialog))
+    if log is not None:
+        log.output(line.pending.encode())  # on the line before the dialog; its first pair sees it
     with tapped(line, None if log is None else lambda text: log.output(text.encode())):
         output, note = await _play(line, dialog, timeout, log)
     if note is None:

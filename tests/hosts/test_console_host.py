@@ -213,6 +213,22 @@ def test_console_noise_mid_command_stays_out_of_the_output(
     on_console(lambda: ConsoleHost("sr1", SerialLink(serial_peer.device)), scenario)
 
 
+def test_noise_while_the_board_is_idle_reaches_the_sink_of_the_next_command(
+        serial_peer: SerialPeer) -> None:
+    console_tty = serial_peer.tty_of_shell()
+
+    async def scenario(host: ConsoleHost) -> None:
+        await host.run("true")
+        with open(console_tty, "w") as tty:  # before the next command is even typed
+            tty.write(NOISE_ETH)
+        streamed: list[bytes] = []
+        result = await host.run("echo next", sink=streamed.append)
+        assert result.only.output == "next\n"
+        assert b"".join(streamed).decode().replace("\r", "") == NOISE_ETH.replace("\r", "") + "next\n"
+
+    on_console(lambda: ConsoleHost("sr1", SerialLink(serial_peer.device)), scenario)
+
+
 def test_serial_line_with_a_login(console_user: tuple[str, str]) -> None:
     """A serial console that shows `login:` (socat runs /bin/login on the far end)."""
     from tests.peers import require
