@@ -159,7 +159,7 @@ async def _dispatch(action: ConcreteAction, host: Host, timeout: float | None,
             output, elapsed = await wait(action, host)
             return ActionResult(Status.Success, 0, output, elapsed=elapsed)
         case InteractDialog():
-            done, output, why = await interact(action, host, timeout)
+            done, output, why = await interact(action, host, timeout, log)
             return ActionResult(Status.Success if done else Status.Failed, None, output,
                                 "" if done else why)
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal, cast
 
+from runbook.engine.logged import logged_command
 from runbook.plan.actions import InteractDialog, WaitFor, WaitForCommand, WaitForPath, WaitForPort
 
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
+    from runbook.hosts.hostlog import HostLog
 
 
 async def wait(action: WaitFor, host: Host) -> tuple[str, float]:
@@ -40,11 +42,18 @@ async def wait(action: WaitFor, host: Host) -> tuple[str, float]:
     return f"{what} after {elapsed:.1f}s\n", elapsed
 
 
-async def interact(action: InteractDialog, host: Host,
-                   timeout: float | None) -> tuple[bool, str, str]:
+async def interact(action: InteractDialog, host: Host, timeout: float | None,
+                   log: HostLog | None = None) -> tuple[bool, str, str]:
     """Play the dialog in a terminal session of `host` (the step's `timeout` bounds it all):
-    (completed, the dialog's output, why it stopped)."""
-    result = await host.interact([pair.as_mapping() for pair in action.pairs], timeout)
+    (completed, the dialog's output, why it stopped). `log`, the host's transcript, gets the
+    dialog as one command: every key sent and everything received."""
+    pairs = [pair.as_mapping() for pair in action.pairs]
+    if log is None:
+        result = await host.interact(pairs, timeout)
+    else:
+        title = " | ".join(str(pair.get("expect", "(send)")) for pair in pairs)
+        result = await logged_command(log, title, "interact",
+                                      lambda: host.interact(pairs, timeout, log=log))
     if result.status.is_ok:
         return True, result.output, ""
     last = result.output.rstrip("\n").rpartition("runbook: ")[2]

@@ -51,6 +51,7 @@ from runbook.results import CommandStatus, RunResult, Status
 if TYPE_CHECKING:
     import asyncio
 
+    from runbook.hosts.hostlog import HostLog
     from runbook.hosts.streams import ConsoleStream
 else:
     asyncio = lazy_module("asyncio")
@@ -453,7 +454,8 @@ class Host(PowerMixin, ABC):
 
     async def interact(self, pairs: Sequence[Mapping[str, Any]], timeout: float | None = None,
                        *, pair_timeout: float | None = None,
-                       mask: Callable[[str], str] | None = None) -> CommandStatus:
+                       mask: Callable[[str], str] | None = None,
+                       log: HostLog | None = None) -> CommandStatus:
         """Play an expect/send dialog in a fresh terminal session (`runbook.hosts.interact`).
 
         `pairs` are `{expect: REGEX, send: TEXT, timeout: SECONDS}`; `timeout` bounds the whole
@@ -469,7 +471,7 @@ class Host(PowerMixin, ABC):
             from runbook.hosts.expect import Expecter
 
             return await run_dialog(Expecter(stream), pairs, timeout, pair_timeout=pair_timeout,
-                                    mask=mask)
+                                    mask=mask, log=log)
         finally:
             await stream.close()
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from runbook._lazyimport import lazy_module
 from runbook.errors import ExpectTimeoutError, HostUnreachableError, StreamEndedError
 from runbook.hosts.base import Host, check_command, check_timeout, command_list, run_in_order
+from runbook.hosts.console_tap import PromptTap, ignore, is_echo, tapped
 from runbook.hosts.expect import Expecter, strip_terminal_codes
 from runbook.hosts.links import WAKE_AFTER, Link, Login, SerialLink, SshLink, TelnetLink, open_line
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, OutputSink, bounded_status
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from runbook.hosts.base import PowerControl as PowerController
+    from runbook.hosts.hostlog import HostLog
     from runbook.hosts.shell import ShellChannel
 else:
     asyncio = lazy_module("asyncio")
@@ -69,18 +71,28 @@ class CliSession:
             _, match = await self.line.expect(self.prompt, timeout)
         self.current_prompt = match.group(0).strip()
 
-    async def execute(self, command: str, timeout: float | None) -> CommandStatus:
-        """Type `command`, read until the prompt; Failed when the output matches an error pattern."""
+    async def execute(self, command: str, timeout: float | None,
+                      sink: OutputSink | None = None) -> CommandStatus:
+        """Type `command`, read until the prompt; Failed when the output matches an error pattern.
+
+        `sink` gets the output as it arrives, as received (`console_tap.PromptTap`).
+        """
+        tap = PromptTap(sink or ignore, command)
+        tap.feed(self.line.pending)
         self.line.send(command + self.enter)
         try:
-            consumed, match = await self.line.expect(self.prompt, timeout)
+            with tapped(self.line, tap.feed):
+                consumed, match = await self.line.expect(self.prompt, timeout)
         except ExpectTimeoutError:
+            tap.close()
             return await self._interrupt(command, timeout)
         except StreamEndedError:
+            tap.close()
             self.alive = False
             output = _without_echo(strip_terminal_codes(self.line.pending), command)
             return CommandStatus(command, output + "runbook: the CLI session closed\n",
                                  Status.Error, None)
+        tap.close(match.end() - match.start())
         self.current_prompt = match.group(0).strip()
         output = _without_echo(strip_terminal_codes(consumed[: match.start()]), command)
         failed = any(p.search(output) for p in self.errors)
@@ -102,10 +114,8 @@ class CliSession:
 
 def _without_echo(text: str, command: str) -> str:
     """Output without the echoed command line (the first line, when it shows the command)."""
-    first, newline, rest = text.partition("\n")
-    if newline and command.strip() and first.rstrip().endswith(command.strip()):
-        return rest
-    return text if newline or not first.strip().endswith(command.strip()) else ""
+    first, _, rest = text.partition("\n")
+    return rest if is_echo(first, command) else text
 
 
 class CliHost(Host):
@@ -152,8 +162,10 @@ class CliHost(Host):
         """The live session, or a new one: connect, log in, wait for the prompt, run `setup`."""
         if self._session is not None and self._session.alive and not self._session.line.ended:
             return self._session
+        lost = self._session is not None  # dropped on purpose (close, power) is None
         await self._drop_session()
-        line = await open_line(self.id, self.link, self.login, self._prompt)
+        line = await open_line(self.id, self.link, self.login, self._prompt, note=self.notes,
+                               again=lost)
         session = CliSession(line, self.link.enter, self._prompt, self._errors)
         try:
             await session.wait_prompt(START_TIMEOUT)
@@ -186,7 +198,7 @@ class CliHost(Host):
 
         async def execute(command: str) -> CommandStatus:
             line = await self._cli()
-            return bounded_status(await line.execute(command, timeout), output_limit, sink)
+            return bounded_status(await line.execute(command, timeout, sink), output_limit)
 
         async with self._lock():
             return await run_in_order(commands, execute)
@@ -212,14 +224,15 @@ class CliHost(Host):
 
     async def interact(self, pairs: Sequence[Mapping[str, Any]], timeout: float | None = None,
                        *, pair_timeout: float | None = None,
-                       mask: Callable[[str], str] | None = None) -> CommandStatus:
+                       mask: Callable[[str], str] | None = None,
+                       log: HostLog | None = None) -> CommandStatus:
         """Run an expect/send dialog in the CLI session as it is (see `Host.interact`)."""
         from runbook.hosts.interact import run_dialog
 
         async with self._lock():
             session = await self._cli()
             result = await run_dialog(session.line, pairs, timeout, pair_timeout=pair_timeout,
-                                      mask=mask)
+                                      mask=mask, log=log)
             try:
                 await session.wait_prompt(INTERRUPT_GRACE)
             except (ExpectTimeoutError, StreamEndedError):

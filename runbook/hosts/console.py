@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from runbook.hosts.base import PowerControl as PowerController
     from runbook.hosts.expect import Expecter
+    from runbook.hosts.hostlog import HostLog
     from runbook.hosts.shell import ShellChannel
 else:
     asyncio = lazy_module("asyncio")
@@ -72,7 +73,9 @@ class ConsoleHost(Host):
     async def _open(self) -> Expecter:
         if self._line is None or self._line.ended:
             self._console = None
-            self._line = await open_line(self.id, self.link, self.login, None)
+            lost = self._line is not None  # dropped on purpose (close, power) is None
+            self._line = await open_line(self.id, self.link, self.login, None, note=self.notes,
+                                         again=lost)
         return self._line
 
     async def _shell_on_line(self) -> ConsoleShell:
@@ -105,7 +108,7 @@ class ConsoleHost(Host):
 
         async def execute(command: str) -> CommandStatus:
             line = await self._shell_on_line()
-            return bounded_status(await line.execute(command, timeout), output_limit, sink)
+            return bounded_status(await line.execute(command, timeout, sink=sink), output_limit)
 
         async with self._lock():
             return await run_in_order(commands, execute)
@@ -119,7 +122,8 @@ class ConsoleHost(Host):
         check_command(cmd, timeout)
         async with self._lock():
             shell = await self._shell_on_line()
-            return bounded_status(await shell.execute(cmd, timeout, subshell=True), output_limit, sink)
+            return bounded_status(await shell.execute(cmd, timeout, subshell=True, sink=sink),
+                                  output_limit)
 
     async def put(self, src_files: PathLike | Sequence[PathLike], dest_dir: PathLike,
                   mode: int | None = None, *, become: bool | None = None,
@@ -141,7 +145,8 @@ class ConsoleHost(Host):
 
     async def interact(self, pairs: Sequence[Mapping[str, Any]], timeout: float | None = None,
                        *, pair_timeout: float | None = None,
-                       mask: Callable[[str], str] | None = None) -> CommandStatus:
+                       mask: Callable[[str], str] | None = None,
+                       log: HostLog | None = None) -> CommandStatus:
         """Run an expect/send dialog on the line as it is (see `Host.interact`).
 
         The shell is set up again before the next command, since the dialog may have changed
@@ -152,7 +157,8 @@ class ConsoleHost(Host):
         async with self._lock():
             line = await self._open()
             self._console = None
-            return await run_dialog(line, pairs, timeout, pair_timeout=pair_timeout, mask=mask)
+            return await run_dialog(line, pairs, timeout, pair_timeout=pair_timeout, mask=mask,
+                                    log=log)
 
     async def _probe(self, timeout: float) -> bool:
         """Up (power `wait_up`) once a fresh line shows the login prompt, or a shell prompt

@@ -9,8 +9,9 @@ Each command is then sent as one line
 so its output is what comes between the begin marker and the end marker, which carries the
 real exit status; `( __runbook_run )` runs it in a subshell for `oneshot`. Anything the line
 shows before the begin marker (an echo the device still does, a late prompt) is dropped.
-From the output, terminal control sequences and CRs are removed and lines matching a noise
-pattern (by default the kernel's `[  12.345678] ...` console messages) are dropped.
+From the output, terminal control sequences and CRs are removed, and so is console noise
+(by default the kernel's `[  12.345678] ...` messages, `strip_noise`). What the line brings
+between the markers also goes to the run's transcript as it arrives (`console_tap`).
 
 A timeout types ^C and then a resync marker until it comes back: the shell state survives.
 """
@@ -24,7 +25,9 @@ from typing import TYPE_CHECKING
 
 from runbook._lazyimport import lazy_module
 from runbook.errors import ExpectTimeoutError, StreamEndedError
+from runbook.hosts.console_tap import MarkerTap, ignore, tapped
 from runbook.hosts.expect import Expecter, strip_terminal_codes
+from runbook.hosts.output import OutputSink
 from runbook.hosts.shell import quote
 from runbook.results import CommandStatus, Status
 
@@ -33,8 +36,9 @@ if TYPE_CHECKING:
 else:
     asyncio = lazy_module("asyncio")
 
-#: Lines of console noise dropped from command output: kernel messages with a timestamp.
-DEFAULT_NOISE_PATTERNS = (r"^\s*<?\d*>?\[\s*\d+\.\d+\] ",)
+#: Console noise removed from command output: the start of a kernel message (`[  12.345678] `,
+#: the kernel's `%5lu.%06lu` timestamp), wherever on a line it begins.
+DEFAULT_NOISE_PATTERNS = (r"(?:<\d+>)?\[ *\d+\.\d{6}\] ",)
 INTERRUPT_GRACE = 5.0
 RESYNC_EVERY = 1.0
 START_TIMEOUT = 15.0
@@ -91,26 +95,36 @@ class ConsoleShell:
                     raise
 
     def clean(self, text: str) -> str:
-        """Output as the command wrote it: no terminal codes, CRs or noise lines."""
-        lines = strip_terminal_codes(text).splitlines(keepends=True)
-        return "".join(ln for ln in lines if not any(p.search(ln) for p in self._noise))
+        """Output as the command wrote it: no terminal codes, CRs or console messages."""
+        return strip_noise(strip_terminal_codes(text), self._noise)
 
-    async def execute(self, command: str, timeout: float | None, *,
-                      subshell: bool = False) -> CommandStatus:
-        """Run one command; on timeout interrupt it with ^C and keep the shell if it resyncs."""
+    async def execute(self, command: str, timeout: float | None, *, subshell: bool = False,
+                      sink: OutputSink | None = None) -> CommandStatus:
+        """Run one command; on timeout interrupt it with ^C and keep the shell if it resyncs.
+
+        `sink` gets the output as it arrives, as received, without the markers (`MarkerTap`),
+        after what the line brought since the last command (a kernel message while the board
+        was idle) less runbook's own lines (set-up answers, an echo of the framing).
+        """
         run = "( __runbook_run )" if subshell else "__runbook_run"
         m = quote(self.marker)
         self.line.send(f"__runbook_cmd={quote(command)}; printf '%s:B:\\n' {m}; "
                        f"{run} </dev/null; printf '%s:%d:\\n' {m} \"$?\"{self.enter}")
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
+        tap = MarkerTap(sink or ignore, self.marker)
         try:
-            await self.line.expect(self._begin, timeout)
+            before, begin = await self.line.expect(self._begin, timeout)
             left = None if deadline is None else max(0.01, deadline - loop.time())
-            output, match = await self.line.expect(self._end, left)
+            tap.feed("".join(ln for ln in before[: begin.start()].splitlines(keepends=True)
+                             if self.marker not in ln) + self.line.pending)
+            with tapped(self.line, tap.feed):
+                output, match = await self.line.expect(self._end, left)
         except ExpectTimeoutError:
+            tap.close()
             return await self._interrupt(command, timeout)
         except StreamEndedError:
+            tap.close()
             self.alive = False
             note = "runbook: the console line closed while the command ran"
             return CommandStatus(command, _with_note(self.clean(self.line.pending), note),
@@ -145,6 +159,19 @@ class ConsoleShell:
             await self.line.drain(0.2)  # later copies of the resync marker
             return True
         return False
+
+
+def strip_noise(text: str, noise: Sequence[re.Pattern[str]]) -> str:
+    """`text` without console messages: where a noise pattern matches on a line, the rest of
+    that line goes, line break included. A message that began after other text of the line
+    (the kernel writes wherever the cursor is) thus lets the line go on after it: the halves of
+    an interrupted line are joined again. A line break before a message is kept: it cannot be
+    told from the end of the line before (docs/consoles.md)."""
+    kept = []
+    for line in text.splitlines(keepends=True):
+        cuts = [m.start() for p in noise if (m := p.search(line))]
+        kept.append(line[: min(cuts)] if cuts else line)
+    return "".join(kept)
 
 
 def _with_note(output: str, note: str) -> str:

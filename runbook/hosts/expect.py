@@ -18,6 +18,7 @@ from runbook.errors import ExpectTimeoutError, StreamEndedError
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Callable
 
     from runbook.hosts.streams import ConsoleStream
 else:
@@ -61,7 +62,8 @@ class Expecter:
 
     `expect` consumes the buffer up to the end of the match and returns what it consumed;
     `transcript` keeps every character received between `start_transcript` and
-    `stop_transcript` (for `interact`).
+    `stop_transcript` (for `interact`). `tap`, when set, is handed every piece of text as it
+    arrives (a run's transcript streams from there, `console_tap`).
     """
 
     def __init__(self, stream: ConsoleStream) -> None:
@@ -71,6 +73,7 @@ class Expecter:
         self.transcript = ""
         self._recording = False
         self.ended = False
+        self.tap: Callable[[str], None] | None = None
 
     def send(self, text: str) -> None:
         self.stream.write(text.encode())
@@ -134,6 +137,8 @@ class Expecter:
         self._buffer += text
         if self._recording:
             self.transcript += text
+        if self.tap is not None:
+            self.tap(text)
 
     async def settle(self, seconds: float) -> None:
         """Read (keep) what arrives for `seconds`: time for the far end to act on a key."""

@@ -20,6 +20,9 @@ class HostLog(Protocol):
     def output(self, chunk: bytes) -> None:
         """Output of the command being run, as received (unbounded; no output limit)."""
 
+    def sent(self, keys: str) -> None:
+        """Keys are typed on a terminal now (an `interact` send), as sent (unmasked)."""
+
     def command_end(self, rc: int | None, status: str) -> None:
         """The command ended: its exit status (None: none known) and how it ended."""
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
 from runbook.errors import ExpectTimeoutError, StreamEndedError
+from runbook.hosts.console_tap import tapped
 from runbook.hosts.expect import spell_keys, strip_terminal_codes
 from runbook.results import CommandStatus, Status
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from runbook.hosts.expect import Expecter
+    from runbook.hosts.hostlog import HostLog
 else:
     asyncio = lazy_module("asyncio")
 
@@ -74,12 +76,30 @@ def parse_pairs(pairs: Sequence[Mapping[str, Any]], pair_timeout: float | None) 
 
 async def run_dialog(line: Expecter, pairs: Sequence[Mapping[str, Any]], timeout: float | None,
                      *, pair_timeout: float | None = None,
-                     mask: Callable[[str], str] | None = None) -> CommandStatus:
-    """Play `pairs` on `line`; the whole dialog's output, masked (see module docstring)."""
+                     mask: Callable[[str], str] | None = None,
+                     log: HostLog | None = None) -> CommandStatus:
+    """Play `pairs` on `line`; the whole dialog's output, masked (see module docstring).
+
+    `log` (a run's transcript, which masks what it writes) is told each send as it is typed and
+    everything received as it arrives; announcing the dialog is the caller's part.
+    """
     dialog = parse_pairs(pairs, pair_timeout)
     hide = mask or (lambda text: text)
     title = hide("interact: " + " | ".join(
         p.expect.pattern if p.expect else "(send)" for p in dialog))
+    if log is not None:
+        log.output(line.pending.encode())  # on the line before the dialog; its first pair sees it
+    with tapped(line, None if log is None else lambda text: log.output(text.encode())):
+        output, note = await _play(line, dialog, timeout, log)
+    if note is None:
+        return CommandStatus(title, hide(output), Status.Success, None)
+    sep = "" if not output or output.endswith("\n") else "\n"
+    return CommandStatus(title, hide(f"{output}{sep}{note}\n"), Status.Failed, None)
+
+
+async def _play(line: Expecter, dialog: list[Pair], timeout: float | None,
+                log: HostLog | None) -> tuple[str, str | None]:
+    """(everything received during the dialog, why it stopped early or None)."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     line.start_transcript()
@@ -100,9 +120,7 @@ async def run_dialog(line: Expecter, pairs: Sequence[Mapping[str, Any]], timeout
                         f"{pair.expect.pattern!r} came")
                 break
         if pair.send is not None:
+            if log is not None:
+                log.sent(pair.send)
             line.send(pair.send)
-    output = strip_terminal_codes(line.stop_transcript())
-    if note is None:
-        return CommandStatus(title, hide(output), Status.Success, None)
-    sep = "" if not output or output.endswith("\n") else "\n"
-    return CommandStatus(title, hide(f"{output}{sep}{note}\n"), Status.Failed, None)
+    return strip_terminal_codes(line.stop_transcript()), note

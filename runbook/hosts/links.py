@@ -17,6 +17,7 @@ from runbook.hosts.expect import Expecter, strip_terminal_codes
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Callable
 
     from runbook.hosts.ssh import RemoteHost
     from runbook.hosts.streams import ConsoleStream
@@ -103,11 +104,27 @@ class Login:
 
 
 async def open_line(host_id: str, link: Link, login: Login | None,
-                    ready: re.Pattern[str] | None) -> Expecter:
+                    ready: re.Pattern[str] | None, *, note: Callable[[str], None] | None = None,
+                    again: bool = False) -> Expecter:
     """Open the link, log in when `login` is given and wait for `ready` (a prompt) if given.
 
     HostUnreachableError when the link does not open, login fails or the prompt never comes.
+    `note` (a run's transcript) is told the connection, a reconnection (`again`) and its outcome.
     """
+    say = note or (lambda text: None)
+    say(f"reconnecting to {link.transport} {link.describe()} (the last session ended)" if again
+        else f"connecting to {link.transport} {link.describe()}")
+    try:
+        line = await _open_line(host_id, link, login, ready)
+    except HostUnreachableError as exc:
+        say(f"connection failed: {exc.cause}")
+        raise
+    say(f"connected to {link.describe()}" + (f", logged in as {login.user}" if login else ""))
+    return line
+
+
+async def _open_line(host_id: str, link: Link, login: Login | None,
+                     ready: re.Pattern[str] | None) -> Expecter:
     try:
         stream = await link.open()
     except (OSError, TimeoutError, ImportError) as exc:

@@ -91,11 +91,10 @@ class BoundedOutput:
         return f"{head}{sep}{note}{tail}"
 
 
-def bounded_status(result: CommandStatus, limit: int = DEFAULT_OUTPUT_LIMIT,
-                   sink: OutputSink | None = None) -> CommandStatus:
-    """`result` with its output passed through a `BoundedOutput`: for hosts that receive a
-    command's output whole (console lines, small by nature) yet must keep the same bound and
-    feed the same sink (a transcript) as the streaming hosts."""
-    kept = BoundedOutput(limit, sink)
+def bounded_status(result: CommandStatus, limit: int = DEFAULT_OUTPUT_LIMIT) -> CommandStatus:
+    """`result` with its output passed through a `BoundedOutput`: for hosts that clean a
+    command's output whole once it ended (console lines, small by nature; they stream what they
+    receive to the sink themselves, `console_tap`) yet must keep the same bound."""
+    kept = BoundedOutput(limit)
     kept.write(result.output.encode())
     return result._replace(output=kept.text())

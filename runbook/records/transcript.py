@@ -33,6 +33,15 @@ def _stamp(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((now - whole) * 1000):03d}Z"
 
 
+_SPELLED = {"\r": "\\r", "\n": "\\n", "\t": "\\t", "\x1b": "\\e", "\\": "\\\\", "^": "\\^"}
+
+
+def _spell(keys: str) -> str:
+    """`keys` as `interact` sends are written (docs/consoles.md): `\\r`, `^C`, `\\\\`..."""
+    return "".join(_SPELLED.get(c) or (f"^{chr(ord(c) + 64)}" if ord(c) < 32 else
+                                       "^?" if c == "\x7f" else c) for c in keys)
+
+
 class HostTranscript:
     """The transcript file of one host (a `HostLog`)."""
 
@@ -57,7 +66,11 @@ class HostTranscript:
             self._at_line_start = text.endswith("\n")
 
     def _line(self, text: str, now: float | None = None) -> None:
-        """One runbook line (`#| <time> <text>`), on a line of its own, masked."""
+        """One runbook line (`#| <time> <text>`), on a line of its own, masked.
+
+        Output the masker still holds back goes first, so the file keeps the order things
+        happened in (a secret cannot span the `#|` line: it would not be one string there)."""
+        self._raw(self._masker.flush())
         if not self._at_line_start:
             self._raw("\n")
         stamp = _stamp(time.time() if now is None else now)
@@ -70,11 +83,18 @@ class HostTranscript:
         self._line(f"{kind}: {text}", self._command_started)
 
     def output(self, chunk: bytes) -> None:
+        """Append output, handed to the operating system at once: `kill -9` of runbook, or a
+        look at the file while a long command runs, finds everything received so far."""
         self._bytes += len(chunk)
         self._raw(self._masker.feed(chunk))
+        if self._file is not None:
+            self._file.flush()
+
+    def sent(self, keys: str) -> None:
+        """Keys typed on a terminal, masked first, then control keys spelled (`\\r`, `^C`)."""
+        self._line("send: " + _spell(self._mask(keys)))
 
     def command_end(self, rc: int | None, status: str) -> None:
-        self._raw(self._masker.flush())
         now = time.time()
         took = "" if self._command_started is None else f" in {now - self._command_started:.3f} s"
         code = "no exit status" if rc is None else f"exit status {rc}"

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from runbook import Status
 from runbook.hosts.cli import DEFAULT_PROMPT, CliHost
+from runbook.hosts.expect import strip_terminal_codes
 from runbook.hosts.links import SshLink
 from runbook.hosts.ssh import RemoteHost
 from tests.peers.frr import HOSTNAME, FrrPeer
@@ -36,6 +37,20 @@ def test_show_running_config_after_setup(frr_peer: FrrPeer) -> None:
         assert f"hostname {HOSTNAME}\n" in result.only.output
         assert not result.only.output.startswith("show running-config")
         assert result.only.output.rstrip().endswith("end")
+
+    on_router(frr_peer, scenario, setup=["terminal length 0"])
+
+
+def test_the_sink_gets_the_output_as_received_without_echo_and_prompt(frr_peer: FrrPeer) -> None:
+    async def scenario(host: CliHost) -> None:
+        chunks: list[bytes] = []
+        result = await host.run(["show running-config", "configure terminal", "show nonsense"],
+                                sink=chunks.append)
+        streamed = strip_terminal_codes(b"".join(chunks).decode())
+        assert streamed == "".join(s.output for s in result.statuses[:3])
+        assert f"hostname {HOSTNAME}\n" in streamed and "% Unknown command" in streamed
+        assert "show running-config" not in streamed and f"{HOSTNAME}#" not in streamed
+        assert f"{HOSTNAME}(config)#" not in streamed
 
     on_router(frr_peer, scenario, setup=["terminal length 0"])
 

@@ -136,6 +136,27 @@ def test_wrong_password_is_a_login_failure(telnet_peer: TelnetPeer,
     asyncio.run(main())
 
 
+def test_connections_and_reconnections_are_told_to_the_notes(
+        telnet_peer: TelnetPeer, console_user: tuple[str, str]) -> None:
+    """`notes` (a run's transcript) hears the line open, log in, close and open again."""
+    user, password = console_user
+    host = ConsoleHost("tn1", TelnetLink("127.0.0.1", telnet_peer.port), login=Login(user, password))
+    notes: list[str] = []
+    host.notes = notes.append
+    where = f"127.0.0.1:{telnet_peer.port}"
+
+    async def scenario(host: ConsoleHost) -> None:
+        await host.run("true")
+        assert notes == [f"connecting to telnet {where}", f"connected to {where}, logged in as {user}"]
+        lost = await host.run("exit")  # the shell ends, telnetd closes the connection
+        assert lost.only.status is Status.Error
+        assert (await host.run("echo back")).only.output == "back\n"
+        assert notes[2:] == [f"reconnecting to telnet {where} (the last session ended)",
+                             f"connected to {where}, logged in as {user}"]
+
+    on_console(lambda: host, scenario)
+
+
 def test_a_closed_port_is_unreachable(tmp_path: Path) -> None:
     host = ConsoleHost("sr9", SerialLink(str(tmp_path / "no-such-tty")))
 
@@ -146,27 +167,64 @@ def test_a_closed_port_is_unreachable(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_console_noise_mid_command_stays_out_of_the_output(serial_peer: SerialPeer,
-                                                          tmp_path: Path) -> None:
-    """Kernel-like messages written to the board's console while a command runs are dropped."""
+NOISE_USB = "[  123.456789] usb 1-1: new high-speed USB device number 2\r\n"
+NOISE_ETH = "[  123.500000] eth0: link up\r\n"
+
+
+@pytest.mark.parametrize(("printed", "noise", "output"), [
+    # between two lines of output: the message's line goes
+    ("echo before", NOISE_USB + NOISE_ETH, "before\nafter\n"),
+    # into the middle of a line, where the kernel writes (at the cursor): the halves rejoin
+    ("printf bef", NOISE_USB + NOISE_ETH, "befafter\n"),
+    # after a line break of its own: the break stays (docs/consoles.md)
+    ("printf bef", "\r\n" + NOISE_USB, "bef\nafter\n"),
+])
+def test_console_noise_mid_command_stays_out_of_the_output(
+        serial_peer: SerialPeer, tmp_path: Path, printed: str, noise: str, output: str) -> None:
+    """Kernel-like messages written to the board's console while a command runs are removed
+    from its output; the sink (a run's transcript) gets everything, as it arrives."""
     fifo = tmp_path / "go"
     os.mkfifo(fifo)
     started = tmp_path / "started"
     console_tty = serial_peer.tty_of_shell()
+    streamed: list[bytes] = []
 
     async def scenario(host: ConsoleHost) -> None:
         async def noise_then_release() -> None:
-            while not started.exists():
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            # what the command printed so far reaches the sink while it still runs
+            while b"bef" not in b"".join(streamed) or not started.exists():
+                assert loop.time() < deadline, streamed
                 await asyncio.sleep(0.02)
             with open(console_tty, "w") as tty:
-                tty.write("[  123.456789] usb 1-1: new high-speed USB device number 2\r\n"
-                          "[  123.500000] eth0: link up\r\n")
+                tty.write(noise)
             with open(fifo, "w") as release:
                 release.write("x\n")
 
-        command = f"echo before; touch {started}; read x < {fifo}; echo after; exit 3"
-        result, _ = await asyncio.gather(host.oneshot(command), noise_then_release())
-        assert result == CommandStatus(command, "before\nafter\n", Status.Failed, 3)
+        command = f"{printed}; touch {started}; read x < {fifo}; echo after; exit 3"
+        result, _ = await asyncio.gather(host.oneshot(command, sink=streamed.append),
+                                         noise_then_release())
+        assert result == CommandStatus(command, output, Status.Failed, 3)
+        received = b"".join(streamed).decode().replace("\r", "")
+        shown = "before\n" if printed == "echo before" else "bef"
+        assert received == shown + noise.replace("\r", "") + "after\n"
+
+    on_console(lambda: ConsoleHost("sr1", SerialLink(serial_peer.device)), scenario)
+
+
+def test_noise_while_the_board_is_idle_reaches_the_sink_of_the_next_command(
+        serial_peer: SerialPeer) -> None:
+    console_tty = serial_peer.tty_of_shell()
+
+    async def scenario(host: ConsoleHost) -> None:
+        await host.run("true")
+        with open(console_tty, "w") as tty:  # before the next command is even typed
+            tty.write(NOISE_ETH)
+        streamed: list[bytes] = []
+        result = await host.run("echo next", sink=streamed.append)
+        assert result.only.output == "next\n"
+        assert b"".join(streamed).decode().replace("\r", "") == NOISE_ETH.replace("\r", "") + "next\n"
 
     on_console(lambda: ConsoleHost("sr1", SerialLink(serial_peer.device)), scenario)
 
