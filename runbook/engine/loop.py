@@ -4,14 +4,18 @@ Each item is a separate run of the action with the item bound to `loop_var` (def
 `when` is evaluated per item. All items run, even after one fails; the step fails on the
 host when an item failed. `register` stores `NAME.results` (one entry per item: item, status,
 rc, output) and `NAME.failed`, plus the last item's `output` / `rc` and the overall `status`.
+Each item's result is announced as it ends, and a rerun or resume skips the items a host did
+ok before (`LoopMemory`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from runbook.engine.events import ItemResult
 from runbook.engine.results import HostStepResult
 from runbook.errors import RunbookError
 from runbook.language.treechecks import loop_expression
@@ -87,3 +91,33 @@ def loop_register_value(result: HostStepResult) -> dict[str, Any]:
     return {"output": result.output, "rc": result.rc, "status": result.word,
             "results": list(result.items or []),
             "failed": not result.status.is_ok and result.status is not Status.Skipped}
+
+
+class LoopMemory:
+    """The loop items each host finished ok in an earlier run (a rerun or resume skips them),
+    and where each item's result is announced as it ends (`ItemResult`, for the journal).
+
+    `done` maps (step index, host id) to {position: the item's report entry}; an item is
+    skipped when the entry at its position has the same label and succeeded, and its entry
+    is kept as is, so `NAME.results` merges the earlier items with the new ones.
+    """
+
+    def __init__(self, emit: Callable[[ItemResult], None]) -> None:
+        self.emit = emit
+        self.done: dict[tuple[int, str], dict[int, Mapping[str, Any]]] = {}
+
+    def earlier(self, step: Step, host_id: str, position: int,
+                item: Any) -> HostStepResult | None:
+        """The result of `item` done ok before (rebuilt from its entry), or None: run it."""
+        entry = self.done.get((step.index, host_id), {}).get(position)
+        if entry is None or entry.get("item") != _label(item) or entry.get("status") != "success":
+            return None
+        now = time.time()
+        return HostStepResult(host_id, Status.Success, entry.get("rc"),
+                              str(entry.get("output") or ""), now, now,
+                              message=str(entry.get("message") or ""))
+
+    def finished(self, step: Step, host_id: str, position: int, item: Any,
+                 result: HostStepResult) -> None:
+        """Announce one item's result on `host_id`."""
+        self.emit(ItemResult(step.index, host_id, position, item_entry(item, result)))
