@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.engine.results import HostStepResult, RunOutcome, RunStatus, StepOutcome
+from runbook.records import read_journal, report_from_journal
 from runbook.records.merge import merge_earlier
 from runbook.records.progress import RunProgress
 from runbook.records.runfolder import RunFolder
@@ -83,6 +84,9 @@ def test_item_lines_and_rescued_lines_say_how_far_a_host_got_inside(tmp_path: Pa
     assert progress.failures_before("a", ["0", "1", "2"], "2") == []
     assert progress.items["b"] == {"2": {0: entry}}  # b was cut short inside the loop
     assert progress.items["a"]["2"][1]["item"] == "y"  # from the whole result
+    shown = report_from_journal(read_journal(progress.folder.journal))  # runs / show
+    assert shown["steps"][0]["results"]["a"].get("rescued") is True
+    assert "rescued" not in shown["steps"][0]["results"]["b"]
 
 
 def test_changes_name_the_steps_that_differ(tmp_path: Path) -> None:
