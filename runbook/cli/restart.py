@@ -127,6 +127,8 @@ def _narrow(executor: Executor, earlier: RunProgress, starts: dict[str, str]) ->
         registered={h: earlier.registered_before(h, order, s) for h, s in starts.items()},
         failures={h: earlier.failures_before(h, order, s) for h, s in starts.items()},
         items={h: earlier.items.get(h, {}) for h in starts},
+        # out of the run for good (a resume): they count for a batch's max_failed
+        dropped={h: "failed before" for h in earlier.failed_hosts() if h not in starts},
         batch_hosts=list(dict.fromkeys([*earlier.hosts, *(h.id for h in executor.plan.hosts)])))
 
 

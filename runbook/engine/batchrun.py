@@ -43,7 +43,8 @@ class BatchRunner:
         `within` is the block whose batches these are (None: the runbook's).
 
         The batches are cut from `full` (default: `hosts`), then kept to `hosts`: a restart
-        runs only the hosts it repairs, each in the batch it had, in the original order."""
+        runs only the hosts it repairs, each in the batch it had, in the original order; its
+        hosts not run again still count for `max_failed` when they are out of the run."""
         block = within.name if within is not None else None
         first, last = span
         present = set(hosts)
@@ -72,7 +73,7 @@ class BatchRunner:
                              full=cut[groups.index(batch)] if spec is not None else full)
             if records:
                 records[number - 1].ended = time.time()
-            done += batch
+            done += cut[groups.index(batch)]  # a restart: the batch's earlier failures count
 
     async def range(self, first: int, last: int, hosts: frozenset[str],
                     within: Block | None = None, full: Sequence[str] | None = None) -> None:

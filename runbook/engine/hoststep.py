@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.engine.actions import ActionResult, apply_expect, describe_action, execute
 from runbook.engine.delegate import delegate_message, runs_on
-from runbook.engine.loop import LoopMemory, combine, loop_items, loop_register_value
+from runbook.engine.loop import (
+    LoopMemory,
+    combine,
+    item_label,
+    loop_items,
+    loop_register_value,
+)
 from runbook.engine.results import HostStepResult
 from runbook.errors import RunbookError
 from runbook.plan.renderer import template_message
@@ -119,6 +125,7 @@ class HostStep:
             earlier = self.loops.earlier(step, self.host.id, position, item) \
                 if self.loops is not None else None
             if earlier is not None:
+                self._noted_item(item)
                 done.append((item, earlier))
                 continue
             self.started = time.time()
@@ -201,6 +208,12 @@ class HostStep:
         return HostStepResult(self.host.id, raw.status, raw.rc, self.mask(raw.output),
                               self.started, time.time(), message=self.mask(raw.message),
                               attempts=attempt, state=raw.state, unreachable=raw.unreachable)
+
+    def _noted_item(self, item: Any) -> None:
+        """Tell the transcript that `item` is not run again (done ok in the earlier run)."""
+        if self.log is not None:
+            self.log.note(f"item {item_label(item)!r}: done ok in the earlier run, "
+                          "not run again")
 
     def _noted(self, result: HostStepResult) -> HostStepResult:
         """`result` of a step that sent nothing, told to the transcript."""

@@ -39,7 +39,7 @@ def loop_items(step: Step, templater: Templater, context: Mapping[str, Any]) -> 
         value = templater.evaluate(parsed[0], context, location=step.location, what="loop")
         if isinstance(value, str | bytes) or not isinstance(value, Sequence | set | frozenset):
             raise RunbookError(f"loop {step.loop!r} gave {type(value).__name__} "
-                               f"{_label(value)!r}, not a list")
+                               f"{item_label(value)!r}, not a list")
         items = list(value)
     if len(items) > MAX_ITEMS:
         raise RunbookError(f"loop has {len(items)} items, more than {MAX_ITEMS}: split the "
@@ -47,7 +47,7 @@ def loop_items(step: Step, templater: Templater, context: Mapping[str, Any]) -> 
     return items
 
 
-def _label(item: Any) -> str:
+def item_label(item: Any) -> str:
     """An item as a short label for output and reports."""
     text = item if isinstance(item, str) else json.dumps(item, default=str, sort_keys=True)
     return text if len(text) <= LABEL_WIDTH else text[:LABEL_WIDTH - 3] + "..."
@@ -55,7 +55,7 @@ def _label(item: Any) -> str:
 
 def item_entry(item: Any, result: HostStepResult) -> dict[str, Any]:
     """One item's report entry (also what `NAME.results` holds for templates)."""
-    entry: dict[str, Any] = {"item": _label(item), "status": result.word, "rc": result.rc,
+    entry: dict[str, Any] = {"item": item_label(item), "status": result.word, "rc": result.rc,
                              "output": result.output}
     if result.message:
         entry["message"] = result.message
@@ -69,7 +69,7 @@ def combine(host_id: str, started: float, ended: float,
     ran = [r for _, r in items if r.status is not Status.Skipped]
     if failed:
         status = Status.Error if all(r.status is Status.Error for _, r in failed) else Status.Failed
-        shown = ", ".join(f"{_label(i)} ({r.message or r.word})" for i, r in failed[:3])
+        shown = ", ".join(f"{item_label(i)} ({r.message or r.word})" for i, r in failed[:3])
         message = f"{len(failed)} of {len(items)} items failed: {shown}" + (
             " ..." if len(failed) > 3 else "")
     elif not ran:
@@ -77,7 +77,7 @@ def combine(host_id: str, started: float, ended: float,
             else "skipped: loop has no items"
     else:
         status, message = Status.Success, ""
-    output = "".join(f"[{_label(i)}] {r.output}" + ("" if r.output.endswith("\n") else "\n")
+    output = "".join(f"[{item_label(i)}] {r.output}" + ("" if r.output.endswith("\n") else "\n")
                      for i, r in items if r.output)
     last = ran[-1] if ran else None
     return HostStepResult(host_id, status, last.rc if last else None, output, started, ended,
@@ -110,7 +110,7 @@ class LoopMemory:
                 item: Any) -> HostStepResult | None:
         """The result of `item` done ok before (rebuilt from its entry), or None: run it."""
         entry = self.done.get((step.index, host_id), {}).get(position)
-        if entry is None or entry.get("item") != _label(item) or entry.get("status") != "success":
+        if entry is None or entry.get("item") != item_label(item) or entry.get("status") != "success":
             return None
         now = time.time()
         return HostStepResult(host_id, Status.Success, entry.get("rc"),

@@ -183,6 +183,12 @@ class RunProgress:
                 values[name] = value
         return values
 
+    def failed_hosts(self) -> list[str]:
+        """Hosts with a failure (not ignored, not rescued) somewhere in the run."""
+        return [h for h in self.hosts if any(
+            (r := by_host.get(h)) is not None and not result_ok(r) and not result_unfinished(r)
+            for by_host in self.results.values())]
+
     def changes(self, runbook_sha256: str | None, steps: Sequence[dict[str, Any]]) -> list[str]:
         """What differs between the run's runbook and the one given now (empty: the same)."""
         if runbook_sha256 == self.start.get("runbook_sha256"):

@@ -100,6 +100,8 @@ def test_rerun_restarts_inside_the_block_and_the_loop(lab_file: Path, tmp_path: 
     journal = read_journal(repair / "journal.jsonl")
     assert sorted((r["host"], r["item"]) for r in journal if r["event"] == "item_result") == [
         ("h07", 0), ("h07", 1), ("h07", 2), ("h08", 1)]
+    transcript = (repair / "hosts" / "h08.log").read_text()
+    assert "item 'x': done ok in the earlier run, not run again" in transcript
     nothing = runbook(*args, "--rerun-failed", "last", cwd=tmp_path)
     assert nothing.returncode == 0 and "nothing to repair" in nothing.stdout, nothing.stdout
 
