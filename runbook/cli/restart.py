@@ -61,14 +61,15 @@ class Restart:
         return self.earlier.folder
 
     def merge(self, outcome: RunOutcome) -> None:
-        """Put the earlier run's results into `outcome` where this run has none."""
+        """Put the earlier run's results into `outcome` where this run has none (and mark
+        the earlier failures this run's rescues recovered)."""
         from runbook.records.merge import merge_earlier
 
         tracker = self.executor.tracker if self.executor is not None else None
         merge_earlier(outcome, self.earlier,
                       None if tracker is None else lambda o: tracker.mark_all_rescued(o.steps))
         failed = sum(1 for h in outcome.hosts if any(
-            not r.status.is_ok and not r.ignored
+            not r.status.is_ok and not r.ignored and not r.rescued
             for s in outcome.steps if (r := s.results.get(h)) is not None))
         click.echo(f"with run {self.earlier.run_id}'s results: {len(outcome.hosts) - failed} "
                    f"host(s) ok, {failed} not ok in the end")

@@ -2,9 +2,9 @@
 
 Read from the run's journal (and report.json when the run wrote one: it also holds the hosts
 recorded `not run` after an interruption). Results are keyed by step path (`step_path`: the
-step's index today, `3/0/2` once steps nest in blocks), so "the step where a host stopped" is
-a path and both commands extend to nested steps: a host restarts at the first path, in plan
-order, whose result is missing or not ok.
+step's index in the plan's flat list, where steps of blocks and includes are counted in
+place, as `--list-steps` numbers them): a host restarts at the first path, in plan order,
+whose result is missing or not ok.
 
 - **rerun** (`repair_points`): every host of the run whose result in some step it was
   targeted by is not ok: failed (not ignored), error, unreachable, interrupted, or skipped

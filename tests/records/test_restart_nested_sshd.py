@@ -76,6 +76,7 @@ def test_rerun_restarts_inside_the_block_and_the_loop(lab_file: Path, tmp_path: 
     again = runbook(*args, "--rerun-failed", failed_run, cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "h07 from step 3, h08 from step 7" in again.stdout
+    assert "4 host(s) ok, 0 not ok in the end" in again.stdout  # h09's rescue counts
     assert lines(marks, "h06") == DONE  # untouched
     assert lines(marks, "h09") == ["prep", "b1", "b2", "b3", "mend", "tidy", "each-x",
                                    "each-y", "each-z", "last"]  # rescued: finished ok
