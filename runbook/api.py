@@ -94,7 +94,8 @@ def executor(plan: Plan, *, subscribers: Iterable[Subscriber] = (), forks: int |
     """The engine for `plan`, its events going to `subscribers` (for `abandon()` on a second
     Ctrl-C; most callers want `run` or `show`). `forks` defaults to 500, clamped by `fd_limit`."""
     from runbook.engine.events import EventBus
-    from runbook.engine.executor import Executor, choose_forks
+    from runbook.engine.executor import Executor
+    from runbook.engine.forks import choose_forks
 
     return Executor(plan, forks=choose_forks(forks, fd_limit()), bus=EventBus(list(subscribers)),
                     mask=mask)
@@ -110,7 +111,7 @@ def site_executor(plan: Plan, *, secrets: SecretStore, subscribers: Iterable[Sub
     if not any(h.id in plan.lab.site_of for h in plan.hosts):
         return None
     from runbook.engine.events import EventBus
-    from runbook.engine.executor import choose_forks
+    from runbook.engine.forks import choose_forks
     from runbook.sites.broker import broker_url, check_reachable
     from runbook.sites.controller import DEFAULT_SITE_TIMEOUT, SiteRun
 

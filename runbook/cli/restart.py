@@ -54,18 +54,22 @@ class Restart:
 
     earlier: RunProgress
     resume: bool
+    executor: Executor | None = None
 
     @property
     def folder(self) -> RunFolder:
         return self.earlier.folder
 
     def merge(self, outcome: RunOutcome) -> None:
-        """Put the earlier run's results into `outcome` where this run has none."""
+        """Put the earlier run's results into `outcome` where this run has none (and mark
+        the earlier failures this run's rescues recovered)."""
         from runbook.records.merge import merge_earlier
 
-        merge_earlier(outcome, self.earlier)
+        tracker = self.executor.tracker if self.executor is not None else None
+        merge_earlier(outcome, self.earlier,
+                      None if tracker is None else lambda o: tracker.mark_all_rescued(o.steps))
         failed = sum(1 for h in outcome.hosts if any(
-            not r.status.is_ok and not r.ignored
+            not r.status.is_ok and not r.ignored and not r.rescued
             for s in outcome.steps if (r := s.results.get(h)) is not None))
         click.echo(f"with run {self.earlier.run_id}'s results: {len(outcome.hosts) - failed} "
                    f"host(s) ok, {failed} not ok in the end")
@@ -112,15 +116,21 @@ def _targets(executor: Executor) -> list[tuple[str, list[str]]]:
     return [(step_path(p.step.index), [h.id for h in p.targets]) for p in executor.plan.steps]
 
 
-def _narrow(executor: Executor, earlier: RunProgress, starts: dict[str, str],
-            dropped: dict[str, str] | None = None) -> None:
+def _narrow(executor: Executor, earlier: RunProgress, starts: dict[str, str]) -> None:
+    """Start each host of `starts` at its step, with what it had done and registered before
+    (loop items, block failures) and the earlier run's hosts to cut batches from."""
     from runbook.engine.restart import start_part_way
     from runbook.records.runfolder import step_path
 
     order = [step for step, _ in _targets(executor)]
-    registered = {host: earlier.registered_before(host, order, start)
-                  for host, start in starts.items()}
-    start_part_way(executor, starts, step_path, registered=registered, dropped=dropped)
+    start_part_way(
+        executor, starts, step_path,
+        registered={h: earlier.registered_before(h, order, s) for h, s in starts.items()},
+        failures={h: earlier.failures_before(h, order, s) for h, s in starts.items()},
+        items={h: earlier.items.get(h, {}) for h in starts},
+        # out of the run for good (a resume): they count for a batch's max_failed
+        dropped={h: "failed before" for h in earlier.failed_hosts() if h not in starts},
+        batch_hosts=list(dict.fromkeys([*earlier.hosts, *(h.id for h in executor.plan.hosts)])))
 
 
 def plan_rerun(spec: str, runs_dir: Path, executor: Executor, *, force: bool) -> Restart:
@@ -134,18 +144,18 @@ def plan_rerun(spec: str, runs_dir: Path, executor: Executor, *, force: bool) ->
     where = ", ".join(f"{h} from step {step_number(p)}" for h, p in starts.items())
     click.echo(f"rerunning the failed hosts of run {earlier.run_id}: {where}")
     _narrow(executor, earlier, starts)
-    return Restart(earlier, resume=False)
+    return Restart(earlier, resume=False, executor=executor)
 
 
 def plan_resume(earlier: RunProgress, executor: Executor, *, force: bool) -> Restart:
     """Narrow `executor` to what `earlier` (a run that did not end) has left to do."""
     check_unchanged(earlier, executor, force=force)
-    starts, dropped = earlier.resume_points(_targets(executor))
-    _narrow(executor, earlier, starts, dropped)
+    starts = earlier.resume_points(_targets(executor))
+    _narrow(executor, earlier, starts)
     click.echo(f"resuming run {earlier.run_id}: " + (", ".join(
-        f"{h} from step {step_number(p)}" for h, p in starts.items() if h not in dropped)
-        or "no host has steps left"))
-    return Restart(earlier, resume=True)
+        f"{h} from step {step_number(p)}" for h, p in starts.items()
+        if h not in executor.dropped) or "no host has steps left"))
+    return Restart(earlier, resume=True, executor=executor)
 
 
 def resumable(earlier: RunProgress) -> None:
@@ -213,24 +223,13 @@ def plan_restart(opts: StartOptions, runner: Runner) -> Restart | None:
 def restartable(runner: Runner, command: str) -> Executor:
     """The runner as an `Executor` that can start part-way; exit 2 when it cannot.
 
-    Where a host stopped is known by step, and a host restarts at a step of the flat list.
-    Inside a block (its rescue/always depend on what failed before), a loop (items done
-    before are not recorded one by one) or a rolling batch, starting there would not be what
-    the first run would have done, and a multi-site run's hosts are driven by its site
-    workers: those runs are refused (docs/records.md). Included steps are flat and fine.
+    Blocks, loops and batches restart inside (docs/records.md). A multi-site run's hosts are
+    driven by its site workers, which cannot be started part-way: refused.
     """
     from runbook.engine.executor import Executor
 
     if not isinstance(runner, Executor):
-        fail(f"{command} does not support multi-site runs yet: run `runbook apply` again "
-             "(with --start-at-step or --limit to narrow it)")
-    plan = runner.plan
-    nested = [what for what, present in (
-        ("blocks", bool(plan.runbook.blocks)),
-        ("loops", any(p.step.loop is not None for p in plan.steps)),
-        ("batches", len(plan.batches) > 1)) if present]
-    if nested:
-        fail(f"{command} does not support runbooks with {' or '.join(nested)} yet: a host "
-             "cannot restart part-way through them; run `runbook apply` again (with "
-             "--start-at-step or --limit to narrow it)")
+        fail(f"{command} does not support multi-site runs yet (a site's worker cannot start "
+             "its hosts part-way): run `runbook apply` again (with --start-at-step or "
+             "--limit to narrow it)")
     return runner

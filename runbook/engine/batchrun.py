@@ -37,12 +37,20 @@ class BatchRunner:
     outcome: RunOutcome
 
     async def run(self, spec: BatchSpec, max_failed: int | str, span: tuple[int, int],
-                  hosts: Sequence[str], within: Block | None = None) -> None:
+                  hosts: Sequence[str], *, within: Block | None = None,
+                  full: Sequence[str] | None = None) -> None:
         """Steps first..last on `hosts`, in batches per `spec` (None: all at once);
-        `within` is the block whose batches these are (None: the runbook's)."""
+        `within` is the block whose batches these are (None: the runbook's).
+
+        The batches are cut from `full` (default: `hosts`), then kept to `hosts`: a restart
+        runs only the hosts it repairs, each in the batch it had, in the original order; its
+        hosts not run again still count for `max_failed` when they are out of the run."""
         block = within.name if within is not None else None
         first, last = span
-        batches = split(list(hosts), spec, total=len(self.order))
+        present = set(hosts)
+        cut = split(list(full if full is not None else hosts), spec, total=len(self.order))
+        groups = [[h for h in b if h in present] for b in cut]
+        batches = [b for b in groups if b]
         limit = failure_limit(max_failed, len(self.order))
         records = [BatchOutcome(n + 1, len(batches), list(b), block)
                    for n, b in enumerate(batches)] if spec is not None else []
@@ -61,14 +69,16 @@ class BatchRunner:
             if records:
                 records[number - 1].started = time.time()
                 self.bus.emit(BatchStarted(number, len(batches), tuple(batch), block))
-            await self.range(first, last, frozenset(batch), within)
+            await self.range(first, last, frozenset(batch), within,
+                             full=cut[groups.index(batch)] if spec is not None else full)
             if records:
                 records[number - 1].ended = time.time()
-            done += batch
+            done += cut[groups.index(batch)]  # a restart: the batch's earlier failures count
 
     async def range(self, first: int, last: int, hosts: frozenset[str],
-                    within: Block | None = None) -> None:
-        """Steps first..last on `hosts`; a batched block inside runs in its own batches."""
+                    within: Block | None = None, full: Sequence[str] | None = None) -> None:
+        """Steps first..last on `hosts`; a batched block inside runs in its own batches
+        (cut from `full`, the hosts this range had in the original run: see `run`)."""
         index = first
         while index <= last:
             if self.halted():
@@ -76,8 +86,9 @@ class BatchRunner:
             block = self._batched_block_at(index, last, within)
             if block is not None:
                 inside = [h for h in self.order if h in hosts]
+                whole = None if full is None else [h for h in self.order if h in set(full)]
                 await self.run(block.batch, block.max_failed, (block.first, block.last), inside,
-                               block)
+                               within=block, full=whole)
                 index = block.last + 1
                 continue
             await self.run_step(index, hosts)

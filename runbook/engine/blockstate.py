@@ -162,15 +162,49 @@ class BlockTracker:
         return counts
 
     # -- reading the outcome ----------------------------------------------------------------
-    def mark_rescued(self, steps: Sequence[StepOutcome]) -> None:
+    def mark_rescued(self, steps: Sequence[StepOutcome]) -> list[tuple[Block, str]]:
         """Mark the failures that a just-finished rescue recovered (`steps`: the run's, in
-        order): shown, but they no longer fail the run."""
-        for block, host_id in self.just_rescued:
+        order): shown, but they no longer fail the run. Returns those (block, host) pairs."""
+        marked = list(self.just_rescued)
+        for block, host_id in marked:
             for outcome in steps[block.first:block.last + 1]:
                 result = outcome.results.get(host_id)
                 if result is not None and not result.status.is_ok:
                     result.rescued = True
         self.just_rescued.clear()
+        return marked
+
+    def mark_all_rescued(self, steps: Sequence[StepOutcome]) -> None:
+        """Mark again every failure some rescue of this run recovered: after a restart merged
+        the earlier run's results in, the failure a resumed rescue recovered is among them."""
+        self.just_rescued = [(self.blocks[b], h) for b, r in self.records.items()
+                             for h in sorted(r.rescued)]
+        self.mark_rescued(steps)
+
+    # -- restarting part-way ----------------------------------------------------------------
+    def restore(self, host_id: str, start: Step,
+                failures: Sequence[tuple[Step, str]]) -> str | None:
+        """Put `host_id` back where it stood in the blocks around `start` (the step it restarts
+        at), given its failures before it in the earlier run (not ignored, not rescued).
+
+        It has entered every block around `start`; a failure inside one of them counts in
+        the innermost block holding both it and `start`, in the section it happened in (a
+        failure in a block already left moved out to that one, unrecovered). A failure outside
+        every block around `start` had put the host out of the run: the reason is returned.
+        """
+        around = [block_id for block_id, _ in start.blocks]
+        for block_id in around:
+            self.records[block_id].entered.add(host_id)
+        for step, message in failures:
+            common = 0
+            while (common < min(len(step.blocks), len(around))
+                   and step.blocks[common][0] == around[common]):
+                common += 1
+            if common == 0:
+                return f"failed in step {step.name!r}"
+            block_id, phase = step.blocks[common - 1]
+            self._fail_in(block_id, phase, host_id, step.name, message)
+        return None
 
     def failed_in(self, steps: Sequence[StepOutcome], hosts: Sequence[str]) -> set[str]:
         """Hosts of `hosts` out of the run, or failed (not ignored, not rescued) in `steps`."""

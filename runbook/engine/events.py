@@ -77,6 +77,27 @@ class HostResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemResult:
+    """One item of a looped step ended on a host (`position` counts from 0): the journal
+    records it, so a resume does not repeat the items a host had done (engine/loop.py)."""
+
+    step_index: int
+    host_id: str
+    position: int
+    entry: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Rescued:
+    """A block's rescue recovered a host: its failures in steps first..last no longer fail it."""
+
+    host_id: str
+    block: str
+    first: int
+    last: int
+
+
+@dataclass(frozen=True, slots=True)
 class Progress:
     """`done` of `total` hosts have finished the current step (emitted after each result)."""
 
@@ -111,7 +132,7 @@ class RunFinished:
 
 
 Event = (RunStarted | StepStarted | HostResult | Progress | StepFinished | PlannedHost
-         | RunFinished | BatchStarted | BatchSkipped)
+         | RunFinished | BatchStarted | BatchSkipped | ItemResult | Rescued)
 Subscriber = Callable[[Event], None]
 
 

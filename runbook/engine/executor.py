@@ -28,12 +28,14 @@ from runbook.engine.events import (
     EventBus,
     HostResult,
     Progress,
+    Rescued,
     RunFinished,
     RunStarted,
     StepFinished,
     StepStarted,
 )
 from runbook.engine.hoststep import HostStep, Registered, register, registered_value
+from runbook.engine.loop import LoopMemory
 from runbook.engine.release import EarlyRelease
 from runbook.engine.results import (
     HostStepResult,
@@ -51,14 +53,6 @@ if TYPE_CHECKING:
     from runbook.plan.compiler import Plan
     from runbook.plan.steps import PlannedStep
 
-# Default hosts worked on at once: a lab of 500 hosts in one wave. An SSH host costs one TCP
-# connection plus a few channels multiplexed on it; the real limit is open file descriptors.
-DEFAULT_FORKS = 500
-# File descriptors one host may need while it works (SSH: the socket; local: shell and
-# oneshot pipes), and how many to keep free for the process itself (logs, reports, stdio).
-FDS_PER_HOST = 4
-FDS_RESERVED = 64
-
 # Seconds allowed for closing every host at the end (and after Ctrl-C, inside the 5 s promise).
 CLOSE_TIMEOUT = 3.0
 # Seconds an `always` step may take on a host while the run is halted or interrupted, when the
@@ -68,12 +62,6 @@ ALWAYS_TIMEOUT = 60.0
 
 def _no_log(host_id: str) -> HostLog | None:
     return None
-
-
-def choose_forks(requested: int | None, fd_limit: int) -> int:
-    """`requested` (or DEFAULT_FORKS), clamped so the open-file limit cannot be exhausted."""
-    budget = max(1, (fd_limit - FDS_RESERVED) // FDS_PER_HOST)
-    return max(1, min(requested or DEFAULT_FORKS, budget))
 
 
 class Executor:
@@ -90,6 +78,9 @@ class Executor:
         self.registered: Registered = {h.id: {} for h in plan.hosts}
         self.tracker = BlockTracker(plan.runbook.blocks)
         self.dropped: dict[str, str] = self.tracker.dropped
+        self.loops = LoopMemory(self.bus.emit)
+        #: the hosts batches are cut from (a restart's whole earlier run); None: the plan's
+        self.batch_hosts: list[str] | None = None
         #: Each host's transcript (`RunRecorder` sets it); None: not recorded.
         self.host_logs: Callable[[str], HostLog | None] = _no_log
         self.halted: str | None = None
@@ -112,7 +103,7 @@ class Executor:
         try:
             await self._batches().run(self.plan.runbook.batch, self.plan.runbook.max_failed,
                                       (0, len(self.plan.steps) - 1),
-                                      [h.id for h in self.plan.hosts])
+                                      [h.id for h in self.plan.hosts], full=self.batch_hosts)
             if self.halted is not None:
                 await self._run_cleanup()
             self._fill_missing()
@@ -153,7 +144,8 @@ class Executor:
                    if any(phase == "always" for _, phase in p.step.blocks))
 
     def _batches(self) -> BatchRunner:
-        return BatchRunner(self.plan.runbook.blocks, [h.id for h in self.plan.hosts],
+        return BatchRunner(self.plan.runbook.blocks,
+                           self.batch_hosts or [h.id for h in self.plan.hosts],
                            self._run_index, self._failed_hosts,
                            lambda: self.halted is not None, self.bus, self.outcome)
 
@@ -169,7 +161,8 @@ class Executor:
         for host_id in self.tracker.leave(index):
             if self.plan.fail_fast and self.halted is None:
                 self.halt(f"fail_fast after {host_id!r} failed in a block")
-        self.tracker.mark_rescued(self.outcome.steps)
+        for block, host_id in self.tracker.mark_rescued(self.outcome.steps):
+            self.bus.emit(Rescued(host_id, block.name, block.first, block.last))
         self.outcome.rescued = self.tracker.rescued_hosts()
 
     def _failed_hosts(self, first: int, last: int, hosts: Sequence[str]) -> set[str]:
@@ -399,7 +392,8 @@ class Executor:
 
     async def _run_host(self, planned: PlannedStep, host: Host) -> HostStepResult:
         return await HostStep(planned, host, self.plan.renderer, self.registered, self.mask,
-                              log=self.host_logs(host.id), lab=self.plan.lab).run()
+                              log=self.host_logs(host.id), lab=self.plan.lab,
+                              loops=self.loops).run()
 
     # -- dry run --------------------------------------------------------------------------
     def check(self) -> RunOutcome:

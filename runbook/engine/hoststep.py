@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.engine.actions import ActionResult, apply_expect, describe_action, execute
 from runbook.engine.delegate import delegate_message, runs_on
-from runbook.engine.loop import combine, loop_items, loop_register_value
+from runbook.engine.loop import (
+    LoopMemory,
+    combine,
+    item_label,
+    loop_items,
+    loop_register_value,
+)
 from runbook.engine.results import HostStepResult
 from runbook.errors import RunbookError
 from runbook.plan.renderer import template_message
@@ -67,8 +73,11 @@ class HostStep:
 
     def __init__(self, planned: PlannedStep, host: Host, renderer: ActionRenderer,
                  registered: Registered, mask: Callable[[str], str], *,
-                 log: HostLog | None = None, lab: Lab | None = None) -> None:
+                 log: HostLog | None = None, lab: Lab | None = None,
+                 loops: LoopMemory | None = None) -> None:
         self.planned = planned
+        #: loop items done before (rerun / resume) and where item results are announced
+        self.loops = loops
         self.step = planned.step
         self.host = host
         #: where the action runs: the target, or its `delegate_to` host (found in `lab`)
@@ -112,9 +121,17 @@ class HostStep:
         except RunbookError as exc:
             return self._template_failure(exc)
         done: list[tuple[Any, HostStepResult]] = []
-        for item in items:
+        for position, item in enumerate(items):
+            earlier = self.loops.earlier(step, self.host.id, position, item) \
+                if self.loops is not None else None
+            if earlier is not None:
+                self._noted_item(item)
+                done.append((item, earlier))
+                continue
             self.started = time.time()
             done.append((item, await self._loop_item(item)))
+            if self.loops is not None:
+                self.loops.finished(step, self.host.id, position, item, done[-1][1])
         result = combine(self.host.id, done[0][1].started if done else time.time(),
                          time.time(), done)
         result.command = "\n".join(f"[{entry['item']}] {line}" for entry, (_, item_result)
@@ -191,6 +208,12 @@ class HostStep:
         return HostStepResult(self.host.id, raw.status, raw.rc, self.mask(raw.output),
                               self.started, time.time(), message=self.mask(raw.message),
                               attempts=attempt, state=raw.state, unreachable=raw.unreachable)
+
+    def _noted_item(self, item: Any) -> None:
+        """Tell the transcript that `item` is not run again (done ok in the earlier run)."""
+        if self.log is not None:
+            self.log.note(f"item {item_label(item)!r}: done ok in the earlier run, "
+                          "not run again")
 
     def _noted(self, result: HostStepResult) -> HostStepResult:
         """`result` of a step that sent nothing, told to the transcript."""

@@ -18,6 +18,10 @@ Lines (`event` names the kind; times are epoch seconds; see docs/records.md):
     step_start   step, name, action, hosts (active), skipped
     host_result  step, path, host, result (the report's hostResult), register, registered,
                  site (only for a host a site's worker drove)
+    item_result  step, path, host, item (position, from 0), entry (item, status, rc, output,
+                 message): one item of a looped step ended on a host
+    rescued      host, block, steps (paths): the block's rescue recovered the host's failures
+                 in those steps
     step_end     step, started, ended
     run_end      status, ended, duration_s, error (only after an internal error)
 
@@ -39,6 +43,8 @@ from runbook.engine.delegate import is_run_once_copy
 from runbook.engine.events import (
     Event,
     HostResult,
+    ItemResult,
+    Rescued,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -109,6 +115,8 @@ class Journal:
     def _record(self, event: Event) -> dict[str, Any] | None:
         if isinstance(event, HostResult):
             return self._host_record(event.step_index, event.result, event.registered)
+        if isinstance(event, ItemResult | Rescued):
+            return _progress_record(event)
         if isinstance(event, StepStarted):
             return {"event": "step_start", "step": event.index, "name": event.name,
                     "action": event.action, "hosts": event.total, "skipped": event.skipped,
@@ -117,25 +125,28 @@ class Journal:
             step = event.outcome
             return {"event": "step_end", "step": step.index, "started": step.started,
                     "ended": step.ended}
+        if isinstance(event, RunStarted | RunFinished):
+            return self._run_record(event)
+        return None
+
+    def _run_record(self, event: RunStarted | RunFinished) -> dict[str, Any]:
+        """The run_start (or resume) and run_end lines."""
         if isinstance(event, RunStarted):
             if self.resumed:
                 return {"event": "resume", **self._header, "started": event.started}
             return {"event": "run_start", "version": JOURNAL_VERSION, **self._header,
                     "runbook": event.runbook, "hosts": list(event.hosts),
                     "started": event.started, "check": event.check}
-        if isinstance(event, RunFinished):
-            outcome = event.outcome
-            end: dict[str, Any] = {"event": "run_end", "status": outcome.status.value,
-                                   "ended": outcome.ended,
-                                   "duration_s": round(outcome.duration, 6)}
-            if outcome.error:
-                end["error"] = outcome.error
-            if outcome.batches:
-                end["batches"] = [b.to_dict() for b in outcome.batches]
-            if outcome.rescued:
-                end["rescued"] = dict(outcome.rescued)
-            return end
-        return None
+        outcome = event.outcome
+        end: dict[str, Any] = {"event": "run_end", "status": outcome.status.value,
+                               "ended": outcome.ended, "duration_s": round(outcome.duration, 6)}
+        if outcome.error:
+            end["error"] = outcome.error
+        if outcome.batches:
+            end["batches"] = [b.to_dict() for b in outcome.batches]
+        if outcome.rescued:
+            end["rescued"] = dict(outcome.rescued)
+        return end
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append one masked line and push it to the disk before returning."""
@@ -157,6 +168,17 @@ class Journal:
             _sync(self._file.fileno())
         self._file.close()
         self._file = None
+
+
+def _progress_record(event: ItemResult | Rescued) -> dict[str, Any]:
+    """The lines that say how far a host got inside a step or block (rerun and resume read
+    them: records/progress.py)."""
+    if isinstance(event, ItemResult):
+        return {"event": "item_result", "step": event.step_index,
+                "path": step_path(event.step_index), "host": event.host_id,
+                "item": event.position, "entry": dict(event.entry)}
+    return {"event": "rescued", "host": event.host_id, "block": event.block,
+            "steps": [step_path(i) for i in range(event.first, event.last + 1)]}
 
 
 class _Syncer:

@@ -42,6 +42,8 @@ def report_from_journal(records: list[dict[str, Any]]) -> dict[str, Any]:
     by_index = {s["index"]: s for s in steps}
     last_seen = float(start.get("started") or 0.0)
     for record in records:
+        if record["event"] == "rescued":
+            _mark_rescued(record, by_index)
         step = by_index.get(record.get("step", -1))
         if step is None:
             continue
@@ -65,6 +67,15 @@ def report_from_journal(records: list[dict[str, Any]]) -> dict[str, Any]:
         if end and end.get(key):
             report[key] = end[key]
     return report
+
+
+def _mark_rescued(record: dict[str, Any], by_index: dict[Any, dict[str, Any]]) -> None:
+    """A `rescued` line: the host's failures in the block's steps no longer fail it."""
+    for path in record.get("steps", []):
+        step = by_index.get(int(path)) if str(path).isdigit() else None
+        result = step["results"].get(record.get("host")) if step is not None else None
+        if result is not None and result.get("status") in ("failed", "error", "unreachable"):
+            result["rescued"] = True
 
 
 def _host_counts(hosts: list[str], steps: list[dict[str, Any]]) -> dict[str, dict[str, int]]:

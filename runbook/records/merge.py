@@ -5,6 +5,7 @@ touch, so it shows every host's final state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from runbook.records.runfolder import step_path
@@ -28,12 +29,15 @@ def result_from_dict(host_id: str, data: dict[str, Any]) -> HostStepResult:
         float(data.get("started") or 0.0), float(data.get("ended") or 0.0),
         message=str(data.get("message", "")), ignored=bool(data.get("ignored", False)),
         attempts=int(data.get("attempts", 1)), state=data.get("state"),
-        unreachable=word == "unreachable", command=str(data.get("command", "")))
+        unreachable=word == "unreachable", command=str(data.get("command", "")),
+        items=data.get("items"), rescued=bool(data.get("rescued", False)))
 
 
-def merge_earlier(outcome: RunOutcome, earlier: RunProgress) -> None:
+def merge_earlier(outcome: RunOutcome, earlier: RunProgress,
+                  settle: Callable[[RunOutcome], None] | None = None) -> None:
     """Fill `outcome` (in place) with `earlier`'s results where it has none; hosts in the lab
-    order of the earlier run, then any new ones; the status judged on the merged results."""
+    order of the earlier run, then any new ones; `settle` then sees the merged results (to
+    mark the earlier failures this run's rescues recovered) before the status is judged."""
     from runbook.engine.results import RunStatus
 
     hosts = list(dict.fromkeys([*earlier.hosts, *outcome.hosts]))
@@ -44,5 +48,7 @@ def merge_earlier(outcome: RunOutcome, earlier: RunProgress) -> None:
             merged.setdefault(host, result_from_dict(host, data))
         step.results = dict(sorted(merged.items(), key=lambda item: order.get(item[0], 0)))
     outcome.hosts = hosts
+    if settle is not None:
+        settle(outcome)
     if outcome.status is not RunStatus.INTERRUPTED and outcome.ended is not None:
         outcome.status = RunStatus.FAILED if outcome.any_failed() else RunStatus.SUCCESS

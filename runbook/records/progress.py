@@ -2,16 +2,21 @@
 
 Read from the run's journal (and report.json when the run wrote one: it also holds the hosts
 recorded `not run` after an interruption). Results are keyed by step path (`step_path`: the
-step's index today, `3/0/2` once steps nest in blocks), so "the step where a host stopped" is
-a path and both commands extend to nested steps: a host restarts at the first path, in plan
-order, whose result is missing or not ok.
+step's index in the plan's flat list, where steps of blocks and includes are counted in
+place, as `--list-steps` numbers them): a host restarts at the first path, in plan order,
+whose result is missing or not ok.
 
 - **rerun** (`repair_points`): every host of the run whose result in some step it was
   targeted by is not ok: failed (not ignored), error, unreachable, interrupted, or skipped
   because of one of those (a `when` skip is ok). It restarts at the first such step.
 - **resume** (`resume_points`): every host continues at the first step with no result (or an
-  interrupted / not-run one); a host that had already failed for real is not run again but
-  sits the rest out (`dropped`), as it would have in the original run.
+  interrupted / not-run one); its failures before that (`failures_before`) tell the engine
+  whether it sits the rest out (a failure nothing can rescue any more) or goes on in the
+  block around its start (rescue and always), as it would have in the original run.
+
+Inside a step, a loop's items (`items`: each item's entry, from `item_result` lines and the
+host's whole result) let a host skip the items it did ok; `rescued` lines mark the failures a
+block's rescue recovered (ok: the host finished the block).
 
 Registered values come back from the journal (`registered_before`): they are the masked
 copies, so a value holding a secret comes back with `***` in its place.
@@ -33,13 +38,14 @@ _NOT_DONE_PREFIXES = ("not run:", "interrupted", "cancelled:")
 
 
 def result_ok(result: dict[str, Any]) -> bool:
-    """A result a host may keep: success, an ignored failure, or a `when` skip."""
+    """A result a host may keep: success, a failure ignored or rescued, or a skip (a `when`
+    skip, a block's rules; a skip after a failure follows that failure, which is not ok)."""
     status = result.get("status")
     if status == "success":
         return True
-    if status in ("failed", "error") and result.get("ignored"):
+    if status in _BAD and (result.get("ignored") or result.get("rescued")):
         return True
-    return status == "skipped" and str(result.get("message", "")).startswith("skipped: when")
+    return status == "skipped" and not result_unfinished(result)
 
 
 def result_unfinished(result: dict[str, Any]) -> bool:
@@ -60,6 +66,8 @@ class RunProgress:
     registered: dict[str, dict[str, tuple[str, Any]]] = field(default_factory=dict)
     #: pid of the last runbook process that wrote the journal
     pid: int | None = None
+    #: host id -> step path -> item position -> a looped step's item entry
+    items: dict[str, dict[str, dict[int, dict[str, Any]]]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, folder: RunFolder) -> RunProgress:
@@ -74,13 +82,22 @@ class RunProgress:
 
     def _add(self, record: dict[str, Any]) -> None:
         kind = record["event"]
+        path = str(record.get("path", record.get("step")))
         if kind == "host_result":
-            path = str(record.get("path", record.get("step")))
             host = record["host"]
             self.results.setdefault(path, {})[host] = record["result"]
+            self._note_items(host, path, record["result"])
             if record.get("register") and record.get("registered") is not None:
                 self.registered.setdefault(host, {})[path] = (record["register"],
                                                               record["registered"])
+        elif kind == "item_result":
+            self.items.setdefault(record["host"], {}).setdefault(path, {})[
+                int(record["item"])] = record["entry"]
+        elif kind == "rescued":
+            for step in record.get("steps", []):
+                result = self.result(str(step), record["host"])
+                if result is not None and result.get("status") in _BAD:
+                    result["rescued"] = True
         elif kind == "run_end":
             self.ended = True
         elif kind == "resume":
@@ -96,7 +113,14 @@ class RunProgress:
         for step in report.get("steps", []) if isinstance(report, dict) else []:
             known = self.results.setdefault(step_path(step["index"]), {})
             for host, result in step.get("results", {}).items():
-                known.setdefault(host, result)
+                if host not in known:
+                    known[host] = result
+                    self._note_items(host, step_path(step["index"]), result)
+
+    def _note_items(self, host: str, path: str, result: dict[str, Any]) -> None:
+        """A looped step's items, from the host's whole result (they replace item lines)."""
+        if isinstance(result.get("items"), list):
+            self.items.setdefault(host, {})[path] = dict(enumerate(result["items"]))
 
     @property
     def run_id(self) -> str:
@@ -122,23 +146,30 @@ class RunProgress:
                     starts[host] = path
         return starts
 
-    def resume_points(self, targets: Sequence[tuple[str, Iterable[str]]]
-                      ) -> tuple[dict[str, str], dict[str, str]]:
-        """(host -> path to continue from, host -> why it sits the rest out) for a run that
-        did not end: each host continues at its first step without a finished result."""
+    def resume_points(self, targets: Sequence[tuple[str, Iterable[str]]]) -> dict[str, str]:
+        """Host -> path to continue from, for a run that did not end: each host continues at
+        its first step without a finished result. (Whether an earlier failure keeps it out
+        is the engine's call, from `failures_before`: inside a block, rescue may follow.)"""
         starts: dict[str, str] = {}
-        dropped: dict[str, str] = {}
         for path, hosts in targets:
             for host in hosts:
-                if host in starts:
-                    continue
                 result = self.result(path, host)
-                if result is None or result_unfinished(result):
+                if host not in starts and (result is None or result_unfinished(result)):
                     starts[host] = path
-                elif not result_ok(result) and host not in dropped:
-                    dropped[host] = ("unreachable" if result.get("status") == "unreachable"
-                                     else f"failed in step {path}")
-        return starts, {h: r for h, r in dropped.items() if h in starts}
+        return starts
+
+    def failures_before(self, host: str, order: Sequence[str],
+                        start: str) -> list[tuple[str, str]]:
+        """(path, message) of `host`'s failures (not ignored, not rescued) in the steps before
+        `start` (`order`: plan order)."""
+        found: list[tuple[str, str]] = []
+        for path in order:
+            if path == start:
+                break
+            result = self.result(path, host)
+            if result is not None and not result_ok(result) and not result_unfinished(result):
+                found.append((path, str(result.get("message") or result.get("status"))))
+        return found
 
     def registered_before(self, host: str, order: Sequence[str], start: str) -> dict[str, Any]:
         """The values `host` registered in the steps before `start` (`order`: plan order)."""
@@ -151,6 +182,12 @@ class RunProgress:
                 name, value = done[path]
                 values[name] = value
         return values
+
+    def failed_hosts(self) -> list[str]:
+        """Hosts with a failure (not ignored, not rescued) somewhere in the run."""
+        return [h for h in self.hosts if any(
+            (r := by_host.get(h)) is not None and not result_ok(r) and not result_unfinished(r)
+            for by_host in self.results.values())]
 
     def changes(self, runbook_sha256: str | None, steps: Sequence[dict[str, Any]]) -> list[str]:
         """What differs between the run's runbook and the one given now (empty: the same)."""

@@ -51,8 +51,9 @@ def resolve_runs_dir(explicit: Path | None = None,
 
 
 def step_path(*indexes: int) -> str:
-    """The key of a step in the journal: its index, and inside a block the indexes down to it
-    joined with `/` (`"3"`, `"3/0/2"`). Resume and rerun find where a host stopped by it."""
+    """The key of a step in the journal: its index in the plan's flat list (steps of blocks
+    and includes counted in place), `"3"`; several indexes are joined with `/`. Resume and
+    rerun find where a host stopped by it."""
     return "/".join(str(i) for i in indexes)
 
 

@@ -64,41 +64,34 @@ def test_an_unknown_run_is_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no run 'nosuchrun'" in result.output
 
 
-BLOCK_BOOK = """\
-name: nested
-steps:
-  - name: work
-    hosts: local
-    block:
-      - {name: fails, run: "false"}
-"""
-
 LOOP_BOOK = """\
 name: looped
 steps:
   - name: probe
     hosts: local
-    loop: [1, 2]
-    run: "false"
+    loop: [a, b, c]
+    run: echo {{{{ item }}}} >> {d}/ran; test {{{{ item }}}} != b -o -e {d}/fixed && echo got-{{{{ item }}}}
+    register: probe
+  - name: after
+    hosts: local
+    run: echo "{{{{ probe.results | map(attribute='output') | map('trim') | join(',') }}}}"
 """
 
 
-def test_a_rerun_of_a_runbook_with_blocks_is_refused(tmp_path: Path) -> None:
+def test_a_rerun_inside_a_loop_runs_only_the_items_not_done(tmp_path: Path) -> None:
     book = tmp_path / "book.yml"
-    book.write_text(BLOCK_BOOK)
+    book.write_text(LOOP_BOOK.format(d=tmp_path))
     runs = ["--runs-dir", str(tmp_path / "runs")]
     first = CliRunner().invoke(cli, ["apply", str(book), *runs])
     assert first.exit_code == 1, first.output
-    result = CliRunner().invoke(cli, ["apply", str(book), "--rerun-failed", "last", *runs])
-    assert result.exit_code == 2, result.output
-    assert "--rerun-failed does not support runbooks with blocks" in result.output
-    assert "Traceback" not in result.output
-
-
-def test_a_resume_of_a_runbook_with_loops_is_refused(tmp_path: Path) -> None:
-    book = tmp_path / "book.yml"
-    book.write_text(LOOP_BOOK)
-    recorded(tmp_path, runbook_path=str(book))
-    result = resume(tmp_path, "last")
-    assert result.exit_code == 2, result.output
-    assert "runbook resume does not support runbooks with loops" in result.output
+    (tmp_path / "fixed").touch()
+    again = CliRunner().invoke(cli, ["apply", str(book), "--rerun-failed", "last", *runs,
+                                     "--report-json", str(tmp_path / "r.json")])
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "ran").read_text().split() == ["a", "b", "c", "b"]  # only b again
+    report = json.loads((tmp_path / "r.json").read_text())
+    probe = report["steps"][0]["results"]["local"]
+    assert [i["item"] for i in probe["items"]] == ["a", "b", "c"]
+    assert {i["status"] for i in probe["items"]} == {"success"}
+    # the registered results: the earlier items' values merged with the new one
+    assert report["steps"][1]["results"]["local"]["output"] == "got-a,got-b,got-c\n"

@@ -60,3 +60,23 @@ def test_cleanup_mode_runs_only_always_steps_of_entered_blocks() -> None:
     assert blocks.skip_reason(STEPS[2], "h1", cleanup=True) == "not run"
     assert blocks.skip_reason(STEPS[3], "h1", cleanup=True) is None
     assert blocks.skip_reason(STEPS[3], "h2", cleanup=True) == "not run"  # never entered
+
+
+def test_restore_puts_a_restarted_host_back_inside_its_blocks() -> None:
+    blocks = tracker()
+    top = step(4)
+    # restarting in the rescue after an inner failure: failed in the outer block, so rescue
+    # runs, failed_step is known, and always runs
+    assert blocks.restore("h1", STEPS[2], [(STEPS[1], "boom")]) is None
+    assert blocks.failure_of("h1", STEPS[2]) == ("s1", "boom")
+    assert blocks.skip_reason(STEPS[2], "h1") is None
+    # restarting at a block step with nothing failed: entered, nothing to rescue
+    assert blocks.restore("h2", STEPS[1], []) is None
+    assert blocks.skip_reason(STEPS[2], "h2") == "skipped: nothing to rescue"
+    assert blocks.skip_reason(STEPS[3], "h2") is None
+    blocks.leave(3)
+    assert blocks.rescued_hosts() == {"h1": 1}
+    # a failure outside the blocks around the start had put the host out of the run
+    assert blocks.restore("h3", top, [(STEPS[0], "boom")]) == "failed in step 's0'"
+    assert blocks.restore("h4", STEPS[3], [(STEPS[0], "a"), (STEPS[2], "x")]) is None
+    assert blocks.leave(3) == ["h4"]  # its rescue had failed: out of the run after always

@@ -15,7 +15,7 @@ from runbook.engine.events import (
     StepFinished,
     StepStarted,
 )
-from runbook.engine.executor import choose_forks
+from runbook.engine.forks import choose_forks
 from runbook.engine.results import RunStatus
 from runbook.model import Expect, OneshotAction, RunAction
 from runbook.results import Status

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.engine.results import HostStepResult, RunOutcome, RunStatus, StepOutcome
+from runbook.records import read_journal, report_from_journal
 from runbook.records.merge import merge_earlier
 from runbook.records.progress import RunProgress
 from runbook.records.runfolder import RunFolder
@@ -60,9 +61,32 @@ def test_resume_points_continue_unfinished_hosts_and_keep_failed_ones_out(
         hr(1, "a", result("success")), hr(1, "b", result("failed")),
         hr(1, "c", result("error", "interrupted")))
     assert not progress.ended and progress.pid == 1
-    starts, dropped = progress.resume_points(TARGETS)
+    starts = progress.resume_points(TARGETS)
     assert starts == {"a": "2", "b": "2", "c": "1", "d": "1"}
-    assert dropped == {"b": "failed in step 1"}
+    order = ["0", "1", "2"]
+    assert progress.failures_before("b", order, "2") == [("1", "failed")]  # the engine drops b
+    assert progress.failures_before("c", order, "1") == []
+
+
+def test_item_lines_and_rescued_lines_say_how_far_a_host_got_inside(tmp_path: Path) -> None:
+    entry = {"item": "x", "status": "success", "rc": 0, "output": "x\n"}
+    progress = journal(
+        tmp_path,
+        hr(0, "a", result("failed")), hr(0, "b", result("failed")),
+        hr(1, "a", result("success")),
+        {"event": "rescued", "host": "a", "block": "B", "steps": ["0", "1"]},
+        {"event": "item_result", "step": 2, "path": "2", "host": "b", "item": 0,
+         "entry": entry},
+        hr(2, "a", result("failed", items=[entry, {**entry, "item": "y", "status": "failed"}])))
+    assert progress.result("0", "a") == {**result("failed"), "rescued": True}
+    targets = [*TARGETS[:2], ("2", ["a"])]
+    assert progress.repair_points(targets) == {"a": "2", "b": "0", "c": "0", "d": "0"}
+    assert progress.failures_before("a", ["0", "1", "2"], "2") == []
+    assert progress.items["b"] == {"2": {0: entry}}  # b was cut short inside the loop
+    assert progress.items["a"]["2"][1]["item"] == "y"  # from the whole result
+    shown = report_from_journal(read_journal(progress.folder.journal))  # runs / show
+    assert shown["steps"][0]["results"]["a"].get("rescued") is True
+    assert "rescued" not in shown["steps"][0]["results"]["b"]
 
 
 def test_changes_name_the_steps_that_differ(tmp_path: Path) -> None:
