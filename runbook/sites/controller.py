@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from runbook.engine.events import EventBus
 from runbook.engine.executor import Executor
 from runbook.engine.results import RunStatus
+from runbook.plan.batches import failure_limit
+from runbook.records.transcript import HostTranscript
 from runbook.results import Status
 from runbook.sites.broker import async_client, celery_app
 from runbook.sites.channel import HEARTBEAT_TTL, ControllerChannel
@@ -32,6 +34,7 @@ from runbook.sites.share import SiteShare, build_task, new_run_id, send_task, si
 
 if TYPE_CHECKING:
     from runbook.engine.results import RunOutcome
+    from runbook.hosts.hostlog import HostLog
     from runbook.plan.compiler import Plan
     from runbook.sites.codec import Message
 
@@ -74,6 +77,10 @@ class SiteRun:
         for payload in self.payloads.values():
             payload["heartbeat_ttl"] = heartbeat_timeout
         self.mask = self.local.mask
+        self._host_logs: Callable[[str], HostLog | None] = self.local.host_logs
+        self._failed_hosts: dict[str, None] = {}
+        self._max_failed = failure_limit(plan.runbook.max_failed, len(plan.hosts)) \
+            if plan.runbook.batch is not None else None
         self._channel: ControllerChannel | None = None
         self._halt: str | None = None
         self._requests: list[tuple[str, str]] = []  # cancel requests not yet sent to workers
@@ -86,6 +93,16 @@ class SiteRun:
     def bus(self) -> EventBus:
         """The run's one bus: every part's events, merged (what a recorder subscribes to)."""
         return self.merger.bus
+
+    @property
+    def host_logs(self) -> Callable[[str], HostLog | None]:
+        """Each host's transcript (`RunRecorder` sets it): the local hosts' executor writes
+        to it, and the site hosts' text the workers ship is appended to it."""
+        return self._host_logs
+
+    @host_logs.setter
+    def host_logs(self, logs: Callable[[str], HostLog | None]) -> None:
+        self._host_logs = self.local.host_logs = logs
 
     @property
     def halted(self) -> str | None:
@@ -210,6 +227,8 @@ class SiteRun:
         elif kind == "failed":
             share.done = True
             self.merger.fill(site, Status.Error, f"site {site}: {message.get('message')}")
+        elif kind == "log":
+            self._transcript(str(message.get("host")), str(message.get("text") or ""), site)
         else:
             self.merger.site_message(site, message)
 
@@ -228,15 +247,40 @@ class SiteRun:
                 share.last_check = now
                 if not await self._channel.alive(share.site):
                     share.done = True
+                    for host_id in share.hosts:
+                        self._transcript(host_id, None, share.site)
                     self.merger.fill(share.site, Status.Error,
                                      f"worker for site {share.site} lost",
                                      later=f"not run: worker for site {share.site} lost")
 
+    def _transcript(self, host_id: str, text: str | None, site: str) -> None:
+        """Append a site host's shipped transcript text to its log in the run folder (None:
+        note that its worker was lost, so the transcript ends there)."""
+        if host_id not in self.shares[site].hosts:
+            return
+        log = self._host_logs(host_id)
+        if isinstance(log, HostTranscript):
+            if text is None:
+                log.note(f"worker for site {site} lost: nothing more was shipped")
+            else:
+                log.append(text)
+
     def _failed(self, host_id: str, step_name: str) -> None:
-        """A host failed somewhere: with fail_fast, every part halts."""
+        """A host failed somewhere: with fail_fast, every part halts; with a rolling `batch`,
+        once more hosts failed across the parts than `max_failed` tolerates, no part starts
+        another batch (docs/sites.md)."""
         if self.plan.fail_fast:
             self.halt(f"fail_fast after {host_id!r} failed step {step_name!r}", cancel=True,
                       keep=host_id)
+        self._failed_hosts[host_id] = None
+        if self._max_failed is None or len(self._failed_hosts) <= self._max_failed \
+                or self.local.stop_batches is not None or self.halted is not None:
+            return
+        failed = sorted(self._failed_hosts)
+        reason = (f"{len(failed)} host(s) failed across the sites ({', '.join(failed)}), more "
+                  f"than max_failed {self.plan.runbook.max_failed}")
+        self.local.stop_batches = reason
+        self._requests.append(("batches", reason))
 
     async def _send_halt(self) -> None:
         """Pass on to the workers what `_failed` or `halted` asked for (halt, stop)."""
