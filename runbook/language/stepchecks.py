@@ -42,7 +42,8 @@ def check_modifiers(step: Step, lab: Lab | None, add: Add, hosts: Sequence[Host]
     """`become`, `delegate_to` and the `interact` patterns of one step (on `hosts`)."""
     _check_become(step, add)
     _check_delegate(step, lab, add)
-    if lab is not None and lab.site_of and step.delegate_to in lab:
+    if lab is not None and lab.site_of and step.delegate_to in lab \
+            and step.delegate_to != "local":  # local: the machine driving the target
         _check_delegate_site(step, lab, hosts, add)
     if isinstance(step.action, InteractAction):
         for number, pair in enumerate(step.action.pairs):

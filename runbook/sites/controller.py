@@ -216,6 +216,7 @@ class SiteRun:
         share = self.shares[site]
         if share.done:
             return
+        share.last_message = asyncio.get_running_loop().time()
         kind = message.get("t")
         if kind == "started":
             share.started = True
@@ -243,8 +244,9 @@ class SiteRun:
                 share.done = True
                 self.merger.fill(share.site, Status.Error, f"no worker for site {share.site}",
                                  unreachable=True, later="skipped: unreachable")
-            elif share.started and now - share.last_check >= POLL * 4:
-                share.last_check = now
+            elif share.started and now - share.last_check >= POLL * 4 \
+                    and now - share.last_message > self.heartbeat_timeout:
+                share.last_check = now  # lost: no heartbeat, and nothing heard for as long
                 if not await self._channel.alive(share.site):
                     share.done = True
                     for host_id in share.hosts:

@@ -25,7 +25,12 @@ from runbook.engine.events import Event, HostResult, RunFinished, StepFinished
 from runbook.errors import RunbookError, ValidationError
 from runbook.sites.broker import TASK_NAME, async_client, celery_app, queue_name
 from runbook.sites.bundle import unpack
-from runbook.sites.channel import HEARTBEAT_INTERVAL, HEARTBEAT_TTL, WorkerChannel
+from runbook.sites.channel import (
+    HEARTBEAT_INTERVAL,
+    HEARTBEAT_TTL,
+    HeartbeatThread,
+    WorkerChannel,
+)
 from runbook.sites.codec import Message, event_message, result_to_dict
 from runbook.sites.transcript import SHIP_INTERVAL, TranscriptShipper
 
@@ -189,10 +194,19 @@ class _Share:
                 await channel.send(message)
 
     async def _heartbeat(self, channel: WorkerChannel) -> None:
-        """Beat, and act on the controller's cancel request (halt, stop or interrupt)."""
+        """Beat (from a thread), and act on the controller's cancel request (halt, stop,
+        batches or interrupt)."""
+        beater = HeartbeatThread(self.broker_url, channel.run_id, channel.site,
+                                 channel.heartbeat_ttl)
+        beater.start()
+        try:
+            await self._watch(channel)
+        finally:
+            beater.stop()
+
+    async def _watch(self, channel: WorkerChannel) -> None:
         acted: str | None = None
         while True:
-            await channel.beat()
             request = await channel.cancel_request() or {}
             kind = str(request.get("kind") or "")
             if kind and kind != acted and self._cancel(

@@ -64,6 +64,7 @@ def test_max_failed_counts_the_failed_hosts_of_every_site(
                   extra_hosts={"h07": {"site": "east"}, "h08": {"site": "west"}})
     release = Path(f"/tmp/runbook-maxfailed-{uuid.uuid4().hex[:8]}")
     book = tmp_path / "book.yml"
+    hold = f"i=0; while [ ! -e {release} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"
     book.write_text(f"""
 name: max failed across sites
 batch: 2
@@ -71,7 +72,7 @@ max_failed: 1
 steps:
   - name: work
     hosts: "^h0[1-8]$"
-    run: "{{% if host.id in ['h03', 'h05'] %}}false{{% else %}}i=0; while [ ! -e {release} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done{{% endif %}}"
+    run: "{{% if host.id in ['h03', 'h05'] %}}false{{% else %}}{hold}{{% endif %}}"
 """)
     report = tmp_path / "report.json"
     proc = subprocess.Popen(
