@@ -123,6 +123,8 @@ class ControllerChannel:
                 self._last[name] = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                 raw = fields.get(b"m", fields.get("m", b"{}"))
                 messages.append((self._site_of_key[name], decode(raw)))
+            # read once, never again: Redis holds only what is not read yet (transcripts)
+            await self.client.xdel(name, *[entry_id for entry_id, _ in entries])
         return messages
 
     async def alive(self, site: str) -> bool:

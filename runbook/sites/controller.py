@@ -5,6 +5,8 @@ without a site with the ordinary `Executor` (on a copy of the plan limited to th
 site one task, and merges everything into one outcome on one `EventBus` (`merge.Merger`).
 It offers what the CLI uses of an `Executor`: `run()`, `abandon()`, `check()`, `outcome`.
 
+The workers' transcript text for their hosts is appended to the run folder's transcripts
+(`host_logs`); `max_failed` with a rolling `batch` counts failed hosts across every part.
 Failures are bounded and named: a site whose task no worker takes within `site_timeout` has
 its hosts unreachable ("no worker for site X"); a worker whose heartbeat stops has its
 running hosts `error: worker for site X lost`; fail_fast anywhere halts every part;
@@ -285,7 +287,7 @@ class SiteRun:
         self._requests.append(("batches", reason))
 
     async def _send_halt(self) -> None:
-        """Pass on to the workers what `_failed` or `halted` asked for (halt, stop)."""
+        """Pass on to the workers what `_failed` or `halted` asked for (halt, stop, batches)."""
         while self._requests and self._channel is not None:
             kind, reason = self._requests.pop(0)
             await asyncio.wait_for(self._channel.cancel(kind, reason), 5.0)
