@@ -35,6 +35,9 @@ class BatchRunner:
     halted: Callable[[], bool]
     bus: EventBus
     outcome: RunOutcome
+    #: Why no further batch of the runbook's own may start (None: they may), whatever this
+    #: runner counts itself: a multi-site run's max_failed across the sites (docs/sites.md).
+    stopped: Callable[[], str | None] = lambda: None
 
     async def run(self, spec: BatchSpec, max_failed: int | str, span: tuple[int, int],
                   hosts: Sequence[str], *, within: Block | None = None,
@@ -59,6 +62,10 @@ class BatchRunner:
         for number, batch in enumerate(batches, start=1):
             if self.halted():
                 self._not_started(records, number, "the run was halted", block)
+                return
+            stopped = self.stopped() if done and within is None else None
+            if stopped is not None:
+                self._not_started(records, number, stopped, block)
                 return
             failed = self.failed_hosts(first, last, done) if done else set()
             if len(failed) > limit:

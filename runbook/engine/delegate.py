@@ -8,6 +8,7 @@ result for every other target, marked as a copy, so it is shown once.
 
 from __future__ import annotations
 
+import ast
 import copy
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -61,3 +62,15 @@ def share_run_once(step: Step, first: HostStepResult, others: list[Host],
 def is_run_once_copy(result: HostStepResult) -> bool:
     """True for a target's result copied from the host a run_once step ran on."""
     return result.message.startswith(RUN_ONCE_NOTE)
+
+
+def run_once_source(result: HostStepResult) -> str | None:
+    """The host a run_once copy was copied from (None: not a copy)."""
+    if not is_run_once_copy(result):
+        return None
+    head = result.message[len(RUN_ONCE_NOTE):].strip()
+    try:
+        value = ast.literal_eval(head.split(": ", 1)[0])
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, str) else None

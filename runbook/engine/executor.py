@@ -84,6 +84,7 @@ class Executor:
         #: Each host's transcript (`RunRecorder` sets it); None: not recorded.
         self.host_logs: Callable[[str], HostLog | None] = _no_log
         self.halted: str | None = None
+        self.stop_batches: str | None = None  #: no further batch (sites' max_failed)
         self._cleanup = False
         self._position = -1
         self._batch: frozenset[str] | None = None
@@ -147,7 +148,8 @@ class Executor:
         return BatchRunner(self.plan.runbook.blocks,
                            self.batch_hosts or [h.id for h in self.plan.hosts],
                            self._run_index, self._failed_hosts,
-                           lambda: self.halted is not None, self.bus, self.outcome)
+                           lambda: self.halted is not None, self.bus, self.outcome,
+                           lambda: self.stop_batches)
 
     async def _run_index(self, index: int, hosts: frozenset[str]) -> None:
         """Step `index` on the hosts of the current batch, then close the blocks ending there."""

@@ -14,11 +14,16 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from runbook.engine.events import EventBus
     from runbook.engine.results import RunOutcome
+    from runbook.hosts.hostlog import HostLog
     from runbook.plan.compiler import Plan
 
 
 class Runner(Protocol):
     """One run of a compiled plan; see the module docstring."""
+
+    host_logs: Callable[[str], HostLog | None]
+    """Each host's transcript (`RunRecorder` sets it; for a multi-site run the workers'
+    text for their hosts is appended to it)."""
 
     @property
     def halted(self) -> str | None:

@@ -122,7 +122,7 @@ class RunbookChecker(TemplateChecks):
         """What the action needs: power control on its hosts, readable put sources, a get folder."""
         action = step.action
         self.check_cli_hosts(step, hosts)
-        check_modifiers(step, self.lab, self.add)
+        check_modifiers(step, self.lab, self.add, hosts)
         check_console_targets(step, hosts, self.add)
         if isinstance(action, PowerAction) and hosts:
             missing = [h.id for h in hosts if h.power_control is None]

@@ -8,7 +8,7 @@ command waits); `delegate_to` names a lab host (did-you-mean) and not on a power
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from runbook._suggest import did_you_mean
@@ -38,10 +38,13 @@ def action_templates(step: Step) -> Iterator[tuple[Field, str]]:
                     yield ("interact", number, name), text
 
 
-def check_modifiers(step: Step, lab: Lab | None, add: Add) -> None:
-    """`become`, `delegate_to` and the `interact` patterns of one step."""
+def check_modifiers(step: Step, lab: Lab | None, add: Add, hosts: Sequence[Host] = ()) -> None:
+    """`become`, `delegate_to` and the `interact` patterns of one step (on `hosts`)."""
     _check_become(step, add)
     _check_delegate(step, lab, add)
+    if lab is not None and lab.site_of and step.delegate_to in lab \
+            and step.delegate_to != "local":  # local: the machine driving the target
+        _check_delegate_site(step, lab, hosts, add)
     if isinstance(step.action, InteractAction):
         for number, pair in enumerate(step.action.pairs):
             if pair.expect is None or has_markup(pair.expect):
@@ -81,6 +84,24 @@ def _check_delegate(step: Step, lab: Lab | None, add: Add) -> None:
         hint = did_you_mean(delegate, names)
         add(step, ("delegate_to",), f"delegate_to: no host {delegate!r} in the lab"
             + (f"; {hint}" if hint else f" (hosts: {', '.join(names)})"))
+
+
+def _check_delegate_site(step: Step, lab: Lab, hosts: Sequence[Host], add: Add) -> None:
+    """A multi-site lab: the delegate must be driven from where its targets are (a site's
+    worker reaches only its own site's hosts; docs/sites.md)."""
+    delegate = str(step.delegate_to)
+    where = lab.site_of.get(delegate)
+    for host in hosts:
+        if lab.site_of.get(host.id) != where:
+            add(step, ("delegate_to",), f"delegate_to: {delegate!r} ({_driven(where)}) cannot "
+                f"run the step of target {host.id!r} ({_driven(lab.site_of.get(host.id))}): "
+                "a host is reached only from its own site; delegate to a host of the target's "
+                "site, or narrow `hosts`")
+            return
+
+
+def _driven(site: str | None) -> str:
+    return f"site {site}" if site is not None else "driven by this machine, no site"
 
 
 def check_console_targets(step: Step, hosts: list[Host], add: Add) -> None:

@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from runbook.engine.delegate import is_run_once_copy
+from runbook.engine.delegate import run_once_source
 from runbook.engine.events import (
     Event,
     HostResult,
@@ -107,9 +107,7 @@ class Journal:
         of a `run_once` step (the console shows that step once; the record keeps every host),
         registered like the host the step ran on."""
         seen = self._journaled.get(step.index, {})
-        ran_on = next(iter(seen.values()), None)
-        return [self._host_record(step.index, result,
-                                  ran_on if is_run_once_copy(result) else None)
+        return [self._host_record(step.index, result, seen.get(run_once_source(result) or ""))
                 for host_id, result in step.results.items() if host_id not in seen]
 
     def _record(self, event: Event) -> dict[str, Any] | None:

@@ -110,10 +110,7 @@ class RunRecorder:
         executor.bus.subscribe(journal)
         secrets = executor.plan.renderer.templater.secrets
         transcripts = Transcripts(folder, mask, lambda: secrets.values)
-        from runbook.engine.executor import Executor
-
-        if isinstance(executor, Executor):  # a multi-site run's workers keep their own
-            executor.host_logs = transcripts.host
+        executor.host_logs = transcripts.host  # a multi-site run: its workers' text too
         for host in executor.plan.hosts:
             host.notes = transcripts.host(host.id).note
         return cls(folder, journal, keep=keep, mask=mask, transcripts=transcripts)

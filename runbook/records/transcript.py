@@ -109,6 +109,12 @@ class HostTranscript:
         self._line(text)
         self.flush()
 
+    def append(self, text: str) -> None:
+        """Text a transcript elsewhere already wrote (a site's worker: runbook.sites), added
+        as it is but masked again with this run's secrets."""
+        self._raw(self._mask(text))
+        self.flush()
+
     def flush(self) -> None:
         """Close the file (the next write opens it again, appending)."""
         if self._file is not None:

@@ -1,8 +1,10 @@
 """Redis keys of one multi-site run: per site an event stream and a heartbeat, and a cancel flag.
 
     runbook:run:<run id>:<site>:events   stream of JSON messages, worker → controller (codec.py)
-    runbook:run:<run id>:<site>:alive    set by the worker every HEARTBEAT_INTERVAL, expires
-                                         after HEARTBEAT_TTL: gone means the worker is lost
+    runbook:run:<run id>:<site>:alive    set by the worker every HEARTBEAT_INTERVAL / 2 from a
+                                         thread of its own (a busy event loop does not stop
+                                         it; a dead process does), expires after
+                                         HEARTBEAT_TTL: gone means the worker is lost
     runbook:run:<run id>:cancel          set by the controller: {"kind": "interrupt" | "halt",
                                          "reason": ...}; workers poll it with their heartbeat
 
@@ -13,7 +15,9 @@ than a queued task can live, so a share no worker took in time is dropped, never
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +27,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis as AsyncRedis
 
 HEARTBEAT_INTERVAL = 1.0
-HEARTBEAT_TTL = 5.0
+HEARTBEAT_TTL = 10.0
 KEY_TTL = 24 * 3600
 
 
@@ -66,6 +70,36 @@ class WorkerChannel:
         return data if isinstance(data, dict) else {"kind": "interrupt", "reason": "interrupted"}
 
 
+class HeartbeatThread(threading.Thread):
+    """Renews a share's heartbeat key with a blocking client of its own until `stop()`:
+    beats keep coming while the share's event loop is busy (a large compile, a machine
+    under load), and stop when the process dies."""
+
+    def __init__(self, url: str, run_id: str, site: str, ttl: float = HEARTBEAT_TTL) -> None:
+        super().__init__(name=f"runbook-heartbeat-{site}", daemon=True)
+        self.url = url
+        self.key = alive_key(run_id, site)
+        self.ttl_ms = int(ttl * 1000)
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        from runbook.sites.broker import sync_client
+
+        client = sync_client(self.url)
+        try:
+            while True:
+                with contextlib.suppress(Exception):  # the broker away a moment: beat again
+                    client.set(self.key, "1", px=self.ttl_ms)
+                if self._stopping.wait(HEARTBEAT_INTERVAL / 2):
+                    return
+        finally:
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
 class ControllerChannel:
     """The controller's end: read every site's stream, check heartbeats, request cancellation."""
 
@@ -89,6 +123,8 @@ class ControllerChannel:
                 self._last[name] = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                 raw = fields.get(b"m", fields.get("m", b"{}"))
                 messages.append((self._site_of_key[name], decode(raw)))
+            # read once, never again: Redis holds only what is not read yet (transcripts)
+            await self.client.xdel(name, *[entry_id for entry_id, _ in entries])
         return messages
 
     async def alive(self, site: str) -> bool:

@@ -1,10 +1,12 @@
 """The engine's events and results as JSON messages, for the Redis stream from worker to controller.
 
 Only what the controller needs travels: a worker's `started`, `step` (StepStarted), `host`
-(HostResult), `step_done` (StepFinished times), and at the end `done` with the share's whole
-outcome (authoritative: it also holds results the engine records without an event) or
-`failed` when the share could not start (a bad file, a secret unset on the worker).
-Output in results is already masked by the worker.
+(HostResult, with the value the step registered), `step_done` (StepFinished times, and the
+results the engine records without an event: run_once copies), `log` (transcript text,
+`transcript.py`), and at the end `done` with the share's whole outcome (authoritative: it
+also holds results recorded without an event, and the share's batches) or `failed` when the
+share could not start (a bad file, a secret unset on the worker). Output, registered values
+and transcripts are already masked by the worker.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from runbook.engine.events import Event, HostResult, RunFinished, StepFinished, StepStarted
-from runbook.engine.results import HostStepResult, RunOutcome
+from runbook.engine.results import BatchOutcome, HostStepResult, RunOutcome
 from runbook.results import Status
 
 Message = dict[str, Any]
@@ -37,7 +39,10 @@ def result_from_dict(data: Message) -> HostStepResult:
 def event_message(event: Event) -> Message | None:
     """The message for an engine event, or None for events the controller rebuilds itself."""
     if isinstance(event, HostResult):
-        return {"t": "host", "step": event.step_index, "result": result_to_dict(event.result)}
+        message = {"t": "host", "step": event.step_index, "result": result_to_dict(event.result)}
+        if event.registered is not None:
+            message["registered"] = dict(event.registered)
+        return message
     if isinstance(event, StepStarted):
         return {"t": "step", "step": event.index, "limit": event.limit}
     if isinstance(event, StepFinished):
@@ -52,9 +57,20 @@ def outcome_message(outcome: RunOutcome) -> Message:
     """The share's final record: status, error, and every step's results."""
     return {"t": "done", "status": outcome.status.value, "error": outcome.error,
             "rescued": dict(outcome.rescued),
+            "batches": [batch_to_dict(b) for b in outcome.batches],
             "steps": [{"step": s.index, "started": s.started, "ended": s.ended,
                        "results": [result_to_dict(r) for r in s.results.values()]}
                       for s in outcome.steps]}
+
+
+def batch_to_dict(batch: BatchOutcome) -> Message:
+    """A batch record, every field by its attribute name."""
+    return asdict(batch)
+
+
+def batch_from_dict(data: Message) -> BatchOutcome:
+    """The inverse of `batch_to_dict`."""
+    return BatchOutcome(**data)
 
 
 def encode(message: Message) -> str:

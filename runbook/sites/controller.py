@@ -5,6 +5,8 @@ without a site with the ordinary `Executor` (on a copy of the plan limited to th
 site one task, and merges everything into one outcome on one `EventBus` (`merge.Merger`).
 It offers what the CLI uses of an `Executor`: `run()`, `abandon()`, `check()`, `outcome`.
 
+The workers' transcript text for their hosts is appended to the run folder's transcripts
+(`host_logs`); `max_failed` with a rolling `batch` counts failed hosts across every part.
 Failures are bounded and named: a site whose task no worker takes within `site_timeout` has
 its hosts unreachable ("no worker for site X"); a worker whose heartbeat stops has its
 running hosts `error: worker for site X lost`; fail_fast anywhere halts every part;
@@ -24,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from runbook.engine.events import EventBus
 from runbook.engine.executor import Executor
 from runbook.engine.results import RunStatus
+from runbook.plan.batches import failure_limit
+from runbook.records.transcript import HostTranscript
 from runbook.results import Status
 from runbook.sites.broker import async_client, celery_app
 from runbook.sites.channel import HEARTBEAT_TTL, ControllerChannel
@@ -32,6 +36,7 @@ from runbook.sites.share import SiteShare, build_task, new_run_id, send_task, si
 
 if TYPE_CHECKING:
     from runbook.engine.results import RunOutcome
+    from runbook.hosts.hostlog import HostLog
     from runbook.plan.compiler import Plan
     from runbook.sites.codec import Message
 
@@ -74,6 +79,10 @@ class SiteRun:
         for payload in self.payloads.values():
             payload["heartbeat_ttl"] = heartbeat_timeout
         self.mask = self.local.mask
+        self._host_logs: Callable[[str], HostLog | None] = self.local.host_logs
+        self._failed_hosts: dict[str, None] = {}
+        self._max_failed = failure_limit(plan.runbook.max_failed, len(plan.hosts)) \
+            if plan.runbook.batch is not None else None
         self._channel: ControllerChannel | None = None
         self._halt: str | None = None
         self._requests: list[tuple[str, str]] = []  # cancel requests not yet sent to workers
@@ -86,6 +95,16 @@ class SiteRun:
     def bus(self) -> EventBus:
         """The run's one bus: every part's events, merged (what a recorder subscribes to)."""
         return self.merger.bus
+
+    @property
+    def host_logs(self) -> Callable[[str], HostLog | None]:
+        """Each host's transcript (`RunRecorder` sets it): the local hosts' executor writes
+        to it, and the site hosts' text the workers ship is appended to it."""
+        return self._host_logs
+
+    @host_logs.setter
+    def host_logs(self, logs: Callable[[str], HostLog | None]) -> None:
+        self._host_logs = self.local.host_logs = logs
 
     @property
     def halted(self) -> str | None:
@@ -199,6 +218,7 @@ class SiteRun:
         share = self.shares[site]
         if share.done:
             return
+        share.last_message = asyncio.get_running_loop().time()
         kind = message.get("t")
         if kind == "started":
             share.started = True
@@ -210,6 +230,8 @@ class SiteRun:
         elif kind == "failed":
             share.done = True
             self.merger.fill(site, Status.Error, f"site {site}: {message.get('message')}")
+        elif kind == "log":
+            self._transcript(str(message.get("host")), str(message.get("text") or ""), site)
         else:
             self.merger.site_message(site, message)
 
@@ -224,22 +246,48 @@ class SiteRun:
                 share.done = True
                 self.merger.fill(share.site, Status.Error, f"no worker for site {share.site}",
                                  unreachable=True, later="skipped: unreachable")
-            elif share.started and now - share.last_check >= POLL * 4:
-                share.last_check = now
+            elif share.started and now - share.last_check >= POLL * 4 \
+                    and now - share.last_message > self.heartbeat_timeout:
+                share.last_check = now  # lost: no heartbeat, and nothing heard for as long
                 if not await self._channel.alive(share.site):
                     share.done = True
+                    for host_id in share.hosts:
+                        self._transcript(host_id, None, share.site)
                     self.merger.fill(share.site, Status.Error,
                                      f"worker for site {share.site} lost",
                                      later=f"not run: worker for site {share.site} lost")
 
+    def _transcript(self, host_id: str, text: str | None, site: str) -> None:
+        """Append a site host's shipped transcript text to its log in the run folder (None:
+        note that its worker was lost, so the transcript ends there)."""
+        if host_id not in self.shares[site].hosts:
+            return
+        log = self._host_logs(host_id)
+        if isinstance(log, HostTranscript):
+            if text is None:
+                log.note(f"worker for site {site} lost: nothing more was shipped")
+            else:
+                log.append(text)
+
     def _failed(self, host_id: str, step_name: str) -> None:
-        """A host failed somewhere: with fail_fast, every part halts."""
+        """A host failed somewhere: with fail_fast, every part halts; with a rolling `batch`,
+        once more hosts failed across the parts than `max_failed` tolerates, no part starts
+        another batch (docs/sites.md)."""
         if self.plan.fail_fast:
             self.halt(f"fail_fast after {host_id!r} failed step {step_name!r}", cancel=True,
                       keep=host_id)
+        self._failed_hosts[host_id] = None
+        if self._max_failed is None or len(self._failed_hosts) <= self._max_failed \
+                or self.local.stop_batches is not None or self.halted is not None:
+            return
+        failed = sorted(self._failed_hosts)
+        reason = (f"{len(failed)} host(s) failed across the sites ({', '.join(failed)}), more "
+                  f"than max_failed {self.plan.runbook.max_failed}")
+        self.local.stop_batches = reason
+        self._requests.append(("batches", reason))
 
     async def _send_halt(self) -> None:
-        """Pass on to the workers what `_failed` or `halted` asked for (halt, stop)."""
+        """Pass on to the workers what `_failed` or `halted` asked for (halt, stop, batches)."""
         while self._requests and self._channel is not None:
             kind, reason = self._requests.pop(0)
             await asyncio.wait_for(self._channel.cancel(kind, reason), 5.0)

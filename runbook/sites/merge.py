@@ -11,9 +11,11 @@ cannot report (no worker, worker lost, share refused) has its hosts' missing res
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from runbook.engine.delegate import is_run_once_copy
 from runbook.engine.events import (
     Event,
     EventBus,
@@ -23,12 +25,13 @@ from runbook.engine.events import (
     StepFinished,
     StepStarted,
 )
-from runbook.engine.results import HostStepResult, RunStatus, outcome_for
+from runbook.engine.results import BatchOutcome, HostStepResult, RunStatus, outcome_for
 from runbook.results import Status
-from runbook.sites.codec import Message, result_from_dict
+from runbook.sites.codec import Message, batch_from_dict, result_from_dict
 
 if TYPE_CHECKING:
     from runbook.engine.results import RunOutcome, StepOutcome
+    from runbook.hosts.base import Host
     from runbook.model import Step
     from runbook.plan.compiler import Plan
 
@@ -53,6 +56,7 @@ class Merger:
         self._by_index = {s.index: s for s in self.outcome.steps}
         self._targets = {p.step.index: [h.id for h in p.targets] for p in plan.steps}
         self._rescuable = {p.step.index for p in plan.steps if _rescuable(plan, p.step)}
+        self._batches: dict[str, list[BatchOutcome]] = {}
 
     def part_of(self, host_id: str) -> str:
         return self.plan.lab.site_of.get(host_id, LOCAL)
@@ -61,10 +65,11 @@ class Merger:
     def local_event(self, event: Event) -> None:
         """Subscriber for the local executor's bus."""
         if isinstance(event, HostResult):
-            self.host_result(event.step_index, event.result)
+            self.host_result(event.step_index, event.result, event.registered)
         elif isinstance(event, StepStarted):
             self.step_started(event.index, event.limit)
         elif isinstance(event, StepFinished):
+            self.unannounced(event.outcome.index, event.outcome.results.values())
             self.step_finished(event.outcome.index, LOCAL, event.outcome.started,
                                event.outcome.ended)
 
@@ -73,12 +78,30 @@ class Merger:
         """A message from `site`'s worker (codec.py); `done`/`failed` are the caller's."""
         kind = message.get("t")
         if kind == "host":
-            self.host_result(int(message["step"]), result_from_dict(message["result"]))
+            self.host_result(int(message["step"]), result_from_dict(message["result"]),
+                             message.get("registered"))
         elif kind == "step":
             self.step_started(int(message["step"]), int(message.get("limit") or 1))
         elif kind == "step_done":
+            self.unannounced(int(message["step"]),
+                             map(result_from_dict, message.get("results") or []))
             self.step_finished(int(message["step"]), site, message.get("started"),
                                message.get("ended"))
+
+    def unannounced(self, index: int, results: Iterable[HostStepResult]) -> None:
+        """Results a part recorded without an event: run_once copies are kept silently (the
+        console shows such a step once; the journal writes them when the step ends), any
+        other is announced."""
+        step = self._by_index.get(index)
+        if step is None:
+            return
+        for result in results:
+            if result.host_id in step.results or result.host_id not in self._targets[index]:
+                continue
+            if is_run_once_copy(result):
+                step.results[result.host_id] = result
+            else:
+                self.host_result(index, result)
 
     def take_outcome(self, part: str, outcome: RunOutcome) -> None:
         """Results `part`'s own executor recorded without an event (not run after a halt)."""
@@ -89,8 +112,7 @@ class Merger:
                 if result.host_id not in known:
                     self.host_result(step.index, result)
         self.outcome.rescued.update(outcome.rescued)
-        if part == LOCAL:  # a site's batches stay in its worker's record (docs/sites.md)
-            self.outcome.batches = list(outcome.batches)
+        self._batches[part] = list(outcome.batches)
         self.part_finished(part)
 
     def site_done(self, site: str, message: Message) -> None:
@@ -99,13 +121,13 @@ class Merger:
             merged = self._by_index.get(int(step["step"]))
             if merged is None:
                 continue
-            for data in step.get("results", []):
-                result = result_from_dict(data)
-                if result.host_id not in merged.results:
-                    self.host_result(merged.index, result)
-                else:  # streamed before its block ended: whether rescue recovered it
+            results = [result_from_dict(data) for data in step.get("results", [])]
+            for result in results:  # streamed before its block ended: whether rescue recovered it
+                if result.host_id in merged.results:
                     merged.results[result.host_id].rescued = result.rescued
+            self.unannounced(merged.index, results)
         self.outcome.rescued.update(message.get("rescued") or {})
+        self._batches[site] = [batch_from_dict(b) for b in message.get("batches") or []]
         self.part_finished(site)
 
     # -- the merged record -----------------------------------------------------------
@@ -118,13 +140,14 @@ class Merger:
         self.bus.emit(StepStarted(index, step.name, step.action, len(self._targets[index]),
                                   limit, path=step.path))
 
-    def host_result(self, index: int, result: HostStepResult) -> None:
+    def host_result(self, index: int, result: HostStepResult,
+                    registered: Mapping[str, Any] | None = None) -> None:
         step = self._by_index.get(index)
         if step is None or result.host_id not in self._targets[index]:
             return
         first = result.host_id not in step.results
         step.results[result.host_id] = result
-        self.bus.emit(HostResult(index, step.name, result))
+        self.bus.emit(HostResult(index, step.name, result, registered))
         if first:
             self.bus.emit(Progress(index, step.name, len(step.results), len(self._targets[index])))
         if not result.status.is_ok and not result.ignored and self.on_failure is not None \
@@ -182,6 +205,7 @@ class Merger:
             return self.outcome
         for part in sorted(self.parts):
             self.fill(part, Status.Skipped, "not run", later="not run")
+        self.outcome.batches = merge_batches(self._batches, self.plan.hosts)
         self.outcome.status = status or (RunStatus.FAILED if self.outcome.any_failed()
                                          else RunStatus.SUCCESS)
         self.outcome.ended = time.time()
@@ -197,3 +221,21 @@ def _rescuable(plan: Plan, step: Step) -> bool:
     block_id, phase = step.blocks[-1]
     return phase == "block" and any(b.id == block_id and b.has_rescue
                                     for b in plan.runbook.blocks)
+
+
+def merge_batches(parts: Mapping[str, list[BatchOutcome]],
+                  hosts: Iterable[Host]) -> list[BatchOutcome]:
+    """Every part's batches as one list, shaped like a single-site run's (docs/sites.md):
+    per block (None: the runbook's batches), ordered by their first host in lab order and
+    numbered across the parts."""
+    place = {host.id: n for n, host in enumerate(hosts)}
+    groups: dict[str | None, list[BatchOutcome]] = {}
+    for batches in parts.values():
+        for batch in batches:
+            groups.setdefault(batch.block, []).append(batch)
+    merged: list[BatchOutcome] = []
+    for group in groups.values():
+        group.sort(key=lambda b: (min((place.get(h, len(place)) for h in b.hosts),
+                                      default=len(place)), b.number))
+        merged += [replace(b, number=n, total=len(group)) for n, b in enumerate(group, start=1)]
+    return merged

@@ -86,3 +86,4 @@ class SiteShare:
     done: bool = False
     worker: str = ""
     last_check: float = 0.0
+    last_message: float = 0.0

@@ -21,18 +21,27 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runbook.engine.events import Event, HostResult, RunFinished, StepFinished
 from runbook.errors import RunbookError, ValidationError
 from runbook.sites.broker import TASK_NAME, async_client, celery_app, queue_name
 from runbook.sites.bundle import unpack
-from runbook.sites.channel import HEARTBEAT_INTERVAL, HEARTBEAT_TTL, WorkerChannel
-from runbook.sites.codec import Message, event_message
+from runbook.sites.channel import (
+    HEARTBEAT_INTERVAL,
+    HEARTBEAT_TTL,
+    HeartbeatThread,
+    WorkerChannel,
+)
+from runbook.sites.codec import Message, event_message, result_to_dict
+from runbook.sites.transcript import SHIP_INTERVAL, TranscriptShipper
 
 if TYPE_CHECKING:
-    from runbook.engine.events import Event
     from runbook.engine.executor import Executor
     from runbook.plan.compiler import Plan
 
 log = logging.getLogger(__name__)
+
+_TICK: Message = {"t": "tick"}
+"""Queued every SHIP_INTERVAL: ship the transcripts' text even when no event comes."""
 
 
 def start_worker(url: str, site: str, *, concurrency: int = 1, secrets_file: Path | None = None,
@@ -72,6 +81,8 @@ class _Share:
         self.queue: asyncio.Queue[Message | None] = asyncio.Queue()
         self.executor: Executor | None = None
         self.run_task: asyncio.Task[Any] | None = None
+        self.transcripts: TranscriptShipper | None = None
+        self._announced: set[tuple[int, str]] = set()
 
     async def run(self) -> None:
         client = async_client(self.broker_url)
@@ -92,16 +103,19 @@ class _Share:
     async def _run_with(self, channel: WorkerChannel) -> None:
         beating = asyncio.create_task(self._heartbeat(channel))
         pumping = asyncio.create_task(self._pump(channel))
+        ticking = asyncio.create_task(self._tick())
         try:
             with tempfile.TemporaryDirectory(prefix="runbook-share-") as tmp:
                 await self._execute(Path(tmp))
         finally:
+            ticking.cancel()
             self.queue.put_nowait(None)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(pumping, 10.0)
-            beating.cancel()
-            with contextlib.suppress(BaseException):
-                await beating
+            for task in (beating, ticking):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
 
     async def _execute(self, root: Path) -> None:
         try:  # in a thread: a big lab must not starve the heartbeat while it compiles
@@ -115,6 +129,11 @@ class _Share:
 
         self.executor = api.executor(plan, subscribers=[self._subscriber],
                                      forks=self.payload.get("forks"), mask=mask)
+        secrets = plan.renderer.templater.secrets
+        self.transcripts = TranscriptShipper(mask, lambda: secrets.values)
+        self.executor.host_logs = self.transcripts.host
+        for host in plan.hosts:
+            host.notes = self.transcripts.host(host.id).note
         log.info("run %s: %d host(s) of site %s", self.payload["run_id"],
                  len(self.payload["hosts"]), self.payload["site"])
         self.run_task = asyncio.create_task(self.executor.run())
@@ -145,18 +164,49 @@ class _Share:
 
     def _subscriber(self, event: Event) -> None:
         message = event_message(event)
-        if message is not None:
-            self.queue.put_nowait(message)
+        if message is None:
+            return
+        if isinstance(event, HostResult):
+            self._announced.add((event.step_index, event.result.host_id))
+        elif isinstance(event, StepFinished):  # run_once copies are recorded without an event
+            message["results"] = [result_to_dict(r) for r in event.outcome.results.values()
+                                  if (event.outcome.index, r.host_id) not in self._announced]
+        elif isinstance(event, RunFinished) and self.transcripts is not None:
+            self.transcripts.close()
+        self.queue.put_nowait(message)
+
+    async def _tick(self) -> None:
+        """Wake the pump every SHIP_INTERVAL, so a long command's output is shipped as it
+        comes (and kept by the controller if this worker dies)."""
+        while True:
+            await asyncio.sleep(SHIP_INTERVAL)
+            self.queue.put_nowait(_TICK)
 
     async def _pump(self, channel: WorkerChannel) -> None:
-        while (message := await self.queue.get()) is not None:
-            await channel.send(message)
+        """Send the transcripts' text, then each message, in order."""
+        while True:
+            message = await self.queue.get()
+            for log in self.transcripts.drain() if self.transcripts is not None else []:
+                await channel.send(log)
+            if message is None:
+                return
+            if message is not _TICK:
+                await channel.send(message)
 
     async def _heartbeat(self, channel: WorkerChannel) -> None:
-        """Beat, and act on the controller's cancel request (halt, stop or interrupt)."""
+        """Beat (from a thread), and act on the controller's cancel request (halt, stop,
+        batches or interrupt)."""
+        beater = HeartbeatThread(self.broker_url, channel.run_id, channel.site,
+                                 channel.heartbeat_ttl)
+        beater.start()
+        try:
+            await self._watch(channel)
+        finally:
+            beater.stop()
+
+    async def _watch(self, channel: WorkerChannel) -> None:
         acted: str | None = None
         while True:
-            await channel.beat()
             request = await channel.cancel_request() or {}
             kind = str(request.get("kind") or "")
             if kind and kind != acted and self._cancel(
@@ -174,6 +224,8 @@ class _Share:
             self.executor.halt(reason, cancel=True)
         elif kind == "stop":  # the controller lost a lab lock: start nothing new
             self.executor.halt(reason)
+        elif kind == "batches":  # max_failed exceeded across the sites: no further batch
+            self.executor.stop_batches = reason
         else:
             self.run_task.cancel()
         return True

@@ -26,7 +26,7 @@ from tests.sshlab import SshdLab
 __all__ = ["RedisServer", "SiteWorkers", "require_redis"]
 
 REPO = Path(__file__).resolve().parents[2]
-READY_DEADLINE = 30.0
+READY_DEADLINE = 60.0  # a worker imports celery: slow on a loaded machine
 
 
 class RedisServer:

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,3 +72,20 @@ def statuses(report: dict[str, Any], step: int) -> dict[str, str]:
     return {h: r["status"] for h, r in report["steps"][step]["results"].items()}
 
 
+def marker_pids(marker: str) -> list[str]:
+    found = subprocess.run(["pgrep", "-f", marker], check=False, capture_output=True, text=True)
+    return found.stdout.split()
+
+
+def wait_no_marker(marker: str, deadline_s: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + deadline_s
+    while (pids := marker_pids(marker)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return pids
+
+
+def kill_markers(marker: str) -> None:
+    """Leftovers of a failed test: the marked commands this test started, by pid."""
+    for pid in marker_pids(marker):
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)

@@ -8,9 +8,7 @@ workers' effects on the hosts and what is (not) stored in Redis.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -32,29 +30,13 @@ from tests.sites.sitelab import (
     SITE_TOKEN,
     apply,
     controller_env,
+    kill_markers,
     lab_doc,
+    marker_pids,
     statuses,
+    wait_no_marker,
 )
 from tests.sshlab import SshdLab
-
-
-def marker_pids(marker: str) -> list[str]:
-    found = subprocess.run(["pgrep", "-f", marker], check=False, capture_output=True, text=True)
-    return found.stdout.split()
-
-
-def wait_no_marker(marker: str, deadline_s: float = 10.0) -> list[str]:
-    deadline = time.monotonic() + deadline_s
-    while (pids := marker_pids(marker)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return pids
-
-
-def kill_markers(marker: str) -> None:
-    """Leftovers of a failed test: the marked commands this test started, by pid."""
-    for pid in marker_pids(marker):
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid), signal.SIGKILL)
 
 
 def shape(report: dict[str, Any]) -> Any:
@@ -261,50 +243,6 @@ steps:
         assert "fail_fast after 'h05'" in first[host_id]["message"], first[host_id]
     assert set(statuses(report, 1).values()) == {"skipped"}
     assert leftovers == []
-
-
-def test_a_worker_killed_mid_step_marks_its_hosts_lost(
-        running: SiteWorkers, site_lab: Path, redis_server: RedisServer, tmp_path: Path) -> None:
-    marker = f"kill-{uuid.uuid4().hex}"
-    book = tmp_path / "kill.yml"
-    book.write_text(f"""
-name: worker killed
-steps:
-  - name: long
-    hosts: "{ALL}"
-    run: sh -c 'sleep 8; echo {marker}'
-  - name: after
-    hosts: "{ALL}"
-    run: echo after
-""")
-    report = tmp_path / "report.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runbook", "apply", str(book), "--lab", str(site_lab),
-         "--report-json", str(report)], cwd=REPO, env=controller_env(redis_server),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while len(marker_pids(marker)) < 6 and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            time.sleep(0.1)
-        assert len(marker_pids(marker)) >= 6
-        running.stop("east", signal.SIGKILL)
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        kill_markers(marker)
-    assert proc.returncode == 1, out
-    data = json.loads(report.read_text())
-    jsonschema.validate(data, SCHEMA)
-    first, second = data["steps"][0]["results"], data["steps"][1]["results"]
-    for host_id in ("h03", "h04"):
-        assert first[host_id]["status"] == "error"
-        assert first[host_id]["message"] == "worker for site east lost"
-        assert second[host_id]["status"] == "skipped"
-    for host_id in ("h01", "h02", "h05", "h06"):
-        assert first[host_id]["status"] == "success", first[host_id]
-        assert second[host_id]["status"] == "success", second[host_id]
 
 
 @pytest.mark.parametrize("signals", [("SIGINT",), ("SIGHUP",), ("SIGINT", "SIGINT")])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from runbook.records import list_runs, read_journal
 from tests.sites.conftest import RedisServer, SiteWorkers
-from tests.sites.sitelab import REPO, apply, controller_env
+from tests.sites.sitelab import REPO, SITE_TOKEN, apply, controller_env
 
 BOOK = """
 name: recorded
@@ -73,3 +73,45 @@ def test_the_run_folder_records_the_site_hosts_with_their_site(
     rebuilt = json.loads(shown.stdout)
     assert rebuilt["sites"] == SITES and rebuilt["status"] == "success"
     assert sorted(rebuilt["steps"][0]["results"]) == ["h01", "h03", "h05"]
+
+
+SHIPPED = """
+name: shipped
+steps:
+  - name: token
+    hosts: "^(h01|h03|h05)$"
+    run: echo token={{ secret('SITE_TOKEN') }} on {{ host.id }}
+    register: said
+  - name: once
+    hosts: "^(h03|h04)$"
+    run_once: true
+    run: echo once on {{ host.id }}
+    register: first
+"""
+
+
+def test_site_hosts_ship_their_transcripts_and_registered_values(
+        running: SiteWorkers, site_lab: Path, redis_server: RedisServer, tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    env = controller_env(redis_server, SITE_TOKEN=SITE_TOKEN)  # h01, driven here, needs it too
+    proc, _ = apply(tmp_path, site_lab, SHIPPED, env, "--runs-dir", str(runs_dir))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [run] = list_runs(runs_dir)
+    for host_id in ("h03", "h05"):
+        log = (run.path / "hosts" / f"{host_id}.log").read_text()
+        assert f"run: echo token=*** on {host_id}" in log, log
+        assert f"\ntoken=*** on {host_id}\n" in log, log
+        assert "end: exit status 0, success" in log, log
+        assert SITE_TOKEN not in log
+    assert "run: echo once on h03" in (run.path / "hosts" / "h03.log").read_text()
+
+    records = read_journal(run.path / "journal.jsonl")
+    registered = {(r["step"], r["host"]): r["registered"] for r in records
+                  if r["event"] == "host_result"}
+    for host_id in ("h01", "h03", "h05"):
+        value = registered[0, host_id]
+        assert value is not None and value["output"] == f"token=*** on {host_id}\n", value
+        assert value["rc"] == 0
+    assert registered[1, "h03"]["output"] == "once on h03\n"
+    assert registered[1, "h04"] == registered[1, "h03"]  # the run_once copy, as without sites
+    assert SITE_TOKEN not in (run.path / "journal.jsonl").read_text()

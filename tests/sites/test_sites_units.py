@@ -111,3 +111,39 @@ def test_merger_emits_one_step_finished_after_every_part_and_fills_a_lost_site(
     assert outcome.status is RunStatus.FAILED
     finished = [e.outcome.index for e in events if isinstance(e, StepFinished)]
     assert finished == [0, 1]
+
+
+def test_a_shipped_transcript_is_masked_and_cut_at_its_limit() -> None:
+    from runbook.sites.transcript import TranscriptShipper
+
+    secret = "s3cr3t-value"
+    shipper = TranscriptShipper(lambda text: text.replace(secret, "***"), lambda: [secret],
+                                limit=2 * 1024 * 1024)
+    log = shipper.host("h03")
+    log.command(f"echo {secret}")
+    log.output(f"{secret[:4]}".encode())  # a secret split across two chunks
+    log.output(f"{secret[4:]}\n".encode())
+    log.command_end(0, "success")
+    [message] = shipper.drain()
+    assert message["t"] == "log" and message["host"] == "h03"
+    assert "run: echo ***" in message["text"] and "\n***\n" in message["text"]
+    assert secret not in message["text"] and shipper.drain() == []
+    log.output(b"x" * (3 * 1024 * 1024))
+    text = "".join(m["text"] for m in shipper.drain())
+    assert text.endswith("transcript cut: more than 2 MiB from the site's worker; the rest "
+                         "was not shipped\n")
+    log.output(b"more")
+    assert shipper.drain() == []
+
+
+def test_the_parts_batches_merge_into_one_list_in_lab_order() -> None:
+    from runbook.engine.results import BatchOutcome
+    from runbook.sites.merge import merge_batches
+
+    hosts = [LocalHost(h) for h in ("h01", "h02", "h03", "h04", "h05")]
+    parts = {"west": [BatchOutcome(1, 2, ["h04"]), BatchOutcome(2, 2, ["h05"], not_started="x")],
+             LOCAL: [BatchOutcome(1, 1, ["h01", "h02"])], "east": [BatchOutcome(1, 1, ["h03"])]}
+    merged = merge_batches(parts, hosts)
+    assert [(b.number, b.total, b.hosts, b.not_started) for b in merged] == [
+        (1, 4, ["h01", "h02"], None), (2, 4, ["h03"], None), (3, 4, ["h04"], None),
+        (4, 4, ["h05"], "x")]
