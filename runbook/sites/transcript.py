@@ -40,6 +40,9 @@ class _Buffer:
         self.shipper.add(self.host_id, text)
         return len(text)
 
+    def flush(self) -> None:
+        """Nothing to flush: the shipper sends pending text with the next events."""
+
     def close(self) -> None:
         """Nothing to close: the text is already with the shipper."""
 
