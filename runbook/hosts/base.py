@@ -182,6 +182,8 @@ class Host(PowerMixin, ABC):
         self._running_oneshots: dict[int, Become | None] = {}
         #: Told about connection events (connect, reconnect) in words: a run's transcript.
         self.notes: Callable[[str], None] | None = None
+        #: The run's transcript, for what a console line brings outside commands (a login).
+        self.transcript: HostLog | None = None
 
     def become_for(self, become: bool | None = None,
                    become_user: str | None = None) -> Become | None:

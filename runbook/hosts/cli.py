@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from runbook._lazyimport import lazy_module
 from runbook.errors import ExpectTimeoutError, HostUnreachableError, StreamEndedError
 from runbook.hosts.base import Host, check_command, check_timeout, command_list, run_in_order
-from runbook.hosts.console_tap import PromptTap, ignore, is_echo, tapped
+from runbook.hosts.console_tap import PromptTap, ignore, is_echo, received, tapped, typed
 from runbook.hosts.expect import Expecter, strip_terminal_codes
 from runbook.hosts.links import WAKE_AFTER, Link, Login, SerialLink, SshLink, TelnetLink, open_line
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, OutputSink, bounded_status
@@ -54,8 +54,10 @@ class CliSession:
     """The prompt loop on one logged-in CLI line."""
 
     def __init__(self, line: Expecter, enter: str, prompt: re.Pattern[str],
-                 errors: Sequence[re.Pattern[str]]) -> None:
+                 errors: Sequence[re.Pattern[str]], log: HostLog | None = None) -> None:
         self.line = line
+        #: Told each key typed while set: the session's set-up goes to the transcript that way.
+        self.log = log
         self.enter = enter
         self.prompt = prompt
         self.errors = list(errors)
@@ -67,7 +69,7 @@ class CliSession:
         try:
             _, match = await self.line.expect(self.prompt, min(WAKE_AFTER, timeout))
         except ExpectTimeoutError:
-            self.line.send(self.enter)
+            typed(self.line, self.enter, self.log)
             _, match = await self.line.expect(self.prompt, timeout)
         self.current_prompt = match.group(0).strip()
 
@@ -79,7 +81,7 @@ class CliSession:
         """
         tap = PromptTap(sink or ignore, command)
         tap.feed(self.line.pending)
-        self.line.send(command + self.enter)
+        typed(self.line, command + self.enter, self.log)
         try:
             with tapped(self.line, tap.feed):
                 consumed, match = await self.line.expect(self.prompt, timeout)
@@ -164,23 +166,32 @@ class CliHost(Host):
             return self._session
         lost = self._session is not None  # dropped on purpose (close, power) is None
         await self._drop_session()
-        line = await open_line(self.id, self.link, self.login, self._prompt, note=self.notes,
+        line = await open_line(self.id, self.link, self.login, self._prompt, log=self.transcript,
                                again=lost)
-        session = CliSession(line, self.link.enter, self._prompt, self._errors)
+        session = CliSession(line, self.link.enter, self._prompt, self._errors, self.transcript)
+        with received(line, self.transcript):
+            await self._set_up(session)
+        session.log = None
+        if self.transcript is not None:  # also ends the set-up's text, which ends in a prompt
+            self.transcript.note(f"CLI ready at the prompt {session.current_prompt!r}")
+        self._session = session
+        return session
+
+    async def _set_up(self, session: CliSession) -> None:
+        """Wait for the first prompt and run `setup`; HostUnreachableError (the line closed)
+        when either fails. The transcript gets all of it as received, each key as typed."""
         try:
             await session.wait_prompt(START_TIMEOUT)
         except (ExpectTimeoutError, StreamEndedError) as exc:
-            await line.stream.close()
+            await session.line.stream.close()
             raise HostUnreachableError(self.id, self.address, f"no CLI prompt matching "
                                        f"{self.prompt!r} came: {exc or 'the session closed'}") from None
         for command in self.setup:
             result = await session.execute(command, START_TIMEOUT)
             if not result.status.is_ok:
-                await line.stream.close()
+                await session.line.stream.close()
                 raise HostUnreachableError(self.id, self.address, f"setup command {command!r} "
                                            f"failed: {result.output.strip()}")
-        self._session = session
-        return session
 
     async def _drop_session(self) -> None:
         session, self._session = self._session, None

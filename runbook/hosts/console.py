@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from runbook._lazyimport import lazy_module
 from runbook.errors import ConfigError, ExpectTimeoutError, HostUnreachableError, StreamEndedError
 from runbook.hosts.base import Host, check_command, check_timeout, command_list, run_in_order
+from runbook.hosts.console_files import get_files, put_files
 from runbook.hosts.console_shell import DEFAULT_NOISE_PATTERNS, START_TIMEOUT, ConsoleShell
 from runbook.hosts.links import Link, Login, SerialLink, TelnetLink, open_line, shows_prompt
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, OutputSink, bounded_status
@@ -74,7 +75,7 @@ class ConsoleHost(Host):
         if self._line is None or self._line.ended:
             self._console = None
             lost = self._line is not None  # dropped on purpose (close, power) is None
-            self._line = await open_line(self.id, self.link, self.login, None, note=self.notes,
+            self._line = await open_line(self.id, self.link, self.login, None, log=self.transcript,
                                          again=lost)
         return self._line
 
@@ -130,18 +131,20 @@ class ConsoleHost(Host):
                   become_user: str | None = None) -> tuple[Status, str]:
         """Copy local files into `dest_dir` over the line (base64, sha256-checked, size-limited)."""
         self.refuse_become(become, become_user, NO_BECOME)
-        from runbook.hosts.console_files import put_files
-
-        return await put_files(self.oneshot, src_files, dest_dir, mode)
+        return await put_files(self._transfer_line, src_files, dest_dir, mode, self.transcript)
 
     async def get(self, src_files: PathLike | Sequence[PathLike],
                   dest_dir: PathLike, *, become: bool | None = None,
                   become_user: str | None = None) -> tuple[Status, str]:
         """Copy files of the board into the local folder `dest_dir` (base64, sha256-checked)."""
         self.refuse_become(become, become_user, NO_BECOME)
-        from runbook.hosts.console_files import get_files
+        return await get_files(self._transfer_line, src_files, dest_dir, self.transcript)
 
-        return await get_files(self.oneshot, src_files, dest_dir)
+    async def _transfer_line(self, command: str, timeout: float | None,
+                             sink: OutputSink | None) -> CommandStatus:
+        """One command line of a transfer: a oneshot keeping all of its output (limit 0), since
+        `get` decodes it: the usual first and last 64 KiB would cut a file over about 96 KiB."""
+        return await self.oneshot(command, timeout, output_limit=0, sink=sink)
 
     async def interact(self, pairs: Sequence[Mapping[str, Any]], timeout: float | None = None,
                        *, pair_timeout: float | None = None,
@@ -169,7 +172,11 @@ class ConsoleHost(Host):
                 stream = await asyncio.wait_for(self.link.open(), timeout)
             except Exception:  # OSError, TimeoutError, pyserial's SerialException and friends
                 return False
-            return await shows_prompt(stream, self.link.enter, self.login, timeout)
+            up = await shows_prompt(stream, self.link.enter, self.login, timeout, self.transcript)
+            if self.transcript is not None:
+                self.transcript.note("wait_up: " + ("the line shows a prompt" if up else
+                                                    f"no prompt within {timeout:g} s"))
+            return up
 
     async def close(self) -> None:
         await self._drop_line()

@@ -5,6 +5,11 @@ a here-document into `base64 -d`, `get` reads `base64 FILE` back; both compare t
 board computes (`sha256sum`) with the local one. The board needs `base64` and `sha256sum`
 (coreutils or busybox). Files only, up to `MAX_TRANSFER_BYTES` each: at 115200 baud a
 mebibyte of base64 takes about two minutes; for more, use the network (scp from the board).
+
+A run's transcript gets each command line as a `console:` entry with its answer, but never the
+base64: `put`'s here-document is shown as `<N bytes of base64 elided>`, and `get`'s `base64`
+read as a line saying how many bytes of base64 came (docs/consoles.md). The engine adds the
+usual transfer lines with the local path, size and sha256.
 """
 
 from __future__ import annotations
@@ -13,22 +18,30 @@ import base64
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
+from runbook.hosts.output import OutputSink
 from runbook.hosts.shell import quote
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.results import CommandStatus, Status
+
+if TYPE_CHECKING:
+    from runbook.hosts.hostlog import HostLog
 
 #: Largest file `put` / `get` move over a console (bytes).
 MAX_TRANSFER_BYTES = 1024 * 1024
 #: Seconds allowed per file: the line is slow, and a stuck transfer must still end.
 TRANSFER_TIMEOUT = 600.0
 
-RunOne = Callable[[str, float | None], Awaitable[CommandStatus]]
+#: Runs one command line in a subshell on the line: (command, timeout, sink for its output).
+RunOne = Callable[[str, float | None, OutputSink | None], Awaitable[CommandStatus]]
 
 
 async def put_files(run_one: RunOne, src_files: PathLike | Sequence[PathLike],
-                    dest_dir: PathLike, mode: int | None) -> tuple[Status, str]:
-    """Copy local files into `dest_dir` on the board (made if missing)."""
+                    dest_dir: PathLike, mode: int | None,
+                    log: HostLog | None = None) -> tuple[Status, str]:
+    """Copy local files into `dest_dir` on the board (made if missing); `log` gets each
+    command line with its here-document elided (module docstring)."""
     sources = as_paths(src_files)
     problem = missing_sources(sources) or _not_files(sources)
     if problem:
@@ -39,11 +52,9 @@ async def put_files(run_one: RunOne, src_files: PathLike | Sequence[PathLike],
             return Status.Error, _too_big(str(source), len(data))
         target = str(PurePosixPath(str(dest_dir)) / source.name)
         encoded = base64.encodebytes(data).decode()
-        chmod = f" && chmod {mode:o} {quote(target)}" if mode is not None else ""
-        command = (f"mkdir -p {quote(str(dest_dir))} && base64 -d > {quote(target)} <<'__RUNBOOK_EOF'\n"
-                   f"{encoded}__RUNBOOK_EOF\n"
-                   f"sha256sum < {quote(target)}{chmod}")
-        result = await run_one(command, TRANSFER_TIMEOUT)
+        result = await _logged(run_one, log, _put_command(str(dest_dir), target, mode, encoded),
+                               TRANSFER_TIMEOUT, shown=_put_command(
+                                   str(dest_dir), target, mode, elided(len(encoded)) + "\n"))
         if not result.status.is_ok:
             return Status.Error, f"put {source} -> {target} failed: {result.output.strip()}"
         if hashlib.sha256(data).hexdigest() not in result.output:
@@ -53,20 +64,21 @@ async def put_files(run_one: RunOne, src_files: PathLike | Sequence[PathLike],
 
 
 async def get_files(run_one: RunOne, src_files: PathLike | Sequence[PathLike],
-                    dest_dir: PathLike) -> tuple[Status, str]:
-    """Copy files of the board into the local folder `dest_dir` (made if missing)."""
+                    dest_dir: PathLike, log: HostLog | None = None) -> tuple[Status, str]:
+    """Copy files of the board into the local folder `dest_dir` (made if missing); `log` gets
+    each command line, the base64 read elided (module docstring)."""
     sources = [str(s) for s in ([src_files] if isinstance(src_files, str | Path) else src_files)]
     local_dir = _made_local_dir(dest_dir)
     for source in sources:
         q = quote(source)
-        probe = await run_one(f"test -f {q} && wc -c < {q} && sha256sum < {q}", 60.0)
+        probe = await _logged(run_one, log, f"test -f {q} && wc -c < {q} && sha256sum < {q}", 60.0)
         fields = probe.output.split()
         if not probe.status.is_ok or len(fields) < 2 or not fields[0].isdigit():
             return Status.Error, f"get {source}: not a readable file on the board"
         size, digest = int(fields[0]), fields[1]
         if size > MAX_TRANSFER_BYTES:
             return Status.Error, _too_big(source, size)
-        dump = await run_one(f"base64 < {q}", TRANSFER_TIMEOUT)
+        dump = await _logged(run_one, log, f"base64 < {q}", TRANSFER_TIMEOUT, elide=True)
         if not dump.status.is_ok:
             return Status.Error, f"get {source} failed: {dump.output.strip()}"
         try:
@@ -78,6 +90,46 @@ async def get_files(run_one: RunOne, src_files: PathLike | Sequence[PathLike],
                                   "(console noise or a garbled line); try again")
         (local_dir / PurePosixPath(source).name).write_bytes(data)
     return Status.Success, ""
+
+
+def _put_command(dest_dir: str, target: str, mode: int | None, base64_lines: str) -> str:
+    """The command line that writes `target` from a here-document and prints its sha256."""
+    chmod = f" && chmod {mode:o} {quote(target)}" if mode is not None else ""
+    return (f"mkdir -p {quote(dest_dir)} && base64 -d > {quote(target)} <<'__RUNBOOK_EOF'\n"
+            f"{base64_lines}__RUNBOOK_EOF\nsha256sum < {quote(target)}{chmod}")
+
+
+def elided(size: int) -> str:
+    """What a transcript shows instead of the base64 a transfer moved."""
+    return f"<{size} bytes of base64 elided>"
+
+
+async def _logged(run_one: RunOne, log: HostLog | None, command: str, timeout: float, *,
+                  shown: str | None = None, elide: bool = False) -> CommandStatus:
+    """`run_one(command)`, told to `log` as a `console:` entry: `shown` instead of the command
+    (a `put`, its here-document elided); its output, or with `elide` (`get`'s base64) only
+    how many bytes came. A `put`'s answer is written once the command ended, from the result
+    (what came between the markers): an echo of the here-document never reaches the log."""
+    if log is None:
+        return await run_one(command, timeout, None)
+    log.command(shown or command, kind="console")
+    size = 0
+
+    def count(chunk: bytes) -> None:
+        nonlocal size
+        size += len(chunk)
+
+    try:
+        result = await run_one(command, timeout, count if elide or shown else log.output)
+    except BaseException as exc:
+        log.command_end(None, type(exc).__name__)
+        raise
+    if elide:
+        log.note(elided(size))
+    elif shown:
+        log.output(result.output.encode())
+    log.command_end(result.retcode, result.status.word)
+    return result
 
 
 def _made_local_dir(dest_dir: PathLike) -> Path:

@@ -1,5 +1,5 @@
 """Streaming what a console receives into a run's transcript as it arrives (`MarkerTap`,
-`PromptTap`, `tapped`).
+`PromptTap`, `tapped`, `received`, `typed`).
 
 An `Expecter` hands every piece of text it receives to its `tap`. The transcript wants a
 command's output as received, without runbook's own framing around it: on a `posix` console the
@@ -10,15 +10,22 @@ the end marker; the last, unfinished line, which may be the prompt), so a long c
 reaches the transcript while it runs and a killed runbook leaves what was seen so far. Text is
 passed on as the `Expecter` holds it: CR LF as LF, no NULs, everything else as received
 (terminal codes and console noise included: the result's output is the cleaned one).
+
+Outside commands (a login, a CLI's `setup`, a `wait_up` probe) everything the line shows goes
+to the transcript as received (`received`) and every key typed as a `send:` line (`typed`).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from runbook.hosts.expect import Expecter, strip_terminal_codes
 from runbook.hosts.output import OutputSink
+
+if TYPE_CHECKING:
+    from runbook.hosts.hostlog import HostLog
 
 
 def ignore(chunk: bytes) -> None:
@@ -104,9 +111,32 @@ def _overlap(text: str, marker: str) -> int:
 
 @contextlib.contextmanager
 def tapped(line: Expecter, feed: Callable[[str], None] | None) -> Iterator[None]:
-    """`line.tap` set to `feed` (None: nothing) for the duration of the block."""
-    line.tap = feed
+    """`line.tap` also handing every piece of text to `feed` (None: to nothing more) for the
+    duration of the block. A tap set around the block keeps getting everything: a CLI's `setup`
+    commands go to the transcript as received (`received`) while their own tap ignores them."""
+    outer = line.tap
+    if feed is not None and outer is not None:
+        def both(text: str) -> None:
+            outer(text)
+            feed(text)
+
+        line.tap = both
+    elif feed is not None:
+        line.tap = feed
     try:
         yield
     finally:
-        line.tap = None
+        line.tap = outer
+
+
+def received(line: Expecter, log: HostLog | None) -> contextlib.AbstractContextManager[None]:
+    """For the block, everything `line` receives goes to `log` as received (`HostLog.received`):
+    a login exchange, a CLI's set-up, a `wait_up` probe."""
+    return tapped(line, None if log is None else lambda text: log.received(text.encode()))
+
+
+def typed(line: Expecter, keys: str, log: HostLog | None, *, shown: str | None = None) -> None:
+    """Type `keys` on `line`, telling `log` first (`shown` instead of the keys: a password)."""
+    if log is not None:
+        log.sent(keys if shown is None else shown)
+    line.send(keys)

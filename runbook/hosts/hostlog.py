@@ -20,6 +20,10 @@ class HostLog(Protocol):
     def output(self, chunk: bytes) -> None:
         """Output of the command being run, as received (unbounded; no output limit)."""
 
+    def received(self, chunk: bytes) -> None:
+        """What a console line brought outside any command's output (a login exchange, a CLI's
+        `setup` answers, a `wait_up` probe), as received; no command's byte count includes it."""
+
     def sent(self, keys: str) -> None:
         """Keys are typed on a terminal now (an `interact` send), as sent (unmasked)."""
 

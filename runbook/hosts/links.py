@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 from runbook._lazyimport import lazy_module
 from runbook.errors import ExpectTimeoutError, HostUnreachableError, StreamEndedError
+from runbook.hosts.console_tap import received, typed
 from runbook.hosts.expect import Expecter, strip_terminal_codes
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Callable
 
+    from runbook.hosts.hostlog import HostLog
     from runbook.hosts.ssh import RemoteHost
     from runbook.hosts.streams import ConsoleStream
 else:
@@ -104,18 +105,20 @@ class Login:
 
 
 async def open_line(host_id: str, link: Link, login: Login | None,
-                    ready: re.Pattern[str] | None, *, note: Callable[[str], None] | None = None,
+                    ready: re.Pattern[str] | None, *, log: HostLog | None = None,
                     again: bool = False) -> Expecter:
     """Open the link, log in when `login` is given and wait for `ready` (a prompt) if given.
 
     HostUnreachableError when the link does not open, login fails or the prompt never comes.
-    `note` (a run's transcript) is told the connection, a reconnection (`again`) and its outcome.
+    `log` (a run's transcript) is told the connection, a reconnection (`again`), the login
+    exchange as it happens (what the line shows, each key typed, the password as `***`) and
+    the outcome.
     """
-    say = note or (lambda text: None)
+    say = log.note if log is not None else (lambda text: None)
     say(f"reconnecting to {link.transport} {link.describe()} (the last session ended)" if again
         else f"connecting to {link.transport} {link.describe()}")
     try:
-        line = await _open_line(host_id, link, login, ready)
+        line = await _open_line(host_id, link, login, ready, log)
     except HostUnreachableError as exc:
         say(f"connection failed: {exc.cause}")
         raise
@@ -124,7 +127,7 @@ async def open_line(host_id: str, link: Link, login: Login | None,
 
 
 async def _open_line(host_id: str, link: Link, login: Login | None,
-                     ready: re.Pattern[str] | None) -> Expecter:
+                     ready: re.Pattern[str] | None, log: HostLog | None) -> Expecter:
     try:
         stream = await link.open()
     except (OSError, TimeoutError, ImportError) as exc:
@@ -134,7 +137,8 @@ async def _open_line(host_id: str, link: Link, login: Login | None,
     line = Expecter(stream)
     try:
         if login is not None:
-            await _log_in(line, link, login, ready)
+            with received(line, log):
+                await _log_in(line, link, login, ready, log)
     except (ExpectTimeoutError, StreamEndedError, HostUnreachableError) as exc:
         await stream.close()
         if isinstance(exc, HostUnreachableError):
@@ -144,7 +148,8 @@ async def _open_line(host_id: str, link: Link, login: Login | None,
     return line
 
 
-async def _log_in(line: Expecter, link: Link, login: Login, ready: re.Pattern[str] | None) -> None:
+async def _log_in(line: Expecter, link: Link, login: Login, ready: re.Pattern[str] | None,
+                  log: HostLog | None) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + login.timeout
     user_prompt = re.compile(login.login_prompt, re.MULTILINE)
@@ -152,18 +157,19 @@ async def _log_in(line: Expecter, link: Link, login: Login, ready: re.Pattern[st
     try:
         await line.expect(user_prompt, min(WAKE_AFTER, login.timeout))
     except ExpectTimeoutError:
-        line.send(link.enter)  # a quiet serial line shows its prompt after Enter
+        typed(line, link.enter, log)  # a quiet serial line shows its prompt after Enter
         index, _, _ = await line.expect_any([user_prompt, password_prompt],
                                             max(0.1, deadline - loop.time()))
         if index == 1:
             # The line was left at a password prompt (its login prompt came before we
             # listened, and Enter answered it): give up that login and wait for the next one.
-            line.send(link.enter)
+            typed(line, link.enter, log)
             await line.expect(user_prompt, max(0.1, deadline - loop.time()))
-    line.send(login.user + link.enter)
+    typed(line, login.user + link.enter, log)
     if login.password is not None:
         await line.expect(password_prompt, max(0.1, deadline - loop.time()))
-        line.send(login.password + link.enter)
+        # Written as *** whether or not it is a secret() the transcript would mask.
+        typed(line, login.password + link.enter, log, shown="***" + link.enter)
     outcomes = [LOGIN_FAILED, user_prompt, ready or re.compile(r"[$#%>]\s*$", re.MULTILINE)]
     index, answer, _ = await line.expect_any(outcomes, max(0.1, deadline - loop.time()))
     if index != 2:
@@ -173,19 +179,23 @@ async def _log_in(line: Expecter, link: Link, login: Login, ready: re.Pattern[st
 
 
 async def shows_prompt(stream: ConsoleStream, enter: str, login: Login | None,
-                       timeout: float) -> bool:
+                       timeout: float, log: HostLog | None = None) -> bool:
     """Whether `stream` shows a login prompt (or a shell prompt) within `timeout` seconds,
-    pressing Enter once if the line stays quiet; closes the stream."""
+    pressing Enter once if the line stays quiet; closes the stream. `log` gets what the line
+    showed and the Enter typed."""
     prompts = [re.compile(r"[$#%>]\s*$", re.MULTILINE)]
     if login is not None:
-        prompts.insert(0, re.compile(login.login_prompt, re.MULTILINE))
+        # A password prompt is a login program at work too: the Enter pressed on a quiet line
+        # answers a login prompt printed before the line was opened (a serial getty).
+        prompts += [re.compile(p, re.MULTILINE) for p in (login.login_prompt, login.password_prompt)]
     line = Expecter(stream)
     try:
-        try:
-            await line.expect_any(prompts, min(WAKE_AFTER, timeout))
-        except ExpectTimeoutError:
-            line.send(enter)
-            await line.expect_any(prompts, max(0.1, timeout - WAKE_AFTER))
+        with received(line, log):
+            try:
+                await line.expect_any(prompts, min(WAKE_AFTER, timeout))
+            except ExpectTimeoutError:
+                typed(line, enter, log)
+                await line.expect_any(prompts, max(0.1, timeout - WAKE_AFTER))
         return True
     except (ExpectTimeoutError, StreamEndedError):
         return False

@@ -113,6 +113,7 @@ class RunRecorder:
         executor.host_logs = transcripts.host  # a multi-site run: its workers' text too
         for host in executor.plan.hosts:
             host.notes = transcripts.host(host.id).note
+            host.transcript = transcripts.host(host.id)
         return cls(folder, journal, keep=keep, mask=mask, transcripts=transcripts)
 
     def finish(self, outcome: RunOutcome) -> list[str]:

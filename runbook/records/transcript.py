@@ -90,6 +90,11 @@ class HostTranscript:
         if self._file is not None:
             self._file.flush()
 
+    def received(self, chunk: bytes) -> None:
+        self._raw(self._masker.feed(chunk))
+        if self._file is not None:
+            self._file.flush()
+
     def sent(self, keys: str) -> None:
         """Keys typed on a terminal, masked first, then control keys spelled (`\\r`, `^C`)."""
         self._line("send: " + _spell(self._mask(keys)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -136,23 +137,32 @@ def test_wrong_password_is_a_login_failure(telnet_peer: TelnetPeer,
     asyncio.run(main())
 
 
-def test_connections_and_reconnections_are_told_to_the_notes(
-        telnet_peer: TelnetPeer, console_user: tuple[str, str]) -> None:
-    """`notes` (a run's transcript) hears the line open, log in, close and open again."""
+def test_connections_and_reconnections_are_told_to_the_transcript(
+        tmp_path: Path, telnet_peer: TelnetPeer, console_user: tuple[str, str]) -> None:
+    """`transcript` (a run's) hears the line open, log in, close and open again."""
+    from runbook.records.transcript import HostTranscript
+
     user, password = console_user
     host = ConsoleHost("tn1", TelnetLink("127.0.0.1", telnet_peer.port), login=Login(user, password))
-    notes: list[str] = []
-    host.notes = notes.append
+    log = HostTranscript(tmp_path / "tn1.log", lambda text: text, frozenset)
+    host.transcript = log
     where = f"127.0.0.1:{telnet_peer.port}"
+
+    def notes() -> list[str]:
+        """runbook's lines, without their times and the keys typed at the login."""
+        log.flush()
+        lines = re.findall(r"(?m)^#\| \S+ (.*)$", log.path.read_text())
+        return [line for line in lines if not line.startswith("send: ")]
 
     async def scenario(host: ConsoleHost) -> None:
         await host.run("true")
-        assert notes == [f"connecting to telnet {where}", f"connected to {where}, logged in as {user}"]
+        assert notes() == [f"connecting to telnet {where}",
+                           f"connected to {where}, logged in as {user}"]
         lost = await host.run("exit")  # the shell ends, telnetd closes the connection
         assert lost.only.status is Status.Error
         assert (await host.run("echo back")).only.output == "back\n"
-        assert notes[2:] == [f"reconnecting to telnet {where} (the last session ended)",
-                             f"connected to {where}, logged in as {user}"]
+        assert notes()[2:] == [f"reconnecting to telnet {where} (the last session ended)",
+                               f"connected to {where}, logged in as {user}"]
 
     on_console(lambda: host, scenario)
 
