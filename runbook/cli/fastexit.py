@@ -8,8 +8,9 @@ exit does that anyone can observe (the `atexit` handlers, flushing stdout and st
 ends the process with `os._exit`.
 
 It declines, leaving the normal exit to happen, when the exit code is not a number (Python
-prints a string code) or when a non-daemon thread is still running (a normal exit
-waits for it). Only the console-script entry point calls it, and only for the engine commands
+prints a string code), when a non-daemon thread is still running (a normal exit
+waits for it), or under a profiler or tracer (`python -m cProfile -m runbook`, pyinstrument:
+they write their results after the program returns). Only the console-script entry point calls it, and only for the engine commands
 (`runbook.cli.entry.ENGINE_COMMANDS`), so code that calls the CLI in-process (click's test
 runner) is unaffected.
 """
@@ -30,12 +31,16 @@ def _other_threads_running() -> bool:
     return any(t is not main and t.is_alive() and not t.daemon for t in threading.enumerate())
 
 
+def _observed() -> bool:
+    return sys.getprofile() is not None or sys.gettrace() is not None
+
+
 def exit_now(code: object) -> None:
     """Run the atexit handlers, flush, and end the process with `code` (a SystemExit code);
     returns without doing anything when a normal exit must happen instead."""
     if code is None:
         code = 0
-    if not isinstance(code, int) or _other_threads_running():
+    if not isinstance(code, int) or _other_threads_running() or _observed():
         return
     atexit._run_exitfuncs()
     try:

@@ -49,6 +49,11 @@ def test_declines_while_a_non_daemon_thread_runs() -> None:
     assert "torn down" in done.stderr
 
 
+def test_declines_under_a_profiler() -> None:
+    done = _run("sys.setprofile(lambda *args: None)\nexit_now(3)\nsys.exit(6)\n")
+    assert done.returncode == 6
+
+
 def test_declines_a_string_code() -> None:
     done = _run("exit_now('bye')\nsys.exit(5)\n")
     assert done.returncode == 5
