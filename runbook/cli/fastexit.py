@@ -2,17 +2,17 @@
 
 When a process exits normally, CPython frees every module and object one by one. After an
 apply that is ~500 modules (asyncssh, cryptography, jinja2, click, the engine) and the run's
-objects: about 20 ms of CPU per run, a fifth of runbook's fixed cost over a plain asyncssh
-script, spent returning memory the kernel takes back anyway. `exit_now` does what a normal
-exit does that anyone can observe (the `atexit` handlers, flushing stdout and stderr), then
-ends the process with `os._exit`.
+objects: 20-60 ms of CPU per run (more on a loaded machine), the largest part of runbook's
+fixed cost over a plain asyncssh script, spent returning memory the kernel takes back
+anyway. `exit_now` does what a normal exit does that anyone can observe (the `atexit`
+handlers, flushing stdout and stderr), then ends the process with `os._exit`.
 
 It declines, leaving the normal exit to happen, when the exit code is not a number (Python
-prints a string code), when a non-daemon thread is still running (a normal exit
-waits for it), or under a profiler or tracer (`python -m cProfile -m runbook`, pyinstrument:
-they write their results after the program returns). Only the console-script entry point calls it, and only for the engine commands
-(`runbook.cli.entry.ENGINE_COMMANDS`), so code that calls the CLI in-process (click's test
-runner) is unaffected.
+prints a string code), when a non-daemon thread is still running (a normal exit waits for
+it), or under a profiler or tracer (`python -m cProfile -m runbook`, pyinstrument: they write
+their results after the program returns). Only the console-script entry point calls it, and
+only for the engine commands (`runbook.cli.entry.ENGINE_COMMANDS`), so code that calls the
+CLI in-process (click's test runner) is unaffected.
 """
 
 from __future__ import annotations
