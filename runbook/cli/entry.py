@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+#: Subcommands that load the engine (and asyncssh): see `engine_main`.
+ENGINE_COMMANDS = frozenset({"apply", "plan", "resume"})
+
 #: click's top-level help after the "Usage:" line (click formats at most 80 columns wide).
 HELP_BODY = """\
 
@@ -69,8 +72,28 @@ def fast_help(args: list[str]) -> bool:
 
 def main(*args: Any, **kwargs: Any) -> Any:
     """Console-script entry point (`runbook`, `python -m runbook`)."""
-    if not args and not kwargs and fast_help(sys.argv[1:]):
-        return 0
+    if not args and not kwargs:
+        if fast_help(sys.argv[1:]):
+            return 0
+        if sys.argv[1:2] and sys.argv[1] in ENGINE_COMMANDS:
+            engine_main()
     from runbook.cli.main import main as click_main
 
     return click_main(*args, **kwargs)
+
+
+def engine_main() -> None:
+    """An engine command, with the process-wide settings that only pay off for a whole
+    process: fewer collections from the start (runbook.cli.gctuning), no interpreter teardown
+    at the end (runbook.cli.fastexit). Returns only when a normal exit must happen instead."""
+    from runbook.cli.gctuning import pause_gc
+
+    pause_gc()  # before the imports: they make objects that stay until exit
+    from runbook.cli.fastexit import exit_now
+    from runbook.cli.main import main as click_main
+
+    try:
+        click_main()
+    except SystemExit as done:
+        exit_now(done.code)
+        raise

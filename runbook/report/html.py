@@ -15,7 +15,6 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,21 @@ _SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
                               "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
+_ASSETS = Path(__file__).with_name("assets")
+
+
 def _asset(name: str) -> str:
-    """An inline asset shipped next to this module (report/assets/)."""
+    """An inline asset shipped next to this module (report/assets/).
+
+    Read as a plain file: `importlib.resources` (with zipfile and its readers) cost ~5 ms of
+    every apply, whose run folder always gets report.html. Only a package that is not on the
+    file system (a zip) needs the resources API.
+    """
+    path = _ASSETS / name
+    if path.is_file():
+        return path.read_text("utf-8")
+    from importlib import resources
+
     return resources.files("runbook.report").joinpath("assets", name).read_text("utf-8")
 
 

@@ -17,3 +17,15 @@ def test_tune_gc_freezes_start_up_objects_and_raises_thresholds() -> None:
         "assert gc.isenabled()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_pause_gc_holds_collections_until_tune_gc() -> None:
+    code = (
+        "import gc\n"
+        "from runbook.cli.gctuning import pause_gc, tune_gc\n"
+        "pause_gc()\n"
+        "assert not gc.isenabled()\n"
+        "tune_gc()\n"
+        "assert gc.isenabled()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
