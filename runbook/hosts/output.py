@@ -5,11 +5,16 @@ the last `limit` bytes are kept, with a line in the middle saying how much was l
 host-step's memory (and its share of the reports) stays bounded even when a command prints
 gigabytes. An optional `sink` receives every chunk, unbounded, as it arrives: the place to
 stream the full output to a file.
+
+`give_back_memory` hands the heap pages that cut outputs' buffers held back to the operating
+system (glibc's `malloc_trim`); the engine calls it after each host-step (docs/performance.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import sys
+from collections.abc import Awaitable, Callable
 
 from runbook.results import CommandStatus
 
@@ -18,6 +23,19 @@ DEFAULT_OUTPUT_LIMIT = 64 * 1024
 
 #: Receives every chunk of output, unbounded, in order.
 OutputSink = Callable[[bytes], None]
+
+#: Bytes of cut outputs' buffers freed before `give_back_memory` trims the heap (1 MiB: a
+#: trim costs 50-100 us; a 500-host step that cuts every output trims about 60 times).
+TRIM_AFTER = 1 << 20
+
+
+class _FreedTally:
+    """Bytes held by the buffers of outputs that were cut, since the heap was last trimmed."""
+
+    owed = 0
+
+
+_FREED = _FreedTally()
 
 
 class BoundedOutput:
@@ -30,7 +48,9 @@ class BoundedOutput:
             raise ValueError(f"output limit must be a whole number of bytes >= 0, not {limit!r}")
         self._limit = limit
         self._sink = sink
-        self._head = bytearray()
+        # Grows as output arrives; once full it is frozen to exactly `limit` bytes (a growing
+        # bytearray holds up to an eighth more than it uses: 4 MB at 500 hosts).
+        self._head: bytearray | bytes = bytearray()
         # The tail is a ring of exactly `limit` bytes (made when first needed): no growth,
         # no over-allocation, whatever the chunk sizes.
         self._ring = bytearray()
@@ -45,15 +65,16 @@ class BoundedOutput:
         if self._sink is not None:
             self._sink(chunk)
         self.total += len(chunk)
-        if self._limit == 0:
-            self._head += chunk
-            return
+        data = memoryview(chunk)  # slices without copies
         room = self._limit - len(self._head)
-        if room > 0:
-            self._head += chunk[:room]
-            chunk = chunk[room:]
-        if chunk:
-            self._roll(memoryview(chunk)[-self._limit:])
+        if self._limit == 0 or room > 0:
+            assert isinstance(self._head, bytearray)  # frozen only when full
+            self._head += data if self._limit == 0 else data[:room]
+            if len(self._head) == self._limit:
+                self._head = bytes(self._head)
+            data = data[room:] if self._limit else data[:0]
+        if data:
+            self._roll(data[-self._limit:])
 
     def _roll(self, data: memoryview) -> None:
         """Append `data` (at most `limit` bytes) to the ring, overwriting the oldest bytes."""
@@ -68,11 +89,13 @@ class BoundedOutput:
         self._filled = min(size, self._filled + len(data))
         self._start = (self._start + overflow) % size
 
-    def _tail(self) -> bytes:
+    def _tail(self) -> list[memoryview]:
+        """The tail bytes in order: one or two views of the ring."""
+        ring = memoryview(self._ring)
         end = self._start + self._filled
         if end <= self._limit:
-            return bytes(self._ring[self._start:end])
-        return bytes(self._ring[self._start:]) + bytes(self._ring[:end - self._limit])
+            return [ring[self._start:end]]
+        return [ring[self._start:], ring[:end - self._limit]]
 
     @property
     def omitted(self) -> int:
@@ -80,15 +103,63 @@ class BoundedOutput:
         return self.total - len(self._head) - self._filled
 
     def text(self) -> str:
-        """The kept output as text (invalid UTF-8 replaced), with a line where bytes were cut."""
-        head = self._head.decode(errors="replace")
-        tail = self._tail().decode(errors="replace")
-        if self.omitted == 0:
-            return head + tail
-        sep = "" if head.endswith("\n") else "\n"
-        note = (f"[runbook: {self.omitted} bytes of output left out here, {self.total} in all; "
-                f"output_limit keeps the first and last {self._limit} bytes]\n")
-        return f"{head}{sep}{note}{tail}"
+        """The kept output as text (invalid UTF-8 replaced), with a line where bytes were cut.
+
+        Decoded once from the joined bytes: a character split between head and tail (nothing
+        left out) stays whole, and no decoded copy of each half is made on the way.
+        """
+        pieces: list[bytes | bytearray | memoryview] = [self._head]
+        if omitted := self.omitted:
+            _FREED.owed += len(self._head) + len(self._ring)  # freed with this object
+            sep = b"" if self._head.endswith(b"\n") else b"\n"
+            note = (f"[runbook: {omitted} bytes of output left out here, {self.total} in "
+                    f"all; output_limit keeps the first and last {self._limit} bytes]\n")
+            pieces += [sep, note.encode()]
+        pieces += self._tail()
+        return b"".join(pieces).decode(errors="replace")
+
+
+async def drain(read: Callable[[], Awaitable[bytes]], out: BoundedOutput) -> None:
+    """Write every chunk `read()` gives into `out`, until it gives b"" (end of stream).
+
+    No chunk is held while waiting for the next one: a `while chunk := await read()` loop keeps
+    the last 64 KiB chunk alive across the wait, 32 MB for 500 hosts printing at once.
+    """
+    while True:
+        chunk = await read()
+        if not chunk:
+            return
+        out.write(chunk)
+        del chunk
+
+
+def give_back_memory() -> None:
+    """Return free heap pages to the OS once cut outputs have freed `TRIM_AFTER` bytes.
+
+    glibc keeps freed memory for reuse, but the buffers of 500 cut outputs are freed while
+    each host's kept text is allocated elsewhere: without a trim, a 500-host step that cut
+    every output peaked ~50 MB higher (docs/performance.md). Nothing is done elsewhere, or
+    on another C library.
+    """
+    if _FREED.owed < TRIM_AFTER:
+        return
+    _FREED.owed = 0
+    if (trim := _malloc_trim()) is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, or None (not Linux, or a C library without it)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
 
 
 def bounded_status(result: CommandStatus, limit: int = DEFAULT_OUTPUT_LIMIT,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,13 +36,22 @@ def _asset(name: str) -> str:
 
 def embed_json(data: Any) -> str:
     """`data` as JSON text that is safe inside a `<script>` element."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).translate(_SCRIPT_SAFE)
+    return "".join(_embedded_pieces(data))
 
 
-def render_html_report(report: dict[str, Any]) -> str:
-    """The HTML page of a JSON report dict (as `build_json_report` returns or a run folder holds)."""
+def _embedded_pieces(data: Any) -> Iterator[str]:
+    """`embed_json(data)` in pieces as they are encoded (escaping is per character, so a
+    piece boundary never splits what it escapes)."""
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+    for piece in encoder.iterencode(data):
+        yield piece.translate(_SCRIPT_SAFE)
+
+
+def html_report_pieces(report: dict[str, Any]) -> Iterator[str]:
+    """The HTML page of a JSON report dict, in pieces: written one after another, the page
+    of a 500-host report with its outputs is never held whole in memory."""
     title = html.escape(f"runbook: {report.get('runbook', '')} ({report.get('status', '')})")
-    return (
+    yield (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         # no network: forbid every fetch, allow only the inline style and script
@@ -50,9 +59,15 @@ def render_html_report(report: dict[str, Any]) -> str:
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n"
         f"<title>{title}</title>\n<style>\n{_asset('report.css')}</style>\n</head>\n"
         f"<body>\n{_asset('report_body.html')}"
-        f"<script type=\"application/json\" id=\"report-data\">{embed_json(report)}</script>\n"
-        f"<script>\n{_asset('report.js')}</script>\n</body>\n</html>\n"
+        "<script type=\"application/json\" id=\"report-data\">"
     )
+    yield from _embedded_pieces(report)
+    yield f"</script>\n<script>\n{_asset('report.js')}</script>\n</body>\n</html>\n"
+
+
+def render_html_report(report: dict[str, Any]) -> str:
+    """The HTML page of a JSON report dict (as `build_json_report` returns or a run folder holds)."""
+    return "".join(html_report_pieces(report))
 
 
 def build_html_report(outcome: RunOutcome, mask: Callable[[str], str] | None = None) -> str:
@@ -62,5 +77,5 @@ def build_html_report(outcome: RunOutcome, mask: Callable[[str], str] | None = N
 
 def write_html_report(outcome: RunOutcome, path: str | Path,
                       mask: Callable[[str], str] | None = None) -> None:
-    """Write the HTML report atomically."""
-    atomic_write(Path(path), build_html_report(outcome, mask))
+    """Write the HTML report atomically, piece by piece (`html_report_pieces`)."""
+    atomic_write(Path(path), html_report_pieces(build_json_report(outcome, mask)))
