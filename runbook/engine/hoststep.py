@@ -17,7 +17,6 @@ from runbook.engine.delegate import delegate_message, runs_on
 from runbook.engine.loop import combine, loop_items, loop_register_value
 from runbook.engine.results import HostStepResult
 from runbook.errors import RunbookError
-from runbook.hosts.output import give_back_memory
 from runbook.plan.renderer import template_message
 from runbook.render.secrets import mask_strings
 from runbook.results import Status
@@ -154,7 +153,6 @@ class HostStep:
             raw = apply_expect(step, await execute(
                 action, self.runs_on, timeout=step.timeout,
                 output_limit=self.planned.output_limit, log=self.log), action)
-            give_back_memory()  # what cut outputs' buffers held, now freed
             value = register(self.registered, step, self.host.id, raw.word, rc=raw.rc,
                              output=raw.output, state=raw.state, elapsed=raw.elapsed)
             done = self._judge_until(raw, value, extra) if step.until is not None \

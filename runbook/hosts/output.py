@@ -5,15 +5,10 @@ the last `limit` bytes are kept, with a line in the middle saying how much was l
 host-step's memory (and its share of the reports) stays bounded even when a command prints
 gigabytes. An optional `sink` receives every chunk, unbounded, as it arrives: the place to
 stream the full output to a file.
-
-`give_back_memory` hands the heap pages that cut outputs' buffers held back to the operating
-system (glibc's `malloc_trim`); the engine calls it after each host-step (docs/performance.md).
 """
 
 from __future__ import annotations
 
-import functools
-import sys
 from collections.abc import Awaitable, Callable
 
 from runbook.results import CommandStatus
@@ -23,19 +18,6 @@ DEFAULT_OUTPUT_LIMIT = 64 * 1024
 
 #: Receives every chunk of output, unbounded, in order.
 OutputSink = Callable[[bytes], None]
-
-#: Bytes of cut outputs' buffers freed before `give_back_memory` trims the heap (1 MiB: a
-#: trim costs 50-100 us; a 500-host step that cuts every output trims about 60 times).
-TRIM_AFTER = 1 << 20
-
-
-class _FreedTally:
-    """Bytes held by the buffers of outputs that were cut, since the heap was last trimmed."""
-
-    owed = 0
-
-
-_FREED = _FreedTally()
 
 
 class BoundedOutput:
@@ -110,7 +92,6 @@ class BoundedOutput:
         """
         pieces: list[bytes | bytearray | memoryview] = [self._head]
         if omitted := self.omitted:
-            _FREED.owed += len(self._head) + len(self._ring)  # freed with this object
             sep = b"" if self._head.endswith(b"\n") else b"\n"
             note = (f"[runbook: {omitted} bytes of output left out here, {self.total} in "
                     f"all; output_limit keeps the first and last {self._limit} bytes]\n")
@@ -131,35 +112,6 @@ async def drain(read: Callable[[], Awaitable[bytes]], out: BoundedOutput) -> Non
             return
         out.write(chunk)
         del chunk
-
-
-def give_back_memory() -> None:
-    """Return free heap pages to the OS once cut outputs have freed `TRIM_AFTER` bytes.
-
-    glibc keeps freed memory for reuse, but the buffers of 500 cut outputs are freed while
-    each host's kept text is allocated elsewhere: without a trim, a 500-host step that cut
-    every output peaked ~50 MB higher (docs/performance.md). Nothing is done elsewhere, or
-    on another C library.
-    """
-    if _FREED.owed < TRIM_AFTER:
-        return
-    _FREED.owed = 0
-    if (trim := _malloc_trim()) is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's `malloc_trim`, or None (not Linux, or a C library without it)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    return trim
 
 
 def bounded_status(result: CommandStatus, limit: int = DEFAULT_OUTPUT_LIMIT,
