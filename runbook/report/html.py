@@ -40,11 +40,44 @@ def embed_json(data: Any) -> str:
 
 
 def _embedded_pieces(data: Any) -> Iterator[str]:
-    """`embed_json(data)` in pieces as they are encoded (escaping is per character, so a
-    piece boundary never splits what it escapes)."""
-    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-    for piece in encoder.iterencode(data):
-        yield piece.translate(_SCRIPT_SAFE)
+    """`embed_json(data)` in pieces (escaping is per character, so a piece boundary never
+    splits what it escapes)."""
+    batch: list[str] = []
+    size = 0
+    for piece in _compact_pieces(data, _PIECE_DEPTH):
+        batch.append(piece)
+        size += len(piece)
+        if size >= _BATCH:  # escaped a batch at a time: fewer calls, as fast as one piece
+            yield "".join(batch).translate(_SCRIPT_SAFE)
+            batch, size = [], 0
+    yield "".join(batch).translate(_SCRIPT_SAFE)
+
+
+#: How deep the report is taken apart into pieces: report > steps > step > results > one
+#: result, which json's C encoder encodes whole (its pure-Python `iterencode` took 0.19 s
+#: for a 500-host, 20-step report, the C encoder 0.04 s).
+_PIECE_DEPTH = 4
+#: Characters of pieces joined before they are escaped and given out.
+_BATCH = 64 * 1024
+
+
+def _compact_pieces(data: Any, depth: int) -> Iterator[str]:
+    """`json.dumps(data, ensure_ascii=False, separators=(",", ":"))` in pieces: containers
+    down to `depth` levels one item at a time, anything deeper (or scalar) in one piece."""
+    if depth == 0 or not isinstance(data, dict | list):
+        yield json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return
+    items = data.items() if isinstance(data, dict) else enumerate(data)
+    keyed = isinstance(data, dict)
+    yield "{" if keyed else "["
+    for i, (key, value) in enumerate(items):
+        lead = ("," if i else "") + (json.dumps(str(key), ensure_ascii=False) + ":" if keyed else "")
+        if depth == 1 or not isinstance(value, dict | list):
+            yield lead + json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        else:
+            yield lead
+            yield from _compact_pieces(value, depth - 1)
+    yield "}" if keyed else "]"
 
 
 def html_report_pieces(report: dict[str, Any]) -> Iterator[str]:
