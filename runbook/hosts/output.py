@@ -104,7 +104,7 @@ async def drain(read: Callable[[], Awaitable[bytes]], out: BoundedOutput) -> Non
     """Write every chunk `read()` gives into `out`, until it gives b"" (end of stream).
 
     No chunk is held while waiting for the next one: a `while chunk := await read()` loop keeps
-    the last 64 KiB chunk alive across the wait, 32 MB for 500 hosts printing at once.
+    the last (up to 64 KiB) chunk alive across the wait, 27 MB for 500 hosts printing at once.
     """
     while True:
         chunk = await read()

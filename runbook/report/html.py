@@ -47,15 +47,15 @@ def _embedded_pieces(data: Any) -> Iterator[str]:
     for piece in _compact_pieces(data, _PIECE_DEPTH):
         batch.append(piece)
         size += len(piece)
-        if size >= _BATCH:  # escaped a batch at a time: fewer calls, as fast as one piece
+        if size >= _BATCH:  # one `translate` per 64 KiB, not one per piece
             yield "".join(batch).translate(_SCRIPT_SAFE)
             batch, size = [], 0
     yield "".join(batch).translate(_SCRIPT_SAFE)
 
 
 #: How deep the report is taken apart into pieces: report > steps > step > results > one
-#: result, which json's C encoder encodes whole (its pure-Python `iterencode` took 0.19 s
-#: for a 500-host, 20-step report, the C encoder 0.04 s).
+#: result, which json's C encoder encodes whole. For a 500-host, 20-step report: 0.05 s,
+#: where json's pure-Python `iterencode` took 0.19 s and one string 0.02 s.
 _PIECE_DEPTH = 4
 #: Characters of pieces joined before they are escaped and given out.
 _BATCH = 64 * 1024
