@@ -30,7 +30,7 @@ from runbook.errors import (
     ShellDiedError,
 )
 from runbook.hosts.become import Become, authenticate, check_become_user, sudo_command
-from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
+from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink, drain
 from runbook.hosts.power_mixin import PowerMixin
 from runbook.hosts.shell import (
     INTERRUPT_GRACE,
@@ -346,8 +346,7 @@ class Host(PowerMixin, ABC):
                     return
                 self._running_oneshots[pgid] = who
                 reader.take_pending(out)
-                while chunk := await channel.read():
-                    out.write(chunk)
+                await drain(channel.read, out)
 
             try:
                 await asyncio.wait_for(collect(), timeout)

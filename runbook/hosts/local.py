@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from runbook._lazyimport import lazy_module
 from runbook.hosts.base import Host, check_command
 from runbook.hosts.become_files import become_get, become_put
-from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
+from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink, drain
 from runbook.hosts.shell import (
     INTERRUPT_GRACE,
     SHELL_COMMAND,
@@ -116,9 +116,9 @@ class LocalHost(Host):
         process.stdin.close()
 
         async def collect() -> int:
-            assert process.stdout is not None
-            while chunk := await process.stdout.read(65536):
-                out.write(chunk)
+            stdout = process.stdout
+            assert stdout is not None
+            await drain(lambda: stdout.read(65536), out)
             return await process.wait()
 
         try:

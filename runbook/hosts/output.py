@@ -9,7 +9,7 @@ stream the full output to a file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from runbook.results import CommandStatus
 
@@ -30,7 +30,9 @@ class BoundedOutput:
             raise ValueError(f"output limit must be a whole number of bytes >= 0, not {limit!r}")
         self._limit = limit
         self._sink = sink
-        self._head = bytearray()
+        # Grows as output arrives; once full it is frozen to exactly `limit` bytes (a growing
+        # bytearray holds up to an eighth more than it uses: 4 MB at 500 hosts).
+        self._head: bytearray | bytes = bytearray()
         # The tail is a ring of exactly `limit` bytes (made when first needed): no growth,
         # no over-allocation, whatever the chunk sizes.
         self._ring = bytearray()
@@ -45,15 +47,16 @@ class BoundedOutput:
         if self._sink is not None:
             self._sink(chunk)
         self.total += len(chunk)
-        if self._limit == 0:
-            self._head += chunk
-            return
+        data = memoryview(chunk)  # slices without copies
         room = self._limit - len(self._head)
-        if room > 0:
-            self._head += chunk[:room]
-            chunk = chunk[room:]
-        if chunk:
-            self._roll(memoryview(chunk)[-self._limit:])
+        if self._limit == 0 or room > 0:
+            assert isinstance(self._head, bytearray)  # frozen only when full
+            self._head += data if self._limit == 0 else data[:room]
+            if len(self._head) == self._limit:
+                self._head = bytes(self._head)
+            data = data[room:] if self._limit else data[:0]
+        if data:
+            self._roll(data[-self._limit:])
 
     def _roll(self, data: memoryview) -> None:
         """Append `data` (at most `limit` bytes) to the ring, overwriting the oldest bytes."""
@@ -68,11 +71,13 @@ class BoundedOutput:
         self._filled = min(size, self._filled + len(data))
         self._start = (self._start + overflow) % size
 
-    def _tail(self) -> bytes:
+    def _tail(self) -> list[memoryview]:
+        """The tail bytes in order: one or two views of the ring."""
+        ring = memoryview(self._ring)
         end = self._start + self._filled
         if end <= self._limit:
-            return bytes(self._ring[self._start:end])
-        return bytes(self._ring[self._start:]) + bytes(self._ring[:end - self._limit])
+            return [ring[self._start:end]]
+        return [ring[self._start:], ring[:end - self._limit]]
 
     @property
     def omitted(self) -> int:
@@ -80,15 +85,33 @@ class BoundedOutput:
         return self.total - len(self._head) - self._filled
 
     def text(self) -> str:
-        """The kept output as text (invalid UTF-8 replaced), with a line where bytes were cut."""
-        head = self._head.decode(errors="replace")
-        tail = self._tail().decode(errors="replace")
-        if self.omitted == 0:
-            return head + tail
-        sep = "" if head.endswith("\n") else "\n"
-        note = (f"[runbook: {self.omitted} bytes of output left out here, {self.total} in all; "
-                f"output_limit keeps the first and last {self._limit} bytes]\n")
-        return f"{head}{sep}{note}{tail}"
+        """The kept output as text (invalid UTF-8 replaced), with a line where bytes were cut.
+
+        Decoded once from the joined bytes: a character split between head and tail (nothing
+        left out) stays whole, and no decoded copy of each half is made on the way.
+        """
+        pieces: list[bytes | bytearray | memoryview] = [self._head]
+        if omitted := self.omitted:
+            sep = b"" if self._head.endswith(b"\n") else b"\n"
+            note = (f"[runbook: {omitted} bytes of output left out here, {self.total} in "
+                    f"all; output_limit keeps the first and last {self._limit} bytes]\n")
+            pieces += [sep, note.encode()]
+        pieces += self._tail()
+        return b"".join(pieces).decode(errors="replace")
+
+
+async def drain(read: Callable[[], Awaitable[bytes]], out: BoundedOutput) -> None:
+    """Write every chunk `read()` gives into `out`, until it gives b"" (end of stream).
+
+    No chunk is held while waiting for the next one: a `while chunk := await read()` loop keeps
+    the last (up to 64 KiB) chunk alive across the wait, 27 MB for 500 hosts printing at once.
+    """
+    while True:
+        chunk = await read()
+        if not chunk:
+            return
+        out.write(chunk)
+        del chunk
 
 
 def bounded_status(result: CommandStatus, limit: int = DEFAULT_OUTPUT_LIMIT) -> CommandStatus:

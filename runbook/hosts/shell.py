@@ -124,13 +124,15 @@ class MarkerReader:
                 return b"", number
             if out is not None and len(self._buffer) > keep:
                 flushed = len(self._buffer) - keep
-                out.write(bytes(self._buffer[:flushed]))
+                out.write(bytes(memoryview(self._buffer)[:flushed]))  # one copy, not two
                 del self._buffer[:flushed]
             self._scan_from = max(0, len(self._buffer) - keep)
             chunk = await self._channel.read()
             if not chunk:
                 raise ShellDiedError
             self._buffer += chunk
+            # Not held while waiting for the next read: 500 waiting hosts held 27 MB.
+            del chunk
 
     def take_pending(self, out: BoundedOutput) -> None:
         """Move what was read but not yet given out (the command still ran) into `out`."""

@@ -45,10 +45,12 @@ else:
 
 #: Sessions OpenSSH allows per connection by default (sshd_config MaxSessions).
 DEFAULT_MAX_SESSIONS = 10
-#: Receive window of shell and exec channels: the most output asyncssh buffers per channel
-#: before the server must wait for runbook to read (asyncssh's default is 2 MiB; 500 hosts
-#: printing fast would hold up to 1 GB). Large enough for full speed on a LAN.
-CHANNEL_WINDOW = 128 * 1024
+#: Receive window of shell and exec channels: asyncssh buffers up to about twice this per
+#: channel before the server must wait for runbook to read (its default is 2 MiB: 500 hosts
+#: printing fast would hold up to 2 GB; 128 KiB held 40 MB at 500 hosts, 64 KiB about half,
+#: docs/performance.md). A channel moves at most this per round trip: ~300 MB/s on a LAN,
+#: ~1.3 MB/s at 50 ms.
+CHANNEL_WINDOW = 64 * 1024
 #: Pauses before retrying a refused session; None: give up.
 SESSION_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, None)
 

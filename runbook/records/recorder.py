@@ -12,7 +12,6 @@ the folder and prunes the oldest folders beyond `keep`.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -125,9 +124,9 @@ class RunRecorder:
         if self.finished:
             return []
         self.finished = True
-        from runbook.report.html import render_html_report
-        from runbook.report.json_report import build_json_report
-        from runbook.report.junit import junit_text
+        from runbook.report.html import html_report_pieces
+        from runbook.report.json_report import build_json_report, json_report_pieces
+        from runbook.report.junit import write_junit
 
         problems: list[str] = []
         self.journal.close()
@@ -136,11 +135,10 @@ class RunRecorder:
         report = build_json_report(outcome, self.mask)
         writers: list[tuple[Path, Callable[[], None]]] = [
             (self.folder.report_json,
-             lambda: atomic_write(self.folder.report_json, json.dumps(report, indent=2) + "\n")),
-            (self.folder.junit,
-             lambda: atomic_write(self.folder.junit, junit_text(outcome, self.mask))),
+             lambda: atomic_write(self.folder.report_json, json_report_pieces(report))),
+            (self.folder.junit, lambda: write_junit(outcome, self.folder.junit, self.mask)),
             (self.folder.report_html,
-             lambda: atomic_write(self.folder.report_html, render_html_report(report))),
+             lambda: atomic_write(self.folder.report_html, html_report_pieces(report))),
         ]
         for path, write in writers:
             try:

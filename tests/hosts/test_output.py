@@ -68,3 +68,10 @@ def test_default_limit_applies(host_factory: HostFactory) -> None:
         assert small.output == "1\n2\n3\n"
 
     on_host(host_factory, scenario)
+
+
+def test_a_character_split_between_head_and_tail_stays_whole() -> None:
+    out = BoundedOutput(4)
+    out.write("abc\u00e9xyz".encode())  # é's two bytes fall one in the head, one in the tail
+    assert out.omitted == 0
+    assert out.text() == "abc\u00e9xyz"

@@ -133,6 +133,23 @@ def test_embed_json_escapes_script_breakers() -> None:
     assert json.loads(text) == {"x": "</script><!-- & \u2028"}
 
 
+@pytest.mark.parametrize("data", [[], {}, {"a": []}, [1, {"b": [{}]}], "</s>",
+                                  {"k": {"x": {"y": {"z": {"w": [1, "<"]}}}}}])
+def test_embed_json_is_the_compact_json_of_its_data(data: Any) -> None:
+    # written in pieces (a result at a time), the text is the one-shot encoding
+    assert json.loads(embed_json(data)) == data
+    compact = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    assert embed_json(data) == compact.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def test_page_of_a_big_report_in_pieces_is_the_whole_page() -> None:
+    report = _big_report(50, 3)
+    page = render_html_report(report)
+    data = page.split('id="report-data">', 1)[1].split("</script>", 1)[0]
+    assert json.loads(data) == report
+    assert data == json.dumps(report, ensure_ascii=False, separators=(",", ":"))
+
+
 def test_grid_cells_in_browser(page: Path, tmp_path: Path) -> None:
     dom = parse(render_dom(page, tmp_path))
     assert list(dom.rows) == ["f01", "f02", "f03", "f04"]
