@@ -160,6 +160,10 @@ class BecomeError(RunbookError, PermissionError):
         super().__init__(f"host {host_id!r}: cannot become {become_user!r}: {cause}")
 
 
+class KeeperError(RunbookError, ConnectionError):
+    """The connection keeper (`runbook persist`) could not be started, reached or trusted."""
+
+
 class ConfigError(RunbookError, ValueError):
     """Bad input in a lab file, a runbook, a power spec or an argument.
 

@@ -251,6 +251,12 @@ class PersistentShell:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._channel.exit_status(), INTERRUPT_GRACE)
 
+    def detach(self) -> None:
+        """Stop using the shell without killing it: its channel closes, so an idle shell
+        exits at end of input (a kept SSH connection outlives the run that used it)."""
+        self.alive = False
+        self._channel.close()
+
     async def close(self) -> None:
         """End the shell: kill its process group (commands still running die with it)."""
         await self.kill()
