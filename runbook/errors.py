@@ -41,6 +41,7 @@ __all__ = [
     "ExpectTimeoutError",
     "HeaderTemplateError",
     "HostUnreachableError",
+    "KeeperError",
     "LocatedProblem",
     "LockBackendError",
     "LockError",

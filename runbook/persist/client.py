@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
@@ -25,7 +26,6 @@ from runbook.persist.wire import encode, read_frame, same_user, to_bytes
 
 if TYPE_CHECKING:
     import asyncio
-    from pathlib import Path
 else:
     asyncio = lazy_module("asyncio")
 
@@ -51,6 +51,15 @@ def _connect(path: Path) -> socket.socket | None:
     return sock
 
 
+def _keeper_env() -> dict[str, str]:
+    """This environment, with this very runbook package first on the keeper's import path."""
+    import runbook
+
+    package_root = str(Path(runbook.__file__).resolve().parent.parent)
+    paths = [package_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 def start_keeper(idle: float) -> socket.socket:
     """A socket to this user's keeper, started (detached) when none answers."""
     path = socket_path()
@@ -63,7 +72,7 @@ def start_keeper(idle: float) -> socket.socket:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "runbook.persist.keeper", "--idle", f"{idle:g}"],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-                    start_new_session=True, cwd="/")
+                    start_new_session=True, cwd="/", env=_keeper_env())
         if time.monotonic() > deadline:
             raise KeeperError(f"the connection keeper did not start within {START_TIMEOUT:g} s; "
                               f"see {path.parent / LOG_NAME}")
