@@ -143,6 +143,9 @@ class Session:
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         await asyncio.gather(*(h.close() for h in self.hosts.values()), return_exceptions=True)
         self.writer.close()
+        for host in self.hosts.values():
+            if host.used_shell:
+                self.keeper.pool.warm(host.pool_key)
 
 
 class Keeper:
@@ -181,6 +184,8 @@ class Keeper:
         return {"pid": os.getpid(), "idle": self.idle, "clients": self.runs(),
                 "idle_exit_in": self.deadline(), "started": self.started,
                 "opened": self.pool.opened, "reused": self.pool.reused,
+                "warming": self.pool.warming(),
+                "spares": sum(1 for k in live if k.spare is not None),
                 "connections": [{"label": k.label, "opened": k.opened, "uses": k.uses}
                                 for k in live]}
 

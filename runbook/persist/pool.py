@@ -5,6 +5,11 @@ address, port, user, credentials, key files (path and modification time), known_
 chain. `PooledHost` is a `RemoteHost` of one client session that takes its connection from the
 pool: its persistent shells are its own (a run never sees another run's `cd` or `export`),
 the connection is shared with the earlier runs of the same user.
+
+Spare shells: when a session that used a host's shell has ended, the pool starts one new
+shell on that connection (`warm`), which the next run's host takes over instead of opening
+one (`take_spare`). It has never run a command, so nothing of any run is in it; it only
+moves the shell's start (a session channel, bash's start) out of the next run.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ if TYPE_CHECKING:
 
     import asyncssh
 
+    from runbook.hosts.become import Become
     from runbook.hosts.shell import PersistentShell
 else:
     asyncio = lazy_module("asyncio")
@@ -75,6 +81,8 @@ class Kept:
     opened: float = field(default_factory=time.time)
     sftp: asyncssh.SFTPClient | None = None
     uses: int = 0
+    spare: PersistentShell | None = None
+    warming: asyncio.Task[None] | None = None
 
 
 class ConnectionPool:
@@ -118,6 +126,40 @@ class ConnectionPool:
                 kept.sftp = await conn.start_sftp_client()
             return kept.sftp
 
+    def take_spare(self, key: str, conn: asyncssh.SSHClientConnection) -> PersistentShell | None:
+        """The spare shell started on `conn` for `key`, if it is still alive (taken: once)."""
+        kept = self._kept.get(key)
+        if kept is None or kept.conn is not conn or kept.spare is None:
+            return None
+        spare, kept.spare = kept.spare, None
+        if not spare.alive or spare.closing():
+            spare.detach()
+            return None
+        return spare
+
+    def warm(self, key: str) -> None:
+        """Start a spare shell on `key`'s connection in the background (one at most)."""
+        kept = self._kept.get(key)
+        if (kept is None or kept.conn.is_closed() or kept.spare is not None
+                or (kept.warming is not None and not kept.warming.done())):
+            return
+
+        async def start() -> None:
+            try:
+                shell = await _start_shell(kept.conn)
+            except Exception:  # a spare is an optimisation; the run opens its own shell
+                return
+            if self._kept.get(key) is kept and kept.spare is None:
+                kept.spare = shell
+            else:
+                shell.detach()
+
+        kept.warming = asyncio.create_task(start())
+
+    def warming(self) -> int:
+        """Spare shells still starting (the benchmark waits for none, to time runs apart)."""
+        return sum(1 for k in self._kept.values() if k.warming is not None and not k.warming.done())
+
     def drop(self, key: str) -> None:
         """Forget `key`'s connection and cut it (the host was power-cycled)."""
         kept = self._kept.pop(key, None)
@@ -143,6 +185,18 @@ class ConnectionPool:
                 item.conn.abort()
 
 
+async def _no_signal(pgid: int, signal: str) -> None:
+    """A spare shell runs nothing until a host takes it over (and hands it its signaller)."""
+
+
+async def _start_shell(conn: asyncssh.SSHClientConnection) -> PersistentShell:
+    from runbook.hosts.shell import SHELL_COMMAND, PersistentShell
+    from runbook.hosts.ssh import CHANNEL_WINDOW, SshChannel
+
+    process = await conn.create_process(SHELL_COMMAND, encoding=None, window=CHANNEL_WINDOW)
+    return await PersistentShell.start(SshChannel(process), _no_signal)
+
+
 class PooledHost(RemoteHost):
     """A client session's SSH host whose connection lives in the keeper's pool.
 
@@ -161,6 +215,8 @@ class PooledHost(RemoteHost):
         self._agent_path = spec.get("agent_path")
         self.pool_key = pool_key(spec)
         self.label = describe(spec)
+        #: This session ran commands in a login shell here: a spare is worth starting after it.
+        self.used_shell = False
 
     async def connection(self) -> asyncssh.SSHClientConnection:
         self._conn = await self._pool.get(self.pool_key, self.label, self._connect)
@@ -171,6 +227,18 @@ class PooledHost(RemoteHost):
         if self.agent and self._agent_path:  # the client's agent, not the keeper's environment
             options["agent_path"] = self._agent_path
         return options
+
+    async def _get_shell(self, timeout: float | None, who: Become | None = None
+                         ) -> PersistentShell:
+        """The session's shell; a new login shell is the pool's spare when one is ready."""
+        if who is None:
+            self.used_shell = True
+            if self._shell is None or not self._shell.alive:
+                spare = self._pool.take_spare(self.pool_key, await self.connection())
+                if spare is not None:
+                    spare.hand_to(self._signal_group)
+                    self._shell = spare
+        return await super()._get_shell(timeout, who)
 
     async def _sftp_client(self) -> asyncssh.SFTPClient:
         conn = await self.connection()

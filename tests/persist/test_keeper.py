@@ -164,9 +164,10 @@ def test_a_peer_of_another_uid_is_refused(keeper: Keeper, tmp_path: Path) -> Non
     sock.chmod(0o666)
     probe = ("import socket,struct,json,sys\n"
              "s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
-             "b=json.dumps({'id':1,'op':'status'}).encode(); s.sendall(struct.pack('!I',len(b))+b)\n"
-             "try: print('answer' if s.recv(100) else 'closed')\n"
-             "except ConnectionResetError: print('closed')\n")
+             "b=json.dumps({'id':1,'op':'status'}).encode()\n"
+             "try:\n"
+             "    s.sendall(struct.pack('!I',len(b))+b); print('answer' if s.recv(100) else 'closed')\n"
+             "except (BrokenPipeError, ConnectionResetError): print('closed')\n")
     out = subprocess.run(["runuser", "-u", TEST_USER, "--", "/usr/bin/python3", "-c", probe,
                           str(sock)], capture_output=True, text=True, timeout=30, check=False)
     assert out.stdout.strip() == "closed", out.stdout + out.stderr
