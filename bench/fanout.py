@@ -13,7 +13,10 @@ Arms: A `runbook apply`; B bench/floor.py, the fastest plain asyncssh script for
 
 `--warm` adds arm W, warm re-runs: `runbook apply --persist 10m` after one untimed run that
 leaves the connections with the keeper (docs/persist.md), so every timed W run reuses them;
-its ratio W/B is printed too (budget: <= 0.5 at 200 hosts).
+its ratio W/B is printed too (budget: <= 0.5 at 200 hosts); W's CPU seconds include the
+keeper's. After each W run the benchmark
+waits, untimed, until the keeper has started its spare shells (docs/persist.md), so that work
+does not slow the next arm; `--no-settle` starts the next arm at once instead.
 
 Prints, per N, the median wall-time ratio A/B, the median CPU ratio A/B (each client process's
 own user+system seconds from wait4; sshd's CPU is in neither: less noisy than wall time on a
@@ -151,6 +154,7 @@ def measure(arms: Arms, repeat: int, args: argparse.Namespace
         # Rotate the order each round, so no arm always runs first (or after the same one).
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
             argv, env = arms[name]
+            keeper_before = keeper_cpu(args.work) if name == "warm" else 0.0
             try:
                 elapsed, peak, seconds = timed(argv, env)
             except SystemExit as failure:
@@ -159,7 +163,10 @@ def measure(arms: Arms, repeat: int, args: argparse.Namespace
                 print(f"{name} failed, left out of this round: {failure}", file=sys.stderr)
                 continue
             if name == "warm":
-                settle_keeper(args.work)
+                if not args.no_settle:
+                    settle_keeper(args.work)
+                # the keeper works for the run too (and starts the next run's spare shells)
+                seconds += keeper_cpu(args.work) - keeper_before
             wall[name].append(elapsed)
             cpu[name].append(seconds)
             rss[name].append(peak)
@@ -189,6 +196,9 @@ def main() -> None:
                         help="the Python that has pyinfra / parallel-ssh (default: this one)")
     parser.add_argument("--warm", action="store_true",
                         help="also time warm re-runs (apply --persist, connections kept)")
+    parser.add_argument("--no-settle", action="store_true",
+                        help="with --warm: start the next arm at once, while the keeper still "
+                             "starts its spare shells (back-to-back re-runs)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("apply_args", nargs="*", help="extra arguments for runbook apply")
     args = parser.parse_args()
@@ -226,6 +236,18 @@ def settle_keeper(work: Path, limit: float = 60.0) -> None:
     deadline = time.monotonic() + limit
     while (status := control("status")) and status.get("warming") and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def keeper_cpu(work: Path) -> float:
+    """The keeper's user+system CPU seconds so far (0 when none runs)."""
+    from runbook.persist.client import control
+
+    os.environ["RUNBOOK_STATE_DIR"] = str(work / "state")
+    status = control("status")
+    if status is None:
+        return 0.0
+    fields = Path(f"/proc/{status['pid']}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop_keeper(work: Path, args: argparse.Namespace) -> None:

@@ -26,7 +26,7 @@ def _status_lines(status: dict[str, Any], socket: str) -> list[str]:
     lines = [f"keeper: pid {status['pid']}, socket {socket}",
              f"  idle time {status['idle']:g} s; {when}",
              f"  {len(conns)} connection(s) kept ({status['opened']} opened, "
-             f"{status['reused']} reuses)"]
+             f"{status['reused']} reuses), {status.get('spares', 0)} spare shell(s)"]
     lines += [f"    {c['label']}  (open {time.time() - c['opened']:.0f} s, {c['uses']} reuses)"
               for c in conns]
     return lines

@@ -106,6 +106,9 @@ class KeptHost(Host):
                                            port=self.port) from exc
             client.send({"op": "host", "host": self._handle, "spec": self._spec})
             self._client = client
+            if self.notes is not None:
+                self.notes(f"through the connection keeper (pid {client.keeper_pid}): the "
+                           "connection is reused when an earlier run left one")
         try:
             return await self._client.call({"op": op, "host": self._handle, **fields}, sink)
         except KeeperError as exc:

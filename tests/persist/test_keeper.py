@@ -126,6 +126,20 @@ def test_a_host_restarted_between_runs_is_reconnected(keeper: Keeper, sshd_lab: 
     assert len(status["connections"]) == len(HOSTS)
 
 
+def test_a_jump_host_chain_is_kept_and_shared(keeper: Keeper, sshd_lab: SshdLab,
+                                              tmp_path: Path) -> None:
+    keeper.lab_file = sshd_lab.lab_yaml(
+        tmp_path / "hops.yml", host_ids=HOSTS,
+        extra={"hosts": {"h02": {"hop": "h01"}, "h03": {"hop": "h01"}}})
+    keeper.apply()
+    keeper.apply()
+    status = keeper.status()
+    labels = sorted(c["label"] for c in status["connections"])
+    # h01 is a target and the jump host of the others: one connection serves both
+    assert status["opened"] == len(HOSTS), labels
+    assert sum(" via " in label for label in labels) == 2, labels
+
+
 def test_stop_ends_the_keeper(keeper: Keeper) -> None:
     keeper.apply()
     pid = keeper.status()["pid"]
