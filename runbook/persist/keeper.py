@@ -212,6 +212,7 @@ class Keeper:
     async def serve(self, path: str) -> None:
         """Listen on `path` until stopped or idle for `idle` seconds, then close everything."""
         server = await asyncio.start_unix_server(self.client, path=path)
+        Path(path).chmod(0o600)  # noqa: ASYNC240 - once at start; the folder is 0700 as well
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)

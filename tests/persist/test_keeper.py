@@ -110,6 +110,9 @@ def test_a_second_run_reuses_the_connections_with_fresh_shells(keeper: Keeper) -
     assert first.stdout.count("X=[]") == len(HOSTS)
     assert second.stdout.count("X=[]") == len(HOSTS), second.stdout
     assert second.stdout.count("book.yml") >= len(HOSTS)
+    state = Path(keeper.env["RUNBOOK_STATE_DIR"])
+    assert (state.stat().st_mode & 0o777, (state / "keeper.sock").stat().st_mode & 0o777) \
+        == (0o700, 0o600)
     shown = keeper.runbook("persist", "--status")
     assert shown.returncode == 0
     assert f"{len(HOSTS)} connection(s) kept" in shown.stdout
