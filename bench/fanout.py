@@ -11,6 +11,13 @@ Arms: A `runbook apply`; B bench/floor.py, the fastest plain asyncssh script for
 (known_hosts and key parsed once); with `--peers`, pyinfra and parallel-ssh where installed
 (`pip install -e .[bench]`, or any Python given with `--peer-python`; see bench/peers.py).
 
+`--warm` adds arm W, warm re-runs: `runbook apply --persist 10m` after one untimed run that
+leaves the connections with the keeper (docs/persist.md), so every timed W run reuses them;
+its ratio W/B is printed too (budget: <= 0.5 at 200 hosts); W's CPU seconds include the
+keeper's. After each W run the benchmark
+waits, untimed, until the keeper has started its spare shells (docs/persist.md), so that work
+does not slow the next arm; `--no-settle` starts the next arm at once instead.
+
 Prints, per N, the median wall-time ratio A/B, the median CPU ratio A/B (each client process's
 own user+system seconds from wait4; sshd's CPU is in neither: less noisy than wall time on a
 shared machine), arm A's peak RSS and each arm's medians. `--src DIR` runs arm A from another
@@ -80,6 +87,9 @@ Arms = dict[str, tuple[list[str], dict[str, str] | None]]
 def bench(lab: SshdLab, n: int, repeat: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Run every arm `repeat` times, alternating; medians of wall time and CPU per arm."""
     arms = make_arms(lab, n, work, args)
+    if "warm" in arms:
+        timed(*arms["warm"])  # the cold run that leaves the connections with the keeper
+        settle_keeper(work)
     wall, cpu, rss = measure(arms, repeat, args)
     row: dict[str, Any] = {"n": n}
     for name in arms:
@@ -90,6 +100,8 @@ def bench(lab: SshdLab, n: int, repeat: int, work: Path, args: argparse.Namespac
     if "floor" in row:
         row["ratio"] = row["runbook"]["wall"] / row["floor"]["wall"]
         row["cpu_ratio"] = row["runbook"]["cpu"] / row["floor"]["cpu"]
+    if "floor" in row and "warm" in row:
+        row["warm_ratio"] = row["warm"]["wall"] / row["floor"]["wall"]
     return row
 
 
@@ -116,6 +128,10 @@ def make_arms(lab: SshdLab, n: int, work: Path, args: argparse.Namespace) -> Arm
         "floor": ([sys.executable, str(REPO / "bench" / "floor.py"), str(floor_json),
                    str(payload)], None),
     }
+    if args.warm:
+        env_w = {**(env_a or os.environ), "RUNBOOK_STATE_DIR": str(work / "state")}
+        arms["warm"] = ([*runbook_argv(args.src), "apply", str(job), "--lab", str(lab_file),
+                         "--persist", "10m", *args.apply_args], env_w)
     for other in args.compare:
         env = {**os.environ, "PYTHONPATH": str(other)}
         arms[f"runbook@{other.name}"] = (
@@ -138,6 +154,7 @@ def measure(arms: Arms, repeat: int, args: argparse.Namespace
         # Rotate the order each round, so no arm always runs first (or after the same one).
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
             argv, env = arms[name]
+            keeper_before = keeper_cpu(args.work) if name == "warm" else 0.0
             try:
                 elapsed, peak, seconds = timed(argv, env)
             except SystemExit as failure:
@@ -145,6 +162,11 @@ def measure(arms: Arms, repeat: int, args: argparse.Namespace
                     raise
                 print(f"{name} failed, left out of this round: {failure}", file=sys.stderr)
                 continue
+            if name == "warm":
+                if not args.no_settle:
+                    settle_keeper(args.work)
+                # the keeper works for the run too (and starts the next run's spare shells)
+                seconds += keeper_cpu(args.work) - keeper_before
             wall[name].append(elapsed)
             cpu[name].append(seconds)
             rss[name].append(peak)
@@ -155,8 +177,9 @@ def print_row(row: dict[str, Any]) -> None:
     """One line per host count: ratios first, then each arm's wall / CPU seconds."""
     arms = [k for k in row if isinstance(row[k], dict)]
     cells = "  ".join(f"{a} {row[a]['wall']:.2f}s/{row[a]['cpu']:.2f}cpu" for a in arms)
+    warm = f"  warm W/B {row['warm_ratio']:.2f}" if "warm_ratio" in row else ""
     print(f"{row['n']:>6} {row['ratio']:>10.2f} {row['cpu_ratio']:>10.2f} "
-          f"{row['runbook']['rss']:>9.0f}  {cells}", flush=True)
+          f"{row['runbook']['rss']:>9.0f}  {cells}{warm}", flush=True)
 
 
 def main() -> None:
@@ -171,6 +194,11 @@ def main() -> None:
                         help="also run pyinfra and parallel-ssh where installed")
     parser.add_argument("--peer-python", default=sys.executable,
                         help="the Python that has pyinfra / parallel-ssh (default: this one)")
+    parser.add_argument("--warm", action="store_true",
+                        help="also time warm re-runs (apply --persist, connections kept)")
+    parser.add_argument("--no-settle", action="store_true",
+                        help="with --warm: start the next arm at once, while the keeper still "
+                             "starts its spare shells (back-to-back re-runs)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("apply_args", nargs="*", help="extra arguments for runbook apply")
     args = parser.parse_args()
@@ -183,16 +211,53 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="rb-bench-") as tmp:
         work = Path(tmp)
+        args.work = work
         (work / "payload.bin").write_bytes(os.urandom(64 * 1024))
         with SshdLab(n_hosts=max(counts), log_level="ERROR") as lab:
             print(f"{'hosts':>6} {'wall A/B':>10} {'CPU A/B':>10} {'RSS A MB':>9}  "
                   "per arm: median wall s / CPU s (A = runbook, B = floor)")
             for n in counts:
-                row = bench(lab, n, args.repeat, work, args)
+                try:
+                    row = bench(lab, n, args.repeat, work, args)
+                finally:
+                    stop_keeper(work, args)
                 rows.append(row)
                 print_row(row)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
+
+
+def settle_keeper(work: Path, limit: float = 60.0) -> None:
+    """Wait, untimed, until the keeper has started the spare shells of the run that ended, so
+    that this work never overlaps (and slows) the next arm's timed run."""
+    from runbook.persist.client import control
+
+    os.environ["RUNBOOK_STATE_DIR"] = str(work / "state")
+    deadline = time.monotonic() + limit
+    while (status := control("status")) and status.get("warming") and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def keeper_cpu(work: Path) -> float:
+    """The keeper's user+system CPU seconds so far (0 when none runs)."""
+    from runbook.persist.client import control
+
+    os.environ["RUNBOOK_STATE_DIR"] = str(work / "state")
+    status = control("status")
+    if status is None:
+        return 0.0
+    fields = Path(f"/proc/{status['pid']}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop_keeper(work: Path, args: argparse.Namespace) -> None:
+    """End the warm arm's keeper (its connections belong to this N's lab hosts)."""
+    if args.warm:
+        env = {**os.environ, "RUNBOOK_STATE_DIR": str(work / "state")}
+        if args.src:
+            env["PYTHONPATH"] = str(args.src)
+        subprocess.run([*runbook_argv(args.src), "persist", "--stop"], env=env, cwd=REPO,
+                       check=False, stdout=subprocess.DEVNULL)
 
 
 def raise_open_files_limit() -> None:

@@ -9,8 +9,9 @@ The package is the pipeline read → render → plan → execute → report (doc
 templating and secrets, `plan/` compiles a runbook against a lab into typed concrete actions
 (data), `engine/` runs a plan across `hosts/` (with `power/` controllers) and reports through
 events, `report/` writes JSON, JUnit and HTML, `records/` keeps run folders, `locks/` holds
-leases on lab hosts, `sites/` spreads a run over site workers; `cli/` is the click layer on
-top. `errors.py` holds every error class, `results.py` the one status vocabulary.
+leases on lab hosts, `sites/` spreads a run over site workers, `persist/` keeps SSH
+connections warm between runs in a per-user keeper; `cli/` is the click layer on top.
+`errors.py` holds every error class, `results.py` the one status vocabulary.
 
 Names are resolved on first use (PEP 562), so `import runbook` (and every CLI command, which
 imports this package first) costs almost nothing; asyncssh loads only when a host connects.
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         CommandTimeoutError,
         ConfigError,
         HostUnreachableError,
+        KeeperError,
         LockBackendError,
         LockError,
         LockLostError,
@@ -62,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "runbook.errors",
     "Host": "runbook.hosts.base",
     "HostUnreachableError": "runbook.errors",
+    "KeeperError": "runbook.errors",
     "Lab": "runbook.hosts.lab",
     "LocalHost": "runbook.hosts.local",
     "LockBackendError": "runbook.errors",
@@ -97,6 +100,7 @@ __all__ = [
     "ConfigError",
     "Host",
     "HostUnreachableError",
+    "KeeperError",
     "Lab",
     "LocalHost",
     "LockBackendError",

@@ -54,6 +54,15 @@ def load_lab(path: Path | str, *, secrets: SecretStore | None = None) -> Lab:
     return read(path, secrets=secrets)
 
 
+def keep_connections(lab: Lab, idle: float) -> int:
+    """Warm re-runs: drive `lab`'s plain SSH hosts through this user's connection keeper,
+    started if needed, which keeps the connections for later runs until idle for `idle`
+    seconds (docs/persist.md). Call before `compile`; returns how many hosts it covers."""
+    from runbook.persist.kepthost import keep_connections as keep
+
+    return keep(lab, idle)
+
+
 def check(runbook: LoadedRunbook, lab: Lab, *,
           extra_vars: Mapping[str, Any] | None = None) -> list[Finding]:
     """What `runbook validate` finds beyond the schema: hosts, templates, regexes, power, files."""

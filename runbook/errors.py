@@ -41,6 +41,7 @@ __all__ = [
     "ExpectTimeoutError",
     "HeaderTemplateError",
     "HostUnreachableError",
+    "KeeperError",
     "LocatedProblem",
     "LockBackendError",
     "LockError",
@@ -158,6 +159,10 @@ class BecomeError(RunbookError, PermissionError):
         self.become_user = become_user
         self.cause = cause
         super().__init__(f"host {host_id!r}: cannot become {become_user!r}: {cause}")
+
+
+class KeeperError(RunbookError, ConnectionError):
+    """The connection keeper (`runbook persist`) could not be started, reached or trusted."""
 
 
 class ConfigError(RunbookError, ValueError):

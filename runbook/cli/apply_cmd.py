@@ -90,6 +90,8 @@ class Options:
     rerun_failed: str | None = None
     force: bool = False
     resume: RunProgress | None = None
+    # warm re-runs (apply only; docs/persist.md): keep SSH connections this many seconds
+    persist: float | None = None
 
 
 def _findings_text(findings: Sequence[object]) -> str:
@@ -121,6 +123,9 @@ def prepare(opts: Options) -> tuple[Runner, Console, Callable[[str], str]]:
     try:
         extra = parse_extra_vars(list(opts.extra_vars))
         runbook, lab = api.load(opts.runbook, lab=opts.lab, secrets=secrets)
+        persist = opts.persist if opts.persist is not None else lab.persist
+        if persist is not None and not opts.check:
+            api.keep_connections(lab, persist)
         findings = api.check(runbook, lab, extra_vars=extra)
         if findings:
             fail(_findings_text(findings), mask=mask)
@@ -321,6 +326,18 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _persist_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A keeper's idle time: 10m, 90s, 1h (at most 24h); a bad one is a usage error."""
+    from runbook.persist import persist_seconds
+
+    if value is None:
+        return None
+    try:
+        return persist_seconds(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
     """A byte size: 65536, 64k, 1m (runbook.model.parse_size); a bad one is a usage error."""
     from runbook.model import parse_size
@@ -357,6 +374,10 @@ def _size_option(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--output-limit", callback=_size_option, default=None, metavar="SIZE",
               help="Bytes of each command's output kept from its start and its end, for steps "
                    "without their own output_limit (default 64k; 1m, 0 = everything).")
+@click.option("--persist", callback=_persist_option, default=None, metavar="DURATION",
+              help="Keep the SSH connections for the next runs within DURATION (10m, 1h): a "
+                   "background keeper of yours holds them (`runbook persist`; default: the "
+                   "lab's defaults.persist, else off).")
 def apply_command(**kwargs: Any) -> None:
     """Run RUNBOOK across the lab.
 

@@ -35,6 +35,7 @@ Commands:
   hosts     List the hosts of a lab.
   lock      Reserve lab hosts for a while (--for 2h).
   locks     Show who holds which lab host.
+  persist   Show or stop the keeper of warm SSH connections.
   plan      Show what a runbook would do (no connecting).
   power     Power hosts on / off / cycle, or show status.
   resume    Continue a run that was cut short.

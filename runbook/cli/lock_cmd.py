@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from runbook._numbers import parse_duration as read_duration
 from runbook.cli.exits import exit_130_on_interrupt
 from runbook.cli.labopt import find_lab_file, lab_option
 from runbook.errors import ConfigError, LockError, RunbookError
@@ -25,21 +26,13 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 EXIT_OK, EXIT_USAGE, EXIT_LOCKED = 0, 2, 3
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 MAX_RESERVATION_S = 365 * 86400
 
 
 def parse_duration(text: str) -> float:
     """`2h`, `90m`, `1h30m`, `45s`, `1d` -> seconds (at most 365 days); ValueError for
     anything else."""
-    compact = text.strip().replace(" ", "")
-    parts = _DURATION.findall(compact)
-    if not parts or "".join(n + u for n, u in parts) != compact:
-        raise ValueError(f"{text!r} is not a duration: write e.g. 2h, 90m, 1h30m, 45s or 1d")
-    seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if seconds <= 0:
-        raise ValueError(f"{text!r} is no time at all: give a positive duration")
+    seconds = read_duration(text)
     if seconds > MAX_RESERVATION_S:
         raise ValueError(f"{text!r} is too long: a reservation lasts at most 365d")
     return seconds

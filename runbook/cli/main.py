@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "validate": ("runbook.cli.validate_cmd", "validate_command", "Check runbooks and labs."),
     "schema": ("runbook.cli.validate_cmd", "schema_command", "Print a JSON Schema (runbook, lab, report)."),
     "hosts": ("runbook.cli.validate_cmd", "hosts_command", "List the hosts of a lab."),
+    "persist": ("runbook.cli.persist_cmd", "persist_command",
+                "Show or stop the keeper of warm SSH connections."),
     "power": ("runbook.cli.power_cmd", "power_command", "Power hosts on / off / cycle, or show status."),
     "runs": ("runbook.cli.runs_cmd", "runs_command", "List recorded runs (.runbook/runs)."),
     "show": ("runbook.cli.runs_cmd", "show_command", "Show a recorded run, a host or a step of it."),

@@ -60,6 +60,8 @@ class Lab:
         self.sites: dict[str, dict[str, Any]] = {}
         self.site_of: dict[str, str] = {}
         self.broker: str | None = None
+        #: The lab's `defaults.persist` in seconds: keep SSH connections for warm re-runs.
+        self.persist: float | None = None
 
     @classmethod
     def default(cls) -> Lab:
@@ -86,6 +88,17 @@ class Lab:
 
     def __len__(self) -> int:
         return len(self._hosts)
+
+    def replace(self, host: Host) -> None:
+        """Put `host` where the lab's host of the same id was (same place in lab order); it
+        gets the lab and its power controller finds hosts here (`runbook.persist` swaps SSH
+        hosts for kept ones this way, before a run is planned)."""
+        if host.id not in self._hosts:
+            raise KeyError(f"no host {host.id!r} in the lab to replace")
+        self._hosts[host.id] = host
+        host.lab = self
+        if host.power_control is not None:
+            host.power_control.use_host_resolver(self.__getitem__)
 
     def select(self, pattern: Pattern = None) -> list[Host]:
         """Hosts whose id the regex (or any of the regexes) is *searched* in, in lab order.

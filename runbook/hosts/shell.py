@@ -253,6 +253,22 @@ class PersistentShell:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._channel.exit_status(), INTERRUPT_GRACE)
 
+    def hand_to(self, signal_group: GroupSignaller) -> None:
+        """Let `signal_group` interrupt and kill this shell's commands from now on (a spare
+        shell started ahead by the connection keeper is taken over by a run's host)."""
+        self._signal_group = signal_group
+
+    def closing(self) -> bool:
+        """True when the channel is known to be ending (the shell exited, the link went)."""
+        probe = getattr(self._channel, "closing", None)
+        return bool(probe()) if callable(probe) else False
+
+    def detach(self) -> None:
+        """Stop using the shell without killing it: its channel closes, so an idle shell
+        exits at end of input (a kept SSH connection outlives the run that used it)."""
+        self.alive = False
+        self._channel.close()
+
     async def close(self) -> None:
         """End the shell: kill its process group (commands still running die with it)."""
         await self.kill()

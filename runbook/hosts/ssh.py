@@ -55,7 +55,7 @@ CHANNEL_WINDOW = 64 * 1024
 SESSION_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, None)
 
 
-class _SSHChannel:
+class SshChannel:
     """An asyncssh process as a `ShellChannel` (bytes, stderr merged by the shell)."""
 
     def __init__(self, process: asyncssh.SSHClientProcess[bytes]) -> None:
@@ -78,6 +78,10 @@ class _SSHChannel:
 
     def close(self) -> None:
         self._process.close()
+
+    def closing(self) -> bool:
+        """True once the session is ending (its shell exited, the connection went)."""
+        return self._process.is_closing()
 
 
 class RemoteHost(Host):
@@ -291,11 +295,11 @@ class RemoteHost(Host):
         raise AssertionError("unreachable")
 
     # -- shell --------------------------------------------------------------------------
-    async def _open_shell_channel(self) -> _SSHChannel:
-        return _SSHChannel(await self._open_channel(SHELL_COMMAND))
+    async def _open_shell_channel(self) -> SshChannel:
+        return SshChannel(await self._open_channel(SHELL_COMMAND))
 
-    async def _open_command_channel(self, command: str) -> _SSHChannel:
-        return _SSHChannel(await self._open_channel(command))
+    async def _open_command_channel(self, command: str) -> SshChannel:
+        return SshChannel(await self._open_channel(command))
 
     async def _open_interact_stream(self) -> SshPtyStream:
         """A fresh session with a pty and the account's login shell (for `interact`)."""

@@ -39,6 +39,7 @@ from runbook.language.yamlload import (
     load_file,
     not_a_regular_file,
 )
+from runbook.persist import lab_persist
 from runbook.render.labsecrets import HostSecretNeeds, MissingSecret, resolve_needs
 from runbook.render.secrets import PlaceholderSecrets, SecretStore
 
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
 TEMPLATED_FIELDS = ("address", "user", "password", "become_password", "key_passphrase")
 _PATH_FIELDS = ("key", "known_hosts")
+LAB_WIDE = ("persist",)  # `defaults` fields about the lab, not copied into each host
 # Fields of a power_control spec that name a local file, relative to the lab file's folder.
 _POWER_PATH_FIELDS = ("ca_file",)
 
@@ -108,7 +110,7 @@ def merged_hosts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     result: dict[str, dict[str, Any]] = {}
     for host_id, entry in hosts.items():
         own: dict[str, Any] = entry if isinstance(entry, dict) else {}
-        fields = {**defaults, **own}
+        fields = {**{k: v for k, v in defaults.items() if k not in LAB_WIDE}, **own}
         fields["vars"] = {**_mapping(defaults.get("vars")), **_mapping(own.get("vars"))}
         if "hop" not in own and fields.get("hop") == host_id:
             fields["hop"] = None
@@ -171,6 +173,8 @@ def _read_lab(doc: Document, path: Path, *, secrets: SecretStore | None,
         specs[host_id] = spec
     controllers = _power_controllers(reader, specs)
     _check_home_paths(reader, hosts)
+    persist = lab_persist(data.get("defaults"), ("defaults", "persist") in bad,
+                          lambda problem: reader.add(("defaults", "persist"), problem))
     lock, lock_problems = read_lock_block(data, path, secrets, bad)
     for where, message, at_key in lock_problems:
         reader.add(where, message, key=at_key)
@@ -182,6 +186,7 @@ def _read_lab(doc: Document, path: Path, *, secrets: SecretStore | None,
         reader.add((), str(exc))
         return None, reader.findings
     lab.lock = lock
+    lab.persist = persist
     lab.missing_secrets = _secret_needs(reader.missing, hosts)
     return lab, reader.findings
 
