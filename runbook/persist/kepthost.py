@@ -25,6 +25,7 @@ from runbook.results import CommandStatus, RunResult, Status
 if TYPE_CHECKING:
     import asyncio
 
+    from runbook.hosts.hostlog import HostLog
     from runbook.hosts.lab import Lab
     from runbook.hosts.shell import ShellChannel
     from runbook.hosts.ssh import RemoteHost
@@ -160,7 +161,10 @@ class KeptHost(Host):
 
     async def interact(self, pairs: Sequence[Mapping[str, Any]], timeout: float | None = None,
                        *, pair_timeout: float | None = None,
-                       mask: Callable[[str], str] | None = None) -> CommandStatus:
+                       mask: Callable[[str], str] | None = None,
+                       log: HostLog | None = None) -> CommandStatus:
+        """The dialog runs in the keeper; the transcript gets its whole output at the end
+        (the keeper does not stream a dialog's keys and text back as they happen)."""
         from runbook.hosts.interact import parse_pairs
 
         check_timeout(timeout)
@@ -168,6 +172,8 @@ class KeptHost(Host):
         result = command_from_json(await self._call(
             "interact", pairs=[dict(p) for p in pairs], timeout=timeout,
             pair_timeout=pair_timeout))
+        if log is not None:
+            log.output(result.output.encode())
         return result._replace(output=mask(result.output)) if mask else result
 
     async def power(self, action: str) -> tuple[Status, str]:
