@@ -1,26 +1,95 @@
-"""`--rerun-failed` of a multi-site run is refused (exit 2, saying why): a site's worker runs
-its whole share and cannot start a host part-way (docs/records.md)."""
+"""`--rerun-failed` of a multi-site run (docs/records.md, docs/sites.md): a site host starts at
+its step through its site's worker, with its loop items and registered values shipped in the
+task; the journal of a multi-site run holds the site hosts' loop items and rescues (forwarded
+by the workers), so the run can be restarted. Real `runbook apply`, a real redis-server, two
+real workers and the sshd lab; every step (and loop item) appends a word to a file per host
+(the lab hosts share this machine's disk), so the files say what ran on which host, and how
+often."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.sites.conftest import RedisServer
-from tests.sites.sitelab import REPO, controller_env
+from runbook.records import list_runs, read_journal
+from tests.sites.conftest import RedisServer, SiteWorkers
+from tests.sites.sitelab import SITE_TOKEN, apply, controller_env
+
+HOSTS = "^(h01|h03|h05|h06)$"
+# h05 (site west) fails loop item y of step 2 until `fixed` exists; h06 (west) fails in the
+# block and its rescue recovers it (it finished ok); h01 (local) and h03 (east) pass.
+BOOK = """
+name: sited repair
+steps:
+  - name: one
+    hosts: "{hosts}"
+    run: echo 1 >> {d}/{{{{ host.id }}}}; echo v-{{{{ host.id }}}} {{{{ secret('SITE_TOKEN') }}}}
+    register: first
+  - name: each
+    hosts: "{hosts}"
+    loop: [x, y]
+    run: >-
+      echo each-{{{{ item }}}} >> {d}/{{{{ host.id }}}};
+      test {{{{ host.id }}}}-{{{{ item }}}} != h05-y -o -e {d}/fixed
+  - name: upgrade
+    hosts: "{hosts}"
+    block:
+      - name: b1
+        run: echo b1 >> {d}/{{{{ host.id }}}}; test {{{{ host.id }}}} != h06
+    rescue:
+      - name: mend
+        run: echo mend >> {d}/{{{{ host.id }}}}
+  - name: last
+    hosts: "{hosts}"
+    run: echo last >> {d}/{{{{ host.id }}}}; echo "got {{{{ first.output | trim }}}}"
+"""
 
 
-def test_a_rerun_of_a_multi_site_run_is_refused_before_anything_runs(
-        site_lab: Path, redis_server: RedisServer, tmp_path: Path) -> None:
-    book = tmp_path / "book.yml"
-    book.write_text("name: sited\nsteps:\n  - {name: one, hosts: '^h0[3-6]$', run: 'true'}\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "runbook", "apply", str(book), "--lab", str(site_lab),
-         "--rerun-failed", "last", "--runs-dir", str(tmp_path / "runs")],
-        check=False, cwd=REPO, capture_output=True, text=True, timeout=120,
-        env=controller_env(redis_server))
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "--rerun-failed does not support multi-site runs yet" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not (tmp_path / "runs").exists()
+def lines(marks: Path, host: str) -> list[str]:
+    return (marks / host).read_text().split()
+
+
+def test_rerun_failed_restarts_a_site_host_at_its_step_through_its_worker(
+        running: SiteWorkers, site_lab: Path, redis_server: RedisServer, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    book = BOOK.format(d=marks, hosts=HOSTS)
+    env = controller_env(redis_server, SITE_TOKEN=SITE_TOKEN)  # h01, driven here, needs it too
+    runs = ("--runs-dir", str(tmp_path / "runs"))
+    first, _ = apply(tmp_path, site_lab, book, env, *runs)
+    assert first.returncode == 1, first.stdout + first.stderr
+    [failed] = list_runs(tmp_path / "runs")
+    records = read_journal(failed.path / "journal.jsonl")
+    items = {(r["host"], r["item"]) for r in records if r["event"] == "item_result"}
+    assert {("h01", 0), ("h03", 0), ("h03", 1), ("h05", 0), ("h05", 1)} <= items, items
+    assert [(r["host"], r["steps"]) for r in records if r["event"] == "rescued"] == \
+        [("h06", ["2", "3"])]  # forwarded by west's worker: h06 is not rerun
+    (marks / "fixed").touch()
+
+    again, report = apply(tmp_path, site_lab, book, env, *runs, "--rerun-failed", failed.run_id)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"rerunning the failed hosts of run {failed.run_id}: h05 from step 2" in again.stdout
+    assert "h05: registered first held a secret when recorded: restored masked (***)" \
+        in again.stdout
+    # only h05, from step 2, only its failed item, on west's worker
+    assert lines(marks, "h05") == ["1", "each-x", "each-y", "each-y", "b1", "last"]
+    assert lines(marks, "h06") == ["1", "each-x", "each-y", "b1", "mend", "last"]
+    assert lines(marks, "h01") == lines(marks, "h03") == ["1", "each-x", "each-y", "b1", "last"]
+
+    repair = list_runs(tmp_path / "runs")[-1]
+    assert report["repairs"] == failed.run_id and report["status"] == "success"
+    assert report["locks"]["hosts"] == ["h05"]
+    assert report["sites"] == {"h03": "east", "h05": "west", "h06": "west"}
+    for step in report["steps"]:  # the merged report: every host's final state
+        assert sorted(step["results"]) == ["h01", "h03", "h05", "h06"], step["name"]
+    each = report["steps"][1]["results"]["h05"]
+    assert each["status"] == "success" and [i["item"] for i in each["items"]] == ["x", "y"]
+    assert report["steps"][2]["results"]["h06"]["rescued"] is True
+    # the restored value, masked where it held the secret, is what the worker templated
+    assert report["steps"][4]["results"]["h05"]["output"] == "got v-h05 ***\n"
+    journal = read_journal(repair.path / "journal.jsonl")
+    assert {(r["host"], r.get("site")) for r in journal if r["event"] == "host_result"} == \
+        {("h05", "west")}
+    log = (repair.path / "hosts" / "h05.log").read_text()
+    assert "echo each-y" in log and "echo 1 >>" not in log and "echo each-x" not in log, log
+    assert SITE_TOKEN not in "".join(p.read_text() for p in repair.path.rglob("*.*")
+                                     if p.is_file())
