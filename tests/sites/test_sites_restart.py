@@ -4,10 +4,16 @@ task; the journal of a multi-site run holds the site hosts' loop items and rescu
 by the workers), so the run can be restarted. Real `runbook apply`, a real redis-server, two
 real workers and the sshd lab; every step (and loop item) appends a word to a file per host
 (the lab hosts share this machine's disk), so the files say what ran on which host, and how
-often."""
+often. A resume after `kill -9` of the controller continues each site host after its last
+recorded step."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from runbook.records import list_runs, read_journal
@@ -93,3 +99,69 @@ def test_rerun_failed_restarts_a_site_host_at_its_step_through_its_worker(
     assert "echo each-y" in log and "echo 1 >>" not in log and "echo each-x" not in log, log
     assert SITE_TOKEN not in "".join(p.read_text() for p in repair.path.rglob("*.*")
                                      if p.is_file())
+
+
+HELD = """
+name: sited resume
+steps:
+  - name: one
+    hosts: "^(h01|h03|h05)$"
+    run: echo 1 >> {d}/{{{{ host.id }}}}
+  - name: two
+    hosts: "^(h01|h05)$"
+    run: echo 2 >> {d}/{{{{ host.id }}}}; until [ -e {d}/go ]; do sleep 0.1; done
+  - name: three
+    hosts: "^(h01|h05)$"
+    run: echo 3 >> {d}/{{{{ host.id }}}}
+"""
+
+
+def _wait_for(check: Callable[[], bool], what: str, deadline_s: float = 60.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_resume_after_kill_9_continues_a_site_host_after_its_last_recorded_step(
+        running: SiteWorkers, site_lab: Path, redis_server: RedisServer, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    book = tmp_path / "held.yml"
+    book.write_text(HELD.format(d=marks))
+    env = controller_env(redis_server)
+    runs = ("--runs-dir", str(tmp_path / "runs"), "--no-lock")
+    proc = subprocess.Popen([sys.executable, "-m", "runbook", "apply", str(book), "--lab",
+                             str(site_lab), *runs], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: all((marks / h).exists() and "2" in lines(marks, h)
+                              for h in ("h01", "h05")), "h01 and h05 in step 2")
+        [run] = list_runs(tmp_path / "runs")
+        _wait_for(lambda: {r["host"] for r in read_journal(run.path / "journal.jsonl")
+                           if r["event"] == "host_result"} == {"h01", "h03", "h05"},
+                  "step 1's results in the journal")
+    finally:
+        proc.kill()  # no handler, no report, no run end
+        proc.wait(30)
+    (marks / "go").touch()
+    # west's worker does not know its controller died: it ends h05's share unheard
+    _wait_for(lambda: lines(marks, "h05") == ["1", "2", "3"], "west's orphaned share")
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "runbook", "resume", run.run_id, *runs], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=180, check=False)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"resuming run {run.run_id}: h01 from step 2, h05 from step 2" in resumed.stdout
+    assert lines(marks, "h03") == ["1"]  # east had nothing left: no task, not touched
+    assert lines(marks, "h01") == ["1", "2", "2", "3"]  # its step in flight at the kill again
+    # h05 starts at step 2 on west's worker (step 1 not again); what the orphaned share did
+    # after the kill was never recorded, so it runs again (docs/sites.md)
+    assert lines(marks, "h05") == ["1", "2", "3", "2", "3"]
+    report = json.loads((run.path / "report.json").read_text())
+    assert report["status"] == "success" and report["sites"] == {"h03": "east", "h05": "west"}
+    assert [sorted(s["results"]) for s in report["steps"]] == [
+        ["h01", "h03", "h05"], ["h01", "h05"], ["h01", "h05"]]
+    kinds = [r["event"] for r in read_journal(run.path / "journal.jsonl")]
+    assert kinds.count("run_start") == 1 and kinds.count("resume") == 1
+    assert kinds[-1] == "run_end"

@@ -170,7 +170,8 @@ def test_loop_items_and_rescues_of_a_site_reach_the_run_bus(tmp_path: Path) -> N
     plan = _plan(tmp_path)
     events: list[object] = []
     merger = Merger(plan, EventBus([events.append]), [LOCAL, "east"])
-    sent = [ItemResult(0, "b", 1, {"item": "y", "status": "ok"}), Rescued("c", "blk", 0, 1)]
+    sent: list[ItemResult | Rescued] = [ItemResult(0, "b", 1, {"item": "y", "status": "ok"}),
+                                        Rescued("c", "blk", 0, 1)]
     for event in sent:
         merger.site_message("east", codec.decode(codec.encode(codec.event_message(event) or {})))
     assert events == sent
