@@ -127,6 +127,7 @@ def _narrow(executor: Executor | SiteRun, earlier: RunProgress,
     """Start each host of `starts` at its step, with what it had done and registered before
     (loop items, block failures) and the earlier run's hosts to cut batches from; a
     multi-site run ships each site its hosts' points."""
+    from runbook.engine.executor import Executor
     from runbook.engine.restart import RestartPoints
     from runbook.records.runfolder import step_path
 
@@ -140,8 +141,6 @@ def _narrow(executor: Executor | SiteRun, earlier: RunProgress,
         dropped={h: "failed before" for h in earlier.failed_hosts() if h not in starts},
         batch_hosts=list(dict.fromkeys([*earlier.hosts, *(h.id for h in executor.plan.hosts)])))
     _note_masked(points.registered)
-    from runbook.engine.executor import Executor
-
     if isinstance(executor, Executor):
         points.apply(executor, step_path)
     else:
