@@ -2,15 +2,17 @@
 
 Both read where each host of RUN stopped (`records.progress`), refuse a runbook whose content
 changed since RUN unless `--force` (exit 2, naming what changed), narrow the executor to the
-hosts and steps left (`engine.restart`) and, at the end, merge RUN's results into the new
+hosts and steps left (`engine.restart`; a multi-site run's sites get their hosts' start
+points in their tasks) and, at the end, merge RUN's results into the new
 report (`records.merge`). A rerun records a new run that names the one it repairs; a resume
 continues RUN's own folder.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from runbook.engine.runner import Runner
     from runbook.records.progress import RunProgress
     from runbook.records.runfolder import RunFolder
+    from runbook.sites.controller import SiteRun
 
 
 class StartOptions(Protocol):
@@ -54,7 +57,7 @@ class Restart:
 
     earlier: RunProgress
     resume: bool
-    executor: Executor | None = None
+    executor: Executor | SiteRun | None = None
 
     @property
     def folder(self) -> RunFolder:
@@ -63,11 +66,14 @@ class Restart:
     def merge(self, outcome: RunOutcome) -> None:
         """Put the earlier run's results into `outcome` where this run has none (and mark
         the earlier failures this run's rescues recovered)."""
+        from runbook.engine.executor import Executor
         from runbook.records.merge import merge_earlier
 
-        tracker = self.executor.tracker if self.executor is not None else None
+        marker = None if self.executor is None else (
+            self.executor.tracker if isinstance(self.executor, Executor)
+            else self.executor.merger)
         merge_earlier(outcome, self.earlier,
-                      None if tracker is None else lambda o: tracker.mark_all_rescued(o.steps))
+                      None if marker is None else lambda o: marker.mark_all_rescued(o.steps))
         failed = sum(1 for h in outcome.hosts if any(
             not r.status.is_ok and not r.ignored and not r.rescued
             for s in outcome.steps if (r := s.results.get(h)) is not None))
@@ -94,7 +100,7 @@ def load_progress(spec: str, runs_dir: Path) -> RunProgress:
              "be rerun or resumed")
 
 
-def check_unchanged(earlier: RunProgress, executor: Executor, *, force: bool) -> None:
+def check_unchanged(earlier: RunProgress, executor: Executor | SiteRun, *, force: bool) -> None:
     """Exit 2 when the runbook's content changed since `earlier`, unless `force`."""
     from runbook.records.recorder import file_sha256
 
@@ -110,30 +116,50 @@ def check_unchanged(earlier: RunProgress, executor: Executor, *, force: bool) ->
                    + "; ".join(changes))
 
 
-def _targets(executor: Executor) -> list[tuple[str, list[str]]]:
+def _targets(executor: Executor | SiteRun) -> list[tuple[str, list[str]]]:
     from runbook.records.runfolder import step_path
 
     return [(step_path(p.step.index), [h.id for h in p.targets]) for p in executor.plan.steps]
 
 
-def _narrow(executor: Executor, earlier: RunProgress, starts: dict[str, str]) -> None:
+def _narrow(executor: Executor | SiteRun, earlier: RunProgress,
+            starts: dict[str, str]) -> None:
     """Start each host of `starts` at its step, with what it had done and registered before
-    (loop items, block failures) and the earlier run's hosts to cut batches from."""
-    from runbook.engine.restart import start_part_way
+    (loop items, block failures) and the earlier run's hosts to cut batches from; a
+    multi-site run ships each site its hosts' points."""
+    from runbook.engine.executor import Executor
+    from runbook.engine.restart import RestartPoints
     from runbook.records.runfolder import step_path
 
     order = [step for step, _ in _targets(executor)]
-    start_part_way(
-        executor, starts, step_path,
+    points = RestartPoints(
+        starts,
         registered={h: earlier.registered_before(h, order, s) for h, s in starts.items()},
         failures={h: earlier.failures_before(h, order, s) for h, s in starts.items()},
         items={h: earlier.items.get(h, {}) for h in starts},
         # out of the run for good (a resume): they count for a batch's max_failed
         dropped={h: "failed before" for h in earlier.failed_hosts() if h not in starts},
         batch_hosts=list(dict.fromkeys([*earlier.hosts, *(h.id for h in executor.plan.hosts)])))
+    _note_masked(points.registered)
+    if isinstance(executor, Executor):
+        points.apply(executor, step_path)
+    else:
+        executor.start_part_way(points, step_path)
 
 
-def plan_rerun(spec: str, runs_dir: Path, executor: Executor, *, force: bool) -> Restart:
+def _note_masked(registered: Mapping[str, Mapping[str, Any]]) -> None:
+    """Say which restored values held a secret: they come back masked (`***`), whether this
+    machine or a site's worker drives the host (no secret travels to a worker)."""
+    for host, values in registered.items():
+        masked = sorted(name for name, value in values.items()
+                        if "***" in json.dumps(value, default=str))
+        if masked:
+            click.echo(f"{host}: registered {', '.join(masked)} held a secret when recorded: "
+                       "restored masked (***)")
+
+
+def plan_rerun(spec: str, runs_dir: Path, executor: Executor | SiteRun, *,
+               force: bool) -> Restart:
     """Narrow `executor` to RUN's hosts that did not finish ok; exit 0 when there are none."""
     earlier = load_progress(spec, runs_dir)
     check_unchanged(earlier, executor, force=force)
@@ -147,7 +173,8 @@ def plan_rerun(spec: str, runs_dir: Path, executor: Executor, *, force: bool) ->
     return Restart(earlier, resume=False, executor=executor)
 
 
-def plan_resume(earlier: RunProgress, executor: Executor, *, force: bool) -> Restart:
+def plan_resume(earlier: RunProgress, executor: Executor | SiteRun, *,
+                force: bool) -> Restart:
     """Narrow `executor` to what `earlier` (a run that did not end) has left to do."""
     check_unchanged(earlier, executor, force=force)
     starts = earlier.resume_points(_targets(executor))
@@ -220,16 +247,15 @@ def plan_restart(opts: StartOptions, runner: Runner) -> Restart | None:
                       force=opts.force)
 
 
-def restartable(runner: Runner, command: str) -> Executor:
-    """The runner as an `Executor` that can start part-way; exit 2 when it cannot.
-
-    Blocks, loops and batches restart inside (docs/records.md). A multi-site run's hosts are
-    driven by its site workers, which cannot be started part-way: refused.
-    """
+def restartable(runner: Runner, command: str) -> Executor | SiteRun:
+    """The runner, which can start part-way: an `Executor`, or a multi-site run's `SiteRun`
+    (its sites' workers start their hosts part-way too: docs/sites.md)."""
     from runbook.engine.executor import Executor
 
-    if not isinstance(runner, Executor):
-        fail(f"{command} does not support multi-site runs yet (a site's worker cannot start "
-             "its hosts part-way): run `runbook apply` again (with --start-at-step or "
-             "--limit to narrow it)")
+    if isinstance(runner, Executor):
+        return runner
+    from runbook.sites.controller import SiteRun  # only a lab with sites gets here
+
+    if not isinstance(runner, SiteRun):
+        fail(f"{command}: this kind of run cannot start part-way")
     return runner

@@ -1,12 +1,16 @@
 """The engine's events and results as JSON messages, for the Redis stream from worker to controller.
 
 Only what the controller needs travels: a worker's `started`, `step` (StepStarted), `host`
-(HostResult, with the value the step registered), `step_done` (StepFinished times, and the
+(HostResult, with the value the step registered), `item` (ItemResult: a loop item done on a
+host) and `rescued` (Rescued: a block's rescue recovered a host), which the controller's
+journal records so the run can be restarted, `step_done` (StepFinished times, and the
 results the engine records without an event: run_once copies), `log` (transcript text,
 `transcript.py`), and at the end `done` with the share's whole outcome (authoritative: it
 also holds results recorded without an event, and the share's batches) or `failed` when the
-share could not start (a bad file, a secret unset on the worker). Output, registered values
-and transcripts are already masked by the worker.
+share could not start (a bad file, a secret unset on the worker). Output, registered values,
+loop items and transcripts are already masked by the worker.
+
+The other way, a restarted run's task carries each host's `RestartPoints` (`points_to_dict`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,16 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from runbook.engine.events import Event, HostResult, RunFinished, StepFinished, StepStarted
+from runbook.engine.events import (
+    Event,
+    HostResult,
+    ItemResult,
+    Rescued,
+    RunFinished,
+    StepFinished,
+    StepStarted,
+)
+from runbook.engine.restart import RestartPoints
 from runbook.engine.results import BatchOutcome, HostStepResult, RunOutcome
 from runbook.results import Status
 
@@ -50,6 +63,24 @@ def event_message(event: Event) -> Message | None:
                 "started": event.outcome.started, "ended": event.outcome.ended}
     if isinstance(event, RunFinished):
         return outcome_message(event.outcome)
+    if isinstance(event, ItemResult):
+        return {"t": "item", "step": event.step_index, "host": event.host_id,
+                "item": event.position, "entry": dict(event.entry)}
+    if isinstance(event, Rescued):
+        return {"t": "rescued", "host": event.host_id, "block": event.block,
+                "first": event.first, "last": event.last}
+    return None
+
+
+def progress_event(message: Message) -> ItemResult | Rescued | None:
+    """The `item` or `rescued` message back as its event (None: another kind)."""
+    kind = message.get("t")
+    if kind == "item":
+        return ItemResult(int(message["step"]), str(message["host"]), int(message["item"]),
+                          dict(message.get("entry") or {}))
+    if kind == "rescued":
+        return Rescued(str(message["host"]), str(message.get("block") or ""),
+                       int(message["first"]), int(message["last"]))
     return None
 
 
@@ -71,6 +102,31 @@ def batch_to_dict(batch: BatchOutcome) -> Message:
 def batch_from_dict(data: Message) -> BatchOutcome:
     """The inverse of `batch_to_dict`."""
     return BatchOutcome(**data)
+
+
+def points_to_dict(points: RestartPoints) -> Message:
+    """A share's restart points as JSON can carry them (item positions become strings)."""
+    return {"starts": dict(points.starts),
+            "registered": {h: dict(v) for h, v in points.registered.items()},
+            "failures": {h: [list(f) for f in fs] for h, fs in points.failures.items()},
+            "items": {h: {path: {str(n): dict(e) for n, e in done.items()}
+                          for path, done in by_path.items()}
+                      for h, by_path in points.items.items()},
+            "dropped": dict(points.dropped),
+            "batch_hosts": None if points.batch_hosts is None else list(points.batch_hosts)}
+
+
+def points_from_dict(data: Message) -> RestartPoints:
+    """The inverse of `points_to_dict`."""
+    return RestartPoints(
+        starts={str(h): str(p) for h, p in data.get("starts", {}).items()},
+        registered=dict(data.get("registered") or {}),
+        failures={h: [(str(f[0]), str(f[1])) for f in fs]
+                  for h, fs in (data.get("failures") or {}).items()},
+        items={h: {path: {int(n): e for n, e in done.items()} for path, done in by_path.items()}
+               for h, by_path in (data.get("items") or {}).items()},
+        dropped=dict(data.get("dropped") or {}),
+        batch_hosts=data.get("batch_hosts"))
 
 
 def encode(message: Message) -> str:

@@ -12,6 +12,9 @@ its hosts unreachable ("no worker for site X"); a worker whose heartbeat stops h
 running hosts `error: worker for site X lost`; fail_fast anywhere halts every part;
 cancellation (Ctrl-C) asks every worker to interrupt, waits at most CANCEL_WAIT for their
 records and fills in the rest as interrupted.
+
+`start_part_way` makes it a restart (`--rerun-failed`, `runbook resume`): each part starts its
+hosts at their steps, the sites through the restart points their tasks carry.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from runbook.engine.blockstate import BlockTracker
 from runbook.engine.events import EventBus
 from runbook.engine.executor import Executor
+from runbook.engine.restart import RestartPoints, narrow_plan
 from runbook.engine.results import RunStatus
 from runbook.plan.batches import failure_limit
 from runbook.records.transcript import HostTranscript
@@ -73,11 +78,10 @@ class SiteRun:
         self.merger = Merger(plan, bus, [LOCAL, *self.shares], on_failure=self._failed)
         self.local = Executor(local_plan(plan), forks=forks, bus=EventBus([self.merger.local_event]),
                               mask=mask)
-        self.payloads = {site: build_task(plan, run_id=self.run_id, site=site, hosts=share.hosts,
-                                          extra_vars=extra_vars or {}, forks=forks)
-                         for site, share in self.shares.items()}
-        for payload in self.payloads.values():
-            payload["heartbeat_ttl"] = heartbeat_timeout
+        self.extra_vars = dict(extra_vars or {})
+        self.payloads = {site: self._payload(site) for site in self.shares}
+        #: the site hosts a restart keeps out of the run (the local ones: `local.dropped`)
+        self.site_dropped: dict[str, str] = {}
         self.mask = self.local.mask
         self._host_logs: Callable[[str], HostLog | None] = self.local.host_logs
         self._failed_hosts: dict[str, None] = {}
@@ -86,6 +90,46 @@ class SiteRun:
         self._channel: ControllerChannel | None = None
         self._halt: str | None = None
         self._requests: list[tuple[str, str]] = []  # cancel requests not yet sent to workers
+
+    def _payload(self, site: str, restart: RestartPoints | None = None) -> dict[str, Any]:
+        payload = build_task(self.plan, run_id=self.run_id, site=site,
+                             hosts=self.shares[site].hosts, extra_vars=self.extra_vars,
+                             forks=self.local.forks, restart=restart)
+        payload["heartbeat_ttl"] = self.heartbeat_timeout
+        return payload
+
+    def start_part_way(self, points: RestartPoints, path_of: Callable[[int], str]) -> None:
+        """A restart (docs/records.md): each part gets the points of its own hosts; a site
+        with no host left gets no task; the others' tasks carry their points, which the
+        worker applies to its executor (`RestartPoints.apply`)."""
+        site_of = self.plan.lab.site_of
+        everyone = {*points.starts, *points.dropped, *(points.batch_hosts or ()),
+                    *(h.id for h in self.plan.hosts)}
+        points.part({h for h in everyone if h not in site_of}).apply(self.local, path_of)
+        steps = [p.step for p in self.plan.steps]
+        position = {path_of(step.index): i for i, step in enumerate(steps)}
+        first = narrow_plan(self.plan, points.starts, path_of)
+        tracker = BlockTracker(self.plan.runbook.blocks)  # who sits out, as a worker will see
+        for host, index in first.items():
+            out = tracker.restore(host, steps[index], [
+                (steps[position[path]], message)
+                for path, message in points.failures.get(host, ()) if path in position])
+            if host in site_of and out is not None:
+                self.site_dropped[host] = out
+        self.site_dropped.update({h: r for h, r in points.dropped.items() if h in site_of})
+        for site, share in list(self.shares.items()):
+            share.hosts = [h for h in share.hosts if h in first]
+            if share.hosts:
+                self.payloads[site] = self._payload(site, points.part(
+                    {h for h in everyone if site_of.get(h) == site}))
+            else:
+                del self.shares[site], self.payloads[site]
+        self.merger.narrow([LOCAL, *self.shares])
+
+    @property
+    def dropped(self) -> dict[str, str]:
+        """The hosts a restart keeps out of the run (they sit its steps out), with why."""
+        return {**self.local.dropped, **self.site_dropped}
 
     @property
     def outcome(self) -> RunOutcome:

@@ -3,7 +3,8 @@
 The `Merger` owns the merged `RunOutcome` and emits, on the run's one `EventBus`, what a
 single-site run would: a `StepStarted` when the first part (local or a site) starts a step, every
 `HostResult` as it comes, `Progress` over all the step's targets, and `StepFinished` once every
-part has finished the step (steps are barriers within a site, not across sites). A part that
+part has finished the step (steps are barriers within a site, not across sites), and every
+part's `ItemResult` and `Rescued` (the journal needs them to restart the run). A part that
 cannot report (no worker, worker lost, share refused) has its hosts' missing results filled in
 (`fill`), so the record is always complete.
 """
@@ -11,7 +12,7 @@ cannot report (no worker, worker lost, share refused) has its hosts' missing res
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +21,16 @@ from runbook.engine.events import (
     Event,
     EventBus,
     HostResult,
+    ItemResult,
     Progress,
+    Rescued,
     RunFinished,
     StepFinished,
     StepStarted,
 )
 from runbook.engine.results import BatchOutcome, HostStepResult, RunStatus, outcome_for
 from runbook.results import Status
-from runbook.sites.codec import Message, batch_from_dict, result_from_dict
+from runbook.sites.codec import Message, batch_from_dict, progress_event, result_from_dict
 
 if TYPE_CHECKING:
     from runbook.engine.results import RunOutcome, StepOutcome
@@ -57,6 +60,13 @@ class Merger:
         self._targets = {p.step.index: [h.id for h in p.targets] for p in plan.steps}
         self._rescuable = {p.step.index for p in plan.steps if _rescuable(plan, p.step)}
         self._batches: dict[str, list[BatchOutcome]] = {}
+        self._rescues: list[Rescued] = []
+
+    def narrow(self, parts: Iterable[str]) -> None:
+        """A restart narrowed the plan's targets (`engine.restart.narrow_plan`) and kept
+        only `parts`: wait for those parts, on those targets."""
+        self.parts = set(parts)
+        self._targets = {p.step.index: [h.id for h in p.targets] for p in self.plan.steps}
 
     def part_of(self, host_id: str) -> str:
         return self.plan.lab.site_of.get(host_id, LOCAL)
@@ -68,6 +78,8 @@ class Merger:
             self.host_result(event.step_index, event.result, event.registered)
         elif isinstance(event, StepStarted):
             self.step_started(event.index, event.limit)
+        elif isinstance(event, ItemResult | Rescued):
+            self.progress(event)
         elif isinstance(event, StepFinished):
             self.unannounced(event.outcome.index, event.outcome.results.values())
             self.step_finished(event.outcome.index, LOCAL, event.outcome.started,
@@ -87,6 +99,24 @@ class Merger:
                              map(result_from_dict, message.get("results") or []))
             self.step_finished(int(message["step"]), site, message.get("started"),
                                message.get("ended"))
+        elif (event := progress_event(message)) is not None:
+            self.progress(event)
+
+    def progress(self, event: ItemResult | Rescued) -> None:
+        """How far a host got inside a loop or block: passed on for the journal; the rescues
+        are kept for `mark_all_rescued`."""
+        if isinstance(event, Rescued):
+            self._rescues.append(event)
+        self.bus.emit(event)
+
+    def mark_all_rescued(self, steps: Sequence[StepOutcome]) -> None:
+        """Mark every failure some part's rescue recovered in this run (after a restart merged
+        the earlier run's results in, as `BlockTracker.mark_all_rescued` does for one part)."""
+        for rescue in self._rescues:
+            for outcome in steps[rescue.first:rescue.last + 1]:
+                result = outcome.results.get(rescue.host_id)
+                if result is not None and not result.status.is_ok:
+                    result.rescued = True
 
     def unannounced(self, index: int, results: Iterable[HostStepResult]) -> None:
         """Results a part recorded without an event: run_once copies are kept silently (the

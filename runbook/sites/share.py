@@ -3,6 +3,8 @@
 `build_task` makes the task payload (see docs/sites.md, "What travels"): the run id, the site,
 the runbook and lab (as shipped files), extra vars, the host ids, fail_fast, forks, and the
 bundle of files (`bundle.py`). No secret is in it: the worker resolves `secret()` itself.
+A restarted run's task also carries `restart`: where each of its hosts starts, with the
+values they registered before, as the journal recorded them (masked: `codec.points_to_dict`).
 `SiteShare` follows one share: sent, started (first message), alive (heartbeat), done.
 """
 
@@ -17,13 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.sites.broker import TASK_NAME, queue_name
 from runbook.sites.bundle import MAX_BUNDLE_BYTES, pack, plan_files, runbook_files
+from runbook.sites.codec import points_to_dict
 
 if TYPE_CHECKING:
     from celery import Celery
 
+    from runbook.engine.restart import RestartPoints
     from runbook.plan.compiler import Plan
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2
+"""2: a task may carry `restart`. A worker refuses a task of a later version than its own."""
 
 
 def new_run_id() -> str:
@@ -42,8 +47,10 @@ def site_hosts(plan: Plan) -> dict[str, list[str]]:
 
 def build_task(plan: Plan, *, run_id: str, site: str, hosts: list[str],
                extra_vars: Mapping[str, Any], forks: int | None,
-               limit: int = MAX_BUNDLE_BYTES) -> dict[str, Any]:
-    """The payload of `site`'s task (JSON-serialisable); `ConfigError` over the size limit."""
+               limit: int = MAX_BUNDLE_BYTES,
+               restart: RestartPoints | None = None) -> dict[str, Any]:
+    """The payload of `site`'s task (JSON-serialisable); `ConfigError` over the size limit.
+    `restart`: where each host starts, for a rerun or resume (docs/records.md)."""
     runbook_path = Path(plan.runbook.path).resolve()
     lab_path = Path(plan.lab.path).resolve() if plan.lab.path else None
     files = [runbook_path, *([lab_path] if lab_path else []), *runbook_files(plan),
@@ -54,6 +61,7 @@ def build_task(plan: Plan, *, run_id: str, site: str, hosts: list[str],
         "extra_vars": _jsonable(dict(extra_vars)), "fail_fast": plan.fail_fast, "forks": forks,
         "selection": dict(plan.selection), "output_limit": plan.output_limit,
         "bundle": pack(files, limit=limit),
+        **({} if restart is None else {"restart": points_to_dict(restart)}),
     }
 
 

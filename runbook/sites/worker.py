@@ -3,7 +3,8 @@
 `start_worker` runs a Celery worker in the foreground on the site's queue (its own logs on
 stderr, a warm stop on SIGTERM). For each task `run_share` rebuilds the shipped files under a
 private folder (`bundle.unpack`), loads and compiles the runbook for its hosts with the secrets
-of this machine's environment (never shipped), runs it through `runbook.api`, and streams every
+of this machine's environment (never shipped), runs it through `runbook.api` (a restarted
+run's task also says where each host starts: `RestartPoints`), and streams every
 event back (`channel.WorkerChannel`) with a heartbeat. A cancel request from the controller
 halts the share (fail_fast elsewhere), stops it from starting steps (the controller lost a lab
 lock) or interrupts it: the executor kills the remote process groups and the share ends
@@ -18,11 +19,13 @@ import logging
 import re
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runbook.engine.events import Event, HostResult, RunFinished, StepFinished
+from runbook.engine.events import Event, HostResult, ItemResult, RunFinished, StepFinished
 from runbook.errors import RunbookError, ValidationError
+from runbook.render.secrets import mask_strings
 from runbook.sites.broker import TASK_NAME, async_client, celery_app, queue_name
 from runbook.sites.bundle import unpack
 from runbook.sites.channel import (
@@ -31,7 +34,8 @@ from runbook.sites.channel import (
     HeartbeatThread,
     WorkerChannel,
 )
-from runbook.sites.codec import Message, event_message, result_to_dict
+from runbook.sites.codec import Message, event_message, points_from_dict, result_to_dict
+from runbook.sites.share import PAYLOAD_VERSION
 from runbook.sites.transcript import SHIP_INTERVAL, TranscriptShipper
 
 if TYPE_CHECKING:
@@ -83,6 +87,7 @@ class _Share:
         self.run_task: asyncio.Task[Any] | None = None
         self.transcripts: TranscriptShipper | None = None
         self._announced: set[tuple[int, str]] = set()
+        self.mask: Callable[[str], str] = str
 
     async def run(self) -> None:
         client = async_client(self.broker_url)
@@ -118,6 +123,11 @@ class _Share:
                     await task
 
     async def _execute(self, root: Path) -> None:
+        if int(self.payload.get("version") or 1) > PAYLOAD_VERSION:
+            self.queue.put_nowait({"t": "failed", "message": (
+                f"the task needs a newer runbook worker (task version {self.payload['version']}"
+                f", this worker knows {PAYLOAD_VERSION}): upgrade runbook on the site")})
+            return
         try:  # in a thread: a big lab must not starve the heartbeat while it compiles
             plan, mask = await asyncio.to_thread(self._compile, root)
         except RunbookError as exc:
@@ -129,6 +139,11 @@ class _Share:
 
         self.executor = api.executor(plan, subscribers=[self._subscriber],
                                      forks=self.payload.get("forks"), mask=mask)
+        self.mask = mask
+        if self.payload.get("restart"):  # --rerun-failed / resume: each host from its step
+            from runbook.records.runfolder import step_path
+
+            points_from_dict(self.payload["restart"]).apply(self.executor, step_path)
         secrets = plan.renderer.templater.secrets
         self.transcripts = TranscriptShipper(mask, lambda: secrets.values)
         self.executor.host_logs = self.transcripts.host
@@ -173,6 +188,8 @@ class _Share:
                                   if (event.outcome.index, r.host_id) not in self._announced]
         elif isinstance(event, RunFinished) and self.transcripts is not None:
             self.transcripts.close()
+        elif isinstance(event, ItemResult):  # an item's label may hold a secret of this site
+            message = mask_strings(message, self.mask)
         self.queue.put_nowait(message)
 
     async def _tick(self) -> None:

@@ -147,3 +147,70 @@ def test_the_parts_batches_merge_into_one_list_in_lab_order() -> None:
     assert [(b.number, b.total, b.hosts, b.not_started) for b in merged] == [
         (1, 4, ["h01", "h02"], None), (2, 4, ["h03"], None), (3, 4, ["h04"], None),
         (4, 4, ["h05"], "x")]
+
+
+def test_restart_points_travel_as_json_and_split_per_part() -> None:
+    from runbook.engine.restart import RestartPoints
+
+    points = RestartPoints(
+        {"a": "1", "b": "0"}, registered={"a": {"r": {"output": "x ***"}}},
+        failures={"a": [("0", "boom")]}, items={"b": {"0": {1: {"item": "y", "status": "ok"}}}},
+        dropped={"c": "failed before"}, batch_hosts=["a", "b", "c"])
+    back = codec.points_from_dict(codec.decode(codec.encode(codec.points_to_dict(points))))
+    assert back == points
+    east = points.part({"b", "c"})
+    assert (east.starts, east.dropped, east.batch_hosts) == (
+        {"b": "0"}, {"c": "failed before"}, ["b", "c"])
+    assert east.items == {"b": {"0": {1: {"item": "y", "status": "ok"}}}} and not east.failures
+
+
+def test_loop_items_and_rescues_of_a_site_reach_the_run_bus(tmp_path: Path) -> None:
+    from runbook.engine.events import ItemResult, Rescued
+
+    plan = _plan(tmp_path)
+    events: list[object] = []
+    merger = Merger(plan, EventBus([events.append]), [LOCAL, "east"])
+    sent: list[ItemResult | Rescued] = [ItemResult(0, "b", 1, {"item": "y", "status": "ok"}),
+                                        Rescued("c", "blk", 0, 1)]
+    for event in sent:
+        merger.site_message("east", codec.decode(codec.encode(codec.event_message(event) or {})))
+    assert events == sent
+    merger.host_result(1, HostStepResult("c", Status.Failed, 1, "", 1.0, 2.0))
+    merger.mark_all_rescued(merger.outcome.steps)
+    assert merger.outcome.steps[1].results["c"].rescued
+
+
+def test_a_restart_sends_each_site_only_its_hosts_points(tmp_path: Path) -> None:
+    from runbook.engine.restart import RestartPoints
+    from runbook.records.runfolder import step_path
+    from runbook.sites.controller import SiteRun
+
+    plan = _plan(tmp_path)
+    run = SiteRun(plan, broker_url="redis://127.0.0.1:1/0", bus=EventBus(), forks=2)
+    run.start_part_way(RestartPoints({"c": step_path(1)}, registered={"c": {"r": {"rc": 0}}},
+                                     batch_hosts=["a", "b", "c"]), step_path)
+    assert [h.id for h in run.plan.hosts] == ["c"] and not run.local.plan.hosts
+    payload = run.payloads["east"]
+    assert payload["hosts"] == ["c"] and payload["version"] == 2
+    assert payload["restart"]["starts"] == {"c": step_path(1)}
+    assert payload["restart"]["registered"] == {"c": {"r": {"rc": 0}}}
+    assert payload["restart"]["batch_hosts"] == ["b", "c"]  # east's part: cut from its hosts
+    assert [[h.id for h in p.targets] for p in run.plan.steps] == [[], ["c"]]
+    local_only = SiteRun(_plan(tmp_path), broker_url="redis://127.0.0.1:1/0", bus=EventBus(),
+                         forks=2)
+    local_only.start_part_way(RestartPoints({"a": step_path(0)}), step_path)
+    assert not local_only.shares and not local_only.payloads  # no east host: no task for east
+    assert local_only.merger.parts == {LOCAL}
+
+
+def test_a_worker_refuses_a_task_of_a_later_version(tmp_path: Path) -> None:
+    import asyncio
+
+    from runbook.sites.worker import _Share
+
+    share = _Share({"version": 99, "run_id": "r", "site": "east", "hosts": []},
+                   "redis://127.0.0.1:1/0", None)
+    asyncio.run(share._execute(tmp_path))
+    message = share.queue.get_nowait()
+    assert message is not None and message["t"] == "failed"
+    assert "needs a newer runbook worker (task version 99" in str(message["message"])
