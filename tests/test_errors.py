@@ -46,7 +46,7 @@ def test_no_exception_class_is_defined_outside_errors_py() -> None:
 
 
 def test_a_bad_timeout_is_a_config_error_and_still_a_value_error() -> None:
-    from runbook.hosts.base import check_timeout
+    from runbook.hosts.contract import check_timeout
 
     for bad in (0, -1, float("nan"), True, "5"):
         try:

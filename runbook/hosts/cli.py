@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
 from runbook.errors import ExpectTimeoutError, HostUnreachableError, StreamEndedError
-from runbook.hosts.base import Host, check_command, check_timeout, command_list, run_in_order
+from runbook.hosts.base import Host
 from runbook.hosts.console_tap import PromptTap, ignore, is_echo, received, tapped, typed
+from runbook.hosts.contract import check_command, check_timeout, command_list, run_in_order
 from runbook.hosts.expect import Expecter, strip_terminal_codes
 from runbook.hosts.links import WAKE_AFTER, Link, Login, SerialLink, SshLink, TelnetLink, open_line
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, OutputSink, bounded_status

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
 from runbook.errors import ConfigError, ExpectTimeoutError, HostUnreachableError, StreamEndedError
-from runbook.hosts.base import Host, check_command, check_timeout, command_list, run_in_order
+from runbook.hosts.base import Host
 from runbook.hosts.console_files import get_files, put_files
 from runbook.hosts.console_shell import DEFAULT_NOISE_PATTERNS, START_TIMEOUT, ConsoleShell
+from runbook.hosts.contract import check_command, check_timeout, command_list, run_in_order
 from runbook.hosts.links import Link, Login, SerialLink, TelnetLink, open_line, shows_prompt
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, OutputSink, bounded_status
 from runbook.hosts.transfer import PathLike

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
-from runbook.hosts.base import Host, check_command
+from runbook.hosts.base import Host
 from runbook.hosts.become_files import become_get, become_put
+from runbook.hosts.contract import check_command
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink, drain
 from runbook.hosts.shell import (
     INTERRUPT_GRACE,

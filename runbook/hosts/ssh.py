@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 from runbook._lazyimport import lazy_module
 from runbook._numbers import finite_number
 from runbook.errors import ConfigError, HostUnreachableError
-from runbook.hosts.base import Host, check_command
+from runbook.hosts.base import Host
 from runbook.hosts.become_files import become_get, become_put
+from runbook.hosts.contract import check_command
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
 from runbook.hosts.sftp import get_tree, put_tree
 from runbook.hosts.sftpdirs import ensure_dir

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
 from runbook.errors import HostUnreachableError, KeeperError
-from runbook.hosts.base import Host, check_command, check_timeout, command_list
+from runbook.hosts.base import Host
+from runbook.hosts.contract import check_command, check_timeout, command_list
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.persist.codec import command_from_json, run_from_json, transfer_from_json
