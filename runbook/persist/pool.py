@@ -191,7 +191,7 @@ async def _no_signal(pgid: int, signal: str) -> None:
 
 async def _start_shell(conn: asyncssh.SSHClientConnection) -> PersistentShell:
     from runbook.hosts.shell import SHELL_COMMAND, PersistentShell
-    from runbook.hosts.ssh import CHANNEL_WINDOW, SshChannel
+    from runbook.hosts.sshconnect import CHANNEL_WINDOW, SshChannel
 
     process = await conn.create_process(SHELL_COMMAND, encoding=None, window=CHANNEL_WINDOW)
     return await PersistentShell.start(SshChannel(process), _no_signal)
