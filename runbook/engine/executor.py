@@ -22,6 +22,13 @@ from typing import TYPE_CHECKING
 
 from runbook.engine.batchrun import BatchRunner
 from runbook.engine.blockstate import BlockTracker
+from runbook.engine.bookkeeping import (
+    close_step,
+    describe_error,
+    interrupt_running,
+    mark_not_run,
+    skip_missing,
+)
 from runbook.engine.delegate import share_run_once
 from runbook.engine.dryrun import dry_run
 from runbook.engine.events import (
@@ -118,7 +125,7 @@ class Executor:
             self._finish(RunStatus.INTERRUPTED)
             raise
         except BaseException as exc:
-            self.outcome.error = _describe_error(exc)
+            self.outcome.error = describe_error(exc)
             self._interrupt(reason=f"internal error: {exc}")
             await self._close_hosts()
             self._finish(RunStatus.FAILED)
@@ -190,9 +197,7 @@ class Executor:
         """Targets with no result in a step (a batch that never started, a halt) as not run."""
         reasons = [b.not_started for b in self.outcome.batches if b.not_started]
         reason = self.halted or (f"batch not started: {reasons[0]}" if reasons else "not run")
-        for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
-            if any(h.id not in outcome.results for h in planned.targets):
-                self._skip_all(planned, outcome, f"not run: {reason}", emit=False)
+        mark_not_run(self.plan.steps, self.outcome.steps, f"not run: {reason}")
 
     def _finish(self, status: RunStatus) -> None:
         if self.outcome.ended is not None:
@@ -222,37 +227,16 @@ class Executor:
     def _interrupt(self, reason: str = "interrupted") -> None:
         """Record running hosts as interrupted and everything not started as not run."""
         self._interrupt_running(reason)
-        for planned, outcome in zip(self.plan.steps, self.outcome.steps, strict=True):
-            if any(h.id not in outcome.results for h in planned.targets):
-                self._skip_all(planned, outcome, f"not run: {self.halted}", emit=False)
+        mark_not_run(self.plan.steps, self.outcome.steps, f"not run: {self.halted}")
 
     def _interrupt_running(self, reason: str = "interrupted") -> None:
         """Record the hosts running the current step as interrupted; halt the run."""
-        now = time.time()
         current = self._current
         if current is not None:
-            for host_id, since in self._running_since.items():
-                if host_id not in current.results:
-                    current.results[host_id] = HostStepResult(
-                        host_id, Status.Error, None, "", since, now, message=reason)
-            for result in current.results.values():
-                if result.message == reason and result.status is Status.Error:
-                    self.bus.emit(HostResult(current.index, current.name, result))
+            for result in interrupt_running(current, self._running_since, reason):
+                self.bus.emit(HostResult(current.index, current.name, result))
         self.halted = self.halted or reason
         self._current = None
-
-    def _skip_all(self, planned: PlannedStep, outcome: StepOutcome, message: str,
-                  emit: bool = True) -> None:
-        now = time.time()
-        for host in planned.targets:
-            if host.id not in outcome.results:
-                outcome.results[host.id] = HostStepResult(host.id, Status.Skipped,
-                                                          started=now, ended=now, message=message)
-        outcome.results = {h.id: outcome.results[h.id] for h in planned.targets}
-        outcome.started = outcome.started or now
-        outcome.ended = outcome.ended or now
-        if emit:
-            self.bus.emit(StepFinished(outcome))
 
     # -- one step -------------------------------------------------------------------------
     async def _run_step(self, planned: PlannedStep, outcome: StepOutcome) -> None:
@@ -261,7 +245,7 @@ class Executor:
         outcome.started = outcome.started or time.time()
         active, sitting = self._sit_out_dropped(planned, outcome)
         if not active and self._cleanup:
-            self._close_step(planned, outcome, emit=False)
+            close_step(planned, outcome)
             self._current = None
             return
         limit = min(self.forks, planned.limit or self.forks, max(1, len(active)))
@@ -277,9 +261,10 @@ class Executor:
                                              self.registered):
                     self._record(planned, outcome, shared, emit=False)
         if self.halted is not None and not self._cleanup:
-            self._skip_all(planned, outcome, f"not run: {self.halted}")
+            skip_missing(planned, outcome, f"not run: {self.halted}")
         else:
-            self._close_step(planned, outcome)
+            close_step(planned, outcome)
+        self.bus.emit(StepFinished(outcome))
         self._current = None
 
     def _sit_out_dropped(self, planned: PlannedStep,
@@ -329,13 +314,6 @@ class Executor:
         async with asyncio.TaskGroup() as group:
             for _ in range(limit):
                 group.create_task(worker())
-
-    def _close_step(self, planned: PlannedStep, outcome: StepOutcome, emit: bool = True) -> None:
-        outcome.results = {h.id: outcome.results[h.id] for h in planned.targets
-                           if h.id in outcome.results}
-        outcome.ended = time.time()
-        if emit:
-            self.bus.emit(StepFinished(outcome))
 
     async def _host_task(self, planned: PlannedStep, host: Host) -> HostStepResult:
         """Run one host's step in its own task so fail_fast can cancel just that work."""
@@ -409,9 +387,3 @@ class Executor:
         self._finish(RunStatus.FAILED if self.outcome.any_failed() else RunStatus.SUCCESS)
         return self.outcome
 
-
-def _describe_error(exc: BaseException) -> str:
-    """`Type: message` of an unexpected error, looking inside TaskGroup exception groups."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return f"{type(exc).__name__}: {exc}"
