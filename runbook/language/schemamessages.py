@@ -257,5 +257,9 @@ def _action_findings(inst: dict[str, Any], path: JsonPath, at: Any,
     for key in inst:
         if key not in step_keys and closest(key, STEP_KINDS) is not None:
             return []
+    sections = [k for k in ("rescue", "always") if k in inst]
+    if sections:
+        return [at((*path, k), f"{k!r} belongs to a block: add `block:` with the steps to "
+                               f"protect next to it", key=True) for k in sections]
     return [at(path, f"step has no action: add one of {', '.join(ACTIONS)}, "
                      "or make it an include or a block")]
