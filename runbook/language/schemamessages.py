@@ -208,6 +208,14 @@ class _Explainer:
             return [self.at((*self.path, str(self.inst)), f"{short_repr(self.inst)} {reason}", key=True)]
         return [self.at(self.path, f"{self.field} {short_repr(self.inst)} {reason}")]
 
+    def too_many(self) -> list[Finding] | None:
+        if not isinstance(self.inst, list):
+            return None
+        why = self.schema.get("errorMessage")
+        return [self.at(self.path, f"{self.subject} has {len(self.inst)} items, more than "
+                                   f"{self.error.validator_value}" + (f": {why}" if why else ""),
+                        key=True)]
+
     def empty(self) -> list[Finding]:
         why = self.schema.get("errorMessage") if self.error.validator == "minLength" else None
         return [self.at(self.path, f"{self.subject} must not be empty"
@@ -222,6 +230,7 @@ _HANDLERS: dict[str, Callable[[_Explainer], list[Finding] | None]] = {
     "enum": _Explainer.enum,
     "pattern": _Explainer.pattern,
     "minItems": _Explainer.empty,
+    "maxItems": _Explainer.too_many,
     "minLength": _Explainer.empty,
     "minProperties": _Explainer.empty,
 }

@@ -79,7 +79,11 @@ def _check_delegate(step: Step, lab: Lab | None, add: Add) -> None:
     if isinstance(step.action, PowerAction):
         add(step, ("delegate_to",), "delegate_to does not apply to a power step (power acts "
                                     "through each host's own power controller): remove it")
-    if lab is not None and delegate not in lab:
+    if has_markup(delegate):
+        add(step, ("delegate_to",), f"delegate_to {delegate!r} must be a static host id (no "
+                                    "templates): validate checks the delegate before anything "
+                                    "runs; narrow `hosts` or write one step per delegate")
+    elif lab is not None and delegate not in lab:
         names = [h.id for h in lab]
         hint = did_you_mean(delegate, names)
         add(step, ("delegate_to",), f"delegate_to: no host {delegate!r} in the lab"
