@@ -94,6 +94,8 @@ class _FileValidator:
         self.extra = dict(extra_vars or {})
         self.report = ValidationReport()
         self.labs: dict[Path, Lab | None] = {}
+        #: The host ids of each lab file that has findings but could be read.
+        self.lab_ids: dict[Path, list[str]] = {}
         self._seen: set[Finding] = set()
         self.tags: set[str] = set()
 
@@ -145,6 +147,8 @@ class _FileValidator:
         built, findings = read_lab(doc, path, secrets=None)
         self.add(findings)
         self.labs[path.resolve()] = built
+        if built is None and isinstance(doc.data, dict) and isinstance(doc.data.get("hosts"), dict):
+            self.lab_ids[path.resolve()] = [str(h) for h in doc.data["hosts"]]
 
     def file(self, path: Path, lab: Path | None) -> None:
         from runbook.hosts.lab import Lab
@@ -185,6 +189,24 @@ class _FileValidator:
         checker = RunbookChecker(runbook, lab_obj, extra_vars=self.extra, lost_registers=lost)
         self._check_hosts_of_broken_steps(checker, runbook, doc.data["steps"])
         self.add(checker.run())
+        if lab_obj is None and lab_path is not None:
+            self._check_against_broken_lab(runbook, lab_path, doc.data["steps"])
+
+    def _check_against_broken_lab(self, runbook: Any, lab_path: Path, raw_steps: Any) -> None:
+        """A lab with findings is not built, but its host ids are known: the runbook's `hosts`
+        and `delegate_to` are still checked against them (every problem in one pass)."""
+        from runbook.hosts.lab import Lab
+        from runbook.hosts.local import LocalHost
+        from runbook.language.checks import RunbookChecker
+
+        ids = self.lab_ids.get(lab_path.resolve())
+        if ids is None:
+            return
+        builtin = () if "local" in ids else ("local",)
+        stand_in = Lab([LocalHost(i) for i in dict.fromkeys([*ids, *builtin])], builtin=builtin)
+        checker = RunbookChecker(runbook, stand_in, extra_vars=self.extra)
+        self._check_hosts_of_broken_steps(checker, runbook, raw_steps)
+        self.add(checker.target_findings())
 
     def _check_tags(self, runbook: Any) -> None:
         """Tags given on the command line that no step of the runbook has."""

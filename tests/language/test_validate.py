@@ -220,3 +220,33 @@ def test_mutated_examples_never_crash_the_validator(example: str, tmp_path: Path
                 data = value
             case.write_text(json.dumps(data))
             assert isinstance(validate_paths([case]), list), (path, value)
+
+
+def test_runbook_hosts_and_delegates_are_checked_against_a_lab_with_findings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("lab.yml").write_text("hosts:\n  r1: {key: missing.key}\n"
+                               "  pdu1: {address: 10.0.0.2}\n")
+    Path("book.yml").write_text("""name: t
+lab: lab.yml
+steps:
+  - {name: typo, hosts: r2, run: echo}
+  - {name: fine, hosts: [r1, local], delegate_to: pdu2, run: echo}
+  - name: blk
+    hosts: rr
+    block:
+      - {hosts: pdu1, run: echo}
+  - {name: broken, hosts: nohost, run: echo, timeout: x}
+""")
+    lines = [str(f) for f in validate_files([Path("book.yml")]).findings]
+    no_match = "matches no host of the lab (hosts: r1, pdu1, local)"
+    assert lines == [
+        f"book.yml:4:25: step 1 ('typo'): hosts 'r2' {no_match}",
+        "book.yml:5:51: step 2 ('fine'): delegate_to: no host 'pdu2' in the lab; did you mean "
+        "'pdu1'?",
+        f"book.yml:7:12: step 3 ('blk'): hosts 'rr' {no_match}",
+        f"book.yml:10:27: step 4 ('broken'): hosts 'nohost' {no_match}",
+        "book.yml:10:55: step 4 ('broken'): timeout must be a number, not a string 'x'",
+        "lab.yml:2:13: host 'r1': key: the key file missing.key does not exist (a relative key "
+        "path is relative to the lab file's folder); fix the path, or remove `key` to use your "
+        "default keys and ssh-agent"], lines
