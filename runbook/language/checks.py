@@ -44,7 +44,7 @@ class RunbookChecker(TemplateChecks):
     def run(self) -> list[Finding]:
         """Every finding of the runbook's vars, its enclosing levels and its steps, in order."""
         base_known = (self.templater.builtin_names | set(self.runbook.vars) | set(self.extra)
-                      | set(self.lab.vars if self.lab is not None else {}))
+                      | set(self.lab.vars if self.lab is not None else {}) | self.lab_names)
         all_host_vars = {n for h in (self.lab or []) for n in h.vars}
         all_registers = self.registered | {s.register for s in self.runbook.steps if s.register}
         self.check_reserved(None, self.runbook.vars)
