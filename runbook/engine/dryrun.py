@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from runbook.engine.actions import describe_action
 from runbook.engine.delegate import runs_on
 from runbook.engine.events import BatchStarted, EventBus, PlannedHost, StepStarted
-from runbook.engine.loop import loop_items
+from runbook.engine.loop import loop_values, too_many_items
 from runbook.engine.results import HostStepResult, RunOutcome
 from runbook.errors import RunbookError
 from runbook.plan.batches import split
@@ -112,11 +112,15 @@ def describe_loop(plan: Plan, planned: PlannedStep, host: Host,
     renderer = plan.renderer
     context = renderer.context(step, host, placeholders)
     try:
-        items = loop_items(step, renderer.templater, context)
+        items = loop_values(step, renderer.templater, context)
     except RunbookError as exc:
         if isinstance(step.loop, str):
             return [f"loop {step.loop!r}: items known at run time ({exc})"], None
         message = template_message(step, host, exc)
+        return [f"ERROR {message}"], message
+    too_many = too_many_items(items)
+    if too_many:  # known now, so the run would fail the host: a plan error
+        message = template_message(step, host, RunbookError(too_many))
         return [f"ERROR {message}"], message
     try:
         runner = runs_on(step, host, plan.lab)

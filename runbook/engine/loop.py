@@ -28,23 +28,35 @@ LABEL_WIDTH = 60
 
 
 def loop_items(step: Step, templater: Templater, context: Mapping[str, Any]) -> list[Any]:
+    """The host's items, at most `MAX_ITEMS` of them (more is an error)."""
+    items = loop_values(step, templater, context)
+    problem = too_many_items(items)
+    if problem:
+        raise RunbookError(problem)
+    return items
+
+
+def too_many_items(items: Sequence[Any]) -> str | None:
+    """Why a host's items are more than a loop may have, or None."""
+    if len(items) <= MAX_ITEMS:
+        return None
+    return (f"loop has {len(items)} items, more than {MAX_ITEMS}: split the work into several "
+            "steps or loop inside a command")
+
+
+def loop_values(step: Step, templater: Templater, context: Mapping[str, Any]) -> list[Any]:
     """The host's items: the written list (string items rendered), or the expression's value."""
     if isinstance(step.loop, tuple):
-        items = [templater.render_value(i, context, location=step.location) for i in step.loop]
-    else:
-        parsed = loop_expression(step)
-        if parsed is None or not parsed[1]:
-            raise RunbookError(f"loop {step.loop!r} must be a list or one expression "
-                               "(`{{ interfaces }}` or `interfaces`)")
-        value = templater.evaluate(parsed[0], context, location=step.location, what="loop")
-        if isinstance(value, str | bytes) or not isinstance(value, Sequence | set | frozenset):
-            raise RunbookError(f"loop {step.loop!r} gave {type(value).__name__} "
-                               f"{item_label(value)!r}, not a list")
-        items = list(value)
-    if len(items) > MAX_ITEMS:
-        raise RunbookError(f"loop has {len(items)} items, more than {MAX_ITEMS}: split the "
-                           "work or loop inside a command")
-    return items
+        return [templater.render_value(i, context, location=step.location) for i in step.loop]
+    parsed = loop_expression(step)
+    if parsed is None or not parsed[1]:
+        raise RunbookError(f"loop {step.loop!r} must be a list or one expression "
+                           "(`{{ interfaces }}` or `interfaces`)")
+    value = templater.evaluate(parsed[0], context, location=step.location, what="loop")
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence | set | frozenset):
+        raise RunbookError(f"loop {step.loop!r} gave {type(value).__name__} "
+                           f"{item_label(value)!r}, not a list")
+    return list(value)
 
 
 def item_label(item: Any) -> str:

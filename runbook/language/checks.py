@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError
 from runbook.language.findings import Finding
-from runbook.language.stepchecks import check_console_targets, check_modifiers
+from runbook.language.stepchecks import check_console_targets, check_delegate, check_modifiers
 from runbook.language.stepfields import Field, action_templates, field_text, template_strings
 from runbook.language.templatechecks import TemplateChecks
 from runbook.language.treechecks import (
@@ -44,7 +44,7 @@ class RunbookChecker(TemplateChecks):
     def run(self) -> list[Finding]:
         """Every finding of the runbook's vars, its enclosing levels and its steps, in order."""
         base_known = (self.templater.builtin_names | set(self.runbook.vars) | set(self.extra)
-                      | set(self.lab.vars if self.lab is not None else {}))
+                      | set(self.lab.vars if self.lab is not None else {}) | self.lab_names)
         all_host_vars = {n for h in (self.lab or []) for n in h.vars}
         all_registers = self.registered | {s.register for s in self.runbook.steps if s.register}
         self.check_reserved(None, self.runbook.vars)
@@ -57,6 +57,19 @@ class RunbookChecker(TemplateChecks):
             self.check_step(step, base_known)
             if step.register:
                 self.registered.add(step.register)
+        return sorted(self.findings, key=lambda f: (f.file, f.line, f.column))
+
+    def target_findings(self) -> list[Finding]:
+        """Only what needs nothing of the lab but its host ids: each level's and step's
+        static `hosts` matches a host, `delegate_to` names one. Validate runs these against a
+        lab file that has findings of its own, so one pass lists every problem."""
+        levels = [*enclosing_levels(self.runbook.steps), *(
+            s for s in self.runbook.steps if not s.frames or "hosts" in self.raw_step(s))]
+        for level in levels:
+            if not any(has_markup(p) for p in level.hosts):
+                self.check_hosts(level)
+        for step in self.runbook.steps:
+            check_delegate(step, self.lab, self.add)
         return sorted(self.findings, key=lambda f: (f.file, f.line, f.column))
 
     def check_step(self, step: Step, base_known: set[str] | frozenset[str]) -> None:

@@ -208,6 +208,14 @@ class _Explainer:
             return [self.at((*self.path, str(self.inst)), f"{short_repr(self.inst)} {reason}", key=True)]
         return [self.at(self.path, f"{self.field} {short_repr(self.inst)} {reason}")]
 
+    def too_many(self) -> list[Finding] | None:
+        if not isinstance(self.inst, list):
+            return None
+        why = self.schema.get("errorMessage")
+        return [self.at(self.path, f"{self.subject} has {len(self.inst)} items, more than "
+                                   f"{self.error.validator_value}" + (f": {why}" if why else ""),
+                        key=True)]
+
     def empty(self) -> list[Finding]:
         why = self.schema.get("errorMessage") if self.error.validator == "minLength" else None
         return [self.at(self.path, f"{self.subject} must not be empty"
@@ -222,6 +230,7 @@ _HANDLERS: dict[str, Callable[[_Explainer], list[Finding] | None]] = {
     "enum": _Explainer.enum,
     "pattern": _Explainer.pattern,
     "minItems": _Explainer.empty,
+    "maxItems": _Explainer.too_many,
     "minLength": _Explainer.empty,
     "minProperties": _Explainer.empty,
 }
@@ -257,5 +266,9 @@ def _action_findings(inst: dict[str, Any], path: JsonPath, at: Any,
     for key in inst:
         if key not in step_keys and closest(key, STEP_KINDS) is not None:
             return []
+    sections = [k for k in ("rescue", "always") if k in inst]
+    if sections:
+        return [at((*path, k), f"{k!r} belongs to a block: add `block:` with the steps to "
+                               f"protect next to it", key=True) for k in sections]
     return [at(path, f"step has no action: add one of {', '.join(ACTIONS)}, "
                      "or make it an include or a block")]

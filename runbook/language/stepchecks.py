@@ -41,7 +41,7 @@ def action_templates(step: Step) -> Iterator[tuple[Field, str]]:
 def check_modifiers(step: Step, lab: Lab | None, add: Add, hosts: Sequence[Host] = ()) -> None:
     """`become`, `delegate_to` and the `interact` patterns of one step (on `hosts`)."""
     _check_become(step, add)
-    _check_delegate(step, lab, add)
+    check_delegate(step, lab, add)
     if lab is not None and lab.site_of and step.delegate_to in lab \
             and step.delegate_to != "local":  # local: the machine driving the target
         _check_delegate_site(step, lab, hosts, add)
@@ -72,14 +72,19 @@ def _check_become(step: Step, add: Add) -> None:
                          "machine): remove it")
 
 
-def _check_delegate(step: Step, lab: Lab | None, add: Add) -> None:
+def check_delegate(step: Step, lab: Lab | None, add: Add) -> None:
+    """`delegate_to`: a static id of a lab host (when the lab is known), not on a power step."""
     delegate = step.delegate_to
     if delegate is None:
         return
     if isinstance(step.action, PowerAction):
         add(step, ("delegate_to",), "delegate_to does not apply to a power step (power acts "
                                     "through each host's own power controller): remove it")
-    if lab is not None and delegate not in lab:
+    if has_markup(delegate):
+        add(step, ("delegate_to",), f"delegate_to {delegate!r} must be a static host id (no "
+                                    "templates): validate checks the delegate before anything "
+                                    "runs; narrow `hosts` or write one step per delegate")
+    elif lab is not None and delegate not in lab:
         names = [h.id for h in lab]
         hint = did_you_mean(delegate, names)
         add(step, ("delegate_to",), f"delegate_to: no host {delegate!r} in the lab"

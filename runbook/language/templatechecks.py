@@ -9,7 +9,7 @@ step's templated `name` / `hosts` rendered the way the planner will.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import nodes
@@ -41,9 +41,13 @@ class TemplateChecks:
 
     def __init__(self, runbook: Runbook, lab: Lab | None, *,
                  extra_vars: Mapping[str, Any] | None = None,
-                 lost_registers: set[str] | None = None) -> None:
+                 lost_registers: set[str] | None = None,
+                 lab_names: Collection[str] = ()) -> None:
         self.runbook = runbook
         self.lab = lab
+        #: Names the vars of a lab file define that was not built for its findings (`lab`
+        #: None): known, so not reported as undefined, though their values are not.
+        self.lab_names = frozenset(lab_names)
         self.extra = dict(extra_vars or {})
         # Nothing here needs a real secret: `secret()` in name/hosts renders as `***`.
         self.templater = Templater(PlaceholderSecrets())
@@ -117,14 +121,15 @@ class TemplateChecks:
             return None
         lab_vars = self.lab.vars if self.lab is not None else {}
         known = ((self.templater.builtin_names - {"host"}) | set(self.runbook.vars)
-                 | set(self.extra) | set(lab_vars))
-        missing = sorted(self.templater.referenced_names(text) - known)
+                 | set(self.extra) | set(lab_vars) | self.lab_names)
+        referenced = self.templater.referenced_names(text)
+        missing = sorted(referenced - known)
         registers = self.registered | {s.register for s in self.runbook.steps if s.register}
         for name in missing:
             hint = stepheader.unseen_name_hint(step, what, name, known, registers=registers,
                                                host_vars=[h.vars for h in self.lab or []])
             self.add(step, field, f"undefined variable {name!r} in {what}: {hint}")
-        if missing:
+        if missing or referenced & self.lab_names:  # no values of an unbuilt lab's vars
             return None
         context = stepheader.header_context(lab_vars=lab_vars, runbook_vars=self.runbook.vars,
                                             extra_vars=self.extra)

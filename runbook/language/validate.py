@@ -94,6 +94,9 @@ class _FileValidator:
         self.extra = dict(extra_vars or {})
         self.report = ValidationReport()
         self.labs: dict[Path, Lab | None] = {}
+        #: The host ids, and the names its vars define, of each lab file that has findings
+        #: but could be read.
+        self.lab_ids: dict[Path, tuple[list[str], set[str]]] = {}
         self._seen: set[Finding] = set()
         self.tags: set[str] = set()
 
@@ -145,6 +148,13 @@ class _FileValidator:
         built, findings = read_lab(doc, path, secrets=None)
         self.add(findings)
         self.labs[path.resolve()] = built
+        if built is None and isinstance(doc.data, dict) and isinstance(doc.data.get("hosts"), dict):
+            from runbook.language.labfile import merged_hosts
+
+            hosts = merged_hosts(doc.data)
+            names = {str(n) for f in hosts.values() for n in f["vars"]}
+            names |= set(doc.data["vars"]) if isinstance(doc.data.get("vars"), dict) else set()
+            self.lab_ids[path.resolve()] = [str(h) for h in hosts], names
 
     def file(self, path: Path, lab: Path | None) -> None:
         from runbook.hosts.lab import Lab
@@ -182,9 +192,26 @@ class _FileValidator:
                 lab_obj = None
             else:
                 lab_obj = self.lab(lab_path)
-        checker = RunbookChecker(runbook, lab_obj, extra_vars=self.extra, lost_registers=lost)
+        unbuilt = self.lab_ids.get(lab_path.resolve()) if lab_obj is None and lab_path else None
+        checker = RunbookChecker(runbook, lab_obj, extra_vars=self.extra, lost_registers=lost,
+                                 lab_names=unbuilt[1] if unbuilt else ())
         self._check_hosts_of_broken_steps(checker, runbook, doc.data["steps"])
         self.add(checker.run())
+        if unbuilt is not None:
+            self._check_against_unbuilt_lab(runbook, unbuilt[0], doc.data["steps"])
+
+    def _check_against_unbuilt_lab(self, runbook: Any, ids: list[str], raw_steps: Any) -> None:
+        """A lab with findings is not built, but its host ids are known: the runbook's `hosts`
+        and `delegate_to` are still checked against them (every problem in one pass)."""
+        from runbook.hosts.lab import Lab
+        from runbook.hosts.local import LocalHost
+        from runbook.language.checks import RunbookChecker
+
+        builtin = () if "local" in ids else ("local",)
+        stand_in = Lab([LocalHost(i) for i in dict.fromkeys([*ids, *builtin])], builtin=builtin)
+        checker = RunbookChecker(runbook, stand_in, extra_vars=self.extra)
+        self._check_hosts_of_broken_steps(checker, runbook, raw_steps)
+        self.add(checker.target_findings())
 
     def _check_tags(self, runbook: Any) -> None:
         """Tags given on the command line that no step of the runbook has."""
@@ -199,7 +226,7 @@ class _FileValidator:
         """Steps left out for schema errors still get their `hosts` checked (all in one run)."""
         from runbook.model import RunAction, Step
 
-        built = {step.index for step in runbook.steps}
+        built = {_top_level_index(step) for step in runbook.steps}
         for index, raw in enumerate(raw_steps):
             if index in built or not isinstance(raw, dict):
                 continue
@@ -214,3 +241,10 @@ class _FileValidator:
                                hosts=tuple(hosts), action=RunAction(("",)),
                                location=runbook.location_of(None, "steps", index))
             checker.check_hosts(placeholder)
+
+
+def _top_level_index(step: Any) -> Any:
+    """The place in the runbook's `steps` of the step, or of the block or include it is in
+    (its flat `index` counts the steps inside blocks and includes)."""
+    path = step.frames[0].json_path if step.frames else step.json_path
+    return path[1] if len(path) >= 2 and path[0] == "steps" else step.index

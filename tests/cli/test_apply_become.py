@@ -92,3 +92,32 @@ def test_a_wrong_become_password_fails_the_host_naming_the_user(
     assert result["status"] in ("failed", "error")
     assert "cannot become 'root'" in result["message"]
     assert "not-the-password" not in proc.stdout + proc.stderr + report_path.read_text()
+
+
+def test_become_on_a_block_runs_run_oneshot_and_put_inside_as_root(
+        sshd_lab: SshdLab, tmp_path: Path, sudo_accounts: SudoAccounts) -> None:
+    token = uuid.uuid4().hex[:8]
+    (tmp_path / "payload.txt").write_text("payload\n")
+    book = f"""
+name: become block
+steps:
+  - name: as root
+    hosts: h01
+    become: true
+    block:
+      - {{name: run inside, run: id -u}}
+      - {{name: oneshot inside, oneshot: id -u}}
+      - {{name: put inside, put: {{src: payload.txt, dest: /tmp/rbblock-{token}}}}}
+      - {{name: owner, oneshot: "stat -c '%u %U' /tmp/rbblock-{token}/payload.txt"}}
+      - {{name: own choice, become: false, run: id -un}}
+    always:
+      - {{name: clean up, oneshot: "rm -rf /tmp/rbblock-{token}"}}
+"""
+    lab = _lab(sshd_lab, tmp_path, sudo_accounts)
+    proc, report_path = _runbook("apply", tmp_path, lab, book, sudo_accounts.password,
+                                 "--report-json", str(tmp_path / "report.json"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(report_path.read_text())
+    assert [_results(report, n)["output"] for n in (0, 1, 3, 4)] == [
+        "0\n", "0\n", "0 root\n", f"{sudo_accounts.withpass}\n"]
+    assert _results(report, 2)["status"] == "success"

@@ -14,6 +14,7 @@ from runbook.cli.main import cli
 from runbook.engine.events import HostResult, RunStarted
 from runbook.engine.results import HostStepResult
 from runbook.results import Status
+from tests.sshlab import SshdLab
 
 # Retitles the terminal (OSC 0, ended by BEL), then clears the screen (CSI 2 J).
 HOSTILE = "\033]0;title\007\033[2J"
@@ -54,6 +55,25 @@ def test_apply_escapes_on_the_console_and_reports_keep_the_output(tmp_path: Path
     outputs = [r["output"] for s in json.loads(report.read_text())["steps"]
                for r in s["results"].values()]
     assert outputs == [HOSTILE]
+
+
+def test_apply_on_an_sshd_host_escapes_remote_output_and_reports_keep_it(
+        sshd_lab: SshdLab, tmp_path: Path) -> None:
+    lab = sshd_lab.lab_yaml(tmp_path / "lab.yml", host_ids=["h01"])
+    book = tmp_path / "book.yml"
+    hostile = "printf '\\033]0;title\\007\\033[2J'"
+    book.write_text(f"name: hostile\nsteps:\n  - name: in the shell\n    hosts: h01\n"
+                    f"    run: {hostile}\n  - name: one shot\n    hosts: h01\n"
+                    f"    oneshot: {hostile}\n")
+    report = tmp_path / "r.json"
+    result = CliRunner().invoke(cli, ["apply", str(book), "--lab", str(lab), "-v",
+                                      "--report-json", str(report)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert result.output.count(f"    | {SHOWN}") == 2, result.output
+    outputs = [r["output"] for s in json.loads(report.read_text())["steps"]
+               for r in s["results"].values()]
+    assert outputs == [HOSTILE, HOSTILE]
 
 
 LONG = "upgrade the firmware of every top-of-rack switch and wait for the fabric to converge"

@@ -225,3 +225,27 @@ def test_hosts_shows_console_transports(runner: CliRunner, files: Path) -> None:
     assert [(r["id"], r["transport"], r["address"], r["port"]) for r in json.loads(result.stdout)] \
         == [("b1", "serial", "/dev/ttyUSB0", None), ("cs", "telnet", "cs1", 7004),
             ("local", "local", "localhost", None)]
+
+
+def test_a_loop_over_the_item_limit_fails_validate_and_plan(runner: CliRunner,
+                                                            files: Path) -> None:
+    items = ", ".join(str(n) for n in range(10_001))
+    (files / "static.yml").write_text(
+        f"name: s\nsteps:\n  - name: big\n    hosts: local\n    loop: [{items}]\n"
+        "    run: echo {{ item }}\n")
+    (files / "expr.yml").write_text(
+        "name: e\nvars: {n: 10001}\nsteps:\n  - name: big\n    hosts: local\n"
+        "    loop: '{{ range(n) | list }}'\n    run: echo {{ item }}\n")
+    limit = ("loop has 10001 items, more than 10000: split the work into several steps or "
+             "loop inside a command")
+    static = f"static.yml:5:5: step 1 ('big'): {limit}"
+    result = runner.invoke(cli, ["validate", "static.yml"])
+    assert (result.exit_code, result.stdout.splitlines()[0]) == (1, static)
+    result = runner.invoke(cli, ["plan", "static.yml"])
+    assert result.exit_code == 2 and static in result.output
+    # an expression's length is known at plan time: the plan fails, as the run would
+    result = runner.invoke(cli, ["plan", "expr.yml"])
+    assert result.exit_code == 2, result.output
+    assert f"ERROR step 'big' on host 'local': expr.yml:4:5: {limit}" in result.output
+    assert "plan has errors" in result.output
+    assert runner.invoke(cli, ["plan", "expr.yml", "-e", "n=10000"]).exit_code == 0

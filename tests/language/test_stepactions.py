@@ -45,6 +45,8 @@ def _findings(tmp_path: Path, steps: str) -> list[str]:
     ("  - {hosts: r1, wait_for: {port: 70000}}\n", "4:34: step 1: wait_for.port"),
     ("  - {hosts: r1, delegate_to: pdu2, oneshot: 'true'}\n",
      "4:30: step 1: delegate_to: no host 'pdu2' in the lab; did you mean 'pdu1'?"),
+    ("  - {hosts: r1, delegate_to: '{{ pdu }}', oneshot: 'true'}\n",
+     "4:30: step 1: delegate_to '{{ pdu }}' must be a static host id (no templates)"),
     ("  - {hosts: r1, delegate_to: pdu1, power: on}\n",
      "4:30: step 1: delegate_to does not apply to a power step"),
     ("  - {hosts: r1, become: true, power: on}\n",

@@ -199,3 +199,26 @@ steps:
     messages = [f.message for f in report.findings]
     assert any("'run_once' does not apply to a block" in m for m in messages), messages
     assert any("'delegate_to' does not apply to a block" in m for m in messages), messages
+
+
+def test_rescue_or_always_without_block_or_action_says_it_belongs_to_a_block(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, {"book.yml": """
+name: b
+steps:
+  - name: lonely
+    hosts: .
+    rescue:
+      - run: echo y
+  - name: only always
+    hosts: .
+    always:
+      - run: echo z
+"""})
+    report = validate_files([Path("book.yml")])
+    assert [str(f) for f in report.findings] == [
+        "book.yml:6:5: step 1 ('lonely'): 'rescue' belongs to a block: add `block:` with the "
+        "steps to protect next to it",
+        "book.yml:10:5: step 2 ('only always'): 'always' belongs to a block: add `block:` with "
+        "the steps to protect next to it"]

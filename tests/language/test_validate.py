@@ -177,6 +177,17 @@ def test_hosts_of_steps_with_schema_errors_are_still_checked(tmp_path: Path) -> 
     assert messages[1] == "step 1: timeout must be a number, not a string 'x'"
 
 
+def test_hosts_of_a_broken_step_after_a_block_are_checked(tmp_path: Path) -> None:
+    runbook = tmp_path / "rb.yml"
+    runbook.write_text("name: x\nsteps:\n  - block: [{run: a}, {run: b}]\n    hosts: local\n"
+                       "  - {hosts: nohost, oneshot: uptime, timeout: x}\n"
+                       "  - {hosts: '^{{ later }}', run: c}\n")
+    messages = [f.message for f in validate_paths([runbook])]
+    assert [m.split(":")[1] for m in messages] == [
+        " hosts 'nohost' matches no host of the lab (hosts", " timeout must be a number, not a "
+        "string 'x'", " undefined variable 'later' in hosts"], messages
+
+
 def test_long_host_lists_are_shortened(tmp_path: Path) -> None:
     lab = tmp_path / "lab.yml"
     lab.write_text("hosts:\n" + "".join(f"  h{i}: {{}}\n" for i in range(30)))
@@ -220,3 +231,37 @@ def test_mutated_examples_never_crash_the_validator(example: str, tmp_path: Path
                 data = value
             case.write_text(json.dumps(data))
             assert isinstance(validate_paths([case]), list), (path, value)
+
+
+def test_runbook_hosts_and_delegates_are_checked_against_a_lab_with_findings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("lab.yml").write_text("vars: {group: r}\nhosts:\n"
+                               "  r1: {key: missing.key, vars: {role: db}}\n"
+                               "  pdu1: {address: 10.0.0.2}\n")
+    Path("book.yml").write_text("""name: t
+lab: lab.yml
+steps:
+  - {name: typo, hosts: r2, run: echo}
+  - {name: fine, hosts: [r1, local], delegate_to: pdu2, run: echo}
+  - name: blk
+    hosts: rr
+    block:
+      - {hosts: pdu1, run: echo}
+  - {name: broken, hosts: nohost, run: echo, timeout: x}
+  - {name: lab names, hosts: "^{{ group }}", run: "echo {{ role }} {{ group }} {{ nope }}"}
+""")
+    lines = [str(f) for f in validate_files([Path("book.yml")]).findings]
+    no_match = "matches no host of the lab (hosts: r1, pdu1, local)"
+    assert lines == [
+        f"book.yml:4:25: step 1 ('typo'): hosts 'r2' {no_match}",
+        "book.yml:5:51: step 2 ('fine'): delegate_to: no host 'pdu2' in the lab; did you mean "
+        "'pdu1'?",
+        f"book.yml:7:12: step 3 ('blk'): hosts 'rr' {no_match}",
+        f"book.yml:10:27: step 4 ('broken'): hosts 'nohost' {no_match}",
+        "book.yml:10:55: step 4 ('broken'): timeout must be a number, not a string 'x'",
+        "book.yml:11:51: step 5 ('lab names'): undefined variable 'nope' in run: define it in "
+        "vars (lab, runbook, host or step), pass -e, or register it in an earlier step",
+        "lab.yml:3:13: host 'r1': key: the key file missing.key does not exist (a relative key "
+        "path is relative to the lab file's folder); fix the path, or remove `key` to use your "
+        "default keys and ssh-agent"], lines
