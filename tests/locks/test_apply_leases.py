@@ -6,7 +6,6 @@ drives a real run. `runbook power`'s locks: tests/locks/test_power_locks.py."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from pathlib import Path
@@ -14,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from runbook.locks import Holder
 from tests.locks.lockrun import (
     DEADLINE,
     REPO,
     ApplyRun,
+    force_release,
     holders,
     install_plugin,
-    lab_backend,
+    take_away_in_redis,
     try_take,
     wait_locked,
 )
@@ -99,37 +98,6 @@ def test_redis_stopping_mid_run_stops_new_steps_and_exits_3(
     assert all("lost the lock" in r["message"] for r in second.values())
 
 
-def force_release(lab: Path, host: str) -> None:
-    """What `runbook unlock HOST --force` does: someone takes the lease away from its run."""
-    backend = lab_backend(lab)
-
-    async def take_away() -> None:
-        try:
-            assert await backend.force_release([host], "test@bench")
-        finally:
-            await backend.close()
-
-    asyncio.run(take_away())
-
-
-def tamper_redis(url: str, namespace: str, host: str, how: str) -> None:
-    """Take a lease away behind the backend's back: DEL its key, or SET another's record."""
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        key = f"runbook:lock:{{{namespace}}}:{host}"
-        assert client.exists(key)
-        if how == "delete":
-            client.delete(key)
-        else:
-            now = time.time()
-            intruder = Holder("mallory", "elsewhere", "intruder-run").with_times(now, now + 60)
-            client.set(key, intruder.to_json(), px=60_000)
-    finally:
-        client.close()
-
-
 #: how the lease is taken away -> what the run's `lost the lock` reason names
 TAKE_AWAY = {"force": "test@bench", "delete": "the lease expired before it was renewed",
              "overwrite": "h01: held by mallory@elsewhere (run intruder-run)"}
@@ -156,7 +124,7 @@ def test_a_lost_lock_runs_the_always_cleanup_then_exits_3(
     if how == "force":
         force_release(lab, "h01")
     else:
-        tamper_redis(lock["url"], lock["namespace"], "h01", how)
+        take_away_in_redis(lock["url"], lock["namespace"], "h01", how)
     run.wait_output("lost the lock")
     assert not list(marks.iterdir())  # the block's work is still running: no cleanup yet
     code, report = run.finish()
