@@ -259,8 +259,6 @@ def _execute(executor: Runner, console: Console, opts: Options, mask: Callable[[
     try:
         asyncio.run(_run(executor, console, opts, recorder=recorder, restart=restart))
         code = exit_code(executor.outcome)
-        if opts.no_lock:
-            console.note("locks: none taken (--no-lock)")
     except KeyboardInterrupt:  # a signal before the loop's handlers were installed
         code = EXIT_INTERRUPTED
     except (LockError, LockSpecError) as exc:

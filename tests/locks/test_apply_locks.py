@@ -76,8 +76,27 @@ def test_no_lock_runs_anyway_and_says_so(lab: Path, tmp_path: Path,
     runs.append(glass)
     code, report = glass.finish()
     assert code == 0, glass.output()
-    assert report["locks"]["skipped"] is True and "--no-lock" in glass.output()
-    assert first.finish()[0] == 0
+    assert report["locks"] == {"backend": "none", "namespace": "", "hosts": ["h01"],
+                               "waited_s": 0.0, "skipped": True, "lost": None}
+    assert "--no-lock: running without lab locks (break-glass)" in glass.output()
+    assert "locks: none taken (--no-lock, break-glass)" in recap(glass.output())
+    shown = subprocess.run(
+        [sys.executable, "-m", "runbook", "show", report["run_id"], "--runs-dir",
+         str(tmp_path / "runs")], cwd=REPO, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+    assert "locks    none taken (--no-lock, break-glass)" in shown.stdout, shown.stdout
+    code, report = first.finish()
+    assert code == 0 and report["locks"]["skipped"] is False
+    assert "locks:" not in recap(first.output())
+
+
+def recap(output: str) -> list[str]:
+    """The recap's lines: from `recap` to the run's status line (`success in 0.12s`)."""
+    lines = output.splitlines()
+    start = lines.index("recap")
+    end = next(i for i, line in enumerate(lines) if i > start and " in " in line
+               and line.split()[0] in ("success", "failed", "interrupted"))
+    return lines[start:end + 1]
 
 
 def test_own_manual_reservation_is_usable_others_are_not(lab: Path, tmp_path: Path,
