@@ -134,6 +134,16 @@ class PowerRun:
             self.process.wait(timeout=DEADLINE)
 
 
+def show_run(runs_dir: Path, run_id: str) -> str:
+    """`runbook show RUN_ID` of a recorded run: its stdout."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "runbook", "show", run_id, "--runs-dir", str(runs_dir)],
+        cwd=REPO, capture_output=True, text=True, timeout=DEADLINE, check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    return shown.stdout
+
+
 def lab_backend(lab: Path) -> LockBackend:
     return lab_lock_config(load_lab(lab)).backend()
 

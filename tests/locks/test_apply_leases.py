@@ -1,8 +1,9 @@
 """Leases end to end, on the file backend and a real redis-server: a killed holder frees its
 hosts when the TTL runs out (and not before), a run longer than the TTL keeps them, a lease
-taken away (force-released, deleted or overwritten in redis) or a redis-server that stops
-makes the run stop starting steps, run its `always` cleanup and exit 3; a plugin backend
-drives a real run. `runbook power`'s locks: tests/locks/test_power_locks.py."""
+taken away (force-released, deleted or overwritten in redis) makes the run stop starting
+steps, run its `always` cleanup and exit 3, as does a redis-server that stops (no new
+steps, exit 3); a plugin backend drives a real run. `runbook power`'s locks:
+tests/locks/test_power_locks.py."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tests.locks.lockrun import (
     force_release,
     holders,
     install_plugin,
+    show_run,
     take_away_in_redis,
     try_take,
     wait_locked,
@@ -138,6 +140,8 @@ def test_a_lost_lock_runs_the_always_cleanup_then_exits_3(
     assert {r["status"] for r in steps["cleanup"].values()} == {"success"}
     assert {p.name for p in marks.iterdir()} == {"h01", "h02"}  # the cleanup ran on the hosts
     assert "the pending `always` steps still run" in run.output()
+    shown = show_run(tmp_path / "runs", report["run_id"])
+    assert "locks    lost the lock: " in shown and TAKE_AWAY[how] in shown, shown
     intruders = {h.host: h.holder.owner for h in holders(lab)}
     assert intruders == ({"h01": "mallory@elsewhere"} if how == "overwrite" else {})
 

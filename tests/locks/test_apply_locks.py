@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.locks.lockrun import DEADLINE, REPO, ApplyRun, holders, wait_locked
+from tests.locks.lockrun import DEADLINE, REPO, ApplyRun, holders, show_run, wait_locked
 from tests.locks.redislab import RedisServer
 from tests.sshlab import SshdLab
 
@@ -80,11 +80,8 @@ def test_no_lock_runs_anyway_and_says_so(lab: Path, tmp_path: Path,
                                "waited_s": 0.0, "skipped": True, "lost": None}
     assert "--no-lock: running without lab locks (break-glass)" in glass.output()
     assert "locks: none taken (--no-lock, break-glass)" in recap(glass.output())
-    shown = subprocess.run(
-        [sys.executable, "-m", "runbook", "show", report["run_id"], "--runs-dir",
-         str(tmp_path / "runs")], cwd=REPO, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
-    assert "locks    none taken (--no-lock, break-glass)" in shown.stdout, shown.stdout
+    shown = show_run(tmp_path / "runs", report["run_id"])
+    assert "locks    none taken (--no-lock, break-glass)" in shown, shown
     code, report = first.finish()
     assert code == 0 and report["locks"]["skipped"] is False
     assert "locks:" not in recap(first.output())
