@@ -168,10 +168,18 @@ def power_targets(lab: Lab, pattern: str, *, waits: bool, dry_run: bool = False)
 
 def fd_limit() -> int:
     """Raise the soft open-files limit to the hard one (fan-out needs fds); return the soft."""
+    return fd_limits()[0]
+
+
+def fd_limits() -> tuple[int, int]:
+    """Raise the soft open-files limit toward the hard one; return both (soft, hard).
+
+    An unlimited hard limit raises the soft one to at least 65536; a failed raise keeps the
+    soft limit as it was. Unlimited values are returned as 2**20."""
     try:
         import resource
     except ImportError:  # not POSIX
-        return 1024
+        return 1024, 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
     if soft != resource.RLIM_INFINITY and soft < target:
@@ -180,4 +188,15 @@ def fd_limit() -> int:
             soft = target
         except (ValueError, OSError):
             pass
-    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+    unlimited = 1 << 20
+    return (soft if soft != resource.RLIM_INFINITY else unlimited,
+            hard if hard != resource.RLIM_INFINITY else unlimited)
+
+
+def open_files_notes(plan: Plan, forks: int | None) -> list[str]:
+    """What the open-files limit bounds in a run of `plan` with `forks` (after raising the
+    soft limit to the hard one): lines for the user, empty when it bounds nothing."""
+    from runbook.engine.forks import open_files_notes as notes
+
+    soft, hard = fd_limits()
+    return notes(forks, len(plan.hosts), soft, hard)

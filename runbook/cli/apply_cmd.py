@@ -143,6 +143,8 @@ def prepare(opts: Options) -> tuple[Runner, Console, Callable[[str], str]]:
     console = Console(verbose=opts.verbose, mask=mask)
     runner = None if opts.check else _site_runner(plan, secrets, console, extra, opts)
     executor = runner or api.executor(plan, subscribers=[console], forks=opts.forks, mask=mask)
+    for note in [] if opts.check else api.open_files_notes(plan, opts.forks):
+        console.note(note)  # what the open-files limit bounds, and how to raise it
     return executor, console, mask
 
 
@@ -259,8 +261,6 @@ def _execute(executor: Runner, console: Console, opts: Options, mask: Callable[[
     try:
         asyncio.run(_run(executor, console, opts, recorder=recorder, restart=restart))
         code = exit_code(executor.outcome)
-        if opts.no_lock:
-            console.note("locks: none taken (--no-lock)")
     except KeyboardInterrupt:  # a signal before the loop's handlers were installed
         code = EXIT_INTERRUPTED
     except (LockError, LockSpecError) as exc:

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from runbook.engine.runner import Runner
     from runbook.locks import HostLock
 
-__all__ = ["EXIT_LOCKED", "lock_failure", "lock_options", "locks_refused", "run_locked"]
+__all__ = ["EXIT_LOCKED", "lock_failure", "lock_options", "locks_refused", "run_locked",
+           "waiting_message"]
 
 
 def lock_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -33,6 +34,12 @@ def lock_options(func: Callable[..., Any]) -> Callable[..., Any]:
                         default=0.0, metavar="SECONDS", show_default=True,
                         help="Wait this long for hosts someone else holds, then exit 3 "
                              "naming them.")(func)
+
+
+def waiting_message(lock_wait: float, conflicts: list[HostLock]) -> str:
+    """What `apply` and `power` say once when they start waiting for hosts held by others."""
+    return (f"waiting up to {lock_wait:g}s for hosts locked by someone else:\n"
+            + "\n".join(f"  {c.describe()}" for c in conflicts))
 
 
 def lock_failure(exc: LockError | LockSpecError) -> tuple[int, str]:
@@ -62,8 +69,7 @@ async def run_locked(executor: Runner, console: Console, *, lock_wait: float,
         executor.halt(reason)
 
     def waiting(conflicts: list[HostLock]) -> None:
-        console.note(f"waiting up to {lock_wait:g}s for hosts locked by someone else:\n"
-                     + "\n".join(f"  {c.describe()}" for c in conflicts))
+        console.note(waiting_message(lock_wait, conflicts))
 
     plan = executor.plan
     try:

@@ -29,7 +29,7 @@ from runbook.cli.exits import (
     fail,
 )
 from runbook.cli.labopt import find_lab_file, lab_option
-from runbook.cli.locking import lock_failure, lock_options
+from runbook.cli.locking import lock_failure, lock_options, waiting_message
 from runbook.cli.signals import hold_signals_until_exit, interrupts_raise, run_interruptible
 from runbook.errors import ConfigError, LockError, LockSpecError, RunbookError
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from runbook.hosts.base import Host
     from runbook.hosts.lab import Lab
+    from runbook.locks import HostLock
     from runbook.render.secrets import SecretStore
 
 
@@ -208,15 +209,19 @@ async def _under_locks(lab: Lab, host_ids: list[str], work: Callable[[], Awaitab
                        reads_only: bool) -> str | None:
     """Await `work()` holding the lab locks of `host_ids`, then close the lab; returns why
     the locks were lost on the way, or None. `no_lock` (break-glass, said on stderr) and
-    `reads_only` (`status`) take none."""
+    `reads_only` (`status`) take none. Waiting for held hosts is said on stderr, as in
+    `apply`."""
     from runbook.locks import hold_lab_locks
 
     def lost(reason: str) -> None:
         click.echo(mask(f"{reason}: the power actions already started finish"), err=True)
 
+    def waiting(conflicts: list[HostLock]) -> None:
+        click.echo(mask(waiting_message(lock_wait, conflicts)), err=True)
+
     try:
         async with hold_lab_locks(lab, host_ids, wait=lock_wait, disabled=no_lock or reads_only,
-                                  on_lost=lost) as held:
+                                  on_lost=lost, on_wait=waiting) as held:
             if held.skipped and not reads_only:
                 click.echo("--no-lock: powering without lab locks (break-glass)", err=True)
             await work()

@@ -162,6 +162,11 @@ def _header(report: dict[str, Any], path: Path) -> list[str]:
               if report.get("repairs") else []),
             ("started", f"{_when(float(report.get('started') or 0))} UTC, took "
                         f"{_took(float(report.get('duration_s') or 0))}")]
+    locks = report.get("locks") or {}
+    if locks.get("skipped") or locks.get("lost"):
+        from runbook.cli.treeview import NO_LOCK_TEXT
+
+        rows.append(("locks", NO_LOCK_TEXT if locks.get("skipped") else str(locks["lost"])))
     if (path / "report.html").exists():
         rows.append(("report", str(path / "report.html")))
     return [f"{k:<8} {v}" for k, v in rows] + [""]

@@ -1,5 +1,5 @@
 """Console lines for the language's structure: batch progress and the recap's notes on
-rescued hosts and batches that did not start."""
+rescued hosts, batches that did not start and a run without lab locks."""
 
 from __future__ import annotations
 
@@ -22,9 +22,16 @@ def batch_line(event: BatchStarted | BatchSkipped) -> str:
     return f"batch {event.number}/{event.total}{where} and later not started: {event.reason}"
 
 
+#: What the recap (and `runbook show`) says of a run with `--no-lock`.
+NO_LOCK_TEXT = "none taken (--no-lock, break-glass)"
+
+
 def recap_notes(outcome: RunOutcome) -> list[str]:
-    """Lines under the recap table: hosts rescued, batches not started and why."""
+    """Lines under the recap table: hosts rescued, batches not started and why, and that the
+    run took no lab locks (`--no-lock`)."""
     notes: list[str] = []
+    if outcome.locks and outcome.locks.get("skipped"):
+        notes.append(f"locks: {NO_LOCK_TEXT}")
     if outcome.rescued:
         notes.append("rescued (failed in a block, recovered by its rescue): "
                      + ", ".join(f"{h} ({n})" if n > 1 else h for h, n in outcome.rescued.items()))

@@ -1,6 +1,7 @@
 """Helpers of the lock end-to-end tests: `runbook apply` subprocesses whose first step waits
-for a marker file (`ApplyRun`), looking at and probing the lock store of a lab, and
-pip-installing the test plugin backend (tests/locks/plugin_dist)."""
+for a marker file (`ApplyRun`), `runbook power` subprocesses (`PowerRun`), looking at,
+probing and taking away leases in the lock store of a lab, and pip-installing the test
+plugin backend (tests/locks/plugin_dist)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,57 @@ class ApplyRun:
             self.process.wait(timeout=DEADLINE)
 
 
+class PowerRun:
+    """One `runbook power ... --lab LAB` subprocess as `user`, its stdout and stderr in files.
+
+    `hold` is a marker file the lab's power commands wait for (removed by `go`)."""
+
+    def __init__(self, tmp_path: Path, name: str, lab: Path, *args: str,
+                 user: str = "alice") -> None:
+        self.hold = tmp_path / "hold"
+        self.out, self.err = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
+        with self.out.open("w") as out, self.err.open("w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "runbook", "power", *args, "--lab", str(lab)],
+                cwd=REPO, stdout=out, stderr=err,
+                env={**os.environ, "PYTHONPATH": str(REPO), "RUNBOOK_LOCK_USER": user})
+
+    def output(self) -> str:
+        return f"stdout:\n{self.out.read_text()}stderr:\n{self.err.read_text()}"
+
+    def wait_until(self, done: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + DEADLINE
+        while not done():
+            assert self.process.poll() is None, f"exited before {what}: {self.output()}"
+            assert time.monotonic() < deadline, f"never {what}: {self.output()}"
+            time.sleep(0.02)
+
+    def wait_stderr(self, text: str) -> None:
+        self.wait_until(lambda: text in self.err.read_text(), f"said {text!r}")
+
+    def go(self) -> None:
+        self.hold.unlink(missing_ok=True)
+
+    def finish(self) -> int:
+        self.go()
+        return self.process.wait(timeout=DEADLINE)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=DEADLINE)
+
+
+def show_run(runs_dir: Path, run_id: str) -> str:
+    """`runbook show RUN_ID` of a recorded run: its stdout."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "runbook", "show", run_id, "--runs-dir", str(runs_dir)],
+        cwd=REPO, capture_output=True, text=True, timeout=DEADLINE, check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    return shown.stdout
+
+
 def lab_backend(lab: Path) -> LockBackend:
     return lab_lock_config(load_lab(lab)).backend()
 
@@ -132,6 +185,37 @@ def try_take(lab: Path, hosts: list[str]) -> list[HostLock]:
             await backend.close()
 
     return asyncio.run(attempt())
+
+
+def force_release(lab: Path, host: str) -> None:
+    """What `runbook unlock HOST --force` does: someone takes the lease away from its run."""
+    backend = lab_backend(lab)
+
+    async def take_away() -> None:
+        try:
+            assert await backend.force_release([host], "test@bench")
+        finally:
+            await backend.close()
+
+    asyncio.run(take_away())
+
+
+def take_away_in_redis(url: str, namespace: str, host: str, how: str) -> None:
+    """Take a lease away behind the backend's back: DEL its key, or SET another's record."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        key = f"runbook:lock:{{{namespace}}}:{host}"
+        assert client.exists(key)
+        if how == "delete":
+            client.delete(key)
+        else:
+            now = time.time()
+            intruder = Holder("mallory", "elsewhere", "intruder-run").with_times(now, now + 60)
+            client.set(key, intruder.to_json(), px=60_000)
+    finally:
+        client.close()
 
 
 def install_plugin(work: Path) -> Path:

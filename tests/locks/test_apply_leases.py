@@ -1,26 +1,28 @@
-"""Leases end to end: a killed holder frees its hosts when the TTL runs out (and not before),
-a run longer than the TTL keeps them, a redis-server that stops makes the run stop starting
-steps and exit 3, a plugin backend drives a real run, and `runbook power` honours locks."""
+"""Leases end to end, on the file backend and a real redis-server: a killed holder frees its
+hosts when the TTL runs out (and not before), a run longer than the TTL keeps them, a lease
+taken away (force-released, deleted or overwritten in redis) makes the run stop starting
+steps, run its `always` cleanup and exit 3, as does a redis-server that stops (no new
+steps, exit 3); a plugin backend drives a real run. `runbook power`'s locks:
+tests/locks/test_power_locks.py."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
+import pytest
 
 from tests.locks.lockrun import (
     DEADLINE,
     REPO,
     ApplyRun,
+    force_release,
     holders,
     install_plugin,
-    lab_backend,
+    show_run,
+    take_away_in_redis,
     try_take,
     wait_locked,
 )
@@ -34,9 +36,20 @@ def short_ttl_lab(sshd_lab: SshdLab, tmp_path: Path, ttl: float,
                              extra={"lock": {"ttl": ttl, **lock}})
 
 
+@pytest.fixture(params=["file", "redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """The `lock:` settings of a backend: files, or the module's redis-server (a namespace
+    of the test's own)."""
+    if request.param == "file":
+        return {}
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return {"type": "redis", "url": server.url, "namespace": tmp_path.name}
+
+
 def test_kill_9_frees_the_hosts_after_the_ttl_not_before(
-        sshd_lab: SshdLab, tmp_path: Path, runs: list[ApplyRun]) -> None:
-    lab = short_ttl_lab(sshd_lab, tmp_path, 2)
+        sshd_lab: SshdLab, tmp_path: Path, runs: list[ApplyRun],
+        backend: dict[str, Any]) -> None:
+    lab = short_ttl_lab(sshd_lab, tmp_path, 2, **backend)
     holder = ApplyRun(tmp_path, "holder", lab, "^(h01|h02)$")
     runs.append(holder)
     wait_locked(lab, {"h01", "h02"})
@@ -54,9 +67,10 @@ def test_kill_9_frees_the_hosts_after_the_ttl_not_before(
 
 
 def test_a_run_longer_than_the_ttl_keeps_its_hosts(
-        sshd_lab: SshdLab, tmp_path: Path, runs: list[ApplyRun]) -> None:
+        sshd_lab: SshdLab, tmp_path: Path, runs: list[ApplyRun],
+        backend: dict[str, Any]) -> None:
     # A 3 s TTL (renewed each second) leaves room for a loaded CI machine's scheduling delays.
-    lab = short_ttl_lab(sshd_lab, tmp_path, 3)
+    lab = short_ttl_lab(sshd_lab, tmp_path, 3, **backend)
     run = ApplyRun(tmp_path, "long", lab, "^(h01|h02)$")
     runs.append(run)
     first = {h.host: h.holder for h in wait_locked(lab, {"h01", "h02"})}["h01"]
@@ -86,36 +100,38 @@ def test_redis_stopping_mid_run_stops_new_steps_and_exits_3(
     assert all("lost the lock" in r["message"] for r in second.values())
 
 
-def force_release(lab: Path, host: str) -> None:
-    """What `runbook unlock HOST --force` does: someone takes the lease away from its run."""
-    backend = lab_backend(lab)
-
-    async def take_away() -> None:
-        try:
-            assert await backend.force_release([host], "test@bench")
-        finally:
-            await backend.close()
-
-    asyncio.run(take_away())
+#: how the lease is taken away -> what the run's `lost the lock` reason names
+TAKE_AWAY = {"force": "test@bench", "delete": "the lease expired before it was renewed",
+             "overwrite": "h01: held by mallory@elsewhere (run intruder-run)"}
 
 
+@pytest.mark.parametrize(("kind", "how"), [("file", "force"), ("redis", "force"),
+                                           ("redis", "delete"), ("redis", "overwrite")])
 def test_a_lost_lock_runs_the_always_cleanup_then_exits_3(
-        sshd_lab: SshdLab, tmp_path: Path, runs: list[ApplyRun]) -> None:
+        sshd_lab: SshdLab, tmp_path: Path, runs: list[ApplyRun], request: pytest.FixtureRequest,
+        kind: str, how: str) -> None:
     # issue 15: the run stops starting steps, runs its `always` cleanup, and exits 3
     marks = tmp_path / "marks"
     marks.mkdir()
-    lab = short_ttl_lab(sshd_lab, tmp_path, 3)  # the file backend; renewed every second
+    lock: dict[str, Any] = {}
+    if kind == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        lock = {"type": "redis", "url": server.url, "namespace": tmp_path.name}
+    lab = short_ttl_lab(sshd_lab, tmp_path, 3, **lock)  # renewed every second
     run = ApplyRun(tmp_path, "run", lab, "^(h01|h02)$",
                    always=f"touch {marks}/{{{{ host.id }}}}")
     runs.append(run)
     wait_locked(lab, {"h01", "h02"})
     run.wait_output("hold until the test says go")
-    force_release(lab, "h01")
+    if how == "force":
+        force_release(lab, "h01")
+    else:
+        take_away_in_redis(lock["url"], lock["namespace"], "h01", how)
     run.wait_output("lost the lock")
     assert not list(marks.iterdir())  # the block's work is still running: no cleanup yet
     code, report = run.finish()
     assert code == 3, run.output()
-    assert "test@bench" in report["locks"]["lost"]
+    assert TAKE_AWAY[how] in report["locks"]["lost"], report["locks"]
     steps = {s["name"]: s["results"] for s in report["steps"]}
     assert {r["status"] for r in steps["hold until the test says go"].values()} == {"success"}
     for skipped in ("second step", "after"):
@@ -124,6 +140,10 @@ def test_a_lost_lock_runs_the_always_cleanup_then_exits_3(
     assert {r["status"] for r in steps["cleanup"].values()} == {"success"}
     assert {p.name for p in marks.iterdir()} == {"h01", "h02"}  # the cleanup ran on the hosts
     assert "the pending `always` steps still run" in run.output()
+    shown = show_run(tmp_path / "runs", report["run_id"])
+    assert "locks    lost the lock: " in shown and TAKE_AWAY[how] in shown, shown
+    intruders = {h.host: h.holder.owner for h in holders(lab)}
+    assert intruders == ({"h01": "mallory@elsewhere"} if how == "overwrite" else {})
 
 
 def test_a_plugin_backend_locks_a_real_run(sshd_lab: SshdLab, tmp_path: Path,
@@ -144,27 +164,3 @@ def test_a_plugin_backend_locks_a_real_run(sshd_lab: SshdLab, tmp_path: Path,
     assert code == 0, run.output()
     assert report["locks"]["backend"] == "dirlock"
     assert not (folder / "lab" / "h01.json").exists()
-
-
-def test_power_exits_3_when_a_host_is_held(tmp_path: Path) -> None:
-    switch = {"type": "command", "on_cmd": f"touch {tmp_path}/{{name}}.on",
-              "off_cmd": f"rm -f {tmp_path}/{{name}}.on", "cycle_delay": 0}
-    lab = tmp_path / "lab.yml"
-    lab.write_text(yaml.safe_dump({"hosts": {
-        "b1": {"address": "127.0.0.1", "power_control": switch},
-        "b2": {"address": "127.0.0.1", "power_control": switch}}}))
-
-    def runbook(*args: str, user: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "runbook", *args, "--lab", str(lab)],
-                              cwd=REPO, capture_output=True, text=True, timeout=60,
-                              check=False, env={**os.environ, "PYTHONPATH": str(REPO),
-                                                "RUNBOOK_LOCK_USER": user})
-
-    assert runbook("lock", "b2", "--for", "1h", "--note", "bench", user="bob").returncode == 0
-    refused = runbook("power", "b", "on", user="alice")
-    assert refused.returncode == 3, refused.stdout + refused.stderr
-    assert "b2: held by bob@" in refused.stderr and not (tmp_path / "b1.on").exists()
-    done = runbook("power", "b1", "on", user="alice")
-    assert done.returncode == 0 and (tmp_path / "b1.on").exists()
-    assert runbook("power", "b", "status", user="alice").returncode == 0  # status locks nothing
-    assert runbook("power", "b", "on", "--no-lock", user="alice").returncode == 0

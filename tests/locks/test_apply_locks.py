@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.locks.lockrun import DEADLINE, REPO, ApplyRun, holders, wait_locked
+from tests.locks.lockrun import DEADLINE, REPO, ApplyRun, holders, show_run, wait_locked
 from tests.locks.redislab import RedisServer
 from tests.sshlab import SshdLab
 
@@ -76,8 +76,24 @@ def test_no_lock_runs_anyway_and_says_so(lab: Path, tmp_path: Path,
     runs.append(glass)
     code, report = glass.finish()
     assert code == 0, glass.output()
-    assert report["locks"]["skipped"] is True and "--no-lock" in glass.output()
-    assert first.finish()[0] == 0
+    assert report["locks"] == {"backend": "none", "namespace": "", "hosts": ["h01"],
+                               "waited_s": 0.0, "skipped": True, "lost": None}
+    assert "--no-lock: running without lab locks (break-glass)" in glass.output()
+    assert "locks: none taken (--no-lock, break-glass)" in recap(glass.output())
+    shown = show_run(tmp_path / "runs", report["run_id"])
+    assert "locks    none taken (--no-lock, break-glass)" in shown, shown
+    code, report = first.finish()
+    assert code == 0 and report["locks"]["skipped"] is False
+    assert "locks:" not in recap(first.output())
+
+
+def recap(output: str) -> list[str]:
+    """The recap's lines: from `recap` to the run's status line (`success in 0.12s`)."""
+    lines = output.splitlines()
+    start = lines.index("recap")
+    end = next(i for i, line in enumerate(lines) if i > start and " in " in line
+               and line.split()[0] in ("success", "failed", "interrupted"))
+    return lines[start:end + 1]
 
 
 def test_own_manual_reservation_is_usable_others_are_not(lab: Path, tmp_path: Path,
