@@ -190,8 +190,10 @@ def resumable(earlier: RunProgress) -> None:
     run end in its journal (killed, crashed) and no live process."""
     if earlier.ended and not earlier.interrupted:
         fail(f"run {earlier.run_id} ended cleanly ({earlier.end_status}): nothing to resume; "
-             f"to repair its failed hosts, run `runbook apply RUNBOOK --rerun-failed {earlier.run_id}`")
-    if earlier.pid is not None and _runbook_alive(int(earlier.pid)):
+             "to repair its failed hosts, run "
+             f"`runbook apply RUNBOOK --rerun-failed {earlier.run_id}`")
+    # an interrupted run's process ended it: its pid may belong to another runbook by now
+    if not earlier.interrupted and earlier.pid is not None and _runbook_alive(int(earlier.pid)):
         fail(f"run {earlier.run_id} is still running (process {earlier.pid}); wait for it, "
              "or stop it first")
 

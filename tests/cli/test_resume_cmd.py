@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +50,11 @@ def test_an_interrupted_run_is_resumed_but_its_resume_that_completed_is_not(
     book = tmp_path / "book.yml"
     book.write_text(f"name: b\nsteps:\n  - name: s\n    hosts: local\n"
                     f"    run: echo x >> {tmp_path}/ran\n")
-    folder = recorded(tmp_path, ended=True, end="interrupted", hosts=["local"],
-                      runbook_sha256=file_sha256(book), steps=[{"name": "s", "action": "run"}])
-    result = resume(tmp_path, "last")
+    with runbook_process() as pid:  # its pid, reused: the interrupted run's process ended
+        folder = recorded(tmp_path, ended=True, end="interrupted", hosts=["local"], pid=pid,
+                          runbook_sha256=file_sha256(book),
+                          steps=[{"name": "s", "action": "run"}])
+        result = resume(tmp_path, "last")
     assert result.exit_code == 0 and f"resuming run {folder.run_id}" in result.output, \
         result.output
     assert (tmp_path / "ran").read_text() == "x\n"
@@ -60,19 +64,26 @@ def test_an_interrupted_run_is_resumed_but_its_resume_that_completed_is_not(
     assert again.exit_code == 2 and "ended cleanly (success)" in again.output
 
 
-def test_a_run_whose_process_still_runs_is_not_resumed(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def runbook_process() -> Iterator[int]:
+    """A live process whose command line says `runbook` (what a running run looks like)."""
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "runbook"])
     cmdline = Path(f"/proc/{alive.pid}/cmdline")
     deadline = time.monotonic() + 10
     while b"runbook" not in cmdline.read_bytes() and time.monotonic() < deadline:
         time.sleep(0.01)  # a process just started may not show its command line yet
     try:
-        recorded(tmp_path, pid=alive.pid)
-        result = resume(tmp_path, "last")
+        yield alive.pid
     finally:
         alive.kill()
         alive.wait()
-    assert result.exit_code == 2 and f"still running (process {alive.pid})" in result.output
+
+
+def test_a_run_whose_process_still_runs_is_not_resumed(tmp_path: Path) -> None:
+    with runbook_process() as pid:
+        recorded(tmp_path, pid=pid)
+        result = resume(tmp_path, "last")
+    assert result.exit_code == 2 and f"still running (process {pid})" in result.output
 
 
 def test_masked_extra_vars_cannot_be_restored(tmp_path: Path) -> None:
