@@ -186,11 +186,14 @@ def plan_resume(earlier: RunProgress, executor: Executor | SiteRun, *,
 
 
 def resumable(earlier: RunProgress) -> None:
-    """Exit 2 unless `earlier` was cut short: no run end in its journal, no live process."""
-    if earlier.ended:
-        fail(f"run {earlier.run_id} ended cleanly: nothing to resume; to repair its failed "
-             f"hosts, run `runbook apply RUNBOOK --rerun-failed {earlier.run_id}`")
-    if earlier.pid is not None and _runbook_alive(int(earlier.pid)):
+    """Exit 2 unless `earlier` was cut short: interrupted (Ctrl-C, SIGTERM, SIGHUP), or no
+    run end in its journal (killed, crashed) and no live process."""
+    if earlier.ended and not earlier.interrupted:
+        fail(f"run {earlier.run_id} ended cleanly ({earlier.end_status}): nothing to resume; "
+             "to repair its failed hosts, run "
+             f"`runbook apply RUNBOOK --rerun-failed {earlier.run_id}`")
+    # an interrupted run's process ended it: its pid may belong to another runbook by now
+    if not earlier.interrupted and earlier.pid is not None and _runbook_alive(int(earlier.pid)):
         fail(f"run {earlier.run_id} is still running (process {earlier.pid}); wait for it, "
              "or stop it first")
 

@@ -1,8 +1,9 @@
-"""`runbook resume RUN`: continue a run that was cut short (killed, crashed, machine lost) from
-its journal, in its own run folder (docs/records.md).
+"""`runbook resume RUN`: continue a run that was cut short (interrupted by Ctrl-C / SIGTERM /
+SIGHUP, killed, crashed, machine lost) from its journal, in its own run folder
+(docs/records.md).
 
 Exit codes as `apply` (0 every host ok, 1 a host failed, 2 the run cannot be resumed: it
-ended cleanly, is still running, its runbook changed without --force; 130 interrupted).
+completed, is still running, its runbook changed without --force; 130 interrupted).
 """
 
 from __future__ import annotations
@@ -33,17 +34,18 @@ RESUME_LOCK_WAIT = 120.0
 @click.option("-v", "--verbose", count=True, help="Show every command's output.")
 def resume_command(run: str, *, runs_dir: Path | None, force: bool, lock_wait: float,
                    no_lock: bool, verbose: int) -> None:
-    """Continue RUN (an id, a unique prefix, `last` or a folder) where it was cut short.
+    """Continue RUN (an id, a unique prefix, `last` or a folder) where it was cut short:
+    interrupted (Ctrl-C, SIGTERM, SIGHUP), killed or crashed.
 
     Each host goes on from the first step it has no result for, with the values it
     registered before; no step is repeated on a host that finished it (a step that was
-    running when the run died has no result and runs again). The run's own options
+    running when the run was cut short runs again). The run's own options
     (lab, -e, --limit, ...) are used again, from its working folder.
 
     \b
     Exit codes: 0 all hosts ok; 1 a host failed or was unreachable; 2 RUN cannot be
-    resumed (it ended, it is still running, its runbook changed without --force);
-    3 hosts locked; 130 interrupted.
+    resumed (it completed: use --rerun-failed; it is still running; its runbook changed
+    without --force); 3 hosts locked; 130 interrupted.
     """
     from runbook.cli.apply_cmd import Options, run_apply
     from runbook.cli.restart import load_progress, resumable, resume_options

@@ -20,6 +20,7 @@ from runbook.cli.params import FolderPath
 from runbook.errors import RunNotFoundError
 
 _COUNTS = ("success", "failed", "error", "skipped", "unreachable")
+_NOT_OK = ("failed", "error", "unreachable")
 _runs_dir_option = click.option(
     "--runs-dir", type=FolderPath(), default=None,
     help="Where runs are recorded (default: $RUNBOOK_RUNS_DIR or .runbook/runs).")
@@ -89,20 +90,24 @@ def runs_command(runs_dir: Path | None) -> None:
 
 @click.command("show")
 @click.argument("run")
-@click.option("--host", "host", metavar="HOST", help="Only this host's results.")
+@click.option("--host", "host", metavar="HOST",
+              help="This host: its status, its steps and its transcript.")
 @click.option("--step", "step", metavar="STEP", help="Only this step (its number or name).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Text recap, or the (narrowed) JSON report.")
 @click.option("--transcript", is_flag=True,
-              help="With --host: print the host's transcript (every command and its output).")
+              help="With --host: only the host's transcript, as it is (the old spelling).")
 @_runs_dir_option
 @exit_130_on_interrupt
 def show_command(run: str, *, host: str | None, step: str | None, fmt: str, transcript: bool,
                  runs_dir: Path | None) -> None:
-    """Show a recorded run: its recap, one host's steps, one step's hosts, or one host-step.
+    """Show a recorded run: its recap, a host's transcript, one step's hosts, or one
+    host-step.
 
     RUN is a run id, a unique prefix of one, `last`, or a run folder's path. A run that
     never finished (killed) is rebuilt from its journal and shown as `unfinished`.
+    `--host H` shows the host's final status and steps, then its transcript (every
+    command sent and its output); with `--step S`, that one host-step in full.
 
     \b
     Exit codes: 0 done; 2 unknown, empty or ambiguous RUN, a run that cannot be read,
@@ -136,6 +141,17 @@ def show_command(run: str, *, host: str | None, step: str | None, fmt: str, tran
         lines += _recap(report)
     # recorded output is kept as received; the terminal sees its control characters escaped
     click.echo(visible_controls("\n".join(lines)))
+    if host is not None and step is None:
+        _host_transcript(folder.host_log(host))
+
+
+def _host_transcript(path: Path) -> None:
+    """After `show RUN --host H`'s header: the host's transcript, or why there is none."""
+    if not path.exists():
+        click.echo(f"\nno transcript: the run sent nothing to {path.stem}")
+        return
+    click.echo(f"\ntranscript ({path}):")
+    _print_transcript(path)
 
 
 def _print_transcript(path: Path | None) -> None:
@@ -178,7 +194,7 @@ def _recap(report: dict[str, Any]) -> list[str]:
     bad = [(f"{s['index'] + 1}. {s.get('path') or s['name']}", h, r["status"],
             r.get("message", ""))
            for s in report["steps"] for h, r in s["results"].items()
-           if r["status"] in ("failed", "error", "unreachable")
+           if r["status"] in _NOT_OK
            and not (r.get("ignored") or r.get("rescued"))]
     if bad:
         lines += ["", "not ok:", *("  " + t for t in _table(("step", "host", "status",
@@ -199,8 +215,18 @@ def _host_steps(report: dict[str, Any], host: str) -> list[str]:
             for s in report["steps"]]
     if not rows:
         return [f"host {host} has no results in this run"]
-    return _table(("#", "step", "status", "rc", "took", "message"), rows,
-                  right=frozenset({0, 3, 4}))
+    return [f"host     {host}: {_host_status(report, host)}", "",
+            *_table(("#", "step", "status", "rc", "took", "message"), rows,
+                    right=frozenset({0, 3, 4}))]
+
+
+def _host_status(report: dict[str, Any], host: str) -> str:
+    """The host's final word in the run: ok, or its first result that was not ok."""
+    for s in report["steps"]:
+        r = s["results"].get(host)
+        if r and r["status"] in _NOT_OK and not (r.get("ignored") or r.get("rescued")):
+            return f"not ok: {r['status']} in step {s['index'] + 1}. {s.get('path') or s['name']}"
+    return "ok" if report.get("status") != "unfinished" else "ok so far (the run is unfinished)"
 
 
 def _step_hosts(report: dict[str, Any]) -> list[str]:

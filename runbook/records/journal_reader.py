@@ -35,7 +35,7 @@ def report_from_journal(records: list[dict[str, Any]]) -> dict[str, Any]:
     time the journal saw, and steps it never reached have no results.
     """
     start = next((r for r in records if r["event"] == "run_start"), {})
-    end = next((r for r in records if r["event"] == "run_end"), None)
+    end = _last_end(records)
     steps = [{**{k: s.get(k) for k in ("index", "name", "action", "location")},
               **{k: s[k] for k in ("path", "frames", "tags") if k in s},
               "started": None, "ended": None, "results": {}} for s in start.get("steps", [])]
@@ -67,6 +67,18 @@ def report_from_journal(records: list[dict[str, Any]]) -> dict[str, Any]:
         if end and end.get(key):
             report[key] = end[key]
     return report
+
+
+def _last_end(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The run end that holds now: the last one, unless a `resume` (of an interrupted run)
+    follows it and did not end."""
+    for index in range(len(records) - 1, -1, -1):
+        kind = records[index]["event"]
+        if kind == "run_end":
+            return records[index]
+        if kind == "resume":
+            return None
+    return None
 
 
 def _mark_rescued(record: dict[str, Any], by_index: dict[Any, dict[str, Any]]) -> None:

@@ -68,6 +68,8 @@ class RunProgress:
     pid: int | None = None
     #: host id -> step path -> item position -> a looped step's item entry
     items: dict[str, dict[str, dict[int, dict[str, Any]]]] = field(default_factory=dict)
+    #: the status of the journal's last run end (None: it has none after the last resume)
+    end_status: str | None = None
 
     @classmethod
     def load(cls, folder: RunFolder) -> RunProgress:
@@ -99,9 +101,10 @@ class RunProgress:
                 if result is not None and result.get("status") in _BAD:
                     result["rescued"] = True
         elif kind == "run_end":
-            self.ended = True
+            self.ended, self.end_status = True, record.get("status")
         elif kind == "resume":
-            self.ended = False  # a later resume was itself cut short, unless a run_end follows
+            # a later resume was itself cut short, unless a run_end follows
+            self.ended, self.end_status = False, None
             self.pid = record.get("pid", self.pid)
 
     def _add_report(self) -> None:
@@ -121,6 +124,11 @@ class RunProgress:
         """A looped step's items, from the host's whole result (they replace item lines)."""
         if isinstance(result.get("items"), list):
             self.items.setdefault(host, {})[path] = dict(enumerate(result["items"]))
+
+    @property
+    def interrupted(self) -> bool:
+        """The run ended on Ctrl-C / SIGTERM / SIGHUP (its run end says `interrupted`)."""
+        return self.ended and self.end_status == "interrupted"
 
     @property
     def run_id(self) -> str:

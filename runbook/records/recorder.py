@@ -100,6 +100,9 @@ class RunRecorder:
         `run_start`."""
         mask = mask or executor.mask
         executor.outcome.run_id = folder.run_id
+        # an interrupted run's report is stale from now on: `show` rebuilds the run from the
+        # journal until finish() writes the new one
+        folder.report_json.unlink(missing_ok=True)
         journal = Journal(folder.journal, {"pid": os.getpid()}, mask, resumed=True)
         return cls._attach(executor, folder, journal, keep=keep, mask=mask)
 

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from runbook.cli.main import cli
+from runbook.records import read_journal
+from runbook.records.recorder import file_sha256
 from runbook.records.runfolder import RunFolder
 
 
-def recorded(tmp_path: Path, *, ended: bool = False, **start: Any) -> RunFolder:
+def recorded(tmp_path: Path, *, ended: bool = False, end: str = "success",
+             **start: Any) -> RunFolder:
     folder = RunFolder.create(tmp_path / "runs")
     header = {"event": "run_start", "run_id": folder.run_id, "hosts": ["local"],
               "runbook_path": "book.yml", "steps": [], "extra_vars": [], "pid": None,
               "options": {"cwd": str(tmp_path)}, **start}
-    lines = [header, *([{"event": "run_end", "status": "success"}] if ended else [])]
+    lines = [header, *([{"event": "run_end", "status": end}] if ended else [])]
     folder.journal.write_text("".join(json.dumps(r) + "\n" for r in lines))
     return folder
 
@@ -37,19 +43,47 @@ def test_a_run_that_ended_is_not_resumed(tmp_path: Path) -> None:
     assert f"--rerun-failed {folder.run_id}" in result.output
 
 
-def test_a_run_whose_process_still_runs_is_not_resumed(tmp_path: Path) -> None:
+def test_an_interrupted_run_is_resumed_but_its_resume_that_completed_is_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run stopped by Ctrl-C / SIGTERM ends with an `interrupted` run end: resumable."""
+    monkeypatch.chdir(tmp_path)  # resume goes to the run's working folder
+    book = tmp_path / "book.yml"
+    book.write_text(f"name: b\nsteps:\n  - name: s\n    hosts: local\n"
+                    f"    run: echo x >> {tmp_path}/ran\n")
+    with runbook_process() as pid:  # its pid, reused: the interrupted run's process ended
+        folder = recorded(tmp_path, ended=True, end="interrupted", hosts=["local"], pid=pid,
+                          runbook_sha256=file_sha256(book),
+                          steps=[{"name": "s", "action": "run"}])
+        result = resume(tmp_path, "last")
+    assert result.exit_code == 0 and f"resuming run {folder.run_id}" in result.output, \
+        result.output
+    assert (tmp_path / "ran").read_text() == "x\n"
+    ends = [r for r in read_journal(folder.journal) if r["event"] == "run_end"]
+    assert [e["status"] for e in ends] == ["interrupted", "success"]
+    again = resume(tmp_path, "last")
+    assert again.exit_code == 2 and "ended cleanly (success)" in again.output
+
+
+@contextlib.contextmanager
+def runbook_process() -> Iterator[int]:
+    """A live process whose command line says `runbook` (what a running run looks like)."""
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "runbook"])
     cmdline = Path(f"/proc/{alive.pid}/cmdline")
     deadline = time.monotonic() + 10
     while b"runbook" not in cmdline.read_bytes() and time.monotonic() < deadline:
         time.sleep(0.01)  # a process just started may not show its command line yet
     try:
-        recorded(tmp_path, pid=alive.pid)
-        result = resume(tmp_path, "last")
+        yield alive.pid
     finally:
         alive.kill()
         alive.wait()
-    assert result.exit_code == 2 and f"still running (process {alive.pid})" in result.output
+
+
+def test_a_run_whose_process_still_runs_is_not_resumed(tmp_path: Path) -> None:
+    with runbook_process() as pid:
+        recorded(tmp_path, pid=pid)
+        result = resume(tmp_path, "last")
+    assert result.exit_code == 2 and f"still running (process {pid})" in result.output
 
 
 def test_masked_extra_vars_cannot_be_restored(tmp_path: Path) -> None:

@@ -54,6 +54,26 @@ def test_show_recap_host_step_and_json(tmp_path: Path) -> None:
     assert SECRET not in recap.output + host + one
 
 
+def test_show_host_is_its_status_then_its_transcript(tmp_path: Path) -> None:
+    """`show RUN --host H` (issue 13): the host's final status and steps, then its transcript;
+    `--transcript` (the old spelling) still prints the transcript alone, as it is."""
+    run = recorded_run(tmp_path)
+    where = ("--runs-dir", str(tmp_path / "runs"))
+    log = run.folder.host_log("f02").read_text()
+    assert "rc:3" in log
+    shown = invoke("show", "last", "--host", "f02", *where)
+    assert shown.exit_code == 0, shown.output
+    head, _, transcript = shown.output.partition(f"transcript ({run.folder.host_log('f02')}):\n")
+    assert "host     f02: not ok: failed in step 2. fail f02" in head
+    assert "1  say       success   0" in head
+    assert transcript == log
+    ok = invoke("show", "last", "--host", "f01", *where).output
+    assert "host     f01: ok" in ok and ok.endswith(run.folder.host_log("f01").read_text())
+    old = invoke("show", "last", "--host", "f02", "--transcript", *where)
+    assert old.exit_code == 0 and old.output == log
+    assert SECRET not in shown.output + ok
+
+
 def test_show_rebuilds_an_unfinished_run_from_its_journal(tmp_path: Path) -> None:
     run: RunRecorder = recorded_run(tmp_path)
     run.folder.report_json.unlink()

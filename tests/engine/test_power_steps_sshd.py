@@ -237,6 +237,36 @@ def test_cycle_with_wait_up_reaches_the_restarted_sshd(tmp_path: Path, machine: 
     assert t["probed while down"] <= t["booting"] <= power["ended"] <= after["started"]
 
 
+def test_transcript_has_the_power_action_and_the_reconnect(tmp_path: Path, machine: SshdLab,
+                                                           box: PowerBox) -> None:
+    """An SSH host's `hosts/<id>.log` (docs/records.md): the power cycle, the reconnect to
+    the restarted sshd (wait_up's probe) and how the cycle ended, in order between the
+    commands around them."""
+    lab = power_lab(tmp_path, machine, box, on="on", off="off")
+    proc, _ = apply(tmp_path, lab, book(
+        {"name": "before", "hosts": "h01", "run": "echo before-power"},
+        {"name": "cycle", "hosts": "h01", "power": {"action": "cycle", "wait_up": 60}},
+        {"name": "after", "hosts": "h01", "run": "echo after-power"}),
+        "--runs-dir", str(tmp_path / "runs"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (folder,) = (tmp_path / "runs").iterdir()
+    log = (folder / "hosts" / "h01.log").read_text()
+    endpoint = f"{machine.address_of('h01')}:{machine.port}"
+    expected = ["run: echo before-power", f"connecting to {endpoint}",
+                f"connected to {endpoint}", "before-power\n", "step 2 'cycle' (power)",
+                "Z power cycle\n",
+                # wait_up reaches the restarted sshd on a new connection
+                f"reconnecting to {endpoint} (the connection was lost)",
+                f"connected to {endpoint}",
+                "Z power cycle success: off: ok sshd stopped; on: ok sshd started; up\n",
+                "step 3 'after' (run)", "run: echo after-power", "after-power\n"]
+    at = 0
+    for text in expected:  # each after the one before it
+        found = log.find(text, at)
+        assert found >= 0, f"{text!r} not after position {at} in:\n{log}"
+        at = found + len(text)
+
+
 def test_wait_up_that_times_out_fails_the_host(tmp_path: Path, machine: SshdLab,
                                                box: PowerBox) -> None:
     lab = power_lab(tmp_path, machine, box, on="on-broken", off="off")

@@ -115,3 +115,16 @@ def test_run_once_copies_are_journaled_for_every_target(tmp_path: Path) -> None:
                                          if r["event"] == "host_result" and r["step"] == 0)
     report = report_from_journal(records)
     assert list(report["steps"][0]["results"]) == ["f01", "f02", "f03"]
+
+
+def test_the_run_end_that_holds_is_the_last_one_not_followed_by_a_resume() -> None:
+    """An interrupted run that is resumed: unfinished while the resume goes (or was killed),
+    then the resume's own run end."""
+    start = {"event": "run_start", "run_id": "r", "hosts": [], "steps": [], "started": 1.0}
+    stopped = {"event": "run_end", "status": "interrupted", "ended": 2.0}
+    resumed = {"event": "resume", "pid": 1, "started": 3.0}
+    assert report_from_journal([start, stopped])["status"] == "interrupted"
+    assert report_from_journal([start, stopped, resumed])["status"] == "unfinished"
+    done = {"event": "run_end", "status": "success", "ended": 4.0}
+    report = report_from_journal([start, stopped, resumed, done])
+    assert report["status"] == "success" and report["duration_s"] == 3.0

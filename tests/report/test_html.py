@@ -1,7 +1,9 @@
 """The HTML report, loaded in a real headless browser (Debian's chromium).
 
 The page is judged by the DOM chromium renders (`--dump-dom`): the grid's cells, the
-failed-only and host filters, a cell's details, and that hostile output stays text. A
+failed-only and host filters, a cell's details, and that hostile output stays text. The filters
+are also driven as a user does (mouse clicks, key presses through the DevTools protocol over
+`--remote-debugging-pipe`: cdp_pipe.py), with the metadata and recap the page drew. A
 screenshot is kept under the test's tmp dir as the artefact, and the render time of a
 500 hosts x 20 steps report is printed (no assertion: timing depends on the machine).
 """
@@ -13,6 +15,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from runbook.engine.results import RunOutcome
 from runbook.report.html import build_html_report, embed_json, render_html_report
 from runbook.report.json_report import build_json_report
 from tests.engine.fakes import fake_lab, run, runbook, step
+from tests.report.cdp_pipe import CdpPage
 from tests.sshlab import running_in_ci
 
 # one word (the fake host splits commands on spaces), no single quote (it sits in a template)
@@ -172,6 +176,64 @@ def test_failed_only_and_host_search_filters(page: Path, tmp_path: Path) -> None
     assert not any(r["hidden"] for r in dom.rows.values())
     dom = parse(render_dom(page, tmp_path, "?failed=1&host=4"))
     assert {h for h, r in dom.rows.items() if not r["hidden"]} == {"f04"}
+
+
+@pytest.fixture
+def browser_page(page: Path, tmp_path: Path) -> Iterator[CdpPage]:
+    """The report open in headless chromium, driven over the DevTools pipe (cdp_pipe.py)."""
+    driven = CdpPage(_chromium(), ["--no-sandbox", "--disable-gpu", "--no-first-run",
+                                   "--disable-extensions", "--disable-background-networking",
+                                   "--window-size=1280,800"], tmp_path / "cdp-profile")
+    try:
+        driven.open(page.as_uri())
+        yield driven
+    finally:
+        driven.close()
+
+
+def _visible(driven: CdpPage) -> set[str]:
+    return {h for h, r in parse(driven.dom()).rows.items() if not r["hidden"]}
+
+
+def test_clicking_failed_only_and_typing_a_host_filter_the_grid(
+        browser_page: CdpPage, outcome: RunOutcome) -> None:
+    """A user's interaction (mouse clicks, key presses), not URL parameters; then the run's
+    metadata and recap as the page drew them."""
+    driven = browser_page
+    assert _visible(driven) == {"f01", "f02", "f03", "f04"}
+    driven.click("#failed-only")
+    driven.wait_for("document.body.dataset.visibleHosts === '2'")
+    assert driven.evaluate("document.getElementById('failed-only').checked") is True
+    assert _visible(driven) == {"f02", "f04"}  # f01's failure was ignored
+    driven.click("#host-search")
+    driven.type_text("F04")
+    driven.wait_for("document.body.dataset.visibleHosts === '1'")
+    assert driven.evaluate("document.getElementById('host-search').value") == "F04"
+    assert _visible(driven) == {"f04"}
+    assert driven.evaluate("document.getElementById('shown').textContent") == \
+        "showing 1 of 4 hosts"
+    driven.click("#failed-only")  # off again: the search alone still holds
+    driven.wait_for("!document.getElementById('failed-only').checked")
+    assert _visible(driven) == {"f04"}
+
+    report = build_json_report(outcome)
+    meta = dict(driven.evaluate(
+        "Array.from(document.querySelectorAll('#meta dt'))"
+        ".map(dt => [dt.textContent, dt.nextElementSibling.textContent])"))
+    # an outcome that was not recorded has no run id: no `run` line
+    assert list(meta) == ["runbook file", "lab", "started", "ended", "duration"]
+    assert meta["runbook file"] == report["runbook_path"] == "book.yml"
+    assert meta["lab"] == "(local host only)"
+    assert meta["started"].startswith(time.strftime("%Y-%m-%dT%H:%M:",
+                                                    time.gmtime(report["started"])))
+    assert meta["duration"] == f"{report['duration_s']:.2f} s"
+    recap = driven.evaluate(
+        "Array.from(document.querySelectorAll('#recap tbody tr'))"
+        ".map(tr => Array.from(tr.cells).map(td => td.textContent))")
+    counts = ("success", "failed", "error", "skipped", "unreachable")
+    assert recap == [[h, *(str(report["hosts"][h][k]) for k in counts)]
+                     for h in ("f01", "f02", "f03", "f04")]
+    assert recap[3][5] == "1"  # f04 unreachable in the one step it got
 
 
 def test_cell_opens_command_and_output_as_text(page: Path, tmp_path: Path) -> None:
