@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from tests.peers import require
 from tests.peers.frr import FrrPeer
-from tests.peers.serial_line import SerialPeer
+from tests.peers.serial_line import SOCAT, SerialPeer
 from tests.peers.telnetd import TelnetPeer
 from tests.test_apply_sshd import apply, results
 
@@ -76,3 +77,26 @@ def test_apply_runs_steps_on_telnet_serial_and_cli_hosts(
                             capture_output=True, text=True, check=True)
     assert [line.split()[:2] for line in listed.stdout.splitlines()[1:]] == [
         ["tn1", "telnet"], ["sr1", "serial"], ["r1", "ssh"], ["local", "local"]]
+
+
+def test_apply_runs_commands_on_a_serial_host_behind_a_tcp_port(tmp_path: Path) -> None:
+    """`device: socket://HOST:PORT` (pyserial's raw TCP URL): a terminal server's port, here
+    socat serving a shell on loopback."""
+    require(SOCAT, "socat")
+    with SerialPeer(tcp=True) as line:
+        lab = tmp_path / "lab.yml"
+        lab.write_text(yaml.safe_dump({"hosts": {
+            "ts1": {"transport": "serial", "device": line.device}}}))
+        proc, report = apply(tmp_path, lab, """\
+name: tcp serial
+steps:
+  - name: state is kept
+    hosts: ts1
+    run: "cd /tmp && X=over-tcp"
+  - name: where
+    hosts: ts1
+    run: 'echo "$X in $PWD"; sh -c "exit 3"'
+    expect: {rc: 3}
+""")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert results(report, 1)["ts1"]["output"] == "over-tcp in /tmp\n"
