@@ -27,7 +27,7 @@ class SerialPeer:
 
     def __init__(self, program: str = "bash --noprofile --norc -i", *, tcp: bool = False) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="serialpeer-"))
-        self.port = _free_port() if tcp else 0
+        self.port = free_port() if tcp else 0
         self.device = (f"socket://127.0.0.1:{self.port}" if tcp
                        else str(self.directory / "ttyS0"))
         self._program = program
@@ -68,7 +68,8 @@ class SerialPeer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (the kernel's choice)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
