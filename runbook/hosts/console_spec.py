@@ -26,6 +26,8 @@ ONLY_FOR: dict[str, tuple[str, str]] = {
 }
 CONSOLE_ONLY = ("login_prompt", "password_prompt")
 SSH_ONLY = ("hop", "key", "known_hosts", "host_key_checking", "agent", "keepalive", "max_sessions")
+#: Fields a serial line has no use for (it is a device, not a network address).
+NOT_SERIAL = ("address", "port")
 BECOME_FIELDS = ("become", "become_user", "become_password")
 REGEX_FIELDS = ("prompt", "login_prompt", "password_prompt", "error_patterns")
 
@@ -46,6 +48,12 @@ def field_problems(fields: dict[str, Any]) -> list[tuple[str, int | None, str]]:
     else:
         problems += [(n, None, f"{n} is only for `transport: ssh` (this host has transport: "
                                f"{transport})") for n in SSH_ONLY if fields.get(n) is not None]
+    if transport == "serial":
+        problems += [(n, None, f"{n} is not used by `transport: serial` (the line is `device`): "
+                               "for a serial port behind a TCP terminal server, remove it and "
+                               "set `device: socket://HOST:PORT` (raw TCP) or "
+                               "`device: rfc2217://HOST:PORT`")
+                     for n in NOT_SERIAL if fields.get(n) is not None]
     if transport == "serial" and not fields.get("device"):
         problems.append(("transport", None, "transport: serial needs `device` (a path such as "
                                             "/dev/ttyUSB0, or rfc2217://HOST:PORT)"))

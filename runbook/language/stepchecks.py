@@ -2,7 +2,8 @@
 
 `become` only where something runs on the host as a user (commands, transfers, path and
 command waits); `delegate_to` names a lab host (did-you-mean) and not on a power step;
-`interact` patterns compile. Called by `checks.RunbookChecker.check_action` with its `add`.
+`interact` patterns compile and its sends spell their keys right (in a templated send, the text
+outside the markup). Called by `checks.RunbookChecker.check_action` with its `add`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from runbook._suggest import did_you_mean
+from runbook.hosts.expect import spell_keys
 from runbook.model import InteractAction, PowerAction, Step, WaitForAction
 from runbook.render.jinjaenv import has_markup
 
@@ -46,14 +48,38 @@ def check_modifiers(step: Step, lab: Lab | None, add: Add, hosts: Sequence[Host]
             and step.delegate_to != "local":  # local: the machine driving the target
         _check_delegate_site(step, lab, hosts, add)
     if isinstance(step.action, InteractAction):
-        for number, pair in enumerate(step.action.pairs):
-            if pair.expect is None or has_markup(pair.expect):
-                continue
+        _check_interact(step, step.action, add)
+
+
+_MARKUP = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+
+
+def _check_interact(step: Step, action: InteractAction, add: Add) -> None:
+    """Each static `expect` compiles; each `send` spells its keys right (run time would fail)."""
+    for number, pair in enumerate(action.pairs):
+        if pair.expect is not None and not has_markup(pair.expect):
             try:
                 re.compile(pair.expect)
             except re.error as exc:
                 add(step, ("interact", number, "expect"),
                     f"invalid regular expression {pair.expect!r}: {exc}")
+        if pair.send is not None:
+            try:
+                for text in _literal_parts(pair.send):
+                    spell_keys(text)
+            except ValueError as exc:
+                add(step, ("interact", number, "send"), f"interact pair {number + 1}: {exc}")
+
+
+def _literal_parts(text: str) -> list[str]:
+    """The parts of `text` outside Jinja markup; a backslash just before markup is left out
+    (what it escapes is only known once rendered)."""
+    parts = _MARKUP.split(text)
+    for index, part in enumerate(parts[:-1]):
+        trailing = len(part) - len(part.rstrip("\\"))
+        if trailing % 2:
+            parts[index] = part[:-1]
+    return parts
 
 
 def _check_become(step: Step, add: Add) -> None:

@@ -14,6 +14,7 @@ import shlex
 from typing import Any, Protocol
 
 import jinja2
+from jinja2.lexer import Lexer
 from jinja2.runtime import Context
 
 from runbook.errors import TemplateError, TemplateRenderError
@@ -112,6 +113,27 @@ def limited_range(*args: int) -> range:
     return result
 
 
+# Stands for a carriage return while Jinja splits the source into lines: the lexer turns every
+# CR, LF and CRLF into `newline_sequence` (no setting keeps them), which sent `secret('PW') + "\r"`
+# as password + LF. A Unicode whitespace, so a CR between the words of a tag stays whitespace.
+_CR_STAND_IN = "\u2029"
+
+
+class CarriageReturnLexer(Lexer):
+    """Jinja's lexer, except that the template text and string literals keep their CRs and CRLFs
+    (a terminal tells Enter, `\\r`, from a line feed; Jinja would normalise both to LF)."""
+
+    def tokeniter(self, source: str, *args: Any, **kwargs: Any) -> Any:
+        """Tokens of `source` with each CR hidden from Jinja's line splitting (unless the source
+        already holds the stand-in, then Jinja's own behaviour)."""
+        if "\r" in source and _CR_STAND_IN not in source:
+            source = source.replace("\r", _CR_STAND_IN)
+        return super().tokeniter(source, *args, **kwargs)
+
+    def _normalize_newlines(self, value: str) -> str:
+        return super()._normalize_newlines(value).replace(_CR_STAND_IN, "\r")
+
+
 class TemplateEnvironment(jinja2.Environment):
     """The environment of one `Templater` (it knows its templater for lazy variables).
 
@@ -123,6 +145,14 @@ class TemplateEnvironment(jinja2.Environment):
     sandboxed = True
     intercepted_binops = frozenset({"*", "**"})
     intercepted_unops: frozenset[str] = frozenset()
+
+    @property
+    def lexer(self) -> Lexer:
+        """The environment's `CarriageReturnLexer` (built once; the settings never change)."""
+        lexer = self.__dict__.get("_cr_lexer")
+        if lexer is None:
+            lexer = self.__dict__["_cr_lexer"] = CarriageReturnLexer(self)
+        return lexer
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         """An intercepted binary operator (`*`, `**`), size-checked."""

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from tests.peers import require
 from tests.peers.frr import FrrPeer
-from tests.peers.serial_line import SerialPeer
+from tests.peers.serial_line import SOCAT, SerialPeer, free_port
 from tests.peers.telnetd import TelnetPeer
 from tests.test_apply_sshd import apply, results
 
@@ -76,3 +77,68 @@ def test_apply_runs_steps_on_telnet_serial_and_cli_hosts(
                             capture_output=True, text=True, check=True)
     assert [line.split()[:2] for line in listed.stdout.splitlines()[1:]] == [
         ["tn1", "telnet"], ["sr1", "serial"], ["r1", "ssh"], ["local", "local"]]
+
+
+def test_apply_runs_commands_on_a_serial_host_behind_a_tcp_port(tmp_path: Path) -> None:
+    """`device: socket://HOST:PORT` (pyserial's raw TCP URL): a terminal server's port, here
+    socat serving a shell on loopback."""
+    require(SOCAT, "socat")
+    with SerialPeer(tcp=True) as line:
+        lab = tmp_path / "lab.yml"
+        lab.write_text(yaml.safe_dump({"hosts": {
+            "ts1": {"transport": "serial", "device": line.device}}}))
+        proc, report = apply(tmp_path, lab, """\
+name: tcp serial
+steps:
+  - name: state is kept
+    hosts: ts1
+    run: "cd /tmp && X=over-tcp"
+  - name: where
+    hosts: ts1
+    run: 'echo "$X in $PWD"; sh -c "exit 3"'
+    expect: {rc: 3}
+""")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert results(report, 1)["ts1"]["output"] == "over-tcp in /tmp\n"
+
+
+def test_a_power_step_waits_for_the_login_prompt_of_a_console_then_the_next_step_runs(
+        tmp_path: Path, console_user: tuple[str, str]) -> None:
+    """`power: {action: on, wait_up}` on a serial host behind a TCP port: the `command`
+    controller "boots" the board (socat serving /bin/login, after a second of boot time), the
+    step waits until the line shows `login:`, and the next step logs in and runs."""
+    require(SOCAT, "socat")
+    user, password = console_user
+    port, pidfile = free_port(), tmp_path / "board.pid"
+    board = (f"{SOCAT} tcp-listen:{port},bind=127.0.0.1,reuseaddr,fork "
+             "exec:/bin/login,pty,setsid,ctty,stderr,sane")
+    lab = tmp_path / "lab.yml"
+    lab.write_text(yaml.safe_dump({"hosts": {"b1": {
+        "transport": "serial", "device": f"socket://127.0.0.1:{port}", "user": user,
+        "password": "{{ secret('CONSOLE_PW') }}",
+        "power_control": {
+            "type": "command",
+            "on_cmd": f"setsid sh -c 'sleep 1; exec {board}' </dev/null >/dev/null 2>&1 & "
+                      f"echo $! > {pidfile}",
+            "off_cmd": f"kill $(cat {pidfile})"}}}}, sort_keys=False))
+    os.environ["RUNBOOK_SECRET_CONSOLE_PW"] = password
+    try:
+        proc, report = apply(tmp_path, lab, f"""\
+name: boot and use
+steps:
+  - name: boot
+    hosts: b1
+    power: {{action: "on", wait_up: 60}}
+  - name: use
+    hosts: b1
+    run: whoami
+    expect: {{output: "^{user}$"}}
+""")
+    finally:
+        del os.environ["RUNBOOK_SECRET_CONSOLE_PW"]
+        if pidfile.exists():
+            subprocess.run(["kill", pidfile.read_text().strip()], check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert results(report, 0)["b1"]["status"] == "success", results(report, 0)
+    assert results(report, 0)["b1"]["output"] == "on command succeeded\nup\n"
+    assert results(report, 1)["b1"]["status"] == "success"

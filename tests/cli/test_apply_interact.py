@@ -86,3 +86,30 @@ steps:
     for text in (proc.stdout, proc.stderr, report.read_text(), plan.stdout, shown.stdout,
                  *(b.decode(errors="replace") for b in recorded)):
         assert SECRET not in text
+
+
+def test_a_templated_send_keeps_its_carriage_return(sshd_lab: SshdLab, tmp_path: Path) -> None:
+    """A CR typed in YAML double quotes reaches the far end as CR, not LF, also when the send
+    is templated (Jinja normalises newlines in template source). The far end reads raw bytes."""
+    lab = sshd_lab.lab_yaml(tmp_path / "lab.yml", host_ids=["h01"])
+    book = tmp_path / "book.yml"
+    script = tmp_path / "raw.sh"
+    script.write_text("stty raw -echo; printf 'READY>'; v=$(dd bs=1 count=4 2>/dev/null | od -An -c)"
+                      "; stty sane; printf 'got[%s]\\n' \"$v\"\n")
+    book.write_text(f"""
+name: carriage returns
+steps:
+  - name: send a CR and a CRLF through templates
+    hosts: h01
+    timeout: 60
+    interact:
+      - {{expect: '[#$] ?$', send: 'sh {script}\\r'}}
+      - {{expect: 'READY>', send: "a{{{{ 'b' }}}}\\r\\n"}}
+      - expect: 'got\\[.*\\]'
+    register: raw
+""")
+    report = tmp_path / "report.json"
+    proc = _run("apply", tmp_path, lab, book, "--report-json", str(report))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    output = json.loads(report.read_text())["steps"][0]["results"]["h01"]["output"]
+    assert "a   b  \\r  \\n" in output, output

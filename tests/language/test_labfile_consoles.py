@@ -63,6 +63,10 @@ def test_each_transport_and_shell_builds_its_host(tmp_path: Path) -> None:
     ("transport: serial", 3, "transport: serial needs `device`"),
     ("{device: /dev/ttyS0, transport: telnet}", 3, "device is only for `transport: serial`"),
     ("{transport: telnet, key: id}", 3, "key is only for `transport: ssh`"),
+    ("{transport: telnet, baud: 9600}", 3, "baud is only for `transport: serial`"),
+    ("{device: /dev/ttyS0, baud: 9600}", 3, "device is only for `transport: serial`"),
+    ("{password_prompt: 'x'}", 3, "password_prompt is only for console logins"),
+    ("{transport: serial, device: /dev/ttyS0, hop: ok}", 3, "hop is only for `transport: ssh`"),
     ("{login_prompt: 'x'}", 3, "login_prompt is only for console logins"),
     ("{setup: [x]}", 3, "setup is only for `shell: cli`"),
     ("{shell: cli, prompt: 'r1('}", 3, "prompt: 'r1(' is not a valid regex"),
@@ -82,6 +86,23 @@ def test_bad_console_fields_are_findings_at_their_line(tmp_path: Path, host: str
     found = [f for f in info.value.findings if wanted in f.message]
     assert found, [f.message for f in info.value.findings]
     assert found[0].line in (line, line + 1)
+
+
+@pytest.mark.parametrize("field", ["address: 10.0.0.9", "port: 7001"])
+def test_address_or_port_on_a_serial_host_is_a_finding_at_its_line(tmp_path: Path,
+                                                                  field: str) -> None:
+    path = tmp_path / "lab.yml"
+    path.write_text(f"hosts:\n  ok: {{}}\n  board:\n    transport: serial\n"
+                    f"    device: /dev/ttyUSB0\n    {field}\n")
+    with pytest.raises(ValidationError) as info:
+        load_lab(path)
+    name = field.partition(":")[0]
+    [finding] = info.value.findings
+    assert finding.line == 6, finding
+    assert finding.message == (
+        f"host 'board': {name} is not used by `transport: serial` (the line is `device`): for "
+        "a serial port behind a TCP terminal server, remove it and set `device: "
+        "socket://HOST:PORT` (raw TCP) or `device: rfc2217://HOST:PORT`")
 
 
 def test_a_console_host_cannot_be_a_hop(tmp_path: Path) -> None:

@@ -59,6 +59,10 @@ def _findings(tmp_path: Path, steps: str) -> list[str]:
      "4:25: step 1: become must be true or false, not a string 'yes please'"),
     ("  - {hosts: r1, interact: [{expect: '(unclosed'}]}\n",
      "4:37: step 1: invalid regular expression '(unclosed'"),
+    ("  - {hosts: r1, interact: [{expect: x}, {send: 'y\\q'}]}\n",
+     "4:48: step 1: interact pair 2: unknown key escape \\q in 'y\\\\q': use \\r, \\n, \\t"),
+    ("  - {hosts: r1, interact: [{send: '\\Q{{ host.id }}\\r'}]}\n",
+     "4:35: step 1: interact pair 1: unknown key escape \\Q"),
     ("  - {hosts: r1, interact: [{timeout: 3}]}\n",
      "4:28: step 1: interact pair 1 needs `expect` (what to wait for) and/or `send`"),
     ("  - {hosts: r1, interact: [{expect: x, sned: y}]}\n", "unknown key 'sned'"),
@@ -78,10 +82,11 @@ def test_valid_steps_have_no_findings_and_build_their_actions(tmp_path: Path) ->
     steps = ("  - {hosts: r1, become: true, become_user: postgres, wait_for: {path: /x}}\n"
              "  - {hosts: r1, run_once: true, delegate_to: local, oneshot: 'true'}\n"
              "  - {hosts: r1, timeout: 30, interact: [{expect: 'y/N', send: 'y\\r'}]}\n"
+             "  - {hosts: r1, interact: [{send: '\\{{ host.id }}\\\\{{ host.id }}^C\\r'}]}\n"
              "  - {hosts: r1, wait_for: {port: 22, delay: 2, address: '{{ host.address }}'}}\n")
     assert _findings(tmp_path, steps) == []
     book = load_runbook(tmp_path / "book.yml")
-    first, second, third, fourth = book.steps
+    first, second, third, _, fourth = book.steps
     assert (first.become, first.become_user) == (True, "postgres")
     assert isinstance(first.action, WaitForAction) and first.action.state == "present"
     assert first.action.timeout == 300

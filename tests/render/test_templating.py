@@ -205,3 +205,17 @@ def test_secret_called_wrongly_says_how_to_call_it(text: str) -> None:
     templater = Templater(SecretStore(environ={}))
     with pytest.raises(TemplateError, match=r"secret\(\) takes one secret name, like "):
         templater.render(text, {})
+
+
+@pytest.mark.parametrize(("text", "rendered"), [
+    ("a{{ 'b' }}\r", "ab\r"),                      # Enter after a templated word
+    ("{{ x }}\r\n{{ x }}\n", "v\r\nv\n"),          # CRLF and LF of the source, as they were
+    ("{{ 'c\r' }}|{{ x ~ '\r' }}", "c\r|v\r"),     # CR inside string literals
+    ("{{\rx\r}}", "v"),                            # a CR inside a tag is still whitespace
+    ("{% raw %}a\r{% endraw %}{{ x }}", "a\rv"),
+])
+def test_carriage_returns_survive_rendering(templater: Templater, text: str,
+                                            rendered: str) -> None:
+    assert templater.render(text, {"x": "v"}) == rendered
+    assert templater.render("{{ y }}", {"y": "a\r\nb\r"}) == "a\r\nb\r"
+    assert templater.evaluate("x == 'v\r'", {"x": "v\r"}) is True
