@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -33,6 +32,7 @@ from tests.sites.sitelab import (
     controller_env,
     kill_markers,
     marker_pids,
+    wait_for,
     wait_no_marker,
 )
 
@@ -99,13 +99,6 @@ steps:
     assert "run: echo after" in transcript(runs_dir, "h05")
 
 
-def _wait_for(check: Callable[[], bool], what: str, deadline_s: float = 60.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def _start_apply(book: Path, lab: Path, redis_server: RedisServer,
                  *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
@@ -139,7 +132,7 @@ steps:
     seen = {site: len(running.log_text(site)) for site in ("east", "west")}
     proc = _start_apply(book, site_lab, redis_server, "--no-lock")
     try:
-        _wait_for(lambda: all(marker_pids(f"{marker}-{h}") for h in SITE_OF),
+        wait_for(lambda: all(marker_pids(f"{marker}-{h}") for h in SITE_OF),
                   "the long sleep on every site host")
         proc.kill()  # no handler runs: the workers are told nothing
         proc.wait(30)
@@ -178,7 +171,7 @@ steps:
     report = tmp_path / "report.json"
     proc = _start_apply(book, site_lab, redis_server, "--report-json", str(report))
     try:
-        _wait_for(lambda: all(marker_pids(f"{marker}-{h}") for h in SITE_OF),
+        wait_for(lambda: all(marker_pids(f"{marker}-{h}") for h in SITE_OF),
                   "the held step on every site host")
         os.kill(proc.pid, signal.SIGSTOP)  # its heartbeat thread frozen with it
         try:

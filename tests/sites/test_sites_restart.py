@@ -13,14 +13,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from runbook.records import list_runs, read_journal
 from runbook.sites.channel import CONTROLLER_GRACE
 from tests.sites.conftest import RedisServer, SiteWorkers
-from tests.sites.sitelab import SITE_TOKEN, apply, controller_env
+from tests.sites.sitelab import SITE_TOKEN, apply, controller_env, wait_for
 
 HOSTS = "^(h01|h03|h05|h06)$"
 # h05 (site west) fails loop item y of step 2 until `fixed` exists; h06 (west) fails in the
@@ -118,13 +116,6 @@ steps:
 """
 
 
-def _wait_for(check: Callable[[], bool], what: str, deadline_s: float = 60.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def test_resume_after_kill_9_continues_a_site_host_after_its_last_recorded_step(
         running: SiteWorkers, site_lab: Path, redis_server: RedisServer, tmp_path: Path) -> None:
     marks = tmp_path / "marks"
@@ -138,10 +129,10 @@ def test_resume_after_kill_9_continues_a_site_host_after_its_last_recorded_step(
                              str(site_lab), *runs], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for(lambda: all((marks / h).exists() and "2" in lines(marks, h)
+        wait_for(lambda: all((marks / h).exists() and "2" in lines(marks, h)
                               for h in ("h01", "h05")), "h01 and h05 in step 2")
         [run] = list_runs(tmp_path / "runs")
-        _wait_for(lambda: {r["host"] for r in read_journal(run.path / "journal.jsonl")
+        wait_for(lambda: {r["host"] for r in read_journal(run.path / "journal.jsonl")
                            if r["event"] == "host_result"} == {"h01", "h03", "h05"},
                   "step 1's results in the journal")
     finally:
@@ -149,7 +140,7 @@ def test_resume_after_kill_9_continues_a_site_host_after_its_last_recorded_step(
         proc.wait(30)
     # west's worker stops hearing its controller: it interrupts h05's step 2 (kills it) and
     # starts nothing more, so step 3 does not run unheard
-    _wait_for(lambda: "interrupting the share" in running.log_text("west")[west_log:],
+    wait_for(lambda: "interrupting the share" in running.log_text("west")[west_log:],
               "west's worker to interrupt the orphaned share", CONTROLLER_GRACE + 30)
     (marks / "go").touch()
 
