@@ -7,6 +7,11 @@
                                          HEARTBEAT_TTL: gone means the worker is lost
     runbook:run:<run id>:cancel          set by the controller: {"kind": "interrupt" | "halt",
                                          "reason": ...}; workers poll it with their heartbeat
+    runbook:run:<run id>:alive           set by the controller every CONTROLLER_BEAT from a
+                                         thread of its own, expires after its grace period
+                                         (CONTROLLER_GRACE): gone means the controller died or
+                                         cannot reach the broker, and the workers interrupt
+                                         their shares
 
 Every key expires after KEY_TTL, so an abandoned run leaves nothing behind for long; the
 controller deletes them when the run ends, except the cancel flag: it stays set a little longer
@@ -28,6 +33,8 @@ if TYPE_CHECKING:
 
 HEARTBEAT_INTERVAL = 1.0
 HEARTBEAT_TTL = 10.0
+CONTROLLER_BEAT = 1.0
+CONTROLLER_GRACE = 10.0
 KEY_TTL = 24 * 3600
 
 
@@ -41,6 +48,11 @@ def alive_key(run_id: str, site: str) -> str:
 
 def cancel_key(run_id: str) -> str:
     return f"runbook:run:{run_id}:cancel"
+
+
+def controller_key(run_id: str) -> str:
+    """The controller's heartbeat (four parts: no site's key can be spelled the same)."""
+    return f"runbook:run:{run_id}:alive"
 
 
 class WorkerChannel:
@@ -62,6 +74,10 @@ class WorkerChannel:
         await self.client.set(alive_key(self.run_id, self.site), "1",
                               px=int(self.heartbeat_ttl * 1000))
 
+    async def controller_alive(self) -> bool:
+        """Whether the run's controller has beaten within its grace period."""
+        return bool(await self.client.exists(controller_key(self.run_id)))
+
     async def cancel_request(self) -> dict[str, Any] | None:
         raw = await self.client.get(cancel_key(self.run_id))
         if raw is None:
@@ -71,15 +87,16 @@ class WorkerChannel:
 
 
 class HeartbeatThread(threading.Thread):
-    """Renews a share's heartbeat key with a blocking client of its own until `stop()`:
-    beats keep coming while the share's event loop is busy (a large compile, a machine
-    under load), and stop when the process dies."""
+    """Renews a heartbeat key (a share's, the controller's) every `period` s with a blocking
+    client of its own until `stop()`: beats keep coming while the event loop is busy (a large
+    compile, a machine under load), and stop when the process dies."""
 
-    def __init__(self, url: str, run_id: str, site: str, ttl: float = HEARTBEAT_TTL) -> None:
-        super().__init__(name=f"runbook-heartbeat-{site}", daemon=True)
+    def __init__(self, url: str, key: str, ttl: float, period: float) -> None:
+        super().__init__(name=f"runbook-heartbeat-{key}", daemon=True)
         self.url = url
-        self.key = alive_key(run_id, site)
+        self.key = key
         self.ttl_ms = int(ttl * 1000)
+        self.period = period
         self._stopping = threading.Event()
 
     def run(self) -> None:
@@ -90,7 +107,7 @@ class HeartbeatThread(threading.Thread):
             while True:
                 with contextlib.suppress(Exception):  # the broker away a moment: beat again
                     client.set(self.key, "1", px=self.ttl_ms)
-                if self._stopping.wait(HEARTBEAT_INTERVAL / 2):
+                if self._stopping.wait(self.period):
                     return
         finally:
             with contextlib.suppress(Exception):
@@ -130,14 +147,19 @@ class ControllerChannel:
     async def alive(self, site: str) -> bool:
         return bool(await self.client.exists(alive_key(self.run_id, site)))
 
+    async def beat(self, grace: float) -> None:
+        """The controller's first beat, before any task is sent (`HeartbeatThread` renews it)."""
+        await self.client.set(controller_key(self.run_id), "1", px=int(grace * 1000))
+
     async def cancel(self, kind: str, reason: str) -> None:
         await self.client.set(cancel_key(self.run_id), json.dumps({"kind": kind, "reason": reason}),
                               ex=KEY_TTL)
 
     async def cleanup(self, linger: float) -> None:
-        """Delete the run's streams and heartbeats; leave the cancel flag set for `linger` s,
+        """Delete the run's streams and heartbeats (the controller's too: call it once its
+        `HeartbeatThread` stopped); leave the cancel flag set for `linger` s,
         so a worker that takes a share of this run late (still queued) drops it."""
-        keys: list[str] = []
+        keys = [controller_key(self.run_id)]
         for site in self.sites:
             keys += [events_key(self.run_id, site), alive_key(self.run_id, site)]
         await self.client.delete(*keys)

@@ -11,7 +11,9 @@ Failures are bounded and named: a site whose task no worker takes within `site_t
 its hosts unreachable ("no worker for site X"); a worker whose heartbeat stops has its
 running hosts `error: worker for site X lost`; fail_fast anywhere halts every part;
 cancellation (Ctrl-C) asks every worker to interrupt, waits at most CANCEL_WAIT for their
-records and fills in the rest as interrupted.
+records and fills in the rest as interrupted. While it runs, a thread renews the controller's
+heartbeat (`channel.controller_key`): a worker that stops hearing it for `controller_grace`
+(this process killed, its machine off the network) interrupts its share as a Ctrl-C would.
 
 `start_part_way` makes it a restart (`--rerun-failed`, `runbook resume`): each part starts its
 hosts at their steps, the sites through the restart points their tasks carry.
@@ -35,7 +37,14 @@ from runbook.plan.batches import failure_limit
 from runbook.records.transcript import HostTranscript
 from runbook.results import Status
 from runbook.sites.broker import async_client, celery_app
-from runbook.sites.channel import HEARTBEAT_TTL, ControllerChannel
+from runbook.sites.channel import (
+    CONTROLLER_BEAT,
+    CONTROLLER_GRACE,
+    HEARTBEAT_TTL,
+    ControllerChannel,
+    HeartbeatThread,
+    controller_key,
+)
 from runbook.sites.merge import LOCAL, Merger
 from runbook.sites.share import SiteShare, build_task, new_run_id, send_task, site_hosts
 
@@ -68,11 +77,13 @@ class SiteRun:
                  mask: Callable[[str], str] | None = None,
                  extra_vars: Mapping[str, Any] | None = None,
                  site_timeout: float = DEFAULT_SITE_TIMEOUT,
-                 heartbeat_timeout: float = HEARTBEAT_TTL) -> None:
+                 heartbeat_timeout: float = HEARTBEAT_TTL,
+                 controller_grace: float = CONTROLLER_GRACE) -> None:
         self.plan = plan
         self.broker_url = broker_url
         self.site_timeout = site_timeout
         self.heartbeat_timeout = heartbeat_timeout
+        self.controller_grace = controller_grace
         self.run_id = new_run_id()
         self.shares = {site: SiteShare(site, hosts) for site, hosts in site_hosts(plan).items()}
         self.merger = Merger(plan, bus, [LOCAL, *self.shares], on_failure=self._failed)
@@ -96,6 +107,7 @@ class SiteRun:
                              hosts=self.shares[site].hosts, extra_vars=self.extra_vars,
                              forks=self.local.forks, restart=restart)
         payload["heartbeat_ttl"] = self.heartbeat_timeout
+        payload["controller_grace"] = self.controller_grace  # absent: the worker does not watch
         return payload
 
     def start_part_way(self, points: RestartPoints, path_of: Callable[[int], str]) -> None:
@@ -212,8 +224,12 @@ class SiteRun:
                                         out.started))
         client = async_client(self.broker_url)
         self._channel = ControllerChannel(client, self.run_id, self.shares)
+        beater = HeartbeatThread(self.broker_url, controller_key(self.run_id),
+                                 self.controller_grace, CONTROLLER_BEAT)
         local_task: asyncio.Task[RunOutcome] | None = None
         try:
+            await self._channel.beat(self.controller_grace)
+            beater.start()
             await self._send_tasks()
             local_task = asyncio.create_task(self.local.run())
             await self._follow(local_task)
@@ -228,6 +244,9 @@ class SiteRun:
             self.merger.finish(RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED)
             raise
         finally:
+            beater.stop()
+            if beater.is_alive():  # its last beat lands before cleanup deletes the key
+                await asyncio.to_thread(beater.join, 2.0)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._channel.cleanup(linger=2 * self.site_timeout + 60),
                                        2.0)

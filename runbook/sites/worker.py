@@ -8,7 +8,10 @@ run's task also says where each host starts: `RestartPoints`), and streams every
 event back (`channel.WorkerChannel`) with a heartbeat. A cancel request from the controller
 halts the share (fail_fast elsewhere), stops it from starting steps (the controller lost a lab
 lock) or interrupts it: the executor kills the remote process groups and the share ends
-`interrupted`.
+`interrupted`. The share is interrupted the same way when its controller's heartbeat is gone
+for the grace period the task names (the controller was killed or cut off: nobody would hear
+the results, and a `runbook resume` would run those steps again), or when the broker does
+not answer for as long (`ControllerWatch`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import logging
 import re
 import socket
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +37,7 @@ from runbook.sites.channel import (
     HEARTBEAT_TTL,
     HeartbeatThread,
     WorkerChannel,
+    alive_key,
 )
 from runbook.sites.codec import Message, event_message, points_from_dict, result_to_dict
 from runbook.sites.share import PAYLOAD_VERSION
@@ -88,6 +93,8 @@ class _Share:
         self.transcripts: TranscriptShipper | None = None
         self._announced: set[tuple[int, str]] = set()
         self.mask: Callable[[str], str] = str
+        #: the controller's grace period (0: a controller that does not beat; not watched)
+        self.grace = float(payload.get("controller_grace") or 0)
 
     async def run(self) -> None:
         client = async_client(self.broker_url)
@@ -97,6 +104,11 @@ class _Share:
             request = await channel.cancel_request()
             if request is not None and request.get("kind") == "interrupt":
                 log.info("run %s was cancelled before this share started", channel.run_id)
+                return
+            if self.grace and not await channel.controller_alive():
+                log.warning("run %s: share dropped: its controller has not been heard for "
+                            "%g s (killed or cut off before this share started)",
+                            channel.run_id, self.grace)
                 return
             await channel.beat()
             await channel.send({"t": "started", "worker": socket.gethostname()})
@@ -213,8 +225,8 @@ class _Share:
     async def _heartbeat(self, channel: WorkerChannel) -> None:
         """Beat (from a thread), and act on the controller's cancel request (halt, stop,
         batches or interrupt)."""
-        beater = HeartbeatThread(self.broker_url, channel.run_id, channel.site,
-                                 channel.heartbeat_ttl)
+        beater = HeartbeatThread(self.broker_url, alive_key(channel.run_id, channel.site),
+                                 channel.heartbeat_ttl, HEARTBEAT_INTERVAL / 2)
         beater.start()
         try:
             await self._watch(channel)
@@ -223,13 +235,35 @@ class _Share:
 
     async def _watch(self, channel: WorkerChannel) -> None:
         acted: str | None = None
+        controller = ControllerWatch(self.grace, channel.run_id)
         while True:
-            request = await channel.cancel_request() or {}
+            request = await self._ask(channel, controller) or {}
+            if controller.lost is not None:
+                request = {"kind": "interrupt", "reason": controller.lost}
             kind = str(request.get("kind") or "")
             if kind and kind != acted and self._cancel(
                     kind, str(request.get("reason") or "interrupted")):
                 acted = kind
             await asyncio.sleep(HEARTBEAT_INTERVAL / 2)
+
+    async def _ask(self, channel: WorkerChannel,
+                   controller: ControllerWatch) -> dict[str, Any] | None:
+        """The controller's cancel request, and whether it is still heard while the share
+        runs (once it ended, the controller may end the run and delete its heartbeat); a
+        broker that does not answer within a beat counts as not hearing it (the loop, and
+        this share's own heartbeat thread, go on)."""
+        watching = bool(self.grace) and not (self.run_task is not None and self.run_task.done())
+        request: dict[str, Any] | None = None
+        alive: bool | None = None
+        try:
+            async with asyncio.timeout(HEARTBEAT_INTERVAL * 2):
+                request = await channel.cancel_request()
+                alive = await channel.controller_alive() if watching else True
+        except Exception as exc:  # redis errors, a timeout: the broker away a moment
+            log.debug("run %s: broker not answering: %s", channel.run_id, exc)
+        if watching:
+            controller.heard(alive)
+        return request
 
     def _cancel(self, kind: str, reason: str) -> bool:
         """Act on a cancel request; False while the share is still compiling (asked again
@@ -246,6 +280,33 @@ class _Share:
         else:
             self.run_task.cancel()
         return True
+
+
+class ControllerWatch:
+    """Decides when a share's controller is lost: its heartbeat key is gone (it expires
+    `grace` s after the controller's last beat), or the broker has not answered for `grace`
+    s (this worker cannot hear it: the controller will count this worker lost as well)."""
+
+    def __init__(self, grace: float, run_id: str) -> None:
+        self.grace = grace
+        self.run_id = run_id
+        self.lost: str | None = None
+        self._answered = time.monotonic()
+
+    def heard(self, alive: bool | None) -> None:
+        """Note one look at the key: True there, False gone, None the broker did not answer."""
+        if self.lost is not None or not self.grace:
+            return
+        now = time.monotonic()
+        if alive is not None:
+            self._answered = now
+        if alive is False:
+            self.lost = f"no heartbeat from the controller for {self.grace:g} s"
+        elif alive is None and now - self._answered > self.grace:
+            self.lost = f"the broker did not answer for {self.grace:g} s"
+        if self.lost is not None:
+            log.warning("run %s: %s: interrupting the share as a Ctrl-C of the controller "
+                        "would (nobody would receive its results)", self.run_id, self.lost)
 
 
 def _findings(exc: RunbookError) -> str:

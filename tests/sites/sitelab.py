@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,3 +90,11 @@ def kill_markers(marker: str) -> None:
     for pid in marker_pids(marker):
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
+
+
+def wait_for(check: Callable[[], bool], what: str, deadline_s: float = 60.0) -> None:
+    """Poll `check` until it holds; fail naming `what` after `deadline_s`."""
+    deadline = time.monotonic() + deadline_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)

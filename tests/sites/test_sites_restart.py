@@ -5,20 +5,20 @@ by the workers), so the run can be restarted. Real `runbook apply`, a real redis
 real workers and the sshd lab; every step (and loop item) appends a word to a file per host
 (the lab hosts share this machine's disk), so the files say what ran on which host, and how
 often. A resume after `kill -9` of the controller continues each site host after its last
-recorded step."""
+recorded step: the workers interrupted what ran when the controller's heartbeat went, so
+nothing they did is lost to the journal."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from runbook.records import list_runs, read_journal
+from runbook.sites.channel import CONTROLLER_GRACE
 from tests.sites.conftest import RedisServer, SiteWorkers
-from tests.sites.sitelab import SITE_TOKEN, apply, controller_env
+from tests.sites.sitelab import SITE_TOKEN, apply, controller_env, wait_for
 
 HOSTS = "^(h01|h03|h05|h06)$"
 # h05 (site west) fails loop item y of step 2 until `fixed` exists; h06 (west) fails in the
@@ -116,17 +116,11 @@ steps:
 """
 
 
-def _wait_for(check: Callable[[], bool], what: str, deadline_s: float = 60.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def test_resume_after_kill_9_continues_a_site_host_after_its_last_recorded_step(
         running: SiteWorkers, site_lab: Path, redis_server: RedisServer, tmp_path: Path) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
+    west_log = len(running.log_text("west"))
     book = tmp_path / "held.yml"
     book.write_text(HELD.format(d=marks))
     env = controller_env(redis_server)
@@ -135,18 +129,20 @@ def test_resume_after_kill_9_continues_a_site_host_after_its_last_recorded_step(
                              str(site_lab), *runs], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for(lambda: all((marks / h).exists() and "2" in lines(marks, h)
+        wait_for(lambda: all((marks / h).exists() and "2" in lines(marks, h)
                               for h in ("h01", "h05")), "h01 and h05 in step 2")
         [run] = list_runs(tmp_path / "runs")
-        _wait_for(lambda: {r["host"] for r in read_journal(run.path / "journal.jsonl")
+        wait_for(lambda: {r["host"] for r in read_journal(run.path / "journal.jsonl")
                            if r["event"] == "host_result"} == {"h01", "h03", "h05"},
                   "step 1's results in the journal")
     finally:
         proc.kill()  # no handler, no report, no run end
         proc.wait(30)
+    # west's worker stops hearing its controller: it interrupts h05's step 2 (kills it) and
+    # starts nothing more, so step 3 does not run unheard
+    wait_for(lambda: "interrupting the share" in running.log_text("west")[west_log:],
+              "west's worker to interrupt the orphaned share", CONTROLLER_GRACE + 30)
     (marks / "go").touch()
-    # west's worker does not know its controller died: it ends h05's share unheard
-    _wait_for(lambda: lines(marks, "h05") == ["1", "2", "3"], "west's orphaned share")
 
     resumed = subprocess.run(
         [sys.executable, "-m", "runbook", "resume", run.run_id, *runs], cwd=tmp_path, env=env,
@@ -155,9 +151,9 @@ def test_resume_after_kill_9_continues_a_site_host_after_its_last_recorded_step(
     assert f"resuming run {run.run_id}: h01 from step 2, h05 from step 2" in resumed.stdout
     assert lines(marks, "h03") == ["1"]  # east had nothing left: no task, not touched
     assert lines(marks, "h01") == ["1", "2", "2", "3"]  # its step in flight at the kill again
-    # h05 starts at step 2 on west's worker (step 1 not again); what the orphaned share did
-    # after the kill was never recorded, so it runs again (docs/sites.md)
-    assert lines(marks, "h05") == ["1", "2", "3", "2", "3"]
+    # h05 starts at step 2 on west's worker (step 1 not again); its step 2 cut by the
+    # interruption runs again, as h01's does, and step 3 once
+    assert lines(marks, "h05") == ["1", "2", "2", "3"]
     report = json.loads((run.path / "report.json").read_text())
     assert report["status"] == "success" and report["sites"] == {"h03": "east", "h05": "west"}
     assert [sorted(s["results"]) for s in report["steps"]] == [

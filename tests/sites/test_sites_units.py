@@ -214,3 +214,25 @@ def test_a_worker_refuses_a_task_of_a_later_version(tmp_path: Path) -> None:
     message = share.queue.get_nowait()
     assert message is not None and message["t"] == "failed"
     assert "needs a newer runbook worker (task version 99" in str(message["message"])
+
+
+def test_a_worker_counts_its_controller_lost_only_when_it_cannot_hear_it() -> None:
+    import time
+
+    from runbook.sites.worker import ControllerWatch
+
+    heard = ControllerWatch(10.0, "r")
+    heard.heard(True)
+    heard.heard(None)  # the broker away a moment: well within the grace
+    assert heard.lost is None
+    heard.heard(False)  # the key expired: no beat for the grace period
+    assert heard.lost == "no heartbeat from the controller for 10 s"
+    unwatched = ControllerWatch(0, "r")  # a controller that does not beat
+    unwatched.heard(False)
+    assert unwatched.lost is None
+    cut_off = ControllerWatch(0.05, "r")
+    deadline = time.monotonic() + 10
+    while cut_off.lost is None and time.monotonic() < deadline:
+        cut_off.heard(None)  # the broker does not answer, for longer than the grace
+        time.sleep(0.01)
+    assert cut_off.lost == "the broker did not answer for 0.05 s"
