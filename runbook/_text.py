@@ -1,5 +1,6 @@
 """Control characters made visible: for remote output on the console and for text other
-people wrote (a lock's note or holder) that runbook shows on someone's terminal."""
+people wrote (a lock's note or holder) that runbook shows on someone's terminal; and the
+inverse of `interact`'s key spelling (`unspell_keys`)."""
 
 from __future__ import annotations
 
@@ -19,3 +20,21 @@ def visible_controls(text: str) -> str:
 def one_line(text: str) -> str:
     """`text` as one harmless line: every control character escaped, newline and tab too."""
     return text.translate(_ONE_LINE)
+
+
+_SPELLED = {"\r": "\\r", "\n": "\\n", "\t": "\\t", "\x1b": "\\e", "\\": "\\\\", "^": "\\^"}
+
+
+def unspell_keys(text: str) -> str:
+    """The spelling of `text` typed as it is: `hosts.expect.spell_keys(unspell_keys(t)) == t` for any t.
+
+    Used for values rendered into a `send` (a secret holding `\\`, `^C` or `\\t` is typed as
+    written, never read as key names) and to show sends with their control keys visible.
+    """
+    out = []
+    for char in text:
+        spelled = _SPELLED.get(char)
+        if spelled is None and ord(char) < 0x20:
+            spelled = "^" + chr(ord(char) + 64)
+        out.append(char if spelled is None else spelled)
+    return "".join(out)

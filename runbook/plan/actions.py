@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from runbook._text import unspell_keys
+
 if TYPE_CHECKING:
     from runbook.hosts.base import Host
 
@@ -216,7 +218,7 @@ class InteractDialog:
             if pair.expect is not None:
                 parts.append(f"expect /{pair.expect}/")
             if pair.send is not None:
-                parts.append(f"send {pair.send!r}")
+                parts.append(f"send '{_typed(pair.send)}'")
             limit = f" (timeout {pair.timeout:g}s)" if pair.timeout is not None else ""
             lines.append(f"interact {number}: " + ", then ".join(parts) + limit)
         return lines
@@ -237,3 +239,9 @@ def as_user(action: ConcreteAction, host: Host) -> str | None:
         return None
     who = host.become_for(action.become, action.become_user)
     return who.user if who is not None else None
+
+
+def _typed(send: str) -> str:
+    """A send in its key spelling as a plan shows it: values rendered into it are spelled
+    already (`render.jinjaenv`); control characters written in the YAML are spelled here."""
+    return "".join(unspell_keys(char) if ord(char) < 0x20 else char for char in send)

@@ -18,6 +18,7 @@ from runbook.plan.actions import (
     WaitForPath,
     WaitForPort,
 )
+from runbook.render.jinjaenv import values_typed_as_they_are
 
 Render = Callable[[str, str], str]
 """Renders one template: (text, what it is for messages) -> rendered text."""
@@ -56,6 +57,7 @@ def render_dialog(action: InteractAction, render: Render) -> InteractDialog:
     pairs = []
     for number, pair in enumerate(action.pairs, 1):
         expect = None if pair.expect is None else render(pair.expect, f"interact {number} expect")
-        send = None if pair.send is None else render(pair.send, f"interact {number} send")
+        with values_typed_as_they_are():
+            send = None if pair.send is None else render(pair.send, f"interact {number} send")
         pairs.append(DialogPair(expect, send, pair.timeout))
     return InteractDialog(tuple(pairs))

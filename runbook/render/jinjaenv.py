@@ -8,15 +8,18 @@ templating.Templater` builds its environment with `new_environment`.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import re
 import shlex
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import jinja2
 from jinja2.lexer import Lexer
 from jinja2.runtime import Context
 
+from runbook._text import unspell_keys
 from runbook.errors import TemplateError, TemplateRenderError
 
 
@@ -29,6 +32,27 @@ class Compiler(Protocol):
 _MARKUP = ("{{", "{%", "{#")
 _resolving: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
     "runbook_resolving", default=())
+#: Set while an `interact` send renders: each `{{ }}` value is escaped into key spelling.
+_spelling_values: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "runbook_spelling_values", default=False)
+
+
+@contextlib.contextmanager
+def values_typed_as_they_are() -> Iterator[None]:
+    """Render an `interact` send: key spelling (`\\r`, `^C`) applies to the runbook's own
+    text, while every value a `{{ }}` puts in (a secret holding `\\` or `^`) is escaped so
+    that it is typed exactly as it is (`hosts.expect.unspell_keys`)."""
+    token = _spelling_values.set(True)
+    try:
+        yield
+    finally:
+        _spelling_values.reset(token)
+
+
+@jinja2.pass_environment  # never applied at compile time, where constants are folded
+def _finalize(_env: jinja2.Environment, value: Any) -> Any:
+    """Jinja's hook on every `{{ }}` value: escaped into key spelling inside a send."""
+    return unspell_keys(str(value)) if _spelling_values.get() else value
 
 
 def has_markup(text: str) -> bool:
@@ -59,9 +83,11 @@ class LazyContext(Context):
                 chain = " -> ".join((*stack[stack.index(key):], key))
                 raise TemplateRenderError(f"variable {key!r} refers to itself ({chain})")
             token = _resolving.set((*stack, key))
+            spelling = _spelling_values.set(False)  # escaped once, where the outer send uses it
             try:
                 return run_template(self.environment.templater.compile(value), self.parent)
             finally:
+                _spelling_values.reset(spelling)
                 _resolving.reset(token)
         return value
 
@@ -167,7 +193,7 @@ def new_environment(templater: Compiler) -> TemplateEnvironment:
     """A fresh environment for `templater`: StrictUndefined, lazy variables, the size limits,
     the `quote` and `regex_escape` filters and a bounded `range` (the templater adds `secret`)."""
     env = TemplateEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                              autoescape=False)
+                              autoescape=False, finalize=_finalize)
     env.context_class = LazyContext
     env.templater = templater
     env.filters["quote"] = quote

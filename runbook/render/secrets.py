@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from runbook._text import unspell_keys
 from runbook.errors import ConfigError, MissingSecretError
 
 ENV_PREFIX = "RUNBOOK_SECRET_"
@@ -39,7 +40,8 @@ class SecretStore:
         self._pattern: re.Pattern[str] | None = None
         if secrets_file is not None:
             self._file_values = _read_secrets_file(secrets_file)
-            self._seen.update(v for v in self._file_values.values() if v)
+            self._seen.update(f(v) for v in self._file_values.values() if v
+                              for f in (str, unspell_keys))
 
     def get(self, name: str) -> str:
         """The value of secret `name`; `TemplateError` naming where it was looked for if unset."""
@@ -57,7 +59,8 @@ class SecretStore:
                 where += " or pass a secrets file with --secrets"
             raise MissingSecretError(name, f"secret {name!r} is not set: {where}")
         if value and value not in self._seen:
-            self._seen.add(value)
+            # Also its key spelling: a value rendered into an `interact` send is shown that way.
+            self._seen.update({value, unspell_keys(value)})
             self._pattern = None
         return value
 

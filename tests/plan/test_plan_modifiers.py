@@ -53,5 +53,5 @@ def test_plan_shows_become_delegation_run_once_waits_and_dialogs(tmp_path: Path)
     assert "r2  run_once: runs on r1 only, result shared" in lines
     assert "r2  wait_for port 22 to be started (from this machine) (timeout 60s)" in lines
     assert "r1  wait_for /run/ok to be absent (timeout 5s) [become admin]" in lines
-    assert "r2  interact 1: expect /Password: /, then send '***\\\\r' (timeout 5s)" in lines
+    assert "r2  interact 1: expect /Password: /, then send '***\\r' (timeout 5s)" in lines
     assert "hunter2-pw" not in done.stdout + done.stderr
