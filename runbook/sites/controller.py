@@ -36,6 +36,7 @@ from runbook.records.transcript import HostTranscript
 from runbook.results import Status
 from runbook.sites.broker import async_client, celery_app
 from runbook.sites.channel import HEARTBEAT_TTL, ControllerChannel
+from runbook.sites.fetched import FetchReceiver
 from runbook.sites.merge import LOCAL, Merger
 from runbook.sites.share import SiteShare, build_task, new_run_id, send_task, site_hosts
 
@@ -79,6 +80,7 @@ class SiteRun:
         self.local = Executor(local_plan(plan), forks=forks, bus=EventBus([self.merger.local_event]),
                               mask=mask)
         self.extra_vars = dict(extra_vars or {})
+        self.fetched = FetchReceiver(plan)  # the files a site host's `get` ships back
         self.payloads = {site: self._payload(site) for site in self.shares}
         #: the site hosts a restart keeps out of the run (the local ones: `local.dropped`)
         self.site_dropped: dict[str, str] = {}
@@ -274,6 +276,8 @@ class SiteRun:
         elif kind == "failed":
             share.done = True
             self.merger.fill(site, Status.Error, f"site {site}: {message.get('message')}")
+        elif kind == "fetched":
+            self.fetched.take(share.hosts, message)
         elif kind == "log":
             self._transcript(str(message.get("host")), str(message.get("text") or ""), site)
         else:
