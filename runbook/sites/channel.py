@@ -43,6 +43,11 @@ def cancel_key(run_id: str) -> str:
     return f"runbook:run:{run_id}:cancel"
 
 
+def _glob_escape(text: str) -> str:
+    """`text` matched literally by a Redis SCAN pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
 class WorkerChannel:
     """The worker's end: send messages and heartbeats, read a cancel request."""
 
@@ -129,6 +134,16 @@ class ControllerChannel:
 
     async def alive(self, site: str) -> bool:
         return bool(await self.client.exists(alive_key(self.run_id, site)))
+
+    async def running_shares(self, site: str) -> int:
+        """How many shares of other runs `site`'s workers are running now (their heartbeats):
+        a share no worker took while some run tells busy workers from none."""
+        pattern = alive_key("*", _glob_escape(site))
+        count = 0
+        async for key in self.client.scan_iter(match=pattern, count=1000):
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            count += name != alive_key(self.run_id, site)
+        return count
 
     async def cancel(self, kind: str, reason: str) -> None:
         await self.client.set(cancel_key(self.run_id), json.dumps({"kind": kind, "reason": reason}),

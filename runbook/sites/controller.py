@@ -292,7 +292,10 @@ class SiteRun:
                 continue
             if not share.started and now - share.sent_at > self.site_timeout:
                 share.done = True
-                self.merger.fill(share.site, Status.Error, f"no worker for site {share.site}",
+                busy = await self._channel.running_shares(share.site)
+                self.merger.fill(share.site, Status.Error, f"no worker for site {share.site}"
+                                 if not busy else f"worker(s) for site {share.site} busy: "
+                                 f"{busy} running share(s); start more or raise --concurrency",
                                  unreachable=True, later="skipped: unreachable")
             elif share.started and now - share.last_check >= POLL * 4 \
                     and now - share.last_message > self.heartbeat_timeout:
