@@ -8,8 +8,8 @@ results the engine records without an event: run_once copies), `log` (transcript
 `transcript.py`), `fetched` (a `get`'s files, `fetched.py`), and at the end `done` with the
 share's whole outcome (authoritative: it also holds results recorded without an event, and
 the share's batches) or `failed` when the share could not start (a bad file, a secret unset
-on the worker). Output, registered values,
-loop items and transcripts are already masked by the worker.
+on the worker). Output, registered values, loop items and transcripts are already masked by
+the worker.
 
 The other way, a restarted run's task carries each host's `RestartPoints` (`points_to_dict`).
 """
