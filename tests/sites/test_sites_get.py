@@ -1,7 +1,8 @@
 """`get` on a site host and extra vars through a worker (docs/sites.md, "Fetched files"):
 the file a site host's `get` downloads lands under the controller's dest, laid out as for a
 host driven locally, and an `-e` var reaches the worker. Real `runbook apply`, a real
-redis-server, real workers; the shipping itself with a real `LocalHost`.
+redis-server, real workers; the shipping itself with a real `LocalHost`, and what the
+controller refuses to write.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from runbook.hosts.lab import Lab
 from runbook.hosts.local import LocalHost
+from runbook.language.runbookfile import load_runbook
+from runbook.plan.compiler import compile_plan
+from runbook.render.secrets import SecretStore
+from runbook.render.templating import Templater
 from runbook.results import Status
-from runbook.sites.fetched import FetchShipper
+from runbook.sites.fetched import FetchReceiver, FetchShipper
 from tests.sites.conftest import RedisServer, SiteWorkers
 from tests.sites.sitelab import apply, controller_env
 
@@ -82,3 +88,29 @@ def test_fetched_files_over_the_limit_fail_the_get_naming_the_limit(tmp_path: Pa
     assert "exceed 1024 bytes per run (4096 bytes more for" in message, message
     assert "docs/sites.md" in message
     assert sent == []
+
+
+def test_the_controller_writes_only_under_a_get_dest_of_that_host(tmp_path: Path) -> None:
+    book = tmp_path / "book.yml"
+    book.write_text("name: t\nsteps:\n"
+                    "  - {name: get, hosts: '.', get: {src: /etc/hostname, dest: fetched}}\n")
+    lab = Lab([LocalHost("a"), LocalHost("b")])
+    lab.sites, lab.site_of = {"east": {}}, {"a": "east", "b": "east"}
+    receiver = FetchReceiver(compile_plan(load_runbook(book), lab,
+                                          Templater(SecretStore(environ={}))))
+    dest = str((tmp_path / "fetched" / "a").resolve())
+
+    def take(host: str, where: str, name: str, chunk: int, data: bytes) -> None:
+        receiver.take(["a", "b"], {"t": "fetched", "host": host, "dest": where, "path": name,
+                                   "chunk": chunk, "data": base64.b64encode(data).decode()})
+
+    take("a", dest, "sub/f.txt", 0, b"one ")
+    take("a", dest, "sub/f.txt", 1, b"two")
+    assert (tmp_path / "fetched" / "a" / "sub" / "f.txt").read_bytes() == b"one two"
+    take("a", dest, "../b/evil", 0, b"x")  # out of the dest
+    take("a", dest, "/tmp/evil", 0, b"x")
+    take("a", str(tmp_path / "elsewhere" / "a"), "evil", 0, b"x")  # not its get dest
+    take("b", dest, "evil", 0, b"x")  # a's dest is not b's
+    take("z", dest, "evil", 0, b"x")  # not a host of this site
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) \
+        == ["book.yml", "fetched/a/sub/f.txt"]
