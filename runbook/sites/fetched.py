@@ -58,7 +58,7 @@ class FetchShipper:
             controller_dest = self.controller_path(Path(dest_dir))
             local = self.root / controller_dest.relative_to("/")
             status, message = await original(src_files, local, **kwargs)
-            message = message.replace(str(local), str(controller_dest))
+            message = self.unrooted(message)
             if status is not Status.Success:
                 return status, message
             sources = [src_files] if isinstance(src_files, str | Path) else list(src_files)
@@ -83,6 +83,11 @@ class FetchShipper:
             return Path("/") / dest.relative_to(self.root)
         except ValueError:
             return dest
+
+    def unrooted(self, text: str) -> str:
+        """`text` with the share's folder cut out of its paths, so a transcript names the
+        controller's paths (where the files are), not the worker's deleted folder."""
+        return text.replace(str(self.root), "")
 
     def _ship(self, host_id: str, dest: Path, name: str, file: Path) -> None:
         data = file.read_bytes()

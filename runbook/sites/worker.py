@@ -146,9 +146,10 @@ class _Share:
 
             points_from_dict(self.payload["restart"]).apply(self.executor, step_path)
         secrets = plan.renderer.templater.secrets
-        self.transcripts = TranscriptShipper(mask, lambda: secrets.values)
-        self.executor.host_logs = self.transcripts.host
         fetched = FetchShipper(root, self.queue.put_nowait)  # a `get`'s files go back
+        self.transcripts = TranscriptShipper(lambda text: fetched.unrooted(mask(text)),
+                                             lambda: secrets.values)
+        self.executor.host_logs = self.transcripts.host
         for host in plan.hosts:
             host.notes = self.transcripts.host(host.id).note
             fetched.wrap(host)

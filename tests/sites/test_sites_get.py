@@ -17,6 +17,7 @@ from runbook.hosts.lab import Lab
 from runbook.hosts.local import LocalHost
 from runbook.language.runbookfile import load_runbook
 from runbook.plan.compiler import compile_plan
+from runbook.records import list_runs
 from runbook.render.secrets import SecretStore
 from runbook.render.templating import Templater
 from runbook.results import Status
@@ -44,7 +45,8 @@ steps:
 """
     try:
         proc, report = apply(tmp_path, site_lab, book, controller_env(redis_server),
-                             "-e", "greeting=hello-from-the-controller")
+                             "-e", "greeting=hello-from-the-controller",
+                             "--runs-dir", str(tmp_path / "runs"))
     finally:
         for host_id in ("h01", "h03", "h05"):
             Path(f"{remote}-{host_id}.txt").unlink(missing_ok=True)
@@ -54,6 +56,10 @@ steps:
         assert got.read_text() == f"made on {host_id} for hello-from-the-controller\n", host_id
         echoed = report["steps"][2]["results"][host_id]["output"]
         assert echoed == "greeting=hello-from-the-controller\n", host_id
+    [run] = list_runs(tmp_path / "runs")
+    log = (run.path / "hosts" / "h03.log").read_text()  # the controller's path, not the worker's
+    assert f"{tmp_path / 'fetched' / 'h03' / Path(remote).name}-h03.txt" in log, log
+    assert "runbook-share-" not in log
 
 
 def _ship(tmp_path: Path, limit: int, sources: list[str], dest: Path) -> tuple[
