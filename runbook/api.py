@@ -143,10 +143,13 @@ def show(plan: Plan, *, subscribers: Iterable[Subscriber] = (),
     return executor(plan, subscribers=subscribers, mask=mask).check()
 
 
-def power_targets(lab: Lab, pattern: str, *, waits: bool, dry_run: bool = False) -> list[Host]:
-    """The hosts `runbook power PATTERN` acts on (a regex searched in ids).
+def power_targets(lab: Lab, pattern: str, *, waits: bool, dry_run: bool = False,
+                  site: str | None = None) -> list[Host]:
+    """The hosts `runbook power PATTERN` acts on (a regex searched in ids); `site`: this
+    machine is inside that site and drives its hosts (docs/sites.md).
 
-    `ConfigError` when none matches, or (unless `dry_run`) when one needs an unset secret.
+    `ConfigError` when none matches, when one is driven by another site's worker, or (unless
+    `dry_run`) when one needs an unset secret.
     """
     from runbook.errors import ConfigError
 
@@ -154,6 +157,7 @@ def power_targets(lab: Lab, pattern: str, *, waits: bool, dry_run: bool = False)
     if not hosts:
         ids = ", ".join(h.id for h in lab.hosts) or "none"
         raise ConfigError(f"no host in {lab.path} matches {pattern!r} (hosts: {ids})")
+    _refuse_other_sites(lab, hosts, site)
     if dry_run:
         return hosts
     unset: list[str] = []
@@ -164,6 +168,26 @@ def power_targets(lab: Lab, pattern: str, *, waits: bool, dry_run: bool = False)
     if unset:
         raise ConfigError("\n".join(unset))
     return hosts
+
+
+def _refuse_other_sites(lab: Lab, hosts: list[Host], site: str | None) -> None:
+    """`ConfigError` naming the hosts a site's worker drives (not `site`): `runbook power`
+    acts from this machine only, so it must be run inside their site."""
+    from runbook.errors import ConfigError
+
+    if site is not None and site not in lab.sites:
+        raise ConfigError(f"site {site!r} is not declared in {lab.path} (sites: "
+                          f"{', '.join(lab.sites) or 'none'})")
+    elsewhere: dict[str, list[str]] = {}
+    for host in hosts:
+        where = lab.site_of.get(host.id)
+        if where is not None and where != site:
+            elsewhere.setdefault(where, []).append(host.id)
+    if elsewhere:
+        named = ", ".join(f"{h} (site {name})" for name, ids in elsewhere.items() for h in ids)
+        raise ConfigError(f"host(s) driven by a site's worker: {named}; power them from inside "
+                          f"their site: run `runbook power` on a machine there with "
+                          f"`--site {next(iter(elsewhere))}` (docs/sites.md)")
 
 
 def fd_limit() -> int:

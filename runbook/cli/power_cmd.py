@@ -55,11 +55,14 @@ if TYPE_CHECKING:
               help="YAML file of secrets (NAME: value) for secret() in the lab.")
 @click.option("--check", is_flag=True,
               help="Print what each controller would do (commands, requests); change nothing.")
+@click.option("--site", default=None, metavar="NAME",
+              help="This machine is inside site NAME (docs/sites.md): power its hosts "
+                   "from here. Without it a site's hosts are refused.")
 @lock_options
 @exit_130_on_interrupt
 @interrupts_raise()
 def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: float | None,
-                  secrets_file: Path | None, check: bool, lock_wait: float,
+                  secrets_file: Path | None, check: bool, site: str | None, lock_wait: float,
                   no_lock: bool) -> None:
     """Power hosts whose id matches the regex PATTERN on, off, cycle them, or show status.
 
@@ -69,13 +72,14 @@ def power_command(pattern: str, action: str, *, lab_path: Path | None, wait: flo
       runbook power '^node[0-9]+$' cycle --wait 300
     One line per host: HOST ACTION ok|FAILED MESSAGE.
     on, off and cycle first take the lab locks of the hosts (not status).
+    A host a site's worker drives is refused (exit 2) unless --site names its site.
     Exit codes: 0 all ok; 1 a host failed; 2 invalid input or usage; 3 hosts locked by
     someone else, or the lock was lost; 130 interrupted.
     """
     _check_usage(pattern, action, wait)
     path = find_lab_file(lab_path, "power")
     secrets, lab = _load(path, secrets_file)
-    hosts = _targets(lab, pattern, waits=wait is not None, check=check)
+    hosts = _targets(lab, pattern, waits=wait is not None, check=check, site=site)
     if check:
         for host in hosts:
             click.echo(secrets.mask(_describe(host, action, wait)))
@@ -121,12 +125,14 @@ def _load(path: Path, secrets_file: Path | None) -> tuple[SecretStore, Lab]:
         _fail(text)
 
 
-def _targets(lab: Lab, pattern: str, *, waits: bool, check: bool) -> list[Host]:
-    """`runbook.api.power_targets`; exits 2 when none matches or a secret is missing."""
+def _targets(lab: Lab, pattern: str, *, waits: bool, check: bool,
+             site: str | None) -> list[Host]:
+    """`runbook.api.power_targets`; exits 2 when none matches, one is another site's, or a
+    secret is missing."""
     from runbook import api
 
     try:
-        return api.power_targets(lab, pattern, waits=waits, dry_run=check)
+        return api.power_targets(lab, pattern, waits=waits, dry_run=check, site=site)
     except ConfigError as exc:
         _fail(str(exc))
 

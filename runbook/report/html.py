@@ -3,7 +3,9 @@
 No network and no external assets: the CSS and a small vanilla script are inline, and the data
 is the JSON report itself (`build_json_report`), embedded in a `<script type="application/json">`
 block. The script builds the step x host grid from it with `textContent` only, so command output
-is never parsed as HTML, and 500 hosts x 20 steps render in well under a second.
+is never parsed as HTML, and 500 hosts x 20 steps render in well under a second. In a
+multi-site run (docs/sites.md) each site host shows its site beside its id (and in the
+host-step details), from the report's `sites`.
 
 The query string pre-sets the view, which makes the page easy to link and to test headless:
 `?failed=1` shows only hosts with a failure, `?host=TEXT` filters host ids, `?cell=HOST|STEP`

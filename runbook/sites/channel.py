@@ -55,6 +55,11 @@ def controller_key(run_id: str) -> str:
     return f"runbook:run:{run_id}:alive"
 
 
+def _glob_escape(text: str) -> str:
+    """`text` matched literally by a Redis SCAN pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
 class WorkerChannel:
     """The worker's end: send messages and heartbeats, read a cancel request."""
 
@@ -150,6 +155,16 @@ class ControllerChannel:
     async def beat(self, grace: float) -> None:
         """The controller's first beat, before any task is sent (`HeartbeatThread` renews it)."""
         await self.client.set(controller_key(self.run_id), "1", px=int(grace * 1000))
+
+    async def running_shares(self, site: str) -> int:
+        """How many shares of other runs `site`'s workers are running now (their heartbeats):
+        a share no worker took while some run tells busy workers from none."""
+        pattern = alive_key("*", _glob_escape(site))
+        count = 0
+        async for key in self.client.scan_iter(match=pattern, count=1000):
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            count += name != alive_key(self.run_id, site)
+        return count
 
     async def cancel(self, kind: str, reason: str) -> None:
         await self.client.set(cancel_key(self.run_id), json.dumps({"kind": kind, "reason": reason}),

@@ -5,10 +5,11 @@ Only what the controller needs travels: a worker's `started`, `step` (StepStarte
 host) and `rescued` (Rescued: a block's rescue recovered a host), which the controller's
 journal records so the run can be restarted, `step_done` (StepFinished times, and the
 results the engine records without an event: run_once copies), `log` (transcript text,
-`transcript.py`), and at the end `done` with the share's whole outcome (authoritative: it
-also holds results recorded without an event, and the share's batches) or `failed` when the
-share could not start (a bad file, a secret unset on the worker). Output, registered values,
-loop items and transcripts are already masked by the worker.
+`transcript.py`), `fetched` (a `get`'s files, `fetched.py`), and at the end `done` with the
+share's whole outcome (authoritative: it also holds results recorded without an event, and
+the share's batches) or `failed` when the share could not start (a bad file, a secret unset
+on the worker). Output, registered values, loop items and transcripts are already masked by
+the worker.
 
 The other way, a restarted run's task carries each host's `RestartPoints` (`points_to_dict`).
 """

@@ -45,6 +45,7 @@ from runbook.sites.channel import (
     HeartbeatThread,
     controller_key,
 )
+from runbook.sites.fetched import FetchReceiver
 from runbook.sites.merge import LOCAL, Merger
 from runbook.sites.share import SiteShare, build_task, new_run_id, send_task, site_hosts
 
@@ -90,6 +91,7 @@ class SiteRun:
         self.local = Executor(local_plan(plan), forks=forks, bus=EventBus([self.merger.local_event]),
                               mask=mask)
         self.extra_vars = dict(extra_vars or {})
+        self.fetched = FetchReceiver(plan)  # the files a site host's `get` ships back
         self.payloads = {site: self._payload(site) for site in self.shares}
         #: the site hosts a restart keeps out of the run (the local ones: `local.dropped`)
         self.site_dropped: dict[str, str] = {}
@@ -293,6 +295,8 @@ class SiteRun:
         elif kind == "failed":
             share.done = True
             self.merger.fill(site, Status.Error, f"site {site}: {message.get('message')}")
+        elif kind == "fetched":
+            self.fetched.take(share.hosts, message)
         elif kind == "log":
             self._transcript(str(message.get("host")), str(message.get("text") or ""), site)
         else:
@@ -307,7 +311,10 @@ class SiteRun:
                 continue
             if not share.started and now - share.sent_at > self.site_timeout:
                 share.done = True
-                self.merger.fill(share.site, Status.Error, f"no worker for site {share.site}",
+                busy = await self._channel.running_shares(share.site)
+                self.merger.fill(share.site, Status.Error, f"no worker for site {share.site}"
+                                 if not busy else f"worker(s) for site {share.site} busy: "
+                                 f"{busy} running share(s); start more or raise --concurrency",
                                  unreachable=True, later="skipped: unreachable")
             elif share.started and now - share.last_check >= POLL * 4 \
                     and now - share.last_message > self.heartbeat_timeout:

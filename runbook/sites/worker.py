@@ -40,6 +40,7 @@ from runbook.sites.channel import (
     alive_key,
 )
 from runbook.sites.codec import Message, event_message, points_from_dict, result_to_dict
+from runbook.sites.fetched import FetchShipper
 from runbook.sites.share import PAYLOAD_VERSION
 from runbook.sites.transcript import SHIP_INTERVAL, TranscriptShipper
 
@@ -157,10 +158,13 @@ class _Share:
 
             points_from_dict(self.payload["restart"]).apply(self.executor, step_path)
         secrets = plan.renderer.templater.secrets
-        self.transcripts = TranscriptShipper(mask, lambda: secrets.values)
+        fetched = FetchShipper(root, self.queue.put_nowait)  # a `get`'s files go back
+        self.transcripts = TranscriptShipper(lambda text: fetched.unrooted(mask(text)),
+                                             lambda: secrets.values)
         self.executor.host_logs = self.transcripts.host
         for host in plan.hosts:
             host.notes = self.transcripts.host(host.id).note
+            fetched.wrap(host)
         log.info("run %s: %d host(s) of site %s", self.payload["run_id"],
                  len(self.payload["hosts"]), self.payload["site"])
         self.run_task = asyncio.create_task(self.executor.run())

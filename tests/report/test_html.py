@@ -76,11 +76,15 @@ class _Dom(HTMLParser):
             self.body = a
         elif tag == "tr" and a.get("data-host") is not None:
             self._row = {"hidden": "hidden" in a, "failed": a.get("data-failed") == "1",
-                         "cells": []}
+                         "cells": [], "site": a.get("data-site")}
             self.rows[a["data-host"] or ""] = self._row
         elif tag == "td" and self._row is not None and "cell" in (a.get("class") or ""):
             self._row["cells"].append((a.get("data-status"), a.get("class")))
-        elif tag in ("title", "pre", "h2"):
+        elif tag == "td" and self._row is not None and a.get("class") == "host":
+            self._row["title"] = a.get("title")
+            self._capture = f"host-{len(self.rows)}"
+            self.texts[self._capture] = ""
+        elif tag in ("title", "pre", "h2") or (tag == "dl" and a.get("id") == "detail-meta"):
             self._capture = a.get("id") or tag
             self.texts.setdefault(self._capture, "")
         if tag == "section" and a.get("id") == "detail":
@@ -89,7 +93,7 @@ class _Dom(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "tr":
             self._row = None
-        if tag in ("title", "pre", "h2"):
+        if tag in ("title", "pre", "h2", "dl", "td"):
             self._capture = None
 
     def handle_data(self, data: str) -> None:
@@ -245,6 +249,20 @@ def test_cell_opens_command_and_output_as_text(page: Path, tmp_path: Path) -> No
     assert "pwned" not in dom.texts.get("title", "") and "img" not in dom.texts.get("title", "")
     dom = parse(render_dom(page, tmp_path, "?cell=f02|3"))  # f02 was not targeted by step 3
     assert dom.texts["detail-hidden"] == "1"
+
+
+def test_a_site_host_shows_its_site_in_the_grid_and_the_details(
+        outcome: RunOutcome, tmp_path: Path) -> None:
+    page = tmp_path / "sites.html"
+    page.write_text(render_html_report({**build_json_report(outcome), "sites": {"f02": "east"}}))
+    dom = parse(render_dom(page, tmp_path, "?cell=f02|1"))
+    assert {h: r["site"] for h, r in dom.rows.items()} == {
+        "f01": None, "f02": "east", "f03": None, "f04": None}
+    assert dom.rows["f02"]["title"] == "f02: driven by the worker of site east"
+    assert dom.texts["host-2"] == "f02east"  # the id, then the site's label
+    assert "siteeast" in dom.texts["detail-meta"], dom.texts["detail-meta"]
+    dom = parse(render_dom(page, tmp_path, "?cell=f01|1"))  # a host without a site: no row
+    assert "site" not in dom.texts["detail-meta"], dom.texts["detail-meta"]
 
 
 def test_screenshot_artefact(page: Path, tmp_path: Path) -> None:

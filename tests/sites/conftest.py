@@ -120,11 +120,11 @@ class SiteWorkers:
         self.env = env
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, site: str) -> subprocess.Popen[bytes]:
+    def start(self, site: str, *args: str) -> subprocess.Popen[bytes]:
         log = self.directory / f"worker-{site}.log"
         log.write_bytes(b"")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "runbook", "worker", "--lab", str(self.lab), "--site", site],
+            [sys.executable, "-m", "runbook", "worker", "--lab", str(self.lab), "--site", site, *args],
             cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
             start_new_session=True)
         self.procs[site] = proc

@@ -245,7 +245,7 @@ steps:
     assert leftovers == []
 
 
-@pytest.mark.parametrize("signals", [("SIGINT",), ("SIGHUP",), ("SIGINT", "SIGINT")])
+@pytest.mark.parametrize("signals", [("SIGINT",), ("SIGTERM",), ("SIGHUP",), ("SIGINT", "SIGINT")])
 def test_ctrl_c_on_the_controller_leaves_no_remote_process_on_any_host(
         running: SiteWorkers, site_lab: Path, redis_server: RedisServer, tmp_path: Path,
         signals: tuple[str, ...]) -> None:

@@ -9,6 +9,7 @@
   var SYMBOL = { success: "ok", failed: "F", error: "E", unreachable: "U", skipped: "-" };
   var steps = report.steps || [];
   var hosts = Object.keys(report.hosts || {});
+  var sites = report.sites || {};  // host -> the site whose worker drove it (multi-site runs)
   steps.forEach(function (step) {  // hosts a step targeted but the recap lacks (defensive)
     Object.keys(step.results || {}).forEach(function (h) { if (!(h in report.hosts)) { report.hosts[h] = {}; hosts.push(h); } });
   });
@@ -83,7 +84,13 @@
     var tr = el("tr");
     tr.dataset.host = h;
     if (failedHosts[h]) tr.dataset.failed = "1";
-    tr.appendChild(el("td", h, "host"));
+    var hostCell = el("td", h, "host");
+    if (sites[h]) {  // a site host: its site beside its id, and in the tooltip
+      tr.dataset.site = sites[h];
+      hostCell.appendChild(el("span", sites[h], "site"));
+      hostCell.title = h + ": driven by the worker of site " + sites[h];
+    }
+    tr.appendChild(hostCell);
     steps.forEach(function (step, column) {
       var result = (step.results || {})[h];
       var td = el("td", result ? SYMBOL[result.status] || "?" : "", "cell " + cellClass(result));
@@ -147,6 +154,7 @@
     var dl = document.getElementById("detail-meta");
     dl.textContent = "";
     addMeta(dl, "status", result.status + (result.ignored ? " (ignored)" : "") + (result.rescued ? " (rescued)" : ""));
+    addMeta(dl, "site", sites[host]);
     addMeta(dl, "exit status", result.rc);
     addMeta(dl, "message", result.message);
     addMeta(dl, "attempts", result.attempts);
