@@ -118,7 +118,9 @@ class Session:
             elif op in HOST_OPS:
                 self.tasks[msg["id"]] = asyncio.create_task(self._handle(msg, HOST_OPS[op]))
             else:
-                self.is_run = self.is_run or op == "hello"
+                if op == "hello":
+                    self.is_run = True
+                    _profile_mark()
                 self.send({"id": msg.get("id"), "result": self.keeper.control(op, msg)})
 
     async def _handle(self, msg: dict[str, Any], op: Op) -> None:
@@ -240,6 +242,27 @@ def _hold_lock(folder: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def _profile_mark() -> None:
+    """With `RUNBOOK_KEEPER_PROFILE=PREFIX` (for profiling the keeper only), write what the
+    keeper did since the previous run's hello to PREFIX.N (cProfile stats) and start again."""
+    global _profiler, _profiled
+    prefix = os.environ.get("RUNBOOK_KEEPER_PROFILE")
+    if not prefix:
+        return
+    import cProfile
+
+    if _profiler is not None:
+        _profiler.disable()
+        _profiler.dump_stats(f"{prefix}.{_profiled}")
+        _profiled += 1
+    _profiler = cProfile.Profile()
+    _profiler.enable()
+
+
+_profiler: Any = None
+_profiled = 0
 
 
 def main(argv: list[str] | None = None) -> int:
