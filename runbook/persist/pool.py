@@ -41,6 +41,8 @@ else:
 CONNECTION_FIELDS = ("address", "port", "user", "password", "keys", "key_passphrase",
                      "connect_timeout", "host_key_checking", "known_hosts", "keepalive",
                      "agent", "max_sessions")
+#: Seconds a run's first command waits for a spare shell that is still starting.
+SPARE_WAIT = 5.0
 #: Spec fields passed on to RemoteHost as they are.
 _HOST_FIELDS = (*CONNECTION_FIELDS, "become", "become_user", "become_password")
 
@@ -129,11 +131,14 @@ class ConnectionPool:
                 kept.sftp = await conn.start_sftp_client()
             return kept.sftp
 
-    def take_spare(self, key: str, conn: asyncssh.SSHClientConnection,
-                   pace: Pace | None) -> PersistentShell | None:
+    async def take_spare(self, key: str, conn: asyncssh.SSHClientConnection,
+                         pace: Pace | None) -> PersistentShell | None:
         """The spare shell started on `conn` for `key`, if it is still alive (taken: once);
-        its output is read at the pace of the session that took it."""
+        its output is read at the pace of the session that took it. One still starting is
+        waited for (bounded): it began before a new shell would, so it is ready sooner."""
         kept = self._kept.get(key)
+        if kept is not None and kept.warming is not None and not kept.warming.done():
+            await asyncio.wait({kept.warming}, timeout=SPARE_WAIT)
         if kept is None or kept.conn is not conn or kept.spare is None:
             return None
         spare, kept.spare = kept.spare, None
@@ -247,7 +252,8 @@ class PooledHost(RemoteHost):
         if who is None:
             self.used_shell = True
             if self._shell is None or not self._shell.alive:
-                spare = self._pool.take_spare(self.pool_key, await self.connection(), self.pace)
+                spare = await self._pool.take_spare(self.pool_key, await self.connection(),
+                                                    self.pace)
                 if spare is not None:
                     spare.hand_to(self._signal_group)
                     self._shell = spare
