@@ -182,7 +182,8 @@ class KeeperClient:
 
 
 def keeper_alive(pid: int) -> bool:
-    """True while process `pid` exists (for tests and `--stop`)."""
+    """True while process `pid` exists (for tests, `--stop`, and the keeper waiting for a
+    run's process to exit)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -30,16 +30,21 @@ from pathlib import Path
 from typing import Any
 
 from runbook.persist import LOCK_NAME, LOG_NAME, SOCKET_NAME, private_dir
+from runbook.persist.client import keeper_alive
 from runbook.persist.codec import (
     command_to_json,
     error_to_json,
     run_to_json,
     transfer_to_json,
 )
+from runbook.persist.pacing import SESSION_HIGH_WATER
 from runbook.persist.pool import ConnectionPool, PooledHost
-from runbook.persist.wire import encode, peer_uid, read_frame, to_text
+from runbook.persist.wire import encode, peer_credentials, read_frame, to_text
 
 log = logging.getLogger("runbook.keeper")
+
+#: Longest wait for a run's process to exit before its hosts' spare shells are started.
+SPARE_DELAY_MAX = 3.0
 
 Op = Callable[[PooledHost, dict[str, Any], Callable[[bytes], None] | None], Awaitable[Any]]
 
@@ -93,9 +98,11 @@ HOST_OPS: dict[str, Op] = {"run": _run, "oneshot": _oneshot, "put": _put, "get":
 class Session:
     """One client connection: its hosts by the client's handle, its requests by id."""
 
-    def __init__(self, keeper: Keeper, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, keeper: Keeper, writer: asyncio.StreamWriter, pid: int = 0) -> None:
         self.keeper = keeper
         self.writer = writer
+        #: The client's process (SO_PEERCRED): spare shells wait until it has exited.
+        self.pid = pid
         self.hosts: dict[int, PooledHost] = {}
         self.tasks: dict[int, asyncio.Task[None]] = {}
         #: A run (it said hello), not a `runbook persist` query: only runs hold the keeper.
@@ -105,12 +112,18 @@ class Session:
         if not self.writer.is_closing():
             self.writer.write(encode(message))
 
+    async def pace(self) -> None:
+        """Wait while more than `SESSION_HIGH_WATER` bytes wait to reach the run (see
+        `runbook.persist.pacing`); at once when the run went (its requests are cancelled)."""
+        with contextlib.suppress(ConnectionError):
+            await self.writer.drain()
+
     async def serve(self, reader: asyncio.StreamReader) -> None:
         """Read requests until the client goes; host requests run concurrently."""
         while (msg := await read_frame(reader)) is not None:
             op = msg.get("op")
             if op == "host":
-                self.hosts[msg["host"]] = PooledHost(msg["spec"], self.keeper.pool)
+                self.hosts[msg["host"]] = PooledHost(msg["spec"], self.keeper.pool, self.pace)
             elif op == "cancel":
                 task = self.tasks.get(msg["target"])
                 if task is not None:
@@ -118,7 +131,9 @@ class Session:
             elif op in HOST_OPS:
                 self.tasks[msg["id"]] = asyncio.create_task(self._handle(msg, HOST_OPS[op]))
             else:
-                self.is_run = self.is_run or op == "hello"
+                if op == "hello":
+                    self.is_run = True
+                    _profile_mark()
                 self.send({"id": msg.get("id"), "result": self.keeper.control(op, msg)})
 
     async def _handle(self, msg: dict[str, Any], op: Op) -> None:
@@ -143,9 +158,21 @@ class Session:
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         await asyncio.gather(*(h.close() for h in self.hosts.values()), return_exceptions=True)
         self.writer.close()
-        for host in self.hosts.values():
-            if host.used_shell:
-                self.keeper.pool.warm(host.pool_key)
+        keys = [host.pool_key for host in self.hosts.values() if host.used_shell]
+        if keys:
+            task = asyncio.create_task(self._warm_after_exit(keys))
+            self.keeper.later.add(task)
+            task.add_done_callback(self.keeper.later.discard)
+
+    async def _warm_after_exit(self, keys: list[str]) -> None:
+        """Start the spare shells of `keys` once the run's process has exited (bounded): the
+        run closes its socket before writing its reports, and the spares must not take CPU
+        from that tail of the run. A next run that comes earlier opens its own shells."""
+        deadline = time.monotonic() + SPARE_DELAY_MAX
+        while self.pid > 0 and keeper_alive(self.pid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for key in keys:
+            self.keeper.pool.warm(key)
 
 
 class Keeper:
@@ -156,6 +183,8 @@ class Keeper:
         self.pool.log = log.info
         self.idle = idle
         self.sessions: set[Session] = set()
+        #: Spare-shell starts waiting for their run's process to exit.
+        self.later: set[asyncio.Task[None]] = set()
         self.busy = 0
         self.idle_since = time.monotonic()
         self.started = time.time()
@@ -184,7 +213,7 @@ class Keeper:
         return {"pid": os.getpid(), "idle": self.idle, "clients": self.runs(),
                 "idle_exit_in": self.deadline(), "started": self.started,
                 "opened": self.pool.opened, "reused": self.pool.reused,
-                "warming": self.pool.warming(),
+                "warming": self.pool.warming() + sum(not t.done() for t in self.later),
                 "spares": sum(1 for k in live if k.spare is not None),
                 "connections": [{"label": k.label, "opened": k.opened, "uses": k.uses}
                                 for k in live]}
@@ -192,12 +221,13 @@ class Keeper:
     async def client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Serve one peer, if it is this user."""
         sock = writer.get_extra_info("socket")
-        uid = peer_uid(sock)
+        pid, uid = peer_credentials(sock)
         if uid != os.getuid():
             log.warning("refused a connection from uid %d", uid)
             writer.close()
             return
-        session = Session(self, writer)
+        writer.transport.set_write_buffer_limits(high=SESSION_HIGH_WATER)
+        session = Session(self, writer, pid)
         self.sessions.add(session)
         try:
             await session.serve(reader)
@@ -240,6 +270,27 @@ def _hold_lock(folder: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def _profile_mark() -> None:
+    """With `RUNBOOK_KEEPER_PROFILE=PREFIX` (for profiling the keeper only), write what the
+    keeper did since the previous run's hello to PREFIX.N (cProfile stats) and start again."""
+    global _profiler, _profiled
+    prefix = os.environ.get("RUNBOOK_KEEPER_PROFILE")
+    if not prefix:
+        return
+    import cProfile
+
+    if _profiler is not None:
+        _profiler.disable()
+        _profiler.dump_stats(f"{prefix}.{_profiled}")
+        _profiled += 1
+    _profiler = cProfile.Profile()
+    _profiler.enable()
+
+
+_profiler: Any = None
+_profiled = 0
 
 
 def main(argv: list[str] | None = None) -> int:

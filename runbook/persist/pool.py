@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
 from runbook.hosts.ssh import RemoteHost
+from runbook.persist.pacing import PacedChannel
 
 if TYPE_CHECKING:
     import asyncio
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
     from runbook.hosts.become import Become
     from runbook.hosts.shell import PersistentShell
+    from runbook.persist.pacing import Pace
 else:
     asyncio = lazy_module("asyncio")
 
@@ -39,6 +41,8 @@ else:
 CONNECTION_FIELDS = ("address", "port", "user", "password", "keys", "key_passphrase",
                      "connect_timeout", "host_key_checking", "known_hosts", "keepalive",
                      "agent", "max_sessions")
+#: Seconds a run's first command waits for a spare shell that is still starting.
+SPARE_WAIT = 5.0
 #: Spec fields passed on to RemoteHost as they are.
 _HOST_FIELDS = (*CONNECTION_FIELDS, "become", "become_user", "become_password")
 
@@ -82,6 +86,7 @@ class Kept:
     sftp: asyncssh.SFTPClient | None = None
     uses: int = 0
     spare: PersistentShell | None = None
+    spare_channel: PacedChannel | None = None
     warming: asyncio.Task[None] | None = None
 
 
@@ -126,15 +131,22 @@ class ConnectionPool:
                 kept.sftp = await conn.start_sftp_client()
             return kept.sftp
 
-    def take_spare(self, key: str, conn: asyncssh.SSHClientConnection) -> PersistentShell | None:
-        """The spare shell started on `conn` for `key`, if it is still alive (taken: once)."""
+    async def take_spare(self, key: str, conn: asyncssh.SSHClientConnection,
+                         pace: Pace | None) -> PersistentShell | None:
+        """The spare shell started on `conn` for `key`, if it is still alive (taken: once);
+        its output is read at the pace of the session that took it. One still starting is
+        waited for (bounded): it began before a new shell would, so it is ready sooner."""
         kept = self._kept.get(key)
+        if kept is not None and kept.warming is not None and not kept.warming.done():
+            await asyncio.wait({kept.warming}, timeout=SPARE_WAIT)
         if kept is None or kept.conn is not conn or kept.spare is None:
             return None
         spare, kept.spare = kept.spare, None
         if not spare.alive or spare.closing():
             spare.detach()
             return None
+        if kept.spare_channel is not None:
+            kept.spare_channel.pace = pace
         return spare
 
     def warm(self, key: str) -> None:
@@ -146,11 +158,11 @@ class ConnectionPool:
 
         async def start() -> None:
             try:
-                shell = await _start_shell(kept.conn)
+                shell, channel = await _start_shell(kept.conn)
             except Exception:  # a spare is an optimisation; the run opens its own shell
                 return
             if self._kept.get(key) is kept and kept.spare is None:
-                kept.spare = shell
+                kept.spare, kept.spare_channel = shell, channel
             else:
                 shell.detach()
 
@@ -189,12 +201,14 @@ async def _no_signal(pgid: int, signal: str) -> None:
     """A spare shell runs nothing until a host takes it over (and hands it its signaller)."""
 
 
-async def _start_shell(conn: asyncssh.SSHClientConnection) -> PersistentShell:
+async def _start_shell(conn: asyncssh.SSHClientConnection
+                       ) -> tuple[PersistentShell, PacedChannel]:
     from runbook.hosts.shell import SHELL_COMMAND, PersistentShell
-    from runbook.hosts.sshconnect import CHANNEL_WINDOW, SshChannel
+    from runbook.hosts.sshconnect import CHANNEL_WINDOW
 
     process = await conn.create_process(SHELL_COMMAND, encoding=None, window=CHANNEL_WINDOW)
-    return await PersistentShell.start(SshChannel(process), _no_signal)
+    channel = PacedChannel(process)
+    return await PersistentShell.start(channel, _no_signal), channel
 
 
 class PooledHost(RemoteHost):
@@ -205,13 +219,17 @@ class PooledHost(RemoteHost):
     `reset_connection()` drops it from the pool (after a power action the host rebooted).
     """
 
-    def __init__(self, spec: dict[str, Any], pool: ConnectionPool) -> None:
+    def __init__(self, spec: dict[str, Any], pool: ConnectionPool,
+                 pace: Pace | None = None) -> None:
         fields = {name: spec[name] for name in _HOST_FIELDS if name in spec}
         keys = fields.pop("keys", None)
         hop = spec.get("hop")
         super().__init__(spec["id"], key=keys,
-                         hop=PooledHost(hop, pool) if isinstance(hop, dict) else None, **fields)
+                         hop=PooledHost(hop, pool, pace) if isinstance(hop, dict) else None,
+                         **fields)
         self._pool = pool
+        #: Waits while the session's run reads streamed output slower than it comes.
+        self.pace = pace
         self._agent_path = spec.get("agent_path")
         self.pool_key = pool_key(spec)
         self.label = describe(spec)
@@ -234,11 +252,20 @@ class PooledHost(RemoteHost):
         if who is None:
             self.used_shell = True
             if self._shell is None or not self._shell.alive:
-                spare = self._pool.take_spare(self.pool_key, await self.connection())
+                spare = await self._pool.take_spare(self.pool_key, await self.connection(),
+                                                    self.pace)
                 if spare is not None:
                     spare.hand_to(self._signal_group)
                     self._shell = spare
         return await super()._get_shell(timeout, who)
+
+    async def _open_shell_channel(self) -> PacedChannel:
+        from runbook.hosts.shell import SHELL_COMMAND
+
+        return PacedChannel(await self._open_channel(SHELL_COMMAND), self.pace)
+
+    async def _open_command_channel(self, command: str) -> PacedChannel:
+        return PacedChannel(await self._open_channel(command), self.pace)
 
     async def _sftp_client(self) -> asyncssh.SFTPClient:
         conn = await self.connection()

@@ -59,12 +59,17 @@ def to_bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def peer_uid(sock: socket.socket) -> int:
-    """The uid of the process at the other end of a Unix socket (SO_PEERCRED, from the kernel:
-    the peer cannot lie about it)."""
+def peer_credentials(sock: socket.socket) -> tuple[int, int]:
+    """The pid and uid of the process at the other end of a Unix socket (SO_PEERCRED, from
+    the kernel: the peer cannot lie about them)."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size)
-    _pid, uid, _gid = _CREDENTIALS.unpack(raw)
-    return int(uid)
+    pid, uid, _gid = _CREDENTIALS.unpack(raw)
+    return int(pid), int(uid)
+
+
+def peer_uid(sock: socket.socket) -> int:
+    """The uid of the process at the other end of a Unix socket."""
+    return peer_credentials(sock)[1]
 
 
 def same_user(sock: socket.socket) -> bool:
