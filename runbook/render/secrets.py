@@ -40,8 +40,7 @@ class SecretStore:
         self._pattern: re.Pattern[str] | None = None
         if secrets_file is not None:
             self._file_values = _read_secrets_file(secrets_file)
-            self._seen.update(f(v) for v in self._file_values.values() if v
-                              for f in (str, unspell_keys))
+            self._seen.update(v for v in self._file_values.values() if v)
 
     def get(self, name: str) -> str:
         """The value of secret `name`; `TemplateError` naming where it was looked for if unset."""
@@ -59,8 +58,7 @@ class SecretStore:
                 where += " or pass a secrets file with --secrets"
             raise MissingSecretError(name, f"secret {name!r} is not set: {where}")
         if value and value not in self._seen:
-            # Also its key spelling: a value rendered into an `interact` send is shown that way.
-            self._seen.update({value, unspell_keys(value)})
+            self._seen.add(value)
             self._pattern = None
         return value
 
@@ -75,7 +73,10 @@ class SecretStore:
             return text
         if self._pattern is None:
             # Case-insensitive: `{{ secret('PW') | upper }}` must not print the secret either.
-            ordered = sorted(self._seen, key=len, reverse=True)
+            # Also each value's key spelling: `plan` shows a value rendered into an `interact`
+            # send that way (`p\\^C` for `p^C`).
+            forms = self._seen | {unspell_keys(v) for v in self._seen}
+            ordered = sorted(forms, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered), re.IGNORECASE)
         return self._pattern.sub(MASK, text)
 
