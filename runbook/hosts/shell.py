@@ -66,12 +66,13 @@ SHELL_COMMAND = "command -v bash >/dev/null 2>&1 && exec bash --noprofile --norc
 
 #: Shell text that starts the watchdog (module docstring) of the shell that runs it; sets the
 #: EXIT trap that ends it. The watchdog stops waiting on SIGUSR1 (the trap), or when the
-#: session process `s` is gone; then, if the shell `p` still runs, it kills p's group.
+#: session process `s` is gone; then, if the shell `p` still runs, it kills p's group. The
+#: loop without tail asks `ps` last: `kill -0` fails for another user's process too (sudo).
 WATCHDOG = (
     "__runbook_wd=$( (trap '' TERM INT HUP; s=${__runbook_sess:-$PPID} p=$$ t=; "
     "trap 'kill -KILL $t 2>/dev/null; exit 0' USR1; "
     "tail --pid=$s -f /dev/null -s 2 & t=$!; wait $t || "
-    "while kill -0 $s || [ -d /proc/$s ]; do sleep 2 & t=$!; wait $t; done; "
+    "while kill -0 $s || [ -d /proc/$s ] || ps -p $s; do sleep 2 & t=$!; wait $t; done; "
     "trap '' USR1; kill -0 $p || exit 0; kill -TERM -$p; sleep 2; kill -KILL -$p"
     f") </dev/null >/dev/null 2>&1 {PROTOCOL_FD}>&- & echo $!); "
     "trap 'kill -USR1 $__runbook_wd 2>/dev/null' EXIT; unset __runbook_sess"
