@@ -102,15 +102,17 @@ def quote(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
-def read_script_then_eval(size: int) -> str:
+def read_script_then_eval(size: int, *, subshell: bool = False) -> str:
     """Shell text that reads the next `size` bytes of stdin (the command, written there by
     the caller), points stdin at /dev/null and stderr at stdout, then runs the command.
 
     A oneshot's command travels on stdin rather than in `sh -c` / sudo arguments: a command
-    line shows in every user's `ps` listing, and a rendered command may hold a secret.
+    line shows in every user's `ps` listing, and a rendered command may hold a secret. With
+    `subshell` the command runs in a subshell, so a `trap ... EXIT` of its own does not
+    replace the one that ends the `WATCHDOG`.
     """
-    return (f"__runbook_cmd=$(head -c {size}); exec 2>&1 </dev/null; "
-            "eval \"$__runbook_cmd\"")
+    run = '(eval "$__runbook_cmd")' if subshell else 'eval "$__runbook_cmd"'
+    return f"__runbook_cmd=$(head -c {size}); exec 2>&1 </dev/null; {run}"
 
 
 @dataclass

@@ -163,7 +163,7 @@ class ShellMixin(ABC):
         script = cmd.encode()
         watchdog = f"{WATCHDOG}; " if watch else ""
         inner = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; {watchdog}"
-                 f"{read_script_then_eval(len(script))}")
+                 f"{read_script_then_eval(len(script), subshell=watch)}")
         signal = self._signal_group if who is None else functools.partial(self._signal_group_as, who)
         async with self._command_slot():
             channel = await (self._open_command_channel(inner) if who is None

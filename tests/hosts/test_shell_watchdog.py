@@ -87,21 +87,24 @@ def _group_gone(pgid: int, watchdog: int) -> bool:
 
 
 def test_a_normal_end_leaves_no_watchdog(ssh_host_factory: Callable[..., RemoteHost]) -> None:
-    """The shell's exit (here `exit 0` in a step) and a oneshot's end stop their watchdogs
-    at once, though the connection, whose end the watchdogs wait for, stays open."""
+    """The shell's exit (here `exit 0` in a step) and a oneshot's end, also one with an EXIT
+    trap of its own, stop their watchdogs at once, though the connection, whose end the
+    watchdogs wait for, stays open; exit statuses and output are the command's."""
     host = ssh_host_factory(3)
     probe = 'echo "$$ $__runbook_wd"'
 
-    async def scenario() -> list[list[int]]:
+    async def scenario() -> list[list[str]]:
         async with host:
             shell = (await host.run(probe)).output.split()
             await host.run("exit 0")
             oneshot = (await host.oneshot(probe)).output.split()
-            pairs = [[int(n) for n in shell], [int(n) for n in oneshot]]
-            gone = [await asyncio.to_thread(_group_gone, *pair) for pair in pairs]
-            assert gone == [True, True], pairs
+            trapped = await host.oneshot(f"trap 'echo bye' EXIT; {probe}; exit 3")
+            assert trapped.retcode == 3 and trapped.output.endswith("\nbye\n"), trapped
+            pairs = [shell, oneshot, trapped.output.split()[:2]]
+            assert all(len(pair) == 2 for pair in pairs), pairs  # a watchdog was started
+            for pgid, watchdog in pairs:
+                assert await asyncio.to_thread(_group_gone, int(pgid), int(watchdog)), pairs
             assert (await host.run("echo still connected")).output == "still connected\n"
             return pairs
 
-    pairs = asyncio.run(asyncio.wait_for(scenario(), 120))
-    assert all(len(pair) == 2 for pair in pairs), pairs  # a watchdog was started
+    asyncio.run(asyncio.wait_for(scenario(), 120))
