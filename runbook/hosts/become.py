@@ -73,16 +73,18 @@ def sudo_command(user: str, inner: str) -> SudoInvocation:
     """Wrap the shell code `inner` so it runs as `user` under sudo (see module docstring).
 
     `inner` runs in ``/bin/sh`` as the leader of a new session (when `setsid` exists); it is
-    passed as ``$1`` of a fixed script, so it is not re-parsed by the login shell.
+    passed as ``$1`` of a fixed script, so it is not re-parsed by the login shell. ``$2`` is
+    the login shell's parent (sshd's session process), exported as `__runbook_sess` for the
+    watchdog (`shell.WATCHDOG`): sudo itself outlives the session.
     """
     token = secrets.token_hex(8)
     prompt = f"__runbook_sudo_prompt_{token}__"
     ready = f"__runbook_become_ready_{token}__"
-    script = (f"printf '%s\\n' {quote(ready)}; "
+    script = (f"printf '%s\\n' {quote(ready)}; __runbook_sess=$2; export __runbook_sess; "
               'command -v setsid >/dev/null 2>&1 && exec setsid /bin/sh -c "$1"; '
               'exec /bin/sh -c "$1"')
     command = (f"exec 2>&1; exec sudo -S -p {quote(prompt)} -u {quote(user)} -- "
-               f"/bin/sh -c {quote(script)} runbook-become {quote(inner)}")
+               f"/bin/sh -c {quote(script)} runbook-become {quote(inner)} \"$PPID\"")
     return SudoInvocation(command, prompt.encode(), ready.encode())
 
 

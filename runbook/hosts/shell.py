@@ -24,6 +24,15 @@ A timeout sends SIGTERM to the shell's process group. The shell traps TERM with 
 so the rest of the command list is abandoned, and the marker arrives with the shell state
 intact. If the marker does not come within a grace period the group is killed and the next
 command starts a new shell; the result says so.
+
+A shell (and a oneshot, `WATCHDOG`) also starts a watchdog: when the SSH session's process
+(the shell's parent, or `$__runbook_sess` under sudo) ends while the shell still runs, because
+runbook was killed with `kill -9`, its machine died or the network dropped, the watchdog sends
+SIGTERM to the shell's process group and SIGKILL 2 s later, so no command keeps running
+unseen. It waits in GNU `tail --pid` (one process, no fork every few seconds; a `kill -0`
+loop where tail lacks --pid), ignores the TERM of a timeout, holds none of the channel's
+descriptors, is nobody's child in the shell (a step's `wait` does not wait for it), and the
+shell's EXIT trap ends it when the shell exits normally.
 """
 
 from __future__ import annotations
@@ -55,6 +64,20 @@ PROTOCOL_FD = 8
 
 SHELL_COMMAND = "command -v bash >/dev/null 2>&1 && exec bash --noprofile --norc; exec sh"
 
+#: Shell text that starts the watchdog (module docstring) of the shell that runs it; sets the
+#: EXIT trap that ends it. The watchdog stops waiting on SIGUSR1 (the trap), or when the
+#: session process `s` is gone; then, if the shell `p` still runs, it kills p's group. The
+#: loop without tail asks `ps` last: `kill -0` fails for another user's process too (sudo).
+WATCHDOG = (
+    "__runbook_wd=$( (trap '' TERM INT HUP; s=${__runbook_sess:-$PPID} p=$$ t=; "
+    "trap 'kill -KILL $t 2>/dev/null; exit 0' USR1; "
+    "tail --pid=$s -f /dev/null -s 2 & t=$!; wait $t || "
+    "while kill -0 $s || [ -d /proc/$s ] || ps -p $s; do sleep 2 & t=$!; wait $t; done; "
+    "trap '' USR1; kill -0 $p || exit 0; kill -TERM -$p; sleep 2; kill -KILL -$p"
+    f") </dev/null >/dev/null 2>&1 {PROTOCOL_FD}>&- & echo $!); "
+    "trap 'kill -USR1 $__runbook_wd 2>/dev/null' EXIT; unset __runbook_sess"
+)
+
 
 class ShellChannel(Protocol):
     """A running shell process: bytes in, merged bytes out, and its exit status."""
@@ -79,15 +102,17 @@ def quote(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
-def read_script_then_eval(size: int) -> str:
+def read_script_then_eval(size: int, *, subshell: bool = False) -> str:
     """Shell text that reads the next `size` bytes of stdin (the command, written there by
     the caller), points stdin at /dev/null and stderr at stdout, then runs the command.
 
     A oneshot's command travels on stdin rather than in `sh -c` / sudo arguments: a command
-    line shows in every user's `ps` listing, and a rendered command may hold a secret.
+    line shows in every user's `ps` listing, and a rendered command may hold a secret. With
+    `subshell` the command runs in a subshell, so a `trap ... EXIT` of its own does not
+    replace the one that ends the `WATCHDOG`.
     """
-    return (f"__runbook_cmd=$(head -c {size}); exec 2>&1 </dev/null; "
-            "eval \"$__runbook_cmd\"")
+    run = '(eval "$__runbook_cmd")' if subshell else 'eval "$__runbook_cmd"'
+    return f"__runbook_cmd=$(head -c {size}); exec 2>&1 </dev/null; {run}"
 
 
 @dataclass
@@ -164,6 +189,7 @@ class PersistentShell:
         shell = cls(channel, signal_group)
         init = (
             f"exec {PROTOCOL_FD}>&1 2>&1\n"
+            f"{WATCHDOG}\n"
             "__runbook_run() { eval \"$__runbook_cmd\"; }\n"
             "trap 'return 143' TERM\n"
             f"printf '%s:%d:\\n' {quote(shell._marker)} \"$$\" >&{PROTOCOL_FD}\n"

@@ -24,6 +24,7 @@ from runbook.hosts.shell import (
     INTERRUPT_GRACE,
     SHELL_COMMAND,
     START_TIMEOUT,
+    WATCHDOG,
     GroupSignaller,
     MarkerReader,
     PersistentShell,
@@ -139,7 +140,7 @@ class ShellMixin(ABC):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._marker_oneshot(
                 f"kill -{signal_name} -{pgid} 2>/dev/null", INTERRUPT_GRACE, who,
-                signal_on_timeout=False), INTERRUPT_GRACE * 2)
+                signal_on_timeout=False, watch=False), INTERRUPT_GRACE * 2)
 
     @contextlib.asynccontextmanager
     async def _command_slot(self) -> AsyncIterator[None]:
@@ -147,19 +148,22 @@ class ShellMixin(ABC):
         yield
 
     async def _marker_oneshot(self, cmd: str, timeout: float | None, who: Become | None, *,
-                              signal_on_timeout: bool = True,
+                              signal_on_timeout: bool = True, watch: bool = True,
                               out: BoundedOutput | None = None) -> CommandStatus:
         """Run `cmd` in a fresh channel, as `who` if given; the first line out carries its pgid.
 
         The command string prints a random marker with its pid (the group leader: sshd or
-        setsid made it one), so a timeout or cancel can kill the whole group. The output
+        setsid made it one), so a timeout or cancel can kill the whole group; a watchdog kills
+        it when the session ends under it (`shell.WATCHDOG`; not with `watch=False`: a
+        short kill command needs none, and must start fast). The output
         goes into `out` (default: bounded at the default limit).
         """
         out = out if out is not None else BoundedOutput()
         marker = f"__runbook_{secrets.token_hex(6)}__"
         script = cmd.encode()
-        inner = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; "
-                 f"{read_script_then_eval(len(script))}")
+        watchdog = f"{WATCHDOG}; " if watch else ""
+        inner = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; {watchdog}"
+                 f"{read_script_then_eval(len(script), subshell=watch)}")
         signal = self._signal_group if who is None else functools.partial(self._signal_group_as, who)
         async with self._command_slot():
             channel = await (self._open_command_channel(inner) if who is None

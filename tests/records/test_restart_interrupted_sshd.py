@@ -16,7 +16,7 @@ from runbook.records import list_runs, read_journal
 from tests.records.test_restart_sshd import lines, results
 from tests.records.test_run_folder_sshd import only_run, report_of, runbook, start, write_book
 from tests.sshlab import SshdLab
-from tests.test_apply_sshd import marker_pids, wait_no_marker
+from tests.test_apply_sshd import wait_no_marker
 
 # h15 has no step three: it is done after step two. h10/h11/h15 end step two at once; the
 # first time h12/h13 run it, they hold in it (a remote command, its shell's command line
@@ -144,12 +144,13 @@ def test_rerun_failed_runs_the_unreachable_and_interrupted_hosts(sshd_lab: SshdL
 def test_kill_9_while_a_host_runs_a_command_then_resume(sshd_lab: SshdLab,
                                                         tmp_path: Path) -> None:
     """The step cut off on h12/h13 runs again there; finished steps do not. `kill -9` gives
-    runbook no chance to stop the held remote commands, and a silent command never notices
-    that its ssh connection is gone: they are still running after resume ended (documented
-    in docs/records.md, "Resume"; resume does not know their process groups)."""
+    runbook no chance to stop the held remote commands, but their shells' watchdogs see the
+    SSH session end and kill them (docs/records.md, "Resume"), so the step never runs twice
+    at once on a host."""
     _, _, marks, marker = held_run(sshd_lab, tmp_path, h14_down=False, stop=signal.SIGKILL)
     folder = only_run(tmp_path / "runs")
     assert not (folder / "report.json").exists()
+    assert wait_no_marker(marker, 20) == []  # before resume: the watchdogs ended them
     finished = runbook("resume", "last", "--runs-dir", "runs", cwd=tmp_path)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert "h12 from step 2, h13 from step 2" in finished.stdout
@@ -158,8 +159,3 @@ def test_kill_9_while_a_host_runs_a_command_then_resume(sshd_lab: SshdLab,
     for host in ("h12", "h13"):
         assert lines(marks, host) == ["1", "2", "2", "3"], host
     assert report_of(folder)["status"] == "success"
-    orphans = marker_pids(marker)
-    (marks / "go").touch()  # the orphans end now
-    assert wait_no_marker(marker) == []
-    # the documented limitation; if this fails, orphans are cleaned up now: update the docs
-    assert orphans, "no orphan left by kill -9: update docs/records.md (Resume)"
