@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
 from runbook.errors import ExpectTimeoutError, HostUnreachableError, StreamEndedError
-from runbook.hosts.base import Host
 from runbook.hosts.console_tap import PromptTap, ignore, is_echo, received, tapped, typed
-from runbook.hosts.contract import check_command, check_timeout, command_list, run_in_order
+from runbook.hosts.contract import check_command
 from runbook.hosts.expect import Expecter, strip_terminal_codes
-from runbook.hosts.links import WAKE_AFTER, Link, Login, SerialLink, SshLink, TelnetLink, open_line
-from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, OutputSink, bounded_status
+from runbook.hosts.linehost import LineHost
+from runbook.hosts.links import WAKE_AFTER, Link, Login, SshLink, open_line
+from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, OutputSink
 from runbook.hosts.transfer import PathLike
-from runbook.results import CommandStatus, RunResult, Status
+from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:
     import asyncio
@@ -43,7 +43,6 @@ DEFAULT_PROMPT = r"^[\w.@/:-]+(\([\w.@/:+ -]*\))?[#>]"
 DEFAULT_ERROR_PATTERNS = (r"^% ",)
 START_TIMEOUT = 20.0
 INTERRUPT_GRACE = 5.0
-NO_BECOME = "become is not supported on a `shell: cli` host (a network CLI has no sudo)"
 
 
 def compile_prompt(prompt: str) -> re.Pattern[str]:
@@ -121,45 +120,28 @@ def _without_echo(text: str, command: str) -> str:
     return rest if is_echo(first, command) else text
 
 
-class CliHost(Host):
+class CliHost(LineHost):
     """A host whose commands go to a prompt-driven CLI (see module docstring)."""
+
+    no_become = "become is not supported on a `shell: cli` host (a network CLI has no sudo)"
 
     def __init__(self, id: str, link: Link, *, login: Login | None = None,
                  prompt: str = DEFAULT_PROMPT, setup: Sequence[str] = (),
                  error_patterns: Sequence[str] = DEFAULT_ERROR_PATTERNS,
                  vars: dict[str, Any] | None = None,
                  power_control: PowerController | None = None) -> None:
-        super().__init__(id, vars=vars, power_control=power_control)
-        self.link = link
-        self.transport = link.transport
-        self.login = login
+        super().__init__(id, link, login=login, vars=vars, power_control=power_control)
         self.prompt = prompt
         self._prompt = compile_prompt(prompt)
         self.setup = list(setup)
         self.error_patterns = list(error_patterns)
         self._errors = [re.compile(p, re.MULTILINE) for p in self.error_patterns]
-        if isinstance(link, SshLink):
-            self.address, self.port, self.user = link.remote.address, link.remote.port, link.remote.user
-        else:
-            self.address = link.address if isinstance(link, TelnetLink) else link.describe()
-            self.port = link.port if isinstance(link, TelnetLink) else None
-            self.user = login.user if login else None
         self._session: CliSession | None = None
-        self._line_lock: asyncio.Lock | None = None
-
-    @property
-    def baud(self) -> int | None:
-        return self.link.baud if isinstance(self.link, SerialLink) else None
 
     @property
     def current_prompt(self) -> str:
         """The prompt last seen (`router1(config)#` while in configuration mode)."""
         return self._session.current_prompt if self._session else ""
-
-    def _lock(self) -> asyncio.Lock:
-        if self._line_lock is None:
-            self._line_lock = asyncio.Lock()
-        return self._line_lock
 
     async def _cli(self) -> CliSession:
         """The live session, or a new one: connect, log in, wait for the prompt, run `setup`."""
@@ -199,28 +181,15 @@ class CliHost(Host):
         if session is not None:
             await session.line.stream.close()
 
-    async def run(self, cmds: str | Sequence[str], timeout: float | None = None, *,
-                  become: bool | None = None, become_user: str | None = None,
-                  output_limit: int = DEFAULT_OUTPUT_LIMIT, sink: OutputSink | None = None
-                  ) -> RunResult:
-        """Type command(s) at the prompt; a list stops at the first failure. No exit codes."""
-        self.refuse_become(become, become_user, NO_BECOME)
-        commands = command_list(cmds)
-        check_timeout(timeout)
-
-        async def execute(command: str) -> CommandStatus:
-            line = await self._cli()
-            return bounded_status(await line.execute(command, timeout, sink), output_limit)
-
-        async with self._lock():
-            return await run_in_order(commands, execute)
+    async def _command_session(self) -> CliSession:
+        return await self._cli()
 
     async def oneshot(self, cmd: str, timeout: float | None = None, *,
                       become: bool | None = None, become_user: str | None = None,
                       output_limit: int = DEFAULT_OUTPUT_LIMIT, sink: OutputSink | None = None
                       ) -> CommandStatus:
         """One command at the same prompt (a CLI has no subshell); queued behind `run`."""
-        self.refuse_become(become, become_user, NO_BECOME)
+        self.refuse_become(become, become_user, self.no_become)
         check_command(cmd, timeout)
         return (await self.run(cmd, timeout, output_limit=output_limit, sink=sink)).only
 

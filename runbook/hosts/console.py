@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from runbook._lazyimport import lazy_module
 from runbook.errors import ConfigError, ExpectTimeoutError, HostUnreachableError, StreamEndedError
-from runbook.hosts.base import Host
 from runbook.hosts.console_files import get_files, put_files
 from runbook.hosts.console_shell import DEFAULT_NOISE_PATTERNS, START_TIMEOUT, ConsoleShell
-from runbook.hosts.contract import check_command, check_timeout, command_list, run_in_order
-from runbook.hosts.links import Link, Login, SerialLink, TelnetLink, open_line, shows_prompt
+from runbook.hosts.contract import check_command
+from runbook.hosts.linehost import LineHost
+from runbook.hosts.links import Link, Login, open_line, shows_prompt
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, OutputSink, bounded_status
 from runbook.hosts.transfer import PathLike
-from runbook.results import CommandStatus, RunResult, Status
+from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:
     import asyncio
@@ -35,20 +35,18 @@ else:
     asyncio = lazy_module("asyncio")
 
 
-NO_BECOME = "become is not supported on a console host (log in as the user you need)"
 
 
-class ConsoleHost(Host):
+class ConsoleHost(LineHost):
     """A host whose shell is reached on a console line (`TelnetLink` or `SerialLink`)."""
+
+    no_become = "become is not supported on a console host (log in as the user you need)"
 
     def __init__(self, id: str, link: Link, *, login: Login | None = None,
                  noise_patterns: Sequence[str] = DEFAULT_NOISE_PATTERNS,
                  vars: dict[str, Any] | None = None,
                  power_control: PowerController | None = None) -> None:
-        super().__init__(id, vars=vars, power_control=power_control)
-        self.link = link
-        self.transport = link.transport
-        self.login = login
+        super().__init__(id, link, login=login, vars=vars, power_control=power_control)
         self.noise_patterns = tuple(noise_patterns)
         for pattern in self.noise_patterns:
             try:
@@ -56,21 +54,8 @@ class ConsoleHost(Host):
             except re.error as exc:
                 raise ConfigError(f"host {id!r}: noise pattern {pattern!r} is not a valid "
                                   f"regex: {exc}") from None
-        self.address = link.address if isinstance(link, TelnetLink) else link.describe()
-        self.port = link.port if isinstance(link, TelnetLink) else None
-        self.user = login.user if login else None
         self._line: Expecter | None = None
         self._console: ConsoleShell | None = None
-        self._line_lock: asyncio.Lock | None = None
-
-    @property
-    def baud(self) -> int | None:
-        return self.link.baud if isinstance(self.link, SerialLink) else None
-
-    def _lock(self) -> asyncio.Lock:
-        if self._line_lock is None:
-            self._line_lock = asyncio.Lock()
-        return self._line_lock
 
     async def _open(self) -> Expecter:
         if self._line is None or self._line.ended:
@@ -99,28 +84,15 @@ class ConsoleHost(Host):
             await line.stream.close()
 
     # -- commands -------------------------------------------------------------------------
-    async def run(self, cmds: str | Sequence[str], timeout: float | None = None, *,
-                  become: bool | None = None, become_user: str | None = None,
-                  output_limit: int = DEFAULT_OUTPUT_LIMIT, sink: OutputSink | None = None
-                  ) -> RunResult:
-        """Run command(s) in the console's shell; a list stops at the first failure."""
-        self.refuse_become(become, become_user, NO_BECOME)
-        commands = command_list(cmds)
-        check_timeout(timeout)
-
-        async def execute(command: str) -> CommandStatus:
-            line = await self._shell_on_line()
-            return bounded_status(await line.execute(command, timeout, sink=sink), output_limit)
-
-        async with self._lock():
-            return await run_in_order(commands, execute)
+    async def _command_session(self) -> ConsoleShell:
+        return await self._shell_on_line()
 
     async def oneshot(self, cmd: str, timeout: float | None = None, *,
                       become: bool | None = None, become_user: str | None = None,
                       output_limit: int = DEFAULT_OUTPUT_LIMIT, sink: OutputSink | None = None
                       ) -> CommandStatus:
         """Run one command in a subshell on the line (shell state untouched); queued, not parallel."""
-        self.refuse_become(become, become_user, NO_BECOME)
+        self.refuse_become(become, become_user, self.no_become)
         check_command(cmd, timeout)
         async with self._lock():
             shell = await self._shell_on_line()
@@ -131,14 +103,14 @@ class ConsoleHost(Host):
                   mode: int | None = None, *, become: bool | None = None,
                   become_user: str | None = None) -> tuple[Status, str]:
         """Copy local files into `dest_dir` over the line (base64, sha256-checked, size-limited)."""
-        self.refuse_become(become, become_user, NO_BECOME)
+        self.refuse_become(become, become_user, self.no_become)
         return await put_files(self._transfer_line, src_files, dest_dir, mode, self.transcript)
 
     async def get(self, src_files: PathLike | Sequence[PathLike],
                   dest_dir: PathLike, *, become: bool | None = None,
                   become_user: str | None = None) -> tuple[Status, str]:
         """Copy files of the board into the local folder `dest_dir` (base64, sha256-checked)."""
-        self.refuse_become(become, become_user, NO_BECOME)
+        self.refuse_become(become, become_user, self.no_become)
         return await get_files(self._transfer_line, src_files, dest_dir, self.transcript)
 
     async def _transfer_line(self, command: str, timeout: float | None,
