@@ -33,6 +33,7 @@ from runbook.hosts.shell import (
     lost_mid_command,
     quote,
     read_script_then_eval,
+    watched_oneshot,
 )
 from runbook.results import CommandStatus, Status
 
@@ -161,9 +162,8 @@ class ShellMixin(ABC):
         out = out if out is not None else BoundedOutput()
         marker = f"__runbook_{secrets.token_hex(6)}__"
         script = cmd.encode()
-        watchdog = f"{WATCHDOG}; " if watch else ""
-        inner = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; {watchdog}"
-                 f"{read_script_then_eval(len(script), subshell=watch)}")
+        inner = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; "
+                 f"{_oneshot_body(len(script), watch=watch, become=who is not None)}")
         signal = self._signal_group if who is None else functools.partial(self._signal_group_as, who)
         async with self._command_slot():
             channel = await (self._open_command_channel(inner) if who is None
@@ -215,3 +215,14 @@ class ShellMixin(ABC):
             if who is not None:
                 await self._signal_group_as(who, pgid, "KILL")
         return plain
+
+
+def _oneshot_body(size: int, *, watch: bool, become: bool) -> str:
+    """Shell text that reads a oneshot's `size`-byte command from stdin and runs it: with its
+    cheapest watchdog as the login user, one under sudo (whose stdin may be a relay) with the
+    POSIX watchdog, none at all for runbook's own short kill commands (`watch=False`)."""
+    if not watch:
+        return read_script_then_eval(size)
+    if not become:
+        return watched_oneshot(size)
+    return f"{WATCHDOG}; {read_script_then_eval(size, subshell=True)}"

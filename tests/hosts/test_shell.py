@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from pathlib import Path
 
+import pytest
+
 from runbook import Host, Status
+from runbook.hosts.local import LocalHost
 from tests.hosts.conftest import HostFactory
 from tests.hosts.test_host_contract import on_host
 
@@ -41,3 +46,44 @@ def test_a_step_cannot_break_the_protocol_descriptor(host_factory: HostFactory) 
         assert (await host.run("echo fine")).only.output == "fine\n"
 
     on_host(host_factory, scenario)
+
+
+def _tools_without_bash(folder: Path) -> str:
+    """A PATH holding what the POSIX shell loop and its watchdog use, and no bash."""
+    folder.mkdir()
+    for tool in ("sh", "head", "tail", "sleep", "ps", "cat", "printf", "pwd", "wc"):
+        found = shutil.which(tool)
+        assert found is not None, tool
+        (folder / tool).symlink_to(Path(found).resolve() if tool == "sh" else found)
+    return str(folder)
+
+
+@pytest.mark.parametrize("shell", ["bash", "sh"])
+def test_the_command_loop_keeps_commands_whole_and_state_across_them(
+        shell: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both command loops (bash's `read -N`, and the `head -c` one where bash is missing) take
+    every byte of a command, newlines and non-ASCII text included, keep cwd and variables
+    between commands and after a timed-out one, and start a new shell after `exit`."""
+    if shell == "sh":
+        monkeypatch.setenv("PATH", _tools_without_bash(tmp_path / "bin"))
+    host = LocalHost()
+    awkward = "printf '%s\\n' 'héllo — ✓'\n\necho \"[$(printf 'a\\n\\n')]\"\n\n"
+
+    async def scenario() -> list[str]:
+        async with host:
+            outputs = [(await host.run(f"cd {tmp_path}; x=kept; {probe}")).only.output
+                       for probe in ('echo "$BASH_VERSION" | wc -c',)]
+            outputs.append((await host.run(awkward)).only.output)
+            timed_out = (await host.run("sleep 30", timeout=0.5)).only
+            assert timed_out.status is Status.Error, timed_out
+            outputs.append((await host.run('echo "$x $(pwd)"')).only.output)
+            ended = (await host.run("exit 3")).only
+            assert ended.retcode == 3, ended
+            outputs.append((await host.run('echo "[$x]"')).only.output)
+            return outputs
+
+    bash_version, whole, state, fresh = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert (int(bash_version) > 1) is (shell == "bash")  # the loop this test meant to run
+    assert whole == "héllo — ✓\n[a]\n"
+    assert state == f"kept {tmp_path}\n"
+    assert fresh == "[]\n"

@@ -6,6 +6,8 @@ shell or oneshot that ends normally takes its watchdog with it, while the connec
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +18,10 @@ from typing import Any
 
 import pytest
 
+from runbook.hosts.shell import WATCHDOG, watched_oneshot
 from runbook.hosts.ssh import RemoteHost
+from runbook.results import CommandStatus, Status
+from tests.hosts.conftest import HostFactory
 from tests.sshlab import SshdLab
 from tests.test_apply_sshd import REPO, wait_no_marker
 
@@ -108,3 +113,77 @@ def test_a_normal_end_leaves_no_watchdog(ssh_host_factory: Callable[..., RemoteH
             return pairs
 
     asyncio.run(asyncio.wait_for(scenario(), 120))
+
+
+def test_a_steps_wait_does_not_wait_for_the_watchdog(host_factory: HostFactory) -> None:
+    """`wait` with no argument in a step waits for the step's own background jobs only: the
+    watchdog (started by the same shell) is not one of them, in `run` nor in `oneshot`."""
+    host = host_factory()
+    command = "sleep 0.2 & wait; echo waited"
+
+    async def scenario() -> list[CommandStatus]:
+        async with host:
+            return [(await host.run(command, timeout=20)).only,
+                    await host.oneshot(command, timeout=20)]
+
+    for result in asyncio.run(scenario()):
+        assert (result.status, result.output) == (Status.Success, "waited\n"), result
+
+
+def test_a_oneshot_reads_its_command_byte_for_byte_in_a_utf8_locale() -> None:
+    """The oneshot text counts the command in bytes whatever the shell's locale (a UTF-8
+    command read as characters would swallow what follows it or wait for more)."""
+    command = "printf '%s\\n' 'héllo — ✓ \"q\"'\necho \"$((6 * 7))\"\n"
+    script = command.encode()
+    proc = subprocess.Popen(["bash", "-c", watched_oneshot(len(script))],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"})
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(script)
+        proc.stdin.flush()  # stdin stays open, as the SSH channel's does
+        out = proc.stdout.read()  # the watchdog holds no copy of stdout: EOF when bash ends
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.stdin.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert out.decode() == 'héllo — ✓ "q"\n42\n'
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="needs root and unshare to hide /dev/ptmx")
+def test_without_a_usable_pty_the_bash_watchdog_waits_with_tail(tmp_path: Path) -> None:
+    """Where /dev/ptmx does not block (here /dev/null is mounted over it, in a private mount
+    namespace) the bash watchdog neither spins nor gives up: it waits in `tail --pid`, and
+    when the session process ends it kills the shell's group."""
+    marker = f"wd-{uuid.uuid4().hex}"
+    session = subprocess.Popen(["sleep", "600"])
+    script = (f"__runbook_sess={session.pid}; {WATCHDOG}; echo \"$__runbook_wd\"; "
+              f"sh -c 'sleep 300; true {marker}'")
+    shell = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         'mount --bind /dev/null /dev/ptmx && exec setsid bash -c "$0"', script],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert shell.stdout is not None
+        watchdog = int(shell.stdout.readline())
+        deadline = time.monotonic() + 20
+        while not _children_named(watchdog, "tail"):
+            assert time.monotonic() < deadline, "the watchdog never waited in tail"
+            time.sleep(0.05)
+        session.kill()
+        session.wait()
+        assert wait_no_marker(marker, CLEANUP_DEADLINE) == []
+        assert shell.wait(timeout=CLEANUP_DEADLINE) != 0  # killed by the watchdog
+    finally:
+        for proc in (session, shell):
+            if proc.poll() is None:
+                proc.kill()
+        subprocess.run(["pkill", "-f", marker], check=False)
+
+
+def _children_named(pid: int, name: str) -> list[str]:
+    found = subprocess.run(["pgrep", "-P", str(pid), "-x", name], check=False,
+                           capture_output=True, text=True)
+    return found.stdout.split()
