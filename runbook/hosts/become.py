@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 
 from runbook._lazyimport import lazy_module
 from runbook.errors import BecomeError
-from runbook.hosts.shell import ShellChannel, quote
+from runbook.hosts.shell import ShellChannel
+from runbook.hosts.shelltext import quote
 
 if TYPE_CHECKING:
     import asyncio

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from runbook._lazyimport import lazy_module
 from runbook.hosts.become import Become
-from runbook.hosts.shell import quote
+from runbook.hosts.shelltext import quote
 from runbook.hosts.transfer import PathLike
 from runbook.results import Status
 

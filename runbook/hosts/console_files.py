@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from runbook.hosts.output import OutputSink
-from runbook.hosts.shell import quote
+from runbook.hosts.shelltext import quote
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources
 from runbook.results import CommandStatus, Status
 

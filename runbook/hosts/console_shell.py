@@ -28,7 +28,7 @@ from runbook.errors import ExpectTimeoutError, StreamEndedError
 from runbook.hosts.console_tap import MarkerTap, ignore, tapped
 from runbook.hosts.expect import Expecter, strip_terminal_codes
 from runbook.hosts.output import OutputSink
-from runbook.hosts.shell import quote
+from runbook.hosts.shelltext import quote
 from runbook.results import CommandStatus, Status
 
 if TYPE_CHECKING:

@@ -15,12 +15,8 @@ from runbook.hosts.base import Host
 from runbook.hosts.become_files import become_get, become_put
 from runbook.hosts.contract import check_command
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink, drain
-from runbook.hosts.shell import (
-    INTERRUPT_GRACE,
-    SHELL_COMMAND,
-    killed_after_timeout,
-    read_script_then_eval,
-)
+from runbook.hosts.shell import INTERRUPT_GRACE, killed_after_timeout
+from runbook.hosts.shelltext import SHELL_COMMAND, read_script_then_eval
 from runbook.hosts.transfer import PathLike, as_paths, copy_local, missing_sources
 from runbook.results import CommandStatus, Status
 

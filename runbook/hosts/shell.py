@@ -65,81 +65,6 @@ INTERRUPT_GRACE = 3.0
 #: Seconds allowed for a new shell to start and answer.
 START_TIMEOUT = 15.0
 
-#: The descriptor that carries the protocol's markers (a single digit, so plain `sh` has it too).
-PROTOCOL_FD = 8
-
-
-def quote(text: str) -> str:
-    """Quote `text` as one single-quoted POSIX shell word."""
-    return "'" + text.replace("'", "'\"'\"'") + "'"
-
-
-#: The watchdog (module docstring) for any POSIX shell (dash, busybox sh): its pid comes back
-#: through a command substitution, so it is nobody's child in the shell. It stops waiting on
-#: SIGUSR1 (the EXIT trap), or when the session process `s` is gone; then, if the shell `p`
-#: still runs, it kills p's group. The loop without tail asks `ps` last: `kill -0` fails for
-#: another user's process too (sudo).
-_SH_WATCHDOG = (
-    "__runbook_wd=$( (trap '' TERM INT HUP; s=${__runbook_sess:-$PPID} p=$$ t=; "
-    "trap 'kill -KILL $t 2>/dev/null; exit 0' USR1; "
-    "tail --pid=$s -f /dev/null -s 2 & t=$!; wait $t || "
-    "while kill -0 $s || [ -d /proc/$s ] || ps -p $s; do sleep 2 & t=$!; wait $t; done; "
-    "trap '' USR1; kill -0 $p || exit 0; kill -TERM -$p; sleep 2; kill -KILL -$p"
-    f") </dev/null >/dev/null 2>&1 {PROTOCOL_FD}>&- & echo $!)"
-)
-#: The same watchdog under bash in one process instead of three: `disown` keeps it out of a
-#: step's `wait`, and it sleeps in `read -t 2` on a pty master nobody writes to (no `tail`,
-#: no `sleep` fork every 2 s) and looks with builtins. Where no pty can be opened it waits
-#: like the POSIX form.
-_BASH_WATCHDOG = (
-    "(trap '' TERM INT HUP; s=${__runbook_sess:-$PPID} p=$$ t=; "
-    "trap 'kill -KILL $t 2>/dev/null; exit 0' USR1; "
-    "alive() { [ -d /proc/$s ] || kill -0 $s || ps -p $s; }; "
-    # a read that ends before its timeout means this pty does not block: wait as below
-    "{ exec 9<>/dev/ptmx; } 2>/dev/null && "
-    "while alive && { read -t 2 -u 9; [ $? -gt 128 ]; }; do :; done; "
-    "alive && { tail --pid=$s -f /dev/null -s 2 & t=$!; wait $t || "
-    "while alive; do sleep 2 & t=$!; wait $t; done; }; "
-    "trap '' USR1; kill -0 $p || exit 0; kill -TERM -$p; sleep 2; kill -KILL -$p"
-    f") </dev/null >/dev/null 2>&1 {PROTOCOL_FD}>&- & __runbook_wd=$!; disown"
-)
-#: Shell text that sets the EXIT trap ending the watchdog when the shell ends normally.
-ENDS_WATCHDOG = "trap 'kill -USR1 $__runbook_wd 2>/dev/null' EXIT"
-#: Shell text that starts the watchdog of the shell that runs it and sets the EXIT trap that
-#: ends it (a become oneshot's; a persistent shell's starts in `SHELL_COMMAND`).
-WATCHDOG = (
-    f'if [ -n "$BASH_VERSION" ]; then {_BASH_WATCHDOG}; else {_SH_WATCHDOG}; fi; '
-    f"{ENDS_WATCHDOG}; unset __runbook_sess"
-)
-
-
-#: The persistent shell's set-up and command loop (module docstring), after its watchdog has
-#: started. `read -N` (bash) takes the command in one buffered read; `head -c` elsewhere (it
-#: never reads past its count; `x` keeps trailing newlines from the command substitution).
-_LOOP_BODY = (
-    "unset __runbook_sess; set +e +u; exec {fd}>&1 2>&1; {ends}; "
-    '__runbook_run() {{ eval "$__runbook_cmd"; }}; '
-    "IFS= read -r __runbook_m; trap 'return 143' TERM; "
-    "printf '%s:%d:\\n' \"$__runbook_m\" \"$$\" >&{fd}; "
-    "while IFS= read -r __runbook_n && {take}; do "
-    "__runbook_run </dev/null {fd}>&-; printf '%s:%d:\\n' \"$__runbook_m\" \"$?\" >&{fd}; done"
-)
-_BASH_TAKE = 'LC_ALL=C IFS= read -r -N "$__runbook_n" __runbook_cmd'
-_SH_TAKE = '__runbook_cmd=$(head -c "$__runbook_n"; echo x) && __runbook_cmd=${__runbook_cmd%x}'
-_BASH_LOOP = f"{_BASH_WATCHDOG}; " + _LOOP_BODY.format(
-    fd=PROTOCOL_FD, ends=ENDS_WATCHDOG, take=_BASH_TAKE)
-_SH_LOOP = f"{_SH_WATCHDOG}; " + _LOOP_BODY.format(fd=PROTOCOL_FD, ends=ENDS_WATCHDOG,
-                                                  take=_SH_TAKE)
-#: What a channel runs for a persistent shell, in the account's login shell: the command loop
-#: right there when that is bash (the common case: no second bash to start, about 1.2 ms of
-#: CPU per host), else in a clean bash (no rc files), else in `sh`.
-SHELL_COMMAND = (
-    f'if [ -n "$BASH_VERSION" ]; then {_BASH_LOOP}; exit; fi; '
-    f"command -v bash >/dev/null 2>&1 && exec bash --noprofile --norc -c {quote(_BASH_LOOP)}; "
-    f"exec sh -c {quote(_SH_LOOP)}"
-)
-
-
 class ShellChannel(Protocol):
     """A running shell process: bytes in, merged bytes out, and its exit status."""
 
@@ -156,41 +81,6 @@ class ShellChannel(Protocol):
 
 #: Sends a signal name ("TERM", "KILL") to a process group on the host.
 GroupSignaller = Callable[[int, str], Awaitable[None]]
-
-
-def read_script_then_eval(size: int, *, subshell: bool = False) -> str:
-    """Shell text that reads the next `size` bytes of stdin (the command, written there by
-    the caller), points stdin at /dev/null and stderr at stdout, then runs the command.
-
-    A oneshot's command travels on stdin rather than in `sh -c` / sudo arguments: a command
-    line shows in every user's `ps` listing, and a rendered command may hold a secret. With
-    `subshell` the command runs in a subshell, so a `trap ... EXIT` of its own does not
-    replace the one that ends the `WATCHDOG`.
-    """
-    run = '(eval "$__runbook_cmd")' if subshell else 'eval "$__runbook_cmd"'
-    return f"__runbook_cmd=$(head -c {size}); exec 2>&1 </dev/null; {run}"
-
-
-def watched_oneshot(size: int) -> str:
-    """Shell text for an SSH oneshot run as the login user: read the command (`size` bytes on
-    stdin), start its watchdog, run it.
-
-    Under bash the watchdog is one process that waits for end of input on the channel's stdin,
-    which nothing else reads once the command is in: it comes when the session ends. If the
-    oneshot's shell `p` still runs then (the connection was lost), its group gets SIGTERM and
-    SIGKILL 2 s later; after a normal end `p` is gone and nothing is killed. So no EXIT trap,
-    no subshell and no `head`: three processes fewer than the POSIX form, which other shells
-    get (`WATCHDOG` and `read_script_then_eval`).
-    """
-    bash = (
-        f"LC_ALL=C IFS= read -r -d '' -N {size} __runbook_cmd; "
-        "(trap '' TERM INT HUP; p=$$; while read -r _; do :; done; "
-        "kill -0 $p || exit 0; kill -TERM -$p; sleep 2; kill -KILL -$p"
-        f") <&0 >/dev/null 2>&1 {PROTOCOL_FD}>&- & __runbook_wd=$!; disown; "
-        'exec 2>&1 </dev/null; eval "$__runbook_cmd"'
-    )
-    posix = f"{WATCHDOG}; {read_script_then_eval(size, subshell=True)}"
-    return f'if [ -n "$BASH_VERSION" ]; then {bash}; else {posix}; fi'
 
 
 @dataclass
@@ -256,6 +146,9 @@ class PersistentShell:
         self.alive = True
         #: True while a command runs: only then does closing need to kill anything.
         self.busy = False
+        #: (watchdog pid, shell pid) when the shell's watchdog also guards the session's
+        #: oneshots (`shelltext.tracked_oneshot`), else None.
+        self.oneshot_guard: tuple[int, int] | None = None
 
     @classmethod
     async def start(cls, channel: ShellChannel, signal_group: GroupSignaller,
@@ -267,11 +160,14 @@ class PersistentShell:
         shell = cls(channel, signal_group)
         channel.write(f"{shell._marker}\n".encode())
         try:
-            _, pid = await asyncio.wait_for(shell._reader.until_marker(), timeout)
+            async with asyncio.timeout(timeout):
+                _, pid = await shell._reader.until_marker()
+                _, watchdog = await shell._reader.until_marker()
         except (ShellDiedError, TimeoutError):
             channel.close()
             raise
         shell.pgid = pid
+        shell.oneshot_guard = (watchdog, pid) if watchdog > 0 else None
         return shell
 
     async def execute(self, command: str, timeout: float | None,

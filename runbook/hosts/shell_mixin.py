@@ -22,17 +22,20 @@ from runbook.hosts.become import Become, authenticate, sudo_command
 from runbook.hosts.output import BoundedOutput, drain
 from runbook.hosts.shell import (
     INTERRUPT_GRACE,
-    SHELL_COMMAND,
     START_TIMEOUT,
-    WATCHDOG,
     GroupSignaller,
     MarkerReader,
     PersistentShell,
     ShellChannel,
     killed_after_timeout,
     lost_mid_command,
+)
+from runbook.hosts.shelltext import (
+    SHELL_COMMAND,
+    WATCHDOG,
     quote,
     read_script_then_eval,
+    tracked_oneshot,
     watched_oneshot,
 )
 from runbook.results import CommandStatus, Status
@@ -162,8 +165,9 @@ class ShellMixin(ABC):
         out = out if out is not None else BoundedOutput()
         marker = f"__runbook_{secrets.token_hex(6)}__"
         script = cmd.encode()
+        guard = self._shell.oneshot_guard if self._shell is not None and self._shell.alive else None
         inner = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; "
-                 f"{_oneshot_body(len(script), watch=watch, become=who is not None)}")
+                 f"{_oneshot_body(len(script), watch=watch, become=who is not None, guard=guard)}")
         signal = self._signal_group if who is None else functools.partial(self._signal_group_as, who)
         async with self._command_slot():
             channel = await (self._open_command_channel(inner) if who is None
@@ -217,12 +221,14 @@ class ShellMixin(ABC):
         return plain
 
 
-def _oneshot_body(size: int, *, watch: bool, become: bool) -> str:
-    """Shell text that reads a oneshot's `size`-byte command from stdin and runs it: with its
-    cheapest watchdog as the login user, one under sudo (whose stdin may be a relay) with the
-    POSIX watchdog, none at all for runbook's own short kill commands (`watch=False`)."""
+def _oneshot_body(size: int, *, watch: bool, become: bool,
+                  guard: tuple[int, int] | None) -> str:
+    """Shell text that reads a oneshot's `size`-byte command from stdin and runs it: as the
+    login user guarded by the persistent shell's watchdog (`guard`) or else its own cheapest
+    one, under sudo (whose stdin may be a relay) with the POSIX watchdog, and with none at all
+    for runbook's own short kill commands (`watch=False`)."""
     if not watch:
         return read_script_then_eval(size)
     if not become:
-        return watched_oneshot(size)
+        return watched_oneshot(size) if guard is None else tracked_oneshot(size, *guard)
     return f"{WATCHDOG}; {read_script_then_eval(size, subshell=True)}"

@@ -27,7 +27,8 @@ from runbook.hosts.contract import check_command
 from runbook.hosts.output import DEFAULT_OUTPUT_LIMIT, BoundedOutput, OutputSink
 from runbook.hosts.sftp import get_tree, put_tree
 from runbook.hosts.sftpdirs import ensure_dir
-from runbook.hosts.shell import INTERRUPT_GRACE, SHELL_COMMAND
+from runbook.hosts.shell import INTERRUPT_GRACE
+from runbook.hosts.shelltext import SHELL_COMMAND
 from runbook.hosts.sshconnect import SshChannel, SshConnector
 from runbook.hosts.sshtext import describe_error, make_local_dir, remote_path
 from runbook.hosts.transfer import PathLike, as_paths, missing_sources

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Literal
 from runbook._lazyimport import lazy_module
 from runbook._numbers import finite_number
 from runbook.errors import HostUnreachableError, WaitTimeoutError
-from runbook.hosts.shell import quote
+from runbook.hosts.shelltext import quote
 
 if TYPE_CHECKING:
     import asyncio

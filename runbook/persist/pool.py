@@ -203,7 +203,8 @@ async def _no_signal(pgid: int, signal: str) -> None:
 
 async def _start_shell(conn: asyncssh.SSHClientConnection
                        ) -> tuple[PersistentShell, PacedChannel]:
-    from runbook.hosts.shell import SHELL_COMMAND, PersistentShell
+    from runbook.hosts.shell import PersistentShell
+    from runbook.hosts.shelltext import SHELL_COMMAND
     from runbook.hosts.sshconnect import CHANNEL_WINDOW
 
     process = await conn.create_process(SHELL_COMMAND, encoding=None, window=CHANNEL_WINDOW)
@@ -260,7 +261,7 @@ class PooledHost(RemoteHost):
         return await super()._get_shell(timeout, who)
 
     async def _open_shell_channel(self) -> PacedChannel:
-        from runbook.hosts.shell import SHELL_COMMAND
+        from runbook.hosts.shelltext import SHELL_COMMAND
 
         return PacedChannel(await self._open_channel(SHELL_COMMAND), self.pace)
 

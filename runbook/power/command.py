@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, ClassVar
 from runbook._lazyimport import lazy_module
 from runbook.errors import CommandTimeoutError, HostUnreachableError, PowerError, PowerSpecError
 from runbook.hosts.base import HostResolver
-from runbook.hosts.shell import read_script_then_eval
+from runbook.hosts.shelltext import read_script_then_eval
 from runbook.power.base import PowerController, PowerState, check_positive
 from runbook.results import CommandStatus, Status
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from runbook.hosts.shell import WATCHDOG, watched_oneshot
+from runbook.hosts.shelltext import WATCHDOG, tracked_oneshot, watched_oneshot
 from runbook.hosts.ssh import RemoteHost
 from runbook.results import CommandStatus, Status
 from tests.hosts.conftest import HostFactory
@@ -30,11 +30,17 @@ CLEANUP_DEADLINE = 20.0
 
 
 def _book(tmp_path: Path, marker: str, action: str, become: bool) -> Path:
+    """`action` holds `sleep 300`; "shell+oneshot" is a oneshot after a `run` step, so the
+    persistent shell's watchdog guards it (`tracked_oneshot`) instead of one of its own."""
     book = tmp_path / "held.yml"
+    first = ""
+    if action == "shell+oneshot":
+        action = "oneshot"
+        first = '  - {name: shell, hosts: "^h0[1-3]$", run: "true"}\n'
     book.write_text(f"""
 name: held
 steps:
-  - name: hold
+{first}  - name: hold
     hosts: "^h0[1-3]$"
     become: {str(become).lower()}
     {action}: sh -c 'sleep 300; true {marker}'
@@ -43,6 +49,7 @@ steps:
 
 
 @pytest.mark.parametrize(("action", "become"), [("run", False), ("oneshot", False),
+                                                ("shell+oneshot", False),
                                                 ("run", True), ("oneshot", True)])
 def test_kill_9_of_apply_ends_the_remote_commands(sshd_lab: SshdLab, tmp_path: Path,
                                                   request: pytest.FixtureRequest,
@@ -101,6 +108,8 @@ def test_a_normal_end_leaves_no_watchdog(ssh_host_factory: Callable[..., RemoteH
     async def scenario() -> list[list[str]]:
         async with host:
             shell = (await host.run(probe)).output.split()
+            guarded = await host.oneshot('echo "[$__runbook_wd]"')
+            assert guarded.output == "[]\n", guarded  # the shell's watchdog guards it
             await host.run("exit 0")
             oneshot = (await host.oneshot(probe)).output.split()
             trapped = await host.oneshot(f"trap 'echo bye' EXIT; {probe}; exit 3")
@@ -187,3 +196,22 @@ def _children_named(pid: int, name: str) -> list[str]:
     found = subprocess.run(["pgrep", "-P", str(pid), "-x", name], check=False,
                            capture_output=True, text=True)
     return found.stdout.split()
+
+
+def test_a_oneshot_given_a_stale_guard_starts_its_own_watchdog_and_signals_nobody() -> None:
+    """`tracked_oneshot` trusts the watchdog pid it was given only after /proc shows it is a
+    child of the named shell, itself a child of the oneshot's session: a stale pair (the
+    shell restarted, the pid reused by some other process) gets a watchdog of its own, and
+    the process now holding that pid gets no signal (SIGUSR2 would end this `sleep`)."""
+    shell = subprocess.Popen(["sleep", "60"])
+    reused = subprocess.Popen(["sleep", "60"])  # a child of this test, not of `shell`
+    command = b'echo "[$__runbook_wd]"'
+    try:
+        proc = subprocess.run(["bash", "-c", tracked_oneshot(len(command), reused.pid, shell.pid)],
+                              input=command, capture_output=True, timeout=20, check=True)
+        assert proc.stdout.strip() not in (b"", b"[]"), proc  # its own watchdog's pid
+        assert reused.poll() is None
+    finally:
+        for sleeper in (shell, reused):
+            sleeper.kill()
+            sleeper.wait()

@@ -1,0 +1,155 @@
+"""The shell code runbook sends to hosts: the persistent shell's command loop, the watchdogs,
+and how a oneshot reads its command (the protocol is described in `runbook.hosts.shell`).
+
+All of it is plain text run by the host's login shell, so it is written for any POSIX shell,
+with a cheaper form under bash, which is what lab hosts almost always have: on a 2-core lab
+machine every process saved is about 1 ms of CPU per host (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+#: The descriptor that carries the protocol's markers (a single digit, so plain `sh` has it too).
+PROTOCOL_FD = 8
+
+
+def quote(text: str) -> str:
+    """Quote `text` as one single-quoted POSIX shell word."""
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+#: The watchdog (module docstring) for any POSIX shell (dash, busybox sh): its pid comes back
+#: through a command substitution, so it is nobody's child in the shell. It stops waiting on
+#: SIGUSR1 (the EXIT trap), or when the session process `s` is gone; then, if the shell `p`
+#: still runs, it kills p's group. The loop without tail asks `ps` last: `kill -0` fails for
+#: another user's process too (sudo).
+_SH_WATCHDOG = (
+    "__runbook_wd=$( (trap '' TERM INT HUP; s=${__runbook_sess:-$PPID} p=$$ t=; "
+    "trap 'kill -KILL $t 2>/dev/null; exit 0' USR1; "
+    "tail --pid=$s -f /dev/null -s 2 & t=$!; wait $t || "
+    "while kill -0 $s || [ -d /proc/$s ] || ps -p $s; do sleep 2 & t=$!; wait $t; done; "
+    "trap '' USR1; kill -0 $p || exit 0; kill -TERM -$p; sleep 2; kill -KILL -$p"
+    f") </dev/null >/dev/null 2>&1 {PROTOCOL_FD}>&- & echo $!)"
+)
+#: The same watchdog under bash in one process instead of three: `disown` keeps it out of a
+#: step's `wait`, and it sleeps in `read -t 2` on a pty master nobody writes to (no `tail`,
+#: no `sleep` fork every 2 s) and looks with builtins. Where no pty can be opened it waits
+#: like the POSIX form. It also guards the session's oneshots that ask it to
+#: (`tracked_oneshot`, which names this watchdog in its command line and sends SIGUSR2): `k`
+#: holds those among the session process's children (Linux's /proc/PID/task/TID/children,
+#: looked at on SIGUSR2 and every 2 s). When the session ends, the ones still running are
+#: killed with the shell's group; a shell that ended normally (SIGUSR1) keeps its group, and
+#: its watchdog stays only while a guarded oneshot runs. `$__runbook_wt` says it can guard.
+_BASH_WATCHDOG = (
+    "(trap '' TERM INT HUP; s=${__runbook_sess:-$PPID} p=$$ t= k= e=; "
+    "trap 'e=1; kill -KILL $t 2>/dev/null' USR1; "
+    "alive() { [ -d /proc/$s ] || kill -0 $s || ps -p $s; }; "
+    # mapfile, not read: a `read` in a trap cancels the timeout of the `read -t` it interrupts
+    "kids() { mapfile -t -d ' ' x </proc/$s/task/$s/children && [ ${#x[@]} -gt 0 ] || return; "
+    'k=; for c in "${x[@]}"; do mapfile -d \'\' -t a </proc/$c/cmdline && '
+    '[[ ${a[*]} == *"kill -USR2 $BASHPID;"* ]] && k="$k $c"; done; }; trap kids USR2; '
+    "busy() { for c in $k; do kill -0 $c && return; done; false; }; "
+    'watch() { alive && { [ -z "$e" ] || busy; }; }; '
+    # a read that ends before its timeout means this pty does not block: wait as below
+    "{ exec 9<>/dev/ptmx; } 2>/dev/null && "
+    "while watch && { read -t 2 -u 9; [ $? -gt 128 ]; }; do kids; done; "
+    "watch && { tail --pid=$s -f /dev/null -s 2 & t=$!; wait $t || "
+    "while watch; do sleep 2 & t=$!; wait $t; done; }; "
+    "trap '' USR1 USR2; alive && exit 0; g=; for c in $k; do ! kill -0 $c || g=\"$g -$c\"; done; "
+    '[ -n "$e" ] || ! kill -0 $p || g="$g -$p"; [ -n "$g" ] || exit 0; '
+    "kill -TERM -- $g; sleep 2; kill -KILL -- $g"
+    f") </dev/null >/dev/null 2>&1 {PROTOCOL_FD}>&- & __runbook_wd=$!; disown; "
+    "[ -r /proc/$PPID/task/$PPID/children ] && __runbook_wt=$__runbook_wd"
+)
+#: Shell text that sets the EXIT trap ending the watchdog when the shell ends normally.
+ENDS_WATCHDOG = "trap 'kill -USR1 $__runbook_wd 2>/dev/null' EXIT"
+#: Shell text that starts the watchdog of the shell that runs it and sets the EXIT trap that
+#: ends it (a become oneshot's; a persistent shell's starts in `SHELL_COMMAND`).
+WATCHDOG = (
+    f'if [ -n "$BASH_VERSION" ]; then {_BASH_WATCHDOG}; else {_SH_WATCHDOG}; fi; '
+    f"{ENDS_WATCHDOG}; unset __runbook_sess"
+)
+
+
+#: The persistent shell's set-up and command loop (module docstring), after its watchdog has
+#: started. `read -N` (bash) takes the command in one buffered read; `head -c` elsewhere (it
+#: never reads past its count; `x` keeps trailing newlines from the command substitution).
+_LOOP_BODY = (
+    "unset __runbook_sess; set +e +u; exec {fd}>&1 2>&1; {ends}; "
+    '__runbook_run() {{ eval "$__runbook_cmd"; }}; '
+    "IFS= read -r __runbook_m; trap 'return 143' TERM; "
+    "printf '%s:%d:\\n' \"$__runbook_m\" \"$$\" \"$__runbook_m\" \"${{__runbook_wt:-0}}\" >&{fd}; "
+    "while IFS= read -r __runbook_n && {take}; do "
+    "__runbook_run </dev/null {fd}>&-; printf '%s:%d:\\n' \"$__runbook_m\" \"$?\" >&{fd}; done"
+)
+_BASH_TAKE = 'LC_ALL=C IFS= read -r -N "$__runbook_n" __runbook_cmd'
+_SH_TAKE = '__runbook_cmd=$(head -c "$__runbook_n"; echo x) && __runbook_cmd=${__runbook_cmd%x}'
+_BASH_LOOP = f"{_BASH_WATCHDOG}; " + _LOOP_BODY.format(
+    fd=PROTOCOL_FD, ends=ENDS_WATCHDOG, take=_BASH_TAKE)
+_SH_LOOP = f"{_SH_WATCHDOG}; " + _LOOP_BODY.format(fd=PROTOCOL_FD, ends=ENDS_WATCHDOG,
+                                                  take=_SH_TAKE)
+#: What a channel runs for a persistent shell, in the account's login shell: the command loop
+#: right there when that is bash (the common case: no second bash to start, about 1.2 ms of
+#: CPU per host), else in a clean bash (no rc files), else in `sh`.
+SHELL_COMMAND = (
+    f'if [ -n "$BASH_VERSION" ]; then {_BASH_LOOP}; exit; fi; '
+    f"command -v bash >/dev/null 2>&1 && exec bash --noprofile --norc -c {quote(_BASH_LOOP)}; "
+    f"exec sh -c {quote(_SH_LOOP)}"
+)
+
+
+def read_script_then_eval(size: int, *, subshell: bool = False) -> str:
+    """Shell text that reads the next `size` bytes of stdin (the command, written there by
+    the caller), points stdin at /dev/null and stderr at stdout, then runs the command.
+
+    A oneshot's command travels on stdin rather than in `sh -c` / sudo arguments: a command
+    line shows in every user's `ps` listing, and a rendered command may hold a secret. With
+    `subshell` the command runs in a subshell, so a `trap ... EXIT` of its own does not
+    replace the one that ends the `WATCHDOG`.
+    """
+    run = '(eval "$__runbook_cmd")' if subshell else 'eval "$__runbook_cmd"'
+    return f"__runbook_cmd=$(head -c {size}); exec 2>&1 </dev/null; {run}"
+
+
+def watched_oneshot(size: int) -> str:
+    """Shell text for an SSH oneshot run as the login user: read the command (`size` bytes on
+    stdin), start its watchdog, run it.
+
+    Under bash the watchdog is one process that waits for end of input on the channel's stdin,
+    which nothing else reads once the command is in: it comes when the session ends. If the
+    oneshot's shell `p` still runs then (the connection was lost), its group gets SIGTERM and
+    SIGKILL 2 s later; after a normal end `p` is gone and nothing is killed. So no EXIT trap,
+    no subshell and no `head`: three processes fewer than the POSIX form, which other shells
+    get (`WATCHDOG` and `read_script_then_eval`).
+    """
+    bash = f"LC_ALL=C IFS= read -r -d '' -N {size} __runbook_cmd; {_oneshot_watchdog()}"
+    posix = f"{WATCHDOG}; {read_script_then_eval(size, subshell=True)}"
+    return f'if [ -n "$BASH_VERSION" ]; then {bash}; else {posix}; fi'
+
+
+def tracked_oneshot(size: int, watchdog: int, shell: int) -> str:
+    """Like `watched_oneshot`, without a watchdog of its own when the session's persistent
+    shell (pid `shell`) has one that guards oneshots (pid `watchdog`, `_BASH_WATCHDOG`): the
+    oneshot checks from /proc that both are still the ones meant (the watchdog a child of the
+    shell, the shell a child of this session), then asks the watchdog to note it (SIGUSR2).
+    Otherwise, or under another shell, it starts its own as `watched_oneshot` does."""
+    own = watched_oneshot(size)
+    ask = (
+        f"LC_ALL=C IFS= read -r -d '' -N {size} __runbook_cmd; "
+        f"if {{ read -r -a __runbook_a </proc/{watchdog}/stat && [ \"${{__runbook_a[3]}}\" = {shell} ]"
+        f" && read -r -a __runbook_a </proc/{shell}/stat && [ \"${{__runbook_a[3]}}\" = \"$PPID\" ]"
+        f" && kill -USR2 {watchdog}; }} 2>/dev/null; then unset __runbook_a; "
+        'exec 2>&1 </dev/null; eval "$__runbook_cmd"; '
+        f"else {_oneshot_watchdog()}; fi"
+    )
+    return f'if [ -n "$BASH_VERSION" ]; then {ask}; else {own}; fi'
+
+
+def _oneshot_watchdog() -> str:
+    """Bash text starting a oneshot's own watchdog (`watched_oneshot`), then running the
+    command read into `$__runbook_cmd`."""
+    return (
+        "(trap '' TERM INT HUP; p=$$; while read -r _; do :; done; "
+        "kill -0 $p || exit 0; kill -TERM -$p; sleep 2; kill -KILL -$p"
+        f") <&0 >/dev/null 2>&1 {PROTOCOL_FD}>&- & __runbook_wd=$!; disown; "
+        'exec 2>&1 </dev/null; eval "$__runbook_cmd"'
+    )
