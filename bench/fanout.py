@@ -18,6 +18,9 @@ keeper's. After each W run the benchmark
 waits, untimed, until the keeper has started its spare shells (docs/persist.md), so that work
 does not slow the next arm; `--no-settle` starts the next arm at once instead.
 
+After every run the benchmark waits, untimed, until the machine's process count is back where
+it started (the lab's sshd has torn down the run's sessions), so no arm pays for the one before.
+
 Prints, per N, the median wall-time ratio A/B, the median CPU ratio A/B (each client process's
 own user+system seconds from wait4; sshd's CPU is in neither: less noisy than wall time on a
 shared machine), arm A's peak RSS and each arm's medians. `--src DIR` runs arm A from another
@@ -78,7 +81,9 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, fl
 def runbook_argv(src: Path | None) -> list[str]:
     """The `runbook` command as a user runs it, or `python -m runbook` from another checkout."""
     script = shutil.which("runbook")
-    return [script] if script and src is None else [sys.executable, "-m", "runbook"]
+    # -P: without it `python -m` puts the working directory (this checkout) first on sys.path,
+    # ahead of PYTHONPATH, and the "other checkout" would silently be this one.
+    return [script] if script and src is None else [sys.executable, "-P", "-m", "runbook"]
 
 
 Arms = dict[str, tuple[list[str], dict[str, str] | None]]
@@ -135,7 +140,7 @@ def make_arms(lab: SshdLab, n: int, work: Path, args: argparse.Namespace) -> Arm
     for other in args.compare:
         env = {**os.environ, "PYTHONPATH": str(other)}
         arms[f"runbook@{other.name}"] = (
-            [sys.executable, "-m", "runbook", "apply", str(job), "--lab", str(lab_file),
+            [sys.executable, "-P", "-m", "runbook", "apply", str(job), "--lab", str(lab_file),
              *args.apply_args], env)
     if args.peers:
         for name, argv in peer_arms(args.peer_python, work, floor_json, payload).items():
@@ -150,6 +155,7 @@ def measure(arms: Arms, repeat: int, args: argparse.Namespace
     cpu: dict[str, list[float]] = {name: [] for name in arms}
     rss: dict[str, list[float]] = {name: [] for name in arms}
     names = list(arms)
+    baseline = process_count()
     for round_ in range(repeat):
         # Rotate the order each round, so no arm always runs first (or after the same one).
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
@@ -170,7 +176,22 @@ def measure(arms: Arms, repeat: int, args: argparse.Namespace
             wall[name].append(elapsed)
             cpu[name].append(seconds)
             rss[name].append(peak)
+            settle_hosts(baseline)
     return wall, cpu, rss
+
+
+def process_count() -> int:
+    """Processes on this machine (the lab's hosts are processes here too)."""
+    return sum(1 for entry in os.listdir("/proc") if entry.isdigit())
+
+
+def settle_hosts(baseline: int, slack: int = 8, limit: float = 60.0) -> None:
+    """Wait, untimed, until the lab is back to about `baseline` processes: an arm that exits
+    without closing its connections (runbook does, after writing its reports) leaves sshd
+    tearing down hundreds of sessions, which would slow whichever arm runs next."""
+    deadline = time.monotonic() + limit
+    while process_count() > baseline + slack and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def print_row(row: dict[str, Any]) -> None:

@@ -42,19 +42,23 @@ _SH_WATCHDOG = (
 _BASH_WATCHDOG = (
     "(trap '' TERM INT HUP; s=${__runbook_sess:-$PPID} p=$$ t= k= e=; "
     "trap 'e=1; kill -KILL $t 2>/dev/null' USR1; "
-    "alive() { [ -d /proc/$s ] || kill -0 $s || ps -p $s; }; "
     # mapfile, not read: a `read` in a trap cancels the timeout of the `read -t` it interrupts
     "kids() { mapfile -t -d ' ' x </proc/$s/task/$s/children && [ ${#x[@]} -gt 0 ] || return; "
     'k=; for c in "${x[@]}"; do mapfile -d \'\' -t a </proc/$c/cmdline && '
     '[[ ${a[*]} == *"kill -USR2 $BASHPID;"* ]] && k="$k $c"; done; }; trap kids USR2; '
-    "busy() { for c in $k; do kill -0 $c && return; done; false; }; "
+    # a oneshot that ended is a zombie until sshd reaps it: not one to wait for or kill
+    "live() { mapfile -d ' ' -t f </proc/$1/stat && [ \"${f[2]}\" != Z ]; }; "
+    "busy() { for c in $k; do live $c && return; done; false; }; "
+    # where /proc shows this process, it shows the session's too (same user, or root under
+    # sudo): no `ps` (a fork that reads all of /proc) each time the session is looked for
+    '[ -d /proc/$BASHPID ] && alive() { live $s; } || alive() { kill -0 $s || ps -p $s; }; '
     'watch() { alive && { [ -z "$e" ] || busy; }; }; '
     # a read that ends before its timeout means this pty does not block: wait as below
     "{ exec 9<>/dev/ptmx; } 2>/dev/null && "
     "while watch && { read -t 2 -u 9; [ $? -gt 128 ]; }; do kids; done; "
     "watch && { tail --pid=$s -f /dev/null -s 2 & t=$!; wait $t || "
     "while watch; do sleep 2 & t=$!; wait $t; done; }; "
-    "trap '' USR1 USR2; alive && exit 0; g=; for c in $k; do ! kill -0 $c || g=\"$g -$c\"; done; "
+    "trap '' USR1 USR2; alive && exit 0; g=; for c in $k; do ! live $c || g=\"$g -$c\"; done; "
     '[ -n "$e" ] || ! kill -0 $p || g="$g -$p"; [ -n "$g" ] || exit 0; '
     "kill -TERM -- $g; sleep 2; kill -KILL -- $g"
     f") </dev/null >/dev/null 2>&1 {PROTOCOL_FD}>&- & __runbook_wd=$!; disown; "
