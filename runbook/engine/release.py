@@ -56,6 +56,6 @@ class EarlyRelease:
         try:
             async with asyncio.timeout(self.close_timeout):
                 self.released.add(host.id)
-                await host.reset_connection()
+                await host.release_connection()
         except Exception:  # closing must never fail the run; the end closes again
             pass

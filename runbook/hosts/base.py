@@ -264,6 +264,11 @@ class Host(PowerMixin, ShellMixin, ABC):
         """Drop the cached connection and shell so the next command reconnects (after power changes)."""
         await self.close()
 
+    async def release_connection(self) -> None:
+        """Let go of the connection once the run needs the host no more, without killing what
+        a step left running on purpose; by default the same as `reset_connection`."""
+        await self.reset_connection()
+
     async def __aenter__(self) -> Host:
         return self
 

@@ -125,14 +125,14 @@ class Lab:
         """Close every host (hop hosts and power controllers hold connections too).
 
         `kill`: `close()` each host, which kills its shells' and oneshots' process groups;
-        otherwise just drop the connection (`reset_connection()`): idle shells exit on EOF,
+        otherwise just let go of the connection (`release_connection()`): idle shells exit on EOF,
         what a step deliberately left running (`nohup server &`) survives, as with plain
         ssh. `timeout`: give up after that many seconds (a host that will not close must
         not hold a run hostage). `released`: ids of hosts whose connection was already dropped
         early (the executor's release after a host's last step); not reset twice unless `kill`.
         """
         hosts = [h for h in self._hosts.values() if kill or h.id not in released]
-        closing = asyncio.gather(*(h.close() if kill else h.reset_connection() for h in hosts),
+        closing = asyncio.gather(*(h.close() if kill else h.release_connection() for h in hosts),
                                  return_exceptions=True)
         try:
             async with asyncio.timeout(timeout):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -299,3 +301,40 @@ def test_put_into_existing_new_and_blocked_folders(ssh_host_factory: Factory,
             await host.close()
 
     asyncio.run(scenario())
+
+
+def test_releasing_a_connection_ends_its_shell_and_keeps_what_a_step_left_running(
+        ssh_host_factory: Factory) -> None:
+    """`release_connection()` (after a host's last step) closes the SSH connection politely:
+    the idle shell and its watchdog end on the host, a server a step started with `nohup`
+    keeps running, and the host reconnects when used again."""
+    host = ssh_host_factory(0)
+    marker = f"released-{uuid.uuid4().hex}"
+
+    def gone(pid: int) -> bool:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True,
+                                   text=True, check=False).stdout.strip()
+            if not state or state.startswith("Z"):
+                return True
+            time.sleep(0.05)
+        return False
+
+    async def scenario() -> tuple[list[str], str]:
+        pids = (await host.run(f"nohup sh -c 'sleep 300; true {marker}' >/dev/null 2>&1 & "
+                               'echo "$$ $__runbook_wd"')).only.output.split()
+        await host.release_connection()
+        assert all([await asyncio.to_thread(gone, int(pid)) for pid in pids]), pids
+        again = (await host.run("echo again")).only.output
+        await host.close()
+        return pids, again
+
+    try:
+        pids, again = asyncio.run(asyncio.wait_for(scenario(), 60))
+        assert len(pids) == 2 and again == "again\n"
+        found = subprocess.run(["pgrep", "-f", f"sleep 300; true {marker}"], capture_output=True,
+                               text=True, check=False).stdout.split()
+        assert found, "the step's server did not survive the release"
+    finally:
+        subprocess.run(["pkill", "-f", marker], check=False)
