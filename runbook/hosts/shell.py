@@ -1,19 +1,17 @@
 """The persistent shell behind `Host.run`, shared by local and SSH hosts.
 
-One long-lived `bash --noprofile --norc` (or `sh`) per host reads commands on stdin. Each
-command is sent as
-
-    __runbook_cmd='<command>'
-    __runbook_step
-
-where, defined once at start-up, `__runbook_step() { __runbook_run </dev/null 8>&-; printf
-'<marker>:%d:\\n' "$?" >&8; }` and `__runbook_run() { eval "$__runbook_cmd"; }`, so that cwd,
-exported and shell variables persist (a function runs in the current shell); stdin of the
-command is /dev/null (it cannot swallow the shell's input); stderr was merged into stdout once
-at start-up (`exec 2>&1`), so the output keeps the order the command wrote it in; and the random
-per-shell marker tells where the output ends and carries the real exit status. No tty is used:
-nothing is echoed, no prompt. What goes on stdin is kept short: bash reads a script on a pipe
-one byte per read call (so that a command reading stdin gets the rest), about 1 µs each.
+One long-lived shell per host runs a command loop (`shelltext.SHELL_COMMAND`): in the login
+shell when that is bash, else in `bash --noprofile --norc`, else in `sh`. It reads a random
+per-shell marker line first and answers `<marker>:<pid>:` and `<marker>:<watchdog pid or 0>:`;
+then each command arrives framed as `<bytes>\\n<command>`, is read whole into `$__runbook_cmd`
+(`read -N` under bash, `head -c` under sh) and run as `__runbook_run </dev/null 8>&-`, where
+`__runbook_run() { eval "$__runbook_cmd"; }`, so that cwd, exported and shell variables persist
+(a function runs in the current shell); then the loop prints `<marker>:<exit status>:`. stdin
+of the command is /dev/null (it cannot swallow the shell's input); stderr was merged into
+stdout once at start-up (`exec 2>&1`), so the output keeps the order the command wrote it in;
+the marker tells where the output ends and carries the real exit status. No tty is used:
+nothing is echoed, no prompt. Nothing long is sent as script text: bash reads a script on a
+pipe one byte per read call (so that a command reading stdin gets the rest).
 
 The marker travels on file descriptor 8 (`PROTOCOL_FD`), a copy of the channel made at
 start-up, not on stdout: a step may redirect the shell's own output (`exec > log 2>&1`, common
@@ -36,9 +34,8 @@ is one process that sleeps in `read -t 2` on a pty master and looks with builtin
 it waits in GNU `tail --pid` (a `kill -0` loop where tail lacks --pid). It ignores the TERM
 of a timeout, holds none of the channel's descriptors, is not in the shell's job table (a
 step's `wait` does not wait for it), and the shell's EXIT trap ends it when the shell exits
-normally. A oneshot's (`watched_oneshot`) waits for end of input on the channel instead.
-Every process saved here is about 0.75 ms of CPU per host on a 2-core lab machine, where the
-hosts' work and runbook's share the cores (docs/performance.md).
+normally. A oneshot's own (`watched_oneshot`) waits for end of input on the channel instead,
+and a oneshot beside a persistent shell is guarded by the shell's (`tracked_oneshot`).
 """
 
 from __future__ import annotations

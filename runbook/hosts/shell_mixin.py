@@ -32,7 +32,7 @@ from runbook.hosts.shell import (
 )
 from runbook.hosts.shelltext import (
     SHELL_COMMAND,
-    WATCHDOG,
+    posix_oneshot,
     quote,
     read_script_then_eval,
     tracked_oneshot,
@@ -158,7 +158,7 @@ class ShellMixin(ABC):
 
         The command string prints a random marker with its pid (the group leader: sshd or
         setsid made it one), so a timeout or cancel can kill the whole group; a watchdog kills
-        it when the session ends under it (`shell.WATCHDOG`; not with `watch=False`: a
+        it when the session ends under it (`shelltext`; not with `watch=False`: a
         short kill command needs none, and must start fast). The output
         goes into `out` (default: bounded at the default limit).
         """
@@ -231,4 +231,4 @@ def _oneshot_body(size: int, *, watch: bool, become: bool,
         return read_script_then_eval(size)
     if not become:
         return watched_oneshot(size) if guard is None else tracked_oneshot(size, *guard)
-    return f"{WATCHDOG}; {read_script_then_eval(size, subshell=True)}"
+    return posix_oneshot(size)

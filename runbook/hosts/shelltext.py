@@ -85,7 +85,18 @@ _LOOP_BODY = (
     "while IFS= read -r __runbook_n && {take}; do "
     "__runbook_run </dev/null {fd}>&-; printf '%s:%d:\\n' \"$__runbook_m\" \"$?\" >&{fd}; done"
 )
-_BASH_TAKE = 'LC_ALL=C IFS= read -r -N "$__runbook_n" __runbook_cmd'
+
+
+def _read_command(count: str) -> str:
+    """Bash text reading the next `count` bytes of stdin into `$__runbook_cmd` in one buffered
+    read (`LC_ALL=C`: `-N` counts characters, and the count is in bytes)."""
+    return f"LC_ALL=C IFS= read -r -N {count} __runbook_cmd"
+
+
+#: Shell text running the command read into `$__runbook_cmd` as a oneshot does: stdin
+#: /dev/null, stderr merged into stdout.
+_RUN_COMMAND = 'exec 2>&1 </dev/null; eval "$__runbook_cmd"'
+_BASH_TAKE = _read_command('"$__runbook_n"')
 _SH_TAKE = '__runbook_cmd=$(head -c "$__runbook_n"; echo x) && __runbook_cmd=${__runbook_cmd%x}'
 _BASH_LOOP = f"{_BASH_WATCHDOG}; " + _LOOP_BODY.format(
     fd=PROTOCOL_FD, ends=ENDS_WATCHDOG, take=_BASH_TAKE)
@@ -125,9 +136,8 @@ def watched_oneshot(size: int) -> str:
     no subshell and no `head`: three processes fewer than the POSIX form, which other shells
     get (`WATCHDOG` and `read_script_then_eval`).
     """
-    bash = f"LC_ALL=C IFS= read -r -d '' -N {size} __runbook_cmd; {_oneshot_watchdog()}"
-    posix = f"{WATCHDOG}; {read_script_then_eval(size, subshell=True)}"
-    return f'if [ -n "$BASH_VERSION" ]; then {bash}; else {posix}; fi'
+    bash = f"{_read_command(str(size))}; {_ONESHOT_WATCHDOG}; {_RUN_COMMAND}"
+    return f'if [ -n "$BASH_VERSION" ]; then {bash}; else {posix_oneshot(size)}; fi'
 
 
 def tracked_oneshot(size: int, watchdog: int, shell: int) -> str:
@@ -135,25 +145,28 @@ def tracked_oneshot(size: int, watchdog: int, shell: int) -> str:
     shell (pid `shell`) has one that guards oneshots (pid `watchdog`, `_BASH_WATCHDOG`): the
     oneshot checks from /proc that both are still the ones meant (the watchdog a child of the
     shell, the shell a child of this session), then asks the watchdog to note it (SIGUSR2).
-    Otherwise, or under another shell, it starts its own as `watched_oneshot` does."""
-    own = watched_oneshot(size)
-    ask = (
-        f"LC_ALL=C IFS= read -r -d '' -N {size} __runbook_cmd; "
-        f"if {{ read -r -a __runbook_a </proc/{watchdog}/stat && [ \"${{__runbook_a[3]}}\" = {shell} ]"
+    Otherwise it starts its own as `watched_oneshot` does."""
+    guarded = (
+        f"{{ read -r -a __runbook_a </proc/{watchdog}/stat && [ \"${{__runbook_a[3]}}\" = {shell} ]"
         f" && read -r -a __runbook_a </proc/{shell}/stat && [ \"${{__runbook_a[3]}}\" = \"$PPID\" ]"
-        f" && kill -USR2 {watchdog}; }} 2>/dev/null; then unset __runbook_a; "
-        'exec 2>&1 </dev/null; eval "$__runbook_cmd"; '
-        f"else {_oneshot_watchdog()}; fi"
+        f" && kill -USR2 {watchdog}; }} 2>/dev/null"
     )
-    return f'if [ -n "$BASH_VERSION" ]; then {ask}; else {own}; fi'
+    bash = (f"{_read_command(str(size))}; if {guarded}; then unset __runbook_a; "
+            f"else {_ONESHOT_WATCHDOG}; fi; {_RUN_COMMAND}")
+    return f'if [ -n "$BASH_VERSION" ]; then {bash}; else {posix_oneshot(size)}; fi'
 
 
-def _oneshot_watchdog() -> str:
-    """Bash text starting a oneshot's own watchdog (`watched_oneshot`), then running the
-    command read into `$__runbook_cmd`."""
-    return (
-        "(trap '' TERM INT HUP; p=$$; while read -r _; do :; done; "
-        "kill -0 $p || exit 0; kill -TERM -$p; sleep 2; kill -KILL -$p"
-        f") <&0 >/dev/null 2>&1 {PROTOCOL_FD}>&- & __runbook_wd=$!; disown; "
-        'exec 2>&1 </dev/null; eval "$__runbook_cmd"'
-    )
+#: Bash text starting a oneshot's own watchdog (`watched_oneshot`): it holds the channel's
+#: stdin and nothing else.
+_ONESHOT_WATCHDOG = (
+    "(trap '' TERM INT HUP; p=$$; while read -r _; do :; done; "
+    "kill -0 $p || exit 0; kill -TERM -$p; sleep 2; kill -KILL -$p"
+    f") <&0 >/dev/null 2>&1 {PROTOCOL_FD}>&- & __runbook_wd=$!; disown"
+)
+
+
+def posix_oneshot(size: int) -> str:
+    """A watched oneshot in any POSIX shell (shells other than bash; under sudo, whose stdin
+    may be a relay): the POSIX watchdog, `head -c`, and the command in a subshell so that its
+    own EXIT trap leaves the watchdog's alone."""
+    return f"{WATCHDOG}; {read_script_then_eval(size, subshell=True)}"

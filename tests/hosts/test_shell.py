@@ -71,9 +71,8 @@ def test_the_command_loop_keeps_commands_whole_and_state_across_them(
 
     async def scenario() -> list[str]:
         async with host:
-            outputs = [(await host.run(f"cd {tmp_path}; x=kept; {probe}")).only.output
-                       for probe in ('echo "$BASH_VERSION" | wc -c',)]
-            outputs.append((await host.run(awkward)).only.output)
+            probe = f'cd {tmp_path}; x=kept; echo "$BASH_VERSION" | wc -c'
+            outputs = [(await host.run(probe)).only.output, (await host.run(awkward)).only.output]
             timed_out = (await host.run("sleep 30", timeout=0.5)).only
             assert timed_out.status is Status.Error, timed_out
             outputs.append((await host.run('echo "$x $(pwd)"')).only.output)
