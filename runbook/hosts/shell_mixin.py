@@ -32,6 +32,7 @@ from runbook.hosts.shell import (
 )
 from runbook.hosts.shelltext import (
     SHELL_COMMAND,
+    plain_command,
     posix_oneshot,
     quote,
     read_script_then_eval,
@@ -167,7 +168,7 @@ class ShellMixin(ABC):
         script = cmd.encode()
         guard = self._shell.oneshot_guard if self._shell is not None and self._shell.alive else None
         inner = (f"printf '%s:%d:\\n' {quote(marker)} \"$$\"; "
-                 f"{_oneshot_body(len(script), watch=watch, become=who is not None, guard=guard)}")
+                 f"{_oneshot_body(cmd, watch=watch, become=who is not None, guard=guard)}")
         signal = self._signal_group if who is None else functools.partial(self._signal_group_as, who)
         async with self._command_slot():
             channel = await (self._open_command_channel(inner) if who is None
@@ -221,14 +222,18 @@ class ShellMixin(ABC):
         return plain
 
 
-def _oneshot_body(size: int, *, watch: bool, become: bool,
+def _oneshot_body(cmd: str, *, watch: bool, become: bool,
                   guard: tuple[int, int] | None) -> str:
-    """Shell text that reads a oneshot's `size`-byte command from stdin and runs it: as the
-    login user guarded by the persistent shell's watchdog (`guard`) or else its own cheapest
-    one, under sudo (whose stdin may be a relay) with the POSIX watchdog, and with none at all
-    for runbook's own short kill commands (`watch=False`)."""
+    """Shell text that reads a oneshot's command `cmd` from stdin and runs it: as the login
+    user guarded by the persistent shell's watchdog (`guard`) or else its own cheapest one
+    (a `plain_command` by `exec`), under sudo (whose stdin may be a relay) with the POSIX
+    watchdog, and with none at all for runbook's own short kill commands (`watch=False`)."""
+    size = len(cmd.encode())
     if not watch:
         return read_script_then_eval(size)
-    if not become:
-        return watched_oneshot(size) if guard is None else tracked_oneshot(size, *guard)
-    return posix_oneshot(size)
+    if become:
+        return posix_oneshot(size)
+    plain = plain_command(cmd)
+    if guard is None:
+        return watched_oneshot(size, plain=plain)
+    return tracked_oneshot(size, *guard, plain=plain)

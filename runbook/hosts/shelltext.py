@@ -8,6 +8,8 @@ machine every process saved is about 1 ms of CPU per host (docs/performance.md).
 
 from __future__ import annotations
 
+import re
+
 #: The descriptor that carries the protocol's markers (a single digit, so plain `sh` has it too).
 PROTOCOL_FD = 8
 
@@ -33,19 +35,19 @@ _SH_WATCHDOG = (
 #: The same watchdog under bash in one process instead of three: `disown` keeps it out of a
 #: step's `wait`, and it sleeps in `read -t 2` on a pty master nobody writes to (no `tail`,
 #: no `sleep` fork every 2 s) and looks with builtins. Where no pty can be opened it waits
-#: like the POSIX form. It also guards the session's oneshots that ask it to
-#: (`tracked_oneshot`, which names this watchdog in its command line and sends SIGUSR2): `k`
-#: holds those among the session process's children (Linux's /proc/PID/task/TID/children,
-#: looked at on SIGUSR2 and every 2 s). When the session ends, the ones still running are
-#: killed with the shell's group; a shell that ended normally (SIGUSR1) keeps its group, and
-#: its watchdog stays only while a guarded oneshot runs. `$__runbook_wt` says it can guard.
+#: like the POSIX form. It also guards the session's oneshots (`tracked_oneshot`, which
+#: sends SIGUSR2 before it runs its command): `k` holds the session process's children other
+#: than the shell (Linux's /proc/PID/task/TID/children, looked at on SIGUSR2 and every 2 s;
+#: by pid, so a oneshot that `exec`s its command stays known). When the session ends, the
+#: ones still running are killed with the shell's group; a shell that ended normally
+#: (SIGUSR1) keeps its group, and its watchdog stays only while one of them runs.
+#: `$__runbook_wt` says it can guard.
 _BASH_WATCHDOG = (
     "(trap '' TERM INT HUP; s=${__runbook_sess:-$PPID} p=$$ t= k= e=; "
     "trap 'e=1; kill -KILL $t 2>/dev/null' USR1; "
     # mapfile, not read: a `read` in a trap cancels the timeout of the `read -t` it interrupts
     "kids() { mapfile -t -d ' ' x </proc/$s/task/$s/children && [ ${#x[@]} -gt 0 ] || return; "
-    'k=; for c in "${x[@]}"; do mapfile -d \'\' -t a </proc/$c/cmdline && '
-    '[[ ${a[*]} == *"kill -USR2 $BASHPID;"* ]] && k="$k $c"; done; }; trap kids USR2; '
+    'k=; for c in "${x[@]}"; do [ "$c" = $p ] || k="$k $c"; done; }; trap kids USR2; '
     # a oneshot that ended is a zombie until sshd reaps it: not one to wait for or kill
     "live() { mapfile -d ' ' -t f </proc/$1/stat && [ \"${f[2]}\" != Z ]; }; "
     "busy() { for c in $k; do live $c && return; done; false; }; "
@@ -96,6 +98,28 @@ def _read_command(count: str) -> str:
 #: Shell text running the command read into `$__runbook_cmd` as a oneshot does: stdin
 #: /dev/null, stderr merged into stdout.
 _RUN_COMMAND = 'exec 2>&1 </dev/null; eval "$__runbook_cmd"'
+#: The same for a `plain_command`: when its first word is a program found on PATH (not a
+#: builtin, not a function), bash `exec`s it, as `bash -c` does with its last command
+#: (`eval` does not): one fork less per oneshot. Anything else runs as `_RUN_COMMAND` does.
+_RUN_PLAIN_COMMAND = (
+    'exec 2>&1 </dev/null; __runbook_f=${__runbook_cmd%% *}; '
+    'if { hash -- "$__runbook_f" && hash -t -- "$__runbook_f" && '
+    '! declare -F -- "$__runbook_f"; } >/dev/null 2>&1; then eval "exec $__runbook_cmd"; fi; '
+    'eval "$__runbook_cmd"'
+)
+#: A command that is one simple command: a program name, then words with no shell operator,
+#: quote, expansion or newline in them (so `exec` in front of it changes nothing but the fork).
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*(?: [^;&|()<>`$\\\n\r'\"{}!#]*)?")
+
+
+def plain_command(cmd: str) -> bool:
+    """Whether a oneshot's `cmd` may run by `exec` (`_RUN_PLAIN_COMMAND`): a program name
+    and plain words, like `md5sum /tmp/f` or `systemctl restart nginx`."""
+    return _PLAIN.fullmatch(cmd) is not None
+
+
+def _run_command(plain: bool) -> str:
+    return _RUN_PLAIN_COMMAND if plain else _RUN_COMMAND
 _BASH_TAKE = _read_command('"$__runbook_n"')
 _SH_TAKE = '__runbook_cmd=$(head -c "$__runbook_n"; echo x) && __runbook_cmd=${__runbook_cmd%x}'
 _BASH_LOOP = f"{_BASH_WATCHDOG}; " + _LOOP_BODY.format(
@@ -125,7 +149,7 @@ def read_script_then_eval(size: int, *, subshell: bool = False) -> str:
     return f"__runbook_cmd=$(head -c {size}); exec 2>&1 </dev/null; {run}"
 
 
-def watched_oneshot(size: int) -> str:
+def watched_oneshot(size: int, *, plain: bool = False) -> str:
     """Shell text for an SSH oneshot run as the login user: read the command (`size` bytes on
     stdin), start its watchdog, run it.
 
@@ -136,11 +160,11 @@ def watched_oneshot(size: int) -> str:
     no subshell and no `head`: three processes fewer than the POSIX form, which other shells
     get (`WATCHDOG` and `read_script_then_eval`).
     """
-    bash = f"{_read_command(str(size))}; {_ONESHOT_WATCHDOG}; {_RUN_COMMAND}"
+    bash = f"{_read_command(str(size))}; {_ONESHOT_WATCHDOG}; {_run_command(plain)}"
     return f'if [ -n "$BASH_VERSION" ]; then {bash}; else {posix_oneshot(size)}; fi'
 
 
-def tracked_oneshot(size: int, watchdog: int, shell: int) -> str:
+def tracked_oneshot(size: int, watchdog: int, shell: int, *, plain: bool = False) -> str:
     """Like `watched_oneshot`, without a watchdog of its own when the session's persistent
     shell (pid `shell`) has one that guards oneshots (pid `watchdog`, `_BASH_WATCHDOG`): the
     oneshot checks from /proc that both are still the ones meant (the watchdog a child of the
@@ -152,7 +176,7 @@ def tracked_oneshot(size: int, watchdog: int, shell: int) -> str:
         f" && kill -USR2 {watchdog}; }} 2>/dev/null"
     )
     bash = (f"{_read_command(str(size))}; if {guarded}; then unset __runbook_a; "
-            f"else {_ONESHOT_WATCHDOG}; fi; {_RUN_COMMAND}")
+            f"else {_ONESHOT_WATCHDOG}; fi; {_run_command(plain)}")
     return f'if [ -n "$BASH_VERSION" ]; then {bash}; else {posix_oneshot(size)}; fi'
 
 

@@ -59,9 +59,12 @@ class SshChannel:
             return b""
 
     async def exit_status(self) -> int | None:
+        """The command's exit status; one killed by signal N gives 128 + N, as a shell says
+        (a oneshot that `exec`s its command ends with sshd's exit-signal, not a status)."""
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._process.wait_closed(), INTERRUPT_GRACE)
-        return self._process.returncode
+        rc = self._process.returncode
+        return 128 - rc if rc is not None and rc < 0 else rc
 
     def close(self) -> None:
         self._process.close()

@@ -10,6 +10,7 @@ import pytest
 
 from runbook import Host, Status
 from runbook.hosts.local import LocalHost
+from runbook.hosts.shelltext import plain_command
 from tests.hosts.conftest import HostFactory
 from tests.hosts.test_host_contract import on_host
 
@@ -86,3 +87,17 @@ def test_the_command_loop_keeps_commands_whole_and_state_across_them(
     assert whole == "héllo — ✓\n[a]\n"
     assert state == f"kept {tmp_path}\n"
     assert fresh == "[]\n"
+
+
+@pytest.mark.parametrize(("command", "plain"), [
+    ("md5sum /tmp/h01/payload.bin", True), ("systemctl restart nginx", True), ("uname", True),
+    ("ls -l /var/log/*.log", True), ("echo a; rm -rf /tmp/x", False), ("a && b", False),
+    ("make | tee log", False), ("FOO=1 make", False), ("cat $HOME/x", False),
+    ("grep 'a b' f", False), ("cat <in >out", False), ("sleep 5 &", False), ("x\ny", False),
+    ("./configure", False), ("(cd /tmp)", False), ("echo `id`", False), ("cmd\targ", False),
+])
+def test_which_oneshots_may_run_by_exec(command: str, plain: bool) -> None:
+    """Only one simple command with plain words is run by `exec` in a oneshot (whose shell
+    then checks that its first word is a program on PATH): putting `exec` in front of
+    anything else would change what it does."""
+    assert plain_command(command) is plain

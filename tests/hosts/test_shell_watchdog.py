@@ -29,27 +29,40 @@ from tests.test_apply_sshd import REPO, wait_no_marker
 CLEANUP_DEADLINE = 20.0
 
 
-def _book(tmp_path: Path, marker: str, action: str, become: bool) -> Path:
-    """`action` holds `sleep 300`; "shell+oneshot" is a oneshot after a `run` step, so the
-    persistent shell's watchdog guards it (`tracked_oneshot`) instead of one of its own."""
+def _held_command(action: str) -> tuple[str, str]:
+    """The command holding each host (`sleep 300`) and the text `pgrep -f` finds it by: a
+    "plain" one is a `plain_command`, which the oneshot runs by `exec` (no shell above it)."""
+    if action.endswith("plain"):
+        sleeper = f"sleep 300 0.{uuid.uuid4().int % 10**12:012d}"
+        return sleeper, sleeper
+    marker = f"wd-{uuid.uuid4().hex}"
+    return f"sh -c 'sleep 300; true {marker}'", f"sleep 300; true {marker}"
+
+
+def _book(tmp_path: Path, command: str, action: str, become: bool) -> Path:
+    """`command` holds the hosts; "shell+oneshot" and "shell+plain" are a oneshot after a
+    `run` step, so the persistent shell's watchdog guards it (`tracked_oneshot`) instead of
+    one of its own."""
     book = tmp_path / "held.yml"
     first = ""
-    if action == "shell+oneshot":
-        action = "oneshot"
+    if action.startswith("shell+"):
         first = '  - {name: shell, hosts: "^h0[1-3]$", run: "true"}\n'
+    if action != "run":
+        action = "oneshot"
     book.write_text(f"""
 name: held
 steps:
 {first}  - name: hold
     hosts: "^h0[1-3]$"
     become: {str(become).lower()}
-    {action}: sh -c 'sleep 300; true {marker}'
+    {action}: {command}
 """)
     return book
 
 
 @pytest.mark.parametrize(("action", "become"), [("run", False), ("oneshot", False),
-                                                ("shell+oneshot", False),
+                                                ("shell+oneshot", False), ("plain", False),
+                                                ("shell+plain", False),
                                                 ("run", True), ("oneshot", True)])
 def test_kill_9_of_apply_ends_the_remote_commands(sshd_lab: SshdLab, tmp_path: Path,
                                                   request: pytest.FixtureRequest,
@@ -59,9 +72,9 @@ def test_kill_9_of_apply_ends_the_remote_commands(sshd_lab: SshdLab, tmp_path: P
         accounts = request.getfixturevalue("sudo_accounts")
         extra = {"defaults": {"user": accounts.nopass, "agent": False}}
     lab = sshd_lab.lab_yaml(tmp_path / "lab.yml", host_ids=["h01", "h02", "h03"], extra=extra)
-    marker = f"wd-{uuid.uuid4().hex}"
+    command, marker = _held_command(action)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runbook", "apply", str(_book(tmp_path, marker, action, become)),
+        [sys.executable, "-m", "runbook", "apply", str(_book(tmp_path, command, action, become)),
          "--lab", str(lab)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True)
     try:
@@ -80,8 +93,8 @@ def test_kill_9_of_apply_ends_the_remote_commands(sshd_lab: SshdLab, tmp_path: P
 
 
 def _held(marker: str) -> int:
-    """How many `sh -c 'sleep 300; true MARKER'` run (one per host once all are held)."""
-    found = subprocess.run(["pgrep", "-f", f"sleep 300; true {marker}"], check=False,
+    """How many held commands run (one per host once all are held)."""
+    found = subprocess.run(["pgrep", "-f", marker], check=False,
                            capture_output=True, text=True)
     return len(found.stdout.split())
 

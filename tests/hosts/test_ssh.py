@@ -338,3 +338,40 @@ def test_releasing_a_connection_ends_its_shell_and_keeps_what_a_step_left_runnin
         assert found, "the step's server did not survive the release"
     finally:
         subprocess.run(["pkill", "-f", marker], check=False)
+
+
+def _runs_as_group_leader(stat_line: str) -> bool:
+    """Whether the process whose /proc/PID/stat is `stat_line` leads its process group: the
+    oneshot's process itself (sshd makes each channel's process a group leader), not a child
+    of the oneshot's shell."""
+    pid = stat_line.split(maxsplit=1)[0]
+    pgid = stat_line.rsplit(")", 1)[1].split()[2]
+    return pid == pgid
+
+
+@pytest.mark.parametrize("after_run", [False, True])
+def test_a_plain_oneshot_execs_its_command_and_reports_signals_as_a_shell_does(
+        ssh_host_factory: Factory, after_run: bool) -> None:
+    """A oneshot that is one plain command runs it by `exec` (no shell stays above it: one
+    process less per host), guarded by its own watchdog or, after a `run`, the shell's;
+    anything else (here a `;`) or a builtin keeps its shell. A command killed by a signal
+    gives 128 + N either way (sshd reports a signal, not a status, when no shell is left)."""
+    host = ssh_host_factory(4)
+
+    async def scenario() -> None:
+        async with host:
+            if after_run:
+                assert (await host.run("true")).status is Status.Success
+            plain = await host.oneshot("cat /proc/self/stat")
+            compound = await host.oneshot("cat /proc/self/stat; true")
+            assert plain.status is Status.Success and compound.status is Status.Success
+            assert _runs_as_group_leader(plain.output), plain.output
+            assert not _runs_as_group_leader(compound.output), compound.output
+            builtin = await host.oneshot("echo $BASH_VERSION x")
+            assert builtin.output.strip().endswith(" x") and len(builtin.output) > 4, builtin
+            killed = await host.oneshot("env kill -KILL 0", timeout=20)
+            assert (killed.status, killed.retcode) == (Status.Failed, 137), killed
+            missing = await host.oneshot("no-such-command-here --flag", timeout=20)
+            assert missing.retcode == 127 and "command not found" in missing.output, missing
+
+    asyncio.run(asyncio.wait_for(scenario(), 120))
