@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -91,24 +96,35 @@ def test_prune_keeps_the_newest_and_the_protected(runs: Path) -> None:
     assert [p.name for p in prune_runs(runs, 1)] == ["20261201T100000Z-0001"]
 
 
-def test_prune_never_removes_a_run_another_process_is_recording(tmp_path: Path) -> None:
-    """`apply --keep-runs 1` removed the folder of a run still going in another terminal: its
-    journal lines went to a deleted file."""
-    import os
-    import subprocess
-    import sys
-    import time
+class _Applies(NamedTuple):
+    """A held and a quick runbook on the local host, and `runbook apply` into `runs`."""
 
-    repo = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(repo)}
+    env: dict[str, str]
+    apply: list[str]
+    slow: Path
+    quick: Path
+    marker: Path
+    runs: Path
+
+
+def _applies(tmp_path: Path) -> _Applies:
+    """`slow` holds its step while `marker` exists; `quick` is one `true`."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     marker = tmp_path / "hold"
-    marker.touch()
     slow, quick = tmp_path / "slow.yml", tmp_path / "quick.yml"
     slow.write_text("name: slow\nsteps:\n  - name: hold\n    hosts: local\n"
                     f"    run: 'while [ -e {marker} ]; do sleep 0.05; done'\n")
     quick.write_text("name: quick\nsteps:\n  - {name: q, hosts: local, run: 'true'}\n")
     runs = tmp_path / "runs"
     apply = [sys.executable, "-m", "runbook", "apply", "--runs-dir", str(runs)]
+    return _Applies(env, apply, slow, quick, marker, runs)
+
+
+def test_prune_never_removes_a_run_another_process_is_recording(tmp_path: Path) -> None:
+    """`apply --keep-runs 1` removed the folder of a run still going in another terminal: its
+    journal lines went to a deleted file."""
+    env, apply, slow, quick, marker, runs = _applies(tmp_path)
+    marker.touch()
     first = subprocess.Popen([*apply, str(slow)], env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
@@ -135,3 +151,31 @@ def test_prune_never_removes_a_run_another_process_is_recording(tmp_path: Path) 
     assert subprocess.run([*apply, str(quick), "--keep-runs", "1"], env=env,
                           capture_output=True, timeout=60, check=False).returncode == 0
     assert len(list_runs(runs)) == 1  # a finished run is pruned as before
+
+
+def test_old_runs_are_pruned_while_the_new_run_goes(tmp_path: Path) -> None:
+    """Pruning starts with the run (in a thread), not after it: with `--keep-runs 1` the
+    earlier runs are gone while the new run's step still holds."""
+    env, apply, slow, quick, marker, runs = _applies(tmp_path)
+    for _ in range(2):
+        subprocess.run([*apply, str(quick)], env=env, capture_output=True, timeout=60,
+                       check=True)
+    assert len(list_runs(runs)) == 2
+    marker.touch()
+    held = subprocess.Popen([*apply, str(slow), "--keep-runs", "1"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list_runs(runs)) != 1:
+            assert time.monotonic() < deadline and held.poll() is None
+            time.sleep(0.02)
+        assert held.poll() is None  # still holding: pruned while it runs
+        (live,) = list_runs(runs)
+        assert "slow" in live.journal.read_text()
+        marker.unlink()
+        assert held.wait(timeout=60) == 0
+    finally:
+        marker.unlink(missing_ok=True)
+        held.kill()
+        held.wait()
+    assert len(list_runs(runs)) == 1
