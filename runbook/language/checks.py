@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING
 from runbook._suggest import did_you_mean
 from runbook.errors import ConfigError
 from runbook.language.findings import Finding
-from runbook.language.stepchecks import check_console_targets, check_delegate, check_modifiers
+from runbook.language.stepchecks import (
+    check_console_targets,
+    check_delegate,
+    check_modifiers,
+    cli_host_ids,
+)
 from runbook.language.stepfields import Field, action_templates, field_text, template_strings
 from runbook.language.templatechecks import TemplateChecks
 from runbook.language.treechecks import (
@@ -153,9 +158,7 @@ class RunbookChecker(TemplateChecks):
 
     def check_cli_hosts(self, step: Step, hosts: list[Host]) -> None:
         """`shell: cli` hosts have no files to copy and no exit codes to expect."""
-        from runbook.hosts.cli import CliHost
-
-        cli = [h.id for h in hosts if isinstance(h, CliHost)]
+        cli = cli_host_ids(hosts)
         kind = step.action.kind
         if cli and kind in ("put", "get"):
             self.add(step, (kind,), f"{kind} is not supported on `shell: cli` host(s) "

@@ -9,6 +9,7 @@ outside the markup). Called by `checks.RunbookChecker.check_action` with its `ad
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -135,19 +136,30 @@ def _driven(site: str | None) -> str:
     return f"site {site}" if site is not None else "driven by this machine, no site"
 
 
+def cli_host_ids(hosts: Sequence[Host]) -> list[str]:
+    """The ids of the `shell: cli` hosts among `hosts`.
+
+    A `CliHost` exists only once `runbook.hosts.cli` is imported (the lab imports it to build
+    the first one), so when the module is not loaded there is none; importing it (with the
+    console links) just to find none cost 2-3 ms of every run's start-up.
+    """
+    cli = sys.modules.get("runbook.hosts.cli")
+    if cli is None:
+        return []
+    host_class: type[Host] = cli.CliHost
+    return [h.id for h in hosts if isinstance(h, host_class)]
+
+
 def check_console_targets(step: Step, hosts: list[Host], add: Add) -> None:
     """Console and `shell: cli` hosts have no sudo; a CLI has no files or exit codes to wait on."""
-    from runbook.hosts.cli import CliHost
-
+    cli = cli_host_ids(hosts)
     if step.become:
-        odd = [h.id for h in hosts if isinstance(h, CliHost) or h.transport in ("telnet", "serial")]
+        odd = [h.id for h in hosts if h.id in cli or h.transport in ("telnet", "serial")]
         if odd:
             add(step, ("become",), f"become is not supported on console or `shell: cli` "
                                    f"host(s) {', '.join(odd)}: they log in as their `user`")
     action = step.action
-    if isinstance(action, WaitForAction) and action.port is None:
-        cli = [h.id for h in hosts if isinstance(h, CliHost)]
-        if cli:
-            add(step, ("wait_for",), f"wait_for {action.target} needs a POSIX shell, which "
-                                     f"`shell: cli` host(s) {', '.join(cli)} do not have: "
-                                     "wait for a port, or use interact")
+    if isinstance(action, WaitForAction) and action.port is None and cli:
+        add(step, ("wait_for",), f"wait_for {action.target} needs a POSIX shell, which "
+                                 f"`shell: cli` host(s) {', '.join(cli)} do not have: "
+                                 "wait for a port, or use interact")
