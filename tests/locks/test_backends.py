@@ -180,3 +180,28 @@ def test_a_silent_redis_is_a_backend_error_saying_it_did_not_answer() -> None:
         backend = RedisLockBackend("ns", url=f"redis://127.0.0.1:{silent.port}/0", timeout=1)
         with pytest.raises(LockBackendError, match=r"no answer within 1s \(lock: timeout\)"):
             run(using(backend, backend.holders()))
+
+
+def test_file_records_are_rewritten_in_place_and_blanked_when_released(tmp_path: Path) -> None:
+    """The file backend keeps a host's record file (same inode) through taking, renewing
+    with a shorter record, releasing and taking again: a blanked or space-padded record
+    reads right, and a released host is free for the next holder."""
+    long_note, b = alice(note="a long note " * 20), bob()
+
+    async def scenario() -> None:
+        backend = FileLockBackend("rack", path=str(tmp_path))
+        record = tmp_path / "rack" / "r1.json"
+        assert await backend.acquire(["r1"], long_note, 30) == []
+        inode, size = record.stat().st_ino, record.stat().st_size
+        await backend.release(["r1"], long_note)
+        assert record.read_bytes().strip() == b"" and await backend.holders() == []
+        assert await backend.acquire(["r1"], b, 30) == []  # shorter: padded
+        (held,) = await backend.holders()
+        assert (held.holder.owner, held.holder.note) == ("bob@ws2", "")
+        await backend.renew(["r1"], b, 60)
+        assert (await backend.holders())[0].holder.until > time.time() + 50
+        assert (record.stat().st_ino, record.stat().st_size) == (inode, size)
+        conflicts = await FileLockBackend("rack", path=str(tmp_path)).acquire(["r1"], alice(), 30)
+        assert [c.holder.owner for c in conflicts] == ["bob@ws2"]
+
+    run(scenario())
