@@ -119,7 +119,10 @@ def plain_command(cmd: str) -> bool:
 
 
 def _run_command(plain: bool) -> str:
+    """The text that runs the command read: by `exec` when it may (`plain`), else by `eval`."""
     return _RUN_PLAIN_COMMAND if plain else _RUN_COMMAND
+
+
 _BASH_TAKE = _read_command('"$__runbook_n"')
 _SH_TAKE = '__runbook_cmd=$(head -c "$__runbook_n"; echo x) && __runbook_cmd=${__runbook_cmd%x}'
 _BASH_LOOP = f"{_BASH_WATCHDOG}; " + _LOOP_BODY.format(
