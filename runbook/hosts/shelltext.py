@@ -38,7 +38,8 @@ _SH_WATCHDOG = (
 #: like the POSIX form. It also guards the session's oneshots (`tracked_oneshot`, which
 #: sends SIGUSR2 before it runs its command): `k` holds the session process's children other
 #: than the shell (Linux's /proc/PID/task/TID/children, looked at on SIGUSR2 and every 2 s;
-#: by pid, so a oneshot that `exec`s its command stays known). When the session ends, the
+#: by pid and start time, so a oneshot that `exec`s its command stays known and a pid reused
+#: by another process after one ended is never signalled). When the session ends, the
 #: ones still running are killed with the shell's group; a shell that ended normally
 #: (SIGUSR1) keeps its group, and its watchdog stays only while one of them runs.
 #: `$__runbook_wt` says it can guard.
@@ -46,11 +47,19 @@ _BASH_WATCHDOG = (
     "(trap '' TERM INT HUP; s=${__runbook_sess:-$PPID} p=$$ t= k= e=; "
     "trap 'e=1; kill -KILL $t 2>/dev/null' USR1; "
     # mapfile, not read: a `read` in a trap cancels the timeout of the `read -t` it interrupts
+    # st: from /proc/PID/stat past "pid (comm) ", z the state and b the start time (no array
+    # assignment: sh must parse this text too, in the branch it does not run)
+    "st() { mapfile -t l </proc/$1/stat && [ ${#l[@]} -gt 0 ] || return; "
+    "set -- ${l[0]##*) }; z=$1 b=${20}; }; "
+    # a guarded process is kept as pid:start time, so a pid reused after it ended (pids wrap
+    # quickly on a busy machine) is never taken for it
     "kids() { mapfile -t -d ' ' x </proc/$s/task/$s/children && [ ${#x[@]} -gt 0 ] || return; "
-    'k=; for c in "${x[@]}"; do [ "$c" = $p ] || k="$k $c"; done; }; trap kids USR2; '
+    'k=; for c in "${x[@]}"; do [ "$c" = $p ] || ! st $c || k="$k $c:$b"; done; }; '
+    "trap kids USR2; "
     # a oneshot that ended is a zombie until sshd reaps it: not one to wait for or kill
-    "live() { mapfile -d ' ' -t f </proc/$1/stat && [ \"${f[2]}\" != Z ]; }; "
-    "busy() { for c in $k; do live $c && return; done; false; }; "
+    'live() { st $1 && [ "$z" != Z ]; }; '
+    'same() { live ${1%:*} && [ "$b" = "${1#*:}" ]; }; '
+    "busy() { for c in $k; do same $c && return; done; false; }; "
     # where /proc shows this process, it shows the session's too (same user, or root under
     # sudo): no `ps` (a fork that reads all of /proc) each time the session is looked for
     '[ -d /proc/$BASHPID ] && alive() { live $s; } || alive() { kill -0 $s || ps -p $s; }; '
@@ -60,7 +69,7 @@ _BASH_WATCHDOG = (
     "while watch && { read -t 2 -u 9; [ $? -gt 128 ]; }; do kids; done; "
     "watch && { tail --pid=$s -f /dev/null -s 2 & t=$!; wait $t || "
     "while watch; do sleep 2 & t=$!; wait $t; done; }; "
-    "trap '' USR1 USR2; alive && exit 0; g=; for c in $k; do ! live $c || g=\"$g -$c\"; done; "
+    "trap '' USR1 USR2; alive && exit 0; g=; for c in $k; do ! same $c || g=\"$g -${c%:*}\"; done; "
     '[ -n "$e" ] || ! kill -0 $p || g="$g -$p"; [ -n "$g" ] || exit 0; '
     "kill -TERM -- $g; sleep 2; kill -KILL -- $g"
     f") </dev/null >/dev/null 2>&1 {PROTOCOL_FD}>&- & __runbook_wd=$!; disown; "
