@@ -1,4 +1,5 @@
-"""`lazy_module`: a module imported on first attribute use, for start-up time.
+"""`lazy_module`: a module imported on first attribute use, for start-up time; and
+`lazy_exports`: a package's names imported from their modules on first use (PEP 562).
 
 `runbook validate` and `runbook hosts` build lab hosts but never run them; importing asyncio
 for that alone costs tens of milliseconds. Modules on that path write
@@ -15,6 +16,7 @@ and keep full typing, while the import happens when the first coroutine needs it
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -42,3 +44,26 @@ class _LazyModule:
 def lazy_module(name: str) -> Any:
     """A stand-in for module `name` that imports it on first attribute access."""
     return _LazyModule(name)
+
+
+def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict[str, Any]
+                 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's PEP 562 `__getattr__` and `__dir__`: each name of `exports` (name ->
+    module) is imported from its module on first use and kept in `namespace`, the package's
+    `globals()`, so the next use does not come back here. A package writes
+
+        __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+    """
+
+    def getattr_(name: str) -> Any:
+        module = exports.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        namespace[name] = value
+        return value
+
+    def dir_() -> list[str]:
+        return sorted([*namespace, *exports])
+
+    return getattr_, dir_

@@ -8,8 +8,9 @@ third-party backends (entry-point group `runbook.lock_backends`) only when named
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from runbook._lazyimport import lazy_exports
 
 if TYPE_CHECKING:
     from runbook.locks.base import (
@@ -82,10 +83,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'runbook.locks' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"runbook.locks.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(
+    __name__, {name: f"runbook.locks.{module}" for name, module in _MODULE_OF.items()},
+    globals())[0]
