@@ -37,20 +37,24 @@ _SH_WATCHDOG = (
 #: no `sleep` fork every 2 s) and looks with builtins. Where no pty can be opened it waits
 #: like the POSIX form. It also guards the session's oneshots (`tracked_oneshot`, which
 #: sends SIGUSR2 before it runs its command): `k` holds the session process's children other
-#: than the shell (Linux's /proc/PID/task/TID/children, looked at on SIGUSR2 and every 2 s;
-#: by pid and start time, so a oneshot that `exec`s its command stays known and a pid reused
-#: by another process after one ended is never signalled). When the session ends, the
-#: ones still running are killed with the shell's group; a shell that ended normally
-#: (SIGUSR1) keeps its group, and its watchdog stays only while one of them runs.
-#: `$__runbook_wt` says it can guard.
+#: than the shell (Linux's /proc/PID/task/TID/children, looked at on each SIGUSR2, which the
+#: shell ignores until the watchdog has its trap; by pid and start time, so a oneshot that
+#: `exec`s its command stays known and a pid reused by another process after one ended is
+#: never signalled). Every 2 s it only checks that the session is there. When the session
+#: ends, the ones still running are killed with the shell's group; a shell that ended
+#: normally (SIGUSR1) keeps its group, and its watchdog stays only while one of them runs.
+#: `$__runbook_wt` says it can guard. Each look costs: the whole watchdog is about 1 ms of a
+#: lab machine's CPU per host (docs/performance.md).
 _BASH_WATCHDOG = (
-    "(trap '' TERM INT HUP; s=${__runbook_sess:-$PPID} p=$$ t= k= e=; "
+    "trap '' USR2; (trap '' TERM INT HUP; s=${__runbook_sess:-$PPID} p=$$ t= k= e=; "
     "trap 'e=1; kill -KILL $t 2>/dev/null' USR1; "
     # mapfile, not read: a `read` in a trap cancels the timeout of the `read -t` it interrupts
     # st: from /proc/PID/stat past "pid (comm) ", z the state and b the start time (no array
-    # assignment: sh must parse this text too, in the branch it does not run)
+    # assignment: sh must parse this text too, in the branch it does not run). The last ") "
+    # ends comm (15 bytes at most, and no field after it holds a parenthesis): looked for in
+    # the first 64 characters only, as bash matches `##*) ` in time quadratic in the length
     "st() { mapfile -t l </proc/$1/stat && [ ${#l[@]} -gt 0 ] || return; "
-    "set -- ${l[0]##*) }; z=$1 b=${20}; }; "
+    "h=${l[0]:0:64}; set -- ${h##*) }${l[0]:64}; z=$1 b=${20}; }; "
     # a guarded process is kept as pid:start time, so a pid reused after it ended (pids wrap
     # quickly on a busy machine) is never taken for it
     "kids() { mapfile -t -d ' ' x </proc/$s/task/$s/children && [ ${#x[@]} -gt 0 ] || return; "
@@ -66,13 +70,13 @@ _BASH_WATCHDOG = (
     'watch() { alive && { [ -z "$e" ] || busy; }; }; '
     # a read that ends before its timeout means this pty does not block: wait as below
     "{ exec 9<>/dev/ptmx; } 2>/dev/null && "
-    "while watch && { read -t 2 -u 9; [ $? -gt 128 ]; }; do kids; done; "
+    "while watch && { read -t 2 -u 9; [ $? -gt 128 ]; }; do :; done; "
     "watch && { tail --pid=$s -f /dev/null -s 2 & t=$!; wait $t || "
     "while watch; do sleep 2 & t=$!; wait $t; done; }; "
     "trap '' USR1 USR2; alive && exit 0; g=; for c in $k; do ! same $c || g=\"$g -${c%:*}\"; done; "
     '[ -n "$e" ] || ! kill -0 $p || g="$g -$p"; [ -n "$g" ] || exit 0; '
     "kill -TERM -- $g; sleep 2; kill -KILL -- $g"
-    f") </dev/null >/dev/null 2>&1 {PROTOCOL_FD}>&- & __runbook_wd=$!; disown; "
+    f") </dev/null >/dev/null 2>&1 {PROTOCOL_FD}>&- & __runbook_wd=$!; disown; trap - USR2; "
     "[ -r /proc/$PPID/task/$PPID/children ] && __runbook_wt=$__runbook_wd"
 )
 #: Shell text that sets the EXIT trap ending the watchdog when the shell ends normally.

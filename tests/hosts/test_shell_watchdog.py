@@ -6,13 +6,15 @@ shell or oneshot that ends normally takes its watchdog with it, while the connec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +230,90 @@ def test_a_oneshot_given_a_stale_guard_starts_its_own_watchdog_and_signals_nobod
         for sleeper in (shell, reused):
             sleeper.kill()
             sleeper.wait()
+
+
+def _signals_caught(pid: int) -> int:
+    """The mask of signals `pid` has a handler for (SigCgt in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return int(line.split()[1], 16)
+    return 0
+
+
+def _sleeps(pid: int) -> int:
+    """How many times `pid` went to sleep of its own accord (to know it is waiting again)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _state(pid: int) -> str:
+    """`pid`'s state letter from /proc/PID/stat, or "gone"."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
+def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+
+@contextlib.contextmanager
+def _guarded_scene(tmp_path: Path, session_end: str) -> Iterator[dict[str, int]]:
+    """A session process (a bash that then runs `session_end`) with two children, each in a
+    session of its own as sshd starts a channel's shell: a shell running `WATCHDOG`, and a
+    process named `a) b c` (a copy of `sleep`), which the watchdog has noted on SIGUSR2 as a
+    oneshot of the session asks it to. Yields their pids: "s" the session, "p" the shell,
+    "w" its watchdog, "g" the guarded process; kills them all after."""
+    odd = tmp_path / "a) b c"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", odd)
+    session = subprocess.Popen(
+        ["bash", "-c", f'setsid bash -c "$WD" & setsid "$ODD" 300 & echo "g $!"; {session_end}'],
+        env={**os.environ, "ODD": str(odd),
+             "WD": f'{WATCHDOG}; echo "w $__runbook_wd"; echo "p $$"; exec sleep 300'},
+        stdout=subprocess.PIPE, text=True)
+    pids: dict[str, int] = {}
+    try:
+        assert session.stdout is not None
+        pids = {key: int(pid) for key, pid in
+                (session.stdout.readline().split() for _ in range(3))}
+        _wait_for(lambda: _signals_caught(pids["w"]) & (1 << 11) != 0,
+                  "the watchdog never set its SIGUSR2 trap")
+        before = _sleeps(pids["w"])
+        os.kill(pids["w"], signal.SIGUSR2)
+        _wait_for(lambda: _sleeps(pids["w"]) > before, "the watchdog never waited again")
+        yield {"s": session.pid, **pids}
+    finally:
+        for pid in [session.pid, *pids.values()]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        session.wait()
+
+
+def test_the_shell_watchdog_kills_a_guarded_process_whose_name_has_a_parenthesis(
+        tmp_path: Path) -> None:
+    """The bash watchdog finds a process's state and start time in /proc/PID/stat past the
+    last ") " of its name: the guarded `a) b c` is killed once the session process is gone."""
+    with _guarded_scene(tmp_path, "wait") as pids:
+        os.kill(pids["s"], signal.SIGKILL)
+        _wait_for(lambda: _state(pids["g"]) in ("gone", "Z"), "the guarded process stayed",
+                  CLEANUP_DEADLINE)
+
+
+def test_after_a_normal_end_the_watchdog_does_not_wait_for_a_guarded_zombie(
+        tmp_path: Path) -> None:
+    """A shell that ended normally (SIGUSR1) keeps its watchdog only while a guarded process
+    runs: one that ended but is not reaped yet (a zombie: its parent, the session process,
+    never reaps) is not waited for, though its name `a) b c` puts words between the pid and
+    the state in /proc/PID/stat."""
+    with _guarded_scene(tmp_path, "exec sleep 300") as pids:
+        os.kill(pids["g"], signal.SIGKILL)
+        _wait_for(lambda: _state(pids["g"]) == "Z", "the guarded process never ended")
+        os.kill(pids["w"], signal.SIGUSR1)  # the shell ended normally
+        _wait_for(lambda: _state(pids["w"]) in ("gone", "Z"), "the watchdog stayed", 10)
