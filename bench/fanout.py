@@ -9,7 +9,9 @@ subprocess (start-up included, as a user would run it). On every host: `run: una
 
 Arms: A `runbook apply`; B bench/floor.py, the fastest plain asyncssh script for the job
 (known_hosts and key parsed once); with `--peers`, pyinfra and parallel-ssh where installed
-(`pip install -e .[bench]`, or any Python given with `--peer-python`; see bench/peers.py).
+(`pip install -e .[bench]`, or any Python given with `--peer-python`; see bench/peers.py);
+with `--coalesced-floor`, B again with runbook's write coalescing (`bench/floor.py --coalesce`),
+to show what runbook owes to sending fewer packets apart from the rest.
 
 `--warm` adds arm W, warm re-runs: `runbook apply --persist 10m` after one untimed run that
 leaves the connections with the keeper (docs/persist.md), so every timed W run reuses them;
@@ -142,6 +144,8 @@ def make_arms(lab: SshdLab, n: int, work: Path, args: argparse.Namespace) -> Arm
         arms[f"runbook@{other.name}"] = (
             [sys.executable, "-P", "-m", "runbook", "apply", str(job), "--lab", str(lab_file),
              *args.apply_args], env)
+    if getattr(args, "coalesced_floor", False):
+        arms["floor+coalesce"] = ([*arms["floor"][0], "--coalesce"], None)
     if args.peers:
         for name, argv in peer_arms(args.peer_python, work, floor_json, payload).items():
             arms[name] = (argv, None)
@@ -211,6 +215,8 @@ def main() -> None:
                         help="run arm A from this checkout (PYTHONPATH) to compare versions")
     parser.add_argument("--compare", type=Path, action="append", default=[], metavar="DIR",
                         help="also run runbook from this checkout (repeatable): what a change bought")
+    parser.add_argument("--coalesced-floor", action="store_true",
+                        help="also run the floor with runbook's write coalescing (bench/floor.py)")
     parser.add_argument("--peers", action="store_true",
                         help="also run pyinfra and parallel-ssh where installed")
     parser.add_argument("--peer-python", default=sys.executable,

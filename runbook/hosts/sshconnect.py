@@ -150,6 +150,10 @@ class SshConnector(Host):
         try:
             if self.hop is not None:
                 options["tunnel"] = await self.hop.connection()
+            else:
+                from runbook.hosts.coalesce import DirectConnector
+
+                options["tunnel"] = DirectConnector()
             # asyncssh's connect_timeout covers TCP, key exchange and auth; the outer bound
             # guards against anything it does not cover.
             return await asyncio.wait_for(
