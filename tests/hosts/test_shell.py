@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from runbook import Host, Status
 from runbook.hosts.local import LocalHost
-from runbook.hosts.shelltext import plain_command
+from runbook.hosts.shelltext import bash_first, plain_command
 from tests.hosts.conftest import HostFactory
 from tests.hosts.test_host_contract import on_host
 
@@ -101,3 +102,16 @@ def test_which_oneshots_may_run_by_exec(command: str, plain: bool) -> None:
     then checks that its first word is a program on PATH): putting `exec` in front of
     anything else would change what it does."""
     assert plain_command(command) is plain
+
+
+
+def test_bash_first_runs_its_branch_and_bash_never_parses_the_other() -> None:
+    def run(shell: str, text: str) -> tuple[int, str, str]:
+        done = subprocess.run([shell, "-c", text], check=False, capture_output=True, text=True,
+                              timeout=10)
+        return done.returncode, done.stdout, done.stderr
+
+    assert run("bash", bash_first("echo in bash", "echo in other")) == (0, "in bash\n", "")
+    assert run("dash", bash_first("echo in bash", "echo in other")) == (0, "in other\n", "")
+    # `(` alone is a syntax error: bash does not even parse the other branch.
+    assert run("bash", bash_first("echo in bash", "echo ( never")) == (0, "in bash\n", "")
