@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from runbook import Host, Status
+from runbook.errors import ShellDiedError
 from runbook.hosts.local import LocalHost
+from runbook.hosts.output import BoundedOutput
+from runbook.hosts.shell import MarkerReader
 from runbook.hosts.shelltext import bash_first, plain_command
 from tests.hosts.conftest import HostFactory
 from tests.hosts.test_host_contract import on_host
@@ -115,3 +118,57 @@ def test_bash_first_runs_its_branch_and_bash_never_parses_the_other() -> None:
     assert run("dash", bash_first("echo in bash", "echo in other")) == (0, "in other\n", "")
     # `(` alone is a syntax error: bash does not even parse the other branch.
     assert run("bash", bash_first("echo in bash", "echo ( never")) == (0, "in bash\n", "")
+
+
+class _Chunks:
+    """A `ShellChannel` that gives out fixed chunks of output, then end of file."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = list(chunks)
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    async def read(self) -> bytes:
+        return self._chunks.pop(0) if self._chunks else b""
+
+    async def exit_status(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("split", [1, 5, 12, 13, 17, 100])
+def test_the_marker_reader_finds_a_marker_line_however_the_output_is_cut(split: int) -> None:
+    """The marker alone, or followed by anything but `:<number>:\\n`, is output; a marker
+    line cut anywhere between two reads is still found, and what follows it kept."""
+    marker = b"__runbook_0123456789ab__"
+    text = (b"a " + marker + b" b\n" + marker + b":x:\n" + marker + b":-7:\nrest" +
+            marker + b":12:\n")
+    chunks = [text[i:i + split] for i in range(0, len(text), split)]
+
+    async def scenario() -> tuple[tuple[bytes, int], tuple[bytes, int]]:
+        reader = MarkerReader(_Chunks(chunks), marker)
+        return await reader.until_marker(), await reader.until_marker()
+
+    first, second = asyncio.run(scenario())
+    assert first == (b"a " + marker + b" b\n" + marker + b":x:\n", -7)
+    assert second == (b"rest", 12)
+
+
+def test_the_marker_reader_streams_output_and_says_when_the_shell_died() -> None:
+    marker = b"__runbook_0123456789ab__"
+    body = b"x" * 200_000
+    out = BoundedOutput(1 << 20)
+
+    async def scenario() -> int:
+        reader = MarkerReader(_Chunks([body[:70_000], body[70_000:] + marker[:9],
+                                       marker[9:] + b":3:\n"]), marker)
+        _, number = await reader.until_marker(out)
+        with pytest.raises(ShellDiedError):
+            await reader.until_marker()
+        return number
+
+    assert asyncio.run(scenario()) == 3
+    assert out.text() == body.decode()
