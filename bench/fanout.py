@@ -22,6 +22,8 @@ does not slow the next arm; `--no-settle` starts the next arm at once instead.
 
 After every run the benchmark waits, untimed, until the machine's process count is back where
 it started (the lab's sshd has torn down the run's sessions), so no arm pays for the one before.
+Each runbook arm records its runs in a runs folder of its own per host count, in the
+benchmark's temporary folder (`RUNBOOK_RUNS_DIR`), so no run prunes another's.
 
 Prints, per N, the median wall-time ratio A/B, the median CPU ratio A/B (each client process's
 own user+system seconds from wait4; sshd's CPU is in neither: less noisy than wall time on a
@@ -91,6 +93,14 @@ def runbook_argv(src: Path | None) -> list[str]:
 Arms = dict[str, tuple[list[str], dict[str, str] | None]]
 
 
+def runs_env(work: Path, name: str, extra: dict[str, str]) -> dict[str, str]:
+    """The environment of a runbook arm: its run folders under `work`, one runs folder per arm
+    and host count. Left in the checkout's `.runbook/runs`, every run past the 50 kept there
+    pruned the oldest, whatever its size: a 50-host run deleting a 1,000-host run's folder
+    (1,000 transcripts) paid for it, and runs from earlier benchmarks piled up."""
+    return {**os.environ, **extra, "RUNBOOK_RUNS_DIR": str(work / "runs" / name)}
+
+
 def bench(lab: SshdLab, n: int, repeat: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Run every arm `repeat` times, alternating; medians of wall time and CPU per arm."""
     arms = make_arms(lab, n, work, args)
@@ -128,7 +138,7 @@ def make_arms(lab: SshdLab, n: int, work: Path, args: argparse.Namespace) -> Arm
     ]
     floor_json = work / f"floor{n}.json"
     floor_json.write_text(json.dumps(floor_hosts))
-    env_a = {**os.environ, "PYTHONPATH": str(args.src)} if args.src else None
+    env_a = runs_env(work, f"runbook-{n}", {"PYTHONPATH": str(args.src)} if args.src else {})
     arms: Arms = {
         "runbook": ([*runbook_argv(args.src), "apply", str(job), "--lab", str(lab_file),
                      *args.apply_args], env_a),
@@ -136,11 +146,12 @@ def make_arms(lab: SshdLab, n: int, work: Path, args: argparse.Namespace) -> Arm
                    str(payload)], None),
     }
     if args.warm:
-        env_w = {**(env_a or os.environ), "RUNBOOK_STATE_DIR": str(work / "state")}
+        env_w = {**runs_env(work, f"warm-{n}", {"PYTHONPATH": str(args.src)} if args.src else {}),
+                 "RUNBOOK_STATE_DIR": str(work / "state")}
         arms["warm"] = ([*runbook_argv(args.src), "apply", str(job), "--lab", str(lab_file),
                          "--persist", "10m", *args.apply_args], env_w)
     for other in args.compare:
-        env = {**os.environ, "PYTHONPATH": str(other)}
+        env = runs_env(work, f"{other.name}-{n}", {"PYTHONPATH": str(other)})
         arms[f"runbook@{other.name}"] = (
             [sys.executable, "-P", "-m", "runbook", "apply", str(job), "--lab", str(lab_file),
              *args.apply_args], env)
