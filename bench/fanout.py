@@ -138,7 +138,8 @@ def make_arms(lab: SshdLab, n: int, work: Path, args: argparse.Namespace) -> Arm
     ]
     floor_json = work / f"floor{n}.json"
     floor_json.write_text(json.dumps(floor_hosts))
-    env_a = runs_env(work, f"runbook-{n}", {"PYTHONPATH": str(args.src)} if args.src else {})
+    src = {"PYTHONPATH": str(args.src)} if args.src else {}
+    env_a = runs_env(work, f"runbook-{n}", src)
     arms: Arms = {
         "runbook": ([*runbook_argv(args.src), "apply", str(job), "--lab", str(lab_file),
                      *args.apply_args], env_a),
@@ -146,8 +147,7 @@ def make_arms(lab: SshdLab, n: int, work: Path, args: argparse.Namespace) -> Arm
                    str(payload)], None),
     }
     if args.warm:
-        env_w = {**runs_env(work, f"warm-{n}", {"PYTHONPATH": str(args.src)} if args.src else {}),
-                 "RUNBOOK_STATE_DIR": str(work / "state")}
+        env_w = {**runs_env(work, f"warm-{n}", src), "RUNBOOK_STATE_DIR": str(work / "state")}
         arms["warm"] = ([*runbook_argv(args.src), "apply", str(job), "--lab", str(lab_file),
                          "--persist", "10m", *args.apply_args], env_w)
     for other in args.compare:
