@@ -7,12 +7,14 @@ or run time. Every node keeps the `Location` it was read from so errors can poin
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal
 
+from runbook._dataclass import frozen
 
-@dataclass(frozen=True)
+
+@frozen
 class Location:
     """Where a node was read from: file path and 1-based line and column."""
 
@@ -24,7 +26,7 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True)
+@frozen
 class RunAction:
     """Commands run one after another in the host's persistent shell."""
 
@@ -32,7 +34,7 @@ class RunAction:
     kind: Literal["run"] = "run"
 
 
-@dataclass(frozen=True)
+@frozen
 class OneshotAction:
     """Commands each run in a fresh process (SSH exec channel)."""
 
@@ -40,7 +42,7 @@ class OneshotAction:
     kind: Literal["oneshot"] = "oneshot"
 
 
-@dataclass(frozen=True)
+@frozen
 class PutAction:
     """Upload `src` (local, relative to the runbook) into the remote folder `dest`."""
 
@@ -51,7 +53,7 @@ class PutAction:
     kind: Literal["put"] = "put"
 
 
-@dataclass(frozen=True)
+@frozen
 class GetAction:
     """Download remote `src` into the local folder `dest`/<host id>/."""
 
@@ -63,7 +65,7 @@ class GetAction:
 PowerVerb = Literal["on", "off", "cycle", "status"]
 
 
-@dataclass(frozen=True)
+@frozen
 class PowerAction:
     """Drive the host's power controller; optionally wait for it to come up or go down."""
 
@@ -76,7 +78,7 @@ class PowerAction:
 WaitState = Literal["started", "stopped", "present", "absent"]
 
 
-@dataclass(frozen=True)
+@frozen
 class WaitForAction:
     """Wait for a TCP `port` (from this machine), a `path` on the host, or a `command` to pass.
 
@@ -102,7 +104,7 @@ class WaitForAction:
         return "path" if self.path is not None else "command"
 
 
-@dataclass(frozen=True)
+@frozen
 class InteractPair:
     """One exchange of a dialog: wait for `expect` (a regex), then type `send` (a template)."""
 
@@ -111,7 +113,7 @@ class InteractPair:
     timeout: float | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class InteractAction:
     """An expect/send dialog in a terminal session of the host (the step's `timeout` bounds it)."""
 
@@ -123,7 +125,7 @@ Action = (RunAction | OneshotAction | PutAction | GetAction | PowerAction | Wait
           | InteractAction)
 
 
-@dataclass(frozen=True)
+@frozen
 class Expect:
     """Checks on a step's result: allowed exit codes and output regexes."""
 
@@ -135,7 +137,7 @@ class Expect:
 BlockPhase = Literal["block", "rescue", "always"]
 
 
-@dataclass(frozen=True)
+@frozen
 class Frame:
     """One level of a step's ancestry: the block or include it sits in, and where that is.
 
@@ -157,7 +159,7 @@ class Frame:
         return f"{text}/{self.phase}" if self.phase and self.phase != "block" else text
 
 
-@dataclass(frozen=True)
+@frozen
 class Block:
     """A `block:` of the runbook, flattened: its steps are a contiguous range of the runbook's.
 
@@ -177,7 +179,7 @@ class Block:
     max_failed: int | str = 0
 
 
-@dataclass(frozen=True)
+@frozen
 class Step:
     """One step of a runbook: an action on the hosts whose id matches `hosts`.
 
@@ -234,7 +236,7 @@ class Step:
         return " > ".join([*(f.label() for f in self.frames), self.name])
 
 
-@dataclass(frozen=True)
+@frozen
 class Runbook:
     """A loaded runbook file. `lab` is resolved relative to the runbook's folder."""
 

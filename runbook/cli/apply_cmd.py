@@ -14,12 +14,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from runbook._dataclass import mutable
 from runbook.cli.applyrecord import start_record, write_reports
 from runbook.cli.exits import (
     EXIT_FAILED,
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from runbook.sites.controller import SiteRun
 
 
-@dataclass
+@mutable
 class Options:
     """Everything `apply` and `plan` take from the command line."""
 

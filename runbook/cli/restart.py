@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
+from runbook._dataclass import mutable
 from runbook.cli.exits import EXIT_OK, fail
 from runbook.errors import RunNotFoundError
 from runbook.records.runfolder import step_number
@@ -51,7 +51,7 @@ class StartOptions(Protocol):
     start_at_step: str | None
 
 
-@dataclass
+@mutable
 class Restart:
     """A run that starts part-way: the earlier run and whether this one continues it."""
 

@@ -27,9 +27,10 @@ import os
 import signal
 import stat
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Generic, TypeVar
+
+from runbook._dataclass import mutable
 
 T = TypeVar("T")
 #: What `signal.signal` accepts: a function, SIG_DFL or SIG_IGN.
@@ -41,7 +42,7 @@ INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 INTERRUPT_GRACE = 4.0
 
 
-@dataclass
+@mutable
 class Interruptible(Generic[T]):
     """How `run_interruptible` ended: the work's `result` (None when it was cancelled before
     returning one) and the name of the first signal received (None when there was none)."""

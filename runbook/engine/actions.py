@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runbook._dataclass import mutable
 from runbook.engine.logged import log_files, oneshot_logged, run_logged
 from runbook.engine.regex import bounded_search
 from runbook.engine.waiting import interact, wait
@@ -51,7 +51,7 @@ def _step_status(status: Status) -> Status:
     return Status.Error if status is Status.NotRun else status
 
 
-@dataclass(slots=True)
+@mutable(slots=True)
 class ActionResult:
     """Raw outcome of an action (output not yet masked); `state` for `power: status`."""
 

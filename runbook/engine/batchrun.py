@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
+from runbook._dataclass import mutable
 from runbook.engine.events import BatchSkipped, BatchStarted, EventBus
 from runbook.engine.results import BatchOutcome, RunOutcome
 from runbook.model import Block
@@ -24,7 +24,7 @@ FailedHosts = Callable[[int, int, Sequence[str]], set[str]]
 """Which of the hosts failed (not rescued) in steps first..last."""
 
 
-@dataclass
+@mutable
 class BatchRunner:
     """Walks step ranges, splitting hosts into batches where the runbook or a block says."""
 

@@ -19,13 +19,14 @@ it, and turns failures into what happens next:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from runbook._dataclass import mutable
 from runbook.engine.results import StepOutcome
 from runbook.model import Block, BlockPhase, Step
 
 
-@dataclass
+@mutable
 class BlockRecord:
     """One block's hosts: entered, failed in each section, rescued."""
 

@@ -7,13 +7,13 @@ that ignores them costs next to nothing even at 500 hosts.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from runbook._dataclass import frozen
 from runbook.engine.results import HostStepResult, RunOutcome, StepOutcome
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class RunStarted:
     """The run begins: runbook name, how many steps and hosts, whether this is a dry run, and
     the steps' names (a console sizes its step column with them)."""
@@ -26,7 +26,7 @@ class RunStarted:
     step_names: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class StepStarted:
     """A step begins on `total` hosts (its targets still active); `limit` is its concurrency.
 
@@ -42,7 +42,7 @@ class StepStarted:
     path: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class BatchStarted:
     """A rolling batch begins (`block`: the block whose `batch` it is; None for the runbook)."""
 
@@ -52,7 +52,7 @@ class BatchStarted:
     block: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class BatchSkipped:
     """No further batch starts: `reason` says why (too many hosts failed)."""
 
@@ -62,7 +62,7 @@ class BatchSkipped:
     block: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class HostResult:
     """One host finished (or skipped) a step.
 
@@ -76,7 +76,7 @@ class HostResult:
     registered: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class ItemResult:
     """One item of a looped step ended on a host (`position` counts from 0): the journal
     records it, so a resume does not repeat the items a host had done (engine/loop.py)."""
@@ -87,7 +87,7 @@ class ItemResult:
     entry: Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Rescued:
     """A block's rescue recovered a host: its failures in steps first..last no longer fail it."""
 
@@ -97,7 +97,7 @@ class Rescued:
     last: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Progress:
     """`done` of `total` hosts have finished the current step (emitted after each result)."""
 
@@ -107,14 +107,14 @@ class Progress:
     total: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class StepFinished:
     """A step ended on all its targets."""
 
     outcome: StepOutcome
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class PlannedHost:
     """Dry run: what one host would do in one step (rendered text, one line per action)."""
 
@@ -124,7 +124,7 @@ class PlannedHost:
     lines: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class RunFinished:
     """The run ended (success, failure or interruption); `outcome` is final."""
 

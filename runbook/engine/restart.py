@@ -18,8 +18,10 @@ worker applies it to its own executor.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
+
+from runbook._dataclass import frozen
 
 if TYPE_CHECKING:
     from runbook.engine.executor import Executor
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 ItemsDone = Mapping[str, Mapping[str, Mapping[int, Mapping[str, Any]]]]
 
 
-@dataclass(frozen=True)
+@frozen
 class RestartPoints:
     """Where each host starts and what it brings along (see `start_part_way`'s arguments);
     step paths as `runbook.records.runfolder.step_path` gives them."""

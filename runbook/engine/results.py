@@ -8,10 +8,11 @@ result as status `error` or `unreachable`; it never aborts the others.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from runbook._dataclass import mutable
 from runbook.model import Step
 from runbook.results import Status
 
@@ -30,7 +31,7 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
-@dataclass(slots=True)
+@mutable(slots=True)
 class HostStepResult:
     """One step on one host.
 
@@ -94,7 +95,7 @@ class HostStepResult:
         return data
 
 
-@dataclass(slots=True)
+@mutable(slots=True)
 class StepOutcome:
     """One step across its target hosts; `results` keeps the lab order of the targets.
 
@@ -126,7 +127,7 @@ class StepOutcome:
         return sum(1 for r in self.results.values() if r.word == word)
 
 
-@dataclass(slots=True)
+@mutable(slots=True)
 class BatchOutcome:
     """One rolling batch: its hosts and when it ran, or why it did not start.
 
@@ -152,7 +153,7 @@ class BatchOutcome:
         return data
 
 
-@dataclass(slots=True)
+@mutable(slots=True)
 class RunOutcome:
     """A whole run: per-step outcomes in runbook order, the run status and its time span."""
 

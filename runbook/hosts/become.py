@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from runbook._dataclass import frozen
 from runbook._lazyimport import lazy_module
 from runbook.errors import BecomeError
 from runbook.hosts.shell import ShellChannel
@@ -43,7 +43,7 @@ _NOT_FOUND = 127
 _MESSAGE_CHARS = 400
 
 
-@dataclass(frozen=True)
+@frozen
 class Become:
     """Whom to become and how: `user` (default root) and the sudo `password` (None: NOPASSWD)."""
 
@@ -61,7 +61,7 @@ def check_become_user(user: object) -> str:
     return user
 
 
-@dataclass(frozen=True)
+@frozen
 class SudoInvocation:
     """One sudo command line (as a shell string) with its random prompt and ready marker."""
 

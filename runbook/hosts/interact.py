@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from runbook._dataclass import frozen
 from runbook._lazyimport import lazy_module
 from runbook.errors import ExpectTimeoutError, StreamEndedError
 from runbook.hosts.console_tap import tapped
@@ -38,7 +38,7 @@ DEFAULT_PAIR_TIMEOUT = 30.0
 _KEYS = ("expect", "send", "timeout")
 
 
-@dataclass(frozen=True)
+@frozen
 class Pair:
     """One checked step of a dialog."""
 

@@ -8,9 +8,10 @@ sent as the link's `enter`: CR LF on telnet (the NVT newline), CR on a serial li
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
+from runbook._dataclass import frozen
 from runbook._lazyimport import lazy_module
 from runbook.errors import ExpectTimeoutError, HostUnreachableError, StreamEndedError
 from runbook.hosts.console_tap import received, typed
@@ -35,7 +36,7 @@ WAKE_AFTER = 2.0
 DEFAULT_LOGIN_TIMEOUT = 30.0
 
 
-@dataclass(frozen=True)
+@frozen
 class TelnetLink:
     """A telnet port: a device's own telnetd, or a console server's port for a serial line."""
 
@@ -54,7 +55,7 @@ class TelnetLink:
         return f"{self.address}:{self.port}"
 
 
-@dataclass(frozen=True)
+@frozen
 class SerialLink:
     """A serial line: a device path or a pyserial URL (`rfc2217://cs1:7004`, `socket://...`)."""
 
@@ -73,7 +74,7 @@ class SerialLink:
         return self.device
 
 
-@dataclass(frozen=True)
+@frozen
 class SshLink:
     """An SSH session with a pty running the account's login shell or the device's CLI."""
 
@@ -93,7 +94,7 @@ class SshLink:
 Link = TelnetLink | SerialLink | SshLink
 
 
-@dataclass(frozen=True)
+@frozen
 class Login:
     """Credentials and prompts answered on a console (telnet, serial) before the shell is ready."""
 

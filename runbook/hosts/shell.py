@@ -44,9 +44,9 @@ import contextlib
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from runbook._dataclass import mutable
 from runbook._lazyimport import lazy_module
 from runbook.errors import ShellDiedError
 from runbook.hosts.output import BoundedOutput
@@ -80,7 +80,7 @@ class ShellChannel(Protocol):
 GroupSignaller = Callable[[int, str], Awaitable[None]]
 
 
-@dataclass
+@mutable
 class _Outcome:
     retcode: int | None
     exited: bool

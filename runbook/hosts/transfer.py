@@ -16,9 +16,10 @@ import shutil
 import stat
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
+from runbook._dataclass import mutable
 from runbook.errors import TransferStoppedError
 from runbook.results import Status
 
@@ -48,7 +49,7 @@ def temp_name(final: str) -> str:
     return f"{head}/{temp}" if head else temp
 
 
-@dataclass
+@mutable
 class Skipped:
     """Links inside copied folders that were left out (broken, looping, unreadable)."""
 

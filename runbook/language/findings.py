@@ -6,13 +6,14 @@ all import it, and it imports none of them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
+from runbook._dataclass import frozen
 from runbook.errors import ConfigError
 
 
-@dataclass(frozen=True)
+@frozen
 class Finding:
     """One problem in one file, at 1-based line and column."""
 

@@ -13,10 +13,11 @@ waits 300 seconds; `lab` is relative to the runbook's folder.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from runbook._dataclass import frozen
 from runbook.errors import ConfigError, ValidationError, YamlSyntaxError
 from runbook.language import schema
 from runbook.language.findings import Finding, finding_from_error
@@ -46,7 +47,7 @@ UNTIL_DELAY = 5.0
 _OCTAL = re.compile(r"^(?:0o|0)?([0-7]{1,4})$")
 
 
-@dataclass(frozen=True)
+@frozen
 class LoadedRunbook(Runbook):
     """A `Runbook` read from a file; `document` keeps every node's position for messages."""
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from runbook._dataclass import frozen
 from runbook.errors import YamlSyntaxError
 from runbook.language import schema
 from runbook.language.findings import Finding, finding_from_error
@@ -37,7 +38,7 @@ BECOME_KEYS = ("become", "become_user")
 BLOCK_ONLY = ("rescue", "always", "batch", "max_failed")
 
 
-@dataclass(frozen=True)
+@frozen
 class Scope:
     """What the enclosing blocks and includes pass to the steps inside them."""
 

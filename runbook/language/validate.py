@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from runbook._dataclass import mutable
 from runbook.language.findings import Finding, finding_from_error
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 FileKind = Literal["runbook", "lab", "unreadable"]
 
 
-@dataclass
+@mutable
 class ValidationReport:
     """Result of validating files: findings and what each file turned out to be."""
 

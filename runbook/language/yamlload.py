@@ -21,13 +21,14 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from runbook._dataclass import mutable
 from runbook.errors import ConfigError, YamlSyntaxError
 from runbook.model import Location
 
@@ -66,7 +67,7 @@ else:  # pragma: no cover - libyaml is nearly always there
     _Loader = _PyLoader
 
 
-@dataclass
+@mutable
 class Document:
     """A loaded file: plain data (dicts, lists, scalars) plus a side table of positions."""
 

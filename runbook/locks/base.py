@@ -13,16 +13,17 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, field, replace
 from typing import Any, ClassVar
 
+from runbook._dataclass import frozen
 from runbook._numbers import finite_number
 from runbook._text import one_line
 
 MANUAL = "manual"
 
 
-@dataclass(frozen=True)
+@frozen
 class Holder:
     """Who holds (or wants) a lease: `user@machine`, the run id (None: a manual reservation),
     when it was taken and until when it lasts (epoch seconds), a free-text note.
@@ -85,7 +86,7 @@ class Holder:
         return other.token == self.token or (other.manual and other.owner == self.owner)
 
 
-@dataclass(frozen=True)
+@frozen
 class HostLock:
     """One host's current lease in a namespace."""
 
@@ -102,7 +103,7 @@ class HostLock:
                         f"until {format_time(h.until)}{note}")
 
 
-@dataclass(frozen=True)
+@frozen
 class ForcedRelease:
     """What `unlock --force` leaves behind so the holder learns who took its lease away."""
 

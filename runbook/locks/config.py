@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from runbook._dataclass import frozen
 from runbook.errors import LockSpecError
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ DEFAULT_TTL = 60.0
 _NAMESPACE = re.compile(r"[A-Za-z0-9._@-]+")
 
 
-@dataclass(frozen=True)
+@frozen
 class LockConfig:
     """`type`, `namespace` and `ttl` of a lab's locks plus the backend's own `settings`.
 

@@ -15,9 +15,9 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from runbook._dataclass import mutable
 from runbook._lazyimport import lazy_module
 from runbook.errors import LockBackendError, LockError, LockLostError, LocksHeldError
 from runbook.locks.base import Holder, HostLock, LockBackend
@@ -60,7 +60,7 @@ def make_holder(run_id: str | None, *, note: str = "") -> Holder:
     return Holder(user=user, machine=machine, run_id=run_id, note=note)
 
 
-@dataclass
+@mutable
 class HeldLocks:
     """What a run holds, for its report (`to_dict`) and its messages.
 

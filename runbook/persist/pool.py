@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runbook._dataclass import mutable
 from runbook._lazyimport import lazy_module
 from runbook.hosts.ssh import RemoteHost
 from runbook.persist.pacing import PacedChannel
@@ -76,7 +77,7 @@ def describe(spec: dict[str, Any]) -> str:
     return f"{text} via {describe(hop)}" if isinstance(hop, dict) else text
 
 
-@dataclass
+@mutable
 class Kept:
     """One kept connection and what the status shows of it."""
 

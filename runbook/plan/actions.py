@@ -7,9 +7,9 @@ step's `model` action into one of these for one host; the engine dispatches on t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from runbook._dataclass import frozen
 from runbook._text import unspell_keys
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def _command_lines(kind: str, commands: tuple[str, ...], expect_output: str | No
     return lines
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class RunCommands:
     """Commands for the host's persistent shell, with the step's `expect` regexes for this host."""
 
@@ -48,7 +48,7 @@ class RunCommands:
                               self.expect_not_output, as_user)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class OneshotCommands:
     """Commands each run in a fresh process, with the step's `expect` regexes for this host."""
 
@@ -65,7 +65,7 @@ class OneshotCommands:
                               self.expect_not_output, as_user)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class PutFiles:
     """Upload `sources` (absolute local paths) into the remote folder `dest`.
 
@@ -87,7 +87,7 @@ class PutFiles:
         return [f"put {what}{s} -> {self.dest}{mode}{become_tag(as_user)}" for s in self.sources]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class GetFiles:
     """Download remote `sources` into the local folder `dest` (which ends in the host id)."""
 
@@ -102,7 +102,7 @@ class GetFiles:
         return [f"get {s} -> {self.dest}{become_tag(as_user)}" for s in self.sources]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class PowerSwitch:
     """Power `verb` (on, off, cycle, status) through the host's controller, then the waits."""
 
@@ -126,7 +126,7 @@ class PowerSwitch:
         return [f"power {self.verb}" + (", then " + ", ".join(waits) if waits else "")]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class WaitForPort:
     """Wait from this machine until TCP `port` of `address` (None: the host's) is `state`."""
 
@@ -143,7 +143,7 @@ class WaitForPort:
         return [f"wait_for {where} to be {self.state} (from this machine){_limits(self)}"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class WaitForPath:
     """Wait on the host until `path` is `state` (present: with a line matching `contains`)."""
 
@@ -162,7 +162,7 @@ class WaitForPath:
         return [f"wait_for {what} to be {self.state}{_limits(self)}{become_tag(as_user)}"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class WaitForCommand:
     """Wait until `command` exits 0 on the host (run once a second, as a oneshot)."""
 
@@ -183,7 +183,7 @@ def _limits(wait: WaitForPort | WaitForPath | WaitForCommand) -> str:
     return f" (timeout {wait.timeout:g}s{delay})"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class DialogPair:
     """One rendered exchange of an `interact` dialog (`send` may hold a secret: mask it)."""
 
@@ -203,7 +203,7 @@ class DialogPair:
         return pair
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class InteractDialog:
     """An expect/send dialog in a terminal session of the host."""
 

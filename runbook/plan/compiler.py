@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
+from runbook._dataclass import mutable
 from runbook.errors import ConfigError, RunbookError, ValidationError
 from runbook.language.findings import Finding
 from runbook.language.treechecks import scoped_names
@@ -76,7 +77,7 @@ def _template_vars(sources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return {name: " ".join(values) for name, values in found.items()}
 
 
-@dataclass(slots=True)
+@mutable(slots=True)
 class Plan:
     """A compiled runbook, as data: steps with targets and rendered actions, the hosts they
     touch in lab order, the runbook's batches of them (one batch without `batch`), and the

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
+from runbook._dataclass import mutable
 from runbook.model import Step
 from runbook.plan.actions import ConcreteAction
 
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
     from runbook.hosts.base import Host
 
 
-@dataclass(slots=True)
+@mutable(slots=True)
 class PlannedStep:
     """A step with its targets and, per host, its rendered action or the error rendering hit.
 

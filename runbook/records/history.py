@@ -5,9 +5,9 @@ one-line summary for `runbook runs`, and the part of it `runbook show --host/--s
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
+from runbook._dataclass import frozen
 from runbook._suggest import hint
 from runbook.errors import RunNotFoundError
 from runbook.records.journal_reader import read_journal, report_from_journal
@@ -93,7 +93,7 @@ def host_failed(report: dict[str, Any], host_id: str) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class RunSummary:
     """One row of `runbook runs`."""
 

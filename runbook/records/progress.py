@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from runbook._dataclass import mutable
 from runbook.records.journal_reader import read_journal
 from runbook.records.runfolder import RunFolder, step_path
 
@@ -53,7 +54,7 @@ def result_unfinished(result: dict[str, Any]) -> bool:
     return str(result.get("message", "")).startswith(_NOT_DONE_PREFIXES)
 
 
-@dataclass
+@mutable
 class RunProgress:
     """One recorded run read back: its header, whether it ended, and every host's results."""
 

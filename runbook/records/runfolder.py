@@ -21,9 +21,9 @@ import re
 import shutil
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+from runbook._dataclass import frozen
 from runbook.errors import RunNotFoundError, RunRecordError
 
 DEFAULT_RUNS_DIR = Path(".runbook") / "runs"
@@ -68,7 +68,7 @@ def safe_file_name(name: str) -> str:
     return cleaned if cleaned.strip(".") else "_" + cleaned
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class RunFolder:
     """The folder of one recorded run and the names of the files in it."""
 

@@ -17,14 +17,14 @@ before anything connects; a dry run shows `***` instead.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+from runbook._dataclass import frozen
 from runbook.model import Location
 from runbook.render.secrets import env_name
 
 
-@dataclass(frozen=True)
+@frozen
 class MissingSecret:
     """Host field `field` (e.g. "power_control.password") uses secret `name`, which is unset."""
 
@@ -48,7 +48,7 @@ class MissingSecret:
         return f"{who} needs secret {self.name} for {self.field} ({self.location}): {how}"
 
 
-@dataclass(frozen=True)
+@frozen
 class HostSecretNeeds:
     """The unset secrets a host needs to be connected to (`connect`) and to be powered."""
 

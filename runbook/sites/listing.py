@@ -6,16 +6,17 @@ most `timeout` seconds for replies: a worker that does not answer in time is not
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
+from runbook._dataclass import mutable
 from runbook.sites.broker import celery_app, queue_name
 
 if TYPE_CHECKING:
     from runbook.hosts.lab import Lab
 
 
-@dataclass
+@mutable
 class SiteInfo:
     """One site: its queue, the lab hosts it drives, and the workers consuming its queue."""
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runbook._dataclass import mutable
 from runbook.sites.broker import TASK_NAME, queue_name
 from runbook.sites.bundle import MAX_BUNDLE_BYTES, pack, plan_files, runbook_files
 from runbook.sites.codec import points_to_dict
@@ -83,7 +84,7 @@ def send_task(app: Celery, payload: dict[str, Any], *, expires: float) -> str:
     return str(result.id)
 
 
-@dataclass
+@mutable
 class SiteShare:
     """The controller's view of one site's share."""
 
