@@ -2,7 +2,7 @@
 
 A frozen dataclass gets `__init__`, `__repr__`, `__eq__`, `__hash__`, `__setattr__` and
 `__delattr__` written as source text, and Python 3.11 compiles each with its own `exec`:
-about 0.6 ms per class on a 2-core CI machine, 35-60 ms for the 75 classes `runbook apply`
+about 0.6 ms per class on a 2-core CI machine, 35-60 ms for the 65 classes `runbook apply`
 builds before it connects, a third of its start-up lead over a plain asyncssh script
 (docs/performance.md, "wave 2 session 9").
 
