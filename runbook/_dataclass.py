@@ -17,7 +17,10 @@ methods made as closures over the class's fields, which behave as dataclasses' d
   and `__post_init__` may still use `object.__setattr__`, as with frozen dataclasses.
 
 `dataclasses.fields`, `replace`, `asdict` and `is_dataclass` work as before, and static
-checkers see a dataclass (PEP 681's `dataclass_transform`, `@frozen` ones frozen).
+checkers see a dataclass (PEP 681's `dataclass_transform`, `@frozen` ones frozen). Two
+differences, neither used here: `__dataclass_params__` records what dataclasses were asked
+for (no frozen, repr or eq), and mixing frozen and mutable classes in one hierarchy is not
+refused as dataclasses refuse it.
 """
 
 from __future__ import annotations
