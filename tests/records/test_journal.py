@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 
 from runbook.engine.events import EventBus
 from runbook.engine.executor import Executor
 from runbook.plan.compiler import compile_plan
 from runbook.records import RunRecorder, read_journal, report_from_journal
+from runbook.records.journal import Journal
 from runbook.render.templating import Templater
 from tests.engine.fakes import fake_lab, runbook, step
 
@@ -128,3 +132,29 @@ def test_the_run_end_that_holds_is_the_last_one_not_followed_by_a_resume() -> No
     done = {"event": "run_end", "status": "success", "ended": 4.0}
     report = report_from_journal([start, stopped, resumed, done])
     assert report["status"] == "success" and report["duration_s"] == 3.0
+
+
+def test_written_lines_are_synced_while_the_run_goes_on(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sync thread syncs a burst of lines on its own (not only at close), in few syncs."""
+    synced_sizes: list[int] = []
+    real_sync = os.fdatasync
+
+    def counting_sync(fd: int) -> None:
+        real_sync(fd)
+        synced_sizes.append(os.fstat(fd).st_size)
+
+    monkeypatch.setattr(os, "fdatasync", counting_sync)
+    path = tmp_path / "journal.jsonl"
+    journal = Journal(path, {"steps": []}, str)
+    try:
+        for n in range(100):
+            journal.write({"event": "note", "n": n})
+        written = path.stat().st_size
+        deadline = time.monotonic() + 10
+        while not (synced_sizes and synced_sizes[-1] >= written) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert synced_sizes and synced_sizes[-1] >= written, "the lines were never synced"
+        assert len(synced_sizes) < 100  # gathered: not one sync per line
+    finally:
+        journal.close()
