@@ -6,15 +6,20 @@ about 0.6 ms per class on a 2-core CI machine, 35-60 ms for the 65 classes `runb
 builds before it connects, a third of its start-up lead over a plain asyncssh script
 (docs/performance.md, "wave 2 session 9").
 
-`@frozen` and `@mutable` (attrs' names) ask `dataclasses` for `__init__` alone and install
-methods made as closures over the class's fields, which behave as dataclasses' do:
+`@frozen` and `@mutable` (attrs' names) keep dataclasses' field processing and compile one
+method, `__init__` (dataclasses' own for a mutable class; for a frozen one the text
+dataclasses would write, fields set with `object.__setattr__`); the others are closures over
+the class's fields, which behave as dataclasses' do:
 
 - `repr` shows the fields declared with `repr=True` (a `repr=False` password stays out);
 - `==` compares the fields declared with `compare=True`, between instances of one class;
 - a frozen class hashes those fields; a mutable one is unhashable, as with `eq=True`;
-- a frozen class refuses to assign or delete an attribute after `__init__`, raising
-  `dataclasses.FrozenInstanceError`; `__init__` sets each field once through that guard,
-  and `__post_init__` may still use `object.__setattr__`, as with frozen dataclasses.
+- a frozen class refuses to assign or delete an attribute, raising
+  `dataclasses.FrozenInstanceError` (`__post_init__` may still use `object.__setattr__`);
+  pickle and copy restore a frozen slotted instance past that guard, as dataclasses do.
+
+A frozen class with an InitVar, KW_ONLY, kw_only or init=False field is left to
+dataclasses whole (none here).
 
 `dataclasses.fields`, `replace`, `asdict` and `is_dataclass` work as before, and static
 checkers see a dataclass (PEP 681's `dataclass_transform`, `@frozen` ones frozen). Two
