@@ -82,8 +82,9 @@ def _decorate(cls: type[T] | None, *, frozen: bool,
             fields = dataclasses.fields(made)
             _install(made, "__init__", _frozen_init_of(made, fields))
             _install(made, "__hash__", _hash_of(fields))
-            _install(made, "__setattr__", _refuse_set_of(made, fields))
-            _install(made, "__delattr__", _refuse_delete_of(made, fields))
+            refuse_set, refuse_delete = _frozen_guards_of(made, fields)
+            _install(made, "__setattr__", refuse_set)
+            _install(made, "__delattr__", refuse_delete)
             if slots:  # pickle and copy restore slots with setattr, which is refused now
                 _install(made, "__getstate__", _slot_values)
                 _install(made, "__setstate__", _restore_slots)
@@ -204,10 +205,10 @@ def _hash_of(fields: tuple[dataclasses.Field[Any], ...]) -> Callable[[Any], int]
     return __hash__
 
 
-def _refuse_set_of(cls: type, fields: tuple[dataclasses.Field[Any], ...]
-                   ) -> Callable[[Any, str, Any], None]:
-    """Frozen dataclasses' `__setattr__`: no field of any instance, nothing on the class's
-    own instances (a subclass that is not frozen may add attributes of its own)."""
+def _frozen_guards_of(cls: type, fields: tuple[dataclasses.Field[Any], ...]
+                     ) -> tuple[Callable[[Any, str, Any], None], Callable[[Any, str], None]]:
+    """Frozen dataclasses' `__setattr__` and `__delattr__`: no field of any instance, nothing
+    on the class's own instances (a subclass that is not frozen may add attributes)."""
     names = frozenset(f.name for f in fields)
 
     def __setattr__(self: Any, name: str, value: Any) -> None:
@@ -215,20 +216,12 @@ def _refuse_set_of(cls: type, fields: tuple[dataclasses.Field[Any], ...]
             raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
         super(cls, self).__setattr__(name, value)  # type: ignore[arg-type]
 
-    return __setattr__
-
-
-def _refuse_delete_of(cls: type, fields: tuple[dataclasses.Field[Any], ...]
-                      ) -> Callable[[Any, str], None]:
-    """Frozen dataclasses' `__delattr__`, as `_refuse_set_of`."""
-    names = frozenset(f.name for f in fields)
-
     def __delattr__(self: Any, name: str) -> None:
         if type(self) is cls or name in names:
             raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
         super(cls, self).__delattr__(name)  # type: ignore[arg-type]
 
-    return __delattr__
+    return __setattr__, __delattr__
 
 
 def _slot_values(self: Any) -> list[Any]:

@@ -157,9 +157,9 @@ def test_an_idle_keeper_exits(keeper: Keeper) -> None:
     keeper.apply(persist="1s")
     # from the keeper's log, not a status call: on a loaded machine the second of idle time
     # can be over before this process gets to ask
-    log = Path(keeper.env["RUNBOOK_STATE_DIR"]) / LOG_NAME
-    started = re.findall(r"listening \(pid (\d+),", log.read_text(encoding="utf-8"))
-    assert started, f"the keeper did not start: {log.read_text(encoding='utf-8')}"
+    log = (Path(keeper.env["RUNBOOK_STATE_DIR"]) / LOG_NAME).read_text(encoding="utf-8")
+    started = re.findall(r"listening \(pid (\d+),", log)
+    assert started, f"the keeper did not start: {log}"
     assert gone(int(started[-1])), "the keeper outlived its idle time"
 
 
