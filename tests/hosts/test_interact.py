@@ -75,10 +75,14 @@ def test_sudo_password_prompt_on_a_telnet_console(telnet_peer: TelnetPeer,
     async def main() -> None:
         try:
             assert (await host.run("whoami")).only.output == f"{user}\n"
+            # The dialog ends on what the shell prints once sudo is gone (docs/consoles.md):
+            # sudo relays the terminal until it exits, and the set-up line the next command
+            # types would otherwise race its exit.
             result = await host.interact([
-                {"send": "sudo -k; sudo -S -p 'Password for sudo: ' id -un\\r"},
+                {"send": "sudo -k; sudo -S -p 'Password for sudo: ' id -un; echo sudo-ended-$?\\r"},
                 {"expect": r"Password for sudo: ", "send": password + "\\r"},
                 {"expect": r"^root\s*$"},
+                {"expect": r"^sudo-ended-0\s*$"},
             ], timeout=30, mask=lambda text: text.replace(password, "***"))
             assert result.status is Status.Success, result.output
             assert password not in result.output
