@@ -197,7 +197,8 @@ class PersistentShell:
         self._channel.write(f"{len(data)}\n".encode() + data)
         self.busy = True
         try:
-            outcome = await asyncio.wait_for(self._collect(out), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: no task per command
+                outcome = await self._collect(out)
         except TimeoutError:
             return await self._interrupt(command, timeout, out)
         except asyncio.CancelledError:

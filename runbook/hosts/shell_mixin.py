@@ -188,7 +188,8 @@ class ShellMixin(ABC):
                 await drain(channel.read, out)
 
             try:
-                await asyncio.wait_for(collect(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: no task per oneshot
+                    await collect()
             except TimeoutError:
                 if pgid is not None and signal_on_timeout:
                     await signal(pgid, "KILL")

@@ -62,7 +62,8 @@ class SshChannel:
         """The command's exit status; one killed by signal N gives 128 + N, as a shell says
         (a oneshot that `exec`s its command ends with sshd's exit-signal, not a status)."""
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._process.wait_closed(), INTERRUPT_GRACE)
+            async with asyncio.timeout(INTERRUPT_GRACE):
+                await self._process.wait_closed()
         rc = self._process.returncode
         return 128 - rc if rc is not None and rc < 0 else rc
 
