@@ -43,11 +43,14 @@ _SH_WATCHDOG = (
 #: never signalled). Every 2 s it only checks that the session is there. When the session
 #: ends, the ones still running are killed with the shell's group; a shell that ended
 #: normally (SIGUSR1) keeps its group, and its watchdog stays only while one of them runs.
-#: `$__runbook_wt` says it can guard. Each look costs: the whole watchdog is about 1 ms of a
-#: lab machine's CPU per host (docs/performance.md).
+#: `$__runbook_wt` says it can guard. Each look costs (a /proc read is a dozen system calls
+#: under bash), so it looks after waiting, not before, and a normal end with no oneshot noted
+#: exits in the trap: the whole watchdog is about 2 ms of a lab machine's CPU per host, half
+#: of it the fork (docs/performance.md).
 _BASH_WATCHDOG = (
     "trap '' USR2; (trap '' TERM INT HUP; s=${__runbook_sess:-$PPID} p=$$ t= k= e=; "
-    "trap 'e=1; kill -KILL $t 2>/dev/null' USR1; "
+    # a normal end (SIGUSR1) with no oneshot noted ends the watchdog there and then
+    "trap 'e=1; [ -n \"$k\" ] || exit 0; kill -KILL $t 2>/dev/null' USR1; "
     # mapfile, not read: a `read` in a trap cancels the timeout of the `read -t` it interrupts
     # st: from /proc/PID/stat past "pid (comm) ", z the state and b the start time (no array
     # assignment: sh must parse this text too, in the branch it does not run). The last ") "
@@ -68,9 +71,10 @@ _BASH_WATCHDOG = (
     # sudo): no `ps` (a fork that reads all of /proc) each time the session is looked for
     '[ -d /proc/$BASHPID ] && alive() { live $s; } || alive() { kill -0 $s || ps -p $s; }; '
     'watch() { alive && { [ -z "$e" ] || busy; }; }; '
-    # a read that ends before its timeout means this pty does not block: wait as below
+    # a read that ends before its timeout means this pty does not block: wait as below.
+    # The first look is after the first wait: the session has just started this process
     "{ exec 9<>/dev/ptmx; } 2>/dev/null && "
-    "while watch && { read -t 2 -u 9; [ $? -gt 128 ]; }; do :; done; "
+    "while { read -t 2 -u 9; [ $? -gt 128 ]; } && watch; do :; done; "
     "watch && { tail --pid=$s -f /dev/null -s 2 & t=$!; wait $t || "
     "while watch; do sleep 2 & t=$!; wait $t; done; }; "
     "trap '' USR1 USR2; alive && exit 0; g=; for c in $k; do ! same $c || g=\"$g -${c%:*}\"; done; "
