@@ -49,7 +49,11 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def plot(rows: list[dict[str, Any]], png: Path) -> None:
     """Two panels: wall time and peak RSS against hosts, runbook and the floor."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        sys.exit(f"no plot: this Python has no matplotlib (`pip install -e '.[bench]'`, or "
+                 f"--plot-python PYTHON); the numbers are in {png.with_suffix('.json')}")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -88,10 +92,14 @@ def main() -> None:
     compileall.compile_dir(str(REPO / "runbook"), quiet=1)
     # lenient: the floor has no retries, and at 2,000 hosts connecting at once sshd may drop
     # a few of its connections; that is recorded as a failed floor, not a failed benchmark.
-    options = argparse.Namespace(src=None, compare=[], peers=False, apply_args=[], lenient=True)
+    # Every option bench/fanout.py's `bench` reads, set as its command line's defaults: the two
+    # arms only, no peers, no warm re-runs.
+    options = argparse.Namespace(src=None, compare=[], peers=False, peer_python=sys.executable,
+                                 warm=False, no_settle=False, coalesced_floor=False,
+                                 apply_args=[], lenient=True, work=None)
     rows = json.loads(data.read_text()) if args.append and data.exists() else []
     with tempfile.TemporaryDirectory(prefix="rb-scale-") as tmp:
-        work = Path(tmp)
+        work = options.work = Path(tmp)
         (work / "payload.bin").write_bytes(os.urandom(64 * 1024))
         with SshdLab(n_hosts=max(counts), log_level="ERROR") as lab:
             for n in counts:
@@ -100,9 +108,9 @@ def main() -> None:
                       f"floor {rows[-1].get('floor', 'failed')}", flush=True)
                 data.write_text(json.dumps(rows, indent=1))
     print(table(rows))
-    subprocess.run([args.plot_python, __file__, "--plot-only", "--out", str(args.out)],
-                   check=True)
-    print(f"wrote {data} and {png}")
+    plotted = subprocess.run([args.plot_python, __file__, "--plot-only", "--out", str(args.out)],
+                             check=False).returncode == 0
+    print(f"wrote {data}" + (f" and {png}" if plotted else ""))
 
 
 if __name__ == "__main__":
