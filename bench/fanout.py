@@ -218,7 +218,9 @@ def print_row(row: dict[str, Any]) -> None:
           f"{row['runbook']['rss']:>9.0f}  {cells}{warm}", flush=True)
 
 
-def main() -> None:
+def make_parser() -> argparse.ArgumentParser:
+    """The command line; `parse_args([])` gives the options `bench` reads, at their defaults
+    (bench/scaling.py runs `bench` that way)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hosts", default="50,200", help="comma-separated host counts")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each arm per host count")
@@ -239,7 +241,11 @@ def main() -> None:
                              "starts its spare shells (back-to-back re-runs)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("apply_args", nargs="*", help="extra arguments for runbook apply")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = make_parser().parse_args()
     counts = [int(x) for x in args.hosts.split(",")]
     raise_open_files_limit()
     # An installed runbook has bytecode (pip compiles it); a checkout run with

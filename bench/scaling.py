@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.fanout import bench, raise_open_files_limit  # noqa: E402
+from bench.fanout import make_parser as fanout_parser  # noqa: E402
 from tests.sshlab import SshdLab  # noqa: E402
 
 
@@ -92,11 +93,10 @@ def main() -> None:
     compileall.compile_dir(str(REPO / "runbook"), quiet=1)
     # lenient: the floor has no retries, and at 2,000 hosts connecting at once sshd may drop
     # a few of its connections; that is recorded as a failed floor, not a failed benchmark.
-    # Every option bench/fanout.py's `bench` reads, set as its command line's defaults: the two
-    # arms only, no peers, no warm re-runs.
-    options = argparse.Namespace(src=None, compare=[], peers=False, peer_python=sys.executable,
-                                 warm=False, no_settle=False, coalesced_floor=False,
-                                 apply_args=[], lenient=True, work=None)
+    # bench/fanout.py's options at their defaults (the two arms only, no peers, no warm
+    # re-runs), from its own parser, so that an option added there has its default here too.
+    options = fanout_parser().parse_args([])
+    options.lenient = True
     rows = json.loads(data.read_text()) if args.append and data.exists() else []
     with tempfile.TemporaryDirectory(prefix="rb-scale-") as tmp:
         work = options.work = Path(tmp)
