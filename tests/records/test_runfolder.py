@@ -168,8 +168,7 @@ def test_old_runs_are_pruned_while_the_new_run_goes(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         # Until only the new run is left and its journal has its first line (the folder,
         # with an empty journal, comes a moment before that line).
-        while not ((left := list_runs(runs)) and len(left) == 1
-                   and "slow" in left[0].journal.read_text()):
+        while not (len(left := list_runs(runs)) == 1 and "slow" in left[0].journal.read_text()):
             assert time.monotonic() < deadline and held.poll() is None
             time.sleep(0.02)
         assert held.poll() is None  # still holding: pruned while it runs
