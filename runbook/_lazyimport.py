@@ -24,16 +24,18 @@ from typing import Any
 class _LazyModule:
     """Stands in for a module; imports it on the first attribute access."""
 
-    __slots__ = ("_module", "_name")
+    __slots__ = ("_load", "_module", "_name")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, load: Callable[[], ModuleType] | None = None) -> None:
         self._name = name
+        self._load = load
         self._module: ModuleType | None = None
 
     def __getattr__(self, attr: str) -> Any:
         module = self._module
         if module is None:
-            module = self._module = importlib.import_module(self._name)
+            load = self._load
+            module = self._module = load() if load else importlib.import_module(self._name)
         return getattr(module, attr)
 
     def __repr__(self) -> str:
@@ -41,9 +43,10 @@ class _LazyModule:
         return f"<lazy module {self._name!r} ({state})>"
 
 
-def lazy_module(name: str) -> Any:
-    """A stand-in for module `name` that imports it on first attribute access."""
-    return _LazyModule(name)
+def lazy_module(name: str, load: Callable[[], ModuleType] | None = None) -> Any:
+    """A stand-in for module `name` that imports it on first attribute access (by calling
+    `load`, when a module needs a particular way in, e.g. `runbook.hosts.sshlib`)."""
+    return _LazyModule(name, load)
 
 
 def lazy_exports(package: str, exports: Mapping[str, str], namespace: dict[str, Any]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import asyncssh
 else:
     asyncio = lazy_module("asyncio")
+    from runbook.hosts.sshlib import asyncssh
 
 
 def remote_join(folder: str, name: str) -> str:
@@ -101,8 +102,6 @@ async def get_tree(sftp: asyncssh.SFTPClient, remote: list[str], dest: Path) -> 
 
 async def _get_item(sftp: asyncssh.SFTPClient, path: str, target: Path, skipped: Skipped,
                     ancestors: frozenset[str], *, top: bool = False) -> None:
-    import asyncssh
-
     try:
         attrs = await sftp.stat(path)  # follows links, absolute targets too
     except asyncssh.SFTPError as exc:

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import asyncssh
+else:
+    from runbook.hosts.sshlib import asyncssh
 
 
 async def ensure_dir(sftp: asyncssh.SFTPClient, path: str) -> None:
     """Make sure the remote folder `path` exists, creating missing parents as needed."""
-    import asyncssh
-
     try:
         await sftp.mkdir(path)
         return

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from runbook.hosts.streams import SshPtyStream
 else:
     asyncio = lazy_module("asyncio")
+    from runbook.hosts.sshlib import asyncssh
 
 #: Sessions OpenSSH allows per connection by default (sshd_config MaxSessions).
 DEFAULT_MAX_SESSIONS = 10
@@ -191,8 +192,6 @@ class RemoteHost(SshConnector):
 
         An unreachable host raises HostUnreachableError, like `run` and `oneshot`.
         """
-        import asyncssh
-
         sources = as_paths(src_files)
         if problem := missing_sources(sources):
             return Status.Error, problem
@@ -214,8 +213,6 @@ class RemoteHost(SshConnector):
                   become: bool | None = None, become_user: str | None = None
                   ) -> tuple[Status, str]:
         """Download remote files or folders into the local folder `dest_dir` (made if missing)."""
-        import asyncssh
-
         items = [src_files] if isinstance(src_files, str | Path) else list(src_files)
         if (who := self.become_for(become, become_user)) is not None:
             return await become_get(self, items, Path(dest_dir), who)

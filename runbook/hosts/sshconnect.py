@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import asyncssh
 else:
     asyncio = lazy_module("asyncio")
+    from runbook.hosts.sshlib import asyncssh
 
 #: Receive window of shell and exec channels: asyncssh buffers up to about twice this per
 #: channel before the server must wait for runbook to read (its default is 2 MiB: 500 hosts
@@ -144,8 +145,6 @@ class SshConnector(Host):
         return options
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
-        import asyncssh
-
         options = self._connect_options()
         self._check_key_files()
         try:
@@ -209,8 +208,6 @@ class SshConnector(Host):
         A refused session (the server's MaxSessions is lower than ours, or a closed channel
         not yet released on its side) is retried with a short backoff before giving up.
         """
-        import asyncssh
-
         reconnected = False
         for delay in SESSION_RETRY_DELAYS:
             conn = await self.connection()

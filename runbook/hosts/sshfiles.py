@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import asyncssh
+else:
+    from runbook.hosts.sshlib import asyncssh
 
 #: Where OpenSSH keeps the user's known host keys.
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts").expanduser()
@@ -60,8 +62,6 @@ def _stamp(paths: Sequence[Path]) -> _Stamp | None:
 
 def parsed_known_hosts(path: Path) -> asyncssh.SSHKnownHosts | None:
     """The parsed known_hosts file at `path` (re-read when it changes); None if unreadable."""
-    import asyncssh
-
     stamp = _stamp([path])
     if stamp is None:
         return None
@@ -81,8 +81,6 @@ def loaded_keypairs(paths: Sequence[Path]) -> list[asyncssh.SSHKeyPair] | None:
 
     Encrypted keys are not cached (they need a passphrase asyncssh would ask for): None.
     """
-    import asyncssh
-
     key = tuple(paths)
     stamp = _stamp([*key, *_certificates(key)])
     if stamp is None:

@@ -1,0 +1,53 @@
+"""`asyncssh` for the modules that use it at run time: imported on first use, without the
+linker probes its import runs by default.
+
+Importing asyncssh looks for liboqs (post-quantum key exchange) with
+`ctypes.util.find_library`, which on Linux asks the linker's cache (`ldconfig -p`) and,
+when liboqs is not there, compiles a test program with gcc (gcc, collect2, ld) and then runs
+ld, for each of two names: 10 processes and about 37 ms of a lab machine's CPU on every
+`runbook apply` where gcc is installed, all before the first connection
+(docs/performance.md). Here the lookup asks the linker's cache only, which is where an
+installed liboqs is found (the dynamic loader itself looks there). With LD_LIBRARY_PATH set,
+or on a Python without that cache lookup, asyncssh is imported as it is by default, since a
+liboqs may then be where only the full search finds it.
+
+Modules write, as for any lazy module (`runbook._lazyimport`):
+
+    if TYPE_CHECKING:
+        import asyncssh
+    else:
+        from runbook.hosts.sshlib import asyncssh
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from types import ModuleType
+from typing import Any
+
+from runbook._lazyimport import lazy_module
+
+
+def import_asyncssh() -> ModuleType:
+    """The asyncssh module, imported (once) with liboqs looked for in the linker's cache only."""
+    loaded = sys.modules.get("asyncssh")
+    if loaded is not None:
+        return loaded
+    import ctypes.util
+
+    cache_lookup = getattr(ctypes.util, "_findSoname_ldconfig", None)
+    if cache_lookup is None or os.environ.get("LD_LIBRARY_PATH"):
+        import asyncssh
+
+        return asyncssh
+    find_library = ctypes.util.find_library
+    ctypes.util.find_library = cache_lookup
+    try:
+        import asyncssh
+    finally:
+        ctypes.util.find_library = find_library
+    return asyncssh
+
+
+asyncssh: Any = lazy_module("asyncssh", import_asyncssh)
