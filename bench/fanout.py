@@ -25,7 +25,11 @@ it started (the lab's sshd has torn down the run's sessions), so no arm pays for
 Each runbook arm records its runs in a runs folder of its own per host count, in the
 benchmark's temporary folder (`RUNBOOK_RUNS_DIR`), so no run prunes another's.
 
-Prints, per N, the median wall-time ratio A/B, the median CPU ratio A/B (each client process's
+Prints, per N, the median wall-time ratio A/B (the ratio of the arms' medians), then the
+median of the rounds' own ratios (each runbook run against the floor run of the same round, so a
+machine that speeds up or slows down between rounds moves both) with its 95 % confidence
+interval (distribution-free, from 6 repeats up: if its upper end is under 1.10, the budget is
+met beyond this machine's noise), the median CPU ratio A/B (each client process's
 own user+system seconds from wait4; sshd's CPU is in neither: less noisy than wall time on a
 shared machine), arm A's peak RSS and each arm's medians. `--src DIR` runs arm A from another
 checkout, to measure what a change bought. Arm A's source is byte-compiled first, as pip does
@@ -37,6 +41,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import json
+import math
 import os
 import resource
 import shutil
@@ -117,9 +122,27 @@ def bench(lab: SshdLab, n: int, repeat: int, work: Path, args: argparse.Namespac
     if "floor" in row:
         row["ratio"] = row["runbook"]["wall"] / row["floor"]["wall"]
         row["cpu_ratio"] = row["runbook"]["cpu"] / row["floor"]["cpu"]
+        paired = sorted(a / b for a, b in zip(wall["runbook"], wall["floor"], strict=True))
+        row["paired_ratios"] = paired
+        row["paired_ratio"] = statistics.median(paired)
+        row["paired_ci"] = median_interval(paired)
     if "floor" in row and "warm" in row:
         row["warm_ratio"] = row["warm"]["wall"] / row["floor"]["wall"]
     return row
+
+
+def median_interval(ordered: list[float], confidence: float = 0.95) -> tuple[float, float] | None:
+    """A distribution-free confidence interval for the median of the sorted sample `ordered`:
+    the k-th smallest and k-th largest values, with k the largest count for which the chance
+    that fewer than k of n values fall below the true median is at most (1 - confidence) / 2
+    (binomial, p = 1/2). None below 6 values, where no such interval reaches 95 %."""
+    n = len(ordered)
+    tail = (1 - confidence) / 2
+    below, k = 0.0, 0
+    while k < n // 2 and below + math.comb(n, k) / 2**n <= tail:
+        below += math.comb(n, k) / 2**n
+        k += 1
+    return (ordered[k - 1], ordered[n - k]) if k else None
 
 
 def make_arms(lab: SshdLab, n: int, work: Path, args: argparse.Namespace) -> Arms:
@@ -214,7 +237,10 @@ def print_row(row: dict[str, Any]) -> None:
     arms = [k for k in row if isinstance(row[k], dict)]
     cells = "  ".join(f"{a} {row[a]['wall']:.2f}s/{row[a]['cpu']:.2f}cpu" for a in arms)
     warm = f"  warm W/B {row['warm_ratio']:.2f}" if "warm_ratio" in row else ""
-    print(f"{row['n']:>6} {row['ratio']:>10.2f} {row['cpu_ratio']:>10.2f} "
+    interval = row["paired_ci"]
+    paired = f"{row['paired_ratio']:.2f}" + (f" [{interval[0]:.2f}-{interval[1]:.2f}]"
+                                              if interval else " [n<6]")
+    print(f"{row['n']:>6} {row['ratio']:>10.2f} {paired:>18} {row['cpu_ratio']:>10.2f} "
           f"{row['runbook']['rss']:>9.0f}  {cells}{warm}", flush=True)
 
 
@@ -258,7 +284,8 @@ def main() -> None:
         args.work = work
         (work / "payload.bin").write_bytes(os.urandom(64 * 1024))
         with SshdLab(n_hosts=max(counts), log_level="ERROR") as lab:
-            print(f"{'hosts':>6} {'wall A/B':>10} {'CPU A/B':>10} {'RSS A MB':>9}  "
+            print(f"{'hosts':>6} {'wall A/B':>10} {'paired [95% CI]':>18} {'CPU A/B':>10} "
+                  f"{'RSS A MB':>9}  "
                   "per arm: median wall s / CPU s (A = runbook, B = floor)")
             for n in counts:
                 try:
