@@ -4,12 +4,12 @@ linker probes its import runs by default.
 Importing asyncssh looks for liboqs (post-quantum key exchange) with
 `ctypes.util.find_library`, which on Linux asks the linker's cache (`ldconfig -p`) and,
 when liboqs is not there, compiles a test program with gcc (gcc, collect2, ld) and then runs
-ld, for each of two names: 10 processes and about 37 ms of a lab machine's CPU on every
-`runbook apply` where gcc is installed, all before the first connection
-(docs/performance.md). Here the lookup asks the linker's cache only, which is where an
-installed liboqs is found (the dynamic loader itself looks there). With LD_LIBRARY_PATH set,
-or on a Python without that cache lookup, asyncssh is imported as it is by default, since a
-liboqs may then be where only the full search finds it.
+ld, for each of two names: 10 processes and 25-37 ms on every `runbook apply` where gcc is
+installed, all before the first connection (docs/performance.md, session 11). Here the
+lookup asks the linker's cache only, which is where an installed liboqs is found (the
+dynamic loader itself looks there). With LD_LIBRARY_PATH set, or on a Python without that
+cache lookup, asyncssh is imported as it is by default, since a liboqs may then be where
+only the full search finds it.
 
 Modules write, as for any lazy module (`runbook._lazyimport`):
 
