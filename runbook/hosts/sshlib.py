@@ -23,31 +23,37 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from types import ModuleType
 from typing import Any
 
 from runbook._lazyimport import lazy_module
 
+#: One import at a time: a thread that asks while another imports waits for the whole module
+#: (never a partly initialised one), and `find_library` is swapped and restored by one only.
+_IMPORTING = threading.Lock()
+
 
 def import_asyncssh() -> ModuleType:
-    """The asyncssh module, imported (once) with liboqs looked for in the linker's cache only."""
-    loaded = sys.modules.get("asyncssh")
-    if loaded is not None:
-        return loaded
-    import ctypes.util
+    """The asyncssh module, imported (once) with liboqs looked for in the linker's cache only.
 
-    cache_lookup = getattr(ctypes.util, "_findSoname_ldconfig", None)
-    if cache_lookup is None or os.environ.get("LD_LIBRARY_PATH"):
-        import asyncssh
+    Thread-safe: a `runbook worker` runs several runs in one process, and two of them may
+    connect for the first time at once."""
+    with _IMPORTING:
+        import ctypes.util
 
+        cache_lookup = getattr(ctypes.util, "_findSoname_ldconfig", None)
+        if "asyncssh" in sys.modules or cache_lookup is None or os.environ.get("LD_LIBRARY_PATH"):
+            import asyncssh  # already there (or being imported elsewhere: this waits for it)
+
+            return asyncssh
+        find_library = ctypes.util.find_library
+        ctypes.util.find_library = cache_lookup
+        try:
+            import asyncssh
+        finally:
+            ctypes.util.find_library = find_library
         return asyncssh
-    find_library = ctypes.util.find_library
-    ctypes.util.find_library = cache_lookup
-    try:
-        import asyncssh
-    finally:
-        ctypes.util.find_library = find_library
-    return asyncssh
 
 
 asyncssh: Any = lazy_module("asyncssh", import_asyncssh)

@@ -66,3 +66,21 @@ def test_with_ld_library_path_set_asyncssh_looks_everywhere(probes: Path, tmp_pa
     # A liboqs in a folder named only by LD_LIBRARY_PATH is found only by the full search.
     code = "from runbook.hosts.sshlib import import_asyncssh\nimport_asyncssh()\n"
     assert _import(code, probes, LD_LIBRARY_PATH=str(tmp_path)) == ["gcc", "ld", "gcc", "ld"]
+
+
+def test_threads_that_need_asyncssh_at_once_all_get_the_whole_module(probes: Path) -> None:
+    # `runbook worker --concurrency N` runs runs side by side in one process: none may see a
+    # partly initialised asyncssh, and find_library must come back as it was.
+    code = ("import ctypes.util, threading\n"
+            "from runbook.hosts.sshlib import asyncssh\n"
+            "find = ctypes.util.find_library\n"
+            "start, seen = threading.Barrier(4), []\n"
+            "def use():\n"
+            "    start.wait()\n"
+            "    seen.append(asyncssh.KeyImportError.__name__)\n"
+            "threads = [threading.Thread(target=use) for _ in range(4)]\n"
+            "for t in threads: t.start()\n"
+            "for t in threads: t.join()\n"
+            "assert seen == ['KeyImportError'] * 4, seen\n"
+            "assert ctypes.util.find_library is find\n")
+    assert _import(code, probes) == []
