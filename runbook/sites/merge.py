@@ -158,6 +158,8 @@ class Merger:
             self.unannounced(merged.index, results)
         self.outcome.rescued.update(message.get("rescued") or {})
         self._batches[site] = [batch_from_dict(b) for b in message.get("batches") or []]
+        if message.get("error"):  # the site's engine stopped on an internal error: say so, fail
+            self.outcome.error = self.outcome.error or f"site {site}: {message['error']}"
         self.part_finished(site)
 
     # -- the merged record -----------------------------------------------------------
@@ -236,8 +238,8 @@ class Merger:
         for part in sorted(self.parts):
             self.fill(part, Status.Skipped, "not run", later="not run")
         self.outcome.batches = merge_batches(self._batches, self.plan.hosts)
-        self.outcome.status = status or (RunStatus.FAILED if self.outcome.any_failed()
-                                         else RunStatus.SUCCESS)
+        failed = self.outcome.any_failed() or self.outcome.error is not None
+        self.outcome.status = status or (RunStatus.FAILED if failed else RunStatus.SUCCESS)
         self.outcome.ended = time.time()
         self.bus.emit(RunFinished(self.outcome))
         return self.outcome

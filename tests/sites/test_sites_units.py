@@ -113,6 +113,27 @@ def test_merger_emits_one_step_finished_after_every_part_and_fills_a_lost_site(
     assert finished == [0, 1]
 
 
+def test_a_site_whose_engine_stopped_on_an_internal_error_fails_the_run(tmp_path: Path
+                                                                        ) -> None:
+    # Its hosts read "not run" (skipped), which alone would let the run end in success.
+    plan = _plan(tmp_path)
+    merger = Merger(plan, EventBus([]), [LOCAL, "east"])
+    for index in (0, 1):
+        merger.host_result(index, HostStepResult("a", Status.Success, 0, "", 1.0, 2.0))
+        merger.step_finished(index, LOCAL, 1.0, 2.0)
+    merger.part_finished(LOCAL)
+    reason = "not run: internal error: boom"
+    merger.site_done("east", {"t": "done", "status": "failed", "error": "RuntimeError: boom",
+                              "steps": [{"step": i, "started": 1.0, "ended": 1.0, "results": [
+                                  codec.result_to_dict(HostStepResult(
+                                      h, Status.Skipped, None, "", 1.0, 1.0, message=reason))
+                                  for h in ("b", "c")]} for i in (0, 1)]})
+    outcome = merger.finish()
+    assert outcome.steps[0].results["b"].message == reason
+    assert outcome.error == "site east: RuntimeError: boom"
+    assert outcome.status is RunStatus.FAILED
+
+
 def test_a_shipped_transcript_is_masked_and_cut_at_its_limit() -> None:
     from runbook.sites.transcript import TranscriptShipper
 
