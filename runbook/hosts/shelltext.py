@@ -44,13 +44,14 @@ _SH_WATCHDOG = (
 #: ends, the ones still running are killed with the shell's group; a shell that ended
 #: normally (SIGUSR1) keeps its group, and its watchdog stays only while one of them runs.
 #: `$__runbook_wt` says it can guard. Each look costs (a /proc read is a dozen system calls
-#: under bash), so it looks after waiting, not before, and a normal end with no oneshot noted
-#: exits in the trap: the whole watchdog is about 2 ms of a lab machine's CPU per host, half
-#: of it the fork (docs/performance.md).
+#: under bash), so it looks after waiting, not before: the whole watchdog is about 2 ms of a
+#: lab machine's CPU per host, half of it the fork (docs/performance.md).
 _BASH_WATCHDOG = (
     "trap '' USR2; (trap '' TERM INT HUP; s=${__runbook_sess:-$PPID} p=$$ t= k= e=; "
-    # a normal end (SIGUSR1) with no oneshot noted ends the watchdog there and then
-    "trap 'e=1; [ -n \"$k\" ] || exit 0; kill -KILL $t 2>/dev/null' USR1; "
+    # a normal end (SIGUSR1) is only noted: the loop decides after any pending SIGUSR2 has
+    # run its trap (bash runs pending traps in signal-number order, USR1 first, so an exit
+    # here could drop the note of a oneshot sent just before, leaving it unguarded)
+    "trap 'e=1; kill -KILL $t 2>/dev/null' USR1; "
     # mapfile, not read: a `read` in a trap cancels the timeout of the `read -t` it interrupts
     # st: from /proc/PID/stat past "pid (comm) ", z the state and b the start time (no array
     # assignment: sh must parse this text too, in the branch it does not run). The last ") "
