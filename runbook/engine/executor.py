@@ -130,7 +130,7 @@ class Executor:
             await self._close_hosts()
             self._finish(RunStatus.FAILED)
             raise
-        self._finish(RunStatus.FAILED if self.outcome.any_failed() else RunStatus.SUCCESS)
+        self._finish(self.outcome.judged_status())
         return self.outcome
 
     def halt(self, reason: str, *, cancel: bool = False, keep: str | None = None) -> None:
@@ -384,6 +384,6 @@ class Executor:
                                  tuple(self.outcome.hosts), self.outcome.started, check=True,
                                  step_names=tuple(s.name for s in self.outcome.steps)))
         dry_run(self.plan, self.outcome, forks=self.forks, bus=self.bus, mask=self.mask)
-        self._finish(RunStatus.FAILED if self.outcome.any_failed() else RunStatus.SUCCESS)
+        self._finish(self.outcome.judged_status())
         return self.outcome
 

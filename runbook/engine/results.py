@@ -192,6 +192,14 @@ class RunOutcome:
                 counts.setdefault(host_id, dict.fromkeys(STEP_WORDS, 0))[result.word] += 1
         return counts
 
+    def judged_status(self) -> RunStatus:
+        """The status a finished run's record earns: failed when its engine stopped on an
+        internal error (`error`) or a host failed in a step (`any_failed`), else success.
+        One judgement for a local run, a dry run, a multi-site run and a restarted run merged
+        with the earlier one."""
+        failed = self.error is not None or self.any_failed()
+        return RunStatus.FAILED if failed else RunStatus.SUCCESS
+
     def any_failed(self) -> bool:
         """True when a host failed (not ignored), errored or was unreachable in any step."""
         return any(

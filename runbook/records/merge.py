@@ -51,4 +51,4 @@ def merge_earlier(outcome: RunOutcome, earlier: RunProgress,
     if settle is not None:
         settle(outcome)
     if outcome.status is not RunStatus.INTERRUPTED and outcome.ended is not None:
-        outcome.status = RunStatus.FAILED if outcome.any_failed() else RunStatus.SUCCESS
+        outcome.status = outcome.judged_status()

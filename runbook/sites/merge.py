@@ -238,8 +238,7 @@ class Merger:
         for part in sorted(self.parts):
             self.fill(part, Status.Skipped, "not run", later="not run")
         self.outcome.batches = merge_batches(self._batches, self.plan.hosts)
-        failed = self.outcome.any_failed() or self.outcome.error is not None
-        self.outcome.status = status or (RunStatus.FAILED if failed else RunStatus.SUCCESS)
+        self.outcome.status = status or self.outcome.judged_status()
         self.outcome.ended = time.time()
         self.bus.emit(RunFinished(self.outcome))
         return self.outcome

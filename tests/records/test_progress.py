@@ -116,3 +116,14 @@ def test_merge_fills_in_the_earlier_results_and_judges_all_hosts(tmp_path: Path)
     merge_earlier(outcome, journal(tmp_path / "x", hr(0, "c", result("unreachable")),
                                    ended=True))
     assert outcome.steps[0].results["c"].word == "success"  # the new result is kept
+
+
+def test_a_restarted_run_that_stopped_on_an_internal_error_stays_failed(tmp_path: Path
+                                                                       ) -> None:
+    # Every host's result, earlier and new, is a success: the engine's error alone fails it.
+    progress = journal(tmp_path, *(hr(0, h, result("success")) for h in "abcd"), ended=True)
+    outcome = RunOutcome("rb", "rb.yml", None, ["a"], [
+        StepOutcome(0, "s0", "run", "x:1:1")], started=5.0, ended=6.0, status=RunStatus.FAILED,
+        error="RuntimeError: boom")
+    merge_earlier(outcome, progress)
+    assert outcome.status is RunStatus.FAILED
